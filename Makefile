@@ -1,0 +1,80 @@
+# Backbone CRM: day-to-day commands. `make run` and `make test` work on a fresh clone.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+# Local work runs the development configuration unless the caller chose another one.
+export CRM_ENV ?= development
+
+.PHONY: help install run test lint bench migrate migration
+
+help:
+	@echo "make run                 set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test                install, ruff, pytest (TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
+	@echo "make lint                ruff check ."
+	@echo "make migrate             flask db upgrade on the configured database"
+	@echo "make migration m=\"...\"   autogenerate a migration from the models"
+	@echo "make bench               python -m crm.bench"
+	@echo "make install             create .venv and install requirements.txt"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever requirements.txt is newer than the stamp.
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance:
+	mkdir -p instance
+
+run: install | instance
+	$(FLASK) db upgrade
+	$(FLASK) crm seed-demo --if-empty
+	worker_pid=""
+	stop_worker() { if [ -n "$$worker_pid" ]; then kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true; fi; }
+	trap stop_worker EXIT
+	trap 'exit 130' INT TERM
+	if $(FLASK) crm --help | grep -E '^[[:space:]]+worker([[:space:]]|$$)' >/dev/null; then
+		$(FLASK) crm worker &
+		worker_pid=$$!
+		echo "Mail worker started (pid $$worker_pid)."
+	else
+		echo "No 'flask crm worker' command yet: emails stay queued."
+	fi
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m crm.bench
+
+migrate: install | instance
+	$(FLASK) db upgrade
+
+# Autogenerate a revision: a scratch SQLite database is brought to head, then compared with the models.
+# Usage: make migration m="add inquiry notes"
+migration: install
+	if [ -z "$(m)" ]; then echo 'usage: make migration m="what changed"' >&2; exit 2; fi
+	scratch=$$(mktemp -d)
+	trap 'rm -rf "$$scratch"' EXIT
+	export DATABASE_URL="sqlite:///$$scratch/migration.sqlite"
+	$(FLASK) db upgrade
+	$(FLASK) db migrate -m "$(m)"

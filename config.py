@@ -1,0 +1,115 @@
+"""All configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+# A development key is allowed only where no real data lives; create_app refuses it elsewhere.
+DEVELOPMENT_SECRET_KEY = "development-only-not-secret"  # noqa: S105
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+class Config:
+    ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'backbone.sqlite'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
+    MAX_CONTENT_LENGTH = 256 * 1024  # no form of ours needs more; a huge body gets a 413
+
+    WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
+
+    # Flask-Limiter: memory by default, Redis when RATELIMIT_STORAGE_URI names one.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
+    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes")
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "backbone-crm@localhost")
+    MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)
+
+    # Public links in emails point here; behind a proxy set it to the public address.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    # Times are stored in UTC and shown in the initiative's own zone.
+    DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "America/Chicago")
+    # Service-level clock: business hours in this zone, minus weekends and these dates (YYYY-MM-DD, comma-separated).
+    SLA_TIMEZONE = os.environ.get("SLA_TIMEZONE", os.environ.get("DISPLAY_TIMEZONE", "America/Chicago"))
+    SLA_HOLIDAYS = os.environ.get("SLA_HOLIDAYS", "")
+    SLA_DAY_START_HOUR = _int("SLA_DAY_START_HOUR", 9)
+    SLA_DAY_END_HOUR = _int("SLA_DAY_END_HOUR", 17)
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # The same email and message within this many minutes make one inquiry, not two.
+    DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
+    PAGE_SIZE = _int("PAGE_SIZE", 25)
+    DORMANT_PARTNER_DAYS = _int("DORMANT_PARTNER_DAYS", 60)
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    PASSWORD_HASH_FAST = True
+
+
+class ProductionConfig(Config):
+    pass
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_environment() -> type[Config]:
+    name = os.environ.get("CRM_ENV", "production").strip().lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"CRM_ENV={name!r} is not one of {', '.join(CONFIGS)}"
+        ) from None

@@ -1,0 +1,102 @@
+"""Backbone CRM: the application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import DEVELOPMENT_SECRET_KEY, Config, config_from_environment
+from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+    app = Flask(__name__, template_folder="../templates", instance_relative_config=False)
+    app.config.from_object(config_class or config_from_environment())
+    app.config.update(overrides)
+    _refuse_weak_secret(app)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _refuse_weak_secret(app: Flask) -> None:
+    if app.config["ENV_NAME"] in {"development", "testing"}:
+        return
+    key = app.config.get("SECRET_KEY") or ""
+    if key == DEVELOPMENT_SECRET_KEY or len(key) < 32:
+        raise RuntimeError(
+            "SECRET_KEY must be set to a random value of at least 32 characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+            "or set CRM_ENV=development for local work."
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    import crm.models  # noqa: F401  (every model must be known to metadata and migrations)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+
+    from crm.auth.services import load_user_by_session_token
+
+    login_manager.user_loader(load_user_by_session_token)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """Enforce foreign keys and let SQLAlchemy, not the sqlite3 module, start transactions,
+    so savepoints behave as they do on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def register_blueprints(app: Flask) -> None:
+    from crm.auth.routes import bp as auth_bp
+    from crm.contacts.routes import bp as contacts_bp
+    from crm.dashboard.routes import bp as dashboard_bp
+    from crm.grants.routes import bp as grants_bp
+    from crm.interactions.routes import bp as interactions_bp
+    from crm.organisations.routes import bp as organisations_bp
+    from crm.users.routes import bp as users_bp
+
+    for blueprint in (auth_bp, dashboard_bp, organisations_bp, contacts_bp, grants_bp, interactions_bp, users_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_handlers(app: Flask) -> None:
+    from crm import errors, security
+    from crm.templating import init_app as init_templating
+
+    errors.init_app(app)
+    security.init_app(app)
+    init_templating(app)
+
+
+def register_commands(app: Flask) -> None:
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)

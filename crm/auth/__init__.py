@@ -1,0 +1,1 @@
+"""Login, logout and who may reach what."""

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crm.auth.passwords import burn_verification_time, verify_password
+from crm.extensions import db
+from crm.models.user import User, normalise_email
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user these credentials belong to, or None."""
+    user = find_user_by_email(email)
+    if user is None:
+        burn_verification_time(password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def load_user_by_session_token(token: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.session_token == token))
+    return user if user is not None and user.active else None

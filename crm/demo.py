@@ -1,0 +1,305 @@
+"""Demo data: the initiative's two backbone partners, their regions and a few records to explore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from crm.audit import commit
+from crm.auth.passwords import hash_password
+from crm.database import utcnow
+from crm.extensions import db
+from crm.geography.missouri import MISSOURI_COUNTIES
+from crm.models import (
+    Contact,
+    County,
+    Grant,
+    GrantReport,
+    GrantStatus,
+    Interaction,
+    InteractionKind,
+    Organisation,
+    OrganisationKind,
+    Region,
+    Role,
+    RoutingRule,
+    Topic,
+    User,
+)
+from crm.models.organisation import name_key
+
+BOOTHEEL_COUNTIES = ["29069", "29133", "29143", "29155", "29201", "29207"]
+ST_LOUIS_COUNTIES = ["29510", "29189"]
+
+BOOTHEEL_BABIES = "Bootheel Babies & Families"
+GENERATE_HEALTH = "Generate Health"
+FOUNDATION = "Foundation IMRI Team"
+
+ORGANISATIONS = [
+    {
+        "name": BOOTHEEL_BABIES,
+        "kind": OrganisationKind.BACKBONE,
+        "description": (
+            "Backbone partner of the Infant Mortality Reduction Initiative in the Bootheel. "
+            "Works alongside families and local partners in Dunklin, Mississippi, New Madrid, "
+            "Pemiscot, Scott and Stoddard counties so that more mothers and babies stay healthy "
+            "through pregnancy and the first year."
+        ),
+        "city": "Kennett",
+        "postal_code": "63857",
+        "regions": ["Bootheel"],
+    },
+    {
+        "name": GENERATE_HEALTH,
+        "kind": OrganisationKind.BACKBONE,
+        "description": (
+            "Backbone partner of the initiative in St. Louis. Organises community power behind "
+            "racially equitable policies and practices that put Black families at the centre, "
+            "from pregnancy through parenthood."
+        ),
+        "city": "St. Louis",
+        "postal_code": "63103",
+        "regions": ["St. Louis"],
+    },
+    {
+        "name": FOUNDATION,
+        "kind": OrganisationKind.FUNDER,
+        "description": (
+            "The foundation's program team for the initiative, which began in 2013. Answers "
+            "questions about grants, funding and the press."
+        ),
+        "city": "St. Louis",
+        "postal_code": "63103",
+        "regions": ["Bootheel", "St. Louis"],
+    },
+]
+
+FALLBACK_EMAIL = "riley.brooks@foundation.example.org"
+
+CONTACTS = [
+    # name, email, organisation, title, languages, roles, shown publicly, takes inquiries
+    ("Dana Whitfield", "dana.whitfield@bootheel-babies.example.org", BOOTHEEL_BABIES, "Executive Director", ["en"], ["primary_grantee", "executive"], True, False),
+    ("Lucía Ramírez", "lucia.ramirez@bootheel-babies.example.org", BOOTHEEL_BABIES, "Family Outreach Coordinator", ["en", "es"], ["program", "community"], False, True),
+    ("Marcus Hale", "marcus.hale@bootheel-babies.example.org", BOOTHEEL_BABIES, "Community Health Worker", ["en"], ["community"], False, True),
+    ("Keisha Thompson", "keisha.thompson@generate-health.example.org", GENERATE_HEALTH, "Director of Maternal and Infant Health", ["en"], ["primary_grantee"], True, True),
+    ("Ana Morales", "ana.morales@generate-health.example.org", GENERATE_HEALTH, "Family Navigator", ["en", "es"], ["program"], False, True),
+    ("Jordan Ellis", "jordan.ellis@foundation.example.org", FOUNDATION, "Program Officer", ["en"], ["primary_grantee", "finance"], False, True),
+    ("Sam Carter", "sam.carter@foundation.example.org", FOUNDATION, "Communications Officer", ["en", "es"], ["media"], False, True),
+    ("Riley Brooks", FALLBACK_EMAIL, FOUNDATION, "Community Inquiries Coordinator", ["en", "es"], ["community"], True, True),
+]
+
+TOPICS = [
+    # English, Spanish, first-response target in business hours
+    ("Support for my family", "Apoyo para mi familia", 16),
+    ("Partnering or volunteering", "Colaborar o ser voluntario", 16),
+    ("Media", "Medios de comunicación", 8),
+    ("Grants and funding", "Subvenciones y financiamiento", 16),
+    ("Other", "Otro", 16),
+]
+
+RULES = [
+    # name, priority, topic, region, target contact email, target organisation
+    ("Media requests", 10, "Media", None, "sam.carter@foundation.example.org", None),
+    ("Grants and funding", 20, "Grants and funding", None, "jordan.ellis@foundation.example.org", None),
+    ("Bootheel families and partners", 30, None, "Bootheel", None, BOOTHEEL_BABIES),
+    ("St. Louis families and partners", 40, None, "St. Louis", None, GENERATE_HEALTH),
+]
+
+USERS = [
+    ("admin@example.org", "Avery Admin", Role.ADMIN, None),
+    ("manager@example.org", "Morgan Manager", Role.MANAGER, None),
+    ("staff@example.org", "Sasha Staff", Role.STAFF, None),
+    ("partner@example.org", "Pat Partner", Role.PARTNER, BOOTHEEL_BABIES),
+]
+
+
+@dataclass
+class SeedResult:
+    password: str
+    user_emails: list[str] = field(default_factory=list)
+    users_created: int = 0
+    created: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str) -> None:
+        self.created[kind] = self.created.get(kind, 0) + 1
+
+    def summary(self) -> str:
+        if not self.created:
+            return "nothing new to add"
+        return ", ".join(f"{number} {kind}" for kind, number in sorted(self.created.items())) + " added"
+
+
+def seed_counties_and_regions(result: SeedResult) -> dict[str, Region]:
+    existing = {county.fips for county in db.session.scalars(select(County))}
+    for fips, county_name in MISSOURI_COUNTIES.items():
+        if fips not in existing:
+            db.session.add(County(fips=fips, name=county_name, state="MO"))
+            result.count("counties")
+    db.session.flush()
+    regions = {}
+    for region_name, fips_codes in (("Bootheel", BOOTHEEL_COUNTIES), ("St. Louis", ST_LOUIS_COUNTIES)):
+        region = db.session.scalar(select(Region).where(Region.name == region_name))
+        if region is None:
+            region = Region(name=region_name)
+            db.session.add(region)
+            result.count("regions")
+        for fips in fips_codes:
+            county = db.session.get(County, fips)
+            if county not in region.counties:
+                region.counties.append(county)
+        regions[region_name] = region
+    return regions
+
+
+def seed_demo(password: str, reset_existing_passwords: bool = False) -> SeedResult:
+    result = SeedResult(password=password)
+    regions = seed_counties_and_regions(result)
+
+    organisations: dict[str, Organisation] = {}
+    for spec in ORGANISATIONS:
+        organisation = db.session.scalar(select(Organisation).where(Organisation.name_key == name_key(spec["name"])))
+        if organisation is None:
+            organisation = Organisation(
+                name=spec["name"],
+                kind=spec["kind"],
+                description=spec["description"],
+                city=spec["city"],
+                state="MO",
+                postal_code=spec["postal_code"],
+                regions=[regions[name] for name in spec["regions"]],
+                counties=[county for name in spec["regions"] for county in regions[name].counties],
+            )
+            db.session.add(organisation)
+            result.count("organisations")
+        organisations[spec["name"]] = organisation
+
+    contacts: dict[str, Contact] = {}
+    for name, email, organisation_name, title, languages, roles, public, takes_inquiries in CONTACTS:
+        contact = db.session.scalar(select(Contact).where(Contact.email == email))
+        if contact is None:
+            contact = Contact(
+                name=name,
+                email=email,
+                organisation=organisations[organisation_name],
+                title=title,
+                languages=languages,
+                roles=roles,
+                show_on_public_page=public,
+                accepts_inquiries=takes_inquiries,
+                is_inquiry_fallback=email == FALLBACK_EMAIL,
+            )
+            db.session.add(contact)
+            result.count("contacts")
+        contacts[email] = contact
+
+    users_by_email: dict[str, User] = {}
+    for email, user_name, role, organisation_name in USERS:
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(
+                email=email,
+                name=user_name,
+                role=role,
+                password_hash=hash_password(password),
+                organisation=organisations.get(organisation_name) if organisation_name else None,
+            )
+            db.session.add(user)
+            result.users_created += 1
+            result.count("users")
+        elif reset_existing_passwords:
+            user.password_hash = hash_password(password)
+        users_by_email[email] = user
+        result.user_emails.append(email)
+
+    db.session.flush()
+    _seed_grants(organisations, result)
+    _seed_interactions(organisations, contacts, users_by_email["staff@example.org"], result)
+    _seed_routing(regions, organisations, contacts, result)
+    commit(actor=None)
+    return result
+
+
+def _seed_grants(organisations: dict[str, Organisation], result: SeedResult) -> None:
+    this_year = utcnow().year
+    for organisation_name, amount in ((BOOTHEEL_BABIES, Decimal("450000.00")), (GENERATE_HEALTH, Decimal("600000.00"))):
+        organisation = organisations[organisation_name]
+        program = "IMRI backbone support"
+        start = date(this_year, 1, 1)
+        exists = db.session.scalar(
+            select(Grant.id).where(Grant.organisation_id == organisation.id, Grant.program == program, Grant.start_date == start)
+        )
+        if exists:
+            continue
+        grant = Grant(
+            organisation=organisation,
+            program=program,
+            amount=amount,
+            start_date=start,
+            end_date=date(this_year + 2, 12, 31),
+            status=GrantStatus.ACTIVE,
+            reports=[GrantReport(due_on=date(this_year, 7, 15)), GrantReport(due_on=date(this_year + 1, 1, 15))],
+        )
+        db.session.add(grant)
+        result.count("grants")
+
+
+def _seed_interactions(
+    organisations: dict[str, Organisation], contacts: dict[str, Contact], staff: User, result: SeedResult
+) -> None:
+    if db.session.scalar(select(Interaction.id).limit(1)) is not None:
+        return
+    now = utcnow()
+    today = now.date()
+    samples = [
+        (BOOTHEEL_BABIES, "dana.whitfield@bootheel-babies.example.org", InteractionKind.SITE_VISIT, 20,
+         "Site visit in Kennett: reviewed the home-visiting pilot and the new family resource table.", today + timedelta(days=3)),
+        (BOOTHEEL_BABIES, "lucia.ramirez@bootheel-babies.example.org", InteractionKind.CALL, 5,
+         "Call about Spanish-language outreach materials for Pemiscot and Dunklin counties.", today - timedelta(days=1)),
+        (GENERATE_HEALTH, "keisha.thompson@generate-health.example.org", InteractionKind.MEETING, 12,
+         "Quarterly meeting: policy agenda for the coming legislative session.", None),
+        (GENERATE_HEALTH, "ana.morales@generate-health.example.org", InteractionKind.EMAIL, 2,
+         "Shared the updated referral list for family navigators.", today + timedelta(days=10)),
+    ]
+    for organisation_name, email, kind, days_ago, summary, follow_up in samples:
+        db.session.add(
+            Interaction(
+                kind=kind,
+                occurred_at=now - timedelta(days=days_ago),
+                summary=summary,
+                logged_by=staff,
+                organisation=organisations[organisation_name],
+                contacts=[contacts[email]],
+                follow_up_on=follow_up,
+            )
+        )
+        result.count("interactions")
+
+
+def _seed_routing(
+    regions: dict[str, Region], organisations: dict[str, Organisation], contacts: dict[str, Contact], result: SeedResult
+) -> None:
+    topics = {}
+    for order, (name_en, name_es, target_hours) in enumerate(TOPICS):
+        topic = db.session.scalar(select(Topic).where(Topic.name_en == name_en))
+        if topic is None:
+            topic = Topic(name_en=name_en, name_es=name_es, sort_order=order, response_target_hours=target_hours)
+            db.session.add(topic)
+            result.count("topics")
+        topics[name_en] = topic
+    if db.session.scalar(select(RoutingRule.id).limit(1)) is not None:
+        return
+    for name, priority, topic_name, region_name, contact_email, organisation_name in RULES:
+        db.session.add(
+            RoutingRule(
+                name=name,
+                priority=priority,
+                topics=[topics[topic_name]] if topic_name else [],
+                regions=[regions[region_name]] if region_name else [],
+                target_contact=contacts[contact_email] if contact_email else None,
+                target_organisation=organisations[organisation_name] if organisation_name else None,
+            )
+        )
+        result.count("routing rules")

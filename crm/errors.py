@@ -1,0 +1,50 @@
+"""Friendly error pages; the session is rolled back so nothing half-written survives."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crm.extensions import db
+
+MESSAGES = {
+    400: ("Something in that request was not right", "Please go back, check the form and try again."),
+    403: ("You do not have access to this page", "Ask an administrator if you think you should."),
+    404: ("We could not find that page", "It may have been moved, or the address may be mistyped."),
+    405: ("That action is not allowed here", "Please use the buttons and forms on the page."),
+    413: ("That was too much to send at once", "Please shorten what you entered and try again."),
+    429: ("Too many attempts", "Please wait a few minutes and try again."),
+    500: ("Something went wrong on our side", "It has been noted. Please try again in a moment."),
+}
+
+
+def render_error(status: int, detail: str | None = None):
+    title, advice = MESSAGES.get(status, MESSAGES[500])
+    return render_template("errors/error.html", status=status, title=title, advice=detail or advice), status
+
+
+def handle_http_error(error: HTTPException):
+    db.session.rollback()
+    status = error.code or 500
+    if status < 400:
+        return error
+    return render_error(status)
+
+
+def handle_csrf_error(error: CSRFError):
+    db.session.rollback()
+    return render_error(400, "This form expired or was sent from somewhere else. Please reload the page and try again.")
+
+
+def handle_unexpected_error(error: Exception):
+    db.session.rollback()
+    if isinstance(error, HTTPException):
+        return handle_http_error(error)
+    return render_error(500)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(InternalServerError, handle_unexpected_error)

@@ -1,0 +1,120 @@
+"""Form pieces every feature shares: cleaning filters, validators and fields."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from wtforms import SelectMultipleField, widgets
+from wtforms.validators import StopValidation, ValidationError
+
+# Control characters have no place in a name or a note; tabs and newlines are fine in text areas.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def strip_lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class NoControlCharacters:
+    def __init__(self, message: str = "Remove the invisible control characters from this field.") -> None:
+        self.message = message
+
+    def __call__(self, _form, field) -> None:
+        data = field.data
+        if isinstance(data, str) and (_CONTROL.search(data) or _has_unpaired_surrogate(data)):
+            raise ValidationError(self.message)
+
+
+def _has_unpaired_surrogate(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cs" for char in text)
+
+
+class EmailAddress:
+    """An email address with a real-looking domain; DNS is not asked, so it works offline."""
+
+    def __init__(self, message: str = "Enter an email address like name@example.org.") -> None:
+        self.message = message
+
+    def __call__(self, _form, field) -> None:
+        if not field.data:
+            return
+        try:
+            field.data = validate_email(field.data, check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise ValidationError(self.message) from None
+
+
+class PhoneNumber:
+    """A phone number that libphonenumber accepts, stored in a readable national/international form."""
+
+    def __init__(self, region: str = "US", message: str = "Enter a phone number like (573) 555-0142.") -> None:
+        self.region = region
+        self.message = message
+
+    def __call__(self, _form, field) -> None:
+        if not field.data:
+            return
+        try:
+            number = phonenumbers.parse(field.data, self.region)
+        except phonenumbers.NumberParseException:
+            raise ValidationError(self.message) from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError(self.message)
+        style = (
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if phonenumbers.region_code_for_number(number) == self.region
+            else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+        field.data = phonenumbers.format_number(number, style)
+
+
+class WebAddress:
+    """An http(s) address; a bare domain gets https:// in front."""
+
+    _pattern = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]{2,}$", re.IGNORECASE)
+
+    def __init__(self, message: str = "Enter a web address like https://example.org.") -> None:
+        self.message = message
+
+    def __call__(self, _form, field) -> None:
+        if not field.data:
+            return
+        value = field.data
+        if "://" not in value:
+            value = "https://" + value
+        if not self._pattern.match(value) or len(value) > 300:
+            raise ValidationError(self.message)
+        field.data = value
+
+
+class RequiredChoice:
+    """For select fields whose empty choice means 'nothing picked'."""
+
+    def __init__(self, message: str = "Choose one.") -> None:
+        self.message = message
+        self.field_flags = {"required": True}
+
+    def __call__(self, _form, field) -> None:
+        if field.data in (None, "", "__None"):
+            raise StopValidation(self.message)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def coerce_optional_int(value):
+    if value in (None, "", "__None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""Geographic reference data and ZIP-to-county lookup."""

@@ -1,0 +1,1 @@
+"""Inquiries from the public form: their workflow statuses and the response-time clock."""

@@ -1,0 +1,150 @@
+"""Receive an inquiry: store it, route it and queue its emails, all in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm import audit
+from crm.extensions import db
+from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
+from crm.inquiries.status import InquiryStatus, status_after_assignment
+from crm.mail.outbox import queue_contact_notice, queue_requester_acknowledgement
+from crm.models import Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.routing import services as routing
+
+# Crockford's base 32 without look-alikes, so a reference can be read over the phone.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True)
+class InquiryDetails:
+    name: str
+    email: str
+    phone: str
+    zip_code: str
+    topic: Topic | None
+    language: str
+    message: str
+    consent: bool
+    source: InquirySource = InquirySource.WEB
+
+
+@dataclass(frozen=True)
+class Received:
+    inquiry: Inquiry
+    duplicate: bool
+
+
+def new_reference() -> str:
+    while True:
+        reference = "IM-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+        if db.session.scalar(select(Inquiry.id).where(Inquiry.reference == reference)) is None:
+            return reference
+
+
+def dedupe_key(email: str, message: str) -> str:
+    normalised = email.strip().lower() + "\n" + " ".join(message.split()).casefold()
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def business_calendar() -> BusinessCalendar:
+    config = current_app.config
+    return BusinessCalendar(
+        timezone=config["SLA_TIMEZONE"],
+        day_start=time(config["SLA_DAY_START_HOUR"]),
+        day_end=time(config["SLA_DAY_END_HOUR"]),
+        holidays=parse_holidays(config["SLA_HOLIDAYS"]),
+    )
+
+
+def response_due(received_at: datetime, topic: Topic | None) -> datetime:
+    hours = topic.response_target_hours if topic else DEFAULT_TARGET_HOURS
+    return add_business_hours(received_at, hours, business_calendar())
+
+
+def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
+    window = timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
+    return db.session.scalar(
+        select(Inquiry)
+        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= now - window)
+        .order_by(Inquiry.id)
+        .limit(1)
+    )
+
+
+def receive(
+    details: InquiryDetails, now: datetime, *, spam_reason: str = "", actor: User | None = None
+) -> Received:
+    """Store a new inquiry; route it and queue the two emails unless it looks like spam.
+
+    The same email and message within the duplicate window returns the first inquiry.
+    """
+    key = dedupe_key(details.email, details.message) if details.email else ""
+    if key:
+        earlier = recent_duplicate(key, now)
+        if earlier is not None:
+            return Received(inquiry=earlier, duplicate=True)
+
+    inquiry = Inquiry(
+        reference=new_reference(),
+        received_at=now,
+        source=details.source,
+        name=details.name,
+        email=details.email,
+        phone=details.phone,
+        zip_code=details.zip_code,
+        topic=details.topic,
+        language=details.language,
+        message=details.message,
+        consent=details.consent,
+        dedupe_key=key,
+        logged_by_id=actor.id if actor else None,
+        status=InquiryStatus.NEW,
+    )
+    db.session.add(inquiry)
+    received_how = details.source.label if actor is None else f"{details.source.label}, logged by {actor.name}"
+    inquiry.events.append(
+        InquiryEvent(kind=InquiryEventKind.RECEIVED, occurred_at=now, actor=actor, detail=f"Received ({received_how})")
+    )
+
+    if spam_reason:
+        inquiry.status = InquiryStatus.SPAM
+        inquiry.spam_reason = spam_reason[:200]
+        inquiry.events.append(
+            InquiryEvent(kind=InquiryEventKind.STATUS_CHANGED, occurred_at=now, detail=f"Marked as spam: {spam_reason}")
+        )
+        audit.commit(actor)
+        return Received(inquiry=inquiry, duplicate=False)
+
+    outcome = routing.decide(details.zip_code, details.topic, details.language, now)
+    if outcome.place is not None:
+        inquiry.state = outcome.place.state
+        inquiry.county_fips = outcome.place.county_fips
+    route_to_contact(inquiry, outcome, now, actor)
+    audit.commit(actor)
+    return Received(inquiry=inquiry, duplicate=False)
+
+
+def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:
+    contact = routing.apply_decision(inquiry, outcome, now)
+    inquiry.status = status_after_assignment(inquiry.status)
+    inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)
+    inquiry.events.append(
+        InquiryEvent(
+            kind=InquiryEventKind.ROUTED,
+            occurred_at=now,
+            actor=actor,
+            detail=outcome.decision.reason,
+            data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
+        )
+    )
+    db.session.flush()  # the emails need the inquiry's id for their link
+    organisation_name = contact.organisation.name if contact.organisation else contact.name
+    queue_contact_notice(inquiry, contact)
+    queue_requester_acknowledgement(inquiry, organisation_name)

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm import audit
+from crm.extensions import db
+from crm.models import Contact, Interaction, InteractionKind, Organisation, User
+from crm.templating import local_time
+
+# Ids beyond what the database can hold are simply not found (SQLite refuses to bind them).
+MAX_ID = 2**63 - 1
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+
+
+def local_to_utc(day: date, at: time) -> datetime:
+    """A wall-clock date and time in the display timezone, as an aware UTC datetime."""
+    return datetime.combine(day, at, tzinfo=_zone()).astimezone(UTC)
+
+
+def local_today() -> date:
+    return datetime.now(_zone()).date()
+
+
+def local_parts(moment: datetime) -> tuple[date, time]:
+    local = local_time(moment)
+    return local.date(), local.time().replace(second=0, microsecond=0)
+
+
+def valid_ids(ids: list[int] | None) -> list[int]:
+    return [id_ for id_ in ids or [] if 0 < id_ <= MAX_ID]
+
+
+def organisation_choices() -> list[tuple[int, str]]:
+    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name_key))
+    return [
+        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
+        for organisation in organisations
+    ]
+
+
+def contacts_by_id(ids: list[int] | None) -> dict[int, Contact]:
+    ids = valid_ids(ids)
+    if not ids:
+        return {}
+    return {contact.id: contact for contact in db.session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+
+
+def contact_choices(organisation_id: int | None, extra_ids: list[int]) -> list[tuple[int, str]]:
+    """The organisation's active contacts, plus any others the form must show (already linked,
+    named in the address, or ticked in a rejected submission)."""
+    contacts: dict[int, Contact] = {}
+    if organisation_id is not None and 0 < organisation_id <= MAX_ID:
+        query = select(Contact).where(Contact.organisation_id == organisation_id, Contact.active.is_(True))
+        contacts.update({contact.id: contact for contact in db.session.scalars(query)})
+    contacts.update(contacts_by_id(extra_ids))
+    ordered = sorted(contacts.values(), key=lambda contact: (contact.name.casefold(), contact.id))
+    return [(contact.id, _contact_label(contact, organisation_id)) for contact in ordered]
+
+
+def _contact_label(contact: Contact, organisation_id: int | None) -> str:
+    notes = []
+    if contact.organisation_id != organisation_id:
+        notes.append(contact.organisation.name if contact.organisation else "no organisation")
+    if not contact.active:
+        notes.append("inactive")
+    return f"{contact.name} ({', '.join(notes)})" if notes else contact.name
+
+
+def contact_problems(
+    organisation_id: int | None, contact_ids: list[int], from_contact_id: int | None, kept_ids: set[int]
+) -> list[str]:
+    """Why these contacts cannot be part of an interaction with this organisation, if they cannot.
+
+    Each must be an active contact of the organisation, except: the contact the form was opened
+    from may have no organisation (or be inactive), and contacts already on the interaction stay
+    as long as its organisation is unchanged (`kept_ids`).
+    """
+    found = contacts_by_id(contact_ids)
+    problems = []
+    if any(id_ not in found for id_ in contact_ids):
+        problems.append("One of the chosen contacts does not exist.")
+    for contact in sorted(found.values(), key=lambda item: item.name.casefold()):
+        if contact.id in kept_ids:
+            continue
+        if contact.organisation is None:
+            if contact.id != from_contact_id:
+                problems.append(f"{contact.name} does not belong to an organisation; log this from their own page.")
+        elif contact.organisation_id != organisation_id:
+            if organisation_id is None:
+                problems.append(f"{contact.name} is a contact of {contact.organisation.name}; choose that organisation.")
+            else:
+                problems.append(f"{contact.name} is not a contact of the chosen organisation.")
+        elif not contact.active and contact.id != from_contact_id:
+            problems.append(f"{contact.name} is no longer an active contact.")
+    return problems
+
+
+def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
+    """Create or update an interaction from validated form data, and commit it with its audit trail."""
+    interaction.kind = InteractionKind(data["kind"])
+    interaction.occurred_at = local_to_utc(data["occurred_on"], data["occurred_time"])
+    interaction.summary = data["summary"]
+    organisation_id = data.get("organisation_id")
+    interaction.organisation = db.session.get(Organisation, organisation_id) if organisation_id else None
+    interaction.contacts = list(contacts_by_id(data.get("contacts")).values())
+    interaction.follow_up_on = data.get("follow_up_on")
+    if interaction.follow_up_on is None:
+        interaction.follow_up_done = False
+    if interaction.id is None:
+        interaction.logged_by = actor
+        interaction.follow_up_done = False
+    db.session.add(interaction)
+    audit.commit(actor)
+    return interaction
+
+
+def complete_follow_up(interaction: Interaction, actor: User) -> None:
+    interaction.follow_up_done = True
+    audit.commit(actor)
+
+
+def delete(interaction: Interaction, actor: User) -> None:
+    db.session.delete(interaction)
+    audit.commit(actor)

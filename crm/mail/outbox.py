@@ -1,0 +1,92 @@
+"""Queue outgoing email in the outbox, inside the caller's transaction.
+
+Nothing here talks to an SMTP server: the worker (crm.mail.worker) sends what is queued,
+so an email can never be lost between a commit and a send.
+"""
+
+from __future__ import annotations
+
+from email.utils import make_msgid
+
+from flask import current_app, render_template
+from flask_babel import force_locale, gettext
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+
+
+def _message_domain() -> str:
+    sender = current_app.config.get("MAIL_DEFAULT_SENDER") or ""
+    domain = sender.rpartition("@")[2].strip("> ")
+    return domain or "backbone-crm.localhost"
+
+
+def inquiry_url(inquiry: Inquiry) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/inquiries/{inquiry.id}"
+
+
+def queue_email(
+    *, kind: str, to_address: str, subject: str, body_text: str, language: str = "en", inquiry: Inquiry | None = None
+) -> OutboundEmail:
+    email = OutboundEmail(
+        message_id=make_msgid(idstring=kind, domain=_message_domain()),
+        kind=kind,
+        to_address=to_address,
+        subject=subject,
+        body_text=body_text,
+        language=language,
+        inquiry=inquiry,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(email)
+    if inquiry is not None:
+        inquiry.events.append(
+            InquiryEvent(
+                kind=InquiryEventKind.EMAIL_QUEUED,
+                detail=f"{kind.replace('_', ' ').capitalize()} queued for {to_address}",
+                data={"message_id": email.message_id, "kind": kind},
+            )
+        )
+    return email
+
+
+def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> OutboundEmail | None:
+    """Tell the assigned contact there is an inquiry for them. The message text stays behind
+    login: it can be about a pregnancy or a loss, and email is not the place for it."""
+    if not contact.email:
+        return None
+    # Contacts read staff mail in English; the requester's language is stated in the body.
+    with force_locale("en"):
+        body = render_template(
+            "email/contact_notice.txt", inquiry=inquiry, contact=contact, url=inquiry_url(inquiry), reason=reason
+        )
+    subject = (
+        f"Inquiry {inquiry.reference} was reassigned to you"
+        if reason == "reassigned"
+        else f"New inquiry {inquiry.reference} for you"
+    )
+    return queue_email(
+        kind="contact_notice" if reason == "new" else "reassigned_notice",
+        to_address=contact.email,
+        subject=subject,
+        body_text=body,
+        language="en",
+        inquiry=inquiry,
+    )
+
+
+def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> OutboundEmail | None:
+    if not inquiry.email:
+        return None
+    with force_locale(inquiry.language):
+        subject = gettext("We received your message (reference %(reference)s)", reference=inquiry.reference)
+        body = render_template("email/requester_ack.txt", inquiry=inquiry, organisation_name=organisation_name)
+    return queue_email(
+        kind="requester_ack",
+        to_address=inquiry.email,
+        subject=subject,
+        body_text=body,
+        language=inquiry.language,
+        inquiry=inquiry,
+    )

@@ -1,0 +1,39 @@
+"""Every model, imported in one place so metadata (and migrations) see them all."""
+
+from crm.models.audit import AuditEvent
+from crm.models.contact import LANGUAGES, Contact, ContactRole
+from crm.models.geography import County, Region
+from crm.models.grant import Grant, GrantReport, GrantStatus
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.interaction import Interaction, InteractionKind
+from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
+from crm.models.outbox import EmailStatus, OutboundEmail
+from crm.models.routing import RoutingRule, Topic
+from crm.models.user import Role, User
+
+__all__ = [
+    "LANGUAGES",
+    "AuditEvent",
+    "Contact",
+    "ContactRole",
+    "County",
+    "EmailStatus",
+    "Grant",
+    "GrantReport",
+    "GrantStatus",
+    "Inquiry",
+    "InquiryEvent",
+    "InquiryEventKind",
+    "InquirySource",
+    "Interaction",
+    "InteractionKind",
+    "Organisation",
+    "OrganisationKind",
+    "OutboundEmail",
+    "RecordStatus",
+    "Region",
+    "Role",
+    "RoutingRule",
+    "Topic",
+    "User",
+]

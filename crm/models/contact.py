@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.database import TimestampMixin, UTCDateTime
+from crm.extensions import db
+
+if TYPE_CHECKING:
+    from crm.models.organisation import Organisation
+
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
+
+
+class ContactRole(enum.StrEnum):
+    PRIMARY_GRANTEE = "primary_grantee"
+    PROGRAM = "program"
+    MEDIA = "media"
+    FINANCE = "finance"
+    EXECUTIVE = "executive"
+    COMMUNITY = "community"
+
+    @property
+    def label(self) -> str:
+        return {
+            "primary_grantee": "Primary grantee contact",
+            "program": "Program contact",
+            "media": "Media contact",
+            "finance": "Finance contact",
+            "executive": "Executive leader",
+            "community": "Community liaison",
+        }[self.value]
+
+
+class Contact(TimestampMixin, db.Model):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="", index=True)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    # Codes from LANGUAGES; a list because most contacts speak one and some speak both.
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"])
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    show_on_public_page: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # Routing: whether public inquiries may be sent to this person, and when they are away.
+    accepts_inquiries: Mapped[bool] = mapped_column(Boolean, default=False)
+    away_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The foundation staff member who takes whatever no rule can place; at most one.
+    is_inquiry_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship(back_populates="contacts")
+
+    @property
+    def language_names(self) -> list[str]:
+        return [LANGUAGES.get(code, code) for code in self.languages or []]
+
+    @property
+    def role_labels(self) -> list[str]:
+        labels = []
+        for code in self.roles or []:
+            try:
+                labels.append(ContactRole(code).label)
+            except ValueError:
+                labels.append(code)
+        return labels
+
+    def __str__(self) -> str:
+        return self.name

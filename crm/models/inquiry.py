@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.database import UTCDateTime, utcnow
+from crm.extensions import db
+from crm.inquiries.status import InquiryStatus
+from crm.models.organisation import enum_column
+
+if TYPE_CHECKING:
+    from crm.models.contact import Contact
+    from crm.models.geography import County
+    from crm.models.organisation import Organisation
+    from crm.models.routing import RoutingRule, Topic
+    from crm.models.user import User
+
+
+class InquirySource(enum.StrEnum):
+    WEB = "web"
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    IN_PERSON = "in_person"
+
+    @property
+    def label(self) -> str:
+        return {"web": "Web form", "phone": "Phone", "email": "Email", "letter": "Letter", "in_person": "In person"}[
+            self.value
+        ]
+
+
+class Inquiry(db.Model):
+    """A request to be put in touch, from the public form or logged by staff."""
+
+    __tablename__ = "inquiries"
+    __table_args__ = (
+        # The inbox pages by (received_at, id) within the filters staff use most.
+        Index("ix_inquiries_received", "received_at", "id"),
+        Index("ix_inquiries_status_received", "status", "received_at", "id"),
+        Index("ix_inquiries_org_received", "organisation_id", "received_at", "id"),
+        Index("ix_inquiries_assignee_status", "assigned_contact_id", "status"),
+        Index("ix_inquiries_dedupe", "dedupe_key", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[InquirySource] = mapped_column(enum_column(InquirySource), default=InquirySource.WEB)
+
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="", index=True)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    zip_code: Mapped[str] = mapped_column(String(10), default="")
+    state: Mapped[str] = mapped_column(String(2), default="")
+    county_fips: Mapped[str | None] = mapped_column(ForeignKey("counties.fips"), index=True)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="en", index=True)
+    message: Mapped[str] = mapped_column(Text)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    status: Mapped[InquiryStatus] = mapped_column(enum_column(InquiryStatus), default=InquiryStatus.NEW)
+    spam_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Hash of the requester's email and message: the same request twice in ten minutes is one inquiry.
+    dedupe_key: Mapped[str] = mapped_column(String(64), default="")
+
+    routing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rules.id", ondelete="SET NULL"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
+    assigned_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    routing_reason: Mapped[str] = mapped_column(Text, default="")
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requester_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    topic: Mapped[Topic | None] = relationship()
+    county: Mapped[County | None] = relationship()
+    routing_rule: Mapped[RoutingRule | None] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+    assigned_contact: Mapped[Contact | None] = relationship(foreign_keys=[assigned_contact_id])
+    requester_contact: Mapped[Contact | None] = relationship(foreign_keys=[requester_contact_id])
+    logged_by: Mapped[User | None] = relationship()
+    events: Mapped[list[InquiryEvent]] = relationship(
+        back_populates="inquiry", order_by="InquiryEvent.occurred_at, InquiryEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_spam(self) -> bool:
+        return self.status is InquiryStatus.SPAM
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class InquiryEventKind(enum.StrEnum):
+    RECEIVED = "received"
+    ROUTED = "routed"
+    EMAIL_QUEUED = "email_queued"
+    EMAIL_SENT = "email_sent"
+    EMAIL_FAILED = "email_failed"
+    VIEWED = "viewed"
+    ASSIGNED = "assigned"
+    STATUS_CHANGED = "status_changed"
+    NOTE = "note"
+    RESPONSE = "response"
+    LINKED = "linked"
+    REMINDER = "reminder"
+    ESCALATED = "escalated"
+    ANONYMISED = "anonymised"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class InquiryEvent(db.Model):
+    """One line of an inquiry's timeline: what happened, who did it and when."""
+
+    __tablename__ = "inquiry_events"
+    __table_args__ = (Index("ix_inquiry_events_inquiry", "inquiry_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[InquiryEventKind] = mapped_column(enum_column(InquiryEventKind))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    inquiry: Mapped[Inquiry] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Column, Enum, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from crm.database import TimestampMixin
+from crm.extensions import db
+from crm.models.geography import County, Region
+
+if TYPE_CHECKING:
+    from crm.models.contact import Contact
+    from crm.models.grant import Grant
+
+
+class OrganisationKind(enum.StrEnum):
+    BACKBONE = "backbone"
+    GRANTEE = "grantee"
+    COMMUNITY = "community"
+    FUNDER = "funder"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "backbone": "Backbone partner",
+            "grantee": "Grantee",
+            "community": "Community partner",
+            "funder": "Funder",
+            "other": "Other",
+        }[self.value]
+
+
+class RecordStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+def enum_column(enum_class: type[enum.Enum]) -> Enum:
+    """Store an enum as its value in a plain string column on every database."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+organisation_regions = Table(
+    "organisation_regions",
+    db.metadata,
+    Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+)
+
+organisation_counties = Table(
+    "organisation_counties",
+    db.metadata,
+    Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True),
+)
+
+
+def name_key(name: str) -> str:
+    """The form of a name that uniqueness is checked on: case and spacing do not count."""
+    return " ".join(name.split()).casefold()
+
+
+class Organisation(TimestampMixin, db.Model):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Case-insensitive uniqueness that behaves the same on SQLite and PostgreSQL.
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[OrganisationKind] = mapped_column(
+        enum_column(OrganisationKind), default=OrganisationKind.GRANTEE
+    )
+    description: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    address_line: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    state: Mapped[str] = mapped_column(String(2), default="MO")
+    postal_code: Mapped[str] = mapped_column(String(10), default="")
+    status: Mapped[RecordStatus] = mapped_column(
+        enum_column(RecordStatus), default=RecordStatus.ACTIVE, index=True
+    )
+
+    regions: Mapped[list[Region]] = relationship(secondary=organisation_regions, order_by=Region.name)
+    counties: Mapped[list[County]] = relationship(
+        secondary=organisation_counties, order_by=County.name
+    )
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="organisation", order_by="Contact.name"
+    )
+    grants: Mapped[list[Grant]] = relationship(
+        back_populates="organisation", order_by="Grant.start_date.desc()"
+    )
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is RecordStatus.ACTIVE
+
+    def __str__(self) -> str:
+        return self.name

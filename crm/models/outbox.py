@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.database import UTCDateTime, utcnow
+from crm.extensions import db
+from crm.models.inquiry import Inquiry
+from crm.models.organisation import enum_column
+
+
+class EmailStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    SENT = "sent"
+    HELD = "held"  # no SMTP server configured: kept for an admin to read in the app
+    DEAD = "dead"  # gave up after repeated failures; an admin may re-send
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class OutboundEmail(db.Model):
+    """The outbox: written in the same transaction as the change that causes the email."""
+
+    __tablename__ = "outbound_emails"
+    __table_args__ = (Index("ix_outbound_emails_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Fixed when queued, so a retried message keeps its Message-ID and receivers can drop repeats.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    status: Mapped[EmailStatus] = mapped_column(enum_column(EmailStatus), default=EmailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A worker claims a message until this time, so two workers never send the same one.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    inquiry: Mapped[Inquiry | None] = relationship()

@@ -1,0 +1,1 @@
+"""Partner organisations: list, detail with timeline, create, edit, deactivate."""

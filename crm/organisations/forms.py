@@ -1,0 +1,43 @@
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, WebAddress, strip
+from crm.models import OrganisationKind, RecordStatus
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the organisation's name."), Length(max=200), NoControlCharacters()])
+    kind = SelectField("Kind", choices=[(kind.value, kind.label) for kind in OrganisationKind], default=OrganisationKind.GRANTEE.value)
+    description = TextAreaField("Description", filters=[strip], validators=[Optional(), Length(max=5000)])
+    website = StringField("Website", filters=[strip], validators=[Optional(), Length(max=300), WebAddress()])
+    email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    address_line = StringField("Street address", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
+    city = StringField("City", filters=[strip], validators=[Optional(), Length(max=100), NoControlCharacters()])
+    state = StringField("State", filters=[strip], default="MO", validators=[Optional(), Length(min=2, max=2, message="Use the two-letter state code, e.g. MO.")])
+    postal_code = StringField("ZIP code", filters=[strip], validators=[Optional(), Length(max=10)])
+    regions = MultiCheckboxField("Regions served", coerce=int)
+    counties = SelectMultipleField("Counties served", coerce=str, description="Hold Ctrl (or Cmd) to pick several.")
+
+    def validate_postal_code(self, field):
+        from wtforms.validators import ValidationError
+
+        from crm.geography.zip_lookup import normalise_zip
+
+        if field.data and normalise_zip(field.data) is None:
+            raise ValidationError("Enter a five-digit ZIP code, or ZIP+4 like 63857-1234.")
+
+
+class OrganisationFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=200)])
+    kind = SelectField("Kind", choices=[("", "Any kind")] + [(kind.value, kind.label) for kind in OrganisationKind], default="")
+    region = SelectField("Region", coerce=str, default="")
+    status = SelectField(
+        "Status",
+        choices=[("", "Any status")] + [(status.value, status.label) for status in RecordStatus],
+        default=RecordStatus.ACTIVE.value,
+    )

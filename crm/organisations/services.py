@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from crm import audit
+from crm.extensions import db
+from crm.models import County, Interaction, Organisation, OrganisationKind, RecordStatus, Region, User
+from crm.models.organisation import name_key
+
+
+class DuplicateName(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OrganisationFilters:
+    q: str = ""
+    kind: str = ""
+    region_id: int | None = None
+    status: str = ""
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that matches `text` literally, anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(filters: OrganisationFilters) -> Select:
+    query = select(Organisation).options(selectinload(Organisation.regions)).order_by(Organisation.name_key)
+    if filters.q:
+        pattern = like_pattern(filters.q.casefold())
+        query = query.where(
+            or_(
+                Organisation.name_key.like(pattern, escape="\\"),
+                func.lower(Organisation.description).like(pattern, escape="\\"),
+                func.lower(Organisation.city).like(pattern, escape="\\"),
+            )
+        )
+    if filters.kind:
+        query = query.where(Organisation.kind == OrganisationKind(filters.kind))
+    if filters.status:
+        query = query.where(Organisation.status == RecordStatus(filters.status))
+    if filters.region_id:
+        query = query.where(Organisation.regions.any(Region.id == filters.region_id))
+    return query
+
+
+def region_choices() -> list[tuple[int, str]]:
+    return [(region.id, region.name) for region in db.session.scalars(select(Region).order_by(Region.name))]
+
+
+def county_choices() -> list[tuple[str, str]]:
+    return [(county.fips, county.name) for county in db.session.scalars(select(County).order_by(County.name))]
+
+
+def name_taken(name: str, excluding_id: int | None = None) -> bool:
+    query = select(Organisation.id).where(Organisation.name_key == name_key(name))
+    if excluding_id is not None:
+        query = query.where(Organisation.id != excluding_id)
+    return db.session.scalar(query) is not None
+
+
+def apply_form(organisation: Organisation, data: dict) -> None:
+    for field in ("name", "description", "website", "email", "phone", "address_line", "city", "postal_code"):
+        setattr(organisation, field, data.get(field) or "")
+    organisation.state = (data.get("state") or "").upper()
+    organisation.kind = OrganisationKind(data["kind"])
+    organisation.regions = list(db.session.scalars(select(Region).where(Region.id.in_(data.get("regions") or []))))
+    organisation.counties = list(db.session.scalars(select(County).where(County.fips.in_(data.get("counties") or []))))
+
+
+def save(organisation: Organisation, data: dict, actor: User) -> Organisation:
+    """Create or update from validated form data; raises DuplicateName and leaves nothing written."""
+    if name_taken(data["name"], excluding_id=organisation.id):
+        raise DuplicateName(data["name"])
+    apply_form(organisation, data)
+    db.session.add(organisation)
+    try:
+        audit.commit(actor)
+    except IntegrityError:
+        # Another request took the name between our check and the insert.
+        db.session.rollback()
+        raise DuplicateName(data["name"]) from None
+    return organisation
+
+
+def set_status(organisation: Organisation, status: RecordStatus, actor: User) -> None:
+    organisation.status = status
+    audit.commit(actor)
+
+
+def timeline(organisation: Organisation) -> list[Interaction]:
+    return list(
+        db.session.scalars(
+            select(Interaction)
+            .options(selectinload(Interaction.contacts), selectinload(Interaction.logged_by))
+            .where(Interaction.organisation_id == organisation.id)
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        )
+    )
+
+
+def last_touch(interactions: list[Interaction]) -> datetime | None:
+    return max((item.occurred_at for item in interactions), default=None)

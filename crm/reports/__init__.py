@@ -1,0 +1,1 @@
+"""Manager reports: response-time figures and safe CSV export."""

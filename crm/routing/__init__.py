@@ -1,0 +1,1 @@
+"""Inquiry routing: pure rule evaluation, no database."""

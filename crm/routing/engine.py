@@ -1,0 +1,228 @@
+"""Route a public inquiry to exactly one contact.
+
+Pure functions over frozen dataclasses: the caller loads rules and candidates, calls
+route(), stores the Decision, and then bumps the chosen contact's open_inquiries and
+sets their last_assigned_at to `now`. The engine keeps no state of its own, so fair
+round-robin within an organisation depends on the caller doing that update.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crm.geography.zip_lookup import state_name
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RoutingRequest:
+    zip5: str | None
+    state: str | None
+    county_fips: str | None
+    county_name: str | None
+    region_ids: frozenset[int]  # regions containing the county
+    region_names: tuple[str, ...]
+    topic_id: int | None
+    topic_name: str | None
+    language: str  # "en" or "es"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    name: str
+    priority: int  # lower number = tried first; ties by id
+    topic_ids: frozenset[int]  # each condition set: empty = no condition
+    region_ids: frozenset[int]
+    county_fips: frozenset[str]
+    languages: frozenset[str]
+    target_contact_id: int | None
+    target_organisation_id: int | None
+    target_label: str
+
+    def __post_init__(self) -> None:
+        if (self.target_contact_id is None) == (self.target_organisation_id is None):
+            raise ValueError(f"rule {self.id} needs exactly one target")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    name: str
+    email: str
+    organisation_id: int | None
+    organisation_name: str | None
+    active: bool
+    accepts_inquiries: bool
+    languages: frozenset[str]
+    # Out of office during [away_from, away_until), tz-aware UTC; either end may be None.
+    away_from: datetime | None
+    away_until: datetime | None
+    open_inquiries: int
+    last_assigned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    contact: Candidate
+    rule: Rule | None
+    organisation_id: int | None
+    organisation_name: str | None
+    used_fallback: bool
+    reason: str  # one human-readable line
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def unavailable_reason(candidate: Candidate, now: datetime) -> str | None:
+    """Why the candidate cannot take an inquiry at `now` (reads after "is"), or None."""
+    if not candidate.active:
+        return "inactive"
+    if not candidate.accepts_inquiries:
+        return "not accepting inquiries"
+    if candidate.away_from is None and candidate.away_until is None:
+        return None
+    started = candidate.away_from is None or candidate.away_from <= now
+    not_back = candidate.away_until is None or now < candidate.away_until
+    if started and not_back:
+        if candidate.away_until is None:
+            return "out of office"
+        back = candidate.away_until.astimezone(UTC)
+        return f"out of office until {back:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+def is_available(candidate: Candidate, now: datetime) -> bool:
+    return unavailable_reason(candidate, now) is None
+
+
+def rule_matches(rule: Rule, request: RoutingRequest) -> bool:
+    return (
+        (not rule.topic_ids or request.topic_id in rule.topic_ids)
+        and (not rule.region_ids or not rule.region_ids.isdisjoint(request.region_ids))
+        and (not rule.county_fips or request.county_fips in rule.county_fips)
+        and (not rule.languages or request.language in rule.languages)
+    )
+
+
+def explain_steps(request: RoutingRequest) -> list[str]:
+    """Where the inquiry comes from: the opening steps of every Decision.reason."""
+    where = f"ZIP {request.zip5}" if request.zip5 else "The address"
+    if request.state and request.state.upper() != "MO":
+        return [f"{where} is in {state_name(request.state)}, outside our counties"]
+    if request.county_name:
+        steps = [f"ZIP {request.zip5}"] if request.zip5 else []
+        steps.append(request.county_name)
+    elif request.state:
+        return [f"{where} is in Missouri but its county is unknown"]
+    elif request.zip5:
+        return [f"ZIP {request.zip5} is not a known ZIP, county unknown"]
+    else:
+        return ["No ZIP or county given"]
+    names = request.region_names
+    if not names:
+        steps.append("not in any of our regions")
+    elif len(names) == 1:
+        steps.append(f"{names[0]} region")
+    else:
+        steps.append(f"{', '.join(names)} regions")
+    return steps
+
+
+def route(
+    request: RoutingRequest,
+    rules: Sequence[Rule],
+    candidates: Sequence[Candidate],
+    fallback: Candidate,
+    now: datetime,
+) -> Decision:
+    steps = explain_steps(request)
+    by_id = {c.id: c for c in candidates}
+    any_matched = False
+    for rule in sorted(rules, key=lambda r: (r.priority, r.id)):
+        if not rule_matches(rule, request):
+            continue
+        any_matched = True
+        if rule.target_contact_id is not None:
+            contact = by_id.get(rule.target_contact_id)
+            problem = "unknown" if contact is None else unavailable_reason(contact, now)
+            if contact is not None and problem is None:
+                steps += [f"rule '{rule.name}'", f"{contact.name} (named in the rule)"]
+                return Decision(
+                    contact=contact,
+                    rule=rule,
+                    organisation_id=contact.organisation_id,
+                    organisation_name=contact.organisation_name,
+                    used_fallback=False,
+                    reason=" -> ".join(steps),
+                )
+            steps.append(f"rule '{rule.name}' skipped: {rule.target_label} is {problem}")
+        else:
+            picked = _pick_from_organisation(rule.target_organisation_id, request.language, candidates, now)
+            if picked is not None:
+                contact, why = picked
+                steps += [f"rule '{rule.name}'", rule.target_label, f"{contact.name}, {why}"]
+                return Decision(
+                    contact=contact,
+                    rule=rule,
+                    organisation_id=rule.target_organisation_id,
+                    organisation_name=contact.organisation_name or rule.target_label,
+                    used_fallback=False,
+                    reason=" -> ".join(steps),
+                )
+            steps.append(f"rule '{rule.name}' skipped: nobody at {rule.target_label} is available")
+
+    steps.append("no matching rule could take it" if any_matched else "no rule matched")
+    # An inquiry must never be dropped, so the fallback takes it even when unavailable.
+    problem = unavailable_reason(fallback, now)
+    note = f" (used although {problem})" if problem else ""
+    steps.append(f"fallback {fallback.name}{note}")
+    return Decision(
+        contact=fallback,
+        rule=None,
+        organisation_id=fallback.organisation_id,
+        organisation_name=fallback.organisation_name,
+        used_fallback=True,
+        reason=" -> ".join(steps),
+    )
+
+
+def _round_robin_key(candidate: Candidate) -> tuple[bool, datetime, int]:
+    last = candidate.last_assigned_at
+    return (last is not None, last or _NEVER, candidate.id)
+
+
+def _pick_from_organisation(
+    organisation_id: int | None, language: str, candidates: Sequence[Candidate], now: datetime
+) -> tuple[Candidate, str] | None:
+    """The organisation's best available contact and a phrase saying why them."""
+    pool = [c for c in candidates if c.organisation_id == organisation_id and is_available(c, now)]
+    if not pool:
+        return None
+    speakers = [c for c in pool if language in c.languages]
+    pool = speakers or pool
+    fewest = min(c.open_inquiries for c in pool)
+    tied = sorted((c for c in pool if c.open_inquiries == fewest), key=_round_robin_key)
+    chosen, lang = tied[0], language_name(language)
+
+    if len(pool) == 1:
+        why = "the only available contact" + (f" who speaks {lang}" if speakers else "")
+    elif len(tied) == 1:
+        who = f" who speaks {lang}" if speakers else ""
+        why = f"the contact with the fewest open inquiries{who} ({fewest} open)"
+    else:
+        who = f" who speak {lang}" if speakers else ""
+        tie_break = (
+            "tie broken by lowest id"
+            if tied[0].last_assigned_at == tied[1].last_assigned_at
+            else "least recently assigned"
+        )
+        why = f"next in round-robin among {len(tied)} contacts{who}, each with {fewest} open ({tie_break})"
+    if not speakers:
+        why += f"; nobody available speaks {lang}"
+    return chosen, why

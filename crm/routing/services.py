@@ -1,0 +1,166 @@
+"""The database side of routing: load rules and contacts for the engine, and record its choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
+from crm.inquiries.status import OPEN_STATUSES
+from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
+from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route
+
+
+class NoFallbackContact(RuntimeError):
+    """Routing needs a fallback contact; the demo data and the rules page set one."""
+
+
+@dataclass(frozen=True)
+class RoutingOutcome:
+    place: ZipPlace | None
+    decision: Decision
+
+
+def routing_request(zip_code: str, topic: Topic | None, language: str) -> tuple[RoutingRequest, ZipPlace | None]:
+    zip5 = normalise_zip(zip_code or "")
+    place = lookup_zip(zip5) if zip5 else None
+    county = db.session.get(County, place.county_fips) if place and place.county_fips else None
+    regions = county.regions if county else []
+    request = RoutingRequest(
+        zip5=zip5,
+        state=place.state if place else None,
+        county_fips=county.fips if county else None,
+        county_name=county.name if county else (place.county_name if place else None),
+        region_ids=frozenset(region.id for region in regions),
+        region_names=tuple(region.name for region in regions),
+        topic_id=topic.id if topic else None,
+        topic_name=topic.name_en if topic else None,
+        language=language,
+    )
+    return request, place
+
+
+def active_rules() -> list[Rule]:
+    rules = db.session.scalars(
+        select(RoutingRule)
+        .options(
+            selectinload(RoutingRule.topics),
+            selectinload(RoutingRule.regions),
+            selectinload(RoutingRule.counties),
+            selectinload(RoutingRule.target_contact),
+            selectinload(RoutingRule.target_organisation),
+        )
+        .where(RoutingRule.active.is_(True))
+        .order_by(RoutingRule.priority, RoutingRule.id)
+    )
+    return [
+        Rule(
+            id=rule.id,
+            name=rule.name,
+            priority=rule.priority,
+            topic_ids=frozenset(topic.id for topic in rule.topics),
+            region_ids=frozenset(region.id for region in rule.regions),
+            county_fips=frozenset(county.fips for county in rule.counties),
+            languages=frozenset(rule.languages or []),
+            target_contact_id=rule.target_contact_id,
+            target_organisation_id=rule.target_organisation_id,
+            target_label=rule.target_label,
+        )
+        for rule in rules
+        if (rule.target_contact_id is None) != (rule.target_organisation_id is None)
+    ]
+
+
+def open_inquiry_counts() -> dict[int, int]:
+    rows = db.session.execute(
+        select(Inquiry.assigned_contact_id, func.count())
+        .where(Inquiry.assigned_contact_id.is_not(None), Inquiry.status.in_(OPEN_STATUSES))
+        .group_by(Inquiry.assigned_contact_id)
+    )
+    return {contact_id: count for contact_id, count in rows}
+
+
+def _candidate(contact: Contact, open_counts: dict[int, int]) -> Candidate:
+    return Candidate(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        organisation_id=contact.organisation_id,
+        organisation_name=contact.organisation.name if contact.organisation else None,
+        active=contact.active,
+        accepts_inquiries=contact.accepts_inquiries,
+        languages=frozenset(contact.languages or []),
+        away_from=contact.away_from,
+        away_until=contact.away_until,
+        open_inquiries=open_counts.get(contact.id, 0),
+        last_assigned_at=contact.last_assigned_at,
+    )
+
+
+def candidates(rules: list[Rule], open_counts: dict[int, int]) -> list[Candidate]:
+    """The contacts any rule could pick: named targets and the members of target organisations."""
+    contact_ids = {rule.target_contact_id for rule in rules if rule.target_contact_id}
+    organisation_ids = {rule.target_organisation_id for rule in rules if rule.target_organisation_id}
+    contacts = db.session.scalars(
+        select(Contact)
+        .options(selectinload(Contact.organisation))
+        .where(Contact.id.in_(contact_ids) | Contact.organisation_id.in_(organisation_ids))
+    )
+    return [_candidate(contact, open_counts) for contact in contacts]
+
+
+def fallback_contact() -> Contact:
+    contact = db.session.scalar(
+        select(Contact).where(Contact.is_inquiry_fallback.is_(True)).order_by(Contact.id).limit(1)
+    )
+    if contact is None:
+        raise NoFallbackContact("No fallback contact is set: choose one on the routing rules page.")
+    return contact
+
+
+def decide(zip_code: str, topic: Topic | None, language: str, now: datetime) -> RoutingOutcome:
+    """Where an inquiry with these details would go now; reads only, changes nothing."""
+    request, place = routing_request(zip_code, topic, language)
+    rules = active_rules()
+    open_counts = open_inquiry_counts()
+    fallback = _candidate(fallback_contact(), open_counts)
+    decision = route(request, rules, candidates(rules, open_counts), fallback, now)
+    return RoutingOutcome(place=place, decision=decision)
+
+
+def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
+    """Store the decision on the inquiry and note the assignment for round-robin."""
+    decision = outcome.decision
+    contact = db.session.get(Contact, decision.contact.id)
+    inquiry.assigned_contact_id = contact.id
+    inquiry.organisation_id = decision.organisation_id or contact.organisation_id
+    inquiry.routing_rule_id = decision.rule.id if decision.rule else None
+    inquiry.routing_reason = decision.reason
+    inquiry.routed_at = now
+    contact.last_assigned_at = now
+    return contact
+
+
+def describe(outcome: RoutingOutcome) -> dict[str, object]:
+    """The simulator's answer, as the command line and the test page show it."""
+    decision = outcome.decision
+    organisation = (
+        db.session.get(Organisation, decision.organisation_id or decision.contact.organisation_id)
+        if (decision.organisation_id or decision.contact.organisation_id)
+        else None
+    )
+    return {
+        "zip": outcome.place.zip5 if outcome.place else None,
+        "state": outcome.place.state if outcome.place else None,
+        "county": outcome.place.county_name if outcome.place else None,
+        "rule": decision.rule.name if decision.rule else None,
+        "fallback": decision.used_fallback,
+        "organization": organisation.name if organisation else None,
+        "contact": decision.contact.name,
+        "contact_email": decision.contact.email,
+        "reason": decision.reason,
+    }

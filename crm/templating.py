@@ -1,0 +1,50 @@
+"""Jinja filters and globals shared by every template."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+from crm.auth.permissions import Access, role_may
+
+
+def local_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
+
+
+def format_datetime(value: datetime | None) -> str:
+    local = local_time(value)
+    return local.strftime("%d %b %Y, %H:%M") if local else ""
+
+
+def format_date(value: date | None) -> str:
+    return value.strftime("%d %b %Y") if value else ""
+
+
+def format_money(value: Decimal | None) -> str:
+    return f"${value:,.2f}" if value is not None else ""
+
+
+def home_url() -> str:
+    from flask import url_for
+    from flask_login import current_user
+
+    from crm.auth.routes import home_for
+
+    return home_for(current_user) if current_user.is_authenticated else url_for("auth.login")
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["home_url"] = home_url
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.globals["role_may"] = role_may
+    app.jinja_env.globals["Access"] = Access
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

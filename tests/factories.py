@@ -1,0 +1,106 @@
+"""Small factories for test data; each saves through the test's session."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from crm.auth.passwords import hash_password
+from crm.database import utcnow
+from crm.extensions import db
+from crm.models import (
+    Contact,
+    County,
+    Grant,
+    GrantStatus,
+    Interaction,
+    InteractionKind,
+    Organisation,
+    OrganisationKind,
+    Region,
+    Role,
+    User,
+)
+
+
+class BaseFactory(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+
+class OrganisationFactory(BaseFactory):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    kind = OrganisationKind.GRANTEE
+    description = "A partner organisation."
+
+
+class ContactFactory(BaseFactory):
+    class Meta:
+        model = Contact
+
+    name = factory.Sequence(lambda n: f"Contact Person {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@example.org")
+    organisation = factory.SubFactory(OrganisationFactory)
+    languages = factory.LazyFunction(lambda: ["en"])
+
+
+class UserFactory(BaseFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    name = factory.Sequence(lambda n: f"User {n}")
+    role = Role.STAFF
+    password_hash = factory.LazyFunction(lambda: hash_password("correct horse battery staple"))
+
+    @factory.lazy_attribute
+    def organisation(self):
+        return OrganisationFactory() if self.role is Role.PARTNER else None
+
+
+class GrantFactory(BaseFactory):
+    class Meta:
+        model = Grant
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    program = "IMRI backbone support"
+    amount = Decimal("100000.00")
+    start_date = date(2026, 1, 1)
+    end_date = date(2027, 12, 31)
+    status = GrantStatus.ACTIVE
+
+
+class InteractionFactory(BaseFactory):
+    class Meta:
+        model = Interaction
+
+    kind = InteractionKind.CALL
+    occurred_at = factory.LazyFunction(lambda: utcnow() - timedelta(days=1))
+    summary = "Checked in about the quarter."
+    organisation = factory.SubFactory(OrganisationFactory)
+
+
+class CountyFactory(BaseFactory):
+    class Meta:
+        model = County
+        sqlalchemy_get_or_create = ("fips",)
+
+    fips = "29069"
+    name = "Dunklin County"
+    state = "MO"
+
+
+class RegionFactory(BaseFactory):
+    class Meta:
+        model = Region
+        sqlalchemy_get_or_create = ("name",)
+
+    name = "Bootheel"
