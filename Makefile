@@ -41,19 +41,22 @@ instance:
 	mkdir -p instance
 
 run: install | instance
+	@echo "+ flask db upgrade"
 	$(FLASK) db upgrade
+	echo "+ flask crm seed-demo --if-empty"
 	$(FLASK) crm seed-demo --if-empty
 	worker_pid=""
 	stop_worker() { if [ -n "$$worker_pid" ]; then kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true; fi; }
 	trap stop_worker EXIT
 	trap 'exit 130' INT TERM
 	if $(FLASK) crm --help | grep -E '^[[:space:]]+worker([[:space:]]|$$)' >/dev/null; then
+		echo "+ flask crm worker &"
 		$(FLASK) crm worker &
 		worker_pid=$$!
-		echo "Mail worker started (pid $$worker_pid)."
 	else
-		echo "No 'flask crm worker' command yet: emails stay queued."
+		echo "No 'flask crm worker' command yet: queued emails are not sent."
 	fi
+	echo "+ flask run --host $(HOST) --port $(PORT)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install
@@ -72,8 +75,9 @@ migrate: install | instance
 # Autogenerate a revision: a scratch SQLite database is brought to head, then compared with the models.
 # Usage: make migration m="add inquiry notes"
 migration: install
-	if [ -z "$(m)" ]; then echo 'usage: make migration m="what changed"' >&2; exit 2; fi
+	@if [ -z "$(m)" ]; then echo 'usage: make migration m="what changed"' >&2; exit 2; fi
 	scratch=$$(mktemp -d)
+	echo "+ flask db upgrade && flask db migrate -m \"$(m)\" (scratch database $$scratch/migration.sqlite)"
 	trap 'rm -rf "$$scratch"' EXIT
 	export DATABASE_URL="sqlite:///$$scratch/migration.sqlite"
 	$(FLASK) db upgrade

@@ -75,6 +75,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from crm.account.routes import bp as account_bp
     from crm.auth.routes import bp as auth_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
@@ -83,7 +84,16 @@ def register_blueprints(app: Flask) -> None:
     from crm.organisations.routes import bp as organisations_bp
     from crm.users.routes import bp as users_bp
 
-    for blueprint in (auth_bp, dashboard_bp, organisations_bp, contacts_bp, grants_bp, interactions_bp, users_bp):
+    for blueprint in (
+        auth_bp,
+        account_bp,
+        dashboard_bp,
+        organisations_bp,
+        contacts_bp,
+        grants_bp,
+        interactions_bp,
+        users_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

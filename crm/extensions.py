@@ -11,8 +11,12 @@ from flask_wtf.csrf import CSRFProtect
 from crm.database import Base
 
 # create_savepoint lets tests wrap each test in an outer transaction that the app's commits
-# cannot end; against an ordinary engine it changes nothing.
-db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+# cannot end; against an ordinary engine it changes nothing. Objects keep their loaded values
+# after a commit so a later change still knows its "before" for the audit trail.
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={"join_transaction_mode": "create_savepoint", "expire_on_commit": False},
+)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

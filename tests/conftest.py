@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
@@ -24,9 +24,16 @@ pytest_plugins = ["tests.fixtures_database"]
 TEST_PASSWORD = "correct horse battery staple"  # noqa: S105
 
 
+def _forget_cached_user(_sender, **_extra) -> None:
+    g.pop("_login_user", None)
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url)
+    # Each test keeps one app context open, which requests reuse, so Flask-Login's cached user
+    # in `g` would outlive a request; forget it at the start of each one, as a real server does.
+    request_started.connect(_forget_cached_user, app)
     with app.app_context():
         db.drop_all()
         db.create_all()

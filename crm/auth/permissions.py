@@ -58,6 +58,11 @@ def can_see_organisation(user: Any, organisation_id: int | None) -> bool:
     )
 
 
+def can_see_inquiry(user: Any, inquiry: Any) -> bool:
+    """Staff see every inquiry; a partner only those routed to their own organisation."""
+    return can_see_organisation(user, inquiry.organisation_id)
+
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 

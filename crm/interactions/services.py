@@ -11,8 +11,9 @@ from crm.extensions import db
 from crm.models import Contact, Interaction, InteractionKind, Organisation, User
 from crm.templating import local_time
 
-# Ids beyond what the database can hold are simply not found (SQLite refuses to bind them).
-MAX_ID = 2**63 - 1
+# Ids are INTEGER columns: anything larger is simply not found (PostgreSQL would refuse the
+# comparison and SQLite the binding, either way a server error).
+MAX_ID = 2**31 - 1
 
 
 def _zone() -> ZoneInfo:
@@ -110,12 +111,12 @@ def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
     organisation_id = data.get("organisation_id")
     interaction.organisation = db.session.get(Organisation, organisation_id) if organisation_id else None
     interaction.contacts = list(contacts_by_id(data.get("contacts")).values())
-    interaction.follow_up_on = data.get("follow_up_on")
-    if interaction.follow_up_on is None:
-        interaction.follow_up_done = False
+    follow_up_on = data.get("follow_up_on")
+    if interaction.id is None or follow_up_on != interaction.follow_up_on:
+        interaction.follow_up_done = False  # a new follow-up date is a new thing to do
+    interaction.follow_up_on = follow_up_on
     if interaction.id is None:
         interaction.logged_by = actor
-        interaction.follow_up_done = False
     db.session.add(interaction)
     audit.commit(actor)
     return interaction

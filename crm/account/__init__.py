@@ -1,0 +1,1 @@
+"""Your own account: change your password."""

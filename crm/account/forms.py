@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from crm.auth.passwords import MIN_PASSWORD_LENGTH
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=1024)]
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Enter a new password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=f"Use at least {MIN_PASSWORD_LENGTH} characters (and at most 1024).",
+            ),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters. A few unrelated words make a good one.",
+    )
+    confirm = PasswordField(
+        "Confirm the new password",
+        validators=[DataRequired("Type the new password again."), EqualTo("new_password", "The two new passwords do not match.")],
+    )
+
+    def validate_new_password(self, field) -> None:
+        if field.data and field.data == self.current_password.data:
+            raise ValidationError("Choose a password different from your current one.")

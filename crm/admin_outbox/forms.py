@@ -1,0 +1,15 @@
+from flask_wtf import FlaskForm
+from wtforms import SelectField
+
+from crm.admin_outbox.services import STATUS_FILTERS
+
+
+class OutboxFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET filter changes nothing
+
+    status = SelectField(
+        "Show",
+        choices=[(key, label) for key, (label, _statuses) in STATUS_FILTERS.items()],
+        default="unsent",
+    )

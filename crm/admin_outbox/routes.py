@@ -1,0 +1,55 @@
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from crm.admin_outbox import services
+from crm.admin_outbox.forms import OutboxFilterForm
+from crm.auth.permissions import Access, requires
+from crm.extensions import db
+from crm.models import OutboundEmail
+from crm.records import get_or_404
+
+bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
+
+
+@bp.route("/")
+@requires(Access.ADMIN)
+def index():
+    form = OutboxFilterForm(request.args)
+    status_filter = form.status.data if form.validate() else form.status.default
+    page = db.paginate(
+        services.search(status_filter), per_page=current_app.config["PAGE_SIZE"], error_out=False
+    )
+    args = {key: value for key, value in request.args.items() if key != "page"}
+    return render_template(
+        "outbox/index.html",
+        form=form,
+        page=page,
+        args=args,
+        counts=services.counts_by_status(),
+        mail_server=current_app.config.get("MAIL_SERVER"),
+    )
+
+
+@bp.route("/<int:email_id>")
+@requires(Access.ADMIN)
+def detail(email_id: int):
+    email = get_or_404(OutboundEmail, email_id)
+    return render_template(
+        "outbox/detail.html",
+        email=email,
+        can_resend=email.status in services.RESENDABLE,
+        mail_server=current_app.config.get("MAIL_SERVER"),
+    )
+
+
+@bp.route("/<int:email_id>/resend", methods=["POST"])
+@requires(Access.ADMIN)
+def resend(email_id: int):
+    email = get_or_404(OutboundEmail, email_id)
+    try:
+        services.resend(email, current_user)
+    except services.NotResendable:
+        flash(f"This message is {email.status.label.lower()}, so it cannot be re-sent.", "error")
+    else:
+        flash(f"The message to {email.to_address} is back in the queue; the worker sends it shortly.", "success")
+    return redirect(url_for(".detail", email_id=email.id))

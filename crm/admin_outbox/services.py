@@ -1,0 +1,65 @@
+"""Listing the outbox and putting a message back in the queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, case, func, select
+
+from crm import audit
+from crm.database import utcnow
+from crm.extensions import db
+from crm.models import EmailStatus, OutboundEmail, User
+
+UNSENT = (EmailStatus.DEAD, EmailStatus.HELD, EmailStatus.PENDING)
+# Filter key -> (label, statuses shown). The first is the default: what may need an admin.
+STATUS_FILTERS: dict[str, tuple[str, tuple[EmailStatus, ...]]] = {
+    "unsent": ("Not sent (dead, held, pending)", UNSENT),
+    **{status.value: (status.label, (status,)) for status in UNSENT},
+    EmailStatus.SENT.value: (EmailStatus.SENT.label, (EmailStatus.SENT,)),
+    "all": ("All", tuple(EmailStatus)),
+}
+RESENDABLE = frozenset({EmailStatus.DEAD, EmailStatus.HELD})
+
+# Dead first (someone should look), then held, pending, and sent last.
+_STATUS_ORDER = case(
+    {EmailStatus.DEAD: 0, EmailStatus.HELD: 1, EmailStatus.PENDING: 2},
+    value=OutboundEmail.status,
+    else_=3,
+)
+
+
+class NotResendable(ValueError):
+    pass
+
+
+def search(status_filter: str) -> Select:
+    _label, statuses = STATUS_FILTERS.get(status_filter, STATUS_FILTERS["unsent"])
+    return (
+        select(OutboundEmail)
+        .where(OutboundEmail.status.in_(statuses))
+        .order_by(_STATUS_ORDER, OutboundEmail.created_at.desc(), OutboundEmail.id.desc())
+    )
+
+
+def counts_by_status() -> dict[EmailStatus, int]:
+    rows = db.session.execute(select(OutboundEmail.status, func.count()).group_by(OutboundEmail.status))
+    counts = dict.fromkeys(EmailStatus, 0)
+    counts.update({EmailStatus(status): count for status, count in rows})
+    return counts
+
+
+def resend(email: OutboundEmail, actor: User, now: datetime | None = None) -> None:
+    """Put a dead or held message back in the queue, due now, with a fresh count of attempts.
+
+    It keeps its Message-ID: if an earlier attempt did reach someone, their mail program can
+    recognise the repeat. Raises NotResendable for a message that is pending or already sent.
+    """
+    if email.status not in RESENDABLE:
+        raise NotResendable(f"a {email.status.value} message cannot be re-sent")
+    email.status = EmailStatus.PENDING
+    email.attempts = 0
+    email.next_attempt_at = now or utcnow()
+    email.locked_until = None
+    email.last_error = ""
+    audit.commit(actor)

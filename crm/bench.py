@@ -1,0 +1,590 @@
+"""Load a large synthetic data set and time the busiest pages.
+
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/backbone_bench python -m crm.bench
+    python -m crm.bench --inquiries 20000 --contacts 2000 --repeat 10
+
+Generates (default) 100,000 contacts in 5,000 organisations and 1,000,000 inquiries spread
+evenly over the last five years, written with SQLAlchemy Core inserts in batches of
+10,000, then requests each page through the test client, signed in as a manager, and
+prints the median and 95th-percentile time. --reuse keeps data of the same size from an
+earlier run. Times include routing, queries and template rendering, but no network.
+
+The data lives in the database DATABASE_URL names (the development SQLite file when it is
+unset): every generated row is marked (references "BX-…", addresses @bench.example.org), a
+new run replaces only those rows, and a database holding any other inquiry is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, delete, func, insert, select
+
+from crm.auth.passwords import hash_password
+from crm.database import utcnow
+from crm.extensions import db
+from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
+from crm.inquiries.intake import business_calendar
+from crm.inquiries.sla import DEFAULT_TARGET_HOURS, add_business_hours
+from crm.inquiries.status import InquiryStatus
+from crm.models import (
+    Contact,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquirySource,
+    Organisation,
+    OrganisationKind,
+    RecordStatus,
+    Region,
+    Role,
+    Topic,
+    User,
+)
+from crm.models.organisation import name_key
+from crm.reports.stats import percentile
+
+TARGET_MS = 100.0
+CHUNK = 10_000
+REFERENCE_PREFIX = "BX-"
+DOMAIN = "bench.example.org"
+ORGANISATION_PREFIX = "Bench organisation "
+MANAGER_EMAIL = f"bench-manager@{DOMAIN}"
+CONTACTS_PER_ORGANISATION = 20
+
+FIRST_NAMES = (
+    "Maria", "Ana", "Lucia", "Keisha", "Jasmine", "Emily", "Sarah", "Ashley", "Jessica", "Brittany", "Amanda",
+    "Tiffany", "Latoya", "Destiny", "Rosa", "Carmen", "Gabriela", "Megan", "Hannah", "Olivia", "Emma", "Ava",
+    "Sophia", "Mia", "Aaliyah", "Imani", "Tanya", "Crystal", "Kayla", "Alyssa",
+)
+LAST_NAMES = (
+    "Garcia", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez",
+    "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez",
+    "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
+    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
+)
+MESSAGE_WORDS = (
+    "pregnancy", "prenatal", "care", "appointment", "baby", "clinic", "doctor", "help", "support", "transport",
+    "ride", "insurance", "medicaid", "housing", "food", "formula", "diapers", "breastfeeding", "doula",
+    "midwife", "postpartum", "depression", "counselling", "volunteer", "partner", "church", "school", "grant",
+    "funding", "media", "interview", "story", "question", "family", "neighbour", "Kennett", "Sikeston",
+    "Caruthersville", "Hayti", "Portageville", "Charleston", "Dexter", "Malden", "St.", "Louis", "north",
+    "city", "county",
+)
+
+
+# --- the data set ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSet:
+    inquiries: int
+    contacts: int
+    organisations: int
+    first_received: datetime
+    last_received: datetime
+
+
+def _chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _count(query) -> int:
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def bench_inquiries():
+    return select(Inquiry.id).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"))
+
+
+def bench_contacts():
+    return select(Contact.id).where(Contact.email.like(f"%@{DOMAIN}"))
+
+
+def bench_organisations():
+    return select(Organisation.id).where(Organisation.name.like(ORGANISATION_PREFIX + "%"))
+
+
+class ForeignData(RuntimeError):
+    """The database holds inquiries that the bench did not write."""
+
+
+def refuse_real_data() -> None:
+    others = _count(select(Inquiry.id).where(Inquiry.reference.not_like(REFERENCE_PREFIX + "%")))
+    if others:
+        raise ForeignData(
+            f"this database holds {others} inquiries that are not bench data; "
+            "point DATABASE_URL at a scratch database (see the docstring of crm.bench)"
+        )
+
+
+def remove_bench_data() -> None:
+    """Delete what an earlier run wrote, children first (no real row is touched)."""
+    inquiry_ids = bench_inquiries().scalar_subquery()
+    db.session.execute(delete(InquiryEvent).where(InquiryEvent.inquiry_id.in_(inquiry_ids)))
+    db.session.execute(delete(Inquiry).where(Inquiry.reference.like(REFERENCE_PREFIX + "%")))
+    db.session.execute(delete(Contact).where(Contact.email.like(f"%@{DOMAIN}")))
+    db.session.execute(delete(Organisation).where(Organisation.name.like(ORGANISATION_PREFIX + "%")))
+    db.session.commit()
+
+
+def reference_data() -> tuple[list[Topic], list[str]]:
+    """Counties, regions and topics, as the demo data has them (added when missing)."""
+    from crm.demo import TOPICS, SeedResult, seed_counties_and_regions
+
+    seed_counties_and_regions(SeedResult(password=""))
+    if db.session.scalar(select(Topic.id).limit(1)) is None:
+        for order, (name_en, name_es, hours) in enumerate(TOPICS):
+            db.session.add(Topic(name_en=name_en, name_es=name_es, sort_order=order, response_target_hours=hours))
+    db.session.commit()
+    topics = list(db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.id)))
+    return topics, list(MISSOURI_COUNTIES)
+
+
+def bench_manager() -> User:
+    user = db.session.scalar(select(User).where(User.email == MANAGER_EMAIL))
+    if user is None:
+        # Nobody knows this password: the bench signs in by session, not by form.
+        user = User(email=MANAGER_EMAIL, name="Bench Manager", role=Role.MANAGER, password_hash=hash_password(secrets.token_urlsafe(24)))
+        db.session.add(user)
+        db.session.commit()
+    return user
+
+
+def _insert_organisations(count: int, now: datetime) -> list[int]:
+    rows = (
+        {
+            "name": f"{ORGANISATION_PREFIX}{number:05d}",
+            "name_key": name_key(f"{ORGANISATION_PREFIX}{number:05d}"),
+            "kind": OrganisationKind.GRANTEE,
+            "description": "Synthetic organisation for the benchmark.",
+            "state": "MO",
+            "status": RecordStatus.ACTIVE,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for number in range(count)
+    )
+    for batch in _chunks(rows):
+        db.session.execute(insert(Organisation.__table__), batch)
+    db.session.commit()
+    return list(db.session.scalars(bench_organisations().order_by(Organisation.id)))
+
+
+def _insert_contacts(count: int, organisation_ids: list[int], rng: random.Random, now: datetime) -> list[tuple[int, int]]:
+    rows = (
+        {
+            "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+            "organisation_id": organisation_ids[number % len(organisation_ids)],
+            "title": "Community health worker",
+            "email": f"contact{number}@{DOMAIN}",
+            "phone": "",
+            "languages": ["en", "es"] if number % 5 == 0 else ["en"],
+            "roles": ["community"],
+            "show_on_public_page": False,
+            "notes": "",
+            "active": True,
+            "accepts_inquiries": True,
+            "is_inquiry_fallback": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for number in range(count)
+    )
+    for batch in _chunks(rows):
+        db.session.execute(insert(Contact.__table__), batch)
+    db.session.commit()
+    return [
+        (id_, organisation_id)
+        for id_, organisation_id in db.session.execute(
+            select(Contact.id, Contact.organisation_id).where(Contact.email.like(f"%@{DOMAIN}")).order_by(Contact.id)
+        )
+    ]
+
+
+def _county_weights(counties: list[str]) -> list[float]:
+    """Most inquiries come from the two regions the initiative serves."""
+    return [12.0 if fips in BOOTHEEL_FIPS else 30.0 if fips in ST_LOUIS_FIPS else 0.3 for fips in counties]
+
+
+def _status(rng: random.Random, age: timedelta) -> InquiryStatus:
+    """Old inquiries are almost all closed; the last month is still being worked."""
+    roll = rng.random()
+    if roll < 0.05:
+        return InquiryStatus.SPAM
+    if age > timedelta(days=30):
+        return InquiryStatus.CLOSED if roll < 0.995 else InquiryStatus.RESPONDED
+    if age < timedelta(days=1) and roll < 0.08:
+        return InquiryStatus.NEW
+    return rng.choice(
+        (InquiryStatus.ASSIGNED, InquiryStatus.IN_PROGRESS, InquiryStatus.RESPONDED, InquiryStatus.RESPONDED, InquiryStatus.CLOSED)
+    )
+
+
+def _inquiry_rows(
+    count: int,
+    start: datetime,
+    end: datetime,
+    topics: list[Topic],
+    counties: list[str],
+    contacts: list[tuple[int, int]],
+    rng: random.Random,
+) -> Iterator[tuple[dict[str, Any], float | None]]:
+    """Inquiries in the order they arrived, each with its first-response delay in business hours."""
+    calendar = business_calendar()
+    weights = _county_weights(counties)
+    topic_weights = [3.0, 1.0, 0.4, 0.6, 1.0][: len(topics)] + [1.0] * max(0, len(topics) - 5)
+    gap = (end - start).total_seconds() / max(count, 1)
+    for number in range(count):
+        # Evenly spread and in order, as rows arrive in real life (so the table is clustered by date).
+        received = start + timedelta(seconds=(number + rng.random()) * gap)
+        age = end - received
+        status = _status(rng, age)
+        topic = rng.choices(topics, topic_weights)[0] if topics and rng.random() > 0.03 else None
+        target = topic.response_target_hours if topic else DEFAULT_TARGET_HOURS
+        county = rng.choices(counties, weights)[0] if rng.random() > 0.06 else None
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        row: dict[str, Any] = {
+            "reference": f"{REFERENCE_PREFIX}{number:09d}",
+            "received_at": received,
+            "source": InquirySource.WEB,
+            "name": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower()}{number}@example.net",
+            "phone": "",
+            "zip_code": "63857" if county in BOOTHEEL_FIPS else "63103" if county in ST_LOUIS_FIPS else "",
+            "state": "MO" if county else "",
+            "county_fips": county,
+            "topic_id": topic.id if topic else None,
+            "language": "es" if rng.random() < 0.15 else "en",
+            "message": " ".join(rng.choices(MESSAGE_WORDS, k=18)),
+            "consent": True,
+            "status": status,
+            "spam_reason": "honeypot" if status is InquiryStatus.SPAM else "",
+            "dedupe_key": "",
+            "organisation_id": None,
+            "assigned_contact_id": None,
+            "routing_reason": "",
+            "routed_at": None,
+            "due_at": None,
+            "first_response_at": None,
+            "closed_at": None,
+        }
+        delay = None
+        if status not in (InquiryStatus.SPAM, InquiryStatus.NEW):
+            contact_id, organisation_id = rng.choice(contacts)
+            row |= {
+                "organisation_id": organisation_id,
+                "assigned_contact_id": contact_id,
+                "routing_reason": "Benchmark",
+                "routed_at": received,
+                "due_at": add_business_hours(received, target, calendar),
+            }
+            if status in (InquiryStatus.RESPONDED, InquiryStatus.CLOSED):
+                delay = min(rng.lognormvariate(math.log(6), 1.0), 200.0)
+                responded = min(add_business_hours(received, delay, calendar), end)
+                row["first_response_at"] = responded
+                if status is InquiryStatus.CLOSED:
+                    row["closed_at"] = min(responded + timedelta(days=rng.uniform(0.5, 30)), end)
+        yield row, delay
+
+
+def _insert_inquiries(
+    count: int, years: float, topics: list[Topic], counties: list[str], contacts: list[tuple[int, int]], rng, now, say
+) -> None:
+    start = now - timedelta(days=365.25 * years)
+    rows = _inquiry_rows(count, start, now, topics, counties, contacts, rng)
+    table = Inquiry.__table__
+    returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    done, began = 0, time.perf_counter()
+    for batch in _chunks(row for row, _delay in rows):
+        ids = db.session.scalars(returning, batch).all()
+        events = [
+            {"inquiry_id": id_, "occurred_at": row["received_at"], "kind": InquiryEventKind.RECEIVED, "detail": "Received (Web form)", "data": {}}
+            for id_, row in zip(ids, batch, strict=True)
+        ] + [
+            {"inquiry_id": id_, "occurred_at": row["first_response_at"], "kind": InquiryEventKind.RESPONSE, "detail": "First response", "data": {}}
+            for id_, row in zip(ids, batch, strict=True)
+            if row["first_response_at"] is not None
+        ]
+        db.session.execute(insert(InquiryEvent.__table__), events)
+        db.session.commit()
+        done += len(batch)
+        if done % 100_000 == 0 or done == count:
+            say(f"  {done:,} inquiries written ({time.perf_counter() - began:.0f} s)")
+
+
+def maintain(say) -> None:
+    """Refresh PostgreSQL's statistics and visibility map, as autovacuum would after a big load."""
+    bind = db.session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("organisations", "contacts", "inquiries", "inquiry_events"):
+            connection.exec_driver_sql(f"VACUUM ANALYZE {table}")
+    say("  vacuumed and analysed")
+
+
+def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: int, say) -> DataSet:
+    db.create_all()
+    refuse_real_data()
+    topics, counties = reference_data()
+    bench_manager()
+    existing = (_count(bench_inquiries()), _count(bench_contacts()))
+    if reuse and existing == (inquiries, contacts):
+        say(f"Reusing {inquiries:,} inquiries and {contacts:,} contacts already in the database.")
+    else:
+        if any(existing):
+            say(f"Removing the previous bench data ({existing[0]:,} inquiries, {existing[1]:,} contacts)...")
+            remove_bench_data()
+        say(f"Generating {contacts:,} contacts and {inquiries:,} inquiries over {years:g} years...")
+        rng = random.Random(seed)  # noqa: S311  (synthetic data, not secrets)
+        now = utcnow()
+        began = time.perf_counter()
+        organisation_ids = _insert_organisations(max(1, contacts // CONTACTS_PER_ORGANISATION), now)
+        contact_rows = _insert_contacts(contacts, organisation_ids, rng, now)
+        _insert_inquiries(inquiries, years, topics, counties, contact_rows, rng, now, say)
+        say(f"  loaded in {time.perf_counter() - began:.0f} s")
+        maintain(say)
+    first, last = db.session.execute(
+        select(func.min(Inquiry.received_at), func.max(Inquiry.received_at)).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"))
+    ).one()
+    return DataSet(
+        inquiries=_count(bench_inquiries()),
+        contacts=_count(bench_contacts()),
+        organisations=_count(bench_organisations()),
+        first_received=first or utcnow(),
+        last_received=last or utcnow(),
+    )
+
+
+# --- the timings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    urls: Callable[[int], str]  # repetition number -> URL, so a case can vary its record
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    example_url: str
+    statuses: tuple[int, ...]
+    median_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def available(self) -> bool:
+        return any(status != 404 for status in self.statuses)
+
+    @property
+    def ok(self) -> bool:
+        return all(status == 200 for status in self.statuses)
+
+    @property
+    def meets_target(self) -> bool:
+        return self.ok and self.p95_ms is not None and self.p95_ms < TARGET_MS
+
+
+def _route_exists(app: Flask, path: str) -> bool:
+    from werkzeug.exceptions import HTTPException
+
+    try:
+        app.url_map.bind("localhost").match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
+
+
+def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
+    today = utcnow().date()
+    window = {"from": (today - timedelta(days=89)).isoformat(), "to": today.isoformat()}
+    ids = list(db.session.scalars(bench_inquiries().order_by(func.random()).limit(200))) or [1]
+    sample = db.session.execute(
+        select(Inquiry.organisation_id, Inquiry.topic_id, Inquiry.assigned_contact_id)
+        .where(Inquiry.reference.like(REFERENCE_PREFIX + "%"), Inquiry.organisation_id.is_not(None))
+        .order_by(Inquiry.id.desc())
+        .limit(1)
+    ).first()
+    organisation, topic, assignee = sample if sample else (None, None, None)
+    region = db.session.scalar(select(Region.id).where(Region.name == "Bootheel"))
+    month_ago = (today - timedelta(days=30)).isoformat()
+    surname = rng.choice(LAST_NAMES)
+
+    def fixed(url: str) -> Callable[[int], str]:
+        return lambda _repetition: url
+
+    from urllib.parse import urlencode
+
+    inbox = [
+        Case("Inbox", fixed("/inquiries/")),
+        Case("Inbox: status, county, language", fixed("/inquiries/?" + urlencode({"status": "assigned", "county": "29069", "language": "es"}))),
+        Case("Inbox: organisation, topic", fixed("/inquiries/?" + urlencode({"organisation": organisation or "", "topic": topic or ""}))),
+        Case("Inbox: assignee", fixed("/inquiries/?" + urlencode({"assignee": assignee or ""}))),
+        Case("Inbox: region, last 30 days", fixed("/inquiries/?" + urlencode({"region": region or "", "date_from": month_ago, "date_to": today.isoformat()}))),
+        Case("Inbox: overdue", fixed("/inquiries/?overdue=1")),
+        Case("Inbox: search a surname", fixed("/inquiries/?" + urlencode({"q": surname}))),
+        Case("Inbox: search a reference", lambda n: "/inquiries/?" + urlencode({"q": f"{REFERENCE_PREFIX}{rng.randrange(max(data.inquiries, 1)):09d}"})),
+        Case("Inbox: oldest first", fixed("/inquiries/?sort=oldest")),
+    ]
+    chosen = inbox if _route_exists(app, "/inquiries/") else [Case("Inbox (not built yet)", fixed("/inquiries/"))]
+    chosen.append(Case("Inquiry page", lambda n: f"/inquiries/{ids[n % len(ids)]}"))
+    chosen += [
+        Case("Reports, last 90 days", fixed("/reports/?" + urlencode(window))),
+        Case("Reports chart (month)", fixed("/reports/chart/month.svg?" + urlencode(window))),
+        Case("Reports CSV (county)", fixed("/reports/export/county.csv?" + urlencode(window))),
+    ]
+    return chosen
+
+
+def sign_in(client, user: User) -> None:
+    """Flask-Login's session keys, set directly: the bench manager has no password anyone knows."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.session_token
+        session["_fresh"] = True
+
+
+def measure(app: Flask, to_time: list[Case], repeat: int) -> list[Timing]:
+    client = app.test_client()
+    sign_in(client, bench_manager())
+    timings = []
+    for case in to_time:
+        client.get(case.urls(0))  # warm-up: templates compiled, caches filled
+        seconds, statuses = [], []
+        for repetition in range(repeat):
+            url = case.urls(repetition)
+            began = time.perf_counter()
+            response = client.get(url)
+            response.get_data()
+            seconds.append(time.perf_counter() - began)
+            statuses.append(response.status_code)
+        milliseconds = [value * 1000 for value in seconds]
+        timings.append(
+            Timing(
+                name=case.name,
+                example_url=case.urls(0),
+                statuses=tuple(statuses),
+                median_ms=percentile(milliseconds, 50),
+                p95_ms=percentile(milliseconds, 95),
+            )
+        )
+    return timings
+
+
+def format_table(timings: list[Timing]) -> str:
+    header = ("Page", "HTTP", "median ms", "p95 ms", f"p95 < {TARGET_MS:g} ms", "URL")
+    lines = []
+    for timing in timings:
+        statuses = "/".join(str(status) for status in sorted(set(timing.statuses)))
+        verdict = "yes" if timing.meets_target else ("n/a" if not timing.available else "NO")
+        lines.append(
+            (
+                timing.name,
+                statuses,
+                "" if timing.median_ms is None else f"{timing.median_ms:.1f}",
+                "" if timing.p95_ms is None else f"{timing.p95_ms:.1f}",
+                verdict,
+                timing.example_url,
+            )
+        )
+    widths = [max(len(str(row[index])) for row in [header, *lines]) for index in range(len(header))]
+    rule = "  ".join("-" * width for width in widths)
+
+    def render(row):
+        return "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+    return "\n".join([render(header), rule, *(render(row) for row in lines)])
+
+
+def run(
+    app: Flask,
+    *,
+    inquiries: int,
+    contacts: int,
+    repeat: int,
+    reuse: bool = False,
+    years: float = 5,
+    seed: int = 20130601,
+    say: Callable[[str], None] = print,
+) -> list[Timing]:
+    """Prepare the data set and time every page; call inside an app context."""
+    data = prepare(inquiries=inquiries, contacts=contacts, years=years, reuse=reuse, seed=seed, say=say)
+    today = utcnow()
+    in_window = _count(
+        bench_inquiries().where(Inquiry.received_at >= today - timedelta(days=90), Inquiry.status != InquiryStatus.SPAM)
+    )
+    say(
+        f"Data: {data.inquiries:,} inquiries ({in_window:,} in the last 90 days, spam aside), "
+        f"{data.contacts:,} contacts, {data.organisations:,} organisations; "
+        f"received {data.first_received:%Y-%m-%d} to {data.last_received:%Y-%m-%d}."
+    )
+    rng = random.Random(seed)  # noqa: S311  (picks sample records, not secrets)
+    timings = measure(app, cases(app, data, rng), repeat)
+    say(format_table(timings))
+    return timings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m crm.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--inquiries", type=int, default=1_000_000, help="inquiries to generate (default 1,000,000)")
+    parser.add_argument("--contacts", type=int, default=100_000, help="contacts to generate (default 100,000)")
+    parser.add_argument("--repeat", type=int, default=20, help="timed requests per page (default 20)")
+    parser.add_argument("--years", type=float, default=5, help="years the inquiries are spread over (default 5)")
+    parser.add_argument("--reuse", action="store_true", help="keep bench data of the same size from an earlier run")
+    parser.add_argument("--seed", type=int, default=20130601, help="random seed (default 20130601)")
+    args = parser.parse_args(argv)
+    if args.inquiries < 1 or args.contacts < 1 or args.repeat < 1 or args.years <= 0:
+        parser.error("--inquiries, --contacts, --repeat and --years must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from config import Config, DevelopmentConfig
+    from crm import create_app
+
+    args = parse_args(argv)
+    url = os.environ.get("DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI
+    app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False)
+    if "reports" not in app.blueprints:  # until create_app registers it
+        from crm.reports.routes import bp
+
+        app.register_blueprint(bp)
+    with app.app_context():
+        print(f"Database: {db.engine.url.render_as_string(hide_password=True)}")  # noqa: T201
+        try:
+            timings = run(
+                app,
+                inquiries=args.inquiries,
+                contacts=args.contacts,
+                repeat=args.repeat,
+                reuse=args.reuse,
+                years=args.years,
+                seed=args.seed,
+            )
+        except ForeignData as error:
+            print(f"Refusing to run: {error}", file=sys.stderr)  # noqa: T201
+            return 2
+    return 0 if all(timing.ok or not timing.available for timing in timings) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, strip
+from crm.models import LANGUAGES, ContactRole
+
+NOT_AN_ORGANISATION = "Choose an organisation from the list."
+
+
+def optional_id(value):
+    """An id from a select: None for the empty choice; anything but digits is refused."""
+    if value in (None, "", "__None"):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError(value)
+
+
+class ContactForm(FlaskForm):
+    name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the contact's name."), Length(max=200), NoControlCharacters()])
+    organisation_id = SelectField(
+        "Organisation",
+        coerce=optional_id,
+        invalid_value_message=NOT_AN_ORGANISATION,
+        invalid_choice_message=NOT_AN_ORGANISATION,
+    )
+    title = StringField("Job title", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
+    email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    languages = MultiCheckboxField(
+        "Preferred languages",
+        choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        default=lambda: ["en"],
+        invalid_choice_message="Choose from the languages listed.",
+    )
+    roles = MultiCheckboxField(
+        "Roles",
+        choices=[SelectChoice(role.value, role.label) for role in ContactRole],
+        invalid_choice_message="Choose from the roles listed.",
+    )
+    show_on_public_page = BooleanField("Show on the public contact page")
+    notes = TextAreaField("Notes", filters=[strip], validators=[Optional(), Length(max=5000), NoControlCharacters()])
+
+    def validate_languages(self, field):
+        # Not DataRequired: its `required` flag would mark every checkbox as required.
+        if not field.data:
+            raise ValidationError("Choose at least one language.")
+
+
+class ContactFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    q = StringField("Search name, email or title", filters=[strip], validators=[Optional(), Length(max=200)])
+    organisation = SelectField("Organisation", default="")
+    language = SelectField(
+        "Language",
+        choices=[SelectChoice("", "Any language")] + [SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        default="",
+    )
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice("", "Any role")] + [SelectChoice(role.value, role.label) for role in ContactRole],
+        default="",
+    )
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice("active", "Active"), SelectChoice("inactive", "Inactive"), SelectChoice("", "Any status")],
+        default="active",
+    )

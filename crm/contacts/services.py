@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from crm import audit
+from crm.extensions import db
+from crm.models import AuditEvent, Contact, Interaction, Organisation, RecordStatus, User
+from crm.organisations.services import like_pattern
+
+
+class DuplicateEmail(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ContactFilters:
+    q: str = ""
+    organisation_id: int | None = None
+    language: str = ""
+    role: str = ""
+    status: str = "active"  # "active", "inactive" or "" for any
+
+
+def _json_list_has(column, code: str):
+    """Whether a JSON list of codes holds `code`, on SQLite and PostgreSQL alike.
+
+    The codes come from a closed set (LANGUAGES, ContactRole) with no quotes or wildcards,
+    so matching the quoted code in the stored text is exact.
+    """
+    return cast(column, String).like(f'%"{code}"%')
+
+
+def search(filters: ContactFilters) -> Select:
+    query = select(Contact).options(selectinload(Contact.organisation)).order_by(func.lower(Contact.name), Contact.id)
+    if filters.q:
+        pattern = like_pattern(filters.q.casefold())
+        query = query.where(
+            or_(
+                func.lower(Contact.name).like(pattern, escape="\\"),
+                func.lower(Contact.email).like(pattern, escape="\\"),
+                func.lower(Contact.title).like(pattern, escape="\\"),
+            )
+        )
+    if filters.organisation_id:
+        query = query.where(Contact.organisation_id == filters.organisation_id)
+    if filters.language:
+        query = query.where(_json_list_has(Contact.languages, filters.language))
+    if filters.role:
+        query = query.where(_json_list_has(Contact.roles, filters.role))
+    if filters.status == "active":
+        query = query.where(Contact.active.is_(True))
+    elif filters.status == "inactive":
+        query = query.where(Contact.active.is_(False))
+    return query
+
+
+def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
+    """Organisations to pick from: the active ones, plus `include_id` (the one already chosen)."""
+    query = select(Organisation).order_by(Organisation.name_key)
+    if active_only:
+        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
+    return [
+        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
+        for organisation in db.session.scalars(query)
+    ]
+
+
+def email_taken(email: str, excluding_id: int | None = None) -> bool:
+    """Whether an active contact other than `excluding_id` uses this email, ignoring case."""
+    query = select(Contact.id).where(func.lower(Contact.email) == func.lower(email), Contact.active.is_(True))
+    if excluding_id is not None:
+        query = query.where(Contact.id != excluding_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def apply_form(contact: Contact, data: dict) -> None:
+    for field in ("name", "title", "email", "phone", "notes"):
+        setattr(contact, field, data.get(field) or "")
+    contact.organisation_id = data.get("organisation_id")
+    # New lists, never mutated in place, so the change is seen and audited.
+    contact.languages = list(data.get("languages") or [])
+    contact.roles = list(data.get("roles") or [])
+    contact.show_on_public_page = bool(data.get("show_on_public_page"))
+
+
+def save(contact: Contact, data: dict, actor: User) -> Contact:
+    """Create or update from validated form data; raises DuplicateEmail and leaves nothing written."""
+    will_be_active = contact.active is not False
+    if will_be_active and data.get("email") and email_taken(data["email"], excluding_id=contact.id):
+        raise DuplicateEmail(data["email"])
+    apply_form(contact, data)
+    db.session.add(contact)
+    audit.commit(actor)
+    return contact
+
+
+def set_active(contact: Contact, active: bool, actor: User) -> None:
+    """Deactivate or reactivate; reactivating onto an email another active contact uses raises DuplicateEmail."""
+    if active and not contact.active and contact.email and email_taken(contact.email, excluding_id=contact.id):
+        raise DuplicateEmail(contact.email)
+    contact.active = active
+    audit.commit(actor)
+
+
+def interactions_with(contact: Contact) -> list[Interaction]:
+    """The interactions this contact took part in, newest first."""
+    return list(
+        db.session.scalars(
+            select(Interaction)
+            .options(
+                selectinload(Interaction.organisation),
+                selectinload(Interaction.contacts),
+                selectinload(Interaction.logged_by),
+            )
+            .where(Interaction.contacts.any(Contact.id == contact.id))
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        )
+    )
+
+
+def history(contact: Contact) -> list[AuditEvent]:
+    return audit.history_for("Contact", contact.id)

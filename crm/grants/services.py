@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import selectinload
+
+from crm import audit
+from crm.database import utcnow
+from crm.extensions import db
+from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, Organisation, RecordStatus, User
+from crm.templating import local_time
+
+CENT = Decimal("0.01")
+DUE_SOON_DAYS = 30
+
+
+@dataclass(frozen=True)
+class GrantFilters:
+    organisation_id: int | None = None
+    status: str = ""
+    reports: str = ""  # "due_soon": a report outstanding and due within DUE_SOON_DAYS or overdue; "overdue"
+
+
+def today() -> date:
+    """Today where the initiative works, which is what a due date means."""
+    return local_time(utcnow()).date()
+
+
+def search(filters: GrantFilters, on: date) -> Select:
+    query = (
+        select(Grant)
+        .options(selectinload(Grant.organisation), selectinload(Grant.reports))
+        .order_by(Grant.start_date.desc(), Grant.id.desc())
+    )
+    if filters.organisation_id:
+        query = query.where(Grant.organisation_id == filters.organisation_id)
+    if filters.status:
+        query = query.where(Grant.status == GrantStatus(filters.status))
+    if filters.reports == "due_soon":
+        query = query.where(
+            Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on <= on + timedelta(days=DUE_SOON_DAYS)))
+        )
+    elif filters.reports == "overdue":
+        query = query.where(Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on < on)))
+    return query
+
+
+def next_report(grant: Grant) -> GrantReport | None:
+    """The earliest report not yet received."""
+    return next((report for report in grant.reports if report.received_on is None), None)
+
+
+def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
+    """Organisations to pick from: the active ones, plus `include_id` (the one already chosen)."""
+    query = select(Organisation).order_by(Organisation.name_key)
+    if active_only:
+        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
+    return [
+        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
+        for organisation in db.session.scalars(query)
+    ]
+
+
+def _set_report_dates(grant: Grant, due_dates: list[date]) -> None:
+    """One report per due date; a report whose date stays keeps its received date."""
+    wanted = set(due_dates)
+    kept = {report.due_on: report for report in grant.reports}
+    for due_on, report in kept.items():
+        if due_on not in wanted:
+            db.session.delete(report)  # deleted explicitly, so the audit trail records it
+    grant.reports = [kept.get(due_on) or GrantReport(due_on=due_on) for due_on in sorted(wanted)]
+
+
+def save(grant: Grant, data: dict, actor: User) -> Grant:
+    """Create or update from validated form data, with its report schedule, in one commit."""
+    # Loading the reports must not flush the new field values early: audit.commit reads them
+    # from the session's pending changes.
+    with db.session.no_autoflush:
+        grant.organisation_id = data["organisation_id"]
+        grant.program = data["program"]
+        grant.amount = data["amount"].quantize(CENT)
+        grant.start_date = data["start_date"]
+        grant.end_date = data["end_date"]
+        grant.status = GrantStatus(data["status"])
+        grant.notes = data.get("notes") or ""
+        db.session.add(grant)
+        _set_report_dates(grant, data.get("report_dates") or [])
+    audit.commit(actor)
+    return grant
+
+
+def set_status(grant: Grant, status: GrantStatus, actor: User) -> None:
+    grant.status = status
+    audit.commit(actor)
+
+
+def report_of(grant: Grant, report_id: int) -> GrantReport | None:
+    return next((report for report in grant.reports if report.id == report_id), None)
+
+
+def mark_received(report: GrantReport, on: date, actor: User) -> bool:
+    """Record the report as received on `on`; False (and nothing written) if it already was."""
+    if report.received_on is not None:
+        return False
+    report.received_on = on
+    audit.commit(actor)
+    return True
+
+
+def history(grant: Grant, limit: int = 50) -> list[AuditEvent]:
+    """The grant's change history with its reports' events folded in: added, received, removed.
+
+    crm.audit.history_for covers one record; a grant's schedule lives in GrantReport rows.
+    Events of current reports are found by id; a removed report's create and delete events
+    by the grant_id they recorded ({"grant_id": [before, after]}).
+    """
+    report_ids = [str(report.id) for report in grant.reports]
+    recorded_grant = or_(
+        AuditEvent.changes[("grant_id", 0)].as_integer() == grant.id,
+        AuditEvent.changes[("grant_id", 1)].as_integer() == grant.id,
+    )
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .options(selectinload(AuditEvent.actor))
+            .where(
+                or_(
+                    and_(AuditEvent.entity_type == "Grant", AuditEvent.entity_id == str(grant.id)),
+                    and_(
+                        AuditEvent.entity_type == "GrantReport",
+                        or_(AuditEvent.entity_id.in_(report_ids), and_(AuditEvent.action != "update", recorded_grant)),
+                    ),
+                )
+            )
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def history_subjects(grant: Grant, events: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    """What each report event in the history is about, e.g. "Report due 30 Jun 2026"."""
+    due_dates = {str(report.id): report.due_on.isoformat() for report in grant.reports}
+    subjects = {}
+    for event in events:
+        if event.entity_type != "GrantReport":
+            continue
+        due = due_dates.get(event.entity_id) or next(
+            (value for value in (event.changes.get("due_on") or []) if value), None
+        )
+        label = f"Report due {date.fromisoformat(due):%d %b %Y}" if due else "A report"
+        subjects[(event.entity_type, event.entity_id)] = label
+    return subjects

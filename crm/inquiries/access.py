@@ -1,0 +1,54 @@
+"""Who sees and works which inquiries.
+
+The rule: staff see every inquiry; a partner user only those routed to their own
+organisation (``Inquiry.organisation_id == user.organisation_id``); anyone else, none.
+``crm.auth.permissions.can_see_inquiry`` says it for one loaded inquiry (and
+``crm.records.get_or_404`` uses it, so a hidden inquiry is a 404); ``visible_to``
+says the same thing in SQL, for the inbox, search and export.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, select, true
+
+from crm.auth.permissions import Access, is_staff, role_may
+from crm.models import Contact, Inquiry, Role
+
+
+def _partner_organisation_id(user: Any) -> int | None:
+    if user.is_authenticated and user.role is Role.PARTNER:
+        return user.organisation_id
+    return None
+
+
+def visible_to(user: Any) -> ColumnElement[bool]:
+    """A WHERE clause that keeps only the inquiries ``user`` may see."""
+    if is_staff(user):
+        return true()
+    organisation_id = _partner_organisation_id(user)
+    if organisation_id is None:
+        return false()
+    return Inquiry.organisation_id == organisation_id
+
+
+def may_read_access_log(user: Any) -> bool:
+    """Who looked at an inquiry is for managers and admins only."""
+    return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)
+
+
+def may_log_inquiries(user: Any) -> bool:
+    return is_staff(user)
+
+
+def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
+    """The active contacts ``user`` may hand an inquiry to: any for staff, their own
+    organisation's for a partner."""
+    query = select(Contact).where(Contact.active.is_(True))
+    if is_staff(user):
+        return query
+    organisation_id = _partner_organisation_id(user)
+    if organisation_id is None:
+        return query.where(false())
+    return query.where(Contact.organisation_id == organisation_id)

@@ -1,0 +1,165 @@
+"""Forms for the inbox filters, the actions on one inquiry and logging an inquiry by hand.
+
+Select choices that come from the database are set by the view before validation, so a
+posted id that is not offered to this user (another organisation's contact) is refused.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, strip
+from crm.geography.zip_lookup import normalise_zip
+from crm.inquiries.inbox import ANY, OPEN, SORTS
+from crm.inquiries.status import InquiryStatus
+from crm.models import LANGUAGES, InquirySource
+
+NOT_OFFERED = "Choose from the list."
+RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}
+# Staff log what came another way; the web form logs itself.
+MANUAL_SOURCES = [source for source in InquirySource if source is not InquirySource.WEB]
+
+
+def optional_id(value):
+    """An id from a select: None for the empty choice; anything but digits is refused."""
+    if value in (None, "", "__None"):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    raise ValueError(value)
+
+
+def _id_select(label: str, **kwargs) -> SelectField:
+    return SelectField(
+        label, coerce=optional_id, invalid_value_message=NOT_OFFERED, invalid_choice_message=NOT_OFFERED, **kwargs
+    )
+
+
+class InboxFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    q = StringField("Search name, email, reference or message", filters=[strip], validators=[Optional(), Length(max=200)])
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice(OPEN, "Open (not closed or spam)"), SelectChoice(ANY, "Any status")]
+        + [SelectChoice(status.value, status.label) for status in InquiryStatus],
+        default=OPEN,
+        invalid_choice_message=NOT_OFFERED,
+    )
+    sort = SelectField(
+        "Sort", choices=[SelectChoice(key, label) for key, label in SORTS.items()], default="newest"
+    )
+    assignee = _id_select("Assigned to")
+    organisation = _id_select("Organisation")
+    topic = _id_select("Topic")
+    region = _id_select("Region")
+    county = SelectField("County", default="", invalid_choice_message=NOT_OFFERED)
+    language = SelectField(
+        "Language",
+        choices=[SelectChoice("", "Any language")] + [SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        default="",
+        invalid_choice_message=NOT_OFFERED,
+    )
+    received_from = DateField("Received from", validators=[Optional()])
+    received_to = DateField("Received to", validators=[Optional()])
+    overdue = BooleanField("Overdue only")
+    mine = BooleanField("Assigned to me")
+
+    def validate_received_to(self, field) -> None:
+        if field.data and self.received_from.data and field.data < self.received_from.data:
+            raise ValidationError("The end date is before the start date.")
+
+
+class AssignForm(FlaskForm):
+    contact_id = _id_select("Assign to", validators=[RequiredChoice("Choose who should take this inquiry.")])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(
+        "New status",
+        choices=[SelectChoice(status.value, status.label) for status in InquiryStatus],
+        validators=[RequiredChoice()],
+        invalid_choice_message="That is not a status.",
+    )
+    # Where to go afterwards: a path on this site, checked by the view.
+    next = HiddenField()
+
+
+class ResponseForm(FlaskForm):
+    response = TextAreaField(
+        "What was said",
+        filters=[strip],
+        validators=[DataRequired("Write down the response."), Length(max=10000), NoControlCharacters()],
+    )
+    channel = RadioField(
+        "How",
+        choices=[SelectChoice(key, label) for key, label in RESPONSE_CHANNELS.items()],
+        default="email",
+        validators=[DataRequired("Choose how the response was made.")],
+        invalid_choice_message="Choose email, phone or in person.",
+    )
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        "Internal note",
+        filters=[strip],
+        description="Seen by staff and by the partner the inquiry is routed to, never by the requester.",
+        validators=[DataRequired("Write the note."), Length(max=10000), NoControlCharacters()],
+    )
+
+
+class LinkContactForm(FlaskForm):
+    """Nothing to fill in: the requester is matched to a contact by email."""
+
+
+class ManualInquiryForm(FlaskForm):
+    source = RadioField(
+        "How it came in",
+        choices=[SelectChoice(source.value, source.label) for source in MANUAL_SOURCES],
+        validators=[DataRequired("Choose how the inquiry came in.")],
+        invalid_choice_message="Choose phone, email, letter or in person.",
+    )
+    name = StringField(
+        "Requester's name",
+        filters=[strip],
+        validators=[DataRequired("Enter the requester's name."), Length(max=200), NoControlCharacters()],
+    )
+    email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    zip_code = StringField(
+        "ZIP code", filters=[strip], description="Routes the inquiry to the right county.", validators=[Optional()]
+    )
+    topic_id = _id_select("Topic")
+    language = SelectField(
+        "Language",
+        choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        default="en",
+        invalid_choice_message=NOT_OFFERED,
+    )
+    message = TextAreaField(
+        "What they asked",
+        filters=[strip],
+        validators=[DataRequired("Write down what they asked."), Length(max=5000), NoControlCharacters()],
+    )
+    consent = BooleanField("They agreed that we may keep these details and pass them to a partner")
+    assign_to = _id_select(
+        "Who takes it", description="Leave on the routing rules, or pick a contact to assign it by hand."
+    )
+
+    def validate_zip_code(self, field) -> None:
+        if field.data and normalise_zip(field.data) is None:
+            raise ValidationError("Enter a five-digit ZIP code, or ZIP+4 like 63857-1234.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.email.data and not self.phone.data and not self.email.errors and not self.phone.errors:
+            self.email.errors.append("Give an email address or a phone number, so someone can answer.")
+            return False
+        return valid

@@ -1,0 +1,322 @@
+"""Inquiries worked to a close: the inbox, one inquiry's page and its actions, inquiries
+logged by hand, and the CSV export.
+
+Every route that takes an inquiry loads it with get_or_404, so a partner reaches only the
+inquiries routed to their own organisation; lists and the export filter by the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
+from crm.auth.redirects import is_safe_next
+from crm.database import utcnow
+from crm.extensions import db
+from crm.inquiries import access, inbox, services
+from crm.inquiries.forms import (
+    AssignForm,
+    InboxFilterForm,
+    LinkContactForm,
+    ManualInquiryForm,
+    NoteForm,
+    ResponseForm,
+    StatusForm,
+)
+from crm.inquiries.intake import InquiryDetails
+from crm.inquiries.status import InquiryStatus, can_move
+from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic
+from crm.records import get_or_404
+from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
+from crm.routing.services import NoFallbackContact
+from crm.templating import local_time
+
+bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
+
+# Ids beyond a 64-bit integer never reach the database: they are simply not found.
+MAX_ID = 2**63 - 1
+ONE = f"/<int(max={MAX_ID}):inquiry_id>"
+CURSOR_ARGS = ("after", "before")
+T = TypeVar("T")
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+
+def _filter_form() -> InboxFilterForm:
+    form = InboxFilterForm(request.args)
+    form.assignee.choices = [SelectChoice("", "Anyone")] + [
+        SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
+    ]
+    organisations = inbox.organisation_choices() if is_staff(current_user) else []
+    form.organisation.choices = [SelectChoice("", "Any organisation")] + [
+        SelectChoice(id_, name) for id_, name in organisations
+    ]
+    form.topic.choices = [SelectChoice("", "Any topic")] + [SelectChoice(id_, name) for id_, name in inbox.topic_choices()]
+    form.region.choices = [SelectChoice("", "Any region")] + [
+        SelectChoice(id_, name) for id_, name in inbox.region_choices()
+    ]
+    form.county.choices = [SelectChoice("", "Any county")] + [
+        SelectChoice(fips, name) for fips, name in inbox.county_choices()
+    ]
+    return form
+
+
+def _filters(form: InboxFilterForm) -> inbox.InboxFilters:
+    if not form.validate():
+        return inbox.InboxFilters()
+    return inbox.InboxFilters(
+        q=form.q.data or "",
+        status=form.status.data or "",
+        assignee_id=form.assignee.data,
+        organisation_id=form.organisation.data,
+        topic_id=form.topic.data,
+        region_id=form.region.data,
+        county_fips=form.county.data or "",
+        language=form.language.data or "",
+        received_from=form.received_from.data,
+        received_to=form.received_to.data,
+        overdue=bool(form.overdue.data),
+        mine=bool(form.mine.data),
+        sort=form.sort.data or inbox.DEFAULT_SORT,
+    )
+
+
+@bp.route("/")
+@requires(Access.SIGNED_IN)
+def index():
+    now = utcnow()
+    form = _filter_form()
+    page = inbox.fetch_page(
+        _filters(form),
+        current_user,
+        now,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    args = {key: value for key, value in request.args.items() if key not in CURSOR_ARGS}
+    return render_template(
+        "inquiries/index.html",
+        form=form,
+        page=page,
+        args=args,
+        now=now,
+        due_label=inbox.due_label,
+        is_staff=is_staff(current_user),
+        here=request.full_path.rstrip("?"),
+        spam=InquiryStatus.SPAM,
+        can_move=can_move,
+    )
+
+
+@bp.route("/export.csv")
+@requires(Access.SIGNED_IN)
+def export():
+    now = utcnow()
+    filters = _filters(_filter_form())
+    services.record_export(filters.described(), current_user)
+    rows = inbox.export_table(filters, current_user, now)
+    response = Response(stream_with_context(csv_response_bytes(inbox.EXPORT_HEADER, rows)), mimetype=CSV_MEDIA_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="inquiries-{local_time(now):%Y-%m-%d}.csv"'
+    return response
+
+
+# --- inquiries that arrive another way ---------------------------------------------------
+
+
+def _manual_form() -> ManualInquiryForm:
+    form = ManualInquiryForm()
+    form.topic_id.choices = [SelectChoice("", "Not given")] + [
+        SelectChoice(id_, name) for id_, name in inbox.topic_choices(active_only=True)
+    ]
+    form.assign_to.choices = [SelectChoice("", "Route with the rules")] + [
+        SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
+    ]
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Access.STAFF)
+def new():
+    form = _manual_form()
+    if form.validate_on_submit():
+        details = InquiryDetails(
+            name=form.name.data,
+            email=form.email.data or "",
+            phone=form.phone.data or "",
+            zip_code=form.zip_code.data or "",
+            topic=db.session.get(Topic, form.topic_id.data) if form.topic_id.data else None,
+            language=form.language.data,
+            message=form.message.data,
+            consent=bool(form.consent.data),
+            source=InquirySource(form.source.data),
+        )
+        assign_to = db.session.get(Contact, form.assign_to.data) if form.assign_to.data else None
+        try:
+            received = services.log_inquiry(details, assign_to, current_user, utcnow())
+        except NoFallbackContact:
+            form.assign_to.errors.append(
+                "The routing rules have no fallback contact to fall back on: pick a contact here, "
+                "or set a fallback on the routing rules page."
+            )
+        else:
+            inquiry = received.inquiry
+            if received.duplicate:
+                flash(f"The same request was logged a few minutes ago as {inquiry.reference}; here it is.", "info")
+            else:
+                who = inquiry.assigned_contact.name if inquiry.assigned_contact else "nobody"
+                flash(f"Inquiry {inquiry.reference} was logged and assigned to {who}.", "success")
+            return redirect(url_for(".detail", inquiry_id=inquiry.id))
+    return render_template("inquiries/new.html", form=form), 422 if form.errors else 200
+
+
+# --- one inquiry -------------------------------------------------------------------------
+
+
+def _assign_form(inquiry: Inquiry, **kwargs) -> AssignForm:
+    form = AssignForm(**kwargs)
+    form.contact_id.choices = [SelectChoice("", "Choose a contact")] + [
+        SelectChoice(id_, label)
+        for id_, label in inbox.assignee_choices(current_user)
+        if id_ != inquiry.assigned_contact_id
+    ]
+    return form
+
+
+def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
+    """The inquiry page. Rendering it for a refused or invalid action records no view:
+    nothing is written when an action fails."""
+    now = utcnow()
+    events = services.load_events(inquiry)
+    may_read_access_log = access.may_read_access_log(current_user)
+    forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
+    forms.setdefault("response_form", ResponseForm(formdata=None))
+    forms.setdefault("note_form", NoteForm(formdata=None))
+    return render_template(
+        "inquiries/detail.html",
+        inquiry=inquiry,
+        timeline=[event for event in events if may_read_access_log or event.kind is not InquiryEventKind.VIEWED],
+        access_log=[event for event in events if event.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
+        due=inbox.due_label(inquiry, now),
+        moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
+        is_staff=is_staff(current_user),
+        InquiryEventKind=InquiryEventKind,
+        **forms,
+    ), status
+
+
+@bp.route(ONE)
+@requires(Access.SIGNED_IN)
+def detail(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    services.record_view(inquiry, current_user, utcnow())
+    return _render_detail(inquiry)
+
+
+def _act(inquiry: Inquiry, action: Callable[[], T], done: Callable[[T], str], next_url: str | None = None):
+    """Run an action and say what it did; a refusal is flashed and answered with its status,
+    and nothing is written."""
+    try:
+        result = action()
+    except services.ActionRefused as refusal:
+        db.session.rollback()
+        flash(refusal.message, "error")
+        return _render_detail(inquiry, refusal.status)
+    flash(done(result), "success")
+    if not can_see_inquiry(current_user, inquiry):
+        # It now belongs to another organisation: this user's part is done.
+        return redirect(url_for(".index"))
+    return redirect(next_url or url_for(".detail", inquiry_id=inquiry.id))
+
+
+@bp.route(ONE + "/assign", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def assign(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = _assign_form(inquiry)
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422, assign_form=form)
+    contact = db.session.get(Contact, form.contact_id.data)
+    return _act(
+        inquiry,
+        lambda: services.assign(inquiry, contact, current_user, utcnow()),
+        lambda _: f"Assigned to {contact.name}, who has been sent a notice.",
+    )
+
+
+@bp.route(ONE + "/status", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def change_status(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        flash("Choose a status from the buttons on the page.", "error")
+        return _render_detail(inquiry, 422)
+    target = InquiryStatus(form.status.data)
+    back = form.next.data if is_safe_next(form.next.data) and form.next.data.startswith(url_for(".index")) else None
+
+    def done(_) -> str:
+        if target is InquiryStatus.NEW and inquiry.assigned_contact is not None:
+            return f"{inquiry.reference} is no longer spam and was routed to {inquiry.assigned_contact.name}."
+        return f"{inquiry.reference} is now {inquiry.status.label.lower()}."
+
+    return _act(inquiry, lambda: services.change_status(inquiry, target, current_user, utcnow()), done, back)
+
+
+@bp.route(ONE + "/response", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def log_response(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = ResponseForm()
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422, response_form=form)
+    return _act(
+        inquiry,
+        lambda: services.log_response(inquiry, form.response.data, form.channel.data, current_user, utcnow()),
+        lambda _: "The response was logged.",
+    )
+
+
+@bp.route(ONE + "/note", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def add_note(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422, note_form=form)
+    return _act(
+        inquiry,
+        lambda: services.add_note(inquiry, form.note.data, current_user, utcnow()),
+        lambda _: "The note was added.",
+    )
+
+
+@bp.route(ONE + "/link-contact", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def link_contact(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = LinkContactForm()
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422)
+
+    def done(linked: tuple[Contact, bool]) -> str:
+        contact, created = linked
+        return f"Saved the requester as a new contact, {contact.name}." if created else f"Linked to {contact.name}."
+
+    return _act(inquiry, lambda: services.link_requester(inquiry, current_user, utcnow()), done)

@@ -1,0 +1,335 @@
+"""What staff and partners do to an inquiry. Each action writes its InquiryEvent with the
+actor and commits once through audit.commit; a refused action raises ActionRefused and
+writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from crm import audit
+from crm.extensions import db
+from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
+from crm.inquiries import intake
+from crm.inquiries.intake import InquiryDetails, Received
+from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
+from crm.mail.outbox import queue_contact_notice
+from crm.models import AuditEvent, Contact, County, Inquiry, InquiryEvent, InquiryEventKind, User
+from crm.routing import services as routing
+from crm.routing.engine import Candidate, Decision
+
+
+class ActionRefused(Exception):
+    """The action does not fit the inquiry as it is now; nothing was written.
+
+    ``status`` is the HTTP status the view answers with: 409 when the inquiry's state is in
+    the way, 422 when what was asked for is not valid.
+    """
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _event(inquiry: Inquiry, kind: InquiryEventKind, actor: User | None, now: datetime, detail: str = "", **data):
+    inquiry.events.append(InquiryEvent(kind=kind, occurred_at=now, actor=actor, detail=detail, data=data))
+
+
+def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "") -> None:
+    detail = f"{before.label} → {inquiry.status.label}" + (f": {note}" if note else "")
+    _event(inquiry, InquiryEventKind.STATUS_CHANGED, actor, now, detail, **{"from": before.value, "to": inquiry.status.value})
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def load_events(inquiry: Inquiry) -> list[InquiryEvent]:
+    """The whole timeline, oldest first, with each actor loaded in the same round trip."""
+    return list(
+        db.session.scalars(
+            select(InquiryEvent)
+            .options(selectinload(InquiryEvent.actor))
+            .where(InquiryEvent.inquiry_id == inquiry.id)
+            .order_by(InquiryEvent.occurred_at, InquiryEvent.id)
+        )
+    )
+
+
+def record_view(inquiry: Inquiry, actor: User, now: datetime) -> None:
+    """The access log: every time someone opens an inquiry."""
+    _event(inquiry, InquiryEventKind.VIEWED, actor, now, f"Viewed by {actor.name}")
+    audit.commit(actor)
+
+
+def menu_moves(inquiry: Inquiry) -> list[InquiryStatus]:
+    """The status changes worth offering now (the ones change_status would accept)."""
+    return [target for target in allowed_moves(inquiry.status) if _refusal(inquiry, target) is None]
+
+
+MOVE_LABELS: dict[tuple[InquiryStatus | None, InquiryStatus], str] = {
+    (None, InquiryStatus.ASSIGNED): "Mark assigned",
+    (None, InquiryStatus.IN_PROGRESS): "Start work",
+    (InquiryStatus.CLOSED, InquiryStatus.IN_PROGRESS): "Reopen",
+    (None, InquiryStatus.RESPONDED): "Mark responded",
+    (None, InquiryStatus.CLOSED): "Close",
+    (None, InquiryStatus.SPAM): "Mark as spam",
+    (InquiryStatus.SPAM, InquiryStatus.NEW): "Not spam: route it again",
+}
+
+
+def move_label(current: InquiryStatus, target: InquiryStatus) -> str:
+    return MOVE_LABELS.get((current, target)) or MOVE_LABELS.get((None, target)) or target.label
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def _refusal(inquiry: Inquiry, target: InquiryStatus) -> str | None:
+    """Why the workflow allows this move but the inquiry is not ready for it, or None."""
+    if target is InquiryStatus.RESPONDED and inquiry.first_response_at is None:
+        return "Log the response first: that marks the inquiry responded."
+    if target is InquiryStatus.ASSIGNED and inquiry.assigned_contact_id is None:
+        return "Assign it to someone: that marks it assigned."
+    return None
+
+
+def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: datetime) -> None:
+    """Move the inquiry along the workflow; recovering spam routes it again."""
+    before = inquiry.status
+    if target is before:
+        raise ActionRefused(f"The inquiry is already {before.label.lower()}.")
+    try:
+        check_move(before, target)
+    except IllegalTransition as error:
+        raise ActionRefused(f"That change is not allowed: {error}.") from None
+    refusal = _refusal(inquiry, target)
+    if refusal:
+        raise ActionRefused(refusal)
+
+    inquiry.status = target
+    if target is InquiryStatus.CLOSED:
+        inquiry.closed_at = now
+    elif before is InquiryStatus.CLOSED:
+        inquiry.closed_at = None
+    if target is InquiryStatus.SPAM:
+        inquiry.spam_reason = f"Marked as spam by {actor.name}"[:200]
+        _status_event(inquiry, before, actor, now)
+    elif before is InquiryStatus.SPAM:
+        inquiry.spam_reason = ""
+        _status_event(inquiry, before, actor, now, "not spam after all; routed again")
+        _route_again(inquiry, actor, now)
+    else:
+        _status_event(inquiry, before, actor, now)
+    audit.commit(actor)
+
+
+def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
+    """Send a recovered inquiry through the routing rules, as if it had just arrived."""
+    try:
+        outcome = routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now)
+    except routing.NoFallbackContact as error:
+        db.session.rollback()
+        raise ActionRefused(str(error)) from None
+    _set_place(inquiry, outcome.place)
+    intake.route_to_contact(inquiry, outcome, now, actor)
+
+
+def _set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
+    if place is None:
+        return
+    inquiry.state = place.state
+    if place.county_fips and db.session.get(County, place.county_fips) is not None:
+        inquiry.county_fips = place.county_fips
+
+
+# --- assignment --------------------------------------------------------------------------
+
+
+def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> None:
+    """Hand the inquiry to another active contact; they are told through the outbox."""
+    if inquiry.is_spam:
+        raise ActionRefused("This inquiry is marked as spam. Route it again before assigning it.")
+    if not contact.active:
+        raise ActionRefused(f"{contact.name} is inactive.", 422)
+    if contact.id == inquiry.assigned_contact_id:
+        raise ActionRefused(f"It is already assigned to {contact.name}.", 422)
+
+    previous = inquiry.assigned_contact
+    inquiry.assigned_contact = contact
+    # Who may see it follows the person doing the work.
+    inquiry.organisation_id = contact.organisation_id
+    contact.last_assigned_at = now
+    if inquiry.due_at is None:
+        inquiry.due_at = intake.response_due(inquiry.received_at, inquiry.topic)
+    detail = f"Reassigned from {previous.name} to {contact.name}" if previous else f"Assigned to {contact.name}"
+    _event(
+        inquiry,
+        InquiryEventKind.ASSIGNED,
+        actor,
+        now,
+        detail,
+        from_contact_id=previous.id if previous else None,
+        to_contact_id=contact.id,
+    )
+    before = inquiry.status
+    inquiry.status = status_after_assignment(before)
+    if inquiry.status is not before:
+        _status_event(inquiry, before, actor, now)
+    db.session.flush()
+    queue_contact_notice(inquiry, contact, reason="reassigned")
+    audit.commit(actor)
+
+
+# --- responses and notes -----------------------------------------------------------------
+
+
+def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: datetime) -> None:
+    """Record a response made to the requester. The first one starts nothing and stops the
+    clock: it sets first_response_at. Any response moves the status to responded where the
+    workflow allows it."""
+    if inquiry.is_spam:
+        raise ActionRefused("This inquiry is marked as spam. Route it again before logging a response.")
+    _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
+    if inquiry.first_response_at is None:
+        inquiry.first_response_at = now
+    before = inquiry.status
+    if before is not InquiryStatus.RESPONDED and InquiryStatus.RESPONDED in allowed_moves(before):
+        inquiry.status = InquiryStatus.RESPONDED
+        _status_event(inquiry, before, actor, now)
+    audit.commit(actor)
+
+
+def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
+    _event(inquiry, InquiryEventKind.NOTE, actor, now, text)
+    audit.commit(actor)
+
+
+# --- the requester as a contact ----------------------------------------------------------
+
+
+def contact_with_email(email: str) -> Contact | None:
+    """The contact with this email, ignoring case: an active one first, then the oldest."""
+    if not email:
+        return None
+    return db.session.scalar(
+        select(Contact)
+        .where(func.lower(Contact.email) == email.strip().lower())
+        .order_by(Contact.active.desc(), Contact.id)
+        .limit(1)
+    )
+
+
+def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:
+    """Link the requester to the contact with their email, or create one; returns (contact, created).
+
+    What a public form said never overwrites a contact: an existing contact is linked as it
+    is, and a new one gets only the name, email and phone.
+    """
+    if inquiry.requester_contact_id is not None:
+        raise ActionRefused("The requester is already linked to a contact.")
+    contact = contact_with_email(inquiry.email)
+    created = contact is None
+    if created:
+        contact = Contact(name=inquiry.name, email=inquiry.email, phone=inquiry.phone, organisation=None)
+        db.session.add(contact)
+        db.session.flush()
+    inquiry.requester_contact = contact
+    detail = (
+        f"Requester saved as a new contact, {contact.name}"
+        if created
+        else f"Requester linked to the existing contact {contact.name}"
+    )
+    _event(inquiry, InquiryEventKind.LINKED, actor, now, detail, contact_id=contact.id, created=created)
+    audit.commit(actor)
+    return contact, created
+
+
+# --- inquiries that arrive another way ---------------------------------------------------
+
+
+def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User, now: datetime) -> Received:
+    """Store an inquiry staff took by phone, email, letter or in person.
+
+    Without ``assign_to`` it is routed by the rules, exactly as the web form's are; with it,
+    it goes to that contact and the routing reason says who chose. Raises
+    routing.NoFallbackContact when the rules need a fallback and none is set.
+    """
+    if assign_to is None:
+        return intake.receive(details, now, actor=actor)
+
+    key = intake.dedupe_key(details.email, details.message) if details.email else ""
+    if key:
+        earlier = intake.recent_duplicate(key, now)
+        if earlier is not None:
+            return Received(inquiry=earlier, duplicate=True)
+    inquiry = Inquiry(
+        reference=intake.new_reference(),
+        received_at=now,
+        source=details.source,
+        name=details.name,
+        email=details.email,
+        phone=details.phone,
+        zip_code=details.zip_code,
+        topic=details.topic,
+        language=details.language,
+        message=details.message,
+        consent=details.consent,
+        dedupe_key=key,
+        logged_by_id=actor.id,
+        status=InquiryStatus.NEW,
+    )
+    zip5 = normalise_zip(details.zip_code or "")
+    place = lookup_zip(zip5) if zip5 else None
+    _set_place(inquiry, place)
+    db.session.add(inquiry)
+    _event(inquiry, InquiryEventKind.RECEIVED, actor, now, f"Received ({details.source.label}, logged by {actor.name})")
+    intake.route_to_contact(inquiry, routing.RoutingOutcome(place=place, decision=_by_hand(assign_to, actor)), now, actor)
+    audit.commit(actor)
+    return Received(inquiry=inquiry, duplicate=False)
+
+
+def _by_hand(contact: Contact, actor: User) -> Decision:
+    """A routing decision that a person made instead of the rules."""
+    organisation = contact.organisation
+    candidate = Candidate(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        organisation_id=contact.organisation_id,
+        organisation_name=organisation.name if organisation else None,
+        active=contact.active,
+        accepts_inquiries=contact.accepts_inquiries,
+        languages=frozenset(contact.languages or []),
+        away_from=contact.away_from,
+        away_until=contact.away_until,
+        open_inquiries=0,
+        last_assigned_at=contact.last_assigned_at,
+    )
+    return Decision(
+        contact=candidate,
+        rule=None,
+        organisation_id=contact.organisation_id,
+        organisation_name=candidate.organisation_name,
+        used_fallback=False,
+        reason=f"Assigned by hand by {actor.name}",
+    )
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def record_export(filters: dict[str, str], actor: User) -> None:
+    """An export takes personal data out of the system: note who did it, with which filters."""
+    db.session.add(
+        AuditEvent(
+            actor_id=actor.id,
+            action="export",
+            entity_type="Inquiry",
+            entity_id="csv",
+            changes={name: [None, value] for name, value in filters.items()},
+        )
+    )
+    audit.commit(actor)

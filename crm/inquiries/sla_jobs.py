@@ -1,0 +1,169 @@
+"""Service-level clock jobs: remind the contact before the deadline, tell managers after it.
+
+``run_sla_checks(now)`` looks at open inquiries that still have no first response:
+
+- a reminder goes to the assigned contact once the business hours left before ``due_at``
+  are at most ``SLA_REMINDER_HOURS`` (default 4), unless one was sent already;
+- an escalation goes to every active manager (every active admin when there is no
+  manager) once ``due_at`` has passed, unless the inquiry was escalated already.
+
+Each sets its timestamp and writes an InquiryEvent, all in one commit, so running the job
+twice sends nothing new. On PostgreSQL the rows are locked (SKIP LOCKED) while they are
+handled, so two workers never send the same reminder. The emails carry the reference, the
+deadline and a link: never the message, which may be about a pregnancy or a loss, nor who
+wrote it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from crm import audit
+from crm.database import utcnow
+from crm.extensions import db
+from crm.inquiries.intake import business_calendar
+from crm.inquiries.sla import add_business_hours
+from crm.inquiries.status import OPEN_STATUSES
+from crm.mail.outbox import inquiry_url, queue_email
+from crm.models import Inquiry, InquiryEvent, InquiryEventKind, Role, User
+from crm.templating import format_datetime
+
+DEFAULT_REMINDER_HOURS = 4
+
+
+def reminder_horizon(now: datetime, lead_hours: float) -> datetime:
+    """The latest deadline that has at most ``lead_hours`` business hours left at ``now``.
+
+    Adding zero hours to a closing time gives the next opening, so a deadline at Tuesday
+    09:00 counts as exactly as near as one at Monday 17:00 (no business time lies between).
+    """
+    calendar = business_calendar()
+    return add_business_hours(add_business_hours(now, lead_hours, calendar), 0, calendar)
+
+
+def _awaiting_response():
+    return select(Inquiry).where(
+        Inquiry.status.in_(sorted(OPEN_STATUSES)),
+        Inquiry.first_response_at.is_(None),
+        Inquiry.due_at.is_not(None),
+    )
+
+
+def _locked(query):
+    # The contact is loaded separately: FOR UPDATE cannot lock the nullable side of an outer join.
+    return db.session.scalars(
+        query.options(selectinload(Inquiry.assigned_contact))
+        .order_by(Inquiry.due_at, Inquiry.id)
+        .with_for_update(skip_locked=True, of=Inquiry)
+    ).all()
+
+
+def escalation_recipients() -> list[User]:
+    """Active managers; active admins when the initiative has no manager."""
+    for role in (Role.MANAGER, Role.ADMIN):
+        users = db.session.scalars(
+            select(User).where(User.role == role, User.active.is_(True)).order_by(User.id)
+        ).all()
+        if users:
+            return list(users)
+    return []
+
+
+def _due_text(inquiry: Inquiry) -> str:
+    return f"{format_datetime(inquiry.due_at)} ({current_app.config['DISPLAY_TIMEZONE']} time)"
+
+
+def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
+    """Remind the assigned contact; False (and nothing changed) when there is nobody to remind,
+    so that a contact assigned later still gets the reminder."""
+    contact = inquiry.assigned_contact
+    if contact is None or not contact.email:
+        return False
+    body = (
+        f"Hello {contact.name},\n\n"
+        f"The inquiry {inquiry.reference} assigned to you is due for a first response by {_due_text(inquiry)}.\n\n"
+        "Sign in to read it and respond:\n"
+        f"{inquiry_url(inquiry)}\n\n"
+        "Backbone CRM\n"
+    )
+    queue_email(
+        kind="sla_reminder",
+        to_address=contact.email,
+        subject=f"Reminder: inquiry {inquiry.reference} is due for a first response",
+        body_text=body,
+        inquiry=inquiry,
+    )
+    inquiry.reminder_sent_at = now
+    inquiry.events.append(
+        InquiryEvent(
+            kind=InquiryEventKind.REMINDER,
+            occurred_at=now,
+            detail=f"Reminder sent to {contact.name}: due {_due_text(inquiry)}",
+            data={"contact_id": contact.id},
+        )
+    )
+    return True
+
+
+def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) -> bool:
+    if not recipients:
+        current_app.logger.warning("Inquiry %s is overdue, but no active manager or admin can be told", inquiry.reference)
+        return False
+    contact = inquiry.assigned_contact
+    assigned = contact.name if contact is not None else "nobody yet"
+    for user in recipients:
+        body = (
+            f"Hello {user.name},\n\n"
+            f"The inquiry {inquiry.reference} has had no first response. It was due by {_due_text(inquiry)}.\n"
+            f"Assigned to: {assigned}.\n\n"
+            "Sign in to see it and reassign it if needed:\n"
+            f"{inquiry_url(inquiry)}\n\n"
+            "Backbone CRM\n"
+        )
+        queue_email(
+            kind="sla_escalation",
+            to_address=user.email,
+            subject=f"Overdue: inquiry {inquiry.reference} has no first response",
+            body_text=body,
+            inquiry=inquiry,
+        )
+    inquiry.escalated_at = now
+    inquiry.events.append(
+        InquiryEvent(
+            kind=InquiryEventKind.ESCALATED,
+            occurred_at=now,
+            detail=f"Overdue: escalated to {', '.join(user.name for user in recipients)}",
+            data={"user_ids": [user.id for user in recipients]},
+        )
+    )
+    return True
+
+
+def run_sla_checks(now: datetime) -> tuple[int, int]:
+    """Queue the reminders and escalations that are due at ``now``; returns how many of each."""
+    lead = float(current_app.config.get("SLA_REMINDER_HOURS", DEFAULT_REMINDER_HOURS))
+    to_remind = _locked(
+        _awaiting_response().where(Inquiry.reminder_sent_at.is_(None), Inquiry.due_at <= reminder_horizon(now, lead))
+    )
+    reminders = sum(1 for inquiry in to_remind if queue_reminder(inquiry, now))
+
+    to_escalate = _locked(_awaiting_response().where(Inquiry.escalated_at.is_(None), Inquiry.due_at < now))
+    recipients = escalation_recipients() if to_escalate else []
+    escalations = sum(1 for inquiry in to_escalate if queue_escalation(inquiry, recipients, now))
+
+    audit.commit(actor=None)
+    return reminders, escalations
+
+
+@click.command("sla-check")
+@with_appcontext
+def sla_command() -> None:
+    """Queue the reminders and escalations that are due now (the worker runs this every cycle)."""
+    reminders, escalations = run_sla_checks(utcnow())
+    click.echo(f"Queued {reminders} reminder(s) and {escalations} escalation(s).")

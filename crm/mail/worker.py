@@ -1,0 +1,384 @@
+"""Deliver the outbox: claim what is due, send it outside any transaction, record the outcome.
+
+Guarantees:
+- Nothing is lost: a message leaves PENDING only as SENT, or as DEAD after MAIL_MAX_ATTEMPTS
+  failures (or one permanent rejection), and an admin can re-send a DEAD one.
+- No message is sent by two workers: a worker claims a small batch by setting locked_until
+  (row locks with SKIP LOCKED on PostgreSQL, and a conditional UPDATE everywhere, so a row
+  another worker claimed first is not claimed again) and commits the claim before sending.
+  It stops sending once half the lease has passed and hands the rest back, so a claim never
+  runs out while its message is still being sent.
+- The one window for a duplicate is a crash (or a lost database) between the SMTP server
+  accepting a message and the commit that records it as SENT: the claim then expires and
+  the message is sent again, with the same Message-ID so receivers can drop the repeat.
+  That window is one UPDATE long: each outcome is committed straight after its own send.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import ColumnElement, and_, or_, select, update
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
+from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 10
+MAX_PER_RUN = 200
+# Longer than a batch can take: every SMTP step is bounded by MAIL_TIMEOUT (10 s by default).
+LEASE = timedelta(minutes=10)
+DEFAULT_MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+HELD_MAIL_PAGE = "/admin/outbox/"
+
+
+class UniformSource(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def backoff_ceiling(attempts: int) -> timedelta:
+    """The longest wait after the given number of failed attempts: 30 s, 60 s, 120 s, ... 1 h."""
+    exponent = max(attempts, 1) - 1
+    if exponent >= 32:  # far past the cap; keeps the arithmetic small
+        return BACKOFF_CAP
+    return min(BACKOFF_BASE * 2**exponent, BACKOFF_CAP)
+
+
+def backoff_delay(attempts: int, rng: UniformSource = random) -> timedelta:
+    """Full jitter: anywhere between no wait and the ceiling, so workers that failed together
+    do not all retry together."""
+    ceiling = backoff_ceiling(attempts).total_seconds()
+    return timedelta(seconds=rng.uniform(0, ceiling))
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0  # will be retried
+    dead: int = 0
+    held: int = 0
+    released: int = 0  # claimed but handed back unsent (the lease was running out)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.failed + self.dead + self.held + self.released
+
+    def summary(self) -> str:
+        text = f"Outbox: {self.sent} sent, {self.failed} failed (will retry), {self.dead} dead, {self.held} held"
+        if self.released:
+            text += f", {self.released} handed back for the next run"
+        if self.held:
+            text += f" (MAIL_SERVER is not set: nothing was sent; read held mail at {HELD_MAIL_PAGE})"
+        return text + "."
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboundEmail.status == EmailStatus.PENDING,
+        OutboundEmail.next_attempt_at <= now,
+        or_(OutboundEmail.locked_until.is_(None), OutboundEmail.locked_until < now),
+    )
+
+
+def _snapshot(email: OutboundEmail) -> Outgoing:
+    return Outgoing(
+        id=email.id,
+        message_id=email.message_id,
+        kind=email.kind,
+        to_address=email.to_address,
+        subject=email.subject,
+        body_text=email.body_text,
+        language=email.language,
+        created_at=email.created_at,
+        inquiry_id=email.inquiry_id,
+    )
+
+
+def claim_due(now: datetime, limit: int, lease: timedelta = LEASE, exclude: Collection[int] = ()) -> list[Outgoing]:
+    """Claim up to `limit` due messages until now + lease, commit the claim, and return
+    what is needed to send them."""
+    query = (
+        select(OutboundEmail)
+        .where(_due(now))
+        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)  # snapshot what is stored, not a stale copy
+    )
+    if exclude:
+        query = query.where(OutboundEmail.id.not_in(list(exclude)))
+    candidates = list(db.session.scalars(query))
+    if not candidates:
+        db.session.commit()
+        return []
+    # The due condition again: where rows are not locked (SQLite), a row another worker has
+    # claimed since our SELECT no longer matches, and RETURNING tells us which rows are ours.
+    claimed = set(
+        db.session.scalars(
+            update(OutboundEmail)
+            .where(OutboundEmail.id.in_([email.id for email in candidates]), _due(now))
+            .values(locked_until=now + lease)
+            .returning(OutboundEmail.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    batch = [_snapshot(email) for email in candidates if email.id in claimed]
+    db.session.commit()
+    return batch
+
+
+def hold_due(now: datetime) -> int:
+    """Development: mark due messages HELD instead of sending them."""
+    result = db.session.execute(
+        update(OutboundEmail)
+        .where(_due(now))
+        .values(status=EmailStatus.HELD, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+def _release(batch: list[Outgoing], locked_until: datetime) -> None:
+    db.session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id.in_([outgoing.id for outgoing in batch]), OutboundEmail.locked_until == locked_until)
+        .values(locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _fresh(email_id: int) -> OutboundEmail | None:
+    # As stored: the claim was a bulk UPDATE, which the session's copy does not know about.
+    return db.session.get(OutboundEmail, email_id, populate_existing=True)
+
+
+def _kind_label(kind: str) -> str:
+    return kind.replace("_", " ").capitalize()
+
+
+def _record_sent(outgoing: Outgoing, now: datetime) -> None:
+    email = _fresh(outgoing.id)
+    if email is None:
+        return
+    email.status = EmailStatus.SENT
+    email.sent_at = now
+    email.locked_until = None
+    if email.inquiry_id is not None:
+        db.session.add(
+            InquiryEvent(
+                inquiry_id=email.inquiry_id,
+                occurred_at=now,
+                kind=InquiryEventKind.EMAIL_SENT,
+                detail=f"{_kind_label(email.kind)} sent to {email.to_address}",
+                data={"email_id": email.id, "kind": email.kind, "to": email.to_address, "message_id": email.message_id},
+            )
+        )
+    db.session.commit()
+
+
+def _record_failure(
+    outgoing: Outgoing, failure: DeliveryError, now: datetime, max_attempts: int, rng: UniformSource
+) -> EmailStatus | None:
+    email = _fresh(outgoing.id)
+    if email is None:
+        return None
+    email.attempts += 1
+    email.last_error = failure.reason
+    email.locked_until = None
+    if failure.permanent or email.attempts >= max_attempts:
+        email.status = EmailStatus.DEAD
+        outcome = "permanently rejected" if failure.permanent else f"gave up after {email.attempts} attempts"
+    else:
+        email.next_attempt_at = now + backoff_delay(email.attempts, rng)
+        outcome = f"attempt {email.attempts} of {max_attempts}; will retry"
+    if email.inquiry_id is not None:
+        db.session.add(
+            InquiryEvent(
+                inquiry_id=email.inquiry_id,
+                occurred_at=now,
+                kind=InquiryEventKind.EMAIL_FAILED,
+                detail=f"{_kind_label(email.kind)} to {email.to_address} not delivered ({outcome}): {failure.reason}",
+                data={
+                    "email_id": email.id,
+                    "kind": email.kind,
+                    "to": email.to_address,
+                    "attempts": email.attempts,
+                    "dead": email.status is EmailStatus.DEAD,
+                },
+            )
+        )
+    status = email.status
+    db.session.commit()
+    logger.warning("Email %s (%s) not delivered (%s): %s", outgoing.id, outgoing.kind, outcome, failure.reason)
+    return status
+
+
+def _deliver_batch(
+    batch: list[Outgoing],
+    now: datetime,
+    lease: timedelta,
+    transport: Transport,
+    report: SendReport,
+    rng: UniformSource,
+    max_attempts: int,
+) -> None:
+    claimed_at = time.monotonic()
+    connection_failure: DeliveryError | None = None
+    with transport.connect() as connection:
+        for position, outgoing in enumerate(batch):
+            if time.monotonic() - claimed_at > lease.total_seconds() / 2:
+                rest = batch[position:]
+                _release(rest, now + lease)
+                report.released += len(rest)
+                logger.warning("Half the lease has passed; %d claimed message(s) handed back unsent", len(rest))
+                return
+            failure = connection_failure
+            if failure is None:
+                try:
+                    # No transaction is open here: the claim is committed and `outgoing` is a
+                    # plain snapshot, so a slow server holds no locks and no connection.
+                    connection.send(outgoing)
+                except DeliveryError as error:
+                    failure = error
+                except Exception as error:  # a transport bug must not lose the message
+                    logger.exception("Unexpected error sending email %s", outgoing.id)
+                    failure = DeliveryError(describe_error(error))
+                if failure is not None and failure.connection:
+                    connection_failure = failure  # the rest of the batch would fail the same way
+            if failure is None:
+                # The duplicate window: sent, not yet recorded. Record it before anything else.
+                _record_sent(outgoing, now)
+                report.sent += 1
+            elif _record_failure(outgoing, failure, now, max_attempts, rng) is EmailStatus.DEAD:
+                report.dead += 1
+            else:
+                report.failed += 1
+
+
+def send_due(
+    now: datetime,
+    transport: Transport,
+    *,
+    rng: UniformSource = random,
+    batch_size: int = BATCH_SIZE,
+    limit: int = MAX_PER_RUN,
+    lease: timedelta = LEASE,
+) -> SendReport:
+    """Send every message due at `now`, up to `limit`, in batches of `batch_size`.
+
+    Without MAIL_SERVER (development) nothing is sent: due messages are marked HELD for an
+    admin to read at /admin/outbox/.
+    """
+    if not current_app.config.get("MAIL_SERVER"):
+        held = hold_due(now)
+        if held:
+            logger.info(
+                "MAIL_SERVER is not set: %d due email(s) marked HELD, not sent; read them at %s", held, HELD_MAIL_PAGE
+            )
+        return SendReport(held=held)
+
+    max_attempts = max(int(current_app.config.get("MAIL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)), 1)
+    report = SendReport()
+    handled: list[int] = []  # a message retried in this run (a zero backoff) waits for the next run
+    while len(handled) < limit:
+        batch = claim_due(now, min(batch_size, limit - len(handled)), lease, exclude=handled)
+        if not batch:
+            break
+        handled.extend(outgoing.id for outgoing in batch)
+        _deliver_batch(batch, now, lease, transport, report, rng, max_attempts)
+        if report.released:
+            break
+    return report
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM or Ctrl-C: finish the batch in hand, then stop. A second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        logger.info("Received %s: stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_worker(transport: Transport, poll_interval: float, stop: threading.Event | None = None) -> None:
+    """Poll until stopped. A failing run (say the database restarting) is logged and retried."""
+    stop = stop or threading.Event()
+    with _stop_on_signals(stop):
+        while not stop.is_set():
+            try:
+                report = send_due(utcnow(), transport)
+            except Exception:
+                logger.exception("Outbox worker run failed; trying again in %s s", poll_interval)
+                db.session.rollback()
+                report = SendReport()
+            finally:
+                db.session.remove()
+            if report.total:
+                logger.info(report.summary())
+            if report.total < MAX_PER_RUN:  # a full run means more may be waiting
+                stop.wait(poll_interval)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, print a one-line summary and exit.")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait between looks at the outbox.",
+)
+@with_appcontext
+def worker_command(once: bool, poll_interval: float) -> None:
+    """Deliver queued email (holds it instead when MAIL_SERVER is not set)."""
+    # Flask gives its "crm" logger, this module's parent, a stderr handler when none is set up.
+    current_app.logger.debug("Outbox worker starting")
+    if not logger.level:
+        logger.setLevel(logging.INFO)
+    transport = SMTPTransport.from_config(current_app.config)
+    if once:
+        click.echo(send_due(utcnow(), transport).summary())
+        return
+    where = (
+        f"{transport.host}:{transport.port}"
+        if transport.host
+        else f"nowhere: MAIL_SERVER is not set, so due mail is held for reading at {HELD_MAIL_PAGE}"
+    )
+    click.echo(f"Outbox worker started: sending to {where}, polling every {poll_interval:g} s. Ctrl-C or SIGTERM stops it.")
+    try:
+        run_worker(transport, poll_interval)
+    except KeyboardInterrupt:
+        click.echo("Outbox worker interrupted; any message it had claimed is retried once its claim expires.")
+        return
+    click.echo("Outbox worker stopped.")

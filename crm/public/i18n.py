@@ -1,0 +1,76 @@
+"""Which language a page is shown in, and the switch that changes it.
+
+The order: a ?lang= link the visitor followed (remembered in the session), then the language
+kept in the session, then the browser's Accept-Language, then English. Staff pages are
+written in English only, so requests to other blueprints always get English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import has_request_context, request, session, url_for
+from flask_babel import get_locale, refresh
+
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
+DEFAULT_LANGUAGE = "en"
+SESSION_KEY = "language"
+# Blueprints whose pages follow the visitor's language; None is a request no route matched (a 404).
+TRANSLATED_BLUEPRINTS = frozenset({"public", None})
+
+
+def chosen_language() -> str | None:
+    """The language asked for with ?lang=, if it is one we have."""
+    wanted = request.args.get("lang", "")
+    return wanted if wanted in LANGUAGES else None
+
+
+def remember_language_choice() -> None:
+    """Keep a ?lang= choice in the session, so every later page follows it.
+
+    Flask-Babel keeps the locale it chose on `g`, which lives as long as the app context:
+    forget it, so that nothing chosen before this request's own choice is reused.
+    """
+    wanted = chosen_language()
+    if wanted and session.get(SESSION_KEY) != wanted:
+        session[SESSION_KEY] = wanted
+    refresh()
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector (babel.init_app(app, locale_selector=select_locale))."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    if request.blueprint not in TRANSLATED_BLUEPRINTS:
+        return DEFAULT_LANGUAGE
+    remembered = session.get(SESSION_KEY)
+    language = chosen_language() or (remembered if remembered in LANGUAGES else None)
+    return language or request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+
+
+def current_language() -> str:
+    locale = get_locale()
+    language = locale.language if locale is not None else DEFAULT_LANGUAGE
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class LanguageLink:
+    code: str
+    label: str
+    url: str
+    current: bool
+
+
+def language_links() -> list[LanguageLink]:
+    """One link per language to the page being shown (as a GET), for the switch in the header."""
+    current = current_language()
+    endpoint = request.endpoint if request.url_rule is not None else None
+    links = []
+    for code, label in LANGUAGES.items():
+        if endpoint and "GET" in (request.url_rule.methods or ()):
+            url = url_for(endpoint, **(request.view_args or {}), lang=code)
+        else:
+            url = url_for("public.index", lang=code)
+        links.append(LanguageLink(code=code, label=label, url=url, current=code == current))
+    return links

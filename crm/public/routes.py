@@ -1,0 +1,122 @@
+"""The public pages: the initiative and its partners, the Get in Touch form and its confirmation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+
+from crm.auth.permissions import Access, requires
+from crm.database import utcnow
+from crm.extensions import csrf, db, limiter
+from crm.public import services, spam
+from crm.public.forms import InquiryForm
+from crm.public.i18n import current_language, language_links, remember_language_choice
+from crm.public.services import Confirmation
+
+bp = Blueprint("public", __name__)
+
+CONFIRMATION_KEY = "public_confirmation"
+DEFAULT_RATE_LIMIT = "5 per minute; 30 per hour"
+EXPIRED_MESSAGE = _l("This page was open for a long time; please send it again.")
+
+ERROR_TEXT = {
+    400: (_l("Something in that request was not right"), _l("Please go back, check the form and try again.")),
+    404: (_l("We could not find that page"), _l("It may have been moved, or the address may be mistyped.")),
+    405: (_l("That action is not allowed here"), _l("Please use the buttons and forms on the page.")),
+    413: (_l("That was too much to send at once"), _l("Please shorten what you wrote and try again.")),
+    429: (
+        _l("Too many attempts"),
+        _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
+    ),
+    500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
+}
+
+
+@bp.before_request
+def _remember_language() -> None:
+    remember_language_choice()
+
+
+@bp.context_processor
+def _language_context() -> dict[str, object]:
+    return {"current_language": current_language(), "language_links": language_links()}
+
+
+def _form_rate_limit() -> str:
+    return current_app.config.get("PUBLIC_FORM_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+
+
+@bp.route("/")
+@requires(Access.PUBLIC)
+def index():
+    return render_template("public/index.html", partners=services.backbone_partners())
+
+
+# The app-wide CSRF check would answer an expired token with a bare 400 before this view runs;
+# exempt from it, the form checks its own token and the person gets their text back instead.
+@bp.route("/get-in-touch", methods=["GET", "POST"])
+@requires(Access.PUBLIC)
+@csrf.exempt
+@limiter.limit(_form_rate_limit, methods=["POST"])
+def get_in_touch():
+    language = current_language()
+    # Only urlencoded or multipart fields count: a JSON body is not this form.
+    form = InquiryForm(formdata=request.form if request.method == "POST" else None, language=language)
+    form.set_topics(services.topic_choices(services.active_topics(), language), _("Choose a topic"))
+    if request.method == "GET":
+        return _render_form(form)
+
+    now = utcnow()
+    valid = form.validate()
+    age = spam.form_age(form.rendered.data, now)
+    timing = spam.judge_timing(age, spam.min_form_seconds())
+    expired = timing is spam.Timing.EXPIRED or "csrf_token" in form.errors
+    if expired or not valid:
+        return _render_form(form, expired=expired), 422
+
+    details = services.inquiry_details(
+        name=form.name.data,
+        email=form.email.data,
+        phone=form.phone.data,
+        zip_code=form.zip_code.data,
+        topic_id=form.topic.data,
+        language=form.language.data,
+        message=form.message.data,
+    )
+    reason = spam.spam_reason(honeypot=spam.honeypot_filled(form.website.data), timing=timing, age=age)
+    confirmation = services.send_inquiry(details, now, spam_reason=reason)
+    session[CONFIRMATION_KEY] = confirmation.to_session()
+    return redirect(url_for("public.thanks"))
+
+
+def _render_form(form: InquiryForm, *, expired: bool = False) -> str:
+    form.rendered.data = spam.issue_form_token()
+    form.website.data = ""
+    field_errors = [(form[name], errors) for name, errors in form.errors.items() if name != "csrf_token"]
+    return render_template(
+        "public/form.html", form=form, expired=expired, field_errors=field_errors, honeypot=spam.HONEYPOT_FIELD
+    )
+
+
+@bp.route("/get-in-touch/thank-you")
+@requires(Access.PUBLIC)
+def thanks():
+    confirmation = Confirmation.from_session(session.get(CONFIRMATION_KEY))
+    if confirmation is None:
+        return redirect(url_for("public.get_in_touch"))
+    return render_template("public/thanks.html", confirmation=confirmation)
+
+
+def public_error(error: HTTPException):
+    """Errors met on a public page get a public page, in the visitor's language."""
+    db.session.rollback()
+    remember_language_choice()  # a rate limit is checked before the blueprint's own hooks run
+    status = error.code or 500
+    title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    return render_template("public/error.html", status=status, title=title, advice=advice), status
+
+
+for _status in ERROR_TEXT:
+    bp.register_error_handler(_status, public_error)

@@ -1,0 +1,125 @@
+"""What the public pages read and the one thing they write: a new inquiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.inquiries.intake import InquiryDetails, receive
+from crm.models import Inquiry, InquirySource, Organisation, OrganisationKind, RecordStatus, Topic
+from crm.routing import services as routing
+
+INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
+
+
+@dataclass(frozen=True)
+class PublicContact:
+    name: str
+    title: str
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Partner:
+    name: str
+    description: str
+    website: str
+    contacts: tuple[PublicContact, ...]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the thank-you page shows; kept in the session, never in the URL."""
+
+    reference: str
+    organisation: str
+
+    def to_session(self) -> dict[str, str]:
+        return {"reference": self.reference, "organisation": self.organisation}
+
+    @classmethod
+    def from_session(cls, data: object) -> Confirmation | None:
+        if not isinstance(data, dict):
+            return None
+        reference, organisation = data.get("reference"), data.get("organisation")
+        if not isinstance(reference, str) or not isinstance(organisation, str):
+            return None
+        return cls(reference=reference, organisation=organisation)
+
+
+def backbone_partners() -> list[Partner]:
+    """Active backbone organisations and the contacts they chose to show the public."""
+    organisations = db.session.scalars(
+        select(Organisation)
+        .options(selectinload(Organisation.contacts))
+        .where(Organisation.kind == OrganisationKind.BACKBONE, Organisation.status == RecordStatus.ACTIVE)
+        .order_by(Organisation.name)
+    )
+    return [
+        Partner(
+            name=organisation.name,
+            description=organisation.description,
+            website=organisation.website,
+            contacts=tuple(
+                PublicContact(name=contact.name, title=contact.title, email=contact.email, phone=contact.phone)
+                for contact in organisation.contacts
+                if contact.show_on_public_page and contact.active
+            ),
+        )
+        for organisation in organisations
+    ]
+
+
+def active_topics() -> list[Topic]:
+    return list(
+        db.session.scalars(select(Topic).where(Topic.active.is_(True)).order_by(Topic.sort_order, Topic.id))
+    )
+
+
+def topic_choices(topics: list[Topic], language: str) -> list[tuple[int, str]]:
+    return [(topic.id, topic.name_in(language)) for topic in topics]
+
+
+def inquiry_details(
+    *, name: str, email: str, phone: str, zip_code: str, topic_id: int | None, language: str, message: str
+) -> InquiryDetails:
+    topic = db.session.get(Topic, topic_id) if topic_id is not None else None
+    return InquiryDetails(
+        name=name,
+        email=email,
+        phone=phone or "",
+        zip_code=zip_code,
+        topic=topic,
+        language=language,
+        message=message,
+        consent=True,  # the form does not validate without it
+        source=InquirySource.WEB,
+    )
+
+
+def send_inquiry(details: InquiryDetails, now: datetime, *, spam_reason: str = "") -> Confirmation:
+    """Store the inquiry (routed and acknowledged, or kept as spam) and say what to tell the sender.
+
+    The same email and message within the duplicate window give the first inquiry's
+    confirmation again. Spam gets a confirmation that looks like any other, naming the
+    organisation that would have answered: the sender is not told it was caught.
+    """
+    received = receive(details, now, spam_reason=spam_reason)
+    inquiry = received.inquiry
+    return Confirmation(reference=inquiry.reference, organisation=answering_organisation(inquiry, now))
+
+
+def answering_organisation(inquiry: Inquiry, now: datetime) -> str:
+    if inquiry.organisation is not None:
+        return inquiry.organisation.name
+    contact = inquiry.assigned_contact
+    if contact is not None:
+        return contact.organisation.name if contact.organisation else contact.name
+    # Not routed (spam): name whoever routing would pick now, without changing anything.
+    decision = routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now).decision
+    return decision.organisation_name or decision.contact.name or INITIATIVE_NAME

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from crm.auth.passwords import MIN_PASSWORD_LENGTH
+from crm.forms import EmailAddress, NoControlCharacters, strip, strip_lower
+from crm.models import Role
+
+
+def optional_id(value):
+    """'' means nothing picked; anything else must be a whole number (or it is a field error)."""
+    if value in (None, "", "__None"):
+        return None
+    return int(value)
+
+
+class UserDetailsForm(FlaskForm):
+    name = StringField(
+        "Name", filters=[strip], validators=[DataRequired("Enter the person's name."), Length(max=200), NoControlCharacters()]
+    )
+    role = SelectField(
+        "Role",
+        choices=[(role.value, role.label) for role in Role],
+        default=Role.STAFF.value,
+        invalid_choice_message="Choose a role from the list.",
+        description="Admins manage users; managers and staff work with every record; partners see only their organisation.",
+    )
+    organisation_id = SelectField(
+        "Organisation",
+        coerce=optional_id,
+        invalid_value_message="Choose an organisation from the list.",
+        invalid_choice_message="Choose an organisation from the list.",
+        description="Partners only: the organisation whose records they may see.",
+    )
+
+    def validate_organisation_id(self, field) -> None:
+        if self.role.data == Role.PARTNER.value and field.data is None:
+            raise ValidationError("Choose the organisation this partner belongs to.")
+        if self.role.data != Role.PARTNER.value and field.data is not None:
+            raise ValidationError("Only partner accounts belong to an organisation; leave this blank.")
+
+
+class NewUserForm(UserDetailsForm):
+    email = EmailField(
+        "Email",
+        filters=[strip_lower],
+        validators=[DataRequired("Enter their email address."), Length(max=254), EmailAddress()],
+    )
+    password = PasswordField(
+        "Initial password",
+        validators=[
+            Optional(strip_whitespace=False),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=f"Use at least {MIN_PASSWORD_LENGTH} characters (and at most 1024).",
+            ),
+        ],
+        description="Leave blank to generate a temporary password, shown to you once on the next page.",
+    )
+    confirm = PasswordField(
+        "Confirm the password", validators=[EqualTo("password", "The two passwords do not match.")]
+    )
+
+    def validate_password(self, field) -> None:
+        if field.data and not field.data.strip():
+            raise ValidationError("A password cannot be only spaces.")

@@ -1,0 +1,126 @@
+"""Set-up shared by the inquiry tests: wiring, a small routing world and inquiries received
+through crm.inquiries.intake.receive, exactly as the web form stores them."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.inquiries import intake
+from crm.inquiries.intake import InquiryDetails
+from crm.models import (
+    AuditEvent,
+    Contact,
+    County,
+    Inquiry,
+    InquiryEvent,
+    InquirySource,
+    Organisation,
+    OrganisationKind,
+    OutboundEmail,
+    Region,
+    RoutingRule,
+    Topic,
+)
+from tests.factories import ContactFactory, CountyFactory, OrganisationFactory, RegionFactory
+
+# A Monday, 09:00 in Missouri.
+NOW = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+_messages = itertools.count(1)
+
+
+def wire_inquiries(app: Flask) -> None:
+    """Register the inquiries blueprint unless create_app already does."""
+    from crm.inquiries.routes import bp
+
+    if "inquiries" not in app.blueprints:
+        handled = app._got_first_request
+        app._got_first_request = False  # the session-wide app may have served other tests already
+        try:
+            app.register_blueprint(bp)
+        finally:
+            app._got_first_request = handled
+
+
+@dataclass
+class World:
+    foundation: Organisation
+    fallback: Contact
+    north: Organisation
+    nora: Contact
+    ned: Contact
+    south: Organisation
+    sam: Contact
+    home_visits: Topic
+    doulas: Topic
+    county: County
+    region: Region
+
+
+def make_world() -> World:
+    """Home visits go to North Families (Nora or Ned), doulas to South Start (Sam), and
+    anything else to the foundation's fallback contact."""
+    foundation = OrganisationFactory(name="The Foundation", kind=OrganisationKind.BACKBONE)
+    fallback = ContactFactory(
+        name="Fran Fallback",
+        email="fran@foundation.example.org",
+        organisation=foundation,
+        is_inquiry_fallback=True,
+        accepts_inquiries=True,
+    )
+    north = OrganisationFactory(name="North Families")
+    nora = ContactFactory(name="Nora North", email="nora@north.example.org", organisation=north, accepts_inquiries=True)
+    ned = ContactFactory(name="Ned North", email="ned@north.example.org", organisation=north, accepts_inquiries=True)
+    south = OrganisationFactory(name="South Start")
+    sam = ContactFactory(name="Sam South", email="sam@south.example.org", organisation=south, accepts_inquiries=True)
+    home_visits = Topic(name_en="Home visits", name_es="Visitas a domicilio", sort_order=1)
+    doulas = Topic(name_en="Doulas", name_es="Doulas", sort_order=2)
+    county = CountyFactory(fips="29069", name="Dunklin County")
+    region = RegionFactory(name="Bootheel")
+    region.counties = [county]
+    db.session.add_all(
+        [
+            home_visits,
+            doulas,
+            RoutingRule(name="Home visits to North", priority=10, topics=[home_visits], target_organisation=north),
+            RoutingRule(name="Doulas to South", priority=20, topics=[doulas], target_organisation=south),
+        ]
+    )
+    db.session.commit()
+    return World(foundation, fallback, north, nora, ned, south, sam, home_visits, doulas, county, region)
+
+
+def receive(now: datetime = NOW, spam_reason: str = "", **fields) -> Inquiry:
+    """An inquiry from the web form; each call has its own message, so none is a duplicate."""
+    details = {
+        "name": "Alex Requester",
+        "email": "alex@example.net",
+        "phone": "",
+        "zip_code": "",
+        "topic": None,
+        "language": "en",
+        "message": f"We would like some help, please (message {next(_messages)}).",
+        "consent": True,
+        "source": InquirySource.WEB,
+    }
+    details.update(fields)
+    return intake.receive(InquiryDetails(**details), now, spam_reason=spam_reason).inquiry
+
+
+def reload(inquiry: Inquiry) -> Inquiry:
+    db.session.expire_all()
+    return db.session.get(Inquiry, inquiry.id)
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def written() -> tuple[int, int, int, int]:
+    """How many rows the tables an action writes to hold: a refused action changes none."""
+    return count(InquiryEvent), count(AuditEvent), count(OutboundEmail), count(Contact)

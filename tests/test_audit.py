@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crm import audit
+from crm.extensions import db
+from crm.models import AuditEvent, Organisation, OrganisationKind, Region, Role
+from tests.factories import OrganisationFactory, RegionFactory, UserFactory
+
+
+def events_for(entity: str, entity_id: int) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == entity, AuditEvent.entity_id == str(entity_id))
+            .order_by(AuditEvent.id)
+        )
+    )
+
+
+def test_create_update_delete_are_recorded_with_before_and_after(app):
+    actor = UserFactory(role=Role.STAFF)
+    organisation = Organisation(name="Kennett Family Table", kind=OrganisationKind.COMMUNITY)
+    db.session.add(organisation)
+    audit.commit(actor)
+
+    organisation.name = "Kennett Family Table Co-op"
+    organisation.kind = OrganisationKind.GRANTEE
+    audit.commit(actor)
+
+    organisation_id = organisation.id
+    db.session.delete(organisation)
+    audit.commit(actor)
+
+    created, updated, deleted = events_for("Organisation", organisation_id)
+    assert (created.action, created.actor_id) == ("create", actor.id)
+    assert created.changes["name"] == [None, "Kennett Family Table"]
+    assert updated.changes == {
+        "name": ["Kennett Family Table", "Kennett Family Table Co-op"],
+        "kind": ["community", "grantee"],
+    }
+    assert deleted.action == "delete"
+    assert deleted.changes["name"] == ["Kennett Family Table Co-op", None]
+
+
+def test_many_to_many_changes_are_recorded(app):
+    organisation = OrganisationFactory()
+    region = RegionFactory(name="Bootheel")
+    organisation.regions.append(region)
+    audit.commit(None)
+    [*_, update] = events_for("Organisation", organisation.id)
+    assert update.changes["regions"] == [[], ["Bootheel"]]
+
+
+def test_an_unchanged_record_writes_no_update(app):
+    organisation = OrganisationFactory(name="Same Name")
+    before = len(events_for("Organisation", organisation.id))
+    organisation.name = "Same Name"
+    audit.commit(None)
+    assert len(events_for("Organisation", organisation.id)) == before
+
+
+def test_failed_commit_writes_neither_record_nor_audit(app):
+    OrganisationFactory(name="Generate Health")
+    count_before = db.session.scalar(select(db.func.count()).select_from(AuditEvent))
+    db.session.add(Organisation(name="GENERATE  health"))
+    try:
+        audit.commit(None)
+    except Exception:  # noqa: BLE001 - the unique constraint is the point of this test
+        db.session.rollback()
+    assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == count_before
+    assert db.session.scalar(select(db.func.count()).select_from(Region)) >= 0

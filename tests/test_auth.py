@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.models import AuditEvent, Role
+from tests.conftest import TEST_PASSWORD
+
+
+def test_login_page_renders(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert b"Sign in" in response.data
+
+
+def test_staff_login_lands_on_dashboard(client, make_user):
+    user = make_user(Role.STAFF, email="Casey@Example.org")
+    response = client.post("/login", data={"email": "  CASEY@example.org ", "password": TEST_PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard"
+    assert user.name.encode() in client.get("/dashboard").data
+
+
+def test_partner_login_lands_on_own_organisation(client, make_user):
+    partner = make_user(Role.PARTNER)
+    response = client.post("/login", data={"email": partner.email, "password": TEST_PASSWORD})
+    assert response.headers["Location"] == f"/organisations/{partner.organisation_id}"
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("nobody@example.org", TEST_PASSWORD), ("right@example.org", "wrong password"), ("", ""), ("x" * 300, "y")],
+)
+def test_bad_credentials_are_refused_with_a_message(client, make_user, email, password):
+    make_user(Role.STAFF, email="right@example.org")
+    response = client.post("/login", data={"email": email, "password": password})
+    assert response.status_code in (401, 422) or response.status_code == 401
+    assert response.status_code != 302
+    assert b"Sign in" in response.data
+
+
+def test_inactive_user_cannot_log_in(client, make_user):
+    user = make_user(Role.STAFF, active=False)
+    response = client.post("/login", data={"email": user.email, "password": TEST_PASSWORD})
+    assert response.status_code == 401
+    assert b"do not match an active account" in response.data
+
+
+def test_logout_ends_the_session(client, login):
+    login(Role.STAFF)
+    assert client.get("/dashboard").status_code == 200
+    assert client.post("/logout").status_code == 302
+    response = client.get("/dashboard")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_changing_the_session_token_ends_open_sessions(client, login):
+    user = login(Role.STAFF)
+    user.end_sessions()
+    db.session.commit()
+    response = client.get("/dashboard")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_anonymous_request_is_sent_to_login_with_next(client):
+    response = client.get("/organisations/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_safe_next_is_followed(client, make_user):
+    user = make_user(Role.STAFF)
+    response = client.post(
+        "/login?next=/organisations/?q=babies", data={"email": user.email, "password": TEST_PASSWORD}
+    )
+    assert response.headers["Location"] == "/organisations/?q=babies"
+
+
+def test_passwords_are_argon2id_and_never_audited(app):
+    from crm import audit
+    from crm.auth.passwords import hash_password
+    from crm.models import User
+
+    user = User(email="new@example.org", name="New", role=Role.STAFF, password_hash=hash_password(TEST_PASSWORD))
+    db.session.add(user)
+    audit.commit(None)
+    assert user.password_hash.startswith("$argon2id$")
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.entity_type == "User", AuditEvent.entity_id == str(user.id))
+    )
+    assert event.changes["password_hash"] == [None, "(changed)"]
+    assert event.changes["session_token"] == [None, "(changed)"]

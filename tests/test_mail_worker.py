@@ -1,0 +1,532 @@
+"""The outbox worker against a real SMTP server (aiosmtpd on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import smtplib
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import make_msgid, parsedate_to_datetime
+
+import pytest
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.mail import worker
+from crm.mail.smtp import SMTPTransport
+from crm.mail.worker import (
+    LEASE,
+    SendReport,
+    backoff_ceiling,
+    backoff_delay,
+    claim_due,
+    run_worker,
+    send_due,
+    worker_command,
+)
+from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+
+pytest_plugins = ["tests.smtp_server"]
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+SENDER = "Backbone CRM <crm@backbone-crm.test>"
+
+
+class Highest:
+    """An RNG whose uniform(a, b) is always b: the longest backoff, so times are exact."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls.append((a, b))
+        return b
+
+
+class Lowest:
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+@pytest.fixture
+def mail_config(app, monkeypatch):
+    """Point the app at a mail server; returns a function taking the port."""
+
+    def configure(port: int, **extra) -> SMTPTransport:
+        settings = {
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_DEFAULT_SENDER": SENDER,
+            "MAIL_TIMEOUT": 5,
+            "MAIL_USE_TLS": False,
+            "MAIL_USERNAME": "",
+            "MAIL_PASSWORD": "",
+            **extra,
+        }
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        return SMTPTransport.from_config(app.config)
+
+    return configure
+
+
+@pytest.fixture
+def transport(smtp_server, mail_config) -> SMTPTransport:
+    return mail_config(smtp_server.port)
+
+
+def make_inquiry(reference: str = "BB-TEST-1") -> Inquiry:
+    inquiry = Inquiry(reference=reference, name="Rae Requester", email="rae@example.org", message="Please call me.")
+    db.session.add(inquiry)
+    db.session.commit()
+    return inquiry
+
+
+def make_email(**fields) -> OutboundEmail:
+    values = {
+        "message_id": make_msgid(domain="backbone-crm.test"),
+        "kind": "contact_notice",
+        "to_address": "dana@partner.example.org",
+        "subject": "New inquiry BB-TEST-1 for you",
+        "body_text": "Hello Dana,\n\nThere is a new inquiry for you.\n",
+        "language": "en",
+        "created_at": NOW - timedelta(minutes=5),
+        "next_attempt_at": NOW - timedelta(minutes=5),
+        **fields,
+    }
+    email = OutboundEmail(**values)
+    db.session.add(email)
+    db.session.commit()
+    return email
+
+
+def reload(email: OutboundEmail) -> OutboundEmail:
+    db.session.expire_all()
+    return db.session.get(OutboundEmail, email.id)
+
+
+def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
+    return list(
+        db.session.scalars(
+            select(InquiryEvent)
+            .where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind)
+            .order_by(InquiryEvent.id)
+        )
+    )
+
+
+# --- backoff -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "ceiling_seconds"),
+    [
+        (0, 30),  # never below the base, even for a nonsense count
+        (1, 30),
+        (2, 60),
+        (3, 120),
+        (4, 240),
+        (5, 480),
+        (6, 960),
+        (7, 1920),
+        (8, 3600),  # 3840 would pass the cap
+        (9, 3600),
+        (40, 3600),
+        (10_000, 3600),
+    ],
+)
+def test_backoff_ceiling_doubles_from_30_seconds_up_to_an_hour(attempts, ceiling_seconds):
+    assert backoff_ceiling(attempts) == timedelta(seconds=ceiling_seconds)
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 8, 20])
+def test_backoff_delay_is_full_jitter_between_zero_and_the_ceiling(attempts):
+    ceiling = backoff_ceiling(attempts)
+    highest = Highest()
+    assert backoff_delay(attempts, highest) == ceiling
+    assert highest.calls == [(0, ceiling.total_seconds())]
+    assert backoff_delay(attempts, Lowest()) == timedelta(0)
+
+    rng = random.Random(attempts)  # noqa: S311 (jitter, not security)
+    samples = [backoff_delay(attempts, rng) for _ in range(500)]
+    assert all(timedelta(0) <= sample <= ceiling for sample in samples)
+    assert min(samples) < ceiling * 0.1
+    assert max(samples) > ceiling * 0.9
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def test_a_queued_message_is_delivered_as_stored(app, smtp_server, transport):
+    inquiry = make_inquiry()
+    email = make_email(
+        inquiry_id=inquiry.id,
+        kind="requester_ack",
+        to_address="rae@example.org",
+        subject="Recibimos su mensaje (referencia BB-TEST-1) — ¡gracias!",
+        body_text="Hola Rae,\n\nGracias por escribirnos. Le contestaremos pronto.\n",
+        language="es",
+    )
+
+    report = send_due(NOW, transport)
+
+    assert report == SendReport(sent=1)
+    assert len(smtp_server.messages) == 1
+    message = smtp_server.messages[0]
+    assert message["To"] == "rae@example.org"
+    assert message["From"] == SENDER
+    assert message["Subject"] == email.subject
+    assert message["Message-ID"] == email.message_id
+    assert message["Content-Language"] == "es"
+    assert parsedate_to_datetime(message["Date"]) == email.created_at
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content_charset() == "utf-8"
+    assert message.get_content().replace("\r\n", "\n") == email.body_text
+    assert smtp_server.envelopes == [("crm@backbone-crm.test", ["rae@example.org"])]
+
+    stored = reload(email)
+    assert stored.status is EmailStatus.SENT
+    assert stored.sent_at == NOW
+    assert stored.locked_until is None
+    assert stored.attempts == 0
+    [event] = events_of(inquiry, InquiryEventKind.EMAIL_SENT)
+    assert event.detail == "Requester ack sent to rae@example.org"
+    assert event.data["kind"] == "requester_ack"
+    assert event.data["to"] == "rae@example.org"
+    assert event.occurred_at == NOW
+
+
+def test_only_due_messages_are_sent(app, smtp_server, transport):
+    due = make_email()
+    later = make_email(next_attempt_at=NOW + timedelta(minutes=1))
+    sent = make_email(status=EmailStatus.SENT)
+    dead = make_email(status=EmailStatus.DEAD)
+    held = make_email(status=EmailStatus.HELD)
+
+    assert send_due(NOW, transport).sent == 1
+
+    assert [message["Message-ID"] for message in smtp_server.messages] == [due.message_id]
+    assert reload(later).status is EmailStatus.PENDING
+    assert [reload(email).status for email in (sent, dead, held)] == [EmailStatus.SENT, EmailStatus.DEAD, EmailStatus.HELD]
+
+
+def test_many_messages_go_in_batches_each_once(app, smtp_server, transport):
+    emails = [make_email(to_address=f"person{n}@example.org") for n in range(23)]
+
+    report = send_due(NOW, transport, batch_size=5)
+
+    assert report.sent == 23
+    assert sorted(message["Message-ID"] for message in smtp_server.messages) == sorted(e.message_id for e in emails)
+    assert send_due(NOW, transport) == SendReport()
+
+
+def test_with_the_server_down_nothing_is_lost_and_it_is_delivered_once_when_back(app, smtp_server, transport):
+    inquiry = make_inquiry()
+    email = make_email(inquiry_id=inquiry.id)
+    smtp_server.stop()
+
+    report = send_due(NOW, transport, rng=Highest())
+
+    assert report == SendReport(failed=1)
+    stored = reload(email)
+    assert stored.status is EmailStatus.PENDING
+    assert stored.attempts == 1
+    assert stored.next_attempt_at == NOW + timedelta(seconds=30)
+    assert stored.next_attempt_at > NOW
+    assert stored.locked_until is None
+    assert "cannot connect to 127.0.0.1" in stored.last_error
+    [failed] = events_of(inquiry, InquiryEventKind.EMAIL_FAILED)
+    assert "dana@partner.example.org" in failed.detail
+    assert "attempt 1 of 8; will retry" in failed.detail
+    assert failed.data["attempts"] == 1
+
+    assert send_due(NOW + timedelta(seconds=10), transport) == SendReport()  # not due yet
+
+    smtp_server.start()
+    assert send_due(NOW + timedelta(seconds=31), transport) == SendReport(sent=1)
+    assert send_due(NOW + timedelta(hours=2), transport) == SendReport()
+
+    assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
+    assert reload(email).status is EmailStatus.SENT
+    assert len(events_of(inquiry, InquiryEventKind.EMAIL_SENT)) == 1
+
+
+def test_a_connection_failure_fails_the_whole_batch_without_trying_each(app, smtp_server, transport, monkeypatch):
+    emails = [make_email(to_address=f"person{n}@example.org") for n in range(3)]
+    smtp_server.stop()
+    opened = []
+    real_smtp = smtplib.SMTP
+
+    def counting_smtp(*args, **kwargs):
+        opened.append(args)
+        return real_smtp(*args, **kwargs)
+
+    monkeypatch.setattr(smtplib, "SMTP", counting_smtp)
+
+    assert send_due(NOW, transport) == SendReport(failed=3)
+    assert len(opened) == 1
+    assert {reload(email).attempts for email in emails} == {1}
+
+
+def test_retries_keep_the_message_id_and_date(app, smtp_server, transport):
+    email = make_email()
+    smtp_server.data_reply = "451 4.3.0 Try again later"
+
+    assert send_due(NOW, transport, rng=Highest()) == SendReport(failed=1)
+    assert send_due(NOW + timedelta(minutes=1), transport, rng=Highest()) == SendReport(failed=1)
+    assert reload(email).attempts == 2
+    assert "451" in reload(email).last_error
+
+    smtp_server.data_reply = None
+    assert send_due(NOW + timedelta(hours=1), transport) == SendReport(sent=1)
+
+    attempts = [*smtp_server.refused, *smtp_server.messages]
+    assert len(attempts) == 3
+    assert {message["Message-ID"] for message in attempts} == {email.message_id}
+    assert len({message["Date"] for message in attempts}) == 1
+
+
+def test_after_max_attempts_the_message_is_dead(app, smtp_server, transport, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_MAX_ATTEMPTS", 3)
+    inquiry = make_inquiry()
+    email = make_email(inquiry_id=inquiry.id)
+    smtp_server.stop()
+
+    reports = [send_due(NOW + timedelta(hours=hour), transport) for hour in range(4)]
+
+    assert reports == [SendReport(failed=1), SendReport(failed=1), SendReport(dead=1), SendReport()]
+    stored = reload(email)
+    assert stored.status is EmailStatus.DEAD
+    assert stored.attempts == 3
+    failures = events_of(inquiry, InquiryEventKind.EMAIL_FAILED)
+    assert [event.data["dead"] for event in failures] == [False, False, True]
+    assert "gave up after 3 attempts" in failures[-1].detail
+
+    smtp_server.start()
+    assert send_due(NOW + timedelta(days=1), transport) == SendReport()
+    assert smtp_server.messages == []
+
+
+def test_max_attempts_defaults_to_eight(app, smtp_server, transport, monkeypatch):
+    monkeypatch.delitem(app.config, "MAIL_MAX_ATTEMPTS", raising=False)
+    email = make_email()
+    smtp_server.stop()
+
+    for hour in range(7):
+        assert send_due(NOW + timedelta(hours=hour), transport) == SendReport(failed=1)
+    assert send_due(NOW + timedelta(hours=7), transport) == SendReport(dead=1)
+    assert reload(email).attempts == 8
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        ("550 5.1.1 No such user here", EmailStatus.DEAD),
+        ("553 5.1.3 Bad recipient address syntax", EmailStatus.DEAD),
+        ("552 5.2.2 Mailbox full", EmailStatus.PENDING),  # RFC 5321: treat as the temporary 452
+        ("450 4.2.1 Mailbox busy", EmailStatus.PENDING),
+    ],
+)
+def test_a_permanent_recipient_rejection_is_dead_at_once(app, smtp_server, transport, reply, status):
+    email = make_email()
+    smtp_server.reject["dana@partner.example.org"] = reply
+
+    send_due(NOW, transport)
+
+    stored = reload(email)
+    assert stored.status is status
+    assert stored.attempts == 1
+    assert reply[:3] in stored.last_error
+
+
+def test_a_permanent_data_rejection_is_dead_at_once(app, smtp_server, transport):
+    email = make_email()
+    smtp_server.data_reply = "554 5.7.1 Message rejected as spam"
+
+    assert send_due(NOW, transport) == SendReport(dead=1)
+    assert "554" in reload(email).last_error
+
+
+def test_a_message_that_cannot_be_built_is_dead_and_the_rest_still_go(app, smtp_server, transport):
+    broken = make_email(subject="Hello\r\nBcc: everyone@example.org")
+    fine = make_email()
+
+    assert send_due(NOW, transport) == SendReport(sent=1, dead=1)
+    assert "cannot be built" in reload(broken).last_error
+    assert [message["Message-ID"] for message in smtp_server.messages] == [fine.message_id]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_login_when_a_username_is_set_and_the_password_never_reaches_the_error(app, make_smtp_server, mail_config):
+    server = make_smtp_server(credentials=("crm", "s3cret-pass"))
+    email = make_email()
+
+    wrong = mail_config(server.port, MAIL_USERNAME="crm", MAIL_PASSWORD="wrong-pass")
+    assert send_due(NOW, wrong) == SendReport(failed=1)
+    assert "wrong-pass" not in reload(email).last_error
+    assert "535" in reload(email).last_error
+
+    right = mail_config(server.port, MAIL_USERNAME="crm", MAIL_PASSWORD="s3cret-pass")
+    assert "s3cret-pass" not in repr(right)
+    assert send_due(NOW + timedelta(hours=1), right) == SendReport(sent=1)
+    assert server.logins == ["crm"]
+    assert [message["Message-ID"] for message in server.messages] == [email.message_id]
+
+
+# --- one delivery, however many workers ------------------------------------------------------
+
+
+def test_a_claimed_message_is_not_claimed_by_a_second_worker(app, smtp_server, transport):
+    email = make_email()
+
+    claimed_by_first = claim_due(NOW, 10)
+    assert [outgoing.id for outgoing in claimed_by_first] == [email.id]
+    assert reload(email).locked_until == NOW + LEASE
+
+    assert claim_due(NOW, 10) == []
+    assert send_due(NOW + timedelta(minutes=1), transport) == SendReport()
+    assert smtp_server.messages == []
+
+
+def test_two_workers_running_at_once_send_a_message_once(app, smtp_server, transport):
+    emails = [make_email(to_address=f"person{n}@example.org") for n in range(3)]
+    second_worker_reports: list[SendReport] = []
+
+    class SecondWorkerRunsMidSend:
+        """The first worker's transport: before each send, a second worker runs in full."""
+
+        def __init__(self, connection):
+            self.connection = connection
+
+        def send(self, outgoing):
+            second_worker_reports.append(send_due(NOW, transport))
+            self.connection.send(outgoing)
+
+    class FirstWorkersTransport:
+        @contextmanager
+        def connect(self):
+            with transport.connect() as connection:
+                yield SecondWorkerRunsMidSend(connection)
+
+    report = send_due(NOW, FirstWorkersTransport())
+
+    assert report == SendReport(sent=3)
+    assert second_worker_reports == [SendReport()] * 3
+    assert sorted(message["Message-ID"] for message in smtp_server.messages) == sorted(e.message_id for e in emails)
+
+
+def test_a_crashed_workers_claim_expires_and_another_worker_sends_it(app, smtp_server, transport):
+    email = make_email()
+    claim_due(NOW, 10)  # ... and the worker dies before sending
+
+    assert send_due(NOW + LEASE - timedelta(seconds=1), transport) == SendReport()
+    assert send_due(NOW + LEASE + timedelta(seconds=1), transport) == SendReport(sent=1)
+    assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
+
+
+def test_a_worker_hands_back_what_it_cannot_send_within_its_lease(app, smtp_server, transport):
+    email = make_email()
+
+    report = send_due(NOW, transport, lease=timedelta(0))
+
+    assert report == SendReport(released=1)
+    stored = reload(email)
+    assert (stored.status, stored.attempts, stored.locked_until) == (EmailStatus.PENDING, 0, None)
+    assert smtp_server.messages == []
+    assert send_due(NOW, transport) == SendReport(sent=1)
+
+
+# --- development: held, not sent ----------------------------------------------------------
+
+
+def test_without_a_mail_server_due_mail_is_held_not_sent(app, smtp_server, transport, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="crm.mail.worker")
+    due = make_email()
+    later = make_email(next_attempt_at=NOW + timedelta(hours=1))
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "")
+
+    report = send_due(NOW, transport)
+
+    assert report == SendReport(held=1)
+    assert reload(due).status is EmailStatus.HELD
+    assert reload(later).status is EmailStatus.PENDING
+    assert smtp_server.messages == []
+    assert "MAIL_SERVER is not set" in caplog.text
+    assert "HELD" in caplog.text
+    assert "1 held" in report.summary()
+    assert "MAIL_SERVER is not set" in report.summary()
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_worker_once_sends_what_is_due_and_prints_a_summary(app, smtp_server, transport):
+    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
+
+    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held."
+    assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
+
+
+def test_worker_once_in_development_says_mail_was_held(app, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "")
+    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
+
+    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 held" in result.output
+    assert "MAIL_SERVER is not set" in result.output
+    assert reload(email).status is EmailStatus.HELD
+
+
+def test_worker_loop_stops_cleanly_on_sigterm(app, smtp_server, transport):
+    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
+    # SIGTERM arrives mid-send: the worker records the message, then stops.
+    smtp_server.on_message = lambda _message: os.kill(os.getpid(), signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM)
+
+    result = app.test_cli_runner().invoke(worker_command, ["--poll-interval", "0.1"])
+
+    assert result.exit_code == 0, result.output
+    assert "Outbox worker started" in result.output
+    assert "Outbox worker stopped." in result.output
+    assert reload(email).status is EmailStatus.SENT
+    assert len(smtp_server.messages) == 1
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_worker_loop_exits_cleanly_on_keyboard_interrupt(app, monkeypatch):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(worker, "send_due", interrupted)
+
+    result = app.test_cli_runner().invoke(worker_command, [])
+
+    assert result.exit_code == 0, result.output
+    assert "interrupted" in result.output
+
+
+def test_worker_loop_survives_a_failing_run(app, monkeypatch, caplog):
+    stop = threading.Event()
+    calls = []
+
+    def flaky_send_due(now, transport):
+        calls.append(now)
+        if len(calls) == 1:
+            raise RuntimeError("database restarting")
+        stop.set()
+        return SendReport()
+
+    monkeypatch.setattr(worker, "send_due", flaky_send_due)
+
+    run_worker(transport=None, poll_interval=0.01, stop=stop)
+
+    assert len(calls) == 2
+    assert "Outbox worker run failed" in caplog.text

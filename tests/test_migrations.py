@@ -1,0 +1,129 @@
+"""The migrations build exactly the schema the models describe (`flask db check`, in the suite).
+
+Each test gets a database of its own: a temporary SQLite file, or, when TEST_DATABASE_URL
+names PostgreSQL, a fresh schema selected through the connection's search_path and dropped
+afterwards. The shared test schema (tests/conftest.py) is never touched.
+"""
+
+from __future__ import annotations
+
+import pprint
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from config import TestConfig
+from crm import create_app
+from crm.extensions import db
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass
+class FreshDatabase:
+    url: str
+    engine_options: dict
+
+
+@pytest.fixture
+def fresh_database(database_url: str, tmp_path: Path) -> Iterator[FreshDatabase]:
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield FreshDatabase(f"sqlite:///{tmp_path / 'migrations.sqlite'}", {})
+        return
+    schema = f"migrations_{secrets.token_hex(4)}"
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield FreshDatabase(database_url, {"connect_args": {"options": f"-c search_path={schema}"}})
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrated_app(fresh_database: FreshDatabase) -> Iterator[Flask]:
+    app = create_app(
+        TestConfig,
+        SQLALCHEMY_DATABASE_URI=fresh_database.url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, **fresh_database.engine_options},
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def alembic_config() -> AlembicConfig:
+    from flask import current_app
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    # env.py would otherwise load alembic.ini's logging setup over pytest's.
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def schema_diff() -> list:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def table_names() -> set[str]:
+    with db.engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
+
+def test_one_head() -> None:
+    script = ScriptDirectory.from_config(_script_config())
+    heads = script.get_heads()
+    assert len(heads) == 1, f"migrations have {len(heads)} heads {heads}: merge them (flask db merge heads)"
+
+
+def _script_config() -> AlembicConfig:
+    config = AlembicConfig(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def test_upgrade_to_head_matches_the_models(migrated_app: Flask) -> None:
+    command.upgrade(alembic_config(), "head")
+
+    diff = schema_diff()
+
+    assert diff == [], (
+        "The migrations and the models differ; generate a migration with "
+        '`make migration m="..."` and review it:\n' + pprint.pformat(diff)
+    )
+    assert set(db.metadata.tables) <= table_names()
+
+
+def test_downgrade_to_base_and_back(migrated_app: Flask) -> None:
+    config = alembic_config()
+    command.upgrade(config, "head")
+
+    command.downgrade(config, "base")
+
+    assert table_names() <= {"alembic_version"}, f"left behind by downgrade: {table_names() - {'alembic_version'}}"
+    command.upgrade(config, "head")
+    assert schema_diff() == []
+
+
+def test_revisions_import_the_types_they_use() -> None:
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for module in set(re.findall(r"\b(crm(?:\.\w+)+)\.[A-Z]\w*\(", source)):
+            assert f"import {module}" in source, f"{path.name} uses {module} without importing it"
