@@ -7,8 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import RelationshipProperty
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import RelationshipProperty, Session
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
@@ -83,58 +83,90 @@ def _identity(obj: Any) -> str:
     return ",".join(str(part) for part in inspect(obj).identity)
 
 
-def commit(actor: User | None) -> None:
-    """Flush the session, write an AuditEvent for every audited create, update and delete,
-    and commit both in one transaction."""
-    session = db.session
-    updates = [
-        (obj, _changed_fields(obj))
-        for obj in session.dirty
-        if _is_audited(obj) and session.is_modified(obj)
-    ]
-    deletes = [(obj, _snapshot(obj)) for obj in session.deleted if _is_audited(obj)]
-    creates = [obj for obj in session.new if _is_audited(obj)]
-    session.flush()
+class _PendingChanges:
+    """What the flushes of the current transaction changed, gathered until audit.commit writes it.
 
-    actor_id = actor.id if actor is not None else None
-    events = [
-        AuditEvent(
-            actor_id=actor_id,
-            action="create",
-            entity_type=type(obj).__name__,
-            entity_id=_identity(obj),
-            changes={name: [None, value] for name, value in _snapshot(obj).items()},
-        )
-        for obj in creates
-    ]
-    events += [
-        AuditEvent(
-            actor_id=actor_id,
-            action="update",
-            entity_type=type(obj).__name__,
-            entity_id=_identity(obj),
-            changes=changes,
-        )
-        for obj, changes in updates
-        if changes
-    ]
-    events += [
-        AuditEvent(
-            actor_id=actor_id,
-            action="delete",
-            entity_type=type(obj).__name__,
-            entity_id=_identity(obj),
-            changes={name: [value, None] for name, value in snapshot.items()},
-        )
-        for obj, snapshot in deletes
-    ]
-    session.add_all(events)
+    Collected at every flush, not only at commit, because a query can autoflush a change
+    before commit() runs and would otherwise hide it from the trail.
+    """
+
+    def __init__(self) -> None:
+        self.created: list[Any] = []
+        self.updated: dict[int, tuple[Any, dict[str, list[Any]]]] = {}
+        self.deleted: list[tuple[Any, dict[str, Any]]] = []
+
+    def note_flush(self, session: Session) -> None:
+        self.created += [obj for obj in session.new if _is_audited(obj)]
+        for obj in session.dirty:
+            if not _is_audited(obj) or not session.is_modified(obj) or obj in self.created:
+                continue
+            _, changes = self.updated.setdefault(id(obj), (obj, {}))
+            for name, (before, after) in _changed_fields(obj).items():
+                # Keep the first "before" of the transaction and the last "after".
+                changes[name] = [changes[name][0] if name in changes else before, after]
+        self.deleted += [(obj, _snapshot(obj)) for obj in session.deleted if _is_audited(obj)]
+
+    def events(self, actor_id: int | None) -> list[AuditEvent]:
+        deleted_ids = {id(obj) for obj, _ in self.deleted}
+
+        def event(action: str, obj: Any, changes: dict[str, Any]) -> AuditEvent:
+            return AuditEvent(
+                actor_id=actor_id,
+                action=action,
+                entity_type=type(obj).__name__,
+                entity_id=_identity(obj),
+                changes=changes,
+            )
+
+        events = [
+            event("create", obj, {name: [None, value] for name, value in _snapshot(obj).items()})
+            for obj in self.created
+            if id(obj) not in deleted_ids
+        ]
+        for obj, changes in self.updated.values():
+            # A field changed and changed back within the transaction is no change.
+            kept = {name: pair for name, pair in changes.items() if name in REDACTED_FIELDS or pair[0] != pair[1]}
+            if kept and id(obj) not in deleted_ids:
+                events.append(event("update", obj, kept))
+        events += [
+            event("delete", obj, {name: [value, None] for name, value in snapshot.items()})
+            for obj, snapshot in self.deleted
+        ]
+        return events
+
+
+_PENDING_KEY = "audit_pending"
+
+
+def _pending(session: Session) -> _PendingChanges:
+    return session.info.setdefault(_PENDING_KEY, _PendingChanges())
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_changes(session: Session, _context: Any, _instances: Any) -> None:
+    _pending(session).note_flush(session)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_changes(session: Session, *_args: Any) -> None:
+    # A commit that bypassed audit.commit (test factories, migrations) or a rollback leaves
+    # nothing behind to be blamed on the next unit of work.
+    session.info.pop(_PENDING_KEY, None)
+
+
+def commit(actor: User | None) -> None:
+    """Flush the session, write an AuditEvent for every audited create, update and delete of
+    this transaction, and commit both together."""
+    session = db.session()
+    session.flush()
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending is not None:
+        session.add_all(pending.events(actor.id if actor is not None else None))
     session.commit()
 
 
 def history_for(entity_type: str, entity_id: int | str, limit: int = 50) -> list[AuditEvent]:
-    from sqlalchemy import select
-
     return list(
         db.session.scalars(
             select(AuditEvent)

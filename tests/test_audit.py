@@ -70,3 +70,25 @@ def test_failed_commit_writes_neither_record_nor_audit(app):
         db.session.rollback()
     assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)) == count_before
     assert db.session.scalar(select(db.func.count()).select_from(Region)) >= 0
+
+
+def test_a_change_flushed_early_by_a_query_is_still_audited(app):
+    organisation = OrganisationFactory(name="Early Flush")
+    organisation.name = "Early Flush Renamed"
+    # A query autoflushes the rename before audit.commit runs.
+    db.session.scalars(select(Region)).all()
+    audit.commit(None)
+    [*_, update] = events_for("Organisation", organisation.id)
+    assert update.action == "update"
+    assert update.changes == {"name": ["Early Flush", "Early Flush Renamed"]}
+
+
+def test_changes_committed_outside_audit_commit_are_not_blamed_on_the_next_one(app):
+    organisation = OrganisationFactory(name="Factory Made")
+    organisation.name = "Renamed Quietly"
+    db.session.commit()
+    other = OrganisationFactory(name="Another")
+    other.name = "Another Renamed"
+    audit.commit(None)
+    assert [event.action for event in events_for("Organisation", organisation.id)] == []
+    assert [event.action for event in events_for("Organisation", other.id)] == ["update"]

@@ -40,7 +40,7 @@ from crm.inquiries.forms import (
 )
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.status import InquiryStatus, can_move
-from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic
+from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.routing.services import NoFallbackContact
@@ -53,6 +53,11 @@ MAX_ID = 2**63 - 1
 ONE = f"/<int(max={MAX_ID}):inquiry_id>"
 CURSOR_ARGS = ("after", "before")
 T = TypeVar("T")
+
+
+def _me() -> User:
+    """The signed-in user itself, not the request-bound proxy: records keep who acted."""
+    return current_user._get_current_object()
 
 
 # --- the inbox ---------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def index():
 def export():
     now = utcnow()
     filters = _filters(_filter_form())
-    services.record_export(filters.described(), current_user)
+    services.record_export(filters.described(), _me())
     rows = inbox.export_table(filters, current_user, now)
     response = Response(stream_with_context(csv_response_bytes(inbox.EXPORT_HEADER, rows)), mimetype=CSV_MEDIA_TYPE)
     response.headers["Content-Disposition"] = f'attachment; filename="inquiries-{local_time(now):%Y-%m-%d}.csv"'
@@ -169,7 +174,7 @@ def new():
         )
         assign_to = db.session.get(Contact, form.assign_to.data) if form.assign_to.data else None
         try:
-            received = services.log_inquiry(details, assign_to, current_user, utcnow())
+            received = services.log_inquiry(details, assign_to, _me(), utcnow())
         except NoFallbackContact:
             form.assign_to.errors.append(
                 "The routing rules have no fallback contact to fall back on: pick a contact here, "
@@ -225,7 +230,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
 @requires(Access.SIGNED_IN)
 def detail(inquiry_id: int):
     inquiry = get_or_404(Inquiry, inquiry_id)
-    services.record_view(inquiry, current_user, utcnow())
+    services.record_view(inquiry, _me(), utcnow())
     return _render_detail(inquiry)
 
 
@@ -255,7 +260,7 @@ def assign(inquiry_id: int):
     contact = db.session.get(Contact, form.contact_id.data)
     return _act(
         inquiry,
-        lambda: services.assign(inquiry, contact, current_user, utcnow()),
+        lambda: services.assign(inquiry, contact, _me(), utcnow()),
         lambda _: f"Assigned to {contact.name}, who has been sent a notice.",
     )
 
@@ -276,7 +281,7 @@ def change_status(inquiry_id: int):
             return f"{inquiry.reference} is no longer spam and was routed to {inquiry.assigned_contact.name}."
         return f"{inquiry.reference} is now {inquiry.status.label.lower()}."
 
-    return _act(inquiry, lambda: services.change_status(inquiry, target, current_user, utcnow()), done, back)
+    return _act(inquiry, lambda: services.change_status(inquiry, target, _me(), utcnow()), done, back)
 
 
 @bp.route(ONE + "/response", methods=["POST"])
@@ -288,7 +293,7 @@ def log_response(inquiry_id: int):
         return _render_detail(inquiry, 422, response_form=form)
     return _act(
         inquiry,
-        lambda: services.log_response(inquiry, form.response.data, form.channel.data, current_user, utcnow()),
+        lambda: services.log_response(inquiry, form.response.data, form.channel.data, _me(), utcnow()),
         lambda _: "The response was logged.",
     )
 
@@ -302,7 +307,7 @@ def add_note(inquiry_id: int):
         return _render_detail(inquiry, 422, note_form=form)
     return _act(
         inquiry,
-        lambda: services.add_note(inquiry, form.note.data, current_user, utcnow()),
+        lambda: services.add_note(inquiry, form.note.data, _me(), utcnow()),
         lambda _: "The note was added.",
     )
 
@@ -319,4 +324,4 @@ def link_contact(inquiry_id: int):
         contact, created = linked
         return f"Saved the requester as a new contact, {contact.name}." if created else f"Linked to {contact.name}."
 
-    return _act(inquiry, lambda: services.link_requester(inquiry, current_user, utcnow()), done)
+    return _act(inquiry, lambda: services.link_requester(inquiry, _me(), utcnow()), done)

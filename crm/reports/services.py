@@ -155,7 +155,7 @@ def by_month(period: Period) -> Table:
     bucket = _bucket_of(Inquiry.received_at, boundaries, 0, len(boundaries)).label("bucket")
     # Grouped in an outer query: PostgreSQL would not match the CASE's parameters in GROUP BY.
     inner = select(bucket).where(*in_period(period)).subquery()
-    counts = dict(db.session.execute(select(inner.c.bucket, func.count()).group_by(inner.c.bucket)).tuples().all())
+    counts = dict(db.session.execute(select(inner.c.bucket, func.count()).group_by(inner.c.bucket)).all())
     rows = [(month.strftime("%B %Y"), counts.get(index, 0)) for index, month in enumerate(months)]
     return Table("month", "Inquiries by month", ("Month", "Inquiries"), ("text", "count"), rows, ranked=False)
 
@@ -163,7 +163,7 @@ def by_month(period: Period) -> Table:
 def _count_by(label: Any, key: Any, query: Select | None = None, *, period: Period, missing: str) -> list[tuple[str, int]]:
     query = query if query is not None else select(label, func.count()).select_from(Inquiry)
     keys = (key,) if key is label else (key, label)
-    rows = db.session.execute(query.where(*in_period(period)).group_by(*keys)).tuples()
+    rows = db.session.execute(query.where(*in_period(period)).group_by(*keys))
     return _sorted_counts((name if name is not None else missing, count) for name, count in rows)
 
 
@@ -233,7 +233,7 @@ def open_load(now: datetime) -> Table:
     )
     rows = [
         (name if name is not None else UNASSIGNED, organisation or "", count, int(late or 0))
-        for name, organisation, count, late in db.session.execute(query).tuples()
+        for name, organisation, count, late in db.session.execute(query)
     ]
     rows.sort(key=lambda row: (-row[2], -row[3], row[0].casefold(), row[1].casefold()))
     return Table(
@@ -335,17 +335,13 @@ def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[
     """
     calendar = calendar or business_calendar()
     target = func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
-    rows = (
-        db.session.execute(
-            select(Inquiry.received_at, Inquiry.first_response_at, target, County.name, Inquiry.language)
-            .select_from(Inquiry)
-            .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-            .outerjoin(County, County.fips == Inquiry.county_fips)
-            .where(*in_period(period), Inquiry.first_response_at.is_not(None))
-        )
-        .tuples()
-        .all()
-    )
+    rows = db.session.execute(
+        select(Inquiry.received_at, Inquiry.first_response_at, target, County.name, Inquiry.language)
+        .select_from(Inquiry)
+        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
+        .outerjoin(County, County.fips == Inquiry.county_fips)
+        .where(*in_period(period), Inquiry.first_response_at.is_not(None))
+    ).all()
     if not rows:
         return []
     clock = BusinessClock.covering(calendar, period.starts_at, max(row[1] for row in rows))

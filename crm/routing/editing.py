@@ -140,8 +140,6 @@ def _target_organisation(organisation_id: int | None, current: RoutingRule) -> O
 
 def save_rule(rule: RoutingRule, data: dict, actor: User) -> RoutingRule:
     """Create or update a rule from validated form data; raises UnknownTarget and writes nothing."""
-    # Every read comes before the first change: an autoflush in between would hide the
-    # changes from the audit trail.
     contact = _target_contact(data.get("target_contact_id"), rule)
     organisation = _target_organisation(data.get("target_organisation_id"), rule)
     if (contact is None) == (organisation is None):
@@ -149,18 +147,19 @@ def save_rule(rule: RoutingRule, data: dict, actor: User) -> RoutingRule:
     topics = list(db.session.scalars(select(Topic).where(Topic.id.in_(data.get("topics") or []))))
     regions = list(db.session.scalars(select(Region).where(Region.id.in_(data.get("regions") or []))))
     counties = list(db.session.scalars(select(County).where(County.fips.in_(data.get("counties") or []))))
-    with db.session.no_autoflush:
-        rule.name = data["name"]
-        rule.priority = data["priority"]
-        rule.active = bool(data.get("active"))
-        rule.languages = sorted(set(data.get("languages") or []))
-        # The ids, not the relationships: the audit trail reads column changes before the flush.
-        rule.target_contact_id = contact.id if contact else None
-        rule.target_organisation_id = organisation.id if organisation else None
-        rule.topics = topics
-        rule.regions = regions
-        rule.counties = counties
-        db.session.add(rule)
+    rule.name = data["name"]
+    rule.priority = data["priority"]
+    rule.active = bool(data.get("active"))
+    rule.languages = sorted(set(data.get("languages") or []))
+    # The ids are what the audit trail records; the relationships keep the object itself current.
+    rule.target_contact_id = contact.id if contact else None
+    rule.target_organisation_id = organisation.id if organisation else None
+    rule.target_contact = contact
+    rule.target_organisation = organisation
+    rule.topics = topics
+    rule.regions = regions
+    rule.counties = counties
+    db.session.add(rule)
     audit.commit(actor)
     return rule
 

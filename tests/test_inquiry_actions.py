@@ -1,0 +1,522 @@
+"""Working an inquiry through the HTTP layer: the status machine, each action's events, the
+notice on reassignment, linking the requester to a contact, and the access log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect, select
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.inquiries.status import InquiryStatus, can_move
+from crm.models import (
+    AuditEvent,
+    Contact,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    OutboundEmail,
+    Role,
+)
+from tests.factories import ContactFactory
+from tests.inquiry_support import NOW, World, make_world, receive, reload, wire_inquiries, written
+
+
+@pytest.fixture(autouse=True)
+def _wired(app):
+    wire_inquiries(app)
+
+
+@pytest.fixture
+def world(app) -> World:
+    return make_world()
+
+
+@pytest.fixture
+def inquiry(world) -> Inquiry:
+    """Routed by the rules to the fallback contact, so it is assigned."""
+    return receive()
+
+
+def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(InquiryEvent)
+            .where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind)
+            .order_by(InquiryEvent.id)
+        )
+    )
+
+
+def set_status(inquiry: Inquiry, status: InquiryStatus, **fields) -> None:
+    inquiry.status = status
+    for name, value in fields.items():
+        setattr(inquiry, name, value)
+    db.session.commit()
+
+
+# --- the status machine ------------------------------------------------------------------
+
+PAIRS = [(current, target) for current in InquiryStatus for target in InquiryStatus]
+
+
+@pytest.mark.parametrize(("current", "target"), PAIRS, ids=[f"{c.value}->{t.value}" for c, t in PAIRS])
+def test_status_moves_through_http(client, login, inquiry, current, target):
+    me = login(Role.STAFF)
+    # With a first response on record, "responded" is reachable wherever the workflow allows it.
+    set_status(inquiry, current, first_response_at=NOW + timedelta(hours=1))
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": target.value})
+
+    inquiry = reload(inquiry)
+    if can_move(current, target):
+        assert response.status_code == 302, response.get_data(as_text=True)
+        # Recovered spam is routed again at once, which assigns it.
+        expected = InquiryStatus.ASSIGNED if target is InquiryStatus.NEW else target
+        assert inquiry.status is expected
+        change = events_of(inquiry, InquiryEventKind.STATUS_CHANGED)[-1 if target is not InquiryStatus.NEW else 0]
+        assert change.actor_id == me.id
+        assert change.data == {"from": current.value, "to": target.value}
+    else:
+        assert response.status_code == 409
+        assert inquiry.status is current
+        assert written() == before
+        assert "not allowed" in response.get_data(as_text=True) or "already" in response.get_data(as_text=True)
+
+
+def test_responded_is_reached_by_logging_a_response_not_by_a_button(client, login, inquiry):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "responded"})
+
+    assert response.status_code == 409
+    assert "Log the response first" in response.get_data(as_text=True)
+    assert reload(inquiry).status is InquiryStatus.ASSIGNED
+    assert written() == before
+
+
+def test_unknown_status_is_invalid_input(client, login, inquiry):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "done-and-dusted"})
+
+    assert response.status_code == 422
+    assert written() == before
+
+
+def test_close_records_when_and_reopen_clears_it(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.RESPONDED, first_response_at=NOW + timedelta(hours=1))
+
+    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "closed"}).status_code == 302
+    closed = reload(inquiry)
+    assert closed.status is InquiryStatus.CLOSED
+    assert closed.closed_at is not None
+
+    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "in_progress"}).status_code == 302
+    reopened = reload(inquiry)
+    assert reopened.status is InquiryStatus.IN_PROGRESS
+    assert reopened.closed_at is None
+
+
+def test_mark_spam_from_the_inbox_goes_back_to_the_same_inbox_page(client, login, inquiry):
+    me = login(Role.STAFF)
+    inbox_page = "/inquiries/?status=open&q=help"
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "spam", "next": inbox_page})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == inbox_page
+    spam = reload(inquiry)
+    assert spam.status is InquiryStatus.SPAM
+    assert spam.spam_reason == f"Marked as spam by {me.name}"
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/inquiries/", "/organisations/"])
+def test_spam_button_never_redirects_off_the_inbox(client, login, inquiry, next_url):
+    login(Role.STAFF)
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "spam", "next": next_url})
+
+    assert response.headers["Location"] == f"/inquiries/{inquiry.id}"
+
+
+def test_recovering_spam_routes_it_again_through_the_rules(client, login, world):
+    me = login(Role.STAFF)
+    caught = receive(spam_reason="filled the hidden field", topic=world.home_visits, zip_code="63857")
+    assert caught.assigned_contact_id is None
+    assert db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.inquiry_id == caught.id)) is None
+
+    response = client.post(f"/inquiries/{caught.id}/status", data={"status": "new"})
+
+    assert response.status_code == 302
+    recovered = reload(caught)
+    assert recovered.status is InquiryStatus.ASSIGNED
+    assert recovered.spam_reason == ""
+    assert recovered.organisation_id == world.north.id
+    assert recovered.assigned_contact_id in {world.nora.id, world.ned.id}
+    assert recovered.county_fips == "29069"
+    assert recovered.due_at is not None
+    routed = events_of(recovered, InquiryEventKind.ROUTED)
+    assert len(routed) == 1
+    assert routed[0].actor_id == me.id
+    assert "Home visits to North" in routed[0].detail
+    kinds = set(db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.inquiry_id == caught.id)))
+    assert kinds == {"contact_notice", "requester_ack"}
+
+
+# --- assignment --------------------------------------------------------------------------
+
+
+def test_reassigning_notifies_the_new_assignee(client, login, world, inquiry):
+    me = login(Role.STAFF)
+    assert inquiry.assigned_contact_id == world.fallback.id
+
+    response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.sam.id)})
+
+    assert response.status_code == 302
+    inquiry = reload(inquiry)
+    assert inquiry.assigned_contact_id == world.sam.id
+    assert inquiry.organisation_id == world.south.id, "who may see it follows the new assignee"
+    assert inquiry.status is InquiryStatus.ASSIGNED
+    [event] = events_of(inquiry, InquiryEventKind.ASSIGNED)
+    assert event.actor_id == me.id
+    assert event.detail == "Reassigned from Fran Fallback to Sam South"
+    assert event.data == {"from_contact_id": world.fallback.id, "to_contact_id": world.sam.id}
+    notice = db.session.scalars(
+        select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id, OutboundEmail.kind == "reassigned_notice")
+    ).one()
+    assert notice.to_address == world.sam.email
+    assert notice.subject == f"Inquiry {inquiry.reference} was reassigned to you"
+    assert inquiry.message not in notice.body_text
+    queued = events_of(inquiry, InquiryEventKind.EMAIL_QUEUED)
+    assert any(world.sam.email in item.detail for item in queued)
+    assert db.session.get(Contact, world.sam.id).last_assigned_at is not None
+
+
+def test_reassigning_keeps_the_status_unless_new(client, login, world, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.IN_PROGRESS)
+
+    client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.nora.id)})
+
+    assert reload(inquiry).status is InquiryStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize("who", ["inactive", "current", "nobody", "unknown", "not-a-number"])
+def test_assigning_to_someone_not_offered_is_refused(client, login, world, inquiry, who):
+    login(Role.STAFF)
+    inactive = ContactFactory(name="Gone Away", active=False, organisation=world.north)
+    contact_id = {
+        "inactive": str(inactive.id),
+        "current": str(world.fallback.id),
+        "nobody": "",
+        "unknown": "999999",
+        "not-a-number": "1 OR 1=1",
+    }[who]
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": contact_id})
+
+    assert response.status_code == 422
+    assert written() == before
+    assert reload(inquiry).assigned_contact_id == world.fallback.id
+
+
+def test_spam_is_not_assigned(client, login, world, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.SPAM)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.sam.id)})
+
+    assert response.status_code == 409
+    assert "spam" in response.get_data(as_text=True)
+    assert written() == before
+
+
+# --- responses and notes -----------------------------------------------------------------
+
+
+def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login, inquiry):
+    me = login(Role.STAFF)
+
+    response = client.post(
+        f"/inquiries/{inquiry.id}/response", data={"response": "Called back; visit booked.", "channel": "phone"}
+    )
+
+    assert response.status_code == 302
+    answered = reload(inquiry)
+    assert answered.status is InquiryStatus.RESPONDED
+    first = answered.first_response_at
+    assert first is not None and abs(first - utcnow()) < timedelta(minutes=1)
+    [event] = events_of(answered, InquiryEventKind.RESPONSE)
+    assert (event.actor_id, event.detail, event.data) == (me.id, "Called back; visit booked.", {"channel": "phone"})
+    [change] = events_of(answered, InquiryEventKind.STATUS_CHANGED)
+    assert change.data == {"from": "assigned", "to": "responded"}
+
+    client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Sent the leaflet too.", "channel": "email"})
+
+    again = reload(inquiry)
+    assert again.first_response_at == first
+    assert again.status is InquiryStatus.RESPONDED
+    assert len(events_of(again, InquiryEventKind.RESPONSE)) == 2
+
+
+def test_a_response_after_reopening_marks_it_responded_again(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW + timedelta(hours=1))
+    client.post(f"/inquiries/{inquiry.id}/status", data={"status": "in_progress"})
+
+    client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Followed up.", "channel": "in_person"})
+
+    again = reload(inquiry)
+    assert again.status is InquiryStatus.RESPONDED
+    assert again.first_response_at == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"response": "", "channel": "email"},
+        {"response": "   ", "channel": "email"},
+        {"response": "Called.", "channel": "fax"},
+        {"response": "Called.\x00", "channel": "phone"},
+    ],
+    ids=["empty", "blank", "unknown channel", "control character"],
+)
+def test_an_invalid_response_is_refused(client, login, inquiry, data):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/response", data=data)
+
+    assert response.status_code == 422
+    assert written() == before
+    assert reload(inquiry).first_response_at is None
+
+
+def test_spam_takes_no_response(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.SPAM)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Hi", "channel": "email"})
+
+    assert response.status_code == 409
+    assert written() == before
+
+
+def test_an_internal_note_is_recorded_with_its_author(client, login, inquiry):
+    me = login(Role.STAFF)
+
+    response = client.post(f"/inquiries/{inquiry.id}/note", data={"note": "Family prefers evening calls."})
+
+    assert response.status_code == 302
+    [note] = events_of(inquiry, InquiryEventKind.NOTE)
+    assert (note.actor_id, note.detail) == (me.id, "Family prefers evening calls.")
+    audit = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "InquiryEvent", AuditEvent.entity_id == str(note.id))
+    ).one()
+    assert audit.actor_id == me.id
+
+
+def test_an_empty_note_is_refused(client, login, inquiry):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/note", data={"note": "  "})
+
+    assert response.status_code == 422
+    assert "Write the note." in response.get_data(as_text=True)
+    assert written() == before
+
+
+def test_actions_need_the_csrf_token(app, client, login, inquiry, monkeypatch):
+    login(Role.STAFF)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    before = written()
+
+    for action, data in [
+        ("note", {"note": "Sneaky"}),
+        ("status", {"status": "spam"}),
+        ("response", {"response": "Hi", "channel": "email"}),
+        ("link-contact", {}),
+    ]:
+        response = client.post(f"/inquiries/{inquiry.id}/{action}", data=data)
+        assert response.status_code == 400, action
+
+    assert written() == before
+
+
+# --- the requester as a contact ----------------------------------------------------------
+
+
+def contact_snapshot(contact: Contact) -> dict:
+    return {attr.key: getattr(contact, attr.key) for attr in inspect(Contact).column_attrs}
+
+
+def test_linking_creates_a_contact_from_name_email_and_phone(client, login, world):
+    me = login(Role.STAFF)
+    inquiry = receive(name="Jordan Newcomer", email="jordan.newcomer@example.net", phone="(573) 555-0199")
+    contacts_before = {contact.id for contact in db.session.scalars(select(Contact))}
+
+    response = client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    assert response.status_code == 302
+    created = db.session.scalars(select(Contact).where(Contact.id.not_in(contacts_before))).one()
+    assert (created.name, created.email, created.phone) == (
+        "Jordan Newcomer",
+        "jordan.newcomer@example.net",
+        "(573) 555-0199",
+    )
+    assert created.organisation_id is None
+    assert created.notes == "" and created.title == "" and created.accepts_inquiries is False
+    assert reload(inquiry).requester_contact_id == created.id
+    [event] = events_of(inquiry, InquiryEventKind.LINKED)
+    assert event.actor_id == me.id
+    assert event.data == {"contact_id": created.id, "created": True}
+
+
+def test_linking_to_an_existing_contact_changes_nothing_on_the_contact(client, login, world):
+    login(Role.STAFF)
+    existing = ContactFactory(
+        name="Alexandra Existing-Name",
+        email="Alex@Example.NET",
+        phone="(573) 555-0100",
+        title="Board member",
+        notes="Prefers letters.",
+        organisation=world.north,
+    )
+    snapshot = contact_snapshot(existing)
+    inquiry = receive(name="alex r. (typed in a hurry)", email="alex@example.net", phone="555 0000")
+    contacts_before = written()[3]
+
+    response = client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert contact_snapshot(db.session.get(Contact, existing.id)) == snapshot
+    assert written()[3] == contacts_before
+    assert reload(inquiry).requester_contact_id == existing.id
+    contact_changes = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "Contact", AuditEvent.entity_id == str(existing.id))
+    ).all()
+    assert [change.action for change in contact_changes if change.action != "create"] == []
+    [event] = events_of(inquiry, InquiryEventKind.LINKED)
+    assert event.data == {"contact_id": existing.id, "created": False}
+
+
+def test_an_active_contact_is_preferred_over_an_inactive_one_with_the_same_email(client, login, world):
+    login(Role.STAFF)
+    ContactFactory(name="Old Record", email="alex@example.net", active=False)
+    current = ContactFactory(name="Current Record", email="ALEX@example.net")
+    inquiry = receive(email="alex@example.net")
+
+    client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    assert reload(inquiry).requester_contact_id == current.id
+
+
+def test_a_requester_without_email_gets_a_new_contact(client, login, world):
+    login(Role.STAFF)
+    ContactFactory(name="Someone With No Email", email="")
+    inquiry = receive(name="Phone Only", email="", phone="(573) 555-0123")
+
+    client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    linked = reload(inquiry).requester_contact
+    assert (linked.name, linked.email, linked.phone) == ("Phone Only", "", "(573) 555-0123")
+
+
+def test_linking_twice_is_refused(client, login, world, inquiry):
+    login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/link-contact")
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    assert response.status_code == 409
+    assert written() == before
+
+
+# --- the page, the timeline and the access log --------------------------------------------
+
+
+def test_every_view_is_written_to_the_access_log(client, login, inquiry):
+    me = login(Role.STAFF)
+
+    client.get(f"/inquiries/{inquiry.id}")
+    client.get(f"/inquiries/{inquiry.id}")
+
+    views = events_of(inquiry, InquiryEventKind.VIEWED)
+    assert [view.actor_id for view in views] == [me.id, me.id]
+
+
+def test_the_page_shows_the_request_the_routing_reason_and_the_timeline(client, login, world, inquiry):
+    me = login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/note", data={"note": "Left a voicemail."})
+    client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.nora.id)})
+    client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Spoke with the family.", "channel": "phone"})
+
+    html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    assert inquiry.message in html
+    assert "No ZIP or county given -&gt; no rule matched -&gt; fallback Fran Fallback" in html
+    timeline = html[html.index('id="timeline-heading"') :]
+    for text in [
+        "Received (Web form)",
+        "Contact notice queued for fran@foundation.example.org",
+        "Requester ack queued for alex@example.net",
+        "Left a voicemail.",
+        "Reassigned from Fran Fallback to Nora North",
+        "Reassigned notice queued for nora@north.example.org",
+        "Spoke with the family.",
+        "Assigned → Responded",
+    ]:
+        assert text in timeline, text
+    assert f"by {me.name}" in timeline
+    assert "by the system" in timeline
+
+
+def test_managers_see_the_access_log_and_staff_do_not(client, login, inquiry):
+    staff = login(Role.STAFF)
+    staff_page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert "Access log" not in staff_page
+    assert "<strong>Viewed</strong>" not in staff_page
+
+    client.post("/logout")
+    login(Role.MANAGER)
+    manager_page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    access_log = manager_page[manager_page.index('id="access-heading"') :]
+    assert staff.name in access_log
+
+
+def test_a_refused_action_shows_the_page_with_the_reason(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW)
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "spam"})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "cannot move an inquiry from Closed to Spam" in html
+    assert f"Inquiry {inquiry.reference}" in html
+    assert events_of(inquiry, InquiryEventKind.VIEWED) == []
+
+
+def test_due_time_is_shown_on_the_page(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.ASSIGNED, received_at=utcnow() - timedelta(hours=1), due_at=utcnow() + timedelta(hours=3, minutes=10))
+    assert "Due in 3 h" in client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    set_status(inquiry, InquiryStatus.ASSIGNED, received_at=utcnow() - timedelta(days=3), due_at=utcnow() - timedelta(hours=2, minutes=5))
+    html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert '<span class="badge badge-danger">Overdue by 2 h</span>' in html

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.models import AuditEvent, Organisation, RecordStatus, Role
+from tests.factories import InteractionFactory, OrganisationFactory, RegionFactory
+
+VALID = {
+    "name": "Pemiscot Parents Network",
+    "kind": "community",
+    "description": "Parent circles in Caruthersville.",
+    "website": "pemiscot-parents.example.org",
+    "email": "Hello@Pemiscot-Parents.example.org",
+    "phone": "573 555 0142",
+    "address_line": "1 Main St",
+    "city": "Caruthersville",
+    "state": "mo",
+    "postal_code": "63830",
+}
+
+
+def organisation_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Organisation))
+
+
+def test_staff_create_an_organisation_and_it_is_audited(client, login):
+    user = login(Role.STAFF)
+    region = RegionFactory(name="Bootheel")
+    response = client.post("/organisations/new", data={**VALID, "regions": [str(region.id)]})
+    assert response.status_code == 302
+    organisation = db.session.scalar(select(Organisation).where(Organisation.name == VALID["name"]))
+    assert response.headers["Location"] == f"/organisations/{organisation.id}"
+    assert organisation.website == "https://pemiscot-parents.example.org"
+    assert organisation.email == "Hello@pemiscot-parents.example.org"
+    assert organisation.phone == "(573) 555-0142"
+    assert organisation.state == "MO"
+    assert [r.name for r in organisation.regions] == ["Bootheel"]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "Organisation"))
+    assert (event.action, event.actor_id) == ("create", user.id)
+    assert event.changes["regions"] == [None, ["Bootheel"]]
+
+
+def test_editing_records_before_and_after(client, login):
+    login(Role.STAFF)
+    organisation = OrganisationFactory(name="Old Name", city="Kennett")
+    response = client.post(f"/organisations/{organisation.id}/edit", data={**VALID, "name": "New Name"})
+    assert response.status_code == 302
+    update = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_id == str(organisation.id), AuditEvent.action == "update")
+    ).one()
+    assert update.changes["name"] == ["Old Name", "New Name"]
+    assert update.changes["city"] == ["Kennett", "Caruthersville"]
+
+
+@pytest.mark.parametrize("existing", ["Generate Health", "generate health", "  GENERATE   Health "])
+def test_duplicate_names_are_refused_whatever_the_case(client, login, existing):
+    login(Role.STAFF)
+    OrganisationFactory(name="Generate Health")
+    before = organisation_count()
+    response = client.post("/organisations/new", data={**VALID, "name": existing.upper()})
+    assert response.status_code == 422
+    assert b"already exists" in response.data
+    assert organisation_count() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "", "Enter the organisation"),
+        ("name", "x" * 201, "200 characters"),
+        ("name", "Bad\x00Name", "control characters"),
+        ("email", "not-an-email", "email address"),
+        ("phone", "12", "phone number"),
+        ("website", "ht!tp://nope", "web address"),
+        ("postal_code", "ABCDE", "ZIP code"),
+        ("state", "Missouri", "two-letter"),
+        ("kind", "emperor", "Not a valid choice"),
+    ],
+)
+def test_bad_input_gets_a_message_at_the_field_and_nothing_is_written(client, login, field, value, message):
+    login(Role.STAFF)
+    before = organisation_count()
+    response = client.post("/organisations/new", data={**VALID, field: value})
+    assert response.status_code == 422
+    assert message.encode() in response.data
+    assert organisation_count() == before
+    if field != "kind" and "\x00" not in value:
+        # What the person typed is kept in the form.
+        assert VALID["description"].encode() in response.data
+
+
+def test_unknown_region_ids_are_refused(client, login):
+    login(Role.STAFF)
+    response = client.post("/organisations/new", data={**VALID, "regions": ["999999"]})
+    assert response.status_code == 422
+
+
+def test_list_search_filters_and_pagination(client, login, app):
+    login(Role.STAFF)
+    bootheel = RegionFactory(name="Bootheel")
+    OrganisationFactory(name="Bootheel Babies & Families", regions=[bootheel], kind="backbone")
+    OrganisationFactory(name="Generate Health", kind="backbone")
+    OrganisationFactory(name="Sleepy Partner", status=RecordStatus.INACTIVE)
+    OrganisationFactory(name="100% Literal_Match")
+
+    def names(query: str) -> str:
+        return client.get(f"/organisations/?{query}").get_data(as_text=True)
+
+    assert "Generate Health" in names("q=generate")
+    assert "Bootheel Babies" not in names("q=generate")
+    assert "Bootheel Babies" in names(f"region={bootheel.id}")
+    assert "Generate Health" not in names(f"region={bootheel.id}")
+    assert "Sleepy Partner" not in names("")
+    assert "Sleepy Partner" in names("status=inactive")
+    assert "Literal_Match" in names("q=100%25")
+    assert "Generate Health" not in names("q=%25")
+    assert client.get("/organisations/?region=abc&kind=zzz&page=-4").status_code == 200
+
+    app.config["PAGE_SIZE"] = 2
+    try:
+        first, second = names("status="), names("status=&page=2")
+        assert "Page 1 of 2" in first
+        assert "Page 2 of 2" in second
+        assert client.get("/organisations/?page=999").status_code == 200
+    finally:
+        app.config["PAGE_SIZE"] = 25
+
+
+def test_detail_shows_contacts_grants_and_timeline_with_last_touch(client, login):
+    login(Role.STAFF)
+    organisation = OrganisationFactory(name="Timeline Org")
+    InteractionFactory(organisation=organisation, summary="First call about the pilot")
+    page = client.get(f"/organisations/{organisation.id}").get_data(as_text=True)
+    assert "First call about the pilot" in page
+    assert "Last touch:" in page
+    assert "never" not in page.split("Last touch:")[1][:40]
+
+
+def test_deactivate_and_reactivate(client, login):
+    login(Role.STAFF)
+    organisation = OrganisationFactory()
+    assert client.post(f"/organisations/{organisation.id}/deactivate").status_code == 302
+    assert organisation.status is RecordStatus.INACTIVE
+    assert client.post(f"/organisations/{organisation.id}/reactivate").status_code == 302
+    assert organisation.status is RecordStatus.ACTIVE
+    assert client.get(f"/organisations/{organisation.id}/deactivate").status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/organisations/999999", "/organisations/999999/edit", "/organisations/99999999999"])
+def test_missing_organisation_is_a_404(client, login, path):
+    login(Role.STAFF)
+    assert client.get(path).status_code == 404
+
+
+def test_partner_sees_only_their_own_organisation(client, login):
+    partner = login(Role.PARTNER)
+    other = OrganisationFactory()
+    assert client.get(f"/organisations/{partner.organisation_id}").status_code == 200
+    assert client.get(f"/organisations/{other.id}").status_code == 404
+    assert client.get("/organisations/").status_code == 403
+    assert client.get(f"/organisations/{partner.organisation_id}/edit").status_code == 403
+
+
+def test_list_query_count_does_not_grow_with_rows(client, login, count_queries):
+    login(Role.STAFF)
+    region = RegionFactory(name="Bootheel")
+    for _ in range(3):
+        OrganisationFactory(regions=[region])
+    with count_queries() as few:
+        client.get("/organisations/")
+    for _ in range(12):
+        OrganisationFactory(regions=[region])
+    with count_queries() as many:
+        client.get("/organisations/")
+    assert many.count == few.count

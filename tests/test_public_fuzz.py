@@ -1,0 +1,144 @@
+"""Bad input never breaks the Get in Touch form, and what is accepted is stored as it was sent.
+
+The documented cleaning (crm/public/forms.py) is str.strip() around each text field; a name or
+message that is accepted must read back from the database exactly as sent, less that.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crm.inquiries.status import InquiryStatus
+from tests.naughty import naughty_strings
+from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
+
+FIELDS = ("name", "email", "phone", "zip_code", "topic", "language", "message", "consent", "website", "rendered")
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_unique = itertools.count()
+
+
+@pytest.fixture
+def public(app, client):
+    with public_site(app):
+        yield client
+
+
+@pytest.fixture
+def base_form(public):
+    """A valid submission to vary one field of; the render token is reused (it is not single-use)."""
+    return valid_form(public)
+
+
+def post_with(client, base: dict, field: str, value) -> tuple[int, str]:
+    """Send the valid form with one field replaced, under a fresh email so no two are duplicates."""
+    data = dict(base)
+    if field != "email":
+        data["email"] = f"fuzz{next(_unique)}@example.org"
+    data[field] = value
+    response = client.post("/get-in-touch", data=data)
+    return response.status_code, text_of(response)
+
+
+def check_answer(client, field: str, value, status: int, html: str) -> str | None:
+    """None if the form answered sensibly; otherwise what went wrong."""
+    if status == 302:
+        inquiry = inquiry_by_reference(confirmation_in_session(client)["reference"])
+        if inquiry is None:
+            return "accepted, but no inquiry was stored"
+        if field in ("name", "message") and getattr(inquiry, field) != value.strip():
+            return f"stored {getattr(inquiry, field)!r}"
+        if field == "website" and value.strip() and inquiry.status is not InquiryStatus.SPAM:
+            return "a filled honeypot was not marked as spam"
+        return None
+    if status == 422:
+        if 'class="error-summary" role="alert"' not in html:
+            return "422 without an error summary"
+        return None
+    return f"answered {status}"
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_naughty_strings_in_each_field(public, base_form, field):
+    problems = []
+    for value in naughty_strings():
+        status, html = post_with(public, base_form, field, value)
+        problem = check_answer(public, field, value, status, html)
+        if problem:
+            problems.append((value, problem))
+    assert problems == []
+
+
+def test_naughty_strings_are_accepted_in_the_message_where_they_are_plain_text(public, base_form):
+    """Most of the list is ordinary printable text: the message field must take it, not refuse it."""
+    accepted = 0
+    for value in naughty_strings():
+        status, _html = post_with(public, base_form, "message", value)
+        accepted += status == 302
+    assert accepted > len(naughty_strings()) * 0.8
+
+
+@FUZZ
+@given(field=st.sampled_from(FIELDS), value=st.text(max_size=300))
+def test_any_text_in_any_field(public, base_form, field, value):
+    status, html = post_with(public, base_form, field, value)
+    assert check_answer(public, field, value, status, html) is None
+
+
+printable = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=250)
+
+
+@FUZZ
+@given(name=printable, message=printable)
+def test_accepted_names_and_messages_read_back_unchanged(public, base_form, name, message):
+    data = dict(base_form, name=name, message=message, email=f"fuzz{next(_unique)}@example.org")
+    response = public.post("/get-in-touch", data=data)
+    if response.status_code == 302:
+        inquiry = inquiry_by_reference(confirmation_in_session(public)["reference"])
+        assert inquiry.name == name.strip()
+        assert inquiry.message == message.strip()
+    else:
+        assert response.status_code == 422
+        html = text_of(response)
+        assert 'id="name-error"' in html or 'id="message-error"' in html
+
+
+wrong_types = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.lists(st.text(max_size=30), min_size=0, max_size=4),
+)
+
+
+@FUZZ
+@given(field=st.sampled_from(FIELDS), value=wrong_types)
+def test_numbers_booleans_and_repeated_values_in_any_field(public, base_form, field, value):
+    status, html = post_with(public, base_form, field, value)
+    assert status in (302, 422), html[:500]
+
+
+@FUZZ
+@given(body=st.binary(max_size=2000))
+def test_any_bytes_as_the_body(public, body):
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "text/plain"):
+        response = public.post("/get-in-touch", data=body, content_type=content_type)
+        assert response.status_code in (302, 400, 413, 422), (content_type, response.status_code)
+        if response.status_code == 400:
+            assert 'class="language-switch"' in text_of(response)
+
+
+@FUZZ
+@given(query=st.text(max_size=100))
+def test_any_query_string_on_the_public_pages(public, query):
+    for path in ("/", "/get-in-touch", "/get-in-touch/thank-you"):
+        response = public.get(path, query_string={"lang": query, query: query})
+        assert response.status_code in (200, 302)

@@ -1,0 +1,263 @@
+"""Reminders before the response deadline and escalations after it, on the business calendar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import factory
+import pytest
+from sqlalchemy import func, select
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.inquiries.sla_jobs import run_sla_checks, sla_command
+from crm.inquiries.status import InquiryStatus
+from crm.mail.outbox import inquiry_url
+from crm.models import Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
+from tests import factories
+
+SECRET = "I lost the baby at 20 weeks and need someone to talk to"
+REQUESTER = "Private Requester"
+REQUESTER_EMAIL = "private.requester@example.net"
+
+
+def local(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo("America/Chicago")).astimezone(UTC)
+
+
+class InquiryFactory(factories.BaseFactory):
+    class Meta:
+        model = Inquiry
+
+    reference = factory.Sequence(lambda n: f"SL-{n:06d}")
+    received_at = factory.LazyAttribute(lambda o: (o.due_at or utcnow()) - timedelta(days=3))
+    name = REQUESTER
+    email = REQUESTER_EMAIL
+    message = SECRET
+    status = InquiryStatus.ASSIGNED
+    language = "en"
+    assigned_contact = factory.SubFactory(factories.ContactFactory, name="Lucía Ramírez")
+
+
+@pytest.fixture(autouse=True)
+def calendar(app, monkeypatch):
+    """Weekdays 09:00-17:00 in Chicago, no holidays, reminders four business hours ahead."""
+    for key, value in {
+        "SLA_TIMEZONE": "America/Chicago",
+        "DISPLAY_TIMEZONE": "America/Chicago",
+        "SLA_DAY_START_HOUR": 9,
+        "SLA_DAY_END_HOUR": 17,
+        "SLA_HOLIDAYS": "",
+        "SLA_REMINDER_HOURS": 4,
+    }.items():
+        monkeypatch.setitem(app.config, key, value)
+
+
+@pytest.fixture
+def managers(app):
+    return [
+        factories.UserFactory(role=Role.MANAGER, name="Morgan Manager", email="morgan@example.org"),
+        factories.UserFactory(role=Role.MANAGER, name="Mo Manager", email="mo@example.org"),
+        factories.UserFactory(role=Role.MANAGER, name="Gone Manager", email="gone@example.org", active=False),
+        factories.UserFactory(role=Role.ADMIN, name="Avery Admin", email="avery@example.org"),
+        factories.UserFactory(role=Role.STAFF, name="Sasha Staff", email="sasha@example.org"),
+    ]
+
+
+def emails(kind: str | None = None) -> list[OutboundEmail]:
+    query = select(OutboundEmail).order_by(OutboundEmail.id)
+    if kind:
+        query = query.where(OutboundEmail.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def events(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
+    return list(db.session.scalars(select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind)))
+
+
+# --- when a reminder goes ---------------------------------------------------------------------------
+
+TUESDAY_3PM = local(2026, 3, 3, 15)
+MONDAY_11AM = local(2026, 3, 9, 11)  # after a weekend and the change to summer time
+TUESDAY_OPENING = local(2026, 3, 3, 9)
+
+
+@pytest.mark.parametrize(
+    ("due", "now", "reminded"),
+    [
+        (TUESDAY_3PM, local(2026, 3, 3, 10, 59), False),  # 4h01 left
+        (TUESDAY_3PM, local(2026, 3, 3, 11), True),  # exactly 4 hours left
+        (TUESDAY_3PM, local(2026, 3, 3, 14), True),
+        (TUESDAY_3PM, local(2026, 3, 3, 16), True),  # already late: reminded and escalated
+        (TUESDAY_3PM, local(2026, 3, 2, 15), False),  # a day ahead
+        (MONDAY_11AM, local(2026, 3, 6, 15), True),  # Friday 15-17 and Monday 9-11: four hours
+        (MONDAY_11AM, local(2026, 3, 6, 14, 59), False),
+        (MONDAY_11AM, local(2026, 3, 7, 12), True),  # Saturday: two business hours left
+        (TUESDAY_OPENING, local(2026, 3, 2, 13), True),  # no business time between Monday 17:00 and Tuesday 09:00
+        (TUESDAY_OPENING, local(2026, 3, 2, 12, 59), False),
+    ],
+)
+def test_reminder_goes_within_four_business_hours_of_the_deadline(app, managers, due, now, reminded):
+    inquiry = InquiryFactory(due_at=due)
+
+    reminders, _escalations = run_sla_checks(now)
+
+    assert reminders == (1 if reminded else 0)
+    assert (inquiry.reminder_sent_at == now) is reminded
+    assert len(emails("sla_reminder")) == reminders
+    assert len(events(inquiry, InquiryEventKind.REMINDER)) == reminders
+
+
+@pytest.mark.parametrize(("holidays", "reminded"), [("", False), ("2026-03-09", True)])
+def test_a_holiday_is_not_business_time(app, managers, monkeypatch, holidays, reminded):
+    monkeypatch.setitem(app.config, "SLA_HOLIDAYS", holidays)
+    InquiryFactory(due_at=local(2026, 3, 10, 11))  # Tuesday
+
+    # Friday 15:00: two hours on Friday, eight on Monday unless it is a holiday, two on Tuesday.
+    reminders, _escalations = run_sla_checks(local(2026, 3, 6, 15))
+
+    assert reminders == (1 if reminded else 0)
+
+
+def test_reminder_goes_to_the_assigned_contact_with_a_link_only(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+
+    run_sla_checks(local(2026, 3, 3, 12))
+
+    [email] = emails("sla_reminder")
+    assert email.to_address == inquiry.assigned_contact.email
+    assert inquiry.reference in email.subject
+    assert inquiry_url(inquiry) in email.body_text
+    assert email.inquiry_id == inquiry.id
+
+
+# --- escalation -------------------------------------------------------------------------------------
+
+
+def test_escalation_after_the_deadline_goes_to_every_active_manager(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+
+    reminders, escalations = run_sla_checks(local(2026, 3, 3, 15, 1))
+
+    assert (reminders, escalations) == (1, 1)
+    assert sorted(email.to_address for email in emails("sla_escalation")) == ["mo@example.org", "morgan@example.org"]
+    assert inquiry.escalated_at == local(2026, 3, 3, 15, 1)
+    [event] = events(inquiry, InquiryEventKind.ESCALATED)
+    assert "Morgan Manager" in event.detail
+
+
+def test_no_escalation_at_the_deadline_itself(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+
+    _reminders, escalations = run_sla_checks(TUESDAY_3PM)
+
+    assert escalations == 0
+    assert inquiry.escalated_at is None
+
+
+def test_escalation_falls_back_to_admins_without_managers(app):
+    factories.UserFactory(role=Role.ADMIN, email="avery@example.org")
+    factories.UserFactory(role=Role.MANAGER, email="gone@example.org", active=False)
+    InquiryFactory(due_at=TUESDAY_3PM)
+
+    run_sla_checks(local(2026, 3, 4, 9))
+
+    assert [email.to_address for email in emails("sla_escalation")] == ["avery@example.org"]
+
+
+def test_without_anyone_to_tell_nothing_is_marked_escalated(app):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+
+    _reminders, escalations = run_sla_checks(local(2026, 3, 4, 9))
+
+    assert escalations == 0
+    assert inquiry.escalated_at is None
+
+
+def test_unassigned_inquiry_is_escalated_but_nobody_is_reminded(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=None, status=InquiryStatus.NEW)
+
+    reminders, escalations = run_sla_checks(local(2026, 3, 4, 9))
+
+    assert (reminders, escalations) == (0, 1)
+    assert inquiry.reminder_sent_at is None  # a contact assigned later is still reminded
+    assert "Assigned to: nobody yet." in emails("sla_escalation")[0].body_text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": InquiryStatus.RESPONDED, "first_response_at": local(2026, 3, 2, 10)},
+        {"status": InquiryStatus.CLOSED, "first_response_at": local(2026, 3, 2, 10)},
+        {"status": InquiryStatus.IN_PROGRESS, "first_response_at": local(2026, 3, 2, 10)},
+        {"status": InquiryStatus.SPAM},
+        {"due_at": None},
+    ],
+    ids=["responded", "closed", "answered-in-progress", "spam", "no-deadline"],
+)
+def test_answered_closed_and_spam_inquiries_are_left_alone(app, managers, fields):
+    InquiryFactory(**({"due_at": TUESDAY_3PM} | fields))
+
+    assert run_sla_checks(local(2026, 3, 5, 9)) == (0, 0)
+    assert emails() == []
+
+
+# --- idempotence and privacy -----------------------------------------------------------------------
+
+
+def test_running_twice_sends_nothing_new(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+    now = local(2026, 3, 4, 9)
+
+    first = run_sla_checks(now)
+    queued = len(emails())
+    second = run_sla_checks(now)
+    later = run_sla_checks(now + timedelta(days=7))
+
+    assert first == (1, 1)
+    assert second == later == (0, 0)
+    assert len(emails()) == queued
+    assert len(events(inquiry, InquiryEventKind.REMINDER)) == 1
+    assert len(events(inquiry, InquiryEventKind.ESCALATED)) == 1
+
+
+def test_emails_carry_no_message_text_nor_who_wrote_it(app, managers):
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+
+    run_sla_checks(local(2026, 3, 4, 9))
+
+    sent = emails()
+    assert {email.kind for email in sent} == {"sla_reminder", "sla_escalation"}
+    for email in sent:
+        for private in (SECRET, "lost the baby", REQUESTER, REQUESTER_EMAIL):
+            assert private not in email.body_text
+            assert private not in email.subject
+        assert inquiry_url(inquiry) in email.body_text
+
+
+def test_only_one_commit_for_the_whole_run(app, managers, count_queries):
+    for hours in range(3):
+        InquiryFactory(due_at=TUESDAY_3PM + timedelta(hours=hours))
+    commits = []
+    from sqlalchemy import event
+
+    def on_commit(_session):
+        commits.append(1)
+
+    event.listen(db.session, "after_commit", on_commit)
+    try:
+        assert run_sla_checks(local(2026, 3, 4, 9)) == (3, 3)
+    finally:
+        event.remove(db.session, "after_commit", on_commit)
+    assert len(commits) == 1
+
+
+def test_sla_check_command(app, managers):
+    InquiryFactory(due_at=utcnow() - timedelta(hours=1))
+
+    result = app.test_cli_runner().invoke(sla_command)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Queued 1 reminder(s) and 1 escalation(s)."
+    assert db.session.scalar(select(func.count()).select_from(OutboundEmail)) == 3
