@@ -82,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.grants.routes import bp as grants_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.organisations.routes import bp as organisations_bp
+    from crm.routing.routes import bp as routing_bp
     from crm.users.routes import bp as users_bp
 
     for blueprint in (
@@ -93,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
         grants_bp,
         interactions_bp,
         users_bp,
+        routing_bp,
     ):
         app.register_blueprint(blueprint)
 

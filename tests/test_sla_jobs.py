@@ -236,7 +236,7 @@ def test_emails_carry_no_message_text_nor_who_wrote_it(app, managers):
         assert inquiry_url(inquiry) in email.body_text
 
 
-def test_only_one_commit_for_the_whole_run(app, managers, count_queries):
+def test_only_one_commit_for_the_whole_run(app, managers):
     for hours in range(3):
         InquiryFactory(due_at=TUESDAY_3PM + timedelta(hours=hours))
     commits = []

@@ -1,0 +1,428 @@
+"""The inbox: filters, search, sorting, keyset pagination, query counts, the response clock
+in lists, and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import event, select
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.inquiries.status import InquiryStatus
+from crm.models import AuditEvent, Inquiry, Role
+from crm.reports.csv_export import neutralise_cell
+from tests.factories import ContactFactory, OrganisationFactory
+from tests.inquiry_support import NOW, World, make_world, receive, wire_inquiries
+from tests.naughty import naughty_strings
+
+ROW_LINK = re.compile(r'<td><a href="/inquiries/(\d+)">')
+PAGE_LINK = re.compile(r'<a href="([^"]+)" rel="(next|prev)">')
+
+
+@pytest.fixture(autouse=True)
+def _wired(app):
+    wire_inquiries(app)
+
+
+@pytest.fixture
+def world(app) -> World:
+    return make_world()
+
+
+def listed(response) -> list[int]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    return [int(id_) for id_ in ROW_LINK.findall(response.get_data(as_text=True))]
+
+
+def page_links(response) -> dict[str, str]:
+    return {rel: unescape(href) for href, rel in PAGE_LINK.findall(response.get_data(as_text=True))}
+
+
+def set_fields(inquiry: Inquiry, **fields) -> Inquiry:
+    for name, value in fields.items():
+        setattr(inquiry, name, value)
+    db.session.commit()
+    return inquiry
+
+
+# --- filters -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three(world):
+    """Ana (home visits, Dunklin County, Spanish) -> North; Ben (doulas) -> South; Cleo -> fallback."""
+    ana = receive(name="Ana", topic=world.home_visits, zip_code="63857", language="es", now=NOW)
+    ben = receive(name="Ben", topic=world.doulas, now=NOW + timedelta(hours=1))
+    cleo = receive(name="Cleo", now=NOW + timedelta(hours=2))
+    return ana, ben, cleo
+
+
+def test_the_inbox_shows_open_inquiries_newest_first(client, login, world, three):
+    ana, ben, cleo = three
+    spam = receive(name="Spammy", spam_reason="honeypot", now=NOW + timedelta(hours=3))
+    closed = set_fields(receive(name="Done", now=NOW + timedelta(hours=4)), status=InquiryStatus.CLOSED)
+    login(Role.STAFF)
+
+    assert listed(client.get("/inquiries/")) == [cleo.id, ben.id, ana.id]
+    assert listed(client.get("/inquiries/?status=")) == [closed.id, spam.id, cleo.id, ben.id, ana.id]
+    assert listed(client.get("/inquiries/?status=spam")) == [spam.id]
+    assert listed(client.get("/inquiries/?status=closed")) == [closed.id]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("topic={home_visits}", ["Ana"]),
+        ("topic={doulas}", ["Ben"]),
+        ("organisation={north}", ["Ana"]),
+        ("organisation={foundation}", ["Cleo"]),
+        ("assignee={sam}", ["Ben"]),
+        ("assignee={fallback}", ["Cleo"]),
+        ("region={region}", ["Ana"]),
+        ("county=29069", ["Ana"]),
+        ("language=es", ["Ana"]),
+        ("language=en", ["Cleo", "Ben"]),
+        ("status=assigned&language=en&topic={doulas}", ["Ben"]),
+    ],
+)
+def test_each_filter(client, login, world, three, query, expected):
+    login(Role.STAFF)
+    ids = {
+        "home_visits": world.home_visits.id,
+        "doulas": world.doulas.id,
+        "north": world.north.id,
+        "foundation": world.foundation.id,
+        "sam": world.sam.id,
+        "fallback": world.fallback.id,
+        "region": world.region.id,
+    }
+    names = {inquiry.id: inquiry.name for inquiry in three}
+
+    found = listed(client.get("/inquiries/?" + query.format(**ids)))
+
+    assert [names[id_] for id_ in found] == expected
+
+
+def test_the_date_range_is_in_local_days(client, login, world):
+    login(Role.STAFF)
+    # 23:30 on 10 March in Missouri is already 11 March in UTC.
+    late = receive(name="Late", now=datetime(2026, 3, 11, 4, 30, tzinfo=UTC))
+    early = receive(name="Early", now=datetime(2026, 3, 9, 15, 0, tzinfo=UTC))
+
+    assert listed(client.get("/inquiries/?received_from=2026-03-10&received_to=2026-03-10")) == [late.id]
+    assert listed(client.get("/inquiries/?received_to=2026-03-09")) == [early.id]
+    assert listed(client.get("/inquiries/?received_from=2026-03-11")) == []
+    refused = client.get("/inquiries/?received_from=2026-03-11&received_to=2026-03-01")
+    assert "The end date is before the start date." in refused.get_data(as_text=True)
+
+
+def test_overdue_means_past_due_without_a_first_response(client, login, world):
+    login(Role.STAFF)
+    now = utcnow()
+    late = receive(name="Late", now=now - timedelta(days=10))
+    answered = set_fields(receive(name="Answered", now=now - timedelta(days=10)), first_response_at=now - timedelta(days=9))
+    fresh = receive(name="Fresh", now=now)
+    set_fields(receive(name="Closed late", now=now - timedelta(days=10)), status=InquiryStatus.SPAM)
+
+    assert listed(client.get("/inquiries/?overdue=y&status=")) == [late.id]
+    assert set(listed(client.get("/inquiries/?status="))) >= {late.id, answered.id, fresh.id}
+
+
+def test_my_open_inquiries_match_my_email_to_contacts_ignoring_case(client, login, world):
+    ContactFactory(name="Nora Again", email="NORA@North.Example.org", organisation=world.north, accepts_inquiries=True)
+    mine = receive(name="For Nora", topic=world.home_visits)
+    if mine.assigned_contact.email.lower() != "nora@north.example.org":
+        mine = set_fields(mine, assigned_contact_id=world.nora.id)
+    receive(name="For Sam", topic=world.doulas)
+    closed = set_fields(receive(name="Closed", topic=world.home_visits), assigned_contact_id=world.nora.id)
+    set_fields(closed, status=InquiryStatus.CLOSED)
+    login(Role.STAFF, email="nora@north.example.org")
+
+    assert listed(client.get("/inquiries/?mine=1")) == [mine.id]
+
+
+def test_a_user_who_is_no_contact_has_no_inquiries_of_their_own(client, login, world, three):
+    login(Role.STAFF, email="nobody@foundation.example.org")
+
+    assert listed(client.get("/inquiries/?mine=1")) == []
+
+
+def test_an_unknown_choice_is_shown_as_an_error_not_a_crash(client, login, world, three):
+    login(Role.STAFF)
+
+    response = client.get("/inquiries/?topic=abc&organisation=99999999999999999999999&status=nonsense")
+
+    assert response.status_code == 200
+    assert "Choose from the list." in response.get_data(as_text=True)
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def test_search_looks_at_name_email_reference_and_message(client, login, world):
+    login(Role.STAFF)
+    by_name = receive(name="Marisol Quintero")
+    by_email = receive(name="X", email="q.unique@example.net")
+    by_message = receive(name="Y", message="Our baby is due in June and we need a crib.")
+    receive(name="Z")
+
+    assert listed(client.get("/inquiries/?q=quintero")) == [by_name.id]
+    assert listed(client.get("/inquiries/?q=Q.UNIQUE@")) == [by_email.id]
+    assert listed(client.get("/inquiries/?q=a+crib")) == [by_message.id]
+    assert listed(client.get(f"/inquiries/?q={by_name.reference.lower()}")) == [by_name.id]
+
+
+@pytest.mark.parametrize(
+    ("term", "matches", "decoy"),
+    [
+        ("50%", "Half price, 50% off", "Half price, 500 off"),
+        ("a_b", "file a_b please", "file axb please"),
+        ("%", "100% sure", "one hundred percent sure"),
+        ("_", "snake_case", "snake case"),
+        ("c:\\temp", "saved in c:\\temp", "saved in c:temp"),
+    ],
+)
+def test_search_takes_wildcards_literally(client, login, world, term, matches, decoy):
+    login(Role.STAFF)
+    hit = receive(name="Hit", message=matches)
+    receive(name="Decoy", message=decoy)
+
+    assert listed(client.get("/inquiries/", query_string={"q": term})) == [hit.id]
+
+
+# --- sorting and keyset pagination -------------------------------------------------------
+
+
+def test_sorting(client, login, world):
+    login(Role.STAFF)
+    first = receive(name="First", topic=world.doulas, now=NOW)
+    second = receive(name="Second", topic=world.home_visits, now=NOW + timedelta(hours=1))
+    # Due sooner although received later: a short response target.
+    world.home_visits.response_target_hours = 1
+    db.session.commit()
+    third = receive(name="Third", topic=world.home_visits, now=NOW + timedelta(hours=2))
+
+    assert listed(client.get("/inquiries/")) == [third.id, second.id, first.id]
+    assert listed(client.get("/inquiries/?sort=newest")) == [third.id, second.id, first.id]
+    assert listed(client.get("/inquiries/?sort=oldest")) == [first.id, second.id, third.id]
+    assert listed(client.get("/inquiries/?sort=due")) == [third.id, first.id, second.id]
+
+
+def keyset_inquiries(world) -> list[Inquiry]:
+    """Fourteen inquiries, most received (and due) at exactly the same moment, some without a due time."""
+    inquiries = [receive(name=f"Same moment {n}", now=NOW) for n in range(7)]
+    inquiries += [receive(name=f"Earlier {n}", now=NOW - timedelta(hours=n + 1)) for n in range(3)]
+    inquiries += [receive(name=f"Later {n}", now=NOW + timedelta(minutes=n + 1)) for n in range(2)]
+    inquiries += [receive(name=f"Spam {n}", now=NOW, spam_reason="honeypot") for n in range(2)]
+    return inquiries
+
+
+def expected_order(inquiries: list[Inquiry], sort: str) -> list[int]:
+    if sort == "newest":
+        key = sorted(inquiries, key=lambda item: (item.received_at, item.id), reverse=True)
+    elif sort == "oldest":
+        key = sorted(inquiries, key=lambda item: (item.received_at, item.id))
+    else:
+        key = sorted(inquiries, key=lambda item: (item.due_at is None, item.due_at or NOW, item.id))
+    return [item.id for item in key]
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "due"])
+def test_keyset_pages_neither_repeat_nor_skip(app, client, login, world, monkeypatch, sort):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
+    login(Role.STAFF)
+    inquiries = keyset_inquiries(world)
+    expected = expected_order(inquiries, sort)
+
+    # Forwards with "Next".
+    pages, url = [], f"/inquiries/?status=&sort={sort}"
+    while url:
+        response = client.get(url)
+        pages.append(listed(response))
+        url = page_links(response).get("next")
+        assert len(pages) < 10, "the pages never end"
+    seen = [id_ for page in pages for id_ in page]
+    assert seen == expected
+    assert all(len(page) == 3 for page in pages[:-1])
+    assert "prev" not in page_links(client.get(f"/inquiries/?status=&sort={sort}"))
+
+    # And back with "Previous", from the last page to the first.
+    back, url = [pages[-1]], page_links(response).get("prev")
+    while url:
+        response = client.get(url)
+        back.append(listed(response))
+        url = page_links(response).get("prev")
+        assert len(back) < 10, "the pages never end"
+    assert back[::-1] == pages
+
+
+def test_cursors_carry_the_filters_and_are_opaque(app, client, login, world, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    login(Role.STAFF)
+    keyset_inquiries(world)
+
+    response = client.get("/inquiries/?status=&q=same+moment&sort=oldest")
+    next_url = page_links(response)["next"]
+
+    query = parse_qs(urlsplit(next_url).query, keep_blank_values=True)
+    assert query["q"] == ["same moment"] and query["sort"] == ["oldest"] and query["status"] == [""]
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", query["after"][0]), "the cursor is opaque"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", "", "eyJ4IjoxfQ", "WyJuZXdlc3QiLG51bGwsMV0", "WyJkdWUiLCIyMDI2LTAzLTA5VDE1OjAwOjAwKzAwOjAwIiwxXQ", "%00" * 50],
+)
+def test_a_bad_or_foreign_cursor_starts_at_the_first_page(client, login, world, cursor):
+    login(Role.STAFF)
+    inquiries = keyset_inquiries(world)
+    first_page = listed(client.get("/inquiries/?status="))
+
+    for name in ("after", "before"):
+        assert listed(client.get("/inquiries/", query_string={"status": "", name: cursor})) == first_page
+    assert len(first_page) == min(len(inquiries), 25)
+
+
+def test_pages_are_found_without_counting_or_offsets(app, client, login, world, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
+    login(Role.STAFF)
+    keyset_inquiries(world)
+    statements: list[tuple[str, object]] = []
+
+    def remember(_conn, _cursor, statement, parameters, *_args):
+        statements.append((statement.lower(), parameters))
+
+    first = client.get("/inquiries/?status=")
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        second = client.get(page_links(first)["next"])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+
+    assert len(listed(second)) == 3
+    [(seek, parameters)] = [(sql, params) for sql, params in statements if "from inquiries" in sql]
+    assert "count(" not in seek
+    assert "(inquiries.received_at, inquiries.id) <" in seek, "one range scan from the cursor"
+    if "offset" in seek:  # SQLite's LIMIT always carries an OFFSET; it must be zero
+        assert list(parameters)[-1] == 0
+    html = second.get_data(as_text=True)
+    assert "in all" not in html and " of " not in html.split('class="pagination"')[1][:300]
+
+
+def test_query_count_does_not_grow_with_the_rows(client, login, count_queries, world):
+    login(Role.STAFF)
+
+    def add(n: int) -> None:
+        for i in range(n):
+            organisation = OrganisationFactory()
+            contact = ContactFactory(organisation=organisation, accepts_inquiries=True)
+            inquiry = receive(name=f"Row {i}", topic=world.doulas if i % 2 else world.home_visits)
+            set_fields(inquiry, assigned_contact_id=contact.id, organisation_id=organisation.id)
+
+    add(3)
+    with count_queries() as few:
+        assert len(listed(client.get("/inquiries/?status="))) == 3
+    add(17)
+    with count_queries() as many:
+        assert len(listed(client.get("/inquiries/?status="))) == 20
+
+    assert many.count == few.count
+
+
+# --- the response clock in lists ---------------------------------------------------------
+
+
+def test_lists_show_when_a_response_is_due_and_flag_the_overdue(client, login, world):
+    login(Role.STAFF)
+    now = utcnow()
+    soon = set_fields(receive(name="Soon"), received_at=now - timedelta(hours=1), due_at=now + timedelta(hours=3, minutes=30))
+    late = set_fields(receive(name="Late"), received_at=now - timedelta(days=3), due_at=now - timedelta(hours=2, minutes=10))
+    answered = set_fields(
+        receive(name="Answered"),
+        received_at=now - timedelta(days=3),
+        due_at=now - timedelta(days=1),
+        first_response_at=now - timedelta(days=2),
+    )
+
+    html = client.get("/inquiries/?status=").get_data(as_text=True)
+    rows = {id_: row for id_, row in re.findall(r'<td><a href="/inquiries/(\d+)">(.*?)</tr>', html, re.S)}
+
+    assert "Due in 3 h" in rows[str(soon.id)]
+    assert '<span class="badge badge-danger">Overdue by 2 h</span>' in rows[str(late.id)]
+    assert "Answered on time" in rows[str(answered.id)]
+    assert "badge-danger" not in rows[str(soon.id)] + rows[str(answered.id)]
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def read_csv(response) -> list[list[str]]:
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf"), "Excel needs the byte-order mark to read UTF-8"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def test_export_streams_the_filtered_list_as_csv(client, login, world, three):
+    me = login(Role.STAFF)
+    ana, ben, cleo = three
+
+    response = client.get(f"/inquiries/export.csv?topic={world.doulas.id}&status=&sort=oldest")
+
+    assert response.status_code == 200
+    assert response.is_streamed
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="inquiries-')
+    header, *rows = read_csv(response)
+    assert header[:5] == ["Reference", "Received", "Source", "Status", "Name"]
+    assert [row[0] for row in rows] == [ben.reference]
+    record = dict(zip(header, rows[0], strict=True))
+    assert record["Topic"] == "Doulas"
+    assert record["Organisation"] == "South Start"
+    assert record["Assigned to"] == "Sam South"
+    assert record["Message"] == ben.message
+    assert record["Received"] == "2026-03-09 11:00", "local time, as staff read it"
+
+    exported = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).one()
+    assert exported.actor_id == me.id
+    assert exported.entity_type == "Inquiry"
+    assert exported.changes["topic_id"] == [None, str(world.doulas.id)]
+    assert exported.changes["sort"] == [None, "oldest"]
+
+
+def test_export_has_every_row_not_just_a_page(app, client, login, world, monkeypatch):
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    login(Role.STAFF)
+    inquiries = keyset_inquiries(world)
+
+    header, *rows = read_csv(client.get("/inquiries/export.csv?status=&sort=due"))
+
+    by_reference = {inquiry.reference: inquiry.id for inquiry in inquiries}
+    assert [by_reference[row[0]] for row in rows] == expected_order(inquiries, "due")
+
+
+def test_export_neutralises_every_naughty_string(client, login, world):
+    login(Role.STAFF)
+    strings = naughty_strings()
+    references = {}
+    for text in strings:
+        inquiry = receive(name=text[:200], email="", message=text, now=NOW)
+        references[inquiry.reference] = text
+
+    header, *rows = read_csv(client.get("/inquiries/export.csv?status=&sort=oldest"))
+
+    assert len(rows) == len(strings)
+    name_at, message_at = header.index("Name"), header.index("Message")
+    for row in rows:
+        original = references[row[0]]
+        assert row[message_at] == neutralise_cell(original)
+        assert row[name_at] == neutralise_cell(original[:200])
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\0")), cell
+            assert not cell.lstrip().startswith(("=", "+", "-", "@")), cell
