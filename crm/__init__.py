@@ -76,6 +76,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
+    from crm.admin_outbox.routes import bp as outbox_bp
     from crm.auth.routes import bp as auth_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
         interactions_bp,
         users_bp,
         routing_bp,
+        outbox_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -2,7 +2,7 @@
 
 Use it as a plugin (`pytest_plugins = ["tests.smtp_server"]`) and ask for `smtp_server`:
 `.port`, `.messages` (parsed EmailMessage objects), `.envelopes` ((mail_from, rcpt_tos)),
-`make_smtp_server(credentials=...)` starts another. `.reject` (address -> reply to RCPT, e.g. "550 5.1.1 No such user"), `.data_reply` (a reply
+`make_smtp_server(credentials=...)` starts another; `mail_config(port)` points the app at one. `.reject` (address -> reply to RCPT, e.g. "550 5.1.1 No such user"), `.data_reply` (a reply
 to DATA instead of accepting; the refused message is kept in `.refused`), `.on_message` (called
 with each accepted message, in the server's thread), and `.stop()` / `.start()` to take the
 server down and bring it back on the same port.
@@ -151,3 +151,27 @@ def make_smtp_server() -> Iterator[Callable[..., SMTPTestServer]]:
 @pytest.fixture
 def smtp_server(make_smtp_server) -> SMTPTestServer:
     return make_smtp_server()
+
+
+@pytest.fixture
+def mail_config(app, monkeypatch):
+    """Point the app's MAIL_* settings at a test server for one test:
+    `transport = mail_config(smtp_server.port, MAIL_USERNAME=...)` returns its SMTPTransport."""
+    from crm.mail.smtp import SMTPTransport
+
+    def configure(port: int, **extra: Any) -> SMTPTransport:
+        settings = {
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_DEFAULT_SENDER": "Backbone CRM <crm@backbone-crm.test>",
+            "MAIL_TIMEOUT": 5,
+            "MAIL_USE_TLS": False,
+            "MAIL_USERNAME": "",
+            "MAIL_PASSWORD": "",
+            **extra,
+        }
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        return SMTPTransport.from_config(app.config)
+
+    return configure

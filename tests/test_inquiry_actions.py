@@ -255,7 +255,8 @@ def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login
     answered = reload(inquiry)
     assert answered.status is InquiryStatus.RESPONDED
     first = answered.first_response_at
-    assert first is not None and abs(first - utcnow()) < timedelta(minutes=1)
+    assert first is not None
+    assert abs(first - utcnow()) < timedelta(minutes=1)
     [event] = events_of(answered, InquiryEventKind.RESPONSE)
     assert (event.actor_id, event.detail, event.data) == (me.id, "Called back; visit booked.", {"channel": "phone"})
     [change] = events_of(answered, InquiryEventKind.STATUS_CHANGED)
@@ -377,7 +378,7 @@ def test_linking_creates_a_contact_from_name_email_and_phone(client, login, worl
         "(573) 555-0199",
     )
     assert created.organisation_id is None
-    assert created.notes == "" and created.title == "" and created.accepts_inquiries is False
+    assert (created.notes, created.title, created.accepts_inquiries) == ("", "", False)
     assert reload(inquiry).requester_contact_id == created.id
     [event] = events_of(inquiry, InquiryEventKind.LINKED)
     assert event.actor_id == me.id
@@ -514,9 +515,19 @@ def test_a_refused_action_shows_the_page_with_the_reason(client, login, inquiry)
 
 def test_due_time_is_shown_on_the_page(client, login, inquiry):
     login(Role.STAFF)
-    set_status(inquiry, InquiryStatus.ASSIGNED, received_at=utcnow() - timedelta(hours=1), due_at=utcnow() + timedelta(hours=3, minutes=10))
+    set_status(
+        inquiry,
+        InquiryStatus.ASSIGNED,
+        received_at=utcnow() - timedelta(hours=1),
+        due_at=utcnow() + timedelta(hours=3, minutes=10),
+    )
     assert "Due in 3 h" in client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
 
-    set_status(inquiry, InquiryStatus.ASSIGNED, received_at=utcnow() - timedelta(days=3), due_at=utcnow() - timedelta(hours=2, minutes=5))
+    set_status(
+        inquiry,
+        InquiryStatus.ASSIGNED,
+        received_at=utcnow() - timedelta(days=3),
+        due_at=utcnow() - timedelta(hours=2, minutes=5),
+    )
     html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
     assert '<span class="badge badge-danger">Overdue by 2 h</span>' in html

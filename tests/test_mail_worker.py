@@ -13,13 +13,15 @@ from email.utils import make_msgid, parsedate_to_datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from crm.extensions import db
 from crm.mail import worker
-from crm.mail.smtp import SMTPTransport
+from crm.mail.smtp import Outgoing, SMTPTransport, build_message, describe_error
 from crm.mail.worker import (
     LEASE,
     SendReport,
+    _record_sent,
     backoff_ceiling,
     backoff_delay,
     claim_due,
@@ -29,10 +31,8 @@ from crm.mail.worker import (
 )
 from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
 
-pytest_plugins = ["tests.smtp_server"]
-
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-SENDER = "Backbone CRM <crm@backbone-crm.test>"
+SENDER = "Backbone CRM <crm@backbone-crm.test>"  # what the mail_config fixture sets
 
 
 class Highest:
@@ -49,28 +49,6 @@ class Highest:
 class Lowest:
     def uniform(self, a: float, b: float) -> float:
         return a
-
-
-@pytest.fixture
-def mail_config(app, monkeypatch):
-    """Point the app at a mail server; returns a function taking the port."""
-
-    def configure(port: int, **extra) -> SMTPTransport:
-        settings = {
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": port,
-            "MAIL_DEFAULT_SENDER": SENDER,
-            "MAIL_TIMEOUT": 5,
-            "MAIL_USE_TLS": False,
-            "MAIL_USERNAME": "",
-            "MAIL_PASSWORD": "",
-            **extra,
-        }
-        for key, value in settings.items():
-            monkeypatch.setitem(app.config, key, value)
-        return SMTPTransport.from_config(app.config)
-
-    return configure
 
 
 @pytest.fixture
@@ -155,6 +133,46 @@ def test_backoff_delay_is_full_jitter_between_zero_and_the_ceiling(attempts):
     assert all(timedelta(0) <= sample <= ceiling for sample in samples)
     assert min(samples) < ceiling * 0.1
     assert max(samples) > ceiling * 0.9
+
+
+# --- the message and its errors ---------------------------------------------------------------
+
+
+def test_build_message_uses_the_stored_headers():
+    outgoing = Outgoing(
+        id=1,
+        message_id="abc.123@backbone-crm.test",
+        kind="requester_ack",
+        to_address="rae@example.org",
+        subject="Merci — reçu",
+        body_text="Bonjour,\n",
+        language="fr",
+        created_at=NOW,
+    )
+
+    message = build_message(outgoing, SENDER)
+
+    assert message["Message-ID"] == "<abc.123@backbone-crm.test>"
+    assert message["Date"] == "Mon, 02 Mar 2026 15:00:00 +0000"
+    assert message["Content-Language"] == "fr"
+    assert message["Subject"] == "Merci — reçu"
+    assert message.get_content() == "Bonjour,\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "ConnectionRefusedError: Connection refused"),
+        (TimeoutError("timed out"), "TimeoutError: timed out"),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "SMTPServerDisconnected: Connection unexpectedly closed"),
+        (smtplib.SMTPDataError(554, b"5.7.1 Rejected\r\n as spam"), "SMTPDataError: 554 5.7.1 Rejected as spam"),
+        (smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 No such user")}), "recipient refused: 550 5.1.1 No such user"),
+        (RuntimeError("x" * 1000), "RuntimeError: " + "x" * 285 + "…"),
+    ],
+)
+def test_errors_are_described_in_one_short_line(error, described):
+    assert describe_error(error) == described
+    assert len(describe_error(error)) <= 300
 
 
 # --- delivery ------------------------------------------------------------------------------
@@ -376,6 +394,25 @@ def test_login_when_a_username_is_set_and_the_password_never_reaches_the_error(a
     assert [message["Message-ID"] for message in server.messages] == [email.message_id]
 
 
+def test_a_locked_database_while_recording_is_retried_not_a_duplicate(app, smtp_server, transport, monkeypatch):
+    email = make_email()
+    calls = []
+
+    def locked_once(outgoing, now):
+        calls.append(outgoing.id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE outbound_emails ...", {}, Exception("database is locked"))
+        _record_sent(outgoing, now)
+
+    monkeypatch.setattr(worker, "_record_sent", locked_once)
+    monkeypatch.setattr(worker, "RECORD_RETRY_PAUSE", 0)
+
+    assert send_due(NOW, transport) == SendReport(sent=1)
+    assert calls == [email.id, email.id]
+    assert reload(email).status is EmailStatus.SENT
+    assert len(smtp_server.messages) == 1
+
+
 # --- one delivery, however many workers ------------------------------------------------------
 
 
@@ -471,6 +508,18 @@ def test_worker_once_sends_what_is_due_and_prints_a_summary(app, smtp_server, tr
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held."
     assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
+
+
+def test_worker_once_keeps_going_until_nothing_is_due(app, smtp_server, transport, monkeypatch):
+    monkeypatch.setattr(worker, "MAX_PER_RUN", 3)
+    due = worker.utcnow() - timedelta(seconds=1)
+    emails = [make_email(to_address=f"person{n}@example.org", next_attempt_at=due) for n in range(7)]
+
+    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Outbox: 7 sent,")
+    assert sorted(message["Message-ID"] for message in smtp_server.messages) == sorted(e.message_id for e in emails)
 
 
 def test_worker_once_in_development_says_mail_was_held(app, monkeypatch):

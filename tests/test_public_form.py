@@ -47,7 +47,8 @@ def test_start_page_presents_the_initiative_and_leads_to_the_form(public):
     html = text_of(public.get("/"))
     assert '<html lang="en">' in html
     assert "Infant Mortality Reduction Initiative" in html
-    assert "Bootheel" in html and "St. Louis" in html
+    assert "Bootheel" in html
+    assert "St. Louis" in html
     assert 'href="/get-in-touch"' in html
 
 
@@ -56,7 +57,8 @@ def test_start_page_lists_active_backbone_partners_and_their_public_contacts_onl
     assert "Bootheel Babies &amp; Families" in html
     assert "Generate Health" in html
     assert "Works alongside families" in html  # the description comes from the database
-    assert "Dana Whitfield" in html and "dana.whitfield@bootheel-babies.example.org" in html
+    assert "Dana Whitfield" in html
+    assert "dana.whitfield@bootheel-babies.example.org" in html
     assert "Keisha Thompson" in html
     # Not shown on the public page, or not a backbone partner:
     assert "Lucía Ramírez" not in html
@@ -104,8 +106,10 @@ def test_form_has_every_field_and_a_hidden_honeypot(public):
         assert f'name="{name}"' in html, name
     honeypot = re.search(r'<div class="visually-hidden" aria-hidden="true">.*?</div>', html, re.S).group(0)
     assert 'name="website"' in honeypot
-    assert 'tabindex="-1"' in honeypot and 'autocomplete="off"' in honeypot
-    assert 'autocomplete="email"' in html and 'autocomplete="postal-code"' in html
+    assert 'tabindex="-1"' in honeypot
+    assert 'autocomplete="off"' in honeypot
+    assert 'autocomplete="email"' in html
+    assert 'autocomplete="postal-code"' in html
 
 
 def test_valid_submission_is_stored_routed_and_confirmed_without_the_reference_in_the_url(public):
@@ -128,7 +132,8 @@ def test_valid_submission_is_stored_routed_and_confirmed_without_the_reference_i
     assert inquiry.topic_id == first_topic_id()
     assert inquiry.language == "en"
     assert inquiry.consent is True
-    assert inquiry.status is not InquiryStatus.SPAM and inquiry.spam_reason == ""
+    assert inquiry.status is not InquiryStatus.SPAM
+    assert inquiry.spam_reason == ""
     assert inquiry.organisation.name == "Bootheel Babies & Families"
     kinds = sorted(db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.inquiry_id == inquiry.id)))
     assert kinds == ["contact_notice", "requester_ack"]
@@ -261,7 +266,8 @@ def test_bad_csrf_token_re_renders_the_form_with_a_message_not_a_400(public, wit
     assert response.status_code == 422
     html = text_of(response)
     assert "This page was open for a long time; please send it again." in html
-    assert 'value="Jamie Kept"' in html and "My words stay here.</textarea>" in html
+    assert 'value="Jamie Kept"' in html
+    assert "My words stay here.</textarea>" in html
     assert CSRF_RE.search(html)
     assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
 

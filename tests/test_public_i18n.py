@@ -48,7 +48,8 @@ def field_error(html: str, field_id: str) -> str:
 def test_pages_are_english_by_default(public, path):
     html = text_of(public.get(path))
     assert html_lang(html) == "en"
-    assert 'href="' + path + '?lang=es"' in html and ">Español</a>" in html
+    assert 'href="' + path + '?lang=es"' in html
+    assert ">Español</a>" in html
 
 
 @pytest.mark.parametrize("path", ["/", "/get-in-touch"])
@@ -110,7 +111,8 @@ def test_spanish_form_shows_spanish_labels_topics_and_preselects_spanish(public)
 
 def test_english_form_shows_english_topic_names(public):
     html = text_of(public.get("/get-in-touch?lang=en"))
-    assert "Support for my family" in html and "Apoyo para mi familia" not in html
+    assert "Support for my family" in html
+    assert "Apoyo para mi familia" not in html
 
 
 @pytest.mark.parametrize(

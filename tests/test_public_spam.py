@@ -95,7 +95,9 @@ def test_a_filled_honeypot_is_kept_as_spam_unrouted_and_the_bot_sees_an_ordinary
     # The reference shown is the spam record's own, never that of a real routed inquiry.
     assert inquiry.status is InquiryStatus.SPAM
     assert "website" in inquiry.spam_reason
-    assert inquiry.assigned_contact_id is None and inquiry.routed_at is None and inquiry.organisation_id is None
+    assert inquiry.assigned_contact_id is None
+    assert inquiry.routed_at is None
+    assert inquiry.organisation_id is None
     assert count(OutboundEmail) == 0
     assert count(Inquiry) == 1
 
@@ -160,7 +162,8 @@ def test_the_same_email_and_message_twice_make_one_inquiry_and_the_same_confirma
                                        "there is nearby.  ", name="Jamie R.")
     second = shown_page(public, public.post("/get-in-touch", data=again))
     assert confirmation_in_session(public)["reference"] == reference
-    assert reference in first and reference in second
+    assert reference in first
+    assert reference in second
     assert "Bootheel Babies &amp; Families will answer you" in second
     assert count(Inquiry) == 1
     assert count(OutboundEmail) == 2  # one notice and one acknowledgement, not four
@@ -247,7 +250,8 @@ def test_the_form_keeps_working_when_redis_is_down(redis_down_app):
         assert client.get("/get-in-touch/thank-you").status_code == 200
         reference = confirmation_in_session(client)["reference"]
         inquiry = db.session.scalar(select(Inquiry).where(Inquiry.reference == reference))
-        assert inquiry is not None and inquiry.status is not InquiryStatus.SPAM
+        assert inquiry is not None
+        assert inquiry.status is not InquiryStatus.SPAM
         assert limiter._storage_dead  # the limiter did try Redis, and fell back to memory
         # The in-memory fallback still counts: the limit holds while Redis is away.
         statuses = [client.post("/get-in-touch", data={}).status_code for _ in range(4)]

@@ -44,7 +44,7 @@ def search(status_filter: str) -> Select:
 
 def counts_by_status() -> dict[EmailStatus, int]:
     rows = db.session.execute(select(OutboundEmail.status, func.count()).group_by(OutboundEmail.status))
-    counts = dict.fromkeys(EmailStatus, 0)
+    counts = dict.fromkeys((*UNSENT, EmailStatus.SENT), 0)
     counts.update({EmailStatus(status): count for status, count in rows})
     return counts
 

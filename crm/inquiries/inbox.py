@@ -336,9 +336,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
     for row in db.session.execute(query):
         (reference, received_at, source, status, name, email, phone, zip_code, county, topic, language,
          organisation, assignee, due_at, first_response_at, closed_at, message) = row  # fmt: skip
-        overdue = (
-            status in OPEN_STATUSES and due_at is not None and is_overdue(due_at, first_response_at, now)
-        )
+        overdue = status in OPEN_STATUSES and due_at is not None and is_overdue(due_at, first_response_at, now)
         yield [
             reference,
             _local_text(received_at),
@@ -414,7 +412,8 @@ def _span(delta: timedelta) -> str:
 
 
 def due_label(inquiry: Inquiry, now: datetime) -> DueLabel:
-    """"due in 3 h", "overdue by 2 h", "answered on time"...; empty when no clock runs."""
+    """How the response clock stands, as lists show it: "due in 3 h", "overdue by 2 h",
+    "answered on time"; empty when no clock runs (spam, or never routed)."""
     if inquiry.due_at is None or inquiry.status is InquiryStatus.SPAM:
         return DueLabel("")
     try:

@@ -72,7 +72,9 @@ def _filter_form() -> InboxFilterForm:
     form.organisation.choices = [SelectChoice("", "Any organisation")] + [
         SelectChoice(id_, name) for id_, name in organisations
     ]
-    form.topic.choices = [SelectChoice("", "Any topic")] + [SelectChoice(id_, name) for id_, name in inbox.topic_choices()]
+    form.topic.choices = [SelectChoice("", "Any topic")] + [
+        SelectChoice(id_, name) for id_, name in inbox.topic_choices()
+    ]
     form.region.choices = [SelectChoice("", "Any region")] + [
         SelectChoice(id_, name) for id_, name in inbox.region_choices()
     ]
@@ -209,6 +211,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     nothing is written when an action fails."""
     now = utcnow()
     events = services.load_events(inquiry)
+    views = [event for event in events if event.kind is InquiryEventKind.VIEWED]
     may_read_access_log = access.may_read_access_log(current_user)
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
@@ -216,8 +219,9 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     return render_template(
         "inquiries/detail.html",
         inquiry=inquiry,
-        timeline=[event for event in events if may_read_access_log or event.kind is not InquiryEventKind.VIEWED],
-        access_log=[event for event in events if event.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
+        # Who looked is for managers: the timeline shows views to them alone, beside the access log.
+        timeline=events if may_read_access_log else [event for event in events if event not in views],
+        access_log=views if may_read_access_log else None,
         due=inbox.due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),

@@ -40,7 +40,14 @@ def _event(inquiry: Inquiry, kind: InquiryEventKind, actor: User | None, now: da
 
 def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "") -> None:
     detail = f"{before.label} → {inquiry.status.label}" + (f": {note}" if note else "")
-    _event(inquiry, InquiryEventKind.STATUS_CHANGED, actor, now, detail, **{"from": before.value, "to": inquiry.status.value})
+    _event(
+        inquiry,
+        InquiryEventKind.STATUS_CHANGED,
+        actor,
+        now,
+        detail,
+        **{"from": before.value, "to": inquiry.status.value},
+    )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -258,7 +265,11 @@ def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User,
     routing.NoFallbackContact when the rules need a fallback and none is set.
     """
     if assign_to is None:
-        return intake.receive(details, now, actor=actor)
+        try:
+            return intake.receive(details, now, actor=actor)
+        except routing.NoFallbackContact:
+            db.session.rollback()  # receive had stored the inquiry before routing it
+            raise
 
     key = intake.dedupe_key(details.email, details.message) if details.email else ""
     if key:
@@ -286,7 +297,9 @@ def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User,
     _set_place(inquiry, place)
     db.session.add(inquiry)
     _event(inquiry, InquiryEventKind.RECEIVED, actor, now, f"Received ({details.source.label}, logged by {actor.name})")
-    intake.route_to_contact(inquiry, routing.RoutingOutcome(place=place, decision=_by_hand(assign_to, actor)), now, actor)
+    intake.route_to_contact(
+        inquiry, routing.RoutingOutcome(place=place, decision=_by_hand(assign_to, actor)), now, actor
+    )
     audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)
 

@@ -11,7 +11,8 @@ Guarantees:
 - The one window for a duplicate is a crash (or a lost database) between the SMTP server
   accepting a message and the commit that records it as SENT: the claim then expires and
   the message is sent again, with the same Message-ID so receivers can drop the repeat.
-  That window is one UPDATE long: each outcome is committed straight after its own send.
+  That window is one UPDATE long: each outcome is committed straight after its own send
+  (retried for a second or so if the database is busy), never at the end of the batch.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from crm.database import utcnow
 from crm.extensions import db
@@ -38,6 +40,7 @@ from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, des
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
 
 logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 BATCH_SIZE = 10
 MAX_PER_RUN = 200
@@ -47,6 +50,8 @@ DEFAULT_MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 HELD_MAIL_PAGE = "/admin/outbox/"
+RECORD_ATTEMPTS = 6
+RECORD_RETRY_PAUSE = 0.05  # seconds, doubling: about 1.5 s in all
 
 
 class UniformSource(Protocol):
@@ -75,6 +80,15 @@ class SendReport:
     dead: int = 0
     held: int = 0
     released: int = 0  # claimed but handed back unsent (the lease was running out)
+
+    def __add__(self, other: SendReport) -> SendReport:
+        return SendReport(
+            sent=self.sent + other.sent,
+            failed=self.failed + other.failed,
+            dead=self.dead + other.dead,
+            held=self.held + other.held,
+            released=self.released + other.released,
+        )
 
     @property
     def total(self) -> int:
@@ -232,6 +246,26 @@ def _record_failure(
     return status
 
 
+def _with_retries(record: Callable[..., Result], outgoing: Outgoing, *args: Any) -> Result:
+    """Record an outcome, trying again when the database is briefly unavailable (SQLite's
+    "database is locked" when workers collide, a PostgreSQL failover): giving up on a sent
+    message means sending it again once its claim expires."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return record(outgoing, *args)
+        except OperationalError:
+            db.session.rollback()
+            if attempt == RECORD_ATTEMPTS - 1:
+                logger.error(
+                    "Could not record the outcome for email %s; once its claim expires it is tried again "
+                    "(if it was sent, it may arrive twice, with the same Message-ID)",
+                    outgoing.id,
+                )
+                raise
+            time.sleep(RECORD_RETRY_PAUSE * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def _deliver_batch(
     batch: list[Outgoing],
     now: datetime,
@@ -266,9 +300,9 @@ def _deliver_batch(
                     connection_failure = failure  # the rest of the batch would fail the same way
             if failure is None:
                 # The duplicate window: sent, not yet recorded. Record it before anything else.
-                _record_sent(outgoing, now)
+                _with_retries(_record_sent, outgoing, now)
                 report.sent += 1
-            elif _record_failure(outgoing, failure, now, max_attempts, rng) is EmailStatus.DEAD:
+            elif _with_retries(_record_failure, outgoing, failure, now, max_attempts, rng) is EmailStatus.DEAD:
                 report.dead += 1
             else:
                 report.failed += 1
@@ -280,10 +314,10 @@ def send_due(
     *,
     rng: UniformSource = random,
     batch_size: int = BATCH_SIZE,
-    limit: int = MAX_PER_RUN,
+    limit: int | None = None,
     lease: timedelta = LEASE,
 ) -> SendReport:
-    """Send every message due at `now`, up to `limit`, in batches of `batch_size`.
+    """Send the messages due at `now`, up to `limit` (MAX_PER_RUN), in batches of `batch_size`.
 
     Without MAIL_SERVER (development) nothing is sent: due messages are marked HELD for an
     admin to read at /admin/outbox/.
@@ -297,6 +331,7 @@ def send_due(
         return SendReport(held=held)
 
     max_attempts = max(int(current_app.config.get("MAIL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)), 1)
+    limit = limit or MAX_PER_RUN
     report = SendReport()
     handled: list[int] = []  # a message retried in this run (a zero backoff) waits for the next run
     while len(handled) < limit:
@@ -368,7 +403,13 @@ def worker_command(once: bool, poll_interval: float) -> None:
         logger.setLevel(logging.INFO)
     transport = SMTPTransport.from_config(current_app.config)
     if once:
-        click.echo(send_due(utcnow(), transport).summary())
+        report = SendReport()
+        while True:  # a full run means more may be due
+            run = send_due(utcnow(), transport)
+            report += run
+            if run.total < MAX_PER_RUN:
+                break
+        click.echo(report.summary())
         return
     where = (
         f"{transport.host}:{transport.port}"

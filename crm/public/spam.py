@@ -19,8 +19,8 @@ from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 HONEYPOT_FIELD = "website"
-TOKEN_SALT = "crm.public.form-rendered"
-TOKEN_PAYLOAD = "get-in-touch"
+SIGNING_SALT = "crm.public.form-rendered"
+SIGNED_PAYLOAD = "get-in-touch"
 MAX_FORM_AGE = timedelta(days=1)
 DEFAULT_MIN_SECONDS = 3
 
@@ -32,12 +32,12 @@ class Timing(enum.Enum):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=TOKEN_SALT)
+    return URLSafeTimedSerializer(current_app.secret_key, salt=SIGNING_SALT)
 
 
 def issue_form_token() -> str:
     """A token that says, under the app's signature, when the form was shown."""
-    return _serializer().dumps(TOKEN_PAYLOAD)
+    return _serializer().dumps(SIGNED_PAYLOAD)
 
 
 def form_age(token: str | None, now: datetime) -> timedelta | None:
@@ -48,7 +48,7 @@ def form_age(token: str | None, now: datetime) -> timedelta | None:
         payload, signed_at = _serializer().loads(token, return_timestamp=True)
     except (BadData, UnicodeError, ValueError):
         return None
-    if payload != TOKEN_PAYLOAD:
+    if payload != SIGNED_PAYLOAD:
         return None
     return now - signed_at
 

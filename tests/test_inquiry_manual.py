@@ -1,0 +1,215 @@
+"""Inquiries that arrive by phone, email, letter or in person, logged by staff."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.inquiries.status import InquiryStatus
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, OutboundEmail, Role
+from tests.inquiry_support import World, count, make_world, wire_inquiries, written
+
+
+@pytest.fixture(autouse=True)
+def _wired(app):
+    wire_inquiries(app)
+
+
+@pytest.fixture
+def world(app) -> World:
+    return make_world()
+
+
+def form(**overrides) -> dict:
+    data = {
+        "source": "phone",
+        "name": "Rosa Caller",
+        "email": "",
+        "phone": "573-555-0142",
+        "zip_code": "63857",
+        "topic_id": "",
+        "language": "es",
+        "message": "Llamó para preguntar por las visitas a domicilio.",
+        "consent": "y",
+        "assign_to": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def only_inquiry() -> Inquiry:
+    db.session.expire_all()
+    return db.session.scalars(select(Inquiry)).one()
+
+
+def kinds_of(inquiry: Inquiry) -> list[InquiryEventKind]:
+    return list(
+        db.session.scalars(
+            select(InquiryEvent.kind).where(InquiryEvent.inquiry_id == inquiry.id).order_by(InquiryEvent.id)
+        )
+    )
+
+
+def emails_of(inquiry: Inquiry) -> dict[str, str]:
+    return dict(
+        db.session.execute(
+            select(OutboundEmail.kind, OutboundEmail.to_address).where(OutboundEmail.inquiry_id == inquiry.id)
+        ).all()
+    )
+
+
+def test_the_form_is_for_staff(client, login, world):
+    login(Role.STAFF)
+
+    html = client.get("/inquiries/new").get_data(as_text=True)
+
+    assert "Log an inquiry" in html
+    assert 'value="web"' not in html, "the web form logs itself"
+    assert "Home visits" in html
+    assert "Route with the rules" in html
+
+
+def test_a_phone_call_is_routed_by_the_rules(client, login, world):
+    me = login(Role.STAFF)
+
+    response = client.post("/inquiries/new", data=form(topic_id=str(world.home_visits.id)))
+
+    inquiry = only_inquiry()
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/inquiries/{inquiry.id}"
+    assert inquiry.source is InquirySource.PHONE
+    assert inquiry.logged_by_id == me.id
+    assert (inquiry.name, inquiry.phone, inquiry.email, inquiry.language) == ("Rosa Caller", "(573) 555-0142", "", "es")
+    assert inquiry.consent is True
+    assert inquiry.organisation_id == world.north.id
+    assert inquiry.assigned_contact_id in {world.nora.id, world.ned.id}
+    assert inquiry.county_fips == "29069"
+    assert inquiry.status is InquiryStatus.ASSIGNED
+    assert inquiry.due_at is not None
+    assert "rule 'Home visits to North'" in inquiry.routing_reason
+    received = db.session.scalars(
+        select(InquiryEvent).where(
+            InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == InquiryEventKind.RECEIVED
+        )
+    ).one()
+    assert received.actor_id == me.id
+    assert received.detail == f"Received (Phone, logged by {me.name})"
+    # No email address: the contact hears of it, the requester is called back instead.
+    assert list(emails_of(inquiry)) == ["contact_notice"]
+
+
+def test_an_inquiry_can_be_assigned_by_hand(client, login, world):
+    me = login(Role.STAFF)
+
+    response = client.post(
+        "/inquiries/new",
+        data=form(source="letter", email="rosa@example.net", phone="", assign_to=str(world.sam.id)),
+    )
+
+    assert response.status_code == 302
+    inquiry = only_inquiry()
+    assert inquiry.source is InquirySource.LETTER
+    assert inquiry.assigned_contact_id == world.sam.id
+    assert inquiry.organisation_id == world.south.id
+    assert inquiry.routing_rule_id is None
+    assert inquiry.routing_reason == f"Assigned by hand by {me.name}"
+    assert inquiry.status is InquiryStatus.ASSIGNED
+    assert inquiry.due_at is not None
+    assert inquiry.county_fips == "29069"
+    assert kinds_of(inquiry) == [
+        InquiryEventKind.RECEIVED,
+        InquiryEventKind.ROUTED,
+        InquiryEventKind.EMAIL_QUEUED,
+        InquiryEventKind.EMAIL_QUEUED,
+    ]
+    assert emails_of(inquiry) == {"contact_notice": world.sam.email, "requester_ack": "rosa@example.net"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"email": "", "phone": ""}, "email", "Give an email address or a phone number"),
+        ({"name": ""}, "name", "Enter the requester&#39;s name."),
+        ({"message": ""}, "message", "Write down what they asked."),
+        ({"source": "web"}, "source", "Choose phone, email, letter or in person."),
+        ({"email": "not an email"}, "email", "Enter an email address"),
+        ({"phone": "12"}, "phone", "Enter a phone number"),
+        ({"zip_code": "ABCDE"}, "zip_code", "Enter a five-digit ZIP code"),
+        ({"assign_to": "999999"}, "assign_to", "Choose from the list."),
+        ({"topic_id": "abc"}, "topic_id", "Choose from the list."),
+    ],
+)
+def test_invalid_input_is_refused_and_nothing_is_stored(client, login, world, overrides, field, message):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post("/inquiries/new", data=form(**overrides))
+
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert f'href="#{field}"' in html, "the error summary links to the field"
+    assert count(Inquiry) == 0
+    assert written() == before
+
+
+def test_an_inactive_contact_cannot_be_chosen(client, login, world):
+    login(Role.STAFF)
+    world.sam.active = False
+    db.session.commit()
+
+    response = client.post("/inquiries/new", data=form(assign_to=str(world.sam.id)))
+
+    assert response.status_code == 422
+    assert count(Inquiry) == 0
+
+
+def test_email_alone_is_enough(client, login, world):
+    login(Role.STAFF)
+
+    response = client.post("/inquiries/new", data=form(source="email", phone="", email="Rosa@Example.net"))
+
+    assert response.status_code == 302
+    assert only_inquiry().email == "Rosa@example.net"
+
+
+def test_without_a_fallback_contact_the_form_asks_for_a_person(client, login, world):
+    login(Role.STAFF)
+    world.fallback.is_inquiry_fallback = False
+    db.session.commit()
+
+    response = client.post("/inquiries/new", data=form())
+
+    assert response.status_code == 422
+    assert "no fallback contact" in response.get_data(as_text=True)
+    assert count(Inquiry) == 0
+
+
+def test_the_same_request_twice_is_one_inquiry(client, login, world):
+    login(Role.STAFF)
+    data = form(source="email", email="rosa@example.net", phone="")
+
+    first = client.post("/inquiries/new", data=data)
+    second = client.post("/inquiries/new", data=data)
+
+    assert first.headers["Location"] == second.headers["Location"]
+    assert count(Inquiry) == 1
+
+
+def test_a_logged_inquiry_is_worked_like_any_other(client, login, world):
+    login(Role.STAFF)
+    client.post("/inquiries/new", data=form(source="in_person", assign_to=str(world.nora.id)))
+    inquiry = only_inquiry()
+
+    assert client.post(f"/inquiries/{inquiry.id}/note", data={"note": "Met at the clinic."}).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "in_progress"}).status_code == 302
+    response = client.post(
+        f"/inquiries/{inquiry.id}/response", data={"response": "Booked a visit.", "channel": "in_person"}
+    )
+    assert response.status_code == 302
+    assert only_inquiry().status is InquiryStatus.RESPONDED
+    listed = client.get("/inquiries/?status=").get_data(as_text=True)
+    assert inquiry.reference in listed
+    assert "Rosa Caller" in client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert db.session.scalar(select(Contact.id).where(Contact.name == "Rosa Caller")) is None

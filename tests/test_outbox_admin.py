@@ -1,0 +1,205 @@
+"""The admin outbox pages: reading mail, held mail in development, and re-sending."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email.utils import make_msgid
+
+import pytest
+from sqlalchemy import select
+
+from crm.admin_outbox.routes import bp
+from crm.database import utcnow
+from crm.extensions import db
+from crm.mail.worker import SendReport, send_due
+from crm.models import AuditEvent, EmailStatus, OutboundEmail, Role
+
+
+@pytest.fixture(autouse=True)
+def _outbox_blueprint(app):
+    """Register the blueprint until crm/__init__.py does. The app is shared by the whole run,
+    so other tests may already have served requests: Flask then refuses new blueprints, which
+    is a guard for real apps, not for this one-off."""
+    if "outbox" not in app.blueprints:
+        served, app._got_first_request = app._got_first_request, False
+        try:
+            app.register_blueprint(bp)
+        finally:
+            app._got_first_request = served
+
+
+def make_email(status: EmailStatus = EmailStatus.PENDING, **fields) -> OutboundEmail:
+    now = utcnow()
+    values = {
+        "message_id": make_msgid(domain="backbone-crm.test"),
+        "kind": "contact_notice",
+        "to_address": "dana@partner.example.org",
+        "subject": f"A {status.value} message",
+        "body_text": f"Hello Dana,\n\nThis message is {status.value}.\n",
+        "status": status,
+        "created_at": now - timedelta(hours=1),
+        "next_attempt_at": now + timedelta(minutes=5),
+        **fields,
+    }
+    email = OutboundEmail(**values)
+    db.session.add(email)
+    db.session.commit()
+    return email
+
+
+def reload(email: OutboundEmail) -> OutboundEmail:
+    db.session.expire_all()
+    return db.session.get(OutboundEmail, email.id)
+
+
+def audit_events_for(email: OutboundEmail) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.entity_type == "OutboundEmail", AuditEvent.entity_id == str(email.id))
+        )
+    )
+
+
+def test_the_list_shows_unsent_mail_dead_first_by_default(client, login):
+    login(Role.ADMIN)
+    sent = make_email(EmailStatus.SENT)
+    pending = make_email(EmailStatus.PENDING, attempts=2, last_error="451 4.3.0 Try again later")
+    held = make_email(EmailStatus.HELD)
+    dead = make_email(EmailStatus.DEAD, attempts=8, last_error="ConnectionRefusedError: Connection refused")
+
+    response = client.get("/admin/outbox/")
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    positions = [html.index(email.subject) for email in (dead, held, pending)]
+    assert positions == sorted(positions)
+    assert sent.subject not in html
+    assert "dana@partner.example.org" in html
+    assert "451 4.3.0 Try again later" in html
+    assert "Contact notice" in html
+    assert "Dead: 1" in html
+
+
+@pytest.mark.parametrize(
+    ("status_filter", "shown"),
+    [
+        ("sent", {EmailStatus.SENT}),
+        ("dead", {EmailStatus.DEAD}),
+        ("held", {EmailStatus.HELD}),
+        ("pending", {EmailStatus.PENDING}),
+        ("all", set(EmailStatus)),
+        ("nonsense", {EmailStatus.PENDING, EmailStatus.HELD, EmailStatus.DEAD}),
+    ],
+)
+def test_the_list_filters_by_status(client, login, status_filter, shown):
+    login(Role.ADMIN)
+    emails = {status: make_email(status) for status in EmailStatus}
+
+    html = client.get("/admin/outbox/", query_string={"status": status_filter}).get_data(as_text=True)
+
+    assert {status for status, email in emails.items() if email.subject in html} == shown
+
+
+def test_the_detail_page_shows_the_whole_message(client, login, app, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "")
+    login(Role.ADMIN)
+    email = make_email(
+        EmailStatus.HELD,
+        subject="Recibimos su mensaje",
+        body_text="Hola Rae,\n\nGracias <por> escribirnos.\n",
+        language="es",
+    )
+
+    response = client.get(f"/admin/outbox/{email.id}")
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Recibimos su mensaje" in html
+    assert "Gracias &lt;por&gt; escribirnos." in html
+    assert email.message_id.replace("<", "&lt;").replace(">", "&gt;") in html
+    assert f'action="/admin/outbox/{email.id}/resend"' in html
+    assert "No mail server is set" in html
+
+
+@pytest.mark.parametrize("status", [EmailStatus.DEAD, EmailStatus.HELD])
+def test_resend_puts_the_message_back_and_the_worker_delivers_it(
+    client, login, status, smtp_server, mail_config
+):
+    admin = login(Role.ADMIN)
+    email = make_email(status, attempts=8, last_error="550 5.1.1 No such user", next_attempt_at=utcnow() - timedelta(days=1))
+    message_id = email.message_id
+    before = utcnow()
+
+    response = client.post(f"/admin/outbox/{email.id}/resend")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/admin/outbox/{email.id}")
+    stored = reload(email)
+    assert stored.status is EmailStatus.PENDING
+    assert stored.attempts == 0
+    assert stored.last_error == ""
+    assert stored.message_id == message_id
+    assert before <= stored.next_attempt_at <= utcnow()
+    [event] = audit_events_for(email)
+    assert event.actor_id == admin.id
+    assert event.action == "update"
+    assert event.changes["status"] == [status.value, "pending"]
+    assert event.changes["attempts"] == [8, 0]
+
+    transport = mail_config(smtp_server.port)
+    assert send_due(utcnow(), transport) == SendReport(sent=1)
+    assert [message["Message-ID"] for message in smtp_server.messages] == [message_id]
+    assert reload(email).status is EmailStatus.SENT
+
+
+@pytest.mark.parametrize("status", [EmailStatus.PENDING, EmailStatus.SENT])
+def test_resend_refuses_a_pending_or_sent_message(client, login, status):
+    login(Role.ADMIN)
+    email = make_email(status, attempts=1)
+
+    response = client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "cannot be re-sent" in response.get_data(as_text=True)
+    stored = reload(email)
+    assert (stored.status, stored.attempts) == (status, 1)
+    assert audit_events_for(email) == []
+
+
+def test_resend_changes_nothing_on_get(client, login):
+    login(Role.ADMIN)
+    email = make_email(EmailStatus.DEAD)
+
+    assert client.get(f"/admin/outbox/{email.id}/resend").status_code == 405
+    assert reload(email).status is EmailStatus.DEAD
+
+
+def test_a_missing_message_is_404(client, login):
+    login(Role.ADMIN)
+
+    assert client.get("/admin/outbox/999999").status_code == 404
+    assert client.post("/admin/outbox/999999/resend").status_code == 404
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.STAFF, Role.PARTNER])
+def test_only_admins_reach_the_outbox(client, login, role):
+    login(role)
+    email = make_email(EmailStatus.DEAD)
+
+    assert client.get("/admin/outbox/").status_code == 403
+    assert client.get(f"/admin/outbox/{email.id}").status_code == 403
+    assert client.post(f"/admin/outbox/{email.id}/resend").status_code == 403
+    assert reload(email).status is EmailStatus.DEAD
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client):
+    email = make_email(EmailStatus.DEAD)
+
+    for response in (
+        client.get("/admin/outbox/"),
+        client.get(f"/admin/outbox/{email.id}"),
+        client.post(f"/admin/outbox/{email.id}/resend"),
+    ):
+        assert response.status_code == 302
+        assert "/login" in response.headers["Location"]
+    assert reload(email).status is EmailStatus.DEAD
