@@ -531,3 +531,20 @@ def test_due_time_is_shown_on_the_page(client, login, inquiry):
     )
     html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
     assert '<span class="badge badge-danger">Overdue by 2 h</span>' in html
+
+
+def test_the_page_costs_the_same_however_long_the_timeline(client, login, world, inquiry, count_queries):
+    login(Role.STAFF)
+    client.get(f"/inquiries/{inquiry.id}")
+    with count_queries() as short:
+        client.get(f"/inquiries/{inquiry.id}")
+
+    for n in range(20):
+        someone = login(Role.STAFF, name=f"Colleague {n}")
+        client.post(f"/inquiries/{inquiry.id}/note", data={"note": f"Note {n} by {someone.name}"})
+    client.get(f"/inquiries/{inquiry.id}")  # measured, like the short one, right after a view
+    with count_queries() as long:
+        html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    assert "Note 19 by Colleague 19" in html
+    assert long.count == short.count

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
@@ -103,7 +103,9 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
     if filters.assignee_id is not None:
         where.append(Inquiry.assigned_contact_id == filters.assignee_id)
     if filters.mine:
-        where.append(Inquiry.assigned_contact_id.in_(my_contact_ids(user)))
+        # The user's contacts are looked up first: a handful of ids the planner can seek on.
+        mine = list(db.session.scalars(my_contact_ids(user)))
+        where.append(Inquiry.assigned_contact_id.in_(mine) if mine else false())
     if filters.organisation_id is not None:
         where.append(Inquiry.organisation_id == filters.organisation_id)
     if filters.topic_id is not None:

@@ -211,7 +211,6 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     nothing is written when an action fails."""
     now = utcnow()
     events = services.load_events(inquiry)
-    views = [event for event in events if event.kind is InquiryEventKind.VIEWED]
     may_read_access_log = access.may_read_access_log(current_user)
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
@@ -220,8 +219,8 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         "inquiries/detail.html",
         inquiry=inquiry,
         # Who looked is for managers: the timeline shows views to them alone, beside the access log.
-        timeline=events if may_read_access_log else [event for event in events if event not in views],
-        access_log=views if may_read_access_log else None,
+        timeline=events if may_read_access_log else [e for e in events if e.kind is not InquiryEventKind.VIEWED],
+        access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
         due=inbox.due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),

@@ -35,7 +35,8 @@ class ActionRefused(Exception):
 
 
 def _event(inquiry: Inquiry, kind: InquiryEventKind, actor: User | None, now: datetime, detail: str = "", **data):
-    inquiry.events.append(InquiryEvent(kind=kind, occurred_at=now, actor=actor, detail=detail, data=data))
+    # Set from the event's side, so an inquiry's (possibly long) timeline is not loaded to add to it.
+    db.session.add(InquiryEvent(inquiry=inquiry, kind=kind, occurred_at=now, actor=actor, detail=detail, data=data))
 
 
 def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "") -> None:

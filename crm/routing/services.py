@@ -81,7 +81,7 @@ def open_inquiry_counts() -> dict[int, int]:
         .where(Inquiry.assigned_contact_id.is_not(None), Inquiry.status.in_(OPEN_STATUSES))
         .group_by(Inquiry.assigned_contact_id)
     )
-    return {contact_id: count for contact_id, count in rows.tuples()}  # noqa: C416 (Row, not a pair)
+    return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
 
 
 def _candidate(contact: Contact, open_counts: dict[int, int]) -> Candidate:
