@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.organisations.routes import bp as organisations_bp
     from crm.routing.routes import bp as routing_bp
@@ -97,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
         users_bp,
         routing_bp,
         outbox_bp,
+        inquiries_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -82,6 +82,14 @@ def schema_diff() -> list:
         return compare_metadata(context, db.metadata)
 
 
+def assert_no_drift() -> None:
+    diff = schema_diff()
+    assert diff == [], (
+        "The migrations and the models differ; generate a migration with "
+        '`make migration m="..."` and review it:\n' + pprint.pformat(diff)
+    )
+
+
 def table_names() -> set[str]:
     with db.engine.connect() as connection:
         return set(inspect(connection).get_table_names())
@@ -102,12 +110,7 @@ def _script_config() -> AlembicConfig:
 def test_upgrade_to_head_matches_the_models(migrated_app: Flask) -> None:
     command.upgrade(alembic_config(), "head")
 
-    diff = schema_diff()
-
-    assert diff == [], (
-        "The migrations and the models differ; generate a migration with "
-        '`make migration m="..."` and review it:\n' + pprint.pformat(diff)
-    )
+    assert_no_drift()
     assert set(db.metadata.tables) <= table_names()
 
 
@@ -119,7 +122,7 @@ def test_downgrade_to_base_and_back(migrated_app: Flask) -> None:
 
     assert table_names() <= {"alembic_version"}, f"left behind by downgrade: {table_names() - {'alembic_version'}}"
     command.upgrade(config, "head")
-    assert schema_diff() == []
+    assert_no_drift()
 
 
 def test_revisions_import_the_types_they_use() -> None:

@@ -133,20 +133,23 @@ def test_each_inquiry_is_measured_in_business_hours(march):
         # label: (responded, median, p90, share within target)
         ("overall", {"All": (8, 6.0, 23.0, 0.75)}),
         (
-            "county",
+            "by_county",
             {
                 "Dunklin County": (5, 3.0, 16.0, 0.8),
                 "St. Louis City": (2, 6.0, 7.6, 1.0),
                 services.NO_COUNTY: (1, 30.0, 30.0, 0.0),
             },
         ),
-        ("language", {"English": (6, 6.5, 25.0, 4 / 6), "Español": (2, 6.0, 7.6, 1.0)}),
+        ("by_language", {"English": (6, 6.5, 25.0, 4 / 6), "Español": (2, 6.0, 7.6, 1.0)}),
     ],
 )
-def test_response_figures(march, group, expected):
-    measured = services.responses(MARCH_PERIOD)
-    keys = {"overall": lambda item: "All", "county": lambda item: item.county, "language": lambda item: item.language}
-    figures = {label: services.ResponseFigures.of(items) for label, items in services.grouped(measured, keys[group]).items()}
+@pytest.mark.parametrize("way", ["database", "python"])
+def test_response_figures(march, group, expected, way):
+    if way == "database":  # PostgreSQL computes them in SQL; other databases in Python
+        breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
+    else:
+        breakdown = services.ResponseBreakdown.of(services.responses(MARCH_PERIOD))
+    figures = {"All": breakdown.overall} if group == "overall" else getattr(breakdown, group)
 
     actual = {label: (f.count, f.median, f.p90, f.within_target_share) for label, f in figures.items()}
     assert actual.keys() == expected.keys()
@@ -155,26 +158,60 @@ def test_response_figures(march, group, expected):
 
 
 def test_response_tables_round_for_people(march):
-    measured = services.responses(MARCH_PERIOD)
+    breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
 
-    assert services.response_overall(measured).rows == [("All", 8, 6.0, 23.0, 75.0)]
-    assert services.response_by_county(measured).rows == [
+    assert services.response_overall(breakdown).rows == [("All", 8, 6.0, 23.0, 75.0)]
+    assert services.response_by_county(breakdown).rows == [
         ("Dunklin County", 5, 3.0, 16.0, 80.0),
         ("St. Louis City", 2, 6.0, 7.6, 100.0),
         (services.NO_COUNTY, 1, 30.0, 30.0, 0.0),
     ]
-    assert services.response_by_language(measured).rows == [("English", 6, 6.5, 25.0, 66.7), ("Español", 2, 6.0, 7.6, 100.0)]
+    assert services.response_by_language(breakdown).rows == [("English", 6, 6.5, 25.0, 66.7), ("Español", 2, 6.0, 7.6, 100.0)]
 
 
-def test_a_holiday_is_not_business_time(app, march):
-    app.config["SLA_HOLIDAYS"] = "2026-03-09"
-    try:
-        measured = services.responses(MARCH_PERIOD)
-    finally:
-        app.config["SLA_HOLIDAYS"] = ""
+def test_a_holiday_is_not_business_time(app, march, monkeypatch):
+    monkeypatch.setitem(app.config, "SLA_HOLIDAYS", "2026-03-09")
+
+    measured = services.responses(MARCH_PERIOD)
+    breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
 
     # The three answered on Monday the 9th lose that day's hours: 2 -> 1, 20 -> 16, 8 -> 0.
     assert sorted(item.hours for item in measured) == [0.0, 1.0, 1.0, 3.0, 4.0, 10.0, 16.0, 30.0]
+    assert breakdown.overall.median == pytest.approx(3.5)
+
+
+def test_database_and_python_agree_on_random_inquiries(app):
+    """On PostgreSQL the figures come from SQL; they must match the Python clock exactly."""
+    import random
+
+    rng = random.Random(7)
+    factories.CountyFactory(fips=DUNKLIN, name="Dunklin County")
+    topics = [None, TopicFactory(response_target_hours=8), TopicFactory(response_target_hours=24)]
+    start = local(2025, 10, 1, 0)
+    for _ in range(300):
+        received = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 200))
+        responded = received + timedelta(minutes=rng.randrange(0, 60 * 24 * 20)) if rng.random() < 0.9 else None
+        status = InquiryStatus.SPAM if rng.random() < 0.05 else InquiryStatus.RESPONDED
+        InquiryFactory(
+            received_at=received,
+            first_response_at=responded,
+            status=status,
+            county_fips=rng.choice([DUNKLIN, None]),
+            language=rng.choice(["en", "es"]),
+            topic=rng.choice(topics),
+        )
+    period = services.Period(date(2025, 10, 1), date(2026, 3, 31), CHICAGO)
+
+    database = services.response_breakdown(period, utcnow())
+    python = services.ResponseBreakdown.of(services.responses(period))
+
+    def plain(breakdown):
+        groups = {"all": breakdown.overall, **breakdown.by_county, **breakdown.by_language}
+        return {key: (f.count, f.median, f.p90, f.within_target_share) for key, f in groups.items()}
+
+    assert plain(database).keys() == plain(python).keys()
+    for key, (count, median, p90, share) in plain(python).items():
+        assert plain(database)[key] == (count, pytest.approx(median), pytest.approx(p90), pytest.approx(share)), key
 
 
 @pytest.mark.parametrize(
@@ -234,13 +271,16 @@ def test_open_load_counts_open_inquiries_per_contact_now(app):
     InquiryFactory(assigned_contact=None, status=InquiryStatus.NEW)
     InquiryFactory(assigned_contact=calm, status=InquiryStatus.SPAM)
 
-    rows = services.open_load(now).rows
+    table = services.open_load(now)
+    top = services.open_load(now, limit=1)
 
-    assert rows == [
+    assert table.rows == [
         ("Busy Contact", busy.organisation.name, 2, 1),
         ("Calm Contact", calm.organisation.name, 1, 0),
         (services.UNASSIGNED, "", 1, 0),
     ]
+    assert top.rows == table.rows[:1]
+    assert top.row_count == 3
 
 
 # --- the business clock matches the SLA clock ------------------------------------------------------

@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
 from crm.inquiries.status import InquiryStatus, status_after_assignment
 from crm.mail.outbox import queue_contact_notice, queue_requester_acknowledgement
-from crm.models import Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.models import County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.routing import services as routing
 
 # Crockford's base 32 without look-alikes, so a reference can be read over the phone.
@@ -125,7 +125,9 @@ def receive(
     outcome = routing.decide(details.zip_code, details.topic, details.language, now)
     if outcome.place is not None:
         inquiry.state = outcome.place.state
-        inquiry.county_fips = outcome.place.county_fips
+        # Only counties we keep records for; another state's county stays unrecorded.
+        if outcome.place.county_fips:
+            inquiry.county = db.session.get(County, outcome.place.county_fips)
     route_to_contact(inquiry, outcome, now, actor)
     audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)

@@ -44,6 +44,9 @@ class Inquiry(db.Model):
         Index("ix_inquiries_status_received", "status", "received_at", "id"),
         Index("ix_inquiries_org_received", "organisation_id", "received_at", "id"),
         Index("ix_inquiries_assignee_status", "assigned_contact_id", "status"),
+        Index("ix_inquiries_assignee_received", "assigned_contact_id", "received_at", "id"),
+        Index("ix_inquiries_org_due", "organisation_id", "due_at", "id"),
+        Index("ix_inquiries_due", "due_at", "id"),
         Index("ix_inquiries_dedupe", "dedupe_key", "received_at"),
     )
 
@@ -74,7 +77,7 @@ class Inquiry(db.Model):
     routing_reason: Mapped[str] = mapped_column(Text, default="")
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

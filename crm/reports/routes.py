@@ -94,10 +94,10 @@ def _period_or_400() -> services.Period:
     return period
 
 
-def _table_or_404(name: str, period: services.Period) -> services.Table:
+def _table_or_404(name: str, period: services.Period, limit: int | None = None) -> services.Table:
     if name not in services.TABLE_NAMES:
         abort(404)
-    return services.build_table(name, period, utcnow())
+    return services.build_table(name, period, utcnow(), limit)
 
 
 @bp.route("/")
@@ -129,10 +129,10 @@ def export(name: str):
 @requires(Access.MANAGER)
 def chart(name: str):
     period = _period_or_400()
-    table = _table_or_404(name, period)
+    table = _table_or_404(name, period, limit=CHART_ROWS)
     limit = CHART_ROWS if table.ranked else MONTH_CHART_ROWS
     title = table.title
-    if table.ranked and len(table.chart_points()) > limit:
+    if table.ranked and table.row_count > limit:
         title += f" (largest {limit})"
     svg = bar_chart(
         title,
