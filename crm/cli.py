@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from crm.extensions import db
+from crm.mail.worker import worker_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
-from crm.mail.worker import worker_command
 from crm.routing.cli import route_command
 
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
