@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ec737aaaed5f
+Revision ID: f3aac1ce6c5c
 Revises: 
-Create Date: 2026-11-23 21:54:52.950821
+Create Date: 2026-11-23 22:35:01.092825
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import crm.database
 
 # revision identifiers, used by Alembic.
-revision = 'ec737aaaed5f'
+revision = 'f3aac1ce6c5c'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -255,12 +255,14 @@ def upgrade():
     sa.UniqueConstraint('reference', name=op.f('uq_inquiries_reference'))
     )
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
+        batch_op.create_index('ix_inquiries_assignee_received', ['assigned_contact_id', 'received_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_assignee_status', ['assigned_contact_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_county_fips'), ['county_fips'], unique=False)
         batch_op.create_index('ix_inquiries_dedupe', ['dedupe_key', 'received_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_inquiries_due_at'), ['due_at'], unique=False)
+        batch_op.create_index('ix_inquiries_due', ['due_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_language'), ['language'], unique=False)
+        batch_op.create_index('ix_inquiries_org_due', ['organisation_id', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_org_received', ['organisation_id', 'received_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_received', ['received_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_status_received', ['status', 'received_at', 'id'], unique=False)
@@ -356,12 +358,14 @@ def downgrade():
         batch_op.drop_index('ix_inquiries_status_received')
         batch_op.drop_index('ix_inquiries_received')
         batch_op.drop_index('ix_inquiries_org_received')
+        batch_op.drop_index('ix_inquiries_org_due')
         batch_op.drop_index(batch_op.f('ix_inquiries_language'))
         batch_op.drop_index(batch_op.f('ix_inquiries_email'))
-        batch_op.drop_index(batch_op.f('ix_inquiries_due_at'))
+        batch_op.drop_index('ix_inquiries_due')
         batch_op.drop_index('ix_inquiries_dedupe')
         batch_op.drop_index(batch_op.f('ix_inquiries_county_fips'))
         batch_op.drop_index('ix_inquiries_assignee_status')
+        batch_op.drop_index('ix_inquiries_assignee_received')
 
     op.drop_table('inquiries')
     with op.batch_alter_table('routing_rules', schema=None) as batch_op:
