@@ -43,7 +43,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app)
+    from crm.public.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         _tune_sqlite(db.engine)
 
@@ -84,10 +86,12 @@ def register_blueprints(app: Flask) -> None:
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.organisations.routes import bp as organisations_bp
+    from crm.public.routes import bp as public_bp
     from crm.routing.routes import bp as routing_bp
     from crm.users.routes import bp as users_bp
 
     for blueprint in (
+        public_bp,
         auth_bp,
         account_bp,
         dashboard_bp,
