@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.interactions.routes import bp as interactions_bp
     from crm.organisations.routes import bp as organisations_bp
     from crm.public.routes import bp as public_bp
+    from crm.reports.routes import bp as reports_bp
     from crm.routing.routes import bp as routing_bp
     from crm.users.routes import bp as users_bp
 
@@ -103,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
         routing_bp,
         outbox_bp,
         inquiries_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from crm.extensions import db
+from crm.inquiries.retention import purge_command
+from crm.inquiries.sla_jobs import sla_command
 from crm.mail.worker import worker_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
@@ -19,6 +21,8 @@ from crm.routing.cli import route_command
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
 crm_cli.add_command(route_command)
 crm_cli.add_command(worker_command)
+crm_cli.add_command(sla_command)
+crm_cli.add_command(purge_command)
 
 
 @crm_cli.command("seed-demo")

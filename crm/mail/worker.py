@@ -366,12 +366,20 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def run_sla_checks(now):
+    from crm.inquiries.sla_jobs import run_sla_checks as queue_reminders_and_escalations
+
+    return queue_reminders_and_escalations(now)
+
+
 def run_worker(transport: Transport, poll_interval: float, stop: threading.Event | None = None) -> None:
     """Poll until stopped. A failing run (say the database restarting) is logged and retried."""
     stop = stop or threading.Event()
     with _stop_on_signals(stop):
         while not stop.is_set():
             try:
+                # Reminders and escalations are queued first, so this same run can send them.
+                run_sla_checks(utcnow())
                 report = send_due(utcnow(), transport)
             except Exception:
                 logger.exception("Outbox worker run failed; trying again in %s s", poll_interval)
