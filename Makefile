@@ -24,7 +24,7 @@ help:
 	@echo "make lint                ruff check ."
 	@echo "make migrate             flask db upgrade on the configured database"
 	@echo "make migration m=\"...\"   autogenerate a migration from the models"
-	@echo "make bench               python -m crm.bench"
+	@echo "make bench               python -m crm.bench (BENCH_ARGS=\"--inquiries 20000 ...\")"
 	@echo "make install             create .venv and install requirements.txt"
 
 $(BIN)/python:
@@ -66,8 +66,11 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
-	$(BIN)/python -m crm.bench
+# The database is migrated first, so the benchmark never creates an unversioned schema.
+# Options: make bench BENCH_ARGS="--inquiries 20000 --contacts 2000 --repeat 10"
+bench: install | instance
+	$(FLASK) db upgrade
+	$(BIN)/python -m crm.bench $(BENCH_ARGS)
 
 migrate: install | instance
 	$(FLASK) db upgrade

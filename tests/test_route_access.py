@@ -24,8 +24,11 @@ from werkzeug.routing import Rule
 from config import TestConfig
 from crm import create_app
 from crm.auth.permissions import Access, access_of, role_may
+from crm.database import utcnow
 from crm.extensions import db
-from crm.models import GrantReport, Organisation, Role
+from crm.inquiries import intake
+from crm.inquiries.intake import InquiryDetails
+from crm.models import GrantReport, Organisation, OutboundEmail, Role, RoutingRule, Topic
 from tests import factories
 
 # The routes are read from an app built once at import time, only to list its url_map.
@@ -99,27 +102,39 @@ class Records:
 
 @pytest.fixture
 def records(app: Flask) -> Records:
+    """One of each record a URL can name, all belonging to the partner's own organisation."""
     own = factories.OrganisationFactory(name="Partner Home Organisation")
     other = factories.OrganisationFactory(name="Somebody Else Organisation")
-    contact = factories.ContactFactory(organisation=own)
+    contact = factories.ContactFactory(organisation=own, accepts_inquiries=True)
+    factories.ContactFactory(organisation=other, accepts_inquiries=True, is_inquiry_fallback=True)
     grant = factories.GrantFactory(organisation=own)
     report = GrantReport(grant=grant, due_on=date(2026, 7, 15))
-    db.session.add(report)
+    topic = Topic(name_en="Home visits", name_es="Visitas a domicilio", sort_order=1)
+    rule = RoutingRule(name="Home visits to the partner", priority=10, topics=[topic], target_organisation=own)
+    db.session.add_all([report, topic, rule])
     db.session.commit()
     interaction = factories.InteractionFactory(organisation=own, contacts=[contact])
     someone = factories.UserFactory(role=Role.STAFF, name="Another Staff Member")
-    return Records(
-        values={
-            "organisation_id": own.id,
-            "contact_id": contact.id,
-            "grant_id": grant.id,
-            "report_id": report.id,
-            "interaction_id": interaction.id,
-            "user_id": someone.id,
-        },
-        own_organisation_id=own.id,
-        other_organisation_id=other.id,
+    details = InquiryDetails(
+        name="Alex Requester", email="alex@example.net", phone="", zip_code="", topic=topic,
+        language="en", message="We would like a home visit, please.", consent=True,
     )
+    inquiry = intake.receive(details, utcnow()).inquiry
+    email_id = db.session.scalar(select(OutboundEmail.id).order_by(OutboundEmail.id).limit(1))
+    values = {
+        "organisation_id": own.id,
+        "contact_id": contact.id,
+        "grant_id": grant.id,
+        "report_id": report.id,
+        "interaction_id": interaction.id,
+        "user_id": someone.id,
+        "inquiry_id": inquiry.id,
+        "topic_id": topic.id,
+        "rule_id": rule.id,
+    }
+    if email_id is not None:
+        values["email_id"] = email_id
+    return Records(values=values, own_organisation_id=own.id, other_organisation_id=other.id)
 
 
 def _model_for_argument(name: str):
@@ -259,3 +274,20 @@ def test_partner_without_organisation_sees_no_organisation(client: FlaskClient, 
     login(Role.PARTNER, organisation=None)
 
     assert client.get(f"/organisations/{records.own_organisation_id}").status_code == 404
+
+
+def test_partner_sees_own_inquiries_but_not_another_organisations(client: FlaskClient, login, records: Records) -> None:
+    other = db.session.get(Organisation, records.other_organisation_id)
+    doulas = Topic(name_en="Doulas", name_es="Doulas", sort_order=2)
+    db.session.add_all([doulas, RoutingRule(name="Doulas elsewhere", priority=5, topics=[doulas], target_organisation=other)])
+    db.session.commit()
+    details = InquiryDetails(
+        name="Blair Requester", email="blair@example.net", phone="", zip_code="", topic=doulas,
+        language="en", message="Could we talk to a doula?", consent=True,
+    )
+    elsewhere = intake.receive(details, utcnow()).inquiry
+    assert elsewhere.organisation_id == other.id
+    login(Role.PARTNER, organisation=db.session.get(Organisation, records.own_organisation_id))
+
+    assert client.get(f"/inquiries/{records.values['inquiry_id']}").status_code == 200
+    assert client.get(f"/inquiries/{elsewhere.id}").status_code == 404
