@@ -1,4 +1,4 @@
-"""Set-up shared by the public pages' tests: wiring, demo data and a valid submission."""
+"""Set-up shared by the public pages' tests: config, demo data and a valid submission."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
-from flask_babel import get_babel
 from sqlalchemy import select
 
 from crm.demo import seed_demo
@@ -19,23 +18,6 @@ TOKEN_RE = re.compile(r'name="rendered" type="hidden" value="([^"]+)"')
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # Lots of posts per test, from one address: the rate-limit tests set their own limit.
 GENEROUS_LIMIT = "10000 per minute"
-
-
-def wire_public(app: Flask) -> None:
-    """Register the public blueprint and the locale selector unless create_app already does."""
-    from crm.public.i18n import select_locale
-    from crm.public.routes import bp
-
-    if "public" not in app.blueprints:
-        handled = app._got_first_request
-        app._got_first_request = False  # the session-wide app may have served other tests already
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = handled
-    babel = get_babel(app)
-    if babel.locale_selector is None:
-        babel.locale_selector = select_locale
 
 
 @contextmanager
@@ -56,7 +38,6 @@ def app_config(app: Flask, **values: Any) -> Iterator[None]:
 @contextmanager
 def public_site(app: Flask, **config: Any) -> Iterator[None]:
     """The public pages with demo data; the render-time check off unless a test sets it."""
-    wire_public(app)
     settings = {"PUBLIC_FORM_MIN_SECONDS": 0, "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT, **config}
     with app_config(app, **settings):
         seed_demo("demo password for tests")

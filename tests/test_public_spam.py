@@ -24,7 +24,6 @@ from tests.public_support import (
     public_site,
     text_of,
     valid_form,
-    wire_public,
 )
 
 
@@ -226,7 +225,6 @@ def redis_down_app(app, tmp_path):
         PUBLIC_FORM_MIN_SECONDS=0,
         PUBLIC_FORM_RATE_LIMIT="3 per minute",
     )
-    wire_public(broken)
     with broken.app_context():
         db.create_all()
         seed_demo("demo password for tests")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.models import Inquiry, OutboundEmail
-from tests.public_support import app_config, wire_public
+from tests.public_support import app_config
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,6 @@ THANKS_PATH = "/get-in-touch/thank-you"
 @pytest.fixture(scope="module", autouse=True)
 def public_live(live_app):
     """The public pages on the live app; no render-time wait, and room for every test's posts."""
-    wire_public(live_app)
     with app_config(live_app, PUBLIC_FORM_MIN_SECONDS=0, PUBLIC_FORM_RATE_LIMIT="1000 per minute"):
         yield live_app
 
