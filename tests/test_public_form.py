@@ -326,3 +326,29 @@ def test_invalid_utf8_in_the_body_gives_a_message_not_an_error(public):
     body = b"name=%FF%FE&email=a%C3%28@example.org&zip_code=63857&message=%80%81&rendered=" + token.encode()
     response = public.post("/get-in-touch", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code in (302, 422)
+
+
+def test_without_a_fallback_contact_the_inquiry_is_kept_unrouted_and_acknowledged(app):
+    """A misconfigured rule set must not lose a family's request."""
+    from crm.database import utcnow
+    from crm.inquiries.intake import InquiryDetails, receive
+
+    details = InquiryDetails(
+        name="Ana",
+        email="ana@example.com",
+        phone="",
+        zip_code="64106",
+        topic=None,
+        language="es",
+        message="Necesito información",
+        consent=True,
+    )
+    with app.test_request_context():
+        inquiry = receive(details, utcnow()).inquiry
+    assert inquiry.id is not None
+    assert inquiry.status is InquiryStatus.NEW
+    assert inquiry.assigned_contact_id is None
+    assert inquiry.routing_reason.startswith("Not routed: No fallback contact")
+    emails = db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
+    assert [email.to_address for email in emails] == ["ana@example.com"]
+    assert "Infant Mortality Reduction Initiative" in emails[0].body_text

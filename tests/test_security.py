@@ -395,3 +395,23 @@ def test_demo_users_log_in_with_crm_demo_password(
         response = client.post("/login", data={"email": email, "password": "a demo password for tests"})
         assert response.status_code == 302, f"{email} could not sign in"
         client.post("/logout")
+
+
+def test_trusted_proxy_count_makes_the_forwarded_address_the_client():
+    from flask import request
+
+    from config import TestConfig
+    from crm import create_app
+
+    proxied = create_app(TestConfig, TRUSTED_PROXY_COUNT=1)
+    seen = []
+
+    @proxied.get("/__whoami")
+    def whoami():
+        seen.append(request.remote_addr)
+        return "ok"
+
+    proxied.test_client().get(
+        "/__whoami", headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert seen == ["203.0.113.9"]

@@ -18,6 +18,8 @@ from crm.mail.outbox import queue_contact_notice, queue_requester_acknowledgemen
 from crm.models import County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.routing import services as routing
 
+INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
+
 # Crockford's base 32 without look-alikes, so a reference can be read over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -122,15 +124,29 @@ def receive(
         audit.commit(actor)
         return Received(inquiry=inquiry, duplicate=False)
 
-    outcome = routing.decide(details.zip_code, details.topic, details.language, now)
-    if outcome.place is not None:
-        inquiry.state = outcome.place.state
-        # Only counties we keep records for; another state's county stays unrecorded.
-        if outcome.place.county_fips:
-            inquiry.county = db.session.get(County, outcome.place.county_fips)
-    route_to_contact(inquiry, outcome, now, actor)
+    try:
+        outcome = routing.decide(details.zip_code, details.topic, details.language, now)
+    except routing.NoFallbackContact as error:
+        keep_unrouted(inquiry, str(error), now)
+    else:
+        if outcome.place is not None:
+            inquiry.state = outcome.place.state
+            # Only counties we keep records for; another state's county stays unrecorded.
+            if outcome.place.county_fips:
+                inquiry.county = db.session.get(County, outcome.place.county_fips)
+        route_to_contact(inquiry, outcome, now, actor)
     audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)
+
+
+def keep_unrouted(inquiry: Inquiry, why: str, now: datetime) -> None:
+    """A misconfigured rule set must not lose a request: keep it new, in every staff inbox,
+    and still acknowledge the requester."""
+    inquiry.routing_reason = f"Not routed: {why}"
+    inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)
+    inquiry.events.append(InquiryEvent(kind=InquiryEventKind.ROUTED, occurred_at=now, detail=inquiry.routing_reason))
+    db.session.flush()
+    queue_requester_acknowledgement(inquiry, INITIATIVE_NAME)
 
 
 def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:

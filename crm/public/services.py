@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries.intake import InquiryDetails, receive
+from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, receive
 from crm.models import Inquiry, InquirySource, Organisation, OrganisationKind, RecordStatus, Topic
 from crm.routing import services as routing
 
-INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
 
 
 @dataclass(frozen=True)
@@ -121,5 +120,8 @@ def answering_organisation(inquiry: Inquiry, now: datetime) -> str:
     if contact is not None:
         return contact.organisation.name if contact.organisation else contact.name
     # Not routed (spam): name whoever routing would pick now, without changing anything.
-    decision = routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now).decision
+    try:
+        decision = routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now).decision
+    except routing.NoFallbackContact:
+        return INITIATIVE_NAME
     return decision.organisation_name or decision.contact.name or INITIATIVE_NAME
