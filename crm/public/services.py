@@ -14,7 +14,6 @@ from crm.models import Inquiry, InquirySource, Organisation, OrganisationKind, R
 from crm.routing import services as routing
 
 
-
 @dataclass(frozen=True)
 class PublicContact:
     name: str
