@@ -111,7 +111,21 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
+def optional_id(value):
+    """An id from a select: None for the empty choice; anything but a plain number is refused,
+    which WTForms reports at the field."""
+    if value in (None, "", "__None"):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    raise ValueError(value)
+
+
 def coerce_optional_int(value):
+    """Lenient twin of optional_id for public forms: garbage counts as nothing picked, so the
+    person sees the translated "choose one" message rather than a coercion error."""
     if value in (None, "", "__None"):
         return None
     try:

@@ -174,16 +174,19 @@ def test_email_alone_is_enough(client, login, world):
     assert only_inquiry().email == "Rosa@example.net"
 
 
-def test_without_a_fallback_contact_the_form_asks_for_a_person(client, login, world):
+def test_without_a_fallback_contact_the_inquiry_is_kept_unrouted_for_assignment(client, login, world):
     login(Role.STAFF)
     world.fallback.is_inquiry_fallback = False
     db.session.commit()
 
-    response = client.post("/inquiries/new", data=form())
+    response = client.post("/inquiries/new", data=form(zip_code="64106"))
 
-    assert response.status_code == 422
-    assert "no fallback contact" in response.get_data(as_text=True)
-    assert count(Inquiry) == 0
+    assert response.status_code == 302
+    inquiry = db.session.scalars(select(Inquiry)).one()
+    assert inquiry.assigned_contact_id is None
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "not routed" in page
+    assert "No fallback contact" in page
 
 
 def test_the_same_request_twice_is_one_inquiry(client, login, world):

@@ -3,21 +3,11 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, strip
+from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, optional_id, strip
 from crm.models import LANGUAGES, ContactRole
 
 NOT_AN_ORGANISATION = "Choose an organisation from the list."
 
-
-def optional_id(value):
-    """An id from a select: None for the empty choice; anything but digits is refused."""
-    if value in (None, "", "__None"):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise ValueError(value)
 
 
 class ContactForm(FlaskForm):

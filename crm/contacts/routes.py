@@ -7,6 +7,7 @@ from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
 from crm.extensions import db
 from crm.models import Contact
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -17,7 +18,7 @@ DUPLICATE_EMAIL = "Another contact already uses this email."
 def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> ContactForm:
     form = ContactForm(**kwargs)
     form.organisation_id.choices = [SelectChoice("", "No organisation")] + [
-        SelectChoice(id_, name) for id_, name in services.organisation_choices(include_organisation_id)
+        SelectChoice(id_, name) for id_, name in organisation_choices(include_organisation_id)
     ]
     return form
 
@@ -27,7 +28,7 @@ def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> 
 def index():
     form = ContactFilterForm(request.args)
     form.organisation.choices = [SelectChoice("", "Any organisation")] + [
-        SelectChoice(str(id_), name) for id_, name in services.organisation_choices(active_only=False)
+        SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
     ]
     filters = services.ContactFilters()
     if form.validate():

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.models import AuditEvent, Contact, Interaction, Organisation, RecordStatus, User
+from crm.models import AuditEvent, Contact, Interaction, User
 from crm.organisations.services import like_pattern
 
 
@@ -56,16 +56,6 @@ def search(filters: ContactFilters) -> Select:
         query = query.where(Contact.active.is_(False))
     return query
 
-
-def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
-    """Organisations to pick from: the active ones, plus `include_id` (the one already chosen)."""
-    query = select(Organisation).order_by(Organisation.name_key)
-    if active_only:
-        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in db.session.scalars(query)
-    ]
 
 
 def email_taken(email: str, excluding_id: int | None = None) -> bool:

@@ -7,7 +7,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from crm.forms import NoControlCharacters, RequiredChoice, strip
+from crm.forms import NoControlCharacters, RequiredChoice, optional_id, strip
 from crm.models import GrantStatus
 
 NOT_AN_ORGANISATION = "Choose an organisation from the list."
@@ -20,16 +20,6 @@ REPORT_GRACE = timedelta(days=366)
 MAX_REPORTS = 60
 DATE_HINT = "YYYY-MM-DD, e.g. 2026-06-30"
 
-
-def optional_id(value):
-    """An id from a select: None for the empty choice; anything but digits is refused."""
-    if value in (None, "", "__None"):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise ValueError(value)
 
 
 class AmountField(StringField):

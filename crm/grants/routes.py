@@ -9,6 +9,7 @@ from crm.extensions import db
 from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")
@@ -17,7 +18,7 @@ bp = Blueprint("grants", __name__, url_prefix="/grants")
 def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> GrantForm:
     form = GrantForm(**kwargs)
     form.organisation_id.choices = [SelectChoice("", "Choose an organisation")] + [
-        SelectChoice(id_, name) for id_, name in services.organisation_choices(include_organisation_id)
+        SelectChoice(id_, name) for id_, name in organisation_choices(include_organisation_id)
     ]
     return form
 
@@ -31,7 +32,7 @@ def _render_form(form: GrantForm, grant: Grant | None):
 def index():
     form = GrantFilterForm(request.args)
     form.organisation.choices = [SelectChoice("", "Any organisation")] + [
-        SelectChoice(str(id_), name) for id_, name in services.organisation_choices(active_only=False)
+        SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
     ]
     filters = services.GrantFilters()
     if form.validate():

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, Organisation, RecordStatus, User
+from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, User
 from crm.templating import local_time
 
 CENT = Decimal("0.01")
@@ -52,16 +52,6 @@ def next_report(grant: Grant) -> GrantReport | None:
     """The earliest report not yet received."""
     return next((report for report in grant.reports if report.received_on is None), None)
 
-
-def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
-    """Organisations to pick from: the active ones, plus `include_id` (the one already chosen)."""
-    query = select(Organisation).order_by(Organisation.name_key)
-    if active_only:
-        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in db.session.scalars(query)
-    ]
 
 
 def _set_report_dates(grant: Grant, due_dates: list[date]) -> None:

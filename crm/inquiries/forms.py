@@ -11,7 +11,7 @@ from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectFiel
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, strip
+from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, optional_id, strip
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
 from crm.inquiries.status import InquiryStatus
@@ -22,16 +22,6 @@ RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_per
 # Staff log what came another way; the web form logs itself.
 MANUAL_SOURCES = [source for source in InquirySource if source is not InquirySource.WEB]
 
-
-def optional_id(value):
-    """An id from a select: None for the empty choice; anything but digits is refused."""
-    if value in (None, "", "__None"):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value)
-    raise ValueError(value)
 
 
 def _id_select(label: str, **kwargs) -> SelectField:

@@ -374,10 +374,6 @@ def _contact_label(contact: Contact) -> str:
     return f"{contact.name} ({contact.organisation.name})" if contact.organisation else contact.name
 
 
-def organisation_choices() -> list[tuple[int, str]]:
-    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name_key))
-    return [(organisation.id, organisation.name) for organisation in organisations]
-
 
 def topic_choices(*, active_only: bool = False) -> list[tuple[int, str]]:
     query = select(Topic).order_by(Topic.sort_order, Topic.name_en)

@@ -41,9 +41,9 @@ from crm.inquiries.forms import (
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.status import InquiryStatus, can_move
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
-from crm.routing.services import NoFallbackContact
 from crm.templating import local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
@@ -68,7 +68,7 @@ def _filter_form() -> InboxFilterForm:
     form.assignee.choices = [SelectChoice("", "Anyone")] + [
         SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
     ]
-    organisations = inbox.organisation_choices() if is_staff(current_user) else []
+    organisations = organisation_choices(active_only=False) if is_staff(current_user) else []
     form.organisation.choices = [SelectChoice("", "Any organisation")] + [
         SelectChoice(id_, name) for id_, name in organisations
     ]
@@ -175,21 +175,19 @@ def new():
             source=InquirySource(form.source.data),
         )
         assign_to = db.session.get(Contact, form.assign_to.data) if form.assign_to.data else None
-        try:
-            received = services.log_inquiry(details, assign_to, _me(), utcnow())
-        except NoFallbackContact:
-            form.assign_to.errors.append(
-                "The routing rules have no fallback contact to fall back on: pick a contact here, "
-                "or set a fallback on the routing rules page."
+        received = services.log_inquiry(details, assign_to, _me(), utcnow())
+        inquiry = received.inquiry
+        if received.duplicate:
+            flash(f"The same request was logged a few minutes ago as {inquiry.reference}; here it is.", "info")
+        elif inquiry.assigned_contact is None:
+            flash(
+                f"Inquiry {inquiry.reference} was logged but not routed: {inquiry.routing_reason} "
+                "Assign it below.",
+                "error",
             )
         else:
-            inquiry = received.inquiry
-            if received.duplicate:
-                flash(f"The same request was logged a few minutes ago as {inquiry.reference}; here it is.", "info")
-            else:
-                who = inquiry.assigned_contact.name if inquiry.assigned_contact else "nobody"
-                flash(f"Inquiry {inquiry.reference} was logged and assigned to {who}.", "success")
-            return redirect(url_for(".detail", inquiry_id=inquiry.id))
+            flash(f"Inquiry {inquiry.reference} was logged and assigned to {inquiry.assigned_contact.name}.", "success")
+        return redirect(url_for(".detail", inquiry_id=inquiry.id))
     return render_template("inquiries/new.html", form=form), 422 if form.errors else 200
 
 

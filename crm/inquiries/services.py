@@ -262,15 +262,10 @@ def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User,
     """Store an inquiry staff took by phone, email, letter or in person.
 
     Without ``assign_to`` it is routed by the rules, exactly as the web form's are; with it,
-    it goes to that contact and the routing reason says who chose. Raises
-    routing.NoFallbackContact when the rules need a fallback and none is set.
+    it goes to that contact and the routing reason says who chose.
     """
     if assign_to is None:
-        try:
-            return intake.receive(details, now, actor=actor)
-        except routing.NoFallbackContact:
-            db.session.rollback()  # receive had stored the inquiry before routing it
-            raise
+        return intake.receive(details, now, actor=actor)
 
     key = intake.dedupe_key(details.email, details.message) if details.email else ""
     if key:

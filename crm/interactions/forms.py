@@ -8,7 +8,7 @@ from wtforms import DateField, SelectField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.database import utcnow
-from crm.forms import MultiCheckboxField, NoControlCharacters, strip
+from crm.forms import MultiCheckboxField, NoControlCharacters, optional_id, strip
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
 
@@ -17,12 +17,6 @@ LATEST_FOLLOW_UP = date(9000, 1, 1)
 FUTURE_ALLOWANCE = timedelta(days=1)
 FUTURE_MESSAGE = "That is more than a day in the future; log an interaction once it has happened."
 
-
-def optional_id(value):
-    """'' means nothing picked; anything else must be a whole number (or it is a field error)."""
-    if value in (None, "", "__None"):
-        return None
-    return int(value)
 
 
 class InteractionForm(FlaskForm):

@@ -9,6 +9,7 @@ from crm.database import utcnow
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
@@ -29,7 +30,7 @@ def _record_from_query(model, name: str):
 
 
 def _with_organisation_choices(form: InteractionForm) -> InteractionForm:
-    form.organisation_id.choices = [("", "No organisation (contacts only)")] + services.organisation_choices()
+    form.organisation_id.choices = [("", "No organisation (contacts only)")] + organisation_choices(active_only=False)
     return form
 
 

@@ -38,13 +38,6 @@ def valid_ids(ids: list[int] | None) -> list[int]:
     return [id_ for id_ in ids or [] if 0 < id_ <= MAX_ID]
 
 
-def organisation_choices() -> list[tuple[int, str]]:
-    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name_key))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in organisations
-    ]
-
 
 def contacts_by_id(ids: list[int] | None) -> dict[int, Contact]:
     ids = valid_ids(ids)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.models import Contact, County, Organisation, RecordStatus, Region, RoutingRule, Topic, User
+from crm.models import Contact, County, Organisation, Region, RoutingRule, Topic, User
 
 
 class DuplicateTopic(ValueError):
@@ -92,16 +92,6 @@ def contact_label(contact: Contact) -> str:
 def contact_choices(include_id: int | None = None) -> list[tuple[int, str]]:
     return [(contact.id, contact_label(contact)) for contact in _contacts(include_id)]
 
-
-def organisation_choices(include_id: int | None = None) -> list[tuple[int, str]]:
-    condition = Organisation.status == RecordStatus.ACTIVE
-    if include_id is not None:
-        condition = condition | (Organisation.id == include_id)
-    organisations = db.session.scalars(select(Organisation).where(condition).order_by(Organisation.name_key))
-    return [
-        (organisation.id, organisation.name + ("" if organisation.is_active else " (inactive)"))
-        for organisation in organisations
-    ]
 
 
 def topic_choices() -> list[tuple[int, str]]:

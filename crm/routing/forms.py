@@ -5,7 +5,7 @@ from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from crm.forms import MultiCheckboxField, NoControlCharacters, RequiredChoice, strip
+from crm.forms import MultiCheckboxField, NoControlCharacters, RequiredChoice, optional_id, strip
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
 from crm.models import LANGUAGES
 
@@ -13,16 +13,6 @@ LANGUAGE_CHOICES = [SelectChoice(code, name) for code, name in LANGUAGES.items()
 ONE_TARGET = "Choose a contact or an organisation, not both."
 NO_TARGET = "Choose a contact or an organisation to send these inquiries to."
 
-
-def optional_id(value):
-    """An id from a select: None for the empty choice; anything but digits is refused."""
-    if value in (None, "", "__None"):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise ValueError(value)
 
 
 class RuleForm(FlaskForm):

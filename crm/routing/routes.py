@@ -8,6 +8,7 @@ from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import Contact, RoutingRule, Topic
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 from crm.routing import editing, services
 from crm.routing.engine import language_name
@@ -53,7 +54,7 @@ def _rule_form(rule: RoutingRule | None, **kwargs) -> RuleForm:
     ]
     form.target_organisation_id.choices = [SelectChoice("", "No organisation")] + [
         SelectChoice(id_, label)
-        for id_, label in editing.organisation_choices(rule.target_organisation_id if rule else None)
+        for id_, label in organisation_choices(rule.target_organisation_id if rule else None)
     ]
     return form
 

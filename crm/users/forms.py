@@ -5,15 +5,8 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import EmailAddress, NoControlCharacters, strip, strip_lower
+from crm.forms import EmailAddress, NoControlCharacters, optional_id, strip, strip_lower
 from crm.models import Role
-
-
-def optional_id(value):
-    """'' means nothing picked; anything else must be a whole number (or it is a field error)."""
-    if value in (None, "", "__None"):
-        return None
-    return int(value)
 
 
 class UserDetailsForm(FlaskForm):

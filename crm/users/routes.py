@@ -7,6 +7,7 @@ from crm.auth.permissions import Access, requires, role_may
 from crm.auth.routes import home_for
 from crm.extensions import db
 from crm.models import User
+from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 from crm.users import services
 from crm.users.forms import NewUserForm, UserDetailsForm
@@ -15,7 +16,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 def _with_choices(form: UserDetailsForm) -> UserDetailsForm:
-    form.organisation_id.choices = [("", "No organisation")] + services.organisation_choices()
+    form.organisation_id.choices = [("", "No organisation")] + organisation_choices(active_only=False)
     return form
 
 

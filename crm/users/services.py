@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.auth.passwords import hash_password
 from crm.extensions import db
-from crm.models import Organisation, Role, User
+from crm.models import Role, User
 from crm.models.user import normalise_email
 
 
@@ -28,13 +28,6 @@ def all_users() -> Select:
         .order_by(User.active.desc(), func.lower(User.name), User.id)
     )
 
-
-def organisation_choices() -> list[tuple[int, str]]:
-    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name_key))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in organisations
-    ]
 
 
 def email_taken(email: str) -> bool:
