@@ -10,21 +10,6 @@ from crm.extensions import db
 from crm.models import Contact, Inquiry, InquiryEvent, Organisation
 
 
-@pytest.fixture(autouse=True)
-def _reports_blueprint(app):
-    """Until create_app registers the blueprint, attach it to the shared test app."""
-    if "reports" in app.blueprints:
-        return
-    from crm.reports.routes import bp
-
-    handled = app._got_first_request
-    app._got_first_request = False
-    try:
-        app.register_blueprint(bp)
-    finally:
-        app._got_first_request = handled
-
-
 def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
@@ -64,3 +49,20 @@ def test_refuses_a_database_with_real_inquiries(app):
 
     with pytest.raises(bench.ForeignData):
         bench.run(app, inquiries=10, contacts=5, repeat=1, years=1, say=lambda _line: None)
+
+
+def test_fast_calendar_adds_business_hours_like_the_sla_clock(app, app_context):
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from crm.inquiries.intake import business_calendar
+    from crm.inquiries.sla import add_business_hours
+
+    start = datetime(2025, 10, 1, tzinfo=UTC)
+    fast = bench._FastCalendar(start, start + timedelta(days=200))
+    rng = random.Random(3)
+    for _ in range(500):
+        received = start + timedelta(seconds=rng.randrange(0, 200 * 86400))
+        hours = rng.uniform(0.01, 60)
+        expected = add_business_hours(received, hours, business_calendar())
+        assert abs((fast.add(received, hours) - expected).total_seconds()) < 0.01, (received, hours)

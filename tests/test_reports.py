@@ -62,21 +62,6 @@ class InquiryFactory(factories.BaseFactory):
     language = "en"
 
 
-@pytest.fixture(autouse=True)
-def _reports_blueprint(app):
-    """Until create_app registers the blueprint, attach it to the shared test app."""
-    if "reports" in app.blueprints:
-        return
-    from crm.reports.routes import bp
-
-    handled = app._got_first_request
-    app._got_first_request = False
-    try:
-        app.register_blueprint(bp)
-    finally:
-        app._got_first_request = handled
-
-
 # --- a hand-built month of inquiries -------------------------------------------------------------
 
 # received (Chicago), first response (Chicago), county, language, Media topic?, business hours

@@ -1,6 +1,8 @@
 """The managers' review: figures over a period of received dates, each a small table.
 
-Every figure leaves spam out, and every count is a GROUP BY in the database.
+Every figure leaves spam out, and every count is a GROUP BY in the database: the period's
+rows are read once (a MATERIALIZED CTE) and grouped by month, topic, county, language and
+organisation in one statement; regions are summed from the county counts.
 
 Response times are business hours between receipt and first response, which SQL cannot
 get from a plain difference. On PostgreSQL the calendar's opening hours for the period are
@@ -10,9 +12,12 @@ timestamp and the median, 90th percentile and share within target come back from
 ``percentile_cont`` in one GROUPING SETS query. Elsewhere (SQLite in development and
 tests) the rows of responded inquiries, five narrow columns each, are fetched and measured
 with ``BusinessClock``, the same running total in Python. Both agree with
-``crm.inquiries.sla.business_hours_between``; the tests compare them. The Python way costs
-a few microseconds a row, fine for a 90-day window of the volumes we expect, too slow for
-the benchmark's ~40,000 responded inquiries a quarter (``python -m crm.bench``).
+``crm.inquiries.sla.business_hours_between``; the tests compare them.
+
+Cost: linear in the inquiries received in the period. With a million inquiries over five
+years (about 47,000 in a 90-day period) the page takes about 170 ms on PostgreSQL with a
+covering index on received_at, 225 ms without (``python -m crm.bench``); the response-time
+query is half of it. The Python way costs a few microseconds a row more: fine for SQLite.
 
 Open load is a snapshot of now, whatever the period: it counts every open inquiry.
 """
@@ -27,8 +32,25 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Date, Float, Select, bindparam, case, cast, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Float,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import array as postgresql_array
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import Grouping
 
@@ -164,56 +186,116 @@ def _bucket_of(column: Any, boundaries: Sequence[datetime], lo: int, hi: int) ->
     )
 
 
-def by_month(period: Period) -> Table:
-    months = period.months()
+@dataclass(frozen=True)
+class PeriodCounts:
+    """Inquiries in a period counted five ways; ``None`` keys are the inquiries without one."""
+
+    months: dict[int, int]  # index into Period.months()
+    topics: dict[str | None, int]  # by topic name
+    counties: dict[str | None, int]  # by FIPS code
+    county_names: dict[str, str]
+    languages: dict[str, int]
+    organisations: dict[str | None, int]  # by organisation name
+
+    @property
+    def total(self) -> int:
+        return sum(self.counties.values())
+
+
+def count_period(period: Period) -> PeriodCounts:
+    """Every count of the page from one scan: the period's rows are read once into a
+    MATERIALIZED common table expression, then grouped five ways (UNION ALL).
+
+    Topics and organisations are grouped by id in SQL and then by name here: two records
+    with one name would read as one line anyway."""
     boundaries = period.month_boundaries()
-    bucket = _bucket_of(Inquiry.received_at, boundaries, 0, len(boundaries)).label("bucket")
-    # Grouped in an outer query: PostgreSQL would not match the CASE's parameters in GROUP BY.
-    inner = select(bucket).where(*in_period(period)).subquery()
-    counts = dict(db.session.execute(select(inner.c.bucket, func.count()).group_by(inner.c.bucket)).all())
-    rows = [(month.strftime("%B %Y"), counts.get(index, 0)) for index, month in enumerate(months)]
+    rows = (
+        select(
+            _bucket_of(Inquiry.received_at, boundaries, 0, len(boundaries)).label("month"),
+            Inquiry.topic_id,
+            Inquiry.county_fips,
+            Inquiry.language,
+            Inquiry.organisation_id,
+        )
+        .where(*in_period(period))
+        .cte("period_inquiries")
+        .prefix_with("MATERIALIZED")
+    )
+
+    def branch(dimension: str, key, names=None, name=None) -> Select:
+        """Count by ``key`` (hashed, no sort), then look up the few names."""
+        counted = select(key.label("key"), func.count().label("count")).select_from(rows).group_by(key).subquery()
+        label = cast(null(), String) if names is None else name
+        query = select(literal(dimension, String), cast(counted.c.key, String), label, counted.c.count).select_from(counted)
+        return query if names is None else query.outerjoin(names, names.c.id == counted.c.key)
+
+    topics = select(Topic.id.label("id"), Topic.name_en.label("name")).subquery()
+    counties = select(County.fips.label("id"), County.name.label("name")).subquery()
+    organisations = select(Organisation.id.label("id"), Organisation.name.label("name")).subquery()
+    query = union_all(
+        branch("month", rows.c.month),
+        branch("topic", rows.c.topic_id, topics, topics.c.name),
+        branch("county", rows.c.county_fips, counties, counties.c.name),
+        branch("language", rows.c.language),
+        branch("organisation", rows.c.organisation_id, organisations, organisations.c.name),
+    )
+    found: dict[str, list[tuple[str | None, str | None, int]]] = {}
+    for dimension, key, name, count in db.session.execute(query):
+        found.setdefault(dimension, []).append((key, name, count))
+
+    def by_name(dimension: str) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        for _key, name, count in found.get(dimension, []):
+            counts[name] = counts.get(name, 0) + count
+        return counts
+
+    return PeriodCounts(
+        months={int(key): count for key, _name, count in found.get("month", [])},
+        topics=by_name("topic"),
+        counties={key: count for key, _name, count in found.get("county", [])},
+        county_names={key: name for key, name, _count in found.get("county", []) if key and name},
+        languages={key: count for key, _name, count in found.get("language", [])},
+        organisations=by_name("organisation"),
+    )
+
+
+def _labelled(counts: dict[str | None, int], missing: str) -> list[tuple[str, int]]:
+    return _sorted_counts((missing if key is None else key, count) for key, count in counts.items())
+
+
+def by_month(period: Period, counts: PeriodCounts | None = None) -> Table:
+    counts = counts or count_period(period)
+    rows = [(month.strftime("%B %Y"), counts.months.get(index, 0)) for index, month in enumerate(period.months())]
     return Table("month", "Inquiries by month", ("Month", "Inquiries"), ("text", "count"), rows, ranked=False)
 
 
-def _count_by(label: Any, key: Any, query: Select | None = None, *, period: Period, missing: str) -> list[tuple[str, int]]:
-    query = query if query is not None else select(label, func.count()).select_from(Inquiry)
-    keys = (key,) if key is label else (key, label)
-    rows = db.session.execute(query.where(*in_period(period)).group_by(*keys))
-    return _sorted_counts((name if name is not None else missing, count) for name, count in rows)
-
-
-def by_topic(period: Period) -> Table:
-    query = select(Topic.name_en, func.count()).select_from(Inquiry).outerjoin(Topic, Inquiry.topic_id == Topic.id)
-    rows = _count_by(Topic.name_en, Inquiry.topic_id, query, period=period, missing=NO_TOPIC)
+def by_topic(period: Period, counts: PeriodCounts | None = None) -> Table:
+    counts = counts or count_period(period)
+    rows = _labelled(counts.topics, NO_TOPIC)
     return Table("topic", "Inquiries by topic", ("Topic", "Inquiries"), ("text", "count"), rows)
 
 
-def county_counts(period: Period) -> dict[str | None, int]:
-    """Inquiries per county FIPS (None: outside Missouri or unknown)."""
-    query = select(Inquiry.county_fips, func.count()).where(*in_period(period)).group_by(Inquiry.county_fips)
-    return dict(db.session.execute(query).all())
-
-
-def by_county(period: Period, counts: dict[str | None, int] | None = None) -> Table:
-    counts = county_counts(period) if counts is None else counts
-    names = dict(db.session.execute(select(County.fips, County.name).where(County.fips.in_([f for f in counts if f]))).all())
-    rows = _sorted_counts((names.get(fips, fips) if fips else NO_COUNTY, count) for fips, count in counts.items())
+def by_county(period: Period, counts: PeriodCounts | None = None) -> Table:
+    counts = counts or count_period(period)
+    rows = _sorted_counts(
+        (counts.county_names.get(fips, fips) if fips else NO_COUNTY, count) for fips, count in counts.counties.items()
+    )
     return Table("county", "Inquiries by county", ("County", "Inquiries"), ("text", "count"), rows)
 
 
-def by_region(period: Period, counts: dict[str | None, int] | None = None) -> Table:
+def by_region(period: Period, counts: PeriodCounts | None = None) -> Table:
     """Summed from the county counts: a region is the counties it is made of."""
-    counts = county_counts(period) if counts is None else counts
+    counts = counts or count_period(period)
     regions = db.session.scalars(select(Region).options(selectinload(Region.counties))).all()
     in_a_region: set[str] = set()
     rows = []
     for region in regions:
         fips = {county.fips for county in region.counties}
         in_a_region |= fips
-        total = sum(counts.get(code, 0) for code in fips)
+        total = sum(counts.counties.get(code, 0) for code in fips)
         if total:
             rows.append((region.name, total))
-    outside = sum(count for code, count in counts.items() if code not in in_a_region)
+    outside = sum(count for code, count in counts.counties.items() if code not in in_a_region)
     if outside:
         rows.append((NO_REGION, outside))
     return Table(
@@ -226,25 +308,20 @@ def by_region(period: Period, counts: dict[str | None, int] | None = None) -> Ta
     )
 
 
-def by_language(period: Period) -> Table:
-    counts = _count_by(Inquiry.language, Inquiry.language, period=period, missing="")
-    rows = [(LANGUAGES.get(code, code), count) for code, count in counts]
+def by_language(period: Period, counts: PeriodCounts | None = None) -> Table:
+    counts = counts or count_period(period)
+    rows = _sorted_counts((LANGUAGES.get(code, code), count) for code, count in counts.languages.items())
     return Table("language", "Inquiries by language", ("Language", "Inquiries"), ("text", "count"), rows)
 
 
-def by_organisation(period: Period) -> Table:
-    query = (
-        select(Organisation.name, func.count())
-        .select_from(Inquiry)
-        .outerjoin(Organisation, Organisation.id == Inquiry.organisation_id)
-    )
-    rows = _count_by(Organisation.name, Inquiry.organisation_id, query, period=period, missing=NO_ORGANISATION)
+def by_organisation(period: Period, counts: PeriodCounts | None = None) -> Table:
+    counts = counts or count_period(period)
     return Table(
         "organisation",
         "Inquiries by organisation",
         ("Organisation", "Inquiries"),
         ("text", "count"),
-        rows,
+        _labelled(counts.organisations, NO_ORGANISATION),
         page_limit=PAGE_LIMIT,
     )
 
@@ -252,8 +329,9 @@ def by_organisation(period: Period) -> Table:
 def open_load(now: datetime, limit: int | None = None) -> Table:
     """Open inquiries per assigned contact right now, and how many of them are overdue.
 
-    Counted per contact first, so names are joined only for the rows returned; ``limit``
-    keeps the largest (the page), None keeps them all (the CSV).
+    Counted per contact first; with a ``limit`` (the page) the largest are picked before any
+    name is joined, so only those rows touch the contacts table. None keeps them all (CSV).
+    Equal counts are listed by name; at the cut-off the lower contact id wins the place.
     """
     overdue = case((Inquiry.first_response_at.is_(None) & (Inquiry.due_at < now), 1), else_=0)
     per_contact = (
@@ -261,30 +339,30 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
             Inquiry.assigned_contact_id.label("contact_id"),
             func.count().label("open"),
             func.sum(overdue).label("overdue"),
+            func.count().over().label("contacts"),
         )
         .where(Inquiry.status.in_(sorted(OPEN_STATUSES)))
         .group_by(Inquiry.assigned_contact_id)
-        .subquery()
-    )
-    query = (
-        select(Contact.name, Organisation.name, per_contact.c.open, per_contact.c.overdue, func.count().over())
-        .select_from(per_contact)
-        .outerjoin(Contact, Contact.id == per_contact.c.contact_id)
-        .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
-        .order_by(
-            per_contact.c.open.desc(),
-            per_contact.c.overdue.desc(),
-            per_contact.c.contact_id.is_(None),  # "Not assigned" last among equals, on every database
-            func.lower(Contact.name),
-            per_contact.c.contact_id,
-        )
     )
     if limit is not None:
-        query = query.limit(limit)
+        per_contact = per_contact.order_by(
+            func.count().desc(),
+            func.sum(overdue).desc(),
+            Inquiry.assigned_contact_id.is_(None),  # "Not assigned" last among equals, on every database
+            Inquiry.assigned_contact_id,
+        ).limit(limit)
+    top = per_contact.subquery()
+    query = (
+        select(top.c.contact_id, Contact.name, Organisation.name, top.c.open, top.c.overdue, top.c.contacts)
+        .select_from(top)
+        .outerjoin(Contact, Contact.id == top.c.contact_id)
+        .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
+    )
     found = db.session.execute(query).all()
+    found.sort(key=lambda row: (-row[3], -int(row[4] or 0), row[0] is None, (row[1] or "").casefold(), row[0] or 0))
     rows = [
         (name if name is not None else UNASSIGNED, organisation or "", count, int(late or 0))
-        for name, organisation, count, late, _total in found
+        for _id, name, organisation, count, late, _contacts in found
     ]
     return Table(
         "open_load",
@@ -463,25 +541,48 @@ def _figures_in_postgresql(period: Period, now: datetime, calendar: BusinessCale
     )
     size = (last_day - first_day).days + 3
 
-    def business_seconds(column):
-        """Business seconds from ``first_day`` to ``column``."""
+    def day_index(column):
+        """The array index of the calendar day ``column`` falls on (1 and ``size`` are the ends)."""
         local_day = cast(func.timezone(calendar.timezone, column), Date)
-        index = func.least(func.greatest(local_day - bindparam("cal_first_day", first_day, type_=Date) + 2, 1), size)
-        epoch = cast(func.extract("epoch", column), Float)
-        return before[index] + func.least(func.greatest(epoch - opens[index], 0.0), lengths[index])
+        return func.least(func.greatest(local_day - bindparam("cal_first_day", first_day, type_=Date) + 2, 1), size)
 
-    hours = func.greatest((business_seconds(Inquiry.first_response_at) - business_seconds(Inquiry.received_at)) / 3600.0, 0.0)
-    measured = (
+    def epoch(column):
+        return func.date_part("epoch", column)  # double precision; EXTRACT gives the slower numeric
+
+    def business_seconds(index, instant):
+        """Business seconds from ``first_day`` to ``instant``, which falls on day ``index``."""
+        return before[index] + func.least(func.greatest(instant - opens[index], 0.0), lengths[index])
+
+    # Each timestamp's day index and epoch are computed once, in a subquery PostgreSQL may
+    # not flatten (OFFSET 0), and so are the hours: otherwise the expressions are repeated.
+    stamps = (
         select(
-            func.coalesce(County.name, NO_COUNTY).label("county"),
+            Inquiry.county_fips.label("county"),
             Inquiry.language.label("language"),
             func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS).label("target"),
-            hours.label("hours"),
+            day_index(Inquiry.received_at).label("received_day"),
+            epoch(Inquiry.received_at).label("received"),
+            day_index(Inquiry.first_response_at).label("responded_day"),
+            epoch(Inquiry.first_response_at).label("responded"),
         )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .outerjoin(County, County.fips == Inquiry.county_fips)
         .where(*in_period(period), Inquiry.first_response_at.is_not(None))
+        .offset(0)
+        .subquery()
+    )
+    seconds = business_seconds(stamps.c.responded_day, stamps.c.responded) - business_seconds(
+        stamps.c.received_day, stamps.c.received
+    )
+    measured = (
+        select(
+            # Byte order: the groups only need to be told apart, and it sorts faster than a locale.
+            stamps.c.county.collate("C").label("county"),
+            stamps.c.language.collate("C").label("language"),
+            stamps.c.target,
+            func.greatest(seconds / 3600.0, 0.0).label("hours"),
+        )
+        .offset(0)
         .subquery()
     )
     within = case((measured.c.hours <= measured.c.target, 1.0), else_=0.0)
@@ -490,20 +591,22 @@ def _figures_in_postgresql(period: Period, now: datetime, calendar: BusinessCale
         measured.c.county,
         measured.c.language,
         func.count(),
-        func.percentile_cont(0.5).within_group(measured.c.hours),
-        func.percentile_cont(0.9).within_group(measured.c.hours),
+        # One sort per group for both percentiles.
+        func.percentile_cont(postgresql_array([0.5, 0.9])).within_group(measured.c.hours),
         cast(func.avg(within), Float),
     ).group_by(func.grouping_sets(text("()"), measured.c.county, measured.c.language))
     overall = ResponseFigures(0, None, None, None)
     by_county: dict[str, ResponseFigures] = {}
     by_language: dict[str, ResponseFigures] = {}
+    county_names = dict(db.session.execute(select(County.fips, County.name)).all())
     # grouping() sets a bit for each column left out: 3 both (overall), 1 county only, 2 language only.
-    for grouping, county, language, count, median, p90, share in db.session.execute(query):
+    for grouping, county, language, count, percentiles, share in db.session.execute(query):
+        median, p90 = percentiles or (None, None)  # no rows: the overall row has count 0 and NULLs
         figures = ResponseFigures(count, median, p90, share)
         if grouping == 3:
             overall = figures
         elif grouping == 1:
-            by_county[county] = figures
+            by_county[county_names.get(county, county) if county else NO_COUNTY] = figures
         else:
             by_language[LANGUAGES.get(language, language)] = figures
     return ResponseBreakdown(overall, by_county, by_language)
@@ -571,7 +674,7 @@ class Report:
         return next(table for table in self.tables if table.name == name)
 
 
-COUNT_TABLES: dict[str, Callable[[Period], Table]] = {
+COUNT_TABLES: dict[str, Callable[[Period, PeriodCounts | None], Table]] = {
     "month": by_month,
     "topic": by_topic,
     "region": by_region,
@@ -592,7 +695,7 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
 
     ``limit`` may stop a long ranked table early (open load); None gives every row."""
     if name in COUNT_TABLES:
-        return COUNT_TABLES[name](period)
+        return COUNT_TABLES[name](period, None)
     if name in RESPONSE_TABLES:
         return RESPONSE_TABLES[name](response_breakdown(period, now))
     if name == "open_load":
@@ -601,20 +704,19 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
 
 
 def build_report(period: Period, now: datetime) -> Report:
-    """Every table of the page: the county counts serve the region table too, and one
-    response-time query serves all three timing tables."""
-    counties = county_counts(period)
-    month = by_month(period)
+    """Every table of the page from three queries: one scan for all the counts, one for the
+    response times, and the open load."""
+    counts = count_period(period)
     breakdown = response_breakdown(period, now)
     tables = [
-        month,
-        by_topic(period),
-        by_region(period, counties),
-        by_county(period, counties),
-        by_language(period),
-        by_organisation(period),
+        *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),
         open_load(now, limit=PAGE_LIMIT),
     ]
-    total = sum(counties.values())
-    return Report(period=period, total=total, awaiting=total - breakdown.overall.count, overall=breakdown.overall, tables=tables)
+    return Report(
+        period=period,
+        total=counts.total,
+        awaiting=counts.total - breakdown.overall.count,
+        overall=breakdown.overall,
+        tables=tables,
+    )
