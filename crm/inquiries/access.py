@@ -43,9 +43,13 @@ def may_log_inquiries(user: Any) -> bool:
 
 
 def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
-    """The active contacts ``user`` may hand an inquiry to: any for staff, their own
-    organisation's for a partner."""
-    query = select(Contact).where(Contact.active.is_(True))
+    """The active contacts who take inquiries that ``user`` may hand one to: any of them for
+    staff, their own organisation's for a partner.
+
+    Requesters linked from the form and partners' other staff are contacts too; keeping them
+    out keeps these menus to the few hundred people who answer inquiries.
+    """
+    query = select(Contact).where(Contact.active.is_(True), Contact.accepts_inquiries.is_(True))
     if is_staff(user):
         return query
     organisation_id = _partner_organisation_id(user)

@@ -48,6 +48,18 @@ class Inquiry(db.Model):
         Index("ix_inquiries_org_due", "organisation_id", "due_at", "id"),
         Index("ix_inquiries_due", "due_at", "id"),
         Index("ix_inquiries_dedupe", "dedupe_key", "received_at"),
+        # Reports read a period's rows from the index alone on PostgreSQL.
+        Index(
+            "ix_inquiries_report",
+            "received_at",
+            postgresql_include=["status", "first_response_at", "topic_id", "county_fips", "language", "organisation_id"],
+        ),
+        Index(
+            "ix_inquiries_open_load",
+            "status",
+            "assigned_contact_id",
+            postgresql_include=["first_response_at", "due_at"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +94,9 @@ class Inquiry(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    requester_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    requester_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
     logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

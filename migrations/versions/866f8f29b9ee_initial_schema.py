@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f3aac1ce6c5c
+Revision ID: 866f8f29b9ee
 Revises: 
-Create Date: 2026-11-23 22:35:01.092825
+Create Date: 2026-11-23 23:27:15.345078
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import crm.database
 
 # revision identifiers, used by Alembic.
-revision = 'f3aac1ce6c5c'
+revision = '866f8f29b9ee'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -262,9 +262,12 @@ def upgrade():
         batch_op.create_index('ix_inquiries_due', ['due_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_language'), ['language'], unique=False)
+        batch_op.create_index('ix_inquiries_open_load', ['status', 'assigned_contact_id'], unique=False, postgresql_include=['first_response_at', 'due_at'])
         batch_op.create_index('ix_inquiries_org_due', ['organisation_id', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_org_received', ['organisation_id', 'received_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_received', ['received_at', 'id'], unique=False)
+        batch_op.create_index('ix_inquiries_report', ['received_at'], unique=False, postgresql_include=['status', 'first_response_at', 'topic_id', 'county_fips', 'language', 'organisation_id'])
+        batch_op.create_index(batch_op.f('ix_inquiries_requester_contact_id'), ['requester_contact_id'], unique=False)
         batch_op.create_index('ix_inquiries_status_received', ['status', 'received_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_topic_id'), ['topic_id'], unique=False)
 
@@ -356,9 +359,12 @@ def downgrade():
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inquiries_topic_id'))
         batch_op.drop_index('ix_inquiries_status_received')
+        batch_op.drop_index(batch_op.f('ix_inquiries_requester_contact_id'))
+        batch_op.drop_index('ix_inquiries_report', postgresql_include=['status', 'first_response_at', 'topic_id', 'county_fips', 'language', 'organisation_id'])
         batch_op.drop_index('ix_inquiries_received')
         batch_op.drop_index('ix_inquiries_org_received')
         batch_op.drop_index('ix_inquiries_org_due')
+        batch_op.drop_index('ix_inquiries_open_load', postgresql_include=['first_response_at', 'due_at'])
         batch_op.drop_index(batch_op.f('ix_inquiries_language'))
         batch_op.drop_index(batch_op.f('ix_inquiries_email'))
         batch_op.drop_index('ix_inquiries_due')
