@@ -261,3 +261,31 @@ def test_sla_check_command(app, managers):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "Queued 1 reminder(s) and 1 escalation(s)."
     assert db.session.scalar(select(func.count()).select_from(OutboundEmail)) == 3
+
+
+
+def test_a_reassigned_inquiry_reminds_its_new_assignee(app, managers):
+    """The reminder belongs to whoever holds the inquiry, so reassigning re-arms it."""
+    from crm.inquiries import services as actions
+
+    inquiry = InquiryFactory(due_at=TUESDAY_3PM)
+    assert run_sla_checks(local(2026, 3, 3, 12)) == (1, 0)
+
+    newcomer = factories.ContactFactory(name="Nora New", email="nora@example.org", accepts_inquiries=True)
+    actions.assign(inquiry, newcomer, managers[0], local(2026, 3, 3, 12, 30))
+    assert inquiry.reminder_sent_at is None
+
+    assert run_sla_checks(local(2026, 3, 3, 13)) == (1, 0)
+    assert [email.to_address for email in emails("sla_reminder")][-1] == "nora@example.org"
+
+
+def test_worker_once_queues_reminders_before_sending(app, managers, monkeypatch):
+    from crm.mail.worker import worker_command
+
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "")
+    InquiryFactory(due_at=utcnow() + timedelta(minutes=30))
+
+    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+
+    assert result.exit_code == 0, result.output
+    assert len(emails("sla_reminder")) == 1

@@ -170,6 +170,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> No
     # Who may see it follows the person doing the work.
     inquiry.organisation_id = contact.organisation_id
     contact.last_assigned_at = now
+    # The new assignee has not been reminded of the deadline yet.
+    inquiry.reminder_sent_at = None
     if inquiry.due_at is None:
         inquiry.due_at = intake.response_due(inquiry.received_at, inquiry.topic)
     detail = f"Reassigned from {previous.name} to {contact.name}" if previous else f"Assigned to {contact.name}"

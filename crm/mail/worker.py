@@ -412,6 +412,7 @@ def worker_command(once: bool, poll_interval: float) -> None:
     transport = SMTPTransport.from_config(current_app.config)
     if once:
         report = SendReport()
+        run_sla_checks(utcnow())
         while True:  # a full run means more may be due
             run = send_due(utcnow(), transport)
             report += run
