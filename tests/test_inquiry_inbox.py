@@ -181,6 +181,25 @@ def test_search_looks_at_name_email_reference_and_message(client, login, world):
     assert listed(client.get(f"/inquiries/?q={by_name.reference.lower()}")) == [by_name.id]
 
 
+def test_a_whole_reference_is_looked_up_exactly_and_a_part_still_searches(client, login, world):
+    login(Role.STAFF)
+    wanted = receive(name="Wanted")
+    receive(name="Other")
+    assert listed(client.get(f"/inquiries/?q=+{wanted.reference.lower()}+")) == [wanted.id]
+    assert wanted.id in listed(client.get(f"/inquiries/?q={wanted.reference[:5]}"))
+
+
+def test_organisation_filter_lists_only_organisations_that_handle_inquiries(client, login, world):
+    login(Role.STAFF)
+    directory_only = OrganisationFactory(name="Directory Listing Only")
+    ContactFactory(organisation=directory_only, accepts_inquiries=False)
+    page = client.get("/inquiries/").get_data(as_text=True)
+    assert "Directory Listing Only" not in page
+    responders = OrganisationFactory(name="Answers Inquiries")
+    ContactFactory(organisation=responders, accepts_inquiries=True)
+    assert "Answers Inquiries" in client.get("/inquiries/").get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     ("term", "matches", "decoy"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
@@ -25,9 +26,12 @@ from crm.extensions import db
 from crm.inquiries import access
 from crm.inquiries.sla import is_overdue, sla_state
 from crm.inquiries.status import OPEN_STATUSES, InquiryStatus
-from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
+from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
 from crm.organisations.services import like_pattern
+
+# What a reference looks like (IM-7K3M9Q; bench data BX-000168525).
+REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{6,12}")
 
 SORTS: dict[str, str] = {"newest": "Newest first", "oldest": "Oldest first", "due": "Due soonest"}
 DEFAULT_SORT = "newest"
@@ -90,7 +94,11 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
         where.append(Inquiry.status.in_(OPEN_STATUSES))
     elif filters.status != ANY:
         where.append(Inquiry.status == InquiryStatus(filters.status))
-    if filters.q:
+    reference = filters.q.strip().upper()
+    if REFERENCE_SHAPE.fullmatch(reference):
+        # A reference is unique: look it up on its index instead of scanning every message.
+        where.append(Inquiry.reference == reference)
+    elif filters.q:
         pattern = like_pattern(filters.q.casefold())
         where.append(
             or_(
@@ -427,3 +435,19 @@ def due_label(inquiry: Inquiry, now: datetime) -> DueLabel:
     if state == "overdue":
         return DueLabel("no response recorded")
     return DueLabel(f"due in {_span(inquiry.due_at - now)}")
+
+
+def organisation_choices() -> list[tuple[int, str]]:
+    """The organisations inquiries can be with: those whose contacts take inquiries, and the
+    targets of routing rules. A partner directory of thousands stays out of the menu."""
+    responders = select(Contact.organisation_id).where(Contact.accepts_inquiries.is_(True))
+    targets = select(RoutingRule.target_organisation_id)
+    query = (
+        select(Organisation)
+        .where(or_(Organisation.id.in_(responders), Organisation.id.in_(targets)))
+        .order_by(Organisation.name_key)
+    )
+    return [
+        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
+        for organisation in db.session.scalars(query)
+    ]

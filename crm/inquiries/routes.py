@@ -41,7 +41,6 @@ from crm.inquiries.forms import (
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.status import InquiryStatus, can_move
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
-from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.templating import local_time
@@ -68,7 +67,7 @@ def _filter_form() -> InboxFilterForm:
     form.assignee.choices = [SelectChoice("", "Anyone")] + [
         SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
     ]
-    organisations = organisation_choices(active_only=False) if is_staff(current_user) else []
+    organisations = inbox.organisation_choices() if is_staff(current_user) else []
     form.organisation.choices = [SelectChoice("", "Any organisation")] + [
         SelectChoice(id_, name) for id_, name in organisations
     ]
