@@ -373,13 +373,14 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
 
 
 def assignee_choices(user: Any) -> list[tuple[int, str]]:
-    query = access.assignable_contacts(user).options(selectinload(Contact.organisation))
-    contacts = db.session.scalars(query.order_by(func.lower(Contact.name), Contact.id))
-    return [(contact.id, _contact_label(contact)) for contact in contacts]
-
-
-def _contact_label(contact: Contact) -> str:
-    return f"{contact.name} ({contact.organisation.name})" if contact.organisation else contact.name
+    # Plain columns, not ORM objects: this menu is on every inbox and inquiry page.
+    contacts = access.assignable_contacts(user).subquery()
+    rows = db.session.execute(
+        select(contacts.c.id, contacts.c.name, Organisation.name)
+        .outerjoin(Organisation, Organisation.id == contacts.c.organisation_id)
+        .order_by(func.lower(contacts.c.name), contacts.c.id)
+    )
+    return [(id_, f"{name} ({organisation})" if organisation else name) for id_, name, organisation in rows]
 
 
 
