@@ -40,7 +40,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
 from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS
+from crm.inquiries.sla import DEFAULT_TARGET_HOURS, business_hours_between
 from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
@@ -366,6 +366,7 @@ def _inquiry_rows(
             "routed_at": None,
             "due_at": None,
             "first_response_at": None,
+            "first_response_hours": None,
             "closed_at": None,
         }
         if status not in (InquiryStatus.SPAM, InquiryStatus.NEW):
@@ -379,8 +380,12 @@ def _inquiry_rows(
             }
             if status in (InquiryStatus.RESPONDED, InquiryStatus.CLOSED):
                 delay = min(rng.lognormvariate(math.log(6), 1.0), 200.0)
-                responded = min(calendar.add(received, delay), end)
+                responded = calendar.add(received, delay)
+                if responded > end:
+                    responded = end
+                    delay = business_hours_between(received, end, business_calendar())
                 row["first_response_at"] = responded
+                row["first_response_hours"] = delay
                 if status is InquiryStatus.CLOSED:
                     row["closed_at"] = min(responded + timedelta(days=rng.uniform(0.5, 30)), end)
         yield row

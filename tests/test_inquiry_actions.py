@@ -270,6 +270,18 @@ def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login
     assert len(events_of(again, InquiryEventKind.RESPONSE)) == 2
 
 
+def test_the_first_response_stores_its_business_hours(app, client, login, inquiry):
+    from crm.inquiries.intake import business_calendar
+    from crm.inquiries.sla import business_hours_between
+
+    login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Called back.", "channel": "phone"})
+    answered = reload(inquiry)
+    with app.test_request_context():
+        expected = business_hours_between(answered.received_at, answered.first_response_at, business_calendar())
+    assert answered.first_response_hours == pytest.approx(expected)
+
+
 def test_a_response_after_reopening_marks_it_responded_again(client, login, inquiry):
     login(Role.STAFF)
     set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW + timedelta(hours=1))

@@ -14,6 +14,7 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
@@ -110,6 +111,20 @@ def test_each_inquiry_is_measured_in_business_hours(march):
     measured = services.responses(MARCH_PERIOD)
 
     assert sorted(item.hours for item in measured) == sorted(row[-1] for row in RESPONDED)
+
+
+@pytest.mark.parametrize("way", ["database", "python"])
+def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
+    """Stored hours win over the clock: a later holiday or calendar change does not rewrite history."""
+    first = db.session.scalars(select(Inquiry).where(Inquiry.county_fips.is_(None))).one()
+    first.first_response_hours = 99.0
+    db.session.commit()
+    breakdown = (
+        services.response_breakdown(MARCH_PERIOD, utcnow())
+        if way == "database"
+        else services.ResponseBreakdown.of(services.responses(MARCH_PERIOD))
+    )
+    assert breakdown.by_county[services.NO_COUNTY].median == 99.0
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails, Received
+from crm.inquiries.sla import business_hours_between
 from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
 from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, County, Inquiry, InquiryEvent, InquiryEventKind, User
@@ -205,6 +206,7 @@ def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: da
     _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
     if inquiry.first_response_at is None:
         inquiry.first_response_at = now
+        inquiry.first_response_hours = business_hours_between(inquiry.received_at, now, intake.business_calendar())
     before = inquiry.status
     if before is not InquiryStatus.RESPONDED and InquiryStatus.RESPONDED in allowed_moves(before):
         inquiry.status = InquiryStatus.RESPONDED

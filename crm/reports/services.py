@@ -465,7 +465,14 @@ def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[
     calendar = calendar or business_calendar()
     target = func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
     rows = db.session.execute(
-        select(Inquiry.received_at, Inquiry.first_response_at, target, County.name, Inquiry.language)
+        select(
+            Inquiry.received_at,
+            Inquiry.first_response_at,
+            target,
+            County.name,
+            Inquiry.language,
+            Inquiry.first_response_hours,
+        )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
         .outerjoin(County, County.fips == Inquiry.county_fips)
@@ -476,12 +483,12 @@ def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[
     clock = BusinessClock.covering(calendar, period.starts_at, max(row[1] for row in rows))
     return [
         Response(
-            hours=clock.hours_between(received, responded),
+            hours=stored if stored is not None else clock.hours_between(received, responded),
             target_hours=float(target_hours),
             county=county if county is not None else NO_COUNTY,
             language=LANGUAGES.get(language, language),
         )
-        for received, responded, target_hours, county, language in rows
+        for received, responded, target_hours, county, language, stored in rows
     ]
 
 
@@ -555,15 +562,23 @@ def _figures_in_postgresql(period: Period, now: datetime, calendar: BusinessCale
 
     # Each timestamp's day index and epoch are computed once, in a subquery PostgreSQL may
     # not flatten (OFFSET 0), and so are the hours: otherwise the expressions are repeated.
+    # Hours stored when the response was logged are used as they are; the clock runs only for
+    # rows without them.
+    unmeasured = Inquiry.first_response_hours.is_(None)
+
+    def when_unmeasured(expression):
+        return case((unmeasured, expression))
+
     stamps = (
         select(
             Inquiry.county_fips.label("county"),
             Inquiry.language.label("language"),
             func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS).label("target"),
-            day_index(Inquiry.received_at).label("received_day"),
-            epoch(Inquiry.received_at).label("received"),
-            day_index(Inquiry.first_response_at).label("responded_day"),
-            epoch(Inquiry.first_response_at).label("responded"),
+            Inquiry.first_response_hours.label("stored_hours"),
+            when_unmeasured(day_index(Inquiry.received_at)).label("received_day"),
+            when_unmeasured(epoch(Inquiry.received_at)).label("received"),
+            when_unmeasured(day_index(Inquiry.first_response_at)).label("responded_day"),
+            when_unmeasured(epoch(Inquiry.first_response_at)).label("responded"),
         )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
@@ -580,7 +595,7 @@ def _figures_in_postgresql(period: Period, now: datetime, calendar: BusinessCale
             stamps.c.county.collate("C").label("county"),
             stamps.c.language.collate("C").label("language"),
             stamps.c.target,
-            func.greatest(seconds / 3600.0, 0.0).label("hours"),
+            func.coalesce(stamps.c.stored_hours, func.greatest(seconds / 3600.0, 0.0)).label("hours"),
         )
         .offset(0)
         .subquery()

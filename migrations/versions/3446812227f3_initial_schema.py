@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 866f8f29b9ee
+Revision ID: 3446812227f3
 Revises: 
-Create Date: 2026-11-23 23:27:15.345078
+Create Date: 2026-11-23 23:36:39.175961
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import crm.database
 
 # revision identifiers, used by Alembic.
-revision = '866f8f29b9ee'
+revision = '3446812227f3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -238,6 +238,7 @@ def upgrade():
     sa.Column('routed_at', crm.database.UTCDateTime(), nullable=True),
     sa.Column('due_at', crm.database.UTCDateTime(), nullable=True),
     sa.Column('first_response_at', crm.database.UTCDateTime(), nullable=True),
+    sa.Column('first_response_hours', sa.Float(), nullable=True),
     sa.Column('closed_at', crm.database.UTCDateTime(), nullable=True),
     sa.Column('reminder_sent_at', crm.database.UTCDateTime(), nullable=True),
     sa.Column('escalated_at', crm.database.UTCDateTime(), nullable=True),
