@@ -52,7 +52,15 @@ class Inquiry(db.Model):
         Index(
             "ix_inquiries_report",
             "received_at",
-            postgresql_include=["status", "first_response_at", "topic_id", "county_fips", "language", "organisation_id"],
+            postgresql_include=[
+                "status",
+                "first_response_at",
+                "first_response_hours",
+                "topic_id",
+                "county_fips",
+                "language",
+                "organisation_id",
+            ],
         ),
         Index(
             "ix_inquiries_open_load",

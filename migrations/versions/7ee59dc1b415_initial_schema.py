@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3446812227f3
+Revision ID: 7ee59dc1b415
 Revises: 
-Create Date: 2026-11-23 23:36:39.175961
+Create Date: 2026-11-23 23:42:34.857267
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import crm.database
 
 # revision identifiers, used by Alembic.
-revision = '3446812227f3'
+revision = '7ee59dc1b415'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -267,7 +267,7 @@ def upgrade():
         batch_op.create_index('ix_inquiries_org_due', ['organisation_id', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_org_received', ['organisation_id', 'received_at', 'id'], unique=False)
         batch_op.create_index('ix_inquiries_received', ['received_at', 'id'], unique=False)
-        batch_op.create_index('ix_inquiries_report', ['received_at'], unique=False, postgresql_include=['status', 'first_response_at', 'topic_id', 'county_fips', 'language', 'organisation_id'])
+        batch_op.create_index('ix_inquiries_report', ['received_at'], unique=False, postgresql_include=['status', 'first_response_at', 'first_response_hours', 'topic_id', 'county_fips', 'language', 'organisation_id'])
         batch_op.create_index(batch_op.f('ix_inquiries_requester_contact_id'), ['requester_contact_id'], unique=False)
         batch_op.create_index('ix_inquiries_status_received', ['status', 'received_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_topic_id'), ['topic_id'], unique=False)
@@ -361,7 +361,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_inquiries_topic_id'))
         batch_op.drop_index('ix_inquiries_status_received')
         batch_op.drop_index(batch_op.f('ix_inquiries_requester_contact_id'))
-        batch_op.drop_index('ix_inquiries_report', postgresql_include=['status', 'first_response_at', 'topic_id', 'county_fips', 'language', 'organisation_id'])
+        batch_op.drop_index('ix_inquiries_report', postgresql_include=['status', 'first_response_at', 'first_response_hours', 'topic_id', 'county_fips', 'language', 'organisation_id'])
         batch_op.drop_index('ix_inquiries_received')
         batch_op.drop_index('ix_inquiries_org_received')
         batch_op.drop_index('ix_inquiries_org_due')
