@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from crm import audit
 from crm.extensions import db
+from crm.geography.zip_lookup import ZipPlace
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
 from crm.inquiries.status import InquiryStatus, status_after_assignment
 from crm.mail.outbox import queue_contact_notice, queue_requester_acknowledgement
-from crm.models import County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
@@ -81,11 +82,17 @@ def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
 
 
 def receive(
-    details: InquiryDetails, now: datetime, *, spam_reason: str = "", actor: User | None = None
+    details: InquiryDetails,
+    now: datetime,
+    *,
+    spam_reason: str = "",
+    actor: User | None = None,
+    assign_to: Contact | None = None,
 ) -> Received:
     """Store a new inquiry; route it and queue the two emails unless it looks like spam.
 
-    The same email and message within the duplicate window returns the first inquiry.
+    ``assign_to`` (staff logging an inquiry) replaces the rules with a person's choice. The
+    same email and message within the duplicate window returns the first inquiry.
     """
     key = dedupe_key(details.email, details.message) if details.email else ""
     if key:
@@ -124,17 +131,16 @@ def receive(
         audit.commit(actor)
         return Received(inquiry=inquiry, duplicate=False)
 
-    try:
-        outcome = routing.decide(details.zip_code, details.topic, details.language, now)
-    except routing.NoFallbackContact as error:
-        keep_unrouted(inquiry, str(error), now)
+    if assign_to is not None:
+        route_to_contact(inquiry, routing.decided_by_hand(details.zip_code, assign_to, actor.name), now, actor)
     else:
-        if outcome.place is not None:
-            inquiry.state = outcome.place.state
-            # Only counties we keep records for; another state's county stays unrecorded.
-            if outcome.place.county_fips:
-                inquiry.county = db.session.get(County, outcome.place.county_fips)
-        route_to_contact(inquiry, outcome, now, actor)
+        try:
+            outcome = routing.decide(details.zip_code, details.topic, details.language, now)
+        except routing.NoFallbackContact as error:
+            set_place(inquiry, routing.place_of(details.zip_code))
+            keep_unrouted(inquiry, str(error), now)
+        else:
+            route_to_contact(inquiry, outcome, now, actor)
     audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)
 
@@ -149,7 +155,17 @@ def keep_unrouted(inquiry: Inquiry, why: str, now: datetime) -> None:
     queue_requester_acknowledgement(inquiry, INITIATIVE_NAME)
 
 
+def set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
+    if place is None:
+        return
+    inquiry.state = place.state
+    # Only counties we keep records for; another state's county stays unrecorded.
+    if place.county_fips and db.session.get(County, place.county_fips) is not None:
+        inquiry.county_fips = place.county_fips
+
+
 def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:
+    set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
     inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)

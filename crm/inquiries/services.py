@@ -11,15 +11,13 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails, Received
 from crm.inquiries.sla import business_hours_between
 from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
 from crm.mail.outbox import queue_contact_notice
-from crm.models import AuditEvent, Contact, County, Inquiry, InquiryEvent, InquiryEventKind, User
+from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
 from crm.routing import services as routing
-from crm.routing.engine import Candidate, Decision
 
 
 class ActionRefused(Exception):
@@ -142,16 +140,7 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
     except routing.NoFallbackContact as error:
         db.session.rollback()
         raise ActionRefused(str(error)) from None
-    _set_place(inquiry, outcome.place)
     intake.route_to_contact(inquiry, outcome, now, actor)
-
-
-def _set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
-    if place is None:
-        return
-    inquiry.state = place.state
-    if place.county_fips and db.session.get(County, place.county_fips) is not None:
-        inquiry.county_fips = place.county_fips
 
 
 # --- assignment --------------------------------------------------------------------------
@@ -268,67 +257,7 @@ def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User,
     Without ``assign_to`` it is routed by the rules, exactly as the web form's are; with it,
     it goes to that contact and the routing reason says who chose.
     """
-    if assign_to is None:
-        return intake.receive(details, now, actor=actor)
-
-    key = intake.dedupe_key(details.email, details.message) if details.email else ""
-    if key:
-        earlier = intake.recent_duplicate(key, now)
-        if earlier is not None:
-            return Received(inquiry=earlier, duplicate=True)
-    inquiry = Inquiry(
-        reference=intake.new_reference(),
-        received_at=now,
-        source=details.source,
-        name=details.name,
-        email=details.email,
-        phone=details.phone,
-        zip_code=details.zip_code,
-        topic=details.topic,
-        language=details.language,
-        message=details.message,
-        consent=details.consent,
-        dedupe_key=key,
-        logged_by_id=actor.id,
-        status=InquiryStatus.NEW,
-    )
-    zip5 = normalise_zip(details.zip_code or "")
-    place = lookup_zip(zip5) if zip5 else None
-    _set_place(inquiry, place)
-    db.session.add(inquiry)
-    _event(inquiry, InquiryEventKind.RECEIVED, actor, now, f"Received ({details.source.label}, logged by {actor.name})")
-    intake.route_to_contact(
-        inquiry, routing.RoutingOutcome(place=place, decision=_by_hand(assign_to, actor)), now, actor
-    )
-    audit.commit(actor)
-    return Received(inquiry=inquiry, duplicate=False)
-
-
-def _by_hand(contact: Contact, actor: User) -> Decision:
-    """A routing decision that a person made instead of the rules."""
-    organisation = contact.organisation
-    candidate = Candidate(
-        id=contact.id,
-        name=contact.name,
-        email=contact.email,
-        organisation_id=contact.organisation_id,
-        organisation_name=organisation.name if organisation else None,
-        active=contact.active,
-        accepts_inquiries=contact.accepts_inquiries,
-        languages=frozenset(contact.languages or []),
-        away_from=contact.away_from,
-        away_until=contact.away_until,
-        open_inquiries=0,
-        last_assigned_at=contact.last_assigned_at,
-    )
-    return Decision(
-        contact=candidate,
-        rule=None,
-        organisation_id=contact.organisation_id,
-        organisation_name=candidate.organisation_name,
-        used_fallback=False,
-        reason=f"Assigned by hand by {actor.name}",
-    )
+    return intake.receive(details, now, actor=actor, assign_to=assign_to)
 
 
 # --- export ------------------------------------------------------------------------------

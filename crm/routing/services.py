@@ -25,13 +25,17 @@ class RoutingOutcome:
     decision: Decision
 
 
-def routing_request(zip_code: str, topic: Topic | None, language: str) -> tuple[RoutingRequest, ZipPlace | None]:
+def place_of(zip_code: str) -> ZipPlace | None:
     zip5 = normalise_zip(zip_code or "")
-    place = lookup_zip(zip5) if zip5 else None
+    return lookup_zip(zip5) if zip5 else None
+
+
+def routing_request(zip_code: str, topic: Topic | None, language: str) -> tuple[RoutingRequest, ZipPlace | None]:
+    place = place_of(zip_code)
     county = db.session.get(County, place.county_fips) if place and place.county_fips else None
     regions = county.regions if county else []
     request = RoutingRequest(
-        zip5=zip5,
+        zip5=normalise_zip(zip_code or ""),
         state=place.state if place else None,
         county_fips=county.fips if county else None,
         county_name=county.name if county else (place.county_name if place else None),
@@ -84,7 +88,7 @@ def open_inquiry_counts() -> dict[int, int]:
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
 
 
-def _candidate(contact: Contact, open_counts: dict[int, int]) -> Candidate:
+def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
     return Candidate(
         id=contact.id,
         name=contact.name,
@@ -110,7 +114,7 @@ def candidates(rules: list[Rule], open_counts: dict[int, int]) -> list[Candidate
         .options(selectinload(Contact.organisation))
         .where(Contact.id.in_(contact_ids) | Contact.organisation_id.in_(organisation_ids))
     )
-    return [_candidate(contact, open_counts) for contact in contacts]
+    return [candidate_for(contact, open_counts) for contact in contacts]
 
 
 def fallback_contact() -> Contact:
@@ -127,9 +131,23 @@ def decide(zip_code: str, topic: Topic | None, language: str, now: datetime) -> 
     request, place = routing_request(zip_code, topic, language)
     rules = active_rules()
     open_counts = open_inquiry_counts()
-    fallback = _candidate(fallback_contact(), open_counts)
+    fallback = candidate_for(fallback_contact(), open_counts)
     decision = route(request, rules, candidates(rules, open_counts), fallback, now)
     return RoutingOutcome(place=place, decision=decision)
+
+
+def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingOutcome:
+    """The outcome when a person picks the contact instead of the rules."""
+    candidate = candidate_for(contact, {})
+    decision = Decision(
+        contact=candidate,
+        rule=None,
+        organisation_id=contact.organisation_id,
+        organisation_name=candidate.organisation_name,
+        used_fallback=False,
+        reason=f"Assigned by hand by {chosen_by}",
+    )
+    return RoutingOutcome(place=place_of(zip_code), decision=decision)
 
 
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
