@@ -372,6 +372,13 @@ def run_sla_checks(now):
     return queue_reminders_and_escalations(now)
 
 
+def refresh_report_days() -> int:
+    """Rebuild a batch of the report's changed days, so a report finds little left to do."""
+    from crm.reports.rollup import refresh_in_background
+
+    return refresh_in_background()
+
+
 def run_worker(transport: Transport, poll_interval: float, stop: threading.Event | None = None) -> None:
     """Poll until stopped. A failing run (say the database restarting) is logged and retried."""
     stop = stop or threading.Event()
@@ -381,6 +388,7 @@ def run_worker(transport: Transport, poll_interval: float, stop: threading.Event
                 # Reminders and escalations are queued first, so this same run can send them.
                 run_sla_checks(utcnow())
                 report = send_due(utcnow(), transport)
+                refresh_report_days()
             except Exception:
                 logger.exception("Outbox worker run failed; trying again in %s s", poll_interval)
                 db.session.rollback()

@@ -23,7 +23,7 @@ def _sorted_finite(values: Iterable[float]) -> list[float]:
     return ordered
 
 
-def _percentile_of_sorted(ordered: Sequence[float], p: float) -> float:
+def percentile_of_sorted(ordered: Sequence[float], p: float) -> float:
     position = (len(ordered) - 1) * p / 100
     lower = math.floor(position)
     upper = min(lower + 1, len(ordered) - 1)
@@ -41,7 +41,7 @@ def percentile(values: Iterable[float], p: float) -> float | None:
     ordered = _sorted_finite(values)
     if not ordered:
         return None
-    return _percentile_of_sorted(ordered, p)
+    return percentile_of_sorted(ordered, p)
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -62,7 +62,7 @@ def summarise_response_times(hours: Sequence[float], target_hours: float) -> Res
         return ResponseSummary(count=0, median=None, p90=None, within_target_share=None)
     return ResponseSummary(
         count=len(ordered),
-        median=_percentile_of_sorted(ordered, 50),
-        p90=_percentile_of_sorted(ordered, 90),
+        median=percentile_of_sorted(ordered, 50),
+        p90=percentile_of_sorted(ordered, 90),
         within_target_share=share_within(ordered, target_hours),
     )
