@@ -133,6 +133,14 @@ def figures(breakdown: services.ResponseBreakdown) -> dict:
 
 
 def assert_report_matches_inquiries(period: services.Period = PERIOD) -> None:
+    """Both ways: with the changed days read from the inquiries, then from their new roll-ups."""
+    _assert_report_matches_inquiries(period)
+    rollup.refresh()
+    assert changed_days() == []
+    _assert_report_matches_inquiries(period)
+
+
+def _assert_report_matches_inquiries(period: services.Period) -> None:
     counts = services.count_period(period)
     assert Counter(dict(counts.counties.items())) == live_counts(period)
     rolled_up = figures(services.response_breakdown(period, utcnow()))
@@ -149,7 +157,6 @@ def test_the_report_follows_every_kind_of_change(places):
     ]
     db.session.commit()
     assert_report_matches_inquiries()
-    assert changed_days() == []  # reading rebuilt them
 
     made[0].status = InquiryStatus.SPAM
     made[1].county_fips = ST_LOUIS_CITY
@@ -167,35 +174,60 @@ def test_the_report_follows_every_kind_of_change(places):
     assert_report_matches_inquiries()
 
 
-def test_reading_twice_rebuilds_nothing_the_second_time(places):
+def test_a_report_only_reads(places):
     InquiryFactory(received_at=MONDAY)
     db.session.commit()
-    first, last = MONDAY.date() - timedelta(days=1), MONDAY.date() + timedelta(days=1)
 
-    assert rollup.refresh(first, last) == 1
-    assert rollup.refresh(first, last) == 0
+    assert services.count_period(PERIOD).total == 1
+    assert changed_days() == [MONDAY.date()]  # left for the worker
+    assert db.session.scalar(select(func.count()).select_from(ReportDay)) == 0
 
 
-def test_a_day_written_in_an_older_layout_is_rebuilt(places):
+def test_refreshing_twice_rebuilds_nothing_the_second_time(places):
     InquiryFactory(received_at=MONDAY)
     db.session.commit()
-    services.count_period(PERIOD)
+
+    assert rollup.refresh() == 1
+    assert rollup.refresh() == 0
+    assert services.count_period(PERIOD).total == 1
+
+
+def test_a_day_written_in_an_older_layout_is_read_from_the_inquiries_and_rebuilt(places):
+    InquiryFactory(received_at=MONDAY)
+    db.session.commit()
+    rollup.refresh()
     db.session.execute(update(ReportDay).values(layout=rollup.LAYOUT - 1, records=b"\x00" * 7))
 
     assert services.count_period(PERIOD).total == 1
+    first, last = MONDAY.date(), MONDAY.date()
+    assert rollup.refresh(first, last) == 1
     assert db.session.scalars(select(ReportDay.layout)).all() == [rollup.LAYOUT]
 
 
-def test_days_outside_the_period_wait_for_the_worker(places):
+def test_the_worker_rebuilds_the_most_recent_days_first(places):
     InquiryFactory(received_at=MONDAY)
     InquiryFactory(received_at=datetime(2025, 6, 1, 15, tzinfo=UTC))
     db.session.commit()
 
-    services.count_period(PERIOD)
+    assert rollup.refresh_in_background(batch=1) == 1
     assert changed_days() == [date(2025, 6, 1)]
-
-    assert rollup.refresh_in_background() == 1
+    assert rollup.refresh_in_background(batch=1) == 1
     assert changed_days() == []
+
+
+def test_changed_days_far_apart_are_read_without_the_days_between(places):
+    early = InquiryFactory(received_at=datetime(2026, 3, 2, 15, tzinfo=UTC))
+    late = InquiryFactory(received_at=datetime(2026, 3, 30, 15, tzinfo=UTC))
+    between = InquiryFactory(received_at=datetime(2026, 3, 15, 15, tzinfo=UTC))
+    db.session.commit()
+    rollup.refresh()
+    early.language = late.language = "es"
+    between.language = "es"  # a change on the day between...
+    db.session.commit()
+    db.session.execute(delete(ReportChange).where(ReportChange.day == date(2026, 3, 15)))  # ...forgotten
+
+    # The two changed days are read from the inquiries; the day between from its roll-up.
+    assert services.count_period(PERIOD).languages == {"en": 1, "es": 2}
 
 
 def test_rebuilding_everything_gives_what_the_changes_gave(places):

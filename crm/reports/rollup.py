@@ -10,8 +10,9 @@ How they stay right:
 - every flush that inserts, deletes or changes a reported field of an inquiry records the
   UTC day it was received on (both days when received_at moves) in ``report_changes``, in
   the same transaction (``crm.models.report``); appending takes no lock;
-- before reading, a report rebuilds the changed days of its period (``refresh``), and the
-  worker rebuilds the rest a batch at a time, so the report pays for little;
+- a report reads a changed day from the inquiries instead of its roll-up, and the worker
+  rebuilds changed days a batch at a time (``refresh``), so a report reads only and finds
+  few such days;
 - a rebuild reads the changes, locks their days, reads the inquiries, then deletes exactly
   the changes it read: a change committed meanwhile stays for the next refresh, and two
   rebuilds of a day take turns, so the later one never writes an older picture.
@@ -86,23 +87,64 @@ def days_between(first: date, last: date) -> list[date]:
 
 def _records_of(rows: Sequence[Any]) -> np.ndarray:
     """Pack (received_at, first_response_at, first_response_hours, topic_id, organisation_id,
-    county_fips, language) rows into RECORDs."""
+    county_fips, language) rows into RECORDs, a column at a time."""
     records = np.zeros(len(rows), dtype=RECORD)
-    calendar = None
-    for index, (received, responded, hours, topic, organisation, county, language) in enumerate(rows):
-        if responded is not None and hours is None:
-            # Inquiries answered before hours were stored when a response was logged.
-            calendar = calendar or business_calendar()
-            hours = business_hours_between(received, responded, calendar)
-        records[index] = (
-            received.timestamp(),
-            np.nan if responded is None else hours,
-            NO_ID if topic is None else topic,
-            NO_ID if organisation is None else organisation,
-            (county or "").encode(),
-            (language or "").encode(),
-        )
+    if not rows:
+        return records
+    received, responded, hours, topics, organisations, counties, languages = zip(*rows, strict=True)
+    if any(when is not None and measured is None for when, measured in zip(responded, hours, strict=True)):
+        # Inquiries answered before hours were stored when a response was logged.
+        calendar = business_calendar()
+        hours = [
+            business_hours_between(start, when, calendar) if when is not None and measured is None else measured
+            for start, when, measured in zip(received, responded, hours, strict=True)
+        ]
+    records["received"] = [moment.timestamp() for moment in received]
+    records["hours"] = [np.nan if when is None else measured for when, measured in zip(responded, hours, strict=True)]
+    records["topic"] = [NO_ID if topic is None else topic for topic in topics]
+    records["organisation"] = [NO_ID if organisation is None else organisation for organisation in organisations]
+    records["county"] = [(county or "").encode() for county in counties]
+    records["language"] = [(language or "").encode() for language in languages]
     return records
+
+
+def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days, (first, last) each."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _rows_by_day(days: Sequence[date], session: Session) -> dict[date, list[Any]]:
+    """The reported columns of the non-spam inquiries received on each of ``days`` (sorted),
+    read a run of consecutive days at a time."""
+    by_day: dict[date, list[Any]] = {}
+    for first, last in _runs(days):
+        rows = session.execute(
+            select(
+                Inquiry.received_at,
+                Inquiry.first_response_at,
+                Inquiry.first_response_hours,
+                Inquiry.topic_id,
+                Inquiry.organisation_id,
+                Inquiry.county_fips,
+                Inquiry.language,
+            )
+            # No ORDER BY: the records' order means nothing, and without one the report's
+            # covering index answers alone.
+            .where(
+                Inquiry.received_at >= day_bounds(first)[0],
+                Inquiry.received_at < day_bounds(last)[1],
+                Inquiry.status != InquiryStatus.SPAM,
+            )
+        )
+        for row in rows:
+            by_day.setdefault(utc_day(row[0]), []).append(row)
+    return by_day
 
 
 def rebuild_days(days: Iterable[date], session: Session | None = None) -> int:
@@ -111,27 +153,7 @@ def rebuild_days(days: Iterable[date], session: Session | None = None) -> int:
     days = sorted(set(days))
     if not days:
         return 0
-    start, _ = day_bounds(days[0])
-    _, end = day_bounds(days[-1])
-    rows = session.execute(
-        select(
-            Inquiry.received_at,
-            Inquiry.first_response_at,
-            Inquiry.first_response_hours,
-            Inquiry.topic_id,
-            Inquiry.organisation_id,
-            Inquiry.county_fips,
-            Inquiry.language,
-        )
-        .where(Inquiry.received_at >= start, Inquiry.received_at < end, Inquiry.status != InquiryStatus.SPAM)
-        .order_by(Inquiry.received_at, Inquiry.id)
-    ).all()
-    by_day: dict[date, list[Any]] = {}
-    wanted = set(days)
-    for row in rows:
-        day = utc_day(row[0])
-        if day in wanted:
-            by_day.setdefault(day, []).append(row)
+    by_day = _rows_by_day(days, session)
     table = ReportDay.__table__
     session.execute(delete(table).where(table.c.day.in_(days)))
     written = [
@@ -149,17 +171,28 @@ def rebuild_days(days: Iterable[date], session: Session | None = None) -> int:
     return len(days)
 
 
+def _old_layout_days(first: date, last: date, session: Session) -> set[date]:
+    """Days written by an older record layout: rebuilt, never misread."""
+    table = ReportDay.__table__
+    return set(
+        session.scalars(select(table.c.day).where(table.c.day >= first, table.c.day <= last, table.c.layout != LAYOUT))
+    )
+
+
 def _lock_days(session: Session, days: Sequence[date]) -> None:
     """Make rebuilds of one day take turns (held to the end of the transaction).
 
     Without it two rebuilds could overlap and the one that read earlier write last. On
     SQLite a writing transaction already holds the whole database."""
     if session.get_bind().dialect.name == "postgresql":
-        for day in sorted(days):  # one order everywhere: two rebuilds never wait on each other
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:namespace, :day)"),
-                {"namespace": LOCK_NAMESPACE, "day": day.toordinal()},
-            )
+        # In one order everywhere, so two rebuilds never wait on each other.
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:namespace, day) "
+                "FROM (SELECT unnest(CAST(:days AS integer[])) AS day ORDER BY 1) AS days"
+            ),
+            {"namespace": LOCK_NAMESPACE, "days": sorted(day.toordinal() for day in days)},
+        )
 
 
 def refresh(
@@ -182,13 +215,7 @@ def refresh(
     seen = session.execute(query).all()
     days = {day for _id, day in seen}
     if first is not None and last is not None:
-        # Days written by an older record layout are rebuilt too.
-        table = ReportDay.__table__
-        days |= set(
-            session.scalars(
-                select(table.c.day).where(table.c.day >= first, table.c.day <= last, table.c.layout != LAYOUT)
-            )
-        )
+        days |= _old_layout_days(first, last, session)
     if not days:
         return 0
     _lock_days(session, list(days))
@@ -223,31 +250,35 @@ def rebuild_all(session: Session | None = None, chunk_days: int = 31) -> int:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _stored_records(first: date, last: date) -> list[bytes]:
+def _stored_records(first: date, last: date, skipped: set[date]) -> list[bytes]:
+    """The stored records of the days from ``first`` to ``last``, except the ``skipped`` ones."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         # Binary results: the bytes arrive as stored, half the time of decoding them from hex.
         with connection.connection.driver_connection.cursor(binary=True) as cursor:
-            cursor.execute(
-                "SELECT records FROM report_days WHERE day >= %s AND day <= %s ORDER BY day", (first, last)
-            )
-            return [row[0] for row in cursor]
+            cursor.execute("SELECT day, records FROM report_days WHERE day >= %s AND day <= %s", (first, last))
+            return [records for day, records in cursor if day not in skipped]
     table = ReportDay.__table__
-    return list(
-        db.session.scalars(
-            select(table.c.records).where(table.c.day >= first, table.c.day <= last).order_by(table.c.day)
-        )
-    )
+    rows = db.session.execute(select(table.c.day, table.c.records).where(table.c.day >= first, table.c.day <= last))
+    return [records for day, records in rows if day not in skipped]
 
 
 def records_between(starts_at: datetime, ends_before: datetime) -> np.ndarray:
-    """Every non-spam inquiry received in [starts_at, ends_before), as RECORDs, after
-    rebuilding the changed days they fall on."""
+    """Every non-spam inquiry received in [starts_at, ends_before), as RECORDs.
+
+    Days changed since their roll-up was written are read from the inquiries instead, and
+    left for the worker to rebuild: a report only reads, and never waits on a rebuild."""
+    session = db.session
     first, last = utc_day(starts_at), utc_day(ends_before - timedelta(microseconds=1))
-    if refresh(first, last):
-        # A report is read-only otherwise: keep the rebuilt days for the next one.
-        db.session.commit()
-    records = np.frombuffer(b"".join(_stored_records(first, last)), dtype=RECORD)
+    changes = ReportChange.__table__
+    changed = set(
+        session.scalars(select(changes.c.day).distinct().where(changes.c.day >= first, changes.c.day <= last))
+    )
+    changed |= _old_layout_days(first, last, session)
+    parts = _stored_records(first, last, changed)
+    if changed:
+        parts += [_records_of(rows).tobytes() for rows in _rows_by_day(sorted(changed), session).values()]
+    records = np.frombuffer(b"".join(parts), dtype=RECORD)
     received = records["received"]
     return records[(received >= starts_at.timestamp()) & (received < ends_before.timestamp())]
 
