@@ -68,6 +68,7 @@ REFERENCE_PREFIX = "BX-"
 DOMAIN = "bench.example.org"
 ORGANISATION_PREFIX = "Bench organisation "
 MANAGER_EMAIL = f"bench-manager@{DOMAIN}"
+PARTNER_EMAIL = f"bench-partner@{DOMAIN}"
 CONTACTS_PER_ORGANISATION = 20
 # Days changed since the worker last rebuilt the roll-ups (it runs every few seconds).
 CHANGED_DAYS = 3
@@ -485,6 +486,7 @@ class Case:
     name: str
     urls: Callable[[int], str]  # repetition number -> URL, so a case can vary its record
     before: Callable[[], None] | None = None  # untimed set-up before each request
+    as_partner: bool = False  # signed in as the bench partner instead of the manager
 
 
 @dataclass(frozen=True)
@@ -555,6 +557,19 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
     ]
     chosen = inbox if _route_exists(app, "/inquiries/") else [Case("Inbox (not built yet)", fixed("/inquiries/"))]
     chosen.append(Case("Inquiry page", lambda n: f"/inquiries/{ids[n % len(ids)]}"))
+    partner = bench_partner()
+    theirs = list(
+        db.session.scalars(
+            bench_inquiries().where(Inquiry.organisation_id == partner.organisation_id).order_by(func.random()).limit(200)
+        )
+    ) or [1]
+    chosen += [
+        Case("Inbox: search, no match", fixed("/inquiries/?" + urlencode({"q": "xylophone", "status": ""}))),
+        Case("Partner: inbox", fixed("/inquiries/"), as_partner=True),
+        Case("Partner: overdue", fixed("/inquiries/?overdue=y"), as_partner=True),
+        Case("Partner: search a surname", fixed("/inquiries/?" + urlencode({"q": surname, "status": ""})), as_partner=True),
+        Case("Partner: inquiry page", lambda n: f"/inquiries/{theirs[n % len(theirs)]}", as_partner=True),
+    ]
     chosen += [
         Case("Reports, last 90 days", fixed("/reports/?" + urlencode(window))),
         # The cost grows with the inquiries in the period: a shorter one shows the slope.
@@ -569,6 +584,25 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
         ),
     ]
     return chosen
+
+
+def bench_partner() -> User:
+    """A partner user of the bench organisation with the most inquiries: the largest share a
+    partner can see."""
+    busiest = db.session.scalar(
+        select(Inquiry.organisation_id)
+        .where(Inquiry.reference.like(REFERENCE_PREFIX + "%"), Inquiry.organisation_id.is_not(None))
+        .group_by(Inquiry.organisation_id)
+        .order_by(func.count().desc(), Inquiry.organisation_id)
+        .limit(1)
+    )
+    user = db.session.scalar(select(User).where(User.email == PARTNER_EMAIL))
+    if user is None:
+        user = User(email=PARTNER_EMAIL, name="Bench Partner", role=Role.PARTNER, password_hash=hash_password(secrets.token_urlsafe(24)))
+        db.session.add(user)
+    user.organisation_id = busiest
+    db.session.commit()
+    return user
 
 
 def change_recent_days(days: int) -> None:
@@ -600,10 +634,13 @@ def _get(client, url: str) -> int:
 def measure(
     app: Flask, to_time: list[Case], repeat: int, budget_seconds: float = 30.0, say: Callable[[str], None] = print
 ) -> list[Timing]:
-    client = app.test_client()
-    sign_in(client, bench_manager())
+    manager, partner = app.test_client(), app.test_client()
+    sign_in(manager, bench_manager())
+    if any(case.as_partner for case in to_time):
+        sign_in(partner, bench_partner())
     timings = []
     for case in to_time:
+        client = partner if case.as_partner else manager
         began_case = time.perf_counter()
         _get(client, case.urls(0))  # warm-up: templates compiled, caches filled
         seconds, statuses = [], []
