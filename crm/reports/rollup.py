@@ -1,4 +1,4 @@
-"""Daily roll-ups of the inquiries' report fields, kept current in the writers' transactions.
+"""Daily roll-ups of the inquiries' report fields, and the change log that keeps them honest.
 
 Why: a 90-day report over a million inquiries touches some 47,000 of them, and reading that
 many rows costs more than the page may take (tens of microseconds a row through the
@@ -60,11 +60,13 @@ RECORD = np.dtype(
         ("language", CODE),
     ]
 )
-assert max(County.__table__.c.fips.type.length, Inquiry.__table__.c.language.type.length) <= 8  # noqa: S101
+if max(County.__table__.c.fips.type.length, Inquiry.__table__.c.language.type.length) > 8:
+    raise RuntimeError("county and language codes must fit the report's 8-byte CODE: bump LAYOUT and widen it")
 
 
 def as_keys(codes: np.ndarray) -> np.ndarray:
-    """A CODE column as unsigned integers that sort and compare as the codes do among themselves."""
+    """A CODE column as unsigned integers, equal exactly when the codes are (their order is not
+    the codes' order: they serve to group, not to sort for people)."""
     return codes.view("<u8")
 
 
