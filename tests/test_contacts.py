@@ -297,7 +297,7 @@ def test_detail_shows_fields_interactions_and_history(client, staff):
 
     assert "Nurse Lead" not in page  # replaced by the edit
     assert "Program Director" in page
-    assert "Español" in page
+    assert "Spanish" in page
     assert "Newest call about funding" in page
     assert page.index("Newest call about funding") < page.index("Older meeting about doulas")
     assert "Not with this contact" not in page

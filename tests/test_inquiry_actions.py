@@ -485,11 +485,11 @@ def test_the_page_shows_the_request_the_routing_reason_and_the_timeline(client, 
     timeline = html[html.index('id="timeline-heading"') :]
     for text in [
         "Received (Web form)",
-        "Contact notice queued for fran@foundation.example.org",
-        "Requester ack queued for alex@example.net",
+        "New-inquiry notice queued for the assignee (fran@foundation.example.org)",
+        "Acknowledgement queued for the requester (alex@example.net)",
         "Left a voicemail.",
         "Reassigned from Fran Fallback to Nora North",
-        "Reassigned notice queued for nora@north.example.org",
+        "Reassignment notice queued for the new assignee (nora@north.example.org)",
         "Spoke with the family.",
         "Assigned → Responded",
     ]:
@@ -560,3 +560,239 @@ def test_the_page_costs_the_same_however_long_the_timeline(client, login, world,
 
     assert "Note 19 by Colleague 19" in html
     assert long.count == short.count
+
+
+# --- recovered spam: only what was never sent -----------------------------------------------
+
+
+def emails_about(inquiry: Inquiry) -> list[tuple[str, str]]:
+    rows = db.session.execute(
+        select(OutboundEmail.kind, OutboundEmail.to_address).where(OutboundEmail.inquiry_id == inquiry.id)
+    )
+    return sorted((kind, address) for kind, address in rows)
+
+
+def test_recovering_spam_that_was_routed_before_sends_nothing_twice(client, login, world, inquiry):
+    login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/status", data={"status": "spam"})
+    before = emails_about(inquiry)
+    assert before == [("contact_notice", world.fallback.email), ("requester_ack", "alex@example.net")]
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "new"})
+
+    assert response.status_code == 302
+    recovered = reload(inquiry)
+    assert recovered.status is InquiryStatus.ASSIGNED
+    assert recovered.assigned_contact_id == world.fallback.id
+    assert emails_about(recovered) == before
+
+
+def test_recovered_spam_routed_to_someone_new_tells_only_them(client, login, world):
+    login(Role.STAFF)
+    routed = receive(topic=world.home_visits)
+    first = routed.assigned_contact
+    client.post(f"/inquiries/{routed.id}/status", data={"status": "spam"})
+
+    client.post(f"/inquiries/{routed.id}/status", data={"status": "new"})
+
+    recovered = reload(routed)
+    second = recovered.assigned_contact
+    assert {first.id, second.id} == {world.nora.id, world.ned.id}, "round-robin moved on"
+    assert emails_about(recovered) == sorted(
+        [("contact_notice", first.email), ("contact_notice", second.email), ("requester_ack", "alex@example.net")]
+    )
+
+
+# --- closed and spam inquiries ------------------------------------------------------------------
+
+
+def test_a_closed_inquiry_is_not_reassigned(client, login, world, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW, closed_at=NOW)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.sam.id)})
+
+    assert response.status_code == 409
+    assert "Reopen it before reassigning it." in response.get_data(as_text=True)
+    assert reload(inquiry).assigned_contact_id == world.fallback.id
+    assert written() == before
+
+
+def test_a_closed_inquiry_takes_no_response(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW, closed_at=NOW)
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Hi", "channel": "email"})
+
+    assert response.status_code == 409
+    assert "Reopen it before logging a response." in response.get_data(as_text=True)
+    assert reload(inquiry).status is InquiryStatus.CLOSED
+    assert written() == before
+
+
+def test_a_closed_inquiry_still_takes_notes(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.CLOSED, first_response_at=NOW, closed_at=NOW)
+
+    response = client.post(f"/inquiries/{inquiry.id}/note", data={"note": "The family wrote to say thanks."})
+
+    assert response.status_code == 302
+    assert [note.detail for note in events_of(inquiry, InquiryEventKind.NOTE)] == ["The family wrote to say thanks."]
+
+
+@pytest.mark.parametrize("status", [InquiryStatus.CLOSED, InquiryStatus.SPAM])
+def test_closed_and_spam_pages_offer_only_what_they_accept(client, login, inquiry, status):
+    login(Role.STAFF)
+    set_status(inquiry, status, first_response_at=NOW)
+
+    html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    assert f'action="/inquiries/{inquiry.id}/assign"' not in html
+    assert f'action="/inquiries/{inquiry.id}/response"' not in html
+    assert f'action="/inquiries/{inquiry.id}/note"' in html
+    assert ("Reopen it to reassign it or log a response." in html) is (status is InquiryStatus.CLOSED)
+
+
+def test_spam_is_not_saved_as_a_contact(client, login, inquiry):
+    login(Role.STAFF)
+    set_status(inquiry, InquiryStatus.SPAM)
+    assert f'action="/inquiries/{inquiry.id}/link-contact"' not in client.get(f"/inquiries/{inquiry.id}").get_data(
+        as_text=True
+    )
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/link-contact")
+
+    assert response.status_code == 409
+    assert written() == before
+
+
+# --- where it is now, and how it got there -----------------------------------------------------
+
+
+def routing_section(html: str) -> str:
+    return html[html.index('id="routing-heading"') : html.index('id="work-heading"')]
+
+
+def test_the_routing_section_shows_the_reason_as_history_and_who_has_it_now(client, login, world, inquiry):
+    me = login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.nora.id)})
+    client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.sam.id)})
+
+    routing = routing_section(client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True))
+
+    assert "Routed to Fran Fallback" in routing
+    assert "No ZIP or county given -&gt; no rule matched -&gt; fallback Fran Fallback" in routing
+    assert f"Reassigned to Nora North by {me.name}" in routing
+    assert f"Reassigned to Sam South by {me.name}" in routing
+    assert routing.index("Routed to Fran Fallback") < routing.index("Nora North") < routing.index("Sam South by")
+
+
+def test_an_inquiry_never_reassigned_shows_just_its_routing(client, login, world, inquiry):
+    login(Role.STAFF)
+
+    routing = routing_section(client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True))
+
+    assert "Routed to Fran Fallback" in routing
+    assert "Reassigned" not in routing
+
+
+# --- views in the timeline ----------------------------------------------------------------------
+
+
+def timeline_of(html: str) -> str:
+    return html[html.index('id="timeline-heading"') : html.index('id="access-heading"')]
+
+
+def test_views_by_one_person_within_an_hour_are_one_timeline_line(client, login, inquiry):
+    manager = login(Role.MANAGER)
+    client.get(f"/inquiries/{inquiry.id}")
+    client.post(f"/inquiries/{inquiry.id}/note", data={"note": "Left a voicemail."}, follow_redirects=True)
+
+    html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    timeline = timeline_of(html)
+    assert timeline.count("<strong>Viewed</strong>") == 1
+    assert "3 times" in timeline
+    assert timeline.index("<strong>Viewed</strong>") < timeline.index("Left a voicemail.")
+    access_log = html[html.index('id="access-heading"') :]
+    assert access_log.count(manager.name) == 3, "the access log keeps every view"
+
+
+def test_views_an_hour_apart_or_by_others_are_separate_lines(client, login, inquiry):
+    first = login(Role.MANAGER, name="Morgan Manager")
+    client.get(f"/inquiries/{inquiry.id}")
+    [view] = events_of(inquiry, InquiryEventKind.VIEWED)
+    view.occurred_at = view.occurred_at - timedelta(hours=2)
+    db.session.commit()
+    client.post("/logout")
+    login(Role.MANAGER, name="Casey Colleague")
+    client.get(f"/inquiries/{inquiry.id}")
+    client.post("/logout")
+    client.post("/login", data={"email": first.email, "password": "correct horse battery staple"})
+
+    timeline = timeline_of(client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True))
+
+    assert timeline.count("<strong>Viewed</strong>") == 3
+    assert "times" not in timeline
+
+
+# --- words for people ---------------------------------------------------------------------------
+
+
+def test_the_timeline_speaks_plainly(client, login, world, inquiry):
+    login(Role.STAFF)
+    client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.nora.id)})
+
+    timeline = timeline_of(client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True) + 'id="access-heading"')
+
+    for text in [
+        "New-inquiry notice queued for the assignee (fran@foundation.example.org)",
+        "Acknowledgement queued for the requester (alex@example.net)",
+        "Reassignment notice queued for the new assignee (nora@north.example.org)",
+    ]:
+        assert text in timeline, text
+    for internal in ["Requester ack", "Contact notice", "Reassigned notice", "_"]:
+        assert internal not in timeline, internal
+
+
+@pytest.mark.parametrize(
+    ("kind", "label"),
+    [
+        (InquiryEventKind.EMAIL_FAILED, "Email not delivered"),
+        (InquiryEventKind.NOTE, "Internal note"),
+        (InquiryEventKind.RESPONSE, "Response to the requester"),
+        (InquiryEventKind.LINKED, "Linked to a contact"),
+        (InquiryEventKind.REMINDER, "Deadline reminder"),
+        (InquiryEventKind.ESCALATED, "Escalated: overdue"),
+        (InquiryEventKind.ANONYMISED, "Personal details removed"),
+    ],
+)
+def test_event_kinds_have_labels_for_people(kind, label):
+    assert kind.label == label
+
+
+def test_every_event_kind_has_its_own_label():
+    labels = [kind.label for kind in InquiryEventKind]
+    assert len(set(labels)) == len(labels)
+
+
+def test_the_language_is_named_the_same_way_on_the_page_and_in_the_filters(client, login, world):
+    login(Role.STAFF)
+    spanish = receive(language="es")
+
+    page = client.get(f"/inquiries/{spanish.id}").get_data(as_text=True)
+    inbox = client.get("/inquiries/").get_data(as_text=True)
+
+    assert "<dt>Language</dt><dd>Spanish</dd>" in page
+    assert '<option value="es">Spanish</option>' in inbox
+    assert "Español" not in page + inbox
+
+
+def test_the_web_form_notice_names_the_form(world, app_context):
+    receive()
+
+    notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
+    assert "came in through the Get in Touch form" in notice.body_text

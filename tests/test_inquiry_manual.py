@@ -8,6 +8,7 @@ from sqlalchemy import select
 from crm.extensions import db
 from crm.inquiries.status import InquiryStatus
 from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, OutboundEmail, Role
+from tests.factories import ContactFactory
 from tests.inquiry_support import World, count, make_world, wire_inquiries, written
 
 
@@ -216,3 +217,106 @@ def test_a_logged_inquiry_is_worked_like_any_other(client, login, world):
     assert inquiry.reference in listed
     assert "Rosa Caller" in client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
     assert db.session.scalar(select(Contact.id).where(Contact.name == "Rosa Caller")) is None
+
+
+# --- consent: without it, the inquiry stays with the foundation -----------------------------
+
+
+def test_without_consent_it_stays_with_the_foundation(client, login, world):
+    login(Role.STAFF)
+
+    response = client.post(
+        "/inquiries/new",
+        data=form(consent="", email="rosa@example.net", topic_id=str(world.home_visits.id)),
+        follow_redirects=True,
+    )
+
+    inquiry = only_inquiry()
+    assert inquiry.consent is False
+    # The rules would send home visits to North Families; without consent no partner gets it.
+    assert inquiry.assigned_contact_id == world.fallback.id
+    assert inquiry.organisation_id == world.foundation.id
+    assert inquiry.status is InquiryStatus.ASSIGNED
+    assert inquiry.due_at is not None
+    assert "did not agree" in inquiry.routing_reason
+    assert emails_of(inquiry) == {"contact_notice": world.fallback.email, "requester_ack": "rosa@example.net"}
+    page = response.get_data(as_text=True)
+    assert "kept with the foundation" in page
+    assert "not passed to a partner" in page
+
+
+def test_the_form_says_what_happens_without_consent(client, login, world):
+    login(Role.STAFF)
+
+    html = client.get("/inquiries/new").get_data(as_text=True)
+
+    assert "Without it, the inquiry stays with the foundation" in html
+
+
+def test_without_consent_a_partner_cannot_be_chosen_by_hand(client, login, world):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post("/inquiries/new", data=form(consent="", assign_to=str(world.sam.id)))
+
+    assert response.status_code == 422
+    assert "did not agree to be passed to a partner" in response.get_data(as_text=True)
+    assert count(Inquiry) == 0
+    assert written() == before
+
+
+def test_without_consent_someone_at_the_foundation_can_be_chosen_by_hand(client, login, world):
+    login(Role.STAFF)
+    colleague = ContactFactory(name="Cole League", organisation=world.foundation, accepts_inquiries=True)
+
+    response = client.post("/inquiries/new", data=form(consent="", assign_to=str(colleague.id)))
+
+    assert response.status_code == 302
+    assert only_inquiry().assigned_contact_id == colleague.id
+
+
+def test_an_inquiry_without_consent_is_not_reassigned_to_a_partner(client, login, world):
+    login(Role.STAFF)
+    client.post("/inquiries/new", data=form(consent=""))
+    inquiry = only_inquiry()
+    page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert "Sam South" not in page, "partners are not offered"
+    before = written()
+
+    response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": str(world.sam.id)})
+
+    assert response.status_code == 422
+    assert only_inquiry().assigned_contact_id == world.fallback.id
+    assert written() == before
+
+
+def test_recovered_spam_without_consent_stays_with_the_foundation(client, login, world):
+    login(Role.STAFF)
+    client.post("/inquiries/new", data=form(consent="", topic_id=str(world.doulas.id)))
+    inquiry = only_inquiry()
+    client.post(f"/inquiries/{inquiry.id}/status", data={"status": "spam"})
+
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "new"})
+
+    assert response.status_code == 302
+    recovered = only_inquiry()
+    assert recovered.assigned_contact_id == world.fallback.id
+    assert recovered.organisation_id == world.foundation.id
+
+
+# --- the assignee's notice says how the inquiry came in ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "how"),
+    [("phone", "by phone"), ("email", "by email"), ("letter", "by letter"), ("in_person", "in person")],
+)
+def test_the_notice_says_how_a_logged_inquiry_came_in(client, login, world, source, how):
+    me = login(Role.STAFF)
+
+    client.post("/inquiries/new", data=form(source=source, email="rosa@example.net"))
+
+    notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
+    assert "Get in Touch" not in notice.body_text
+    assert f"came in {how}, logged by {me.name}," in notice.body_text
+    assert "Requester's language: Spanish" in notice.body_text

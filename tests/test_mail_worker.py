@@ -211,7 +211,7 @@ def test_a_queued_message_is_delivered_as_stored(app, smtp_server, transport):
     assert stored.locked_until is None
     assert stored.attempts == 0
     [event] = events_of(inquiry, InquiryEventKind.EMAIL_SENT)
-    assert event.detail == "Requester ack sent to rae@example.org"
+    assert event.detail == "Acknowledgement emailed to the requester (rae@example.org)"
     assert event.data["kind"] == "requester_ack"
     assert event.data["to"] == "rae@example.org"
     assert event.occurred_at == NOW

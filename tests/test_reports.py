@@ -140,7 +140,7 @@ def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
                 services.NO_COUNTY: (1, 30.0, 30.0, 0.0),
             },
         ),
-        ("by_language", {"English": (6, 6.5, 25.0, 4 / 6), "Español": (2, 6.0, 7.6, 1.0)}),
+        ("by_language", {"English": (6, 6.5, 25.0, 4 / 6), "Spanish": (2, 6.0, 7.6, 1.0)}),
     ],
 )
 @pytest.mark.parametrize("way", ["roll-ups", "per inquiry"])
@@ -166,7 +166,7 @@ def test_response_tables_round_for_people(march):
         ("St. Louis City", 2, 6.0, 7.6, 100.0),
         (services.NO_COUNTY, 1, 30.0, 30.0, 0.0),
     ]
-    assert services.response_by_language(breakdown).rows == [("English", 6, 6.5, 25.0, 66.7), ("Español", 2, 6.0, 7.6, 100.0)]
+    assert services.response_by_language(breakdown).rows == [("English", 6, 6.5, 25.0, 66.7), ("Spanish", 2, 6.0, 7.6, 100.0)]
 
 
 def test_a_holiday_is_not_business_time(app, march, monkeypatch):
@@ -218,7 +218,7 @@ def test_roll_ups_and_the_per_inquiry_clock_agree_on_random_inquiries(app):
     ("builder", "rows"),
     [
         (services.by_county, [("Dunklin County", 6), ("St. Louis City", 2), (services.NO_COUNTY, 1)]),
-        (services.by_language, [("English", 7), ("Español", 2)]),
+        (services.by_language, [("English", 7), ("Spanish", 2)]),
         (services.by_topic, [(services.NO_TOPIC, 7), ("Media", 2)]),
         # Dunklin is in two regions and counts in both.
         (services.by_region, [("Bootheel", 6), ("Delta", 6), ("St. Louis", 2), (services.NO_REGION, 1)]),

@@ -37,6 +37,7 @@ class InquiryFactory(factories.BaseFactory):
     message = SECRET
     status = InquiryStatus.ASSIGNED
     language = "en"
+    consent = True  # from the web form, which requires it
     assigned_contact = factory.SubFactory(factories.ContactFactory, name="Lucía Ramírez")
 
 

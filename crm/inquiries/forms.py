@@ -138,7 +138,10 @@ class ManualInquiryForm(FlaskForm):
         filters=[strip],
         validators=[DataRequired("Write down what they asked."), Length(max=5000), NoControlCharacters()],
     )
-    consent = BooleanField("They agreed that we may keep these details and pass them to a partner")
+    consent = BooleanField(
+        "They agreed that we may keep these details and pass them to a partner",
+        description="Without it, the inquiry stays with the foundation: it is not passed to a partner.",
+    )
     assign_to = _id_select(
         "Who takes it", description="Leave on the routing rules, or pick a contact to assign it by hand."
     )

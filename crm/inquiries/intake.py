@@ -15,7 +15,12 @@ from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
 from crm.inquiries.status import InquiryStatus, status_after_assignment
-from crm.mail.outbox import queue_contact_notice, queue_requester_acknowledgement
+from crm.mail.outbox import (
+    CONTACT_NOTICE_KINDS,
+    already_queued,
+    queue_contact_notice,
+    queue_requester_acknowledgement,
+)
 from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.routing import services as routing
 
@@ -91,8 +96,10 @@ def receive(
 ) -> Received:
     """Store a new inquiry; route it and queue the two emails unless it looks like spam.
 
-    ``assign_to`` (staff logging an inquiry) replaces the rules with a person's choice. The
-    same email and message within the duplicate window returns the first inquiry.
+    Without consent it stays with the foundation (see rules_outcome). ``assign_to`` (staff
+    logging an inquiry) replaces the rules with a person's choice; the caller checks that a
+    choice made without consent is someone at the foundation. The same email and message
+    within the duplicate window returns the first inquiry.
     """
     key = dedupe_key(details.email, details.message) if details.email else ""
     if key:
@@ -113,7 +120,7 @@ def receive(
         message=details.message,
         consent=details.consent,
         dedupe_key=key,
-        logged_by_id=actor.id if actor else None,
+        logged_by=actor,
         status=InquiryStatus.NEW,
     )
     db.session.add(inquiry)
@@ -135,7 +142,7 @@ def receive(
         route_to_contact(inquiry, routing.decided_by_hand(details.zip_code, assign_to, actor.name), now, actor)
     else:
         try:
-            outcome = routing.decide(details.zip_code, details.topic, details.language, now)
+            outcome = rules_outcome(inquiry, now)
         except routing.NoFallbackContact as error:
             set_place(inquiry, routing.place_of(details.zip_code))
             keep_unrouted(inquiry, str(error), now)
@@ -143,6 +150,15 @@ def receive(
             route_to_contact(inquiry, outcome, now, actor)
     audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)
+
+
+def rules_outcome(inquiry: Inquiry, now: datetime) -> routing.RoutingOutcome:
+    """Where the routing rules send the inquiry. The public form cannot be sent without consent,
+    but staff log requests from people who want the foundation's help and do not want their
+    details passed on: those go to the foundation's fallback contact, never to a partner."""
+    if not inquiry.consent:
+        return routing.kept_with_foundation(inquiry.zip_code)
+    return routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now)
 
 
 def keep_unrouted(inquiry: Inquiry, why: str, now: datetime) -> None:
@@ -179,6 +195,11 @@ def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: dat
         )
     )
     db.session.flush()  # the emails need the inquiry's id for their link
-    organisation_name = contact.organisation.name if contact.organisation else contact.name
-    queue_contact_notice(inquiry, contact)
-    queue_requester_acknowledgement(inquiry, organisation_name)
+    # Recovered spam may have been routed and acknowledged before it was marked: tell only
+    # whoever has not been told, so nobody gets the same email twice.
+    queued = already_queued(inquiry)
+    if not any((kind, contact.email.lower()) in queued for kind in CONTACT_NOTICE_KINDS):
+        queue_contact_notice(inquiry, contact)
+    if not any(kind == "requester_ack" for kind, _address in queued):
+        organisation_name = contact.organisation.name if contact.organisation else contact.name
+        queue_requester_acknowledgement(inquiry, organisation_name)

@@ -40,9 +40,11 @@ from crm.inquiries.forms import (
 )
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.status import InquiryStatus, can_move
+from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
+from crm.routing.services import foundation_contact_ids
 from crm.templating import local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
@@ -174,7 +176,12 @@ def new():
             source=InquirySource(form.source.data),
         )
         assign_to = db.session.get(Contact, form.assign_to.data) if form.assign_to.data else None
-        received = services.log_inquiry(details, assign_to, _me(), utcnow())
+        try:
+            received = services.log_inquiry(details, assign_to, _me(), utcnow())
+        except services.ActionRefused as refusal:
+            db.session.rollback()
+            form.assign_to.errors.append(refusal.message)
+            return render_template("inquiries/new.html", form=form), refusal.status
         inquiry = received.inquiry
         if received.duplicate:
             flash(f"The same request was logged a few minutes ago as {inquiry.reference}; here it is.", "info")
@@ -183,6 +190,12 @@ def new():
                 f"Inquiry {inquiry.reference} was logged but not routed: {inquiry.routing_reason} "
                 "Assign it below.",
                 "error",
+            )
+        elif not inquiry.consent:
+            flash(
+                f"Inquiry {inquiry.reference} was logged and kept with the foundation, assigned to "
+                f"{inquiry.assigned_contact.name}: without their consent it is not passed to a partner.",
+                "success",
             )
         else:
             flash(f"Inquiry {inquiry.reference} was logged and assigned to {inquiry.assigned_contact.name}.", "success")
@@ -195,10 +208,12 @@ def new():
 
 def _assign_form(inquiry: Inquiry, **kwargs) -> AssignForm:
     form = AssignForm(**kwargs)
+    # Without the requester's consent only the foundation's own people may take it.
+    allowed = None if inquiry.consent else foundation_contact_ids()
     form.contact_id.choices = [SelectChoice("", "Choose a contact")] + [
         SelectChoice(id_, label)
         for id_, label in inbox.assignee_choices(current_user)
-        if id_ != inquiry.assigned_contact_id
+        if id_ != inquiry.assigned_contact_id and (allowed is None or id_ in allowed)
     ]
     return form
 
@@ -208,6 +223,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     nothing is written when an action fails."""
     now = utcnow()
     events = services.load_events(inquiry)
+    routing_story, contact_names = services.routing_story(events)
     may_read_access_log = access.may_read_access_log(current_user)
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
@@ -216,8 +232,11 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         "inquiries/detail.html",
         inquiry=inquiry,
         # Who looked is for managers: the timeline shows views to them alone, beside the access log.
-        timeline=events if may_read_access_log else [e for e in events if e.kind is not InquiryEventKind.VIEWED],
+        timeline=timeline(events, with_views=may_read_access_log),
         access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
+        routing_story=routing_story,
+        contact_names=contact_names,
+        takes_work=services.takes_work(inquiry),
         due=inbox.due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),

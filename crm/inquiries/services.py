@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.inquiries import intake
+from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
 from crm.inquiries.sla import business_hours_between
 from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
@@ -65,6 +65,14 @@ def load_events(inquiry: Inquiry) -> list[InquiryEvent]:
     )
 
 
+def routing_story(events: list[InquiryEvent]) -> tuple[timeline.RoutingStory, dict[int, str]]:
+    """How the inquiry came to its assignee, and the names of the contacts the story mentions."""
+    story = timeline.routing_story(events)
+    ids = story.contact_ids()
+    names = dict(db.session.execute(select(Contact.id, Contact.name).where(Contact.id.in_(ids))).all()) if ids else {}
+    return story, names
+
+
 def record_view(inquiry: Inquiry, actor: User, now: datetime) -> None:
     """The access log: every time someone opens an inquiry."""
     _event(inquiry, InquiryEventKind.VIEWED, actor, now, f"Viewed by {actor.name}")
@@ -89,6 +97,29 @@ MOVE_LABELS: dict[tuple[InquiryStatus | None, InquiryStatus], str] = {
 
 def move_label(current: InquiryStatus, target: InquiryStatus) -> str:
     return MOVE_LABELS.get((current, target)) or MOVE_LABELS.get((None, target)) or target.label
+
+
+def takes_work(inquiry: Inquiry) -> bool:
+    """Whether it may be (re)assigned or responded to: spam must be routed again first, and a
+    closed inquiry reopened, so its closing date and the reports stay true. Notes are always fine."""
+    return inquiry.status.is_open
+
+
+def _refuse_unless_open(inquiry: Inquiry, doing: str) -> None:
+    if inquiry.is_spam:
+        raise ActionRefused(f"This inquiry is marked as spam. Route it again before {doing}.")
+    if not takes_work(inquiry):
+        raise ActionRefused(f"This inquiry is {inquiry.status.label.lower()}. Reopen it before {doing}.")
+
+
+def _refuse_partner_without_consent(consent: bool, contact: Contact) -> None:
+    """The requester's consent is what lets an inquiry go to a partner (see intake.rules_outcome)."""
+    if not consent and contact.id not in routing.foundation_contact_ids():
+        raise ActionRefused(
+            f"The requester did not agree to be passed to a partner, so {contact.name} cannot take it: "
+            "choose someone at the foundation.",
+            422,
+        )
 
 
 # --- status ------------------------------------------------------------------------------
@@ -136,7 +167,7 @@ def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: dat
 def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
     """Send a recovered inquiry through the routing rules, as if it had just arrived."""
     try:
-        outcome = routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now)
+        outcome = intake.rules_outcome(inquiry, now)
     except routing.NoFallbackContact as error:
         db.session.rollback()
         raise ActionRefused(str(error)) from None
@@ -148,8 +179,8 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
 
 def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> None:
     """Hand the inquiry to another active contact; they are told through the outbox."""
-    if inquiry.is_spam:
-        raise ActionRefused("This inquiry is marked as spam. Route it again before assigning it.")
+    _refuse_unless_open(inquiry, "reassigning it" if inquiry.assigned_contact_id else "assigning it")
+    _refuse_partner_without_consent(inquiry.consent, contact)
     if not contact.active:
         raise ActionRefused(f"{contact.name} is inactive.", 422)
     if contact.id == inquiry.assigned_contact_id:
@@ -190,8 +221,7 @@ def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: da
     """Record a response made to the requester. The first one starts nothing and stops the
     clock: it sets first_response_at. Any response moves the status to responded where the
     workflow allows it."""
-    if inquiry.is_spam:
-        raise ActionRefused("This inquiry is marked as spam. Route it again before logging a response.")
+    _refuse_unless_open(inquiry, "logging a response")
     _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
     if inquiry.first_response_at is None:
         inquiry.first_response_at = now
@@ -229,6 +259,8 @@ def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contac
     What a public form said never overwrites a contact: an existing contact is linked as it
     is, and a new one gets only the name, email and phone.
     """
+    if inquiry.is_spam:
+        raise ActionRefused("This inquiry is marked as spam: it does not belong among the contacts.")
     if inquiry.requester_contact_id is not None:
         raise ActionRefused("The requester is already linked to a contact.")
     contact = contact_with_email(inquiry.email)
@@ -255,8 +287,11 @@ def log_inquiry(details: InquiryDetails, assign_to: Contact | None, actor: User,
     """Store an inquiry staff took by phone, email, letter or in person.
 
     Without ``assign_to`` it is routed by the rules, exactly as the web form's are; with it,
-    it goes to that contact and the routing reason says who chose.
+    it goes to that contact and the routing reason says who chose. Without the requester's
+    consent it stays with the foundation: choosing a partner is refused.
     """
+    if assign_to is not None:
+        _refuse_partner_without_consent(details.consent, assign_to)
     return intake.receive(details, now, actor=actor, assign_to=assign_to)
 
 

@@ -104,7 +104,7 @@ def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
         InquiryEvent(
             kind=InquiryEventKind.REMINDER,
             occurred_at=now,
-            detail=f"Reminder sent to {contact.name}: due {_due_text(inquiry)}",
+            detail=f"Reminder for {contact.name}: a first response is due by {_due_text(inquiry)}",
             data={"contact_id": contact.id},
         )
     )

@@ -6,14 +6,42 @@ so an email can never be lost between a commit and a send.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import make_msgid
 
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext
+from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+
+
+@dataclass(frozen=True)
+class EmailKind:
+    what: str  # "Acknowledgement"
+    to_whom: str  # "the requester"
+
+
+# The outbox's kinds of email, as the timeline names them.
+EMAIL_KINDS: dict[str, EmailKind] = {
+    "contact_notice": EmailKind("New-inquiry notice", "the assignee"),
+    "reassigned_notice": EmailKind("Reassignment notice", "the new assignee"),
+    "requester_ack": EmailKind("Acknowledgement", "the requester"),
+    "sla_reminder": EmailKind("Reminder", "the assignee"),
+    "sla_escalation": EmailKind("Overdue alert", "a manager"),
+}
+CONTACT_NOTICE_KINDS = frozenset({"contact_notice", "reassigned_notice"})
+
+
+def email_line(kind: str, happened: str, address: str) -> str:
+    """One line about an email for the timeline: email_line("sla_reminder", "emailed to", "a@b.org")
+    gives "Reminder emailed to the assignee (a@b.org)"."""
+    known = EMAIL_KINDS.get(kind)
+    if known is None:
+        return f"{kind.replace('_', ' ').capitalize()} {happened} {address}"
+    return f"{known.what} {happened} {known.to_whom} ({address})"
 
 
 def _message_domain() -> str:
@@ -44,11 +72,19 @@ def queue_email(
         inquiry.events.append(
             InquiryEvent(
                 kind=InquiryEventKind.EMAIL_QUEUED,
-                detail=f"{kind.replace('_', ' ').capitalize()} queued for {to_address}",
-                data={"message_id": email.message_id, "kind": kind},
+                detail=email_line(kind, "queued for", to_address),
+                data={"message_id": email.message_id, "kind": kind, "to": to_address},
             )
         )
     return email
+
+
+def already_queued(inquiry: Inquiry) -> set[tuple[str, str]]:
+    """(kind, address in lower case) of every email ever queued about the inquiry, sent or not."""
+    rows = db.session.execute(
+        select(OutboundEmail.kind, OutboundEmail.to_address).where(OutboundEmail.inquiry_id == inquiry.id)
+    )
+    return {(kind, address.lower()) for kind, address in rows}
 
 
 def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> OutboundEmail | None:

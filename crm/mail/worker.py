@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.mail.outbox import email_line
 from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
 
@@ -185,10 +186,6 @@ def _fresh(email_id: int) -> OutboundEmail | None:
     return db.session.get(OutboundEmail, email_id, populate_existing=True)
 
 
-def _kind_label(kind: str) -> str:
-    return kind.replace("_", " ").capitalize()
-
-
 def _record_sent(outgoing: Outgoing, now: datetime) -> None:
     email = _fresh(outgoing.id)
     if email is None:
@@ -202,7 +199,7 @@ def _record_sent(outgoing: Outgoing, now: datetime) -> None:
                 inquiry_id=email.inquiry_id,
                 occurred_at=now,
                 kind=InquiryEventKind.EMAIL_SENT,
-                detail=f"{_kind_label(email.kind)} sent to {email.to_address}",
+                detail=email_line(email.kind, "emailed to", email.to_address),
                 data={"email_id": email.id, "kind": email.kind, "to": email.to_address, "message_id": email.message_id},
             )
         )
@@ -230,7 +227,7 @@ def _record_failure(
                 inquiry_id=email.inquiry_id,
                 occurred_at=now,
                 kind=InquiryEventKind.EMAIL_FAILED,
-                detail=f"{_kind_label(email.kind)} to {email.to_address} not delivered ({outcome}): {failure.reason}",
+                detail=f"{email_line(email.kind, 'not delivered to', email.to_address)} ({outcome}): {failure.reason}",
                 data={
                     "email_id": email.id,
                     "kind": email.kind,

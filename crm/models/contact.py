@@ -13,7 +13,9 @@ from crm.extensions import db
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation
 
-LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
+# Named in English wherever staff read them: the staff pages are in English. The public
+# pages name each language in itself (crm.public.i18n.LANGUAGES), for people choosing theirs.
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}
 
 
 class ContactRole(enum.StrEnum):

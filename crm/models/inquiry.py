@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.database import UTCDateTime, utcnow
 from crm.extensions import db
 from crm.inquiries.status import InquiryStatus
+from crm.models.contact import LANGUAGES
 from crm.models.organisation import enum_column
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ class InquirySource(enum.StrEnum):
         return {"web": "Web form", "phone": "Phone", "email": "Email", "letter": "Letter", "in_person": "In person"}[
             self.value
         ]
+
+    @property
+    def arrival(self) -> str:
+        """How it came in, to follow "came in": "by phone", "through the Get in Touch form"."""
+        return {
+            "web": "through the Get in Touch form",
+            "phone": "by phone",
+            "email": "by email",
+            "letter": "by letter",
+            "in_person": "in person",
+        }[self.value]
 
 
 class Inquiry(db.Model):
@@ -126,6 +138,10 @@ class Inquiry(db.Model):
     def is_spam(self) -> bool:
         return self.status is InquiryStatus.SPAM
 
+    @property
+    def language_name(self) -> str:
+        return LANGUAGES.get(self.language, self.language)
+
     def __str__(self) -> str:
         return self.reference
 
@@ -148,7 +164,26 @@ class InquiryEventKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
+        return _EVENT_LABELS[self]
+
+
+# What the timeline calls each kind of event.
+_EVENT_LABELS: dict[InquiryEventKind, str] = {
+    InquiryEventKind.RECEIVED: "Received",
+    InquiryEventKind.ROUTED: "Routed",
+    InquiryEventKind.EMAIL_QUEUED: "Email queued",
+    InquiryEventKind.EMAIL_SENT: "Email sent",
+    InquiryEventKind.EMAIL_FAILED: "Email not delivered",
+    InquiryEventKind.VIEWED: "Viewed",
+    InquiryEventKind.ASSIGNED: "Assigned",
+    InquiryEventKind.STATUS_CHANGED: "Status changed",
+    InquiryEventKind.NOTE: "Internal note",
+    InquiryEventKind.RESPONSE: "Response to the requester",
+    InquiryEventKind.LINKED: "Linked to a contact",
+    InquiryEventKind.REMINDER: "Deadline reminder",
+    InquiryEventKind.ESCALATED: "Escalated: overdue",
+    InquiryEventKind.ANONYMISED: "Personal details removed",
+}
 
 
 class InquiryEvent(db.Model):

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crm.geography.zip_lookup import state_name
-
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+from crm.models.contact import LANGUAGES
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -76,7 +75,7 @@ class Decision:
 
 
 def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
+    return LANGUAGES.get(code, code)
 
 
 def unavailable_reason(candidate: Candidate, now: datetime) -> str | None:
@@ -218,7 +217,8 @@ def _pick_from_organisation(
     else:
         who = f" who speak {lang}" if speakers else ""
         tie_break = (
-            "tie broken by lowest id"
+            # Equal turns fall to the contact added first: their id is the lowest.
+            "all equally due a turn, so the contact added first"
             if tied[0].last_assigned_at == tied[1].last_assigned_at
             else "least recently assigned"
         )

@@ -150,6 +150,36 @@ def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingO
     return RoutingOutcome(place=place_of(zip_code), decision=decision)
 
 
+# Without the requester's consent an inquiry may not go to a partner organisation. It stays
+# with "the foundation": the fallback contact, the foundation's own, and their colleagues.
+
+
+def kept_with_foundation(zip_code: str) -> RoutingOutcome:
+    """The outcome for an inquiry the requester did not agree to pass on: the fallback contact takes it."""
+    fallback = fallback_contact()
+    candidate = candidate_for(fallback, {})
+    decision = Decision(
+        contact=candidate,
+        rule=None,
+        organisation_id=fallback.organisation_id,
+        organisation_name=candidate.organisation_name,
+        used_fallback=True,
+        reason=f"The requester did not agree to be passed to a partner, so it is kept with the foundation -> {fallback.name}",
+    )
+    return RoutingOutcome(place=place_of(zip_code), decision=decision)
+
+
+def foundation_contact_ids() -> set[int]:
+    """The contacts who may take an inquiry without the requester's consent; none without a fallback."""
+    try:
+        fallback = fallback_contact()
+    except NoFallbackContact:
+        return set()
+    if fallback.organisation_id is None:
+        return {fallback.id}
+    return set(db.session.scalars(select(Contact.id).where(Contact.organisation_id == fallback.organisation_id)))
+
+
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
     """Store the decision on the inquiry and note the assignment for round-robin."""
     decision = outcome.decision

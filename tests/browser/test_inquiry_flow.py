@@ -90,7 +90,7 @@ def test_manager_filters_opens_reassigns_and_exports(new_page, assert_accessible
     assert "Assigned to Riley Brooks, who has been sent a notice." in main.inner_text()
     timeline = page.get_by_role("region", name="Timeline").inner_text()
     assert "Reassigned from Sam Carter to Riley Brooks" in timeline
-    assert "Reassigned notice queued for riley.brooks@foundation.example.org" in timeline
+    assert "Reassignment notice queued for the new assignee (riley.brooks@foundation.example.org)" in timeline
     assert "Riley Brooks" in page.get_by_role("region", name="Routing").inner_text()
     assert_accessible(page)
 

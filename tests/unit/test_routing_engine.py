@@ -231,8 +231,8 @@ def test_nobody_speaks_the_language() -> None:
     [
         ((NOW - HOUR, NOW - 2 * HOUR, NOW - 3 * HOUR), 8, "least recently assigned"),
         ((NOW - HOUR, None, NOW - 3 * HOUR), 7, "least recently assigned"),
-        ((None, None, NOW), 6, "tie broken by lowest id"),
-        ((NOW, NOW, NOW), 6, "tie broken by lowest id"),
+        ((None, None, NOW), 6, "all equally due a turn, so the contact added first"),
+        ((NOW, NOW, NOW), 6, "all equally due a turn, so the contact added first"),
     ],
 )
 def test_round_robin_tie_break(last_assigned: tuple, expected: int, tie_break: str) -> None:
