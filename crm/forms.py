@@ -6,8 +6,10 @@ import re
 import unicodedata
 
 import phonenumbers
+import wtforms
 from email_validator import EmailNotValidError, validate_email
-from wtforms import SelectMultipleField, widgets
+from markupsafe import Markup, escape
+from wtforms import widgets
 from wtforms.validators import StopValidation, ValidationError
 
 # Control characters have no place in a name or a note; tabs and newlines are fine in text areas.
@@ -104,6 +106,63 @@ class RequiredChoice:
     def __call__(self, _form, field) -> None:
         if field.data in (None, "", "__None"):
             raise StopValidation(self.message)
+
+
+class Select(widgets.Select):
+    """WTForms' select widget, writing its options in one pass.
+
+    The assign and filter menus hold hundreds of contacts, and WTForms builds every option
+    through html_params and Markup.format at about 12 µs each, 8 ms for an inbox page. This
+    writes the same HTML (tests/unit/test_select_widget.py compares the two) with one escape
+    per value and label. An option with attributes of its own (render_kw, such as disabled)
+    is rare and goes through WTForms' render_option unchanged.
+    """
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        if self.multiple:
+            kwargs["multiple"] = True
+        flags = getattr(field, "flags", {})
+        for flag in dir(flags):
+            if flag in self.validation_attrs and flag not in kwargs:
+                kwargs[flag] = getattr(flags, flag)
+        html = [f"<select {widgets.html_params(name=field.name, **kwargs)}>"]
+        if field.has_groups():
+            for group, choices in field.iter_groups():
+                if group is not None:
+                    html.append(f"<optgroup {widgets.html_params(label=group)}>")
+                self._options(html, choices)
+                if group is not None:
+                    html.append("</optgroup>")
+        else:
+            self._options(html, field.iter_choices())
+        html.append("</select>")
+        return Markup("".join(html))  # noqa: S704  (every value and label above is escaped)
+
+    @classmethod
+    def _options(cls, html: list[str], choices) -> None:
+        for choice in choices:
+            if choice.render_kw:
+                html.append(cls.render_option(choice))
+                continue
+            value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+            html.append('<option selected value="' if choice.selected else '<option value="')
+            # As html_params: escape() writes a quote as &#34;, and a quote already inside
+            # Markup becomes &quot;.
+            html.append(str(escape(value)).replace('"', "&quot;"))
+            html.append('">')
+            html.append(escape(choice.label or choice.value))
+            html.append("</option>")
+
+
+class SelectField(wtforms.SelectField):  # noqa: TID251  (the one subclass)
+    """The app's select field: WTForms' SelectField with the faster Select widget."""
+
+    widget = Select()
+
+
+class SelectMultipleField(wtforms.SelectMultipleField):  # noqa: TID251  (the one subclass)
+    widget = Select(multiple=True)
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
-from wtforms import SelectField
 
 from crm.admin_outbox.services import STATUS_FILTERS
+from crm.forms import SelectField
 
 
 class OutboxFilterForm(FlaskForm):

@@ -1,9 +1,17 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, optional_id, strip
+from crm.forms import (
+    EmailAddress,
+    MultiCheckboxField,
+    NoControlCharacters,
+    PhoneNumber,
+    SelectField,
+    optional_id,
+    strip,
+)
 from crm.models import LANGUAGES, ContactRole
 
 NOT_AN_ORGANISATION = "Choose an organisation from the list."

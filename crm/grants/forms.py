@@ -3,11 +3,11 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import DateField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from crm.forms import NoControlCharacters, RequiredChoice, optional_id, strip
+from crm.forms import NoControlCharacters, RequiredChoice, SelectField, optional_id, strip
 from crm.models import GrantStatus
 
 NOT_AN_ORGANISATION = "Choose an organisation from the list."

@@ -7,11 +7,11 @@ posted id that is not offered to this user (another organisation's contact) is r
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, optional_id, strip
+from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, SelectField, optional_id, strip
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
 from crm.inquiries.status import InquiryStatus

@@ -4,11 +4,11 @@ from datetime import date, timedelta
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, TextAreaField, TimeField
+from wtforms import DateField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.database import utcnow
-from crm.forms import MultiCheckboxField, NoControlCharacters, optional_id, strip
+from crm.forms import MultiCheckboxField, NoControlCharacters, SelectField, optional_id, strip
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
 

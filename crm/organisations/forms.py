@@ -1,8 +1,17 @@
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from crm.forms import EmailAddress, MultiCheckboxField, NoControlCharacters, PhoneNumber, WebAddress, strip
+from crm.forms import (
+    EmailAddress,
+    MultiCheckboxField,
+    NoControlCharacters,
+    PhoneNumber,
+    SelectField,
+    SelectMultipleField,
+    WebAddress,
+    strip,
+)
 from crm.models import OrganisationKind, RecordStatus
 
 

@@ -16,14 +16,21 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectChoice,
-    SelectField,
     StringField,
     TelField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, StopValidation, ValidationError
 
-from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, coerce_optional_int, strip
+from crm.forms import (
+    EmailAddress,
+    NoControlCharacters,
+    PhoneNumber,
+    RequiredChoice,
+    SelectField,
+    coerce_optional_int,
+    strip,
+)
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
 from crm.public.i18n import LANGUAGES
 

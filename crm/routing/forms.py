@@ -1,11 +1,19 @@
 """Forms for the routing pages: rules, topics, the fallback contact and the test page."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from crm.forms import MultiCheckboxField, NoControlCharacters, RequiredChoice, optional_id, strip
+from crm.forms import (
+    MultiCheckboxField,
+    NoControlCharacters,
+    RequiredChoice,
+    SelectField,
+    SelectMultipleField,
+    optional_id,
+    strip,
+)
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
 from crm.models import LANGUAGES
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import EmailAddress, NoControlCharacters, optional_id, strip, strip_lower
+from crm.forms import EmailAddress, NoControlCharacters, SelectField, optional_id, strip, strip_lower
 from crm.models import Role
 
 
