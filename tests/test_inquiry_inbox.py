@@ -11,10 +11,11 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, select
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries.inbox import InboxFilters, conditions
 from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Inquiry, Role
 from crm.reports.csv_export import neutralise_cell
@@ -134,7 +135,18 @@ def test_overdue_means_past_due_without_a_first_response(client, login, world):
     set_fields(receive(name="Closed late", now=now - timedelta(days=10)), status=InquiryStatus.SPAM)
 
     assert listed(client.get("/inquiries/?overdue=y&status=")) == [late.id]
+    assert listed(client.get("/inquiries/?overdue=y")) == [late.id]
     assert set(listed(client.get("/inquiries/?status="))) >= {late.id, answered.id, fresh.id}
+
+
+def test_overdue_open_work_names_the_open_statuses_once(app_context, make_user):
+    """Named twice, PostgreSQL multiplies the statuses' selectivity by itself, expects a
+    handful of rows and sorts every open inquiry instead of walking the received_at index."""
+    where = conditions(InboxFilters(overdue=True), make_user(Role.STAFF), utcnow())
+
+    sql = str(and_(*where).compile(db.engine, compile_kwargs={"literal_binds": True}))
+
+    assert sql.count("inquiries.status IN") == 1
 
 
 def test_my_open_inquiries_match_my_email_to_contacts_ignoring_case(client, login, world):
@@ -198,6 +210,35 @@ def test_organisation_filter_lists_only_organisations_that_handle_inquiries(clie
     responders = OrganisationFactory(name="Answers Inquiries")
     ContactFactory(organisation=responders, accepts_inquiries=True)
     assert "Answers Inquiries" in client.get("/inquiries/").get_data(as_text=True)
+
+
+def test_search_can_use_a_trigram_index_per_column_on_postgresql(client, login, world):
+    """The search's expressions are the trigram indexes' own, so PostgreSQL can find a rare
+    term through them. With sequential and plain index scans switched off for this
+    transaction, the plan shows the bitmap scans of those indexes whatever the table size."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the trigram indexes are PostgreSQL's")
+    login(Role.STAFF)
+    wanted = receive(name="Marisol Quintero")
+    statements = []
+
+    def capture(_connection, _cursor, statement, parameters, _context, _executemany):
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert listed(client.get("/inquiries/?q=quintero&status=")) == [wanted.id]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    search = next((s, p) for s, p in statements if "lower(inquiries.message) LIKE" in s)
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+
+    plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + search[0], search[1]).scalars())
+
+    for column in ("name", "email", "reference", "message"):
+        assert f"Bitmap Index Scan on ix_inquiries_search_{column}" in plan, plan
 
 
 @pytest.mark.parametrize(
