@@ -4,7 +4,21 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DDL, JSON, Boolean, ColumnElement, Float, ForeignKey, Index, String, Text, column, event, func
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    ColumnElement,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    column,
+    event,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import UTCDateTime, utcnow
@@ -47,6 +61,12 @@ class InquirySource(enum.StrEnum):
         }[self.value]
 
 
+# Conditions of partial indexes, written as the inbox's queries write them so that the
+# planner can tell an index holds every row a query wants.
+_OPEN = column("status").in_(sorted(status.value for status in OPEN_STATUSES))
+_AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
+
+
 class Inquiry(db.Model):
     """A request to be put in touch, from the public form or logged by staff."""
 
@@ -63,8 +83,17 @@ class Inquiry(db.Model):
             "organisation_id",
             "received_at",
             "id",
-            postgresql_where=column("status").in_(sorted(status.value for status in OPEN_STATUSES)),
-            sqlite_where=column("status").in_(sorted(status.value for status in OPEN_STATUSES)),
+            postgresql_where=_OPEN,
+            sqlite_where=_OPEN,
+        ),
+        # The overdue filter looks among open inquiries still without a first response: a few
+        # thousand rows, newest first, where the plain received_at order meets closed ones.
+        Index(
+            "ix_inquiries_awaiting_response",
+            "received_at",
+            "id",
+            postgresql_where=_AWAITING_RESPONSE,
+            sqlite_where=_AWAITING_RESPONSE,
         ),
         Index("ix_inquiries_assignee_status", "assigned_contact_id", "status"),
         Index("ix_inquiries_assignee_received", "assigned_contact_id", "received_at", "id"),

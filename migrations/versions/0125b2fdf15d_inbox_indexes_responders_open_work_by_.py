@@ -4,6 +4,8 @@
   inquiries without reading every contact on file.
 - ix_inquiries_open_org: an organisation's open inquiries, newest first (a partner's inbox,
   and staff filtering by organisation).
+- ix_inquiries_awaiting_response: open inquiries without a first response, newest first
+  (the overdue filter).
 - ix_inquiries_search_<column>, PostgreSQL only: a GIN trigram index on lower(<column>) for
   each column the inbox search reads, so a rare term is found without reading every message.
   They need the pg_trgm extension (trusted since PostgreSQL 13: a database owner may create
@@ -29,6 +31,7 @@ depends_on = None
 
 # crm.inquiries.status.OPEN_STATUSES when this revision was written.
 OPEN = "status IN ('assigned', 'in_progress', 'new', 'responded')"
+AWAITING_RESPONSE = OPEN + " AND first_response_at IS NULL"
 # crm.models.inquiry.SEARCHED_COLUMNS
 SEARCHED_COLUMNS = ("name", "email", "reference", "message")
 
@@ -50,6 +53,13 @@ def upgrade():
             unique=False,
             postgresql_where=sa.text(OPEN),
             sqlite_where=sa.text(OPEN),
+        )
+        batch_op.create_index(
+            'ix_inquiries_awaiting_response',
+            ['received_at', 'id'],
+            unique=False,
+            postgresql_where=sa.text(AWAITING_RESPONSE),
+            sqlite_where=sa.text(AWAITING_RESPONSE),
         )
 
     bind = op.get_bind()
@@ -74,6 +84,7 @@ def downgrade():
             op.execute(f"DROP INDEX ix_inquiries_search_{column}")
 
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
+        batch_op.drop_index('ix_inquiries_awaiting_response')
         batch_op.drop_index('ix_inquiries_open_org')
 
     with op.batch_alter_table('contacts', schema=None) as batch_op:
