@@ -15,7 +15,7 @@ from sqlalchemy import and_, event, select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.inbox import InboxFilters, conditions
+from crm.inquiries.inbox import InboxFilters, conditions, open_clause
 from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Inquiry, Role
 from crm.reports.csv_export import neutralise_cell
@@ -147,6 +147,19 @@ def test_overdue_open_work_names_the_open_statuses_once(app_context, make_user):
     sql = str(and_(*where).compile(db.engine, compile_kwargs={"literal_binds": True}))
 
     assert sql.count("inquiries.status IN") == 1
+
+
+def test_open_work_lists_the_statuses_as_the_partial_indexes_do(app_context):
+    """PostgreSQL sees one condition in two lists only when their items come in the same order."""
+    partial = {"ix_inquiries_open_org", "ix_inquiries_awaiting_response"}
+    predicates = [index.dialect_options["postgresql"]["where"] for index in Inquiry.__table__.indexes if index.name in partial]
+
+    def sql(clause) -> str:
+        return str(clause.compile(db.engine, compile_kwargs={"literal_binds": True})).replace("inquiries.", "")
+
+    assert len(predicates) == len(partial)
+    for predicate in predicates:
+        assert sql(open_clause()) in sql(predicate)
 
 
 def test_my_open_inquiries_match_my_email_to_contacts_ignoring_case(client, login, world):
