@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -63,9 +63,25 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
 
+# How long a transaction waits for another's write lock before SQLite gives up with
+# "database is locked". Writers here take milliseconds, so waiting is cheap and failing is not.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
 def _tune_sqlite(engine: Engine) -> None:
-    """Enforce foreign keys and let SQLAlchemy, not the sqlite3 module, start transactions,
-    so savepoints behave as they do on PostgreSQL."""
+    """SQLite serves local work and demos, where the web server's threads and the mail worker
+    write to one file at the same time (SQLAlchemy's documented pysqlite recipe, plus locking).
+
+    - Foreign keys are enforced, as on PostgreSQL.
+    - WAL journal: readers never wait for the writer, nor the writer for readers.
+    - A busy timeout: a writer that finds the file locked waits its turn.
+    - SQLAlchemy, not the sqlite3 module, starts transactions, so savepoints behave as on
+      PostgreSQL; and a transaction that may write starts with BEGIN IMMEDIATE. A plain
+      (deferred) BEGIN reads first and asks for the write lock later, and SQLite refuses that
+      upgrade at once, whatever the timeout, when another writer got in between: the
+      "database is locked" errors of simultaneous form posts. Taken at BEGIN, the lock is
+      simply waited for. Pages that only read start a deferred transaction and run side by side.
+    """
     if engine.dialect.name != "sqlite":
         return
 
@@ -74,11 +90,24 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database stays "memory"
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if transaction_may_write() else "BEGIN")
+
+
+def transaction_may_write() -> bool:
+    """Whether a transaction starting now may write: outside a request (the mail worker, CLI
+    commands) it may; in a request, unless it is a GET or HEAD of a view that only reads."""
+    if not has_request_context():
+        return True
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "writes_on_get", False))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -38,7 +38,7 @@ def seed_demo_command(if_empty: bool) -> None:
         return
     password = os.environ.get("CRM_DEMO_PASSWORD") or None
     generated = password is None
-    result = seed_demo(password or secrets.token_urlsafe(12), reset_existing_passwords=not generated)
+    result = seed_demo(password or secrets.token_urlsafe(12), reset_existing_passwords=not generated, with_inquiries=True)
     click.echo(f"Demo data ready: {result.summary()}.")
     if result.users_created or not generated:
         click.echo("Demo logins:")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -16,6 +20,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def writes_on_get(view: View) -> View:
+    """Mark a GET view that writes (the inquiry page records who looked), so that on SQLite
+    its transaction takes the write lock when it begins (crm._tune_sqlite)."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
 
 
 def utcnow() -> datetime:

@@ -13,12 +13,15 @@ from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
+from crm.inquiries.intake import InquiryDetails, receive
 from crm.models import (
     Contact,
     County,
     Grant,
     GrantReport,
     GrantStatus,
+    Inquiry,
+    InquirySource,
     Interaction,
     InteractionKind,
     Organisation,
@@ -78,6 +81,8 @@ ORGANISATIONS = [
 ]
 
 FALLBACK_EMAIL = "riley.brooks@foundation.example.org"
+STAFF_EMAIL = "staff@example.org"
+PARTNER_EMAIL = "partner@example.org"
 
 CONTACTS = [
     # name, email, organisation, title, languages, roles, shown publicly, takes inquiries
@@ -89,6 +94,10 @@ CONTACTS = [
     ("Jordan Ellis", "jordan.ellis@foundation.example.org", FOUNDATION, "Program Officer", ["en"], ["primary_grantee", "finance"], False, True),
     ("Sam Carter", "sam.carter@foundation.example.org", FOUNDATION, "Communications Officer", ["en", "es"], ["media"], False, True),
     ("Riley Brooks", FALLBACK_EMAIL, FOUNDATION, "Community Inquiries Coordinator", ["en", "es"], ["community"], True, True),
+    # Two demo users are contacts too, so signing in as them shows inquiries of their own:
+    # inquiries are assigned to contacts, and a user is the contact with the same email.
+    ("Pat Partner", PARTNER_EMAIL, BOOTHEEL_BABIES, "Family Support Specialist", ["en"], ["program"], False, True),
+    ("Sasha Staff", STAFF_EMAIL, FOUNDATION, "Program Associate", ["en", "es"], ["program"], False, True),
 ]
 
 TOPICS = [
@@ -111,8 +120,8 @@ RULES = [
 USERS = [
     ("admin@example.org", "Avery Admin", Role.ADMIN, None),
     ("manager@example.org", "Morgan Manager", Role.MANAGER, None),
-    ("staff@example.org", "Sasha Staff", Role.STAFF, None),
-    ("partner@example.org", "Pat Partner", Role.PARTNER, BOOTHEEL_BABIES),
+    (STAFF_EMAIL, "Sasha Staff", Role.STAFF, None),
+    (PARTNER_EMAIL, "Pat Partner", Role.PARTNER, BOOTHEEL_BABIES),
 ]
 
 
@@ -154,7 +163,9 @@ def seed_counties_and_regions(result: SeedResult) -> dict[str, Region]:
     return regions
 
 
-def seed_demo(password: str, reset_existing_passwords: bool = False) -> SeedResult:
+def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquiries: bool = False) -> SeedResult:
+    """The demo records; ``with_inquiries`` adds a few open inquiries, some overdue (the
+    ``seed-demo`` command asks for them; tests that count inquiries do not)."""
     result = SeedResult(password=password)
     regions = seed_counties_and_regions(result)
 
@@ -216,9 +227,11 @@ def seed_demo(password: str, reset_existing_passwords: bool = False) -> SeedResu
 
     db.session.flush()
     _seed_grants(organisations, result)
-    _seed_interactions(organisations, contacts, users_by_email["staff@example.org"], result)
+    _seed_interactions(organisations, contacts, users_by_email[STAFF_EMAIL], result)
     _seed_routing(regions, organisations, contacts, result)
     commit(actor=None)
+    if with_inquiries:
+        _seed_inquiries(contacts, users_by_email[STAFF_EMAIL], result)
     return result
 
 
@@ -303,3 +316,46 @@ def _seed_routing(
             )
         )
         result.count("routing rules")
+
+
+# Requests as staff log them: (hours ago, source, name, email, phone, ZIP, topic, language,
+# message, the email of the contact assigned). Days old and unanswered, the first of each
+# person's is overdue; the rest are still within the response time.
+INQUIRIES = [
+    (150, InquirySource.PHONE, "Jasmine Carter", "", "(573) 555-0148", "63857", "Support for my family", "en",
+     "Expecting in June and asked about home visits in Kennett.", PARTNER_EMAIL),
+    (30, InquirySource.EMAIL, "Rosa Delgado", "rosa.delgado@example.com", "", "63873", "Support for my family", "es",
+     "Busca una clase de lactancia en español cerca de Portageville.", PARTNER_EMAIL),
+    (3, InquirySource.PHONE, "Terrence Mills", "", "(573) 555-0190", "63841", "Partnering or volunteering", "en",
+     "Runs a church food pantry in Dexter and would like to host a family resource table.", PARTNER_EMAIL),
+    (120, InquirySource.EMAIL, "Dr. Helen Ortiz", "helen.ortiz@example.com", "", "63110", "Grants and funding", "en",
+     "Asked when the next round of community grants opens and who may apply.", STAFF_EMAIL),
+    (5, InquirySource.IN_PERSON, "Monique Bell", "monique.bell@example.com", "", "63106", "Other", "en",
+     "Met at the community baby shower; would like the initiative's newsletter.", STAFF_EMAIL),
+    (200, InquirySource.EMAIL, "Aaliyah Brooks", "aaliyah.brooks@example.com", "", "63113", "Support for my family", "en",
+     "Looking for a doula who works with families in north St. Louis.", "keisha.thompson@generate-health.example.org"),
+]
+
+
+def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResult) -> None:
+    """Open inquiries for the demo users and a partner, logged by staff and assigned by hand, so
+    "My open inquiries" and the overdue counts have something to show. Each is received through
+    intake.receive, like any other, which also queues the emails it would send."""
+    if db.session.scalar(select(Inquiry.id).limit(1)) is not None:
+        return
+    topics = {topic.name_en: topic for topic in db.session.scalars(select(Topic))}
+    now = utcnow()
+    for hours_ago, source, name, email, phone, zip_code, topic, language, message, assignee in INQUIRIES:
+        details = InquiryDetails(
+            name=name,
+            email=email,
+            phone=phone,
+            zip_code=zip_code,
+            topic=topics[topic],
+            language=language,
+            message=message,
+            consent=True,
+            source=source,
+        )
+        receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
+        result.count("inquiries")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from crm.extensions import db
 
@@ -29,7 +29,15 @@ def handle_http_error(error: HTTPException):
     status = error.code or 500
     if status < 400:
         return error
-    return render_error(status)
+    return render_error(status, _own_description(error))
+
+
+def _own_description(error: HTTPException) -> str | None:
+    """What a view said when it called abort(400, "..."). Werkzeug's stock text is left out in
+    favour of ours, and so are other statuses' descriptions (a rate limit's is the limit)."""
+    if error.code != 400 or error.description in (None, "", BadRequest.description):
+        return None
+    return error.description
 
 
 def handle_csrf_error(error: CSRFError):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 import phonenumbers
 import wtforms
 from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from wtforms import widgets
+from wtforms import DateField, widgets
 from wtforms.validators import StopValidation, ValidationError
 
 # Control characters have no place in a name or a note; tabs and newlines are fine in text areas.
@@ -191,3 +193,95 @@ def coerce_optional_int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# --- dates -------------------------------------------------------------------------------
+
+# Dates typed into filters fall in these years, the reports page's rule: nobody looks further
+# back or ahead, and datetime arithmetic near year 1 or 9999 overflows.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class CalendarDateField(DateField):
+    """A date from <input type=date>. The browser shows the date in its own format (mm/dd/yyyy
+    in the US) and sends YYYY-MM-DD, so messages never describe a format the person cannot
+    see: a well-formed date that is not on the calendar "does not exist", anything else is
+    "not a real date"."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        text = valuelist[0].strip() if valuelist and isinstance(valuelist[0], str) else ""
+        if not text:
+            return
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError("Enter a real date.")
+        try:
+            self.data = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("That date does not exist.") from None
+
+
+class DateWithin:
+    """A date between two others, both included; by default the years filters accept."""
+
+    def __init__(self, earliest: date = EARLIEST_DATE, latest: date = LATEST_DATE, message: str | None = None) -> None:
+        self.earliest = earliest
+        self.latest = latest
+        self.message = message or f"Enter a date between {earliest.year} and {latest.year}."
+
+    def __call__(self, _form, field) -> None:
+        if field.data is not None and not self.earliest <= field.data <= self.latest:
+            raise ValidationError(self.message)
+
+
+# --- WTForms' own messages, in plain words ------------------------------------------------
+
+# Every staff form inherits CrmForm, so a validator or field left on WTForms' default message
+# ("Invalid Choice: could not coerce.", "Field cannot be longer than 10000 characters.") says
+# it the way our own messages do. Placeholders WTForms fills in afterwards stay as they are.
+PLAIN_MESSAGES = {
+    "Invalid Choice: could not coerce.": "Choose from the list.",
+    "Not a valid choice.": "Choose from the list.",
+    "'%(value)s' is not a valid choice for this field.": "Choose from the list.",
+    "'%(value)s' are not valid choices for this field.": "Choose from the list.",
+    "Not a valid date value.": "Enter a real date.",
+    "Not a valid datetime value.": "Enter a real date and time.",
+    "Not a valid time value.": "Enter a real time, like 14:30.",
+    "Not a valid integer value.": "Enter a whole number.",
+    "Not a valid decimal value.": "Enter a number.",
+    "Not a valid float value.": "Enter a number.",
+    "Number must be between %(min)s and %(max)s.": "Enter a number from %(min)s to %(max)s.",
+    "Number must be at least %(min)s.": "Enter %(min)s or more.",
+    "Number must be at most %(max)s.": "Enter %(max)s or less.",
+    "Field must be between %(min)d and %(max)d characters long.": "Write from %(min)d to %(max)d characters.",
+    "Invalid email address.": "Enter an email address like name@example.org.",
+    "Invalid URL.": "Enter a web address like https://example.org.",
+}
+# Messages with a count: the count is written with thousands separators.
+PLAIN_COUNTED_MESSAGES = {
+    "Field cannot be longer than %(max)d characters.": "Keep this to {count:,} characters or fewer.",
+    "Field must be at least %(min)d characters long.": "Write at least {count:,} characters.",
+    "Field must be exactly %(max)d characters long.": "Enter exactly {count:,} characters.",
+}
+
+
+class PlainMessages:
+    """WTForms translations that turn its stock English messages into ours."""
+
+    def gettext(self, string: str) -> str:
+        return PLAIN_MESSAGES.get(string, string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        if plural in PLAIN_COUNTED_MESSAGES:
+            return PLAIN_COUNTED_MESSAGES[plural].format(count=n)
+        return self.gettext(singular if n == 1 else plural)
+
+
+class CrmForm(FlaskForm):
+    """The base of every staff form (the public form keeps Flask-WTF's, which speaks Spanish)."""
+
+    class Meta:
+        def get_translations(self, form):
+            return PlainMessages()

@@ -1,11 +1,14 @@
-"""Loading one record for a view: a missing or hidden record is a 404, never a 500."""
+"""Loading records for a view: a missing or hidden record is a 404, and a page of a list that
+cannot exist is a 400, never a 500."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import abort
+from flask import abort, current_app, request
 from flask_login import current_user
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select
 
 from crm.auth.permissions import can_see_inquiry, can_see_organisation, is_staff
 from crm.extensions import db
@@ -35,3 +38,31 @@ def get_or_404(model: type[Record], record_id: int) -> Record:
     elif not is_staff(current_user):
         abort(404)
     return record
+
+
+def page_number() -> int:
+    """The page of a list asked for in ?page=, 1 when none is.
+
+    Anything but a whole number from 1 to MAX_ID is a 400 that says so: a larger number would
+    overflow the query's OFFSET, and quietly showing page 1 instead would mislead.
+    """
+    raw = request.args.get("page", "")
+    if not raw:
+        return 1
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID)) and 1 <= int(raw) <= MAX_ID):
+        abort(400, f"The page number must be a whole number from 1 to {MAX_ID:,}.")
+    return int(raw)
+
+
+def paginate(query: Select) -> Pagination:
+    """One page of a list, the page taken from ?page=; a page past the end is empty."""
+    return db.paginate(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+
+
+def id_from_query(name: str) -> int | None:
+    """An id given in the query string to prefill a form (?organisation_id=7); None when absent,
+    malformed or beyond any id, which only leaves the form empty."""
+    raw = request.args.get(name, "")
+    if raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID)) and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None

@@ -207,18 +207,18 @@ def test_create_normalises_the_phone_number(client, staff):
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"name": "   "}, "Enter the contact&#39;s name."),
-    ({"name": "x" * 201}, "Field cannot be longer than 200 characters."),
+    ({"name": "x" * 201}, "Keep this to 200 characters or fewer."),
     ({"name": "Bad\x00Name"}, "Remove the invisible control characters from this field."),
-    ({"title": "t" * 201}, "Field cannot be longer than 200 characters."),
+    ({"title": "t" * 201}, "Keep this to 200 characters or fewer."),
     ({"email": "not-an-email"}, "Enter an email address like name@example.org."),
-    ({"email": "a" * 250 + "@example.org"}, "Field cannot be longer than 254 characters."),
+    ({"email": "a" * 250 + "@example.org"}, "Keep this to 254 characters or fewer."),
     ({"phone": "12"}, "Enter a phone number like (573) 555-0142."),
     ({"languages": None}, "Choose at least one language."),
     ({"languages": ["fr"]}, "Choose from the languages listed."),
     ({"roles": ["boss"]}, "Choose from the roles listed."),
     ({"organisation_id": "999999"}, "Choose an organisation from the list."),
     ({"organisation_id": "abc"}, "Choose an organisation from the list."),
-    ({"notes": "n" * 5001}, "Field cannot be longer than 5000 characters."),
+    ({"notes": "n" * 5001}, "Keep this to 5,000 characters or fewer."),
 ])
 def test_create_rejects_invalid_input(client, staff, overrides, message):
     before = (count(Contact), count(AuditEvent))

@@ -223,7 +223,7 @@ def test_report_may_fall_due_after_the_grant_ends(client, staff, form):
     ({"organisation_id": "999999"}, "Choose an organisation from the list."),
     ({"organisation_id": "abc"}, "Choose an organisation from the list."),
     ({"program": ""}, "Enter the program this grant funds."),
-    ({"program": "p" * 201}, "Field cannot be longer than 200 characters."),
+    ({"program": "p" * 201}, "Keep this to 200 characters or fewer."),
     ({"program": "Bad\x1bProgram"}, "Remove the invisible control characters from this field."),
     ({"amount": ""}, "Enter the amount of the grant."),
     ({"amount": "lots"}, "Enter the amount in dollars, like 25000 or 25,000.50."),
@@ -235,8 +235,9 @@ def test_report_may_fall_due_after_the_grant_ends(client, staff, form):
     ({"amount": "10.001"}, "Use at most two decimal places (whole cents)."),
     ({"amount": "1000000000000"}, "The amount must be less than $1,000,000,000,000."),
     ({"start_date": ""}, "Enter the start date."),
-    ({"start_date": "01/02/2026"}, "Enter the start date as YYYY-MM-DD, e.g. 2026-06-30."),
-    ({"end_date": "2026-02-30"}, "Enter the end date as YYYY-MM-DD, e.g. 2026-06-30."),
+    ({"start_date": "01/02/2026"}, "Enter a real date."),
+    ({"end_date": "2026-02-30"}, "That date does not exist."),
+    ({"start_date": "2026-02-31"}, "That date does not exist."),
     ({"start_date": "0026-01-01", "report_dates": ""}, "Enter a date between 1990 and 2100."),
     ({"end_date": "2025-12-31"}, "The end date can&#39;t be before the start date."),
     ({"status": "paused"}, "Choose a status from the list."),
@@ -245,7 +246,7 @@ def test_report_may_fall_due_after_the_grant_ends(client, staff, form):
     ({"report_dates": "2025-12-31"}, "Line 1 (2025-12-31) is before the grant starts on 2026-01-01."),
     ({"report_dates": "2026-06-30\n2028-06-30"}, "Line 2 (2028-06-30) is more than a year after the grant ends on 2026-12-31."),
     ({"report_dates": "2026-06-30\n" * 500}, "Enter at most 60 report dates."),
-    ({"notes": "n" * 5001}, "Field cannot be longer than 5000 characters."),
+    ({"notes": "n" * 5001}, "Keep this to 5,000 characters or fewer."),
 ])
 def test_create_rejects_invalid_input(client, staff, form, overrides, message):
     before = (count(Grant), count(GrantReport), count(AuditEvent))

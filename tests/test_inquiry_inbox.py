@@ -19,11 +19,11 @@ from crm.inquiries.inbox import InboxFilters, conditions, open_clause
 from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Inquiry, Role
 from crm.reports.csv_export import neutralise_cell
-from tests.factories import ContactFactory, OrganisationFactory
+from tests.factories import ContactFactory, CountyFactory, OrganisationFactory
 from tests.inquiry_support import NOW, World, make_world, receive, wire_inquiries
 from tests.naughty import naughty_strings
 
-ROW_LINK = re.compile(r'<td><a href="/inquiries/(\d+)">')
+ROW_LINK = re.compile(r'<td[^>]*><a href="/inquiries/(\d+)">')
 PAGE_LINK = re.compile(r'<a href="([^"]+)" rel="(next|prev)">')
 
 
@@ -186,8 +186,46 @@ def test_an_unknown_choice_is_shown_as_an_error_not_a_crash(client, login, world
 
     response = client.get("/inquiries/?topic=abc&organisation=99999999999999999999999&status=nonsense")
 
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Choose from the list." in response.get_data(as_text=True)
+
+
+INVALID_FILTERS = [
+    ("received_from=2026-02-31", "That date does not exist."),
+    ("received_from=2026-03-11&received_to=2026-03-01", "The end date is before the start date."),
+    ("q=" + "x" * 201, "Search name, email, reference or message"),
+    ("language=xx", "Choose from the list."),
+    ("status=nonsense&topic={doulas}", "Choose from the list."),
+]
+
+
+@pytest.mark.parametrize(("query", "message"), INVALID_FILTERS)
+def test_an_invalid_filter_lists_nothing_rather_than_everything(client, login, world, three, query, message):
+    login(Role.STAFF)
+
+    response = client.get("/inquiries/?" + query.format(doulas=world.doulas.id))
+
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert "No inquiries are listed until the filters are corrected." in html
+    assert not ROW_LINK.findall(html)
+    assert "/inquiries/export.csv" not in html
+
+
+@pytest.mark.parametrize(("query", "message"), INVALID_FILTERS)
+def test_an_invalid_filter_exports_nothing(client, login, world, three, query, message):
+    login(Role.STAFF)
+
+    response = client.get("/inquiries/export.csv?" + query.format(doulas=world.doulas.id))
+
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    assert "Content-Disposition" not in response.headers
+    html = response.get_data(as_text=True)
+    assert "Nothing was exported, because a filter is not valid." in html
+    assert unescape(message) in unescape(html)
+    assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
 
 
 # --- search ------------------------------------------------------------------------------
@@ -439,7 +477,7 @@ def test_lists_show_when_a_response_is_due_and_flag_the_overdue(client, login, w
     )
 
     html = client.get("/inquiries/?status=").get_data(as_text=True)
-    rows = dict(re.findall(r'<td><a href="/inquiries/(\d+)">(.*?)</tr>', html, re.S))
+    rows = dict(re.findall(r'<td[^>]*><a href="/inquiries/(\d+)">(.*?)</tr>', html, re.S))
 
     assert "Due in 3 h" in rows[str(soon.id)]
     assert '<span class="badge badge-danger">Overdue by 2 h</span>' in rows[str(late.id)]
@@ -514,3 +552,54 @@ def test_export_neutralises_every_naughty_string(client, login, world):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\0")), cell
             assert not cell.lstrip().startswith(("=", "+", "-", "@")), cell
+
+
+# --- what a partner is offered -----------------------------------------------------------
+
+
+def options(html: str, select_id: str) -> list[str]:
+    block = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    return re.findall(r"<option[^>]*>([^<]*)</option>", block.group(1)) if block else []
+
+
+def test_a_partner_is_offered_only_the_places_their_inquiries_come_from(client, login, world, three):
+    other = CountyFactory(fips="29155", name="Pemiscot County")
+    receive(name="Elsewhere", topic=world.doulas, zip_code="63830")  # Pemiscot, routed to South
+    login(Role.PARTNER, organisation=world.north)
+
+    response = client.get("/inquiries/")
+
+    html = response.get_data(as_text=True)
+    assert options(html, "county") == ["Any county", "Dunklin County"]
+    assert options(html, "region") == ["Any region", "Bootheel"]
+    assert 'id="organisation"' not in html
+    assert client.get(f"/inquiries/?county={other.fips}").status_code == 422
+
+
+def test_a_partner_whose_inquiries_have_no_county_is_offered_no_place_filters(client, login, world):
+    receive(name="Nowhere", topic=world.home_visits)  # no ZIP code: no county
+    login(Role.PARTNER, organisation=world.north)
+
+    html = client.get("/inquiries/").get_data(as_text=True)
+
+    assert 'id="county"' not in html
+    assert 'id="region"' not in html
+
+
+def test_staff_are_offered_every_county(client, login, world, three):
+    CountyFactory(fips="29155", name="Pemiscot County")
+    login(Role.STAFF)
+
+    html = client.get("/inquiries/").get_data(as_text=True)
+
+    assert options(html, "county") == ["Any county", "Dunklin County", "Pemiscot County"]
+
+
+def test_rows_carry_no_one_click_spam_button(client, login, world, three):
+    login(Role.STAFF)
+
+    html = client.get("/inquiries/").get_data(as_text=True)
+
+    assert len(ROW_LINK.findall(html)) == 3
+    assert "/status" not in html
+    assert "Mark as spam" not in html

@@ -181,15 +181,15 @@ def _yesterday(app) -> str:
         ({"occurred_on": _future_day}, "more than a day in the future"),
         ({"occurred_on": "9999-12-31", "occurred_time": "23:59"}, "more than a day in the future"),
         ({"summary": "   "}, "Write a short summary"),
-        ({"summary": "x" * 10001}, "Field cannot be longer than 10000 characters."),
+        ({"summary": "x" * 10001}, "Keep this to 10,000 characters or fewer."),
         ({"summary": "bad \x00 byte"}, "control characters"),
-        ({"occurred_on": "2026-13-45"}, "Enter a date like 2026-03-09."),
-        ({"occurred_on": "next tuesday"}, "Enter a date like 2026-03-09."),
+        ({"occurred_on": "2026-13-45"}, "That date does not exist."),
+        ({"occurred_on": "next tuesday"}, "Enter a real date."),
         ({"occurred_on": ""}, "Enter the date it happened."),
         ({"occurred_on": "0001-01-01"}, "Enter a date after 1900."),
         ({"occurred_time": "25:99"}, "Enter a time like 14:30."),
         ({"occurred_time": ""}, "Enter the time it happened."),
-        ({"follow_up_on": "31/12/2026"}, "Enter a date like 2026-03-09, or leave it blank."),
+        ({"follow_up_on": "31/12/2026"}, "Enter a real date."),
         ({"follow_up_on": _yesterday}, "The follow-up date is in the past"),
         ({"follow_up_on": "9999-12-31"}, "within the next few years"),
         ({"kind": "carrier_pigeon"}, "Choose a type from the list."),
@@ -402,8 +402,24 @@ def test_delete_of_a_contacts_only_interaction_returns_to_the_contact(client, lo
 def test_state_changes_need_post(client, login):
     login(Role.STAFF)
     interaction = InteractionFactory()
-    assert client.get(f"/interactions/{interaction.id}/delete").status_code == 405
     assert client.get(f"/interactions/{interaction.id}/follow-up/done").status_code == 405
+
+
+def test_delete_asks_first_on_a_page_of_its_own(client, login):
+    login(Role.STAFF)
+    interaction = InteractionFactory(summary="Checked in about the quarter.")
+    edit_page = client.get(f"/interactions/{interaction.id}/edit").get_data(as_text=True)
+    assert f'href="/interactions/{interaction.id}/delete"' in edit_page
+    assert f'action="/interactions/{interaction.id}/delete"' not in edit_page  # no one-click delete
+
+    response = client.get(f"/interactions/{interaction.id}/delete")
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Checked in about the quarter." in html
+    assert f'<form method="post" action="/interactions/{interaction.id}/delete"' in html
+    assert f'href="/interactions/{interaction.id}/edit">Cancel' in html
+    assert interaction_count() == 1
 
 
 # --- follow-ups --------------------------------------------------------------------------
@@ -596,3 +612,31 @@ def test_hostile_query_arguments_are_404_never_a_server_error(client, login):
         for name in ("organisation_id", "contact_id"):
             response = client.get("/interactions/new", query_string={name: text})
             assert response.status_code in (200, 404), (name, repr(text))
+
+
+def test_a_new_interaction_offers_no_dead_end_contacts_only_choice(client, login):
+    login(Role.STAFF)
+    OrganisationFactory(name="Bootheel Babies")
+
+    page = client.get("/interactions/new")
+
+    html = page.get_data(as_text=True)
+    assert "No organisation (contacts only)" not in html
+    assert '<option selected value="">Choose an organisation</option>' in html
+    assert "log it from" in html
+    assert 'href="/contacts/"' in html
+    response = client.post("/interactions/new", data=form_data())
+    assert response.status_code == 422
+    assert "Choose an organisation or at least one contact." in response.get_data(as_text=True)
+    assert interaction_count() == 0
+
+
+def test_a_contacts_only_interaction_keeps_its_choice_when_edited(client, login):
+    login(Role.STAFF)
+    loner = ContactFactory(name="Solo Advocate", organisation=None)
+    interaction = InteractionFactory(organisation=None, contacts=[loner])
+
+    html = client.get(f"/interactions/{interaction.id}/edit").get_data(as_text=True)
+
+    assert '<option selected value="">No organisation (contacts only)</option>' in html
+    assert "Solo Advocate" in html

@@ -76,7 +76,7 @@ def test_duplicate_names_are_refused_whatever_the_case(client, login, existing):
         ("website", "ht!tp://nope", "web address"),
         ("postal_code", "ABCDE", "ZIP code"),
         ("state", "Missouri", "two-letter"),
-        ("kind", "emperor", "Not a valid choice"),
+        ("kind", "emperor", "Choose from the list."),
     ],
 )
 def test_bad_input_gets_a_message_at_the_field_and_nothing_is_written(client, login, field, value, message):
@@ -116,7 +116,8 @@ def test_list_search_filters_and_pagination(client, login, app):
     assert "Sleepy Partner" in names("status=inactive")
     assert "Literal_Match" in names("q=100%25")
     assert "Generate Health" not in names("q=%25")
-    assert client.get("/organisations/?region=abc&kind=zzz&page=-4").status_code == 200
+    assert client.get("/organisations/?region=abc&kind=zzz").status_code == 200
+    assert client.get("/organisations/?page=-4").status_code == 400  # no such page: said plainly
 
     app.config["PAGE_SIZE"] = 2
     try:

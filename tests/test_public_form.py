@@ -352,3 +352,36 @@ def test_without_a_fallback_contact_the_inquiry_is_kept_unrouted_and_acknowledge
     emails = db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
     assert [email.to_address for email in emails] == ["ana@example.com"]
     assert "Infant Mortality Reduction Initiative" in emails[0].body_text
+
+
+# --- a failure on our side -----------------------------------------------------------------------
+
+
+def test_a_send_that_fails_on_our_side_shows_the_form_again_with_the_text_kept(app, public, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from crm.public import routes
+
+    def locked(*_args, **_kwargs):
+        raise OperationalError("INSERT INTO inquiries ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(routes.services, "send_inquiry", locked)
+    with app_config(app, PROPAGATE_EXCEPTIONS=False):
+        response = submit(public, name="Jamie Kept", message="Every word I wrote stays here.")
+    assert response.status_code == 500
+    html = text_of(response)
+    assert "Your message was not sent" in html
+    assert 'value="Jamie Kept"' in html
+    assert "Every word I wrote stays here.</textarea>" in html
+    assert re.search(r'name="rendered" type="hidden" value="[^"]+"', html)  # ready to send again
+    assert "database is locked" not in html
+    monkeypatch.undo()
+    assert submit(public, name="Jamie Kept").status_code == 302
+
+
+@pytest.mark.parametrize(("lang", "shown"), [("en", "Permission to contact you"), ("es", "Permiso para contactarle")])
+def test_the_error_summary_names_the_consent_box_as_the_page_shows_it(public, lang, shown):
+    public.get(f"/get-in-touch?lang={lang}")
+    html = text_of(submit(public, consent=None))
+    assert f'<a href="#consent">{shown}</a>' in html
+    assert f"<legend>{shown}</legend>" in html

@@ -255,3 +255,14 @@ def test_the_form_keeps_working_when_redis_is_down(redis_down_app):
         statuses = [client.post("/get-in-touch", data={}).status_code for _ in range(4)]
     assert 429 in statuses
 
+
+
+def test_a_rate_limited_send_shows_the_form_again_with_the_text_kept(app, public):
+    with app_config(app, PUBLIC_FORM_RATE_LIMIT="1 per minute"):
+        public.post("/get-in-touch", data={})
+        response = public.post("/get-in-touch", data=valid_form(public, message="Keep my words, please."))
+    assert response.status_code == 429
+    html = text_of(response)
+    assert "Too many attempts" in html
+    assert "Keep my words, please.</textarea>" in html
+    assert count(Inquiry) == 0

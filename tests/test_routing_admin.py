@@ -106,9 +106,26 @@ def test_managers_and_admins_may_open_every_page(client, login, demo, role):
         assert client.get(url).status_code == 200, url
 
 
-@pytest.mark.parametrize("url", ["/routing/rules/fallback", "/routing/rules/1/toggle", "/routing/rules/1/delete"])
+@pytest.mark.parametrize("url", ["/routing/rules/fallback", "/routing/rules/1/toggle"])
 def test_changes_are_never_made_on_get(client, manager, url):
     assert client.get(url).status_code == 405
+
+
+def test_delete_asks_first_on_a_page_of_its_own(client, manager, demo):
+    rule = one(RoutingRule, name="Media requests")
+    rules_page = client.get("/routing/rules").get_data(as_text=True)
+    assert f'href="/routing/rules/{rule.id}/delete"' in rules_page
+    assert f'action="/routing/rules/{rule.id}/delete"' not in rules_page  # no one-click delete
+
+    response = client.get(f"/routing/rules/{rule.id}/delete")
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Delete the rule “Media requests”?" in html
+    assert f'<form method="post" action="/routing/rules/{rule.id}/delete"' in html
+    assert 'href="/routing/rules">Cancel' in html
+    db.session.expire_all()
+    assert db.session.get(RoutingRule, rule.id) is not None
 
 
 # --- the rules page ---
@@ -204,13 +221,13 @@ def test_add_rule_for_an_organisation_with_no_conditions(client, manager, demo):
         ({}, "Choose a contact or an organisation to send these inquiries to."),
         ({"target_contact_id": "CONTACT", "priority": "10001"}, "from 0 to 10000"),
         ({"target_contact_id": "CONTACT", "priority": "-1"}, "from 0 to 10000"),
-        ({"target_contact_id": "CONTACT", "priority": "soon"}, "Not a valid integer value."),
+        ({"target_contact_id": "CONTACT", "priority": "soon"}, "Enter a whole number."),
         ({"target_contact_id": "CONTACT", "priority": ""}, "Enter a priority."),
         ({"target_contact_id": "CONTACT", "name": "  "}, "Give the rule a name."),
         ({"target_contact_id": "999999"}, "Choose a contact from the list."),
-        ({"target_contact_id": "1; drop table"}, "Invalid Choice"),
+        ({"target_contact_id": "1; drop table"}, "Choose a contact from the list."),
         ({"target_organisation_id": "ORG", "languages": ["fr"]}, "Choose from the languages listed."),
-        ({"target_organisation_id": "ORG", "counties": ["17163"]}, "not a valid choice"),
+        ({"target_organisation_id": "ORG", "counties": ["17163"]}, "Choose from the list."),
         ({"target_contact_id": "INACTIVE"}, "Choose a contact from the list."),
     ],
 )
@@ -419,9 +436,9 @@ def test_deactivating_a_topic_hides_it_from_the_public_form(client, manager, dem
         ({"response_target_hours": "0"}, "from 1 to 400"),
         ({"response_target_hours": "401"}, "from 1 to 400"),
         ({"response_target_hours": ""}, "Enter a number of hours."),
-        ({"sort_order": "first"}, "Not a valid integer value."),
+        ({"sort_order": "first"}, "Enter a whole number."),
         ({"name_en": ""}, "Enter the English name."),
-        ({"name_es": "x" * 121}, "Field cannot be longer than 120 characters."),
+        ({"name_es": "x" * 121}, "Keep this to 120 characters or fewer."),
         ({"name_en": "  media "}, "Another topic already uses this name."),
         ({"name_es": "otro"}, "Another topic already uses this name."),
     ],
@@ -500,9 +517,9 @@ def test_test_page_shows_where_an_inquiry_would_go(client, manager, demo, query,
         ("zip=abcde", "Enter a five-digit ZIP code"),
         ("zip=", "Enter a ZIP code."),
         ("zip=00000", "00000 is not a ZIP code we know"),
-        ("zip=63857&language=fr", "Not a valid choice"),
+        ("zip=63857&language=fr", "Choose from the list."),
         ("zip=63857&topic=999999", "Choose a topic from the list."),
-        ("zip=63857&topic=media", "Invalid Choice"),
+        ("zip=63857&topic=media", "Choose a topic from the list."),
     ],
 )
 def test_test_page_bad_input_is_a_field_error(client, manager, demo, query, message):

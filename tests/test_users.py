@@ -154,7 +154,7 @@ def test_create_partner_with_a_generated_password_shown_once(app, client, login)
         ({"email": "not-an-email"}, "Enter an email address like name@example.org."),
         ({"email": "EXISTING@example.org"}, "There is already an account with this email address."),
         ({"name": "  "}, "Enter the person&#39;s name."),
-        ({"name": "x" * 201}, "Field cannot be longer than 200 characters."),
+        ({"name": "x" * 201}, "Keep this to 200 characters or fewer."),
         ({"role": "superuser"}, "Choose a role from the list."),
         ({"role": "partner"}, "Choose the organisation this partner belongs to."),
         ({"role": "staff", "organisation_id": "ORG"}, "Only partner accounts belong to an organisation"),

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
+from crm.forms import CrmForm
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(CrmForm):
     current_password = PasswordField(
         "Current password", validators=[DataRequired("Enter your current password."), Length(max=1024)]
     )

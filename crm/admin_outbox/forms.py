@@ -1,10 +1,8 @@
-from flask_wtf import FlaskForm
-
 from crm.admin_outbox.services import STATUS_FILTERS
-from crm.forms import SelectField
+from crm.forms import CrmForm, SelectField
 
 
-class OutboxFilterForm(FlaskForm):
+class OutboxFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET filter changes nothing
 

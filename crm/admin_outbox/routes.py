@@ -4,9 +4,8 @@ from flask_login import current_user
 from crm.admin_outbox import services
 from crm.admin_outbox.forms import OutboxFilterForm
 from crm.auth.permissions import Access, requires
-from crm.extensions import db
 from crm.models import OutboundEmail
-from crm.records import get_or_404
+from crm.records import get_or_404, paginate
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -16,9 +15,7 @@ bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 def index():
     form = OutboxFilterForm(request.args)
     status_filter = form.status.data if form.validate() else form.status.default
-    page = db.paginate(
-        services.search(status_filter), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = paginate(services.search(status_filter))
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "outbox/index.html",

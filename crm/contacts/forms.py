@@ -1,9 +1,9 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.forms import (
+    CrmForm,
     EmailAddress,
     MultiCheckboxField,
     NoControlCharacters,
@@ -18,7 +18,7 @@ NOT_AN_ORGANISATION = "Choose an organisation from the list."
 
 
 
-class ContactForm(FlaskForm):
+class ContactForm(CrmForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the contact's name."), Length(max=200), NoControlCharacters()])
     organisation_id = SelectField(
         "Organisation",
@@ -49,7 +49,7 @@ class ContactForm(FlaskForm):
             raise ValidationError("Choose at least one language.")
 
 
-class ContactFilterForm(FlaskForm):
+class ContactFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 

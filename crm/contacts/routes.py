@@ -1,14 +1,13 @@
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, requires
 from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
-from crm.extensions import db
 from crm.models import Contact
 from crm.organisations.services import organisation_choices
-from crm.records import get_or_404
+from crm.records import get_or_404, id_from_query, paginate
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -39,7 +38,7 @@ def index():
             role=form.role.data or "",
             status=form.status.data or "",
         )
-    page = db.paginate(services.search(filters), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(services.search(filters))
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template("contacts/index.html", form=form, page=page, args=args)
 
@@ -47,7 +46,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def new():
-    organisation_id = request.args.get("organisation_id", type=int)
+    organisation_id = id_from_query("organisation_id")
     form = _form_with_choices(organisation_id)
     if request.method == "GET" and organisation_id in {choice.value for choice in form.organisation_id.choices}:
         form.organisation_id.data = organisation_id

@@ -21,4 +21,6 @@ def index():
         recent=services.recent_interactions(),
         dormant=services.dormant_partners(now, current_app.config["DORMANT_PARTNER_DAYS"]),
         dormant_days=current_app.config["DORMANT_PARTNER_DAYS"],
+        overdue=services.overdue_inquiries(current_user, now),
+        is_staff=True,
     )

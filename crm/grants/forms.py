@@ -2,12 +2,20 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask_wtf import FlaskForm
-from wtforms import DateField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from crm.forms import NoControlCharacters, RequiredChoice, SelectField, optional_id, strip
+from crm.forms import (
+    CalendarDateField,
+    CrmForm,
+    DateWithin,
+    NoControlCharacters,
+    RequiredChoice,
+    SelectField,
+    optional_id,
+    strip,
+)
 from crm.models import GrantStatus
 
 NOT_AN_ORGANISATION = "Choose an organisation from the list."
@@ -94,12 +102,10 @@ class DueDatesField(TextAreaField):
         return "\n".join(due.isoformat() for due in self.data or [])
 
 
-def sensible_year(_form, field) -> None:
-    if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
-        raise ValidationError(f"Enter a date between {FIRST_YEAR} and {LAST_YEAR}.")
+SENSIBLE_DATE = DateWithin(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))
 
 
-class GrantForm(FlaskForm):
+class GrantForm(CrmForm):
     organisation_id = SelectField(
         "Organisation",
         coerce=optional_id,
@@ -113,16 +119,8 @@ class GrantForm(FlaskForm):
         validators=[InputRequired("Enter the amount of the grant.")],
         render_kw={"inputmode": "decimal"},
     )
-    start_date = DateField(
-        "Start date",
-        validators=[InputRequired("Enter the start date."), sensible_year],
-        invalid_value_message=f"Enter the start date as {DATE_HINT}.",
-    )
-    end_date = DateField(
-        "End date",
-        validators=[InputRequired("Enter the end date."), sensible_year],
-        invalid_value_message=f"Enter the end date as {DATE_HINT}.",
-    )
+    start_date = CalendarDateField("Start date", validators=[InputRequired("Enter the start date."), SENSIBLE_DATE])
+    end_date = CalendarDateField("End date", validators=[InputRequired("Enter the end date."), SENSIBLE_DATE])
     status = SelectField(
         "Status",
         choices=[SelectChoice(status.value, status.label) for status in GrantStatus],
@@ -167,7 +165,7 @@ class GrantForm(FlaskForm):
                 raise ValidationError(f"{where} is more than a year after the grant ends on {end.isoformat()}.")
 
 
-class GrantFilterForm(FlaskForm):
+class GrantFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 

@@ -1,16 +1,15 @@
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, requires
-from crm.extensions import db
 from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
 from crm.organisations.services import organisation_choices
-from crm.records import get_or_404
+from crm.records import get_or_404, id_from_query, paginate
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")
 
@@ -42,7 +41,7 @@ def index():
             reports=form.reports.data or "",
         )
     today = services.today()
-    page = db.paginate(services.search(filters, today), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(services.search(filters, today))
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "grants/index.html",
@@ -58,7 +57,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def new():
-    organisation_id = request.args.get("organisation_id", type=int)
+    organisation_id = id_from_query("organisation_id")
     form = _form_with_choices(organisation_id)
     if request.method == "GET" and organisation_id in {choice.value for choice in form.organisation_id.choices}:
         form.organisation_id.data = organisation_id

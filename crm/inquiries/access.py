@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import ColumnElement, Select, false, func, select, true
 
 from crm.auth.permissions import Access, is_staff, role_may
+from crm.extensions import db
 from crm.models import Contact, Inquiry, Role
 
 
@@ -56,3 +57,16 @@ def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
     if organisation_id is None:
         return query.where(false())
     return query.where(Contact.organisation_id == organisation_id)
+
+
+def takes_inquiries(user: Any) -> bool:
+    """Whether inquiries can be assigned to ``user``: they are assigned to contacts, and a user
+    is the active contact who takes inquiries with the same email, ignoring case."""
+    if not user.is_authenticated or not user.email:
+        return False
+    query = select(Contact.id).where(
+        func.lower(Contact.email) == user.email.lower(),
+        Contact.active.is_(True),
+        Contact.accepts_inquiries.is_(True),
+    )
+    return db.session.scalar(query.limit(1)) is not None

@@ -6,12 +6,22 @@ posted id that is not offered to this user (another organisation's contact) is r
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import EmailAddress, NoControlCharacters, PhoneNumber, RequiredChoice, SelectField, optional_id, strip
+from crm.forms import (
+    CalendarDateField,
+    CrmForm,
+    DateWithin,
+    EmailAddress,
+    NoControlCharacters,
+    PhoneNumber,
+    RequiredChoice,
+    SelectField,
+    optional_id,
+    strip,
+)
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
 from crm.inquiries.status import InquiryStatus
@@ -30,7 +40,7 @@ def _id_select(label: str, **kwargs) -> SelectField:
     )
 
 
-class InboxFilterForm(FlaskForm):
+class InboxFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
@@ -56,8 +66,8 @@ class InboxFilterForm(FlaskForm):
         default="",
         invalid_choice_message=NOT_OFFERED,
     )
-    received_from = DateField("Received from", validators=[Optional()])
-    received_to = DateField("Received to", validators=[Optional()])
+    received_from = CalendarDateField("Received from", validators=[Optional(), DateWithin()])
+    received_to = CalendarDateField("Received to", validators=[Optional(), DateWithin()])
     overdue = BooleanField("Overdue only")
     mine = BooleanField("Assigned to me")
 
@@ -66,11 +76,11 @@ class InboxFilterForm(FlaskForm):
             raise ValidationError("The end date is before the start date.")
 
 
-class AssignForm(FlaskForm):
+class AssignForm(CrmForm):
     contact_id = _id_select("Assign to", validators=[RequiredChoice("Choose who should take this inquiry.")])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(CrmForm):
     status = SelectField(
         "New status",
         choices=[SelectChoice(status.value, status.label) for status in InquiryStatus],
@@ -81,7 +91,7 @@ class StatusForm(FlaskForm):
     next = HiddenField()
 
 
-class ResponseForm(FlaskForm):
+class ResponseForm(CrmForm):
     response = TextAreaField(
         "What was said",
         filters=[strip],
@@ -96,7 +106,7 @@ class ResponseForm(FlaskForm):
     )
 
 
-class NoteForm(FlaskForm):
+class NoteForm(CrmForm):
     note = TextAreaField(
         "Internal note",
         filters=[strip],
@@ -105,11 +115,11 @@ class NoteForm(FlaskForm):
     )
 
 
-class LinkContactForm(FlaskForm):
+class LinkContactForm(CrmForm):
     """Nothing to fill in: the requester is matched to a contact by email."""
 
 
-class ManualInquiryForm(FlaskForm):
+class ManualInquiryForm(CrmForm):
     source = RadioField(
         "How it came in",
         choices=[SelectChoice(source.value, source.label) for source in MANUAL_SOURCES],

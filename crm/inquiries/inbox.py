@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
+from crm.auth.permissions import is_staff
 from crm.extensions import db
 from crm.inquiries import access
 from crm.inquiries.sla import is_overdue, sla_state
@@ -30,6 +31,7 @@ from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region
 from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, searched_text
 from crm.organisations.services import like_pattern
+from crm.records import MAX_ID
 
 # What a reference looks like (IM-7K3M9Q; bench data BX-000168525).
 REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{6,12}")
@@ -201,9 +203,13 @@ def decode_cursor(sort: str, cursor: str | None) -> tuple[datetime | None, int] 
         if cursor_sort != _sort(sort) or not isinstance(id_, int) or isinstance(id_, bool):
             return None
         when = datetime.fromisoformat(key) if key is not None else None
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(UTC)  # near year 1 or 9999 this overflows: not a cursor of ours
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
         return None
     if when is not None and when.tzinfo is None:
+        return None
+    if not 0 < id_ <= MAX_ID:
         return None
     if when is None and _sort(sort) != "due":
         return None
@@ -396,12 +402,35 @@ def topic_choices(*, active_only: bool = False) -> list[tuple[int, str]]:
     return [(topic.id, topic.name_en) for topic in db.session.scalars(query)]
 
 
-def region_choices() -> list[tuple[int, str]]:
-    return [(region.id, region.name) for region in db.session.scalars(select(Region).order_by(Region.name))]
+def _partner_counties(user: Any) -> Select[tuple[str]] | None:
+    """The counties a partner's inquiries come from, None for staff (who see every county).
+    A partner sees only their organisation's inquiries, so any other county would filter to
+    nothing; the distinct counties of one organisation's inquiries are read on its index."""
+    if is_staff(user):
+        return None
+    return (
+        select(Inquiry.county_fips)
+        .where(access.visible_to(user), Inquiry.county_fips.is_not(None))
+        .distinct()
+    )
 
 
-def county_choices() -> list[tuple[str, str]]:
-    return [(county.fips, county.name) for county in db.session.scalars(select(County).order_by(County.name))]
+def region_choices(user: Any) -> list[tuple[int, str]]:
+    query = select(Region).order_by(Region.name)
+    counties = _partner_counties(user)
+    if counties is not None:
+        query = query.where(
+            Region.id.in_(select(region_counties.c.region_id).where(region_counties.c.county_fips.in_(counties)))
+        )
+    return [(region.id, region.name) for region in db.session.scalars(query)]
+
+
+def county_choices(user: Any) -> list[tuple[str, str]]:
+    query = select(County).order_by(County.name)
+    counties = _partner_counties(user)
+    if counties is not None:
+        query = query.where(County.fips.in_(counties))
+    return [(county.fips, county.name) for county in db.session.scalars(query)]
 
 
 # --- the response clock, as lists and the inquiry page show it ---------------------------

@@ -13,6 +13,7 @@ from typing import TypeVar
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -26,7 +27,7 @@ from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
 from crm.auth.redirects import is_safe_next
-from crm.database import utcnow
+from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.inquiries import access, inbox, services
 from crm.inquiries.forms import (
@@ -39,7 +40,7 @@ from crm.inquiries.forms import (
     StatusForm,
 )
 from crm.inquiries.intake import InquiryDetails
-from crm.inquiries.status import InquiryStatus, can_move
+from crm.inquiries.status import InquiryStatus
 from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.records import get_or_404
@@ -77,17 +78,19 @@ def _filter_form() -> InboxFilterForm:
         SelectChoice(id_, name) for id_, name in inbox.topic_choices()
     ]
     form.region.choices = [SelectChoice("", "Any region")] + [
-        SelectChoice(id_, name) for id_, name in inbox.region_choices()
+        SelectChoice(id_, name) for id_, name in inbox.region_choices(current_user)
     ]
     form.county.choices = [SelectChoice("", "Any county")] + [
-        SelectChoice(fips, name) for fips, name in inbox.county_choices()
+        SelectChoice(fips, name) for fips, name in inbox.county_choices(current_user)
     ]
     return form
 
 
-def _filters(form: InboxFilterForm) -> inbox.InboxFilters:
+def _filters(form: InboxFilterForm) -> inbox.InboxFilters | None:
+    """The filters the query string asks for; None when any is invalid, for a list must never
+    quietly widen to every inquiry because one filter was mistyped."""
     if not form.validate():
-        return inbox.InboxFilters()
+        return None
     return inbox.InboxFilters(
         q=form.q.data or "",
         status=form.status.data or "",
@@ -110,34 +113,43 @@ def _filters(form: InboxFilterForm) -> inbox.InboxFilters:
 def index():
     now = utcnow()
     form = _filter_form()
-    page = inbox.fetch_page(
-        _filters(form),
-        current_user,
-        now,
-        after=request.args.get("after"),
-        before=request.args.get("before"),
-        per_page=current_app.config["PAGE_SIZE"],
-    )
+    filters = _filters(form)
+    if filters is None:
+        page = inbox.Page(items=[], next_cursor=None, prev_cursor=None)
+    else:
+        page = inbox.fetch_page(
+            filters,
+            current_user,
+            now,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            per_page=current_app.config["PAGE_SIZE"],
+        )
     args = {key: value for key, value in request.args.items() if key not in CURSOR_ARGS}
     return render_template(
         "inquiries/index.html",
         form=form,
+        filters=filters,
         page=page,
         args=args,
         now=now,
         due_label=inbox.due_label,
         is_staff=is_staff(current_user),
-        here=request.full_path.rstrip("?"),
-        spam=InquiryStatus.SPAM,
-        can_move=can_move,
-    )
+        # "Assigned to me" finds nothing for someone who is no contact: the page says why.
+        not_a_contact=filters is not None and filters.mine and not access.takes_inquiries(current_user),
+    ), 200 if filters is not None else 422
 
 
 @bp.route("/export.csv")
+@writes_on_get  # the export is recorded in the audit trail
 @requires(Access.SIGNED_IN)
 def export():
     now = utcnow()
-    filters = _filters(_filter_form())
+    form = _filter_form()
+    filters = _filters(form)
+    if filters is None:
+        problems = " ".join(f"{field.label.text}: {field.errors[0]}" for field in form if field.errors)
+        abort(400, f"Nothing was exported, because a filter is not valid. {problems}")
     services.record_export(filters.described(), _me())
     rows = inbox.export_table(filters, current_user, now)
     response = Response(stream_with_context(csv_response_bytes(inbox.EXPORT_HEADER, rows)), mimetype=CSV_MEDIA_TYPE)
@@ -246,6 +258,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
 
 
 @bp.route(ONE)
+@writes_on_get  # the view is recorded in the access log
 @requires(Access.SIGNED_IN)
 def detail(inquiry_id: int):
     inquiry = get_or_404(Inquiry, inquiry_id)

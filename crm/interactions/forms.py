@@ -3,12 +3,19 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import current_app
-from flask_wtf import FlaskForm
-from wtforms import DateField, TextAreaField, TimeField
+from wtforms import TextAreaField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.database import utcnow
-from crm.forms import MultiCheckboxField, NoControlCharacters, SelectField, optional_id, strip
+from crm.forms import (
+    CalendarDateField,
+    CrmForm,
+    MultiCheckboxField,
+    NoControlCharacters,
+    SelectField,
+    optional_id,
+    strip,
+)
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
 
@@ -19,18 +26,14 @@ FUTURE_MESSAGE = "That is more than a day in the future; log an interaction once
 
 
 
-class InteractionForm(FlaskForm):
+class InteractionForm(CrmForm):
     kind = SelectField(
         "Type",
         choices=[(kind.value, kind.label) for kind in InteractionKind],
         default=InteractionKind.CALL.value,
         invalid_choice_message="Choose a type from the list.",
     )
-    occurred_on = DateField(
-        "Date",
-        validators=[InputRequired("Enter the date it happened.")],
-        invalid_value_message="Enter a date like 2026-03-09.",
-    )
+    occurred_on = CalendarDateField("Date", validators=[InputRequired("Enter the date it happened.")])
     occurred_time = TimeField(
         "Time",
         format=["%H:%M", "%H:%M:%S"],
@@ -54,10 +57,9 @@ class InteractionForm(FlaskForm):
         validate_choice=False,  # checked against the organisation in validate_contacts
         invalid_value_message="Choose contacts from the list.",
     )
-    follow_up_on = DateField(
+    follow_up_on = CalendarDateField(
         "Follow up on",
         validators=[Optional()],
-        invalid_value_message="Enter a date like 2026-03-09, or leave it blank.",
         description="Optional. It appears on your dashboard from a week before.",
     )
 

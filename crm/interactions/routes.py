@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from textwrap import shorten
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -11,6 +13,7 @@ from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
 from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
+from crm.templating import format_datetime
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 
@@ -30,8 +33,18 @@ def _record_from_query(model, name: str):
 
 
 def _with_organisation_choices(form: InteractionForm) -> InteractionForm:
-    form.organisation_id.choices = [("", "No organisation (contacts only)")] + organisation_choices(active_only=False)
+    """Contacts are picked from the chosen organisation's list, so "contacts only" is offered
+    only where a contact without an organisation is already on the form: the contact page it
+    was opened from, or an interaction logged that way. Anywhere else it would lead nowhere."""
+    no_organisation = "No organisation (contacts only)" if _contacts_only_possible(form) else "Choose an organisation"
+    form.organisation_id.choices = [("", no_organisation)] + organisation_choices(active_only=False)
     return form
+
+
+def _contacts_only_possible(form: InteractionForm) -> bool:
+    if form.from_contact is not None and form.from_contact.organisation_id is None:
+        return True
+    return form.interaction is not None and form.interaction.organisation_id is None
 
 
 def _with_contact_choices(form: InteractionForm) -> InteractionForm:
@@ -130,11 +143,24 @@ def complete_follow_up(interaction_id: int):
     return redirect(target if is_safe_next(target) else _page_of(interaction))
 
 
-@bp.route("/<int:interaction_id>/delete", methods=["POST"])
+@bp.route("/<int:interaction_id>/delete", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def delete(interaction_id: int):
+    """GET asks first; the POST from that page deletes."""
     interaction = get_or_404(Interaction, interaction_id)
     target = _page_of(interaction)
+    if request.method == "GET":
+        return render_template(
+            "confirm.html",
+            question=f"Delete this {interaction.kind.label.lower()} of {format_datetime(interaction.occurred_at)}?",
+            explanation=[
+                f"“{shorten(interaction.summary, 200, placeholder='…')}”",
+                "It is removed from every timeline. The audit trail keeps a copy.",
+            ],
+            action=url_for(".delete", interaction_id=interaction.id),
+            button="Delete the interaction",
+            cancel_url=url_for(".edit", interaction_id=interaction.id),
+        )
     services.delete(interaction, current_user)
     flash("Interaction deleted.", "success")
     return redirect(target)

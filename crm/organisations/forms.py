@@ -1,8 +1,8 @@
-from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.forms import (
+    CrmForm,
     EmailAddress,
     MultiCheckboxField,
     NoControlCharacters,
@@ -15,7 +15,7 @@ from crm.forms import (
 from crm.models import OrganisationKind, RecordStatus
 
 
-class OrganisationForm(FlaskForm):
+class OrganisationForm(CrmForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the organisation's name."), Length(max=200), NoControlCharacters()])
     kind = SelectField("Kind", choices=[(kind.value, kind.label) for kind in OrganisationKind], default=OrganisationKind.GRANTEE.value)
     description = TextAreaField("Description", filters=[strip], validators=[Optional(), Length(max=5000)])
@@ -38,7 +38,7 @@ class OrganisationForm(FlaskForm):
             raise ValidationError("Enter a five-digit ZIP code, or ZIP+4 like 63857-1234.")
 
 
-class OrganisationFilterForm(FlaskForm):
+class OrganisationFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 

@@ -1,12 +1,13 @@
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth.permissions import Access, is_staff, requires
-from crm.extensions import db
+from crm.dashboard.services import overdue_inquiries
+from crm.database import utcnow
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm
-from crm.records import get_or_404
+from crm.records import get_or_404, paginate
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
 
@@ -31,7 +32,7 @@ def index():
             region_id=int(form.region.data) if form.region.data else None,
             status=form.status.data or "",
         )
-    page = db.paginate(services.search(filters), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(services.search(filters))
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template("organisations/index.html", form=form, page=page, args=args)
 
@@ -56,12 +57,16 @@ def new():
 def detail(organisation_id: int):
     organisation = get_or_404(Organisation, organisation_id)
     interactions = services.timeline(organisation)
+    staff = is_staff(current_user)
     return render_template(
         "organisations/detail.html",
         organisation=organisation,
         interactions=interactions,
         last_touch=services.last_touch(interactions),
-        can_edit=is_staff(current_user),
+        can_edit=staff,
+        is_staff=staff,
+        # This page is a partner's home: it shows their organisation's overdue inquiries.
+        overdue=None if staff else overdue_inquiries(current_user, utcnow()),
     )
 
 

@@ -32,6 +32,17 @@ ERROR_TEXT = {
     ),
     500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
 }
+# A send refused with these statuses shows the form again, what was written kept.
+NOT_SENT_TEXT = {
+    429: (
+        _l("Too many attempts"),
+        _l("The form was sent several times in a short while. What you wrote is still below; please wait a few minutes and send it again."),
+    ),
+    500: (
+        _l("Your message was not sent"),
+        _l("Something went wrong on our side. What you wrote is still below; please send it again in a moment."),
+    ),
+}
 
 
 @bp.before_request
@@ -91,12 +102,17 @@ def get_in_touch():
     return redirect(url_for("public.thanks"))
 
 
-def _render_form(form: InquiryForm, *, expired: bool = False) -> str:
+def _render_form(form: InquiryForm, *, expired: bool = False, not_sent: tuple[str, str] | None = None) -> str:
     form.rendered.data = spam.issue_form_token()
     form.website.data = ""
     field_errors = [(form[name], errors) for name, errors in form.errors.items() if name != "csrf_token"]
     return render_template(
-        "public/form.html", form=form, expired=expired, field_errors=field_errors, honeypot=spam.HONEYPOT_FIELD
+        "public/form.html",
+        form=form,
+        expired=expired,
+        not_sent=not_sent,
+        field_errors=field_errors,
+        honeypot=spam.HONEYPOT_FIELD,
     )
 
 
@@ -115,7 +131,25 @@ def public_error(error: HTTPException):
     remember_language_choice()  # a rate limit is checked before the blueprint's own hooks run
     status = error.code or 500
     title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    if status in NOT_SENT_TEXT and request.method == "POST" and request.endpoint == "public.get_in_touch":
+        kept = _form_kept_after_failure(*NOT_SENT_TEXT[status])
+        if kept is not None:
+            return kept, status
     return render_template("public/error.html", status=status, title=title, advice=advice), status
+
+
+def _form_kept_after_failure(title: str, advice: str) -> str | None:
+    """A message that could not be sent (a failure on our side, or too many sends) shows the
+    form again with what the visitor wrote, so nothing they typed is lost, and nothing of it
+    travels in an address; None when even that cannot be drawn."""
+    try:
+        form = InquiryForm(formdata=request.form, language=current_language())
+        form.set_topics(services.topic_choices(services.active_topics(), current_language()), _("Choose a topic"))
+        return _render_form(form, not_sent=(title, advice))
+    except Exception:  # noqa: BLE001  (the plain error page is the fallback)
+        db.session.rollback()
+        current_app.logger.exception("The Get in Touch form could not be shown again after a failed send")
+        return None
 
 
 for _status in ERROR_TEXT:

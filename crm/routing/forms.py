@@ -1,11 +1,11 @@
 """Forms for the routing pages: rules, topics, the fallback contact and the test page."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from crm.forms import (
+    CrmForm,
     MultiCheckboxField,
     NoControlCharacters,
     RequiredChoice,
@@ -23,7 +23,7 @@ NO_TARGET = "Choose a contact or an organisation to send these inquiries to."
 
 
 
-class RuleForm(FlaskForm):
+class RuleForm(CrmForm):
     name = StringField(
         "Name",
         filters=[strip],
@@ -48,12 +48,16 @@ class RuleForm(FlaskForm):
         invalid_choice_message="Choose from the languages listed.",
     )
     target_contact_id = SelectField(
-        "Send to this contact", coerce=optional_id, invalid_choice_message="Choose a contact from the list."
+        "Send to this contact",
+        coerce=optional_id,
+        invalid_value_message="Choose a contact from the list.",
+        invalid_choice_message="Choose a contact from the list.",
     )
     target_organisation_id = SelectField(
         "Or to this organisation",
         coerce=optional_id,
         description="The organisation's available contacts take turns, preferring those who speak the inquirer's language.",
+        invalid_value_message="Choose an organisation from the list.",
         invalid_choice_message="Choose an organisation from the list.",
     )
 
@@ -72,7 +76,7 @@ class RuleForm(FlaskForm):
         return valid
 
 
-class TopicForm(FlaskForm):
+class TopicForm(CrmForm):
     name_en = StringField(
         "Name in English",
         filters=[strip],
@@ -101,22 +105,28 @@ class TopicForm(FlaskForm):
     )
 
 
-class FallbackForm(FlaskForm):
+class FallbackForm(CrmForm):
     contact_id = SelectField(
         "Fallback contact",
         coerce=optional_id,
         description="Takes every inquiry no rule can place.",
         validators=[RequiredChoice("Choose the fallback contact.")],
+        invalid_value_message="Choose an active contact from the list.",
         invalid_choice_message="Choose an active contact from the list.",
     )
 
 
-class RoutingTestForm(FlaskForm):
+class RoutingTestForm(CrmForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
     zip = StringField("ZIP code", filters=[strip], validators=[DataRequired("Enter a ZIP code."), Length(max=10)])
-    topic = SelectField("Topic", coerce=optional_id, invalid_choice_message="Choose a topic from the list.")
+    topic = SelectField(
+        "Topic",
+        coerce=optional_id,
+        invalid_value_message="Choose a topic from the list.",
+        invalid_choice_message="Choose a topic from the list.",
+    )
     language = SelectField("Language", choices=LANGUAGE_CHOICES, default="en")
 
     def validate_zip(self, field) -> None:

@@ -130,10 +130,24 @@ def toggle_rule(rule_id: int):
     return redirect(url_for(".rules"))
 
 
-@bp.route("/rules/<int:rule_id>/delete", methods=["POST"])
+@bp.route("/rules/<int:rule_id>/delete", methods=["GET", "POST"])
 @requires(Access.MANAGER)
 def delete_rule(rule_id: int):
+    """GET asks first; the POST from that page deletes."""
     rule = get_or_404(RoutingRule, rule_id)
+    if request.method == "GET":
+        return render_template(
+            "confirm.html",
+            question=f"Delete the rule “{rule.name}”?",
+            explanation=[
+                "New inquiries will be placed by the other rules, or go to the fallback contact.",
+                "Inquiries it routed already stay with whoever has them. To stop the rule for a while "
+                "instead, turn it off.",
+            ],
+            action=url_for(".delete_rule", rule_id=rule.id),
+            button="Delete the rule",
+            cancel_url=url_for(".rules"),
+        )
     name = rule.name
     editing.delete_rule(rule, current_user)
     flash(f"Rule “{name}” was deleted.", "success")

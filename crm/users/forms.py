@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import EmailAddress, NoControlCharacters, SelectField, optional_id, strip, strip_lower
+from crm.forms import CrmForm, EmailAddress, NoControlCharacters, SelectField, optional_id, strip, strip_lower
 from crm.models import Role
 
 
-class UserDetailsForm(FlaskForm):
+class UserDetailsForm(CrmForm):
     name = StringField(
         "Name", filters=[strip], validators=[DataRequired("Enter the person's name."), Length(max=200), NoControlCharacters()]
     )

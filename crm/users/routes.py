@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth.permissions import Access, requires, role_may
@@ -8,7 +8,7 @@ from crm.auth.routes import home_for
 from crm.extensions import db
 from crm.models import User
 from crm.organisations.services import organisation_choices
-from crm.records import get_or_404
+from crm.records import get_or_404, paginate
 from crm.users import services
 from crm.users.forms import NewUserForm, UserDetailsForm
 
@@ -35,7 +35,7 @@ def _edit_page(user: User, form: UserDetailsForm | None = None, status: int = 20
 @bp.route("/")
 @requires(Access.ADMIN)
 def index():
-    page = db.paginate(services.all_users(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(services.all_users())
     return render_template("users/index.html", page=page)
 
 

@@ -228,7 +228,10 @@ def test_the_too_many_attempts_page_is_public_accessible_and_fits_a_phone(new_pa
         for _ in range(2):
             page.get_by_role("button", name="Enviar mensaje").click()
             page.wait_for_load_state()
-        assert page.get_by_role("heading", level=1).inner_text() == "Demasiados intentos"
+        # The form again, with what was written, and why it was not sent.
+        assert page.get_by_role("heading", level=1).inner_text() == "Póngase en contacto"
+        assert "Demasiados intentos" in page.get_by_role("alert").inner_text()
+        assert page.title().startswith("Demasiados intentos")
     assert html_lang(page) == "es"
     no_horizontal_scroll(page)
     assert_accessible(page)

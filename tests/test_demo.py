@@ -1,0 +1,83 @@
+"""The demo is coherent: a new user signing in as a demo user sees inquiries of their own, the
+overdue counts lead to them, and a second `seed-demo` adds nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.models import Inquiry
+
+DEMO_PASSWORD = "a demo password for tests"  # noqa: S105
+ROW_LINK = re.compile(r'<td[^>]*><a href="/inquiries/(\d+)">')
+
+
+@pytest.fixture
+def demo(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_DEMO_PASSWORD", DEMO_PASSWORD)
+    result = app.test_cli_runner().invoke(args=["crm", "seed-demo"])
+    assert result.exit_code == 0, result.output
+
+
+def sign_in(client: FlaskClient, who: str) -> None:
+    response = client.post("/login", data={"email": f"{who}@example.org", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+
+
+def rows(client: FlaskClient, query: str) -> list[str]:
+    response = client.get(f"/inquiries/?{query}")
+    assert response.status_code == 200
+    return ROW_LINK.findall(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("who", ["partner", "staff"])
+def test_demo_users_have_open_and_overdue_inquiries_of_their_own(client, demo, who):
+    sign_in(client, who)
+
+    assert rows(client, "mine=1")
+    assert rows(client, "mine=1&overdue=1")
+    assert "Nothing is assigned to you" not in client.get("/inquiries/?mine=1").get_data(as_text=True)
+
+
+def test_a_demo_user_who_takes_no_inquiries_is_told_why_my_list_is_empty(client, demo):
+    sign_in(client, "manager")
+
+    html = client.get("/inquiries/?mine=1").get_data(as_text=True)
+
+    assert "Nothing is assigned to you: inquiries go to contacts" in html
+    assert "manager@example.org" in html
+
+
+def test_staff_dashboard_counts_overdue_inquiries_overall_and_mine(client, demo):
+    sign_in(client, "staff")
+
+    html = " ".join(client.get("/dashboard").get_data(as_text=True).split())
+
+    overdue = len(rows(client, "overdue=1"))
+    mine = len(rows(client, "overdue=1&mine=1"))
+    assert 0 < mine < overdue
+    assert f'{overdue} overdue</span> <a href="/inquiries/?overdue=1">Overdue inquiries</a>' in html
+    assert f'{mine} overdue</span>' in html
+    assert 'href="/inquiries/?overdue=1&amp;mine=1"' in html
+
+
+def test_a_partners_home_counts_their_organisations_overdue_inquiries(client, demo):
+    sign_in(client, "partner")
+    home = client.get("/login", follow_redirects=True)
+
+    html = " ".join(home.get_data(as_text=True).split())
+    overdue = len(rows(client, "overdue=1"))
+    assert overdue > 0
+    assert f'{overdue} overdue</span> <a href="/inquiries/?overdue=1">Our overdue inquiries</a>' in html
+
+
+def test_seeding_again_adds_no_inquiries(app, demo):
+    before = db.session.scalar(select(func.count()).select_from(Inquiry))
+    result = app.test_cli_runner().invoke(args=["crm", "seed-demo"])
+    assert result.exit_code == 0
+    assert db.session.scalar(select(func.count()).select_from(Inquiry)) == before > 0
