@@ -14,10 +14,10 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 import crm
-from crm.forms import EARLIEST_DATE, LATEST_DATE, CalendarDateField, CrmForm, DateWithin, optional_id
+from crm.forms import CalendarDateField, CrmForm, DateWithin, optional_id
 
-# The public form speaks Spanish too and words every message itself; the reports page is its owners'.
-OWN_BASE = {"crm.public.forms", "crm.reports.routes"}
+# The public form speaks Spanish too and words every message itself.
+OWN_BASE = {"crm.public.forms"}
 
 
 def _all_form_classes() -> list[type]:
@@ -79,9 +79,3 @@ def test_a_date_from_the_picker_is_read(app_context):
     form = Sample(MultiDict({"kind": "a", "day": "2026-03-31"}))
     assert form.validate(), form.errors
     assert form.day.data == date(2026, 3, 31)
-
-
-def test_filters_accept_the_years_the_reports_page_accepts():
-    from crm.reports import services
-
-    assert (EARLIEST_DATE, LATEST_DATE) == (services.EARLIEST, services.LATEST)

@@ -342,10 +342,10 @@ def test_page_defaults_to_the_last_90_days(client, login):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ({"from": "2026-02-30"}, "Enter a date like 2026-03-31."),
-        ({"from": "31/03/2026"}, "Enter a date like 2026-03-31."),
-        ({"to": "<script>alert(1)</script>"}, "Enter a date like 2026-03-31."),
-        ({"to": "2026-03-01\x00"}, "Enter a date like 2026-03-31."),
+        ({"from": "2026-02-30"}, "That date does not exist."),
+        ({"from": "31/03/2026"}, "Enter a real date."),
+        ({"to": "<script>alert(1)</script>"}, "Enter a real date."),
+        ({"to": "2026-03-01\x00"}, "Enter a real date."),
         ({"from": "0001-01-01"}, "Enter a date between 2000 and 2099."),
         ({"to": "9999-12-31"}, "Enter a date between 2000 and 2099."),
         ({"from": "2026-03-02", "to": "2026-03-01"}, "The end date must be on or after the start date."),

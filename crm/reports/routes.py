@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, abort, render_template, request
-from flask_wtf import FlaskForm
-from wtforms import DateField
-from wtforms.validators import Optional, ValidationError
+from wtforms.validators import Optional
 
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
+from crm.forms import CalendarDateField, CrmForm, DateWithin
 from crm.reports import services
 from crm.reports.charts import bar_chart
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
@@ -23,32 +22,16 @@ CHART_ROWS = 25  # a ranked chart draws the largest rows; the table beside it li
 MONTH_CHART_ROWS = 240  # twenty years of months
 
 
-class IsoDateField(DateField):
-    """A date as YYYY-MM-DD (what <input type=date> sends), with a message people can act on."""
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            self.data = None
-            raise ValueError("Enter a date like 2026-03-31.") from None
+_FROM = CalendarDateField("From", validators=[Optional(), DateWithin()])
 
 
-def _within_supported_years(_form, field) -> None:
-    if field.data is not None and not services.EARLIEST <= field.data <= services.LATEST:
-        raise ValidationError(f"Enter a date between {services.EARLIEST.year} and {services.LATEST.year}.")
-
-
-_FROM = IsoDateField("From", validators=[Optional(), _within_supported_years])
-
-
-class PeriodForm(FlaskForm):
+class PeriodForm(CrmForm):
     """?from=YYYY-MM-DD&to=YYYY-MM-DD; either left out takes its default (the last 90 days)."""
 
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    to = IsoDateField("To", validators=[Optional(), _within_supported_years])
+    to = CalendarDateField("To", validators=[Optional(), DateWithin()])
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):

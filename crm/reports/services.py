@@ -40,10 +40,6 @@ from crm.reports import rollup
 from crm.reports.stats import percentile
 
 DEFAULT_DAYS = 90
-# Dates outside these years are refused: nobody reports on them, and datetime arithmetic
-# near year 1 or 9999 overflows.
-EARLIEST = date(2000, 1, 1)
-LATEST = date(2099, 12, 31)
 
 # Long tables (organisations, contacts) show this many rows on the page; the CSV has all.
 PAGE_LIMIT = 25
