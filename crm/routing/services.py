@@ -136,18 +136,23 @@ def decide(zip_code: str, topic: Topic | None, language: str, now: datetime) -> 
     return RoutingOutcome(place=place, decision=decision)
 
 
-def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingOutcome:
-    """The outcome when a person picks the contact instead of the rules."""
+def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
+    """The outcome when ``contact`` takes the inquiry without the rules being asked."""
     candidate = candidate_for(contact, {})
     decision = Decision(
         contact=candidate,
         rule=None,
         organisation_id=contact.organisation_id,
         organisation_name=candidate.organisation_name,
-        used_fallback=False,
-        reason=f"Assigned by hand by {chosen_by}",
+        used_fallback=used_fallback,
+        reason=reason,
     )
     return RoutingOutcome(place=place_of(zip_code), decision=decision)
+
+
+def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingOutcome:
+    """The outcome when a person picks the contact instead of the rules."""
+    return _outcome_without_rules(zip_code, contact, f"Assigned by hand by {chosen_by}", used_fallback=False)
 
 
 # Without the requester's consent an inquiry may not go to a partner organisation. It stays
@@ -157,16 +162,8 @@ def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingO
 def kept_with_foundation(zip_code: str) -> RoutingOutcome:
     """The outcome for an inquiry the requester did not agree to pass on: the fallback contact takes it."""
     fallback = fallback_contact()
-    candidate = candidate_for(fallback, {})
-    decision = Decision(
-        contact=candidate,
-        rule=None,
-        organisation_id=fallback.organisation_id,
-        organisation_name=candidate.organisation_name,
-        used_fallback=True,
-        reason=f"The requester did not agree to be passed to a partner, so it is kept with the foundation -> {fallback.name}",
-    )
-    return RoutingOutcome(place=place_of(zip_code), decision=decision)
+    reason = f"The requester did not agree to be passed to a partner, so it is kept with the foundation -> {fallback.name}"
+    return _outcome_without_rules(zip_code, fallback, reason, used_fallback=True)
 
 
 def foundation_contact_ids() -> set[int]:
