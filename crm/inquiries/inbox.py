@@ -402,22 +402,23 @@ def topic_choices(*, active_only: bool = False) -> list[tuple[int, str]]:
     return [(topic.id, topic.name_en) for topic in db.session.scalars(query)]
 
 
-def _partner_counties(user: Any) -> Select[tuple[str]] | None:
-    """The counties a partner's inquiries come from, None for staff (who see every county).
+def visible_counties(user: Any) -> list[str] | None:
+    """The counties a partner's inquiries come from; None for staff, who see every county.
+
     A partner sees only their organisation's inquiries, so any other county would filter to
-    nothing; the distinct counties of one organisation's inquiries are read on its index."""
+    nothing. Read once per page from the (organisation_id, county_fips) index alone."""
     if is_staff(user):
         return None
-    return (
-        select(Inquiry.county_fips)
-        .where(access.visible_to(user), Inquiry.county_fips.is_not(None))
-        .distinct()
+    return list(
+        db.session.scalars(
+            select(Inquiry.county_fips).where(access.visible_to(user), Inquiry.county_fips.is_not(None)).distinct()
+        )
     )
 
 
-def region_choices(user: Any) -> list[tuple[int, str]]:
+def region_choices(counties: list[str] | None) -> list[tuple[int, str]]:
+    """Every region, or only those holding one of ``counties`` (from visible_counties)."""
     query = select(Region).order_by(Region.name)
-    counties = _partner_counties(user)
     if counties is not None:
         query = query.where(
             Region.id.in_(select(region_counties.c.region_id).where(region_counties.c.county_fips.in_(counties)))
@@ -425,9 +426,9 @@ def region_choices(user: Any) -> list[tuple[int, str]]:
     return [(region.id, region.name) for region in db.session.scalars(query)]
 
 
-def county_choices(user: Any) -> list[tuple[str, str]]:
+def county_choices(counties: list[str] | None) -> list[tuple[str, str]]:
+    """Every county, or only ``counties`` (from visible_counties)."""
     query = select(County).order_by(County.name)
-    counties = _partner_counties(user)
     if counties is not None:
         query = query.where(County.fips.in_(counties))
     return [(county.fips, county.name) for county in db.session.scalars(query)]

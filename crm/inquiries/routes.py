@@ -77,11 +77,12 @@ def _filter_form() -> InboxFilterForm:
     form.topic.choices = [SelectChoice("", "Any topic")] + [
         SelectChoice(id_, name) for id_, name in inbox.topic_choices()
     ]
+    counties = inbox.visible_counties(current_user)
     form.region.choices = [SelectChoice("", "Any region")] + [
-        SelectChoice(id_, name) for id_, name in inbox.region_choices(current_user)
+        SelectChoice(id_, name) for id_, name in inbox.region_choices(counties)
     ]
     form.county.choices = [SelectChoice("", "Any county")] + [
-        SelectChoice(fips, name) for fips, name in inbox.county_choices(current_user)
+        SelectChoice(fips, name) for fips, name in inbox.county_choices(counties)
     ]
     return form
 

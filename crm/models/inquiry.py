@@ -76,6 +76,8 @@ class Inquiry(db.Model):
         Index("ix_inquiries_received", "received_at", "id"),
         Index("ix_inquiries_status_received", "status", "received_at", "id"),
         Index("ix_inquiries_org_received", "organisation_id", "received_at", "id"),
+        # A partner's county and region menus: the counties of their inquiries, from the index alone.
+        Index("ix_inquiries_org_county", "organisation_id", "county_fips"),
         # A partner's inbox, and staff filtering by organisation, look at open work: a few
         # hundred rows of an organisation's tens of thousands.
         Index(
