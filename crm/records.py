@@ -8,7 +8,7 @@ from typing import TypeVar
 from flask import abort, current_app, request
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select
+from sqlalchemy import Select, false
 
 from crm.auth.permissions import can_see_inquiry, can_see_organisation, is_staff
 from crm.extensions import db
@@ -57,6 +57,14 @@ def page_number() -> int:
 def paginate(query: Select) -> Pagination:
     """One page of a list, the page taken from ?page=; a page past the end is empty."""
     return db.paginate(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+
+
+def filtered_page(query: Select, filters_valid: bool) -> tuple[Pagination, int]:
+    """A page of a filtered list and the status to serve it with. A filter with errors lists
+    nothing (422) beside its message: dropping it quietly would list records nobody asked for."""
+    if not filters_valid:
+        query = query.where(false())
+    return paginate(query), 200 if filters_valid else 422
 
 
 def id_from_query(name: str) -> int | None:

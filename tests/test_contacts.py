@@ -110,13 +110,13 @@ def test_index_filters_by_organisation_language_and_role(client, staff):
         assert name not in page
 
 
-def test_index_ignores_an_unknown_filter_value(client, staff):
-    ContactFactory(name="Still Listed")
+def test_index_lists_nothing_for_an_unknown_filter_value(client, staff):
+    ContactFactory(name="Not Listed")
 
     response = client.get("/contacts/", query_string={"language": "klingon", "organisation": "abc"})
 
-    assert response.status_code == 200
-    assert "Still Listed" in response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Not Listed" not in response.get_data(as_text=True)
 
 
 def test_index_paginates(app, client, staff):
@@ -482,4 +482,4 @@ def test_hostile_text_is_saved_or_refused_never_a_server_error(client, staff):
         form = valid_form(name=text, title=text[:200], notes=text, email=None, phone=None)
         response = client.post("/contacts/new", data=form)
         assert response.status_code in (302, 422), repr(text)
-        assert client.get("/contacts/", query_string={"q": text}).status_code == 200, repr(text)
+        assert client.get("/contacts/", query_string={"q": text}).status_code in (200, 422), repr(text)

@@ -5,7 +5,7 @@ from crm.admin_outbox import services
 from crm.admin_outbox.forms import OutboxFilterForm
 from crm.auth.permissions import Access, requires
 from crm.models import OutboundEmail
-from crm.records import get_or_404, paginate
+from crm.records import filtered_page, get_or_404
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -14,8 +14,8 @@ bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 @requires(Access.ADMIN)
 def index():
     form = OutboxFilterForm(request.args)
-    status_filter = form.status.data if form.validate() else form.status.default
-    page = paginate(services.search(status_filter))
+    valid = form.validate()
+    page, status = filtered_page(services.search(form.status.data if valid else form.status.default), valid)
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "outbox/index.html",
@@ -24,7 +24,7 @@ def index():
         args=args,
         counts=services.counts_by_status(),
         mail_server=current_app.config.get("MAIL_SERVER"),
-    )
+    ), status
 
 
 @bp.route("/<int:email_id>")

@@ -7,7 +7,7 @@ from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
 from crm.models import Contact
 from crm.organisations.services import organisation_choices
-from crm.records import get_or_404, id_from_query, paginate
+from crm.records import filtered_page, get_or_404, id_from_query
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -30,7 +30,8 @@ def index():
         SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
     ]
     filters = services.ContactFilters()
-    if form.validate():
+    valid = form.validate()
+    if valid:
         filters = services.ContactFilters(
             q=form.q.data or "",
             organisation_id=int(form.organisation.data) if form.organisation.data else None,
@@ -38,9 +39,9 @@ def index():
             role=form.role.data or "",
             status=form.status.data or "",
         )
-    page = paginate(services.search(filters))
+    page, status = filtered_page(services.search(filters), valid)
     args = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("contacts/index.html", form=form, page=page, args=args)
+    return render_template("contacts/index.html", form=form, page=page, args=args), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

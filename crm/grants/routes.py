@@ -9,7 +9,7 @@ from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
 from crm.organisations.services import organisation_choices
-from crm.records import get_or_404, id_from_query, paginate
+from crm.records import filtered_page, get_or_404, id_from_query
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")
 
@@ -34,14 +34,15 @@ def index():
         SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
     ]
     filters = services.GrantFilters()
-    if form.validate():
+    valid = form.validate()
+    if valid:
         filters = services.GrantFilters(
             organisation_id=int(form.organisation.data) if form.organisation.data else None,
             status=form.status.data or "",
             reports=form.reports.data or "",
         )
     today = services.today()
-    page = paginate(services.search(filters, today))
+    page, status = filtered_page(services.search(filters, today), valid)
     args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "grants/index.html",
@@ -51,7 +52,7 @@ def index():
         today=today,
         soon=today + timedelta(days=services.DUE_SOON_DAYS),
         next_report=services.next_report,
-    )
+    ), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ from crm.database import utcnow
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm
-from crm.records import get_or_404, paginate
+from crm.records import filtered_page, get_or_404
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
 
@@ -25,16 +25,17 @@ def index():
     form = OrganisationFilterForm(request.args)
     form.region.choices = [("", "Any region")] + [(str(id_), name) for id_, name in services.region_choices()]
     filters = services.OrganisationFilters()
-    if form.validate():
+    valid = form.validate()
+    if valid:
         filters = services.OrganisationFilters(
             q=form.q.data or "",
             kind=form.kind.data or "",
             region_id=int(form.region.data) if form.region.data else None,
             status=form.status.data or "",
         )
-    page = paginate(services.search(filters))
+    page, status = filtered_page(services.search(filters), valid)
     args = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("organisations/index.html", form=form, page=page, args=args)
+    return render_template("organisations/index.html", form=form, page=page, args=args), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

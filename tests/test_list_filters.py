@@ -1,0 +1,48 @@
+"""A list whose filter has an error lists nothing (422) and says why; it never drops the filter
+and lists everything instead."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import Role
+from tests import factories
+
+
+@pytest.fixture
+def records(app):
+    organisation = factories.OrganisationFactory(name="Listed Organisation")
+    factories.ContactFactory(name="Listed Contact", organisation=organisation)
+    factories.GrantFactory(organisation=organisation, program="Listed Program")
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "listed", "message"),
+    [
+        ("/contacts/", {"organisation": "not-an-id"}, "Listed Contact", "Choose from the list."),
+        ("/contacts/", {"q": "x" * 201}, "Listed Contact", "Keep this to 200 characters or fewer."),
+        ("/organisations/", {"kind": "castle"}, "Listed Organisation", "Choose from the list."),
+        ("/organisations/", {"region": "999999"}, "Listed Organisation", "Choose from the list."),
+        ("/grants/", {"status": "stolen"}, "Listed Program", "Choose from the list."),
+    ],
+)
+def test_a_bad_filter_lists_nothing_and_says_why(client, login, records, url, query, listed, message):
+    login(Role.STAFF)
+
+    good = client.get(url)
+    bad = client.get(url, query_string=query)
+
+    assert good.status_code == 200
+    assert listed in good.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert message in bad.get_data(as_text=True)
+    assert listed not in bad.get_data(as_text=True)
+
+
+def test_a_bad_outbox_filter_lists_nothing(client, login):
+    login(Role.ADMIN)
+
+    response = client.get("/admin/outbox/", query_string={"status": "everything-ever"})
+
+    assert response.status_code == 422
+    assert "Choose from the list." in response.get_data(as_text=True)
