@@ -16,6 +16,7 @@ from crm.inquiries.status import InquiryStatus
 from crm.models import Inquiry, ReportChange, ReportDay
 from crm.reports import rollup, services
 from tests import factories
+from tests import report_reference as reference
 from tests.test_reports import CHICAGO, DUNKLIN, ST_LOUIS_CITY, InquiryFactory, TopicFactory
 
 MONDAY = datetime(2026, 3, 2, 15, tzinfo=UTC)
@@ -121,7 +122,7 @@ def live_counts(period: services.Period) -> Counter:
     """The county counts straight from the inquiries: the definition the roll-ups must meet."""
     rows = db.session.execute(
         select(Inquiry.county_fips, func.count())
-        .where(*services.in_period(period))
+        .where(*reference.in_period(period))
         .group_by(Inquiry.county_fips)
     ).all()
     return Counter(dict(rows))
@@ -143,8 +144,8 @@ def assert_report_matches_inquiries(period: services.Period = PERIOD) -> None:
 def _assert_report_matches_inquiries(period: services.Period) -> None:
     counts = services.count_period(period)
     assert Counter(dict(counts.counties.items())) == live_counts(period)
-    rolled_up = figures(services.response_breakdown(period, utcnow()))
-    per_inquiry = figures(services.ResponseBreakdown.of(services.responses(period)))
+    rolled_up = figures(services.response_breakdown(period))
+    per_inquiry = figures(reference.breakdown_of(reference.responses(period)))
     assert rolled_up.keys() == per_inquiry.keys()
     for key, (count, median, p90, share) in per_inquiry.items():
         assert rolled_up[key] == (count, pytest.approx(median), pytest.approx(p90), pytest.approx(share)), key
@@ -238,10 +239,10 @@ def test_rebuilding_everything_gives_what_the_changes_gave(places):
             county_fips=DUNKLIN if offset % 2 else ST_LOUIS_CITY,
         )
     db.session.commit()
-    incremental = (services.count_period(PERIOD), figures(services.response_breakdown(PERIOD, utcnow())))
+    incremental = (services.count_period(PERIOD), figures(services.response_breakdown(PERIOD)))
 
     assert rollup.rebuild_all() == 10
-    assert (services.count_period(PERIOD), figures(services.response_breakdown(PERIOD, utcnow()))) == incremental
+    assert (services.count_period(PERIOD), figures(services.response_breakdown(PERIOD))) == incremental
 
 
 def test_a_period_across_utc_midnight_keeps_only_its_own_records(places):

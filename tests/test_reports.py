@@ -24,6 +24,7 @@ from crm.models import Inquiry, Region, Role, Topic
 from crm.reports import charts, services
 from crm.reports.csv_export import neutralise_cell
 from tests import factories
+from tests import report_reference as reference
 
 CHICAGO = "America/Chicago"
 DUNKLIN, ST_LOUIS_CITY = "29069", "29510"
@@ -108,7 +109,7 @@ def march(app):
 
 
 def test_each_inquiry_is_measured_in_business_hours(march):
-    measured = services.responses(MARCH_PERIOD)
+    measured = reference.responses(MARCH_PERIOD)
 
     assert sorted(item.hours for item in measured) == sorted(row[-1] for row in RESPONDED)
 
@@ -120,9 +121,9 @@ def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
     first.first_response_hours = 99.0
     db.session.commit()
     breakdown = (
-        services.response_breakdown(MARCH_PERIOD, utcnow())
+        services.response_breakdown(MARCH_PERIOD)
         if way == "roll-ups"
-        else services.ResponseBreakdown.of(services.responses(MARCH_PERIOD))
+        else reference.breakdown_of(reference.responses(MARCH_PERIOD))
     )
     assert breakdown.by_county[services.NO_COUNTY].median == 99.0
 
@@ -146,9 +147,9 @@ def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
 @pytest.mark.parametrize("way", ["roll-ups", "per inquiry"])
 def test_response_figures(march, group, expected, way):
     if way == "roll-ups":  # what the page shows; "per inquiry" is the definition
-        breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
+        breakdown = services.response_breakdown(MARCH_PERIOD)
     else:
-        breakdown = services.ResponseBreakdown.of(services.responses(MARCH_PERIOD))
+        breakdown = reference.breakdown_of(reference.responses(MARCH_PERIOD))
     figures = {"All": breakdown.overall} if group == "overall" else getattr(breakdown, group)
 
     actual = {label: (f.count, f.median, f.p90, f.within_target_share) for label, f in figures.items()}
@@ -158,7 +159,7 @@ def test_response_figures(march, group, expected, way):
 
 
 def test_response_tables_round_for_people(march):
-    breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
+    breakdown = services.response_breakdown(MARCH_PERIOD)
 
     assert services.response_overall(breakdown).rows == [("All", 8, 6.0, 23.0, 75.0)]
     assert services.response_by_county(breakdown).rows == [
@@ -172,8 +173,8 @@ def test_response_tables_round_for_people(march):
 def test_a_holiday_is_not_business_time(app, march, monkeypatch):
     monkeypatch.setitem(app.config, "SLA_HOLIDAYS", "2026-03-09")
 
-    measured = services.responses(MARCH_PERIOD)
-    breakdown = services.response_breakdown(MARCH_PERIOD, utcnow())
+    measured = reference.responses(MARCH_PERIOD)
+    breakdown = services.response_breakdown(MARCH_PERIOD)
 
     # The three answered on Monday the 9th lose that day's hours: 2 -> 1, 20 -> 16, 8 -> 0.
     assert sorted(item.hours for item in measured) == [0.0, 1.0, 1.0, 3.0, 4.0, 10.0, 16.0, 30.0]
@@ -202,8 +203,8 @@ def test_roll_ups_and_the_per_inquiry_clock_agree_on_random_inquiries(app):
         )
     period = services.Period(date(2025, 10, 1), date(2026, 3, 31), CHICAGO)
 
-    rolled_up = services.response_breakdown(period, utcnow())
-    per_inquiry = services.ResponseBreakdown.of(services.responses(period))
+    rolled_up = services.response_breakdown(period)
+    per_inquiry = reference.breakdown_of(reference.responses(period))
 
     def plain(breakdown):
         groups = {"all": breakdown.overall, **breakdown.by_county, **breakdown.by_language}
@@ -297,7 +298,7 @@ _instants = st.datetimes(
 @given(start=_instants, end=_instants, holidays=st.sets(st.dates(date(2025, 10, 20), date(2026, 4, 20)), max_size=5))
 def test_business_clock_agrees_with_business_hours_between(start, end, holidays):
     calendar = BusinessCalendar(timezone=CHICAGO, holidays=frozenset(holidays))
-    clock = services.BusinessClock.covering(calendar, min(start, end), max(start, end))
+    clock = reference.BusinessClock.covering(calendar, min(start, end), max(start, end))
 
     assert clock.hours_between(start, end) == pytest.approx(business_hours_between(start, end, calendar), abs=1e-6)
 

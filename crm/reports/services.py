@@ -6,9 +6,8 @@ daily roll-ups (``crm.reports.rollup``): one packed record per inquiry, one row 
 SQLite alike. Regions are summed from the county counts.
 
 Response times are the business hours between receipt and first response, fixed when the
-response is logged. ``responses`` measures the same figures straight from the inquiries,
-one row each, running the business clock where hours were not stored: the definition the
-tests hold the roll-ups to.
+response is logged (``tests/report_reference.py`` measures them straight from the inquiries,
+one row each: the definition the tests hold the roll-ups to).
 
 Cost: with a million inquiries over five years (about 47,000 in a 90-day period) the page
 takes well under 100 ms on PostgreSQL (``python -m crm.bench``), most of it the open load
@@ -19,8 +18,7 @@ Open load is a snapshot of now, whatever the period: it counts every open inquir
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -28,16 +26,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar
-from crm.inquiries.status import OPEN_STATUSES, InquiryStatus
+from crm.inquiries.sla import DEFAULT_TARGET_HOURS
+from crm.inquiries.status import OPEN_STATUSES
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
 from crm.reports import rollup
-from crm.reports.stats import percentile
 
 DEFAULT_DAYS = 90
 
@@ -98,15 +94,6 @@ def default_period(today: date, timezone: str) -> Period:
 
 def display_timezone() -> str:
     return current_app.config["DISPLAY_TIMEZONE"]
-
-
-def in_period(period: Period) -> list[ColumnElement[bool]]:
-    """The conditions every figure shares: received in the period, and not spam."""
-    return [
-        Inquiry.received_at >= period.starts_at,
-        Inquiry.received_at < period.ends_before,
-        Inquiry.status != InquiryStatus.SPAM,
-    ]
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -336,116 +323,12 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
 # --- response times ------------------------------------------------------------------------
 
 
-class BusinessClock:
-    """Business hours between many pairs of instants.
-
-    Gives what ``crm.inquiries.sla.business_hours_between`` gives, but lays the calendar's
-    opening hours from ``first_day`` to ``last_day`` out once as a running total, so each
-    pair costs two bisects instead of a walk over its days. Instants outside those days
-    must not be asked about.
-    """
-
-    def __init__(self, calendar: BusinessCalendar, first_day: date, last_day: date) -> None:
-        self._opens: list[float] = []
-        self._lengths: list[float] = []
-        self._before: list[float] = []
-        total = 0.0
-        day = first_day
-        while day <= last_day:
-            hours = calendar.opening_hours(day)
-            if hours is not None:
-                opens, closes = hours
-                length = (closes - opens).total_seconds()
-                self._opens.append(opens.timestamp())
-                self._lengths.append(length)
-                self._before.append(total)
-                total += length
-            day += timedelta(days=1)
-
-    @classmethod
-    def covering(cls, calendar: BusinessCalendar, earliest: datetime, latest: datetime) -> BusinessClock:
-        zone = calendar.zone
-        return cls(
-            calendar,
-            earliest.astimezone(zone).date() - timedelta(days=1),
-            latest.astimezone(zone).date() + timedelta(days=1),
-        )
-
-    def _elapsed(self, instant: float) -> float:
-        """Business seconds from the first opening to ``instant``."""
-        index = bisect_right(self._opens, instant) - 1
-        if index < 0:
-            return 0.0
-        return self._before[index] + min(instant - self._opens[index], self._lengths[index])
-
-    def hours_between(self, start: datetime, end: datetime) -> float:
-        seconds = self._elapsed(end.timestamp()) - self._elapsed(start.timestamp())
-        return max(seconds, 0.0) / 3600
-
-
-@dataclass(frozen=True)
-class Response:
-    """One responded inquiry, measured."""
-
-    hours: float
-    target_hours: float
-    county: str
-    language: str
-
-    @property
-    def within_target(self) -> bool:
-        return self.hours <= self.target_hours
-
-
 @dataclass(frozen=True)
 class ResponseFigures:
     count: int
     median: float | None
     p90: float | None
     within_target_share: float | None
-
-    @classmethod
-    def of(cls, responses: Sequence[Response]) -> ResponseFigures:
-        if not responses:
-            return cls(0, None, None, None)
-        hours = sorted(response.hours for response in responses)
-        within = sum(1 for response in responses if response.within_target)
-        return cls(len(responses), percentile(hours, 50), percentile(hours, 90), within / len(responses))
-
-
-def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[Response]:
-    """Every inquiry received in the period that has a first response, with its business hours.
-
-    Only five columns come back, and the clock needs no query of its own.
-    """
-    calendar = calendar or business_calendar()
-    target = func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
-    rows = db.session.execute(
-        select(
-            Inquiry.received_at,
-            Inquiry.first_response_at,
-            target,
-            County.name,
-            Inquiry.language,
-            Inquiry.first_response_hours,
-        )
-        .select_from(Inquiry)
-        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .outerjoin(County, County.fips == Inquiry.county_fips)
-        .where(*in_period(period), Inquiry.first_response_at.is_not(None))
-    ).all()
-    if not rows:
-        return []
-    clock = BusinessClock.covering(calendar, period.starts_at, max(row[1] for row in rows))
-    return [
-        Response(
-            hours=stored if stored is not None else clock.hours_between(received, responded),
-            target_hours=float(target_hours),
-            county=county if county is not None else NO_COUNTY,
-            language=LANGUAGES.get(language, language),
-        )
-        for received, responded, target_hours, county, language, stored in rows
-    ]
 
 
 @dataclass(frozen=True)
@@ -455,21 +338,6 @@ class ResponseBreakdown:
     overall: ResponseFigures
     by_county: dict[str, ResponseFigures]
     by_language: dict[str, ResponseFigures]
-
-    @classmethod
-    def of(cls, measured: Sequence[Response]) -> ResponseBreakdown:
-        return cls(
-            overall=ResponseFigures.of(measured),
-            by_county={label: ResponseFigures.of(group) for label, group in grouped(measured, lambda r: r.county).items()},
-            by_language={label: ResponseFigures.of(group) for label, group in grouped(measured, lambda r: r.language).items()},
-        )
-
-
-def grouped(items: Iterable[Response], key: Callable[[Response], str]) -> dict[str, list[Response]]:
-    groups: dict[str, list[Response]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return groups
 
 
 def _percentiles_of_runs(hours: np.ndarray, starts: np.ndarray, counts: np.ndarray, p: float) -> np.ndarray:
@@ -513,10 +381,9 @@ def _targets_of(topics: np.ndarray) -> np.ndarray:
     return by_id[np.where((topics >= 0) & (topics < len(by_id) - 1), topics, -1)]
 
 
-def response_breakdown(period: Period, now: datetime, records: np.ndarray | None = None) -> ResponseBreakdown:
+def response_breakdown(period: Period, records: np.ndarray | None = None) -> ResponseBreakdown:
     """Median, 90th percentile and share within target of the period's first responses,
-    overall, per county and per language. ``now`` is unused: hours are fixed when logged."""
-    del now
+    overall, per county and per language (hours fixed when each response was logged)."""
     records = period_records(period) if records is None else records
     responded = ~np.isnan(records["hours"])
     hours = records["hours"][responded]
@@ -616,7 +483,7 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
     if name in COUNT_TABLES:
         return COUNT_TABLES[name](period, None)
     if name in RESPONSE_TABLES:
-        return RESPONSE_TABLES[name](response_breakdown(period, now))
+        return RESPONSE_TABLES[name](response_breakdown(period))
     if name == "open_load":
         return open_load(now, limit)
     raise KeyError(name)
@@ -627,7 +494,7 @@ def build_report(period: Period, now: datetime) -> Report:
     response times, and the open load."""
     records = period_records(period)
     counts = count_period(period, records)
-    breakdown = response_breakdown(period, now, records)
+    breakdown = response_breakdown(period, records)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),
