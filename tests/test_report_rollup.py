@@ -200,8 +200,7 @@ def test_a_day_written_in_an_older_layout_is_read_from_the_inquiries_and_rebuilt
     db.session.execute(update(ReportDay).values(layout=rollup.LAYOUT - 1, records=b"\x00" * 7))
 
     assert services.count_period(PERIOD).total == 1
-    first, last = MONDAY.date(), MONDAY.date()
-    assert rollup.refresh(first, last) == 1
+    assert rollup.refresh() == 1
     assert db.session.scalars(select(ReportDay.layout)).all() == [rollup.LAYOUT]
 
 

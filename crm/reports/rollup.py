@@ -173,12 +173,16 @@ def rebuild_days(days: Iterable[date], session: Session | None = None) -> int:
     return len(days)
 
 
-def _old_layout_days(first: date, last: date, session: Session) -> set[date]:
-    """Days written by an older record layout: rebuilt, never misread."""
+def _old_layout_days(
+    session: Session, first: date | None = None, last: date | None = None, limit: int | None = None
+) -> set[date]:
+    """Days written by an older record layout (from ``first`` to ``last``; the newest ``limit``):
+    rebuilt, never misread."""
     table = ReportDay.__table__
-    return set(
-        session.scalars(select(table.c.day).where(table.c.day >= first, table.c.day <= last, table.c.layout != LAYOUT))
-    )
+    query = select(table.c.day).where(table.c.layout != LAYOUT).order_by(table.c.day.desc()).limit(limit)
+    if first is not None and last is not None:
+        query = query.where(table.c.day >= first, table.c.day <= last)
+    return set(session.scalars(query))
 
 
 def _lock_days(session: Session, days: Sequence[date]) -> None:
@@ -197,11 +201,9 @@ def _lock_days(session: Session, days: Sequence[date]) -> None:
         )
 
 
-def refresh(
-    first: date | None = None, last: date | None = None, *, limit: int | None = None, session: Session | None = None
-) -> int:
-    """Rebuild the changed days from ``first`` to ``last`` (any changed days, the newest
-    ``limit`` of them, when both are None), in the caller's transaction; returns the days rebuilt.
+def refresh(*, limit: int | None = None, session: Session | None = None) -> int:
+    """Rebuild the changed days, and days written by an older record layout (the newest
+    ``limit`` of each), in the caller's transaction; returns the days rebuilt.
 
     The changes are read first, then the days locked and rebuilt: each rebuild reads the
     inquiries after every change it read was committed, so deleting exactly those changes
@@ -209,15 +211,11 @@ def refresh(
     session = session or db.session
     changes = ReportChange.__table__
     query = select(changes.c.id, changes.c.day)
-    if first is not None and last is not None:
-        query = query.where(changes.c.day >= first, changes.c.day <= last)
     if limit is not None:
         newest = select(changes.c.day).distinct().order_by(changes.c.day.desc()).limit(limit)
         query = query.where(changes.c.day.in_(newest.scalar_subquery()))
     seen = session.execute(query).all()
-    days = {day for _id, day in seen}
-    if first is not None and last is not None:
-        days |= _old_layout_days(first, last, session)
+    days = {day for _id, day in seen} | _old_layout_days(session, limit=limit)
     if not days:
         return 0
     _lock_days(session, list(days))
@@ -276,7 +274,7 @@ def records_between(starts_at: datetime, ends_before: datetime) -> np.ndarray:
     changed = set(
         session.scalars(select(changes.c.day).distinct().where(changes.c.day >= first, changes.c.day <= last))
     )
-    changed |= _old_layout_days(first, last, session)
+    changed |= _old_layout_days(session, first, last)
     parts = _stored_records(first, last, changed)
     if changed:
         parts += [_records_of(rows).tobytes() for rows in _rows_by_day(sorted(changed), session).values()]
