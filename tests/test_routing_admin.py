@@ -17,7 +17,7 @@ from crm.demo import BOOTHEEL_BABIES, FOUNDATION, GENERATE_HEALTH, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
 from crm.models import AuditEvent, Contact, Inquiry, Organisation, Region, Role, RoutingRule, Topic
-from crm.routing.editing import active_topics
+from crm.public.services import active_topics
 from crm.routing.routes import bp as routing_bp
 
 

@@ -19,8 +19,8 @@ from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
 from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Contact, Inquiry, RoutingRule, Topic
+from crm.public.services import active_topics
 from crm.routing import services
-from crm.routing.editing import active_topics
 
 # A Tuesday afternoon in Missouri: inside business hours, nobody's away window is a factor by accident.
 NOW = datetime(2025, 6, 3, 19, 0, tzinfo=UTC)

@@ -44,15 +44,6 @@ def all_topics() -> list[Topic]:
     return list(db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.name_en, Topic.id)))
 
 
-def active_topics() -> list[Topic]:
-    """The topics the public form offers."""
-    return list(
-        db.session.scalars(
-            select(Topic).where(Topic.active.is_(True)).order_by(Topic.sort_order, Topic.name_en, Topic.id)
-        )
-    )
-
-
 def current_fallback() -> Contact | None:
     return db.session.scalar(
         select(Contact)
