@@ -27,8 +27,6 @@ def _record_from_query(model, name: str):
         record_id = int(raw)
     except ValueError:
         abort(404)
-    if not 0 < record_id <= services.MAX_ID:
-        abort(404)
     return get_or_404(model, record_id)
 
 

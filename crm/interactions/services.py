@@ -9,11 +9,8 @@ from sqlalchemy import select
 from crm import audit
 from crm.extensions import db
 from crm.models import Contact, Interaction, InteractionKind, Organisation, User
+from crm.records import MAX_ID
 from crm.templating import local_time
-
-# Ids are INTEGER columns: anything larger is simply not found (PostgreSQL would refuse the
-# comparison and SQLite the binding, either way a server error).
-MAX_ID = 2**31 - 1
 
 
 def _zone() -> ZoneInfo:
@@ -36,7 +33,6 @@ def local_parts(moment: datetime) -> tuple[date, time]:
 
 def valid_ids(ids: list[int] | None) -> list[int]:
     return [id_ for id_ in ids or [] if 0 < id_ <= MAX_ID]
-
 
 
 def contacts_by_id(ids: list[int] | None) -> dict[int, Contact]:
