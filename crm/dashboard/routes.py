@@ -22,5 +22,4 @@ def index():
         dormant=services.dormant_partners(now, current_app.config["DORMANT_PARTNER_DAYS"]),
         dormant_days=current_app.config["DORMANT_PARTNER_DAYS"],
         overdue=services.overdue_inquiries(current_user, now),
-        is_staff=True,
     )

@@ -65,7 +65,6 @@ def detail(organisation_id: int):
         interactions=interactions,
         last_touch=services.last_touch(interactions),
         can_edit=staff,
-        is_staff=staff,
         # This page is a partner's home: it shows their organisation's overdue inquiries.
         overdue=None if staff else overdue_inquiries(current_user, utcnow()),
     )
