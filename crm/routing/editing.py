@@ -24,22 +24,6 @@ class UnknownTarget(ValueError):
 # Reading
 
 
-def rules_in_order() -> list[RoutingRule]:
-    return list(
-        db.session.scalars(
-            select(RoutingRule)
-            .options(
-                selectinload(RoutingRule.topics),
-                selectinload(RoutingRule.regions),
-                selectinload(RoutingRule.counties),
-                selectinload(RoutingRule.target_contact),
-                selectinload(RoutingRule.target_organisation),
-            )
-            .order_by(RoutingRule.priority, RoutingRule.id)
-        )
-    )
-
-
 def all_topics() -> list[Topic]:
     return list(db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.name_en, Topic.id)))
 

@@ -35,7 +35,7 @@ def _rules_page(fallback_form: FallbackForm, status: int = 200):
     return (
         render_template(
             "routing/rules.html",
-            rules=editing.rules_in_order(),
+            rules=services.rules_in_order(),
             fallback=editing.current_fallback(),
             fallback_form=fallback_form,
             language_name=language_name,

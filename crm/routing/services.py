@@ -48,8 +48,9 @@ def routing_request(zip_code: str, topic: Topic | None, language: str) -> tuple[
     return request, place
 
 
-def active_rules() -> list[Rule]:
-    rules = db.session.scalars(
+def rules_in_order(*, active_only: bool = False) -> list[RoutingRule]:
+    """Rules in the order they are tried, with what they match and where they send loaded."""
+    query = (
         select(RoutingRule)
         .options(
             selectinload(RoutingRule.topics),
@@ -58,9 +59,14 @@ def active_rules() -> list[Rule]:
             selectinload(RoutingRule.target_contact),
             selectinload(RoutingRule.target_organisation),
         )
-        .where(RoutingRule.active.is_(True))
         .order_by(RoutingRule.priority, RoutingRule.id)
     )
+    if active_only:
+        query = query.where(RoutingRule.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def active_rules() -> list[Rule]:
     return [
         Rule(
             id=rule.id,
@@ -74,7 +80,7 @@ def active_rules() -> list[Rule]:
             target_organisation_id=rule.target_organisation_id,
             target_label=rule.target_label,
         )
-        for rule in rules
+        for rule in rules_in_order(active_only=True)
         if (rule.target_contact_id is None) != (rule.target_organisation_id is None)
     ]
 
