@@ -26,7 +26,7 @@ from crm.auth.permissions import is_staff
 from crm.extensions import db
 from crm.inquiries import access
 from crm.inquiries.sla import is_overdue, sla_state
-from crm.inquiries.status import OPEN_STATUSES, InquiryStatus
+from crm.inquiries.status import OPEN_STATUS_ORDER, OPEN_STATUSES, InquiryStatus
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, searched_text
@@ -82,11 +82,13 @@ def my_contact_ids(user: Any) -> Select[tuple[int]]:
 
 
 def open_clause() -> ColumnElement[bool]:
-    """Open inquiries. The statuses are listed in the order of the partial indexes' conditions
+    """Open inquiries, in SQL; every query that asks for open inquiries should use it.
+
+    The statuses are listed in the order of the partial indexes' conditions
     (crm.models.inquiry): PostgreSQL takes two lists for one condition only when their items
     come in the same order; a set's order changes from process to process, and a condition
     it sees twice it counts twice, which misleads the planner."""
-    return Inquiry.status.in_(sorted(OPEN_STATUSES))
+    return Inquiry.status.in_(OPEN_STATUS_ORDER)
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:

@@ -27,9 +27,9 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries.inbox import open_clause
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import add_business_hours
-from crm.inquiries.status import OPEN_STATUSES
 from crm.mail.outbox import inquiry_url, queue_email
 from crm.models import Inquiry, InquiryEvent, InquiryEventKind, Role, User
 from crm.templating import format_datetime
@@ -49,7 +49,7 @@ def reminder_horizon(now: datetime, lead_hours: float) -> datetime:
 
 def _awaiting_response():
     return select(Inquiry).where(
-        Inquiry.status.in_(sorted(OPEN_STATUSES)),
+        open_clause(),
         Inquiry.first_response_at.is_(None),
         Inquiry.due_at.is_not(None),
     )

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import UTCDateTime, utcnow
 from crm.extensions import db
-from crm.inquiries.status import OPEN_STATUSES, InquiryStatus
+from crm.inquiries.status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.models.contact import LANGUAGES
 from crm.models.organisation import enum_column
 from crm.schema import postgresql_only
@@ -63,7 +63,7 @@ class InquirySource(enum.StrEnum):
 
 # Conditions of partial indexes, written as the inbox's queries write them so that the
 # planner can tell an index holds every row a query wants.
-_OPEN = column("status").in_(sorted(status.value for status in OPEN_STATUSES))
+_OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 
 
