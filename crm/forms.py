@@ -184,6 +184,12 @@ def optional_id(value):
     raise ValueError(value)
 
 
+def id_select(label: str, message: str, **kwargs) -> SelectField:
+    """A menu of records by id (see optional_id). A value that is no id and an id not on the
+    menu get the same message: to the person both are simply not one of the choices."""
+    return SelectField(label, coerce=optional_id, invalid_value_message=message, invalid_choice_message=message, **kwargs)
+
+
 def coerce_optional_int(value):
     """Lenient twin of optional_id for public forms: garbage counts as nothing picked, so the
     person sees the translated "choose one" message rather than a coercion error."""

@@ -9,23 +9,15 @@ from crm.forms import (
     NoControlCharacters,
     PhoneNumber,
     SelectField,
-    optional_id,
     strip,
 )
 from crm.models import LANGUAGES, ContactRole
-
-NOT_AN_ORGANISATION = "Choose an organisation from the list."
-
+from crm.organisations.forms import organisation_select
 
 
 class ContactForm(CrmForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the contact's name."), Length(max=200), NoControlCharacters()])
-    organisation_id = SelectField(
-        "Organisation",
-        coerce=optional_id,
-        invalid_value_message=NOT_AN_ORGANISATION,
-        invalid_choice_message=NOT_AN_ORGANISATION,
-    )
+    organisation_id = organisation_select()
     title = StringField("Job title", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
     phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])

@@ -13,12 +13,11 @@ from crm.forms import (
     NoControlCharacters,
     RequiredChoice,
     SelectField,
-    optional_id,
     strip,
 )
 from crm.models import GrantStatus
+from crm.organisations.forms import organisation_select
 
-NOT_AN_ORGANISATION = "Choose an organisation from the list."
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal(10) ** 12
 # Years a grant or report date may fall in; anything outside is a typo, not a grant.
@@ -27,7 +26,6 @@ FIRST_YEAR, LAST_YEAR = 1990, 2100
 REPORT_GRACE = timedelta(days=366)
 MAX_REPORTS = 60
 DATE_HINT = "YYYY-MM-DD, e.g. 2026-06-30"
-
 
 
 class AmountField(StringField):
@@ -106,13 +104,7 @@ SENSIBLE_DATE = DateWithin(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))
 
 
 class GrantForm(CrmForm):
-    organisation_id = SelectField(
-        "Organisation",
-        coerce=optional_id,
-        validators=[RequiredChoice("Choose the organisation receiving the grant.")],
-        invalid_value_message=NOT_AN_ORGANISATION,
-        invalid_choice_message=NOT_AN_ORGANISATION,
-    )
+    organisation_id = organisation_select(validators=[RequiredChoice("Choose the organisation receiving the grant.")])
     program = StringField("Program", filters=[strip], validators=[InputRequired("Enter the program this grant funds."), Length(max=200), NoControlCharacters()])
     amount = AmountField(
         "Amount",

@@ -13,17 +13,16 @@ from crm.forms import (
     MultiCheckboxField,
     NoControlCharacters,
     SelectField,
-    optional_id,
     strip,
 )
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
+from crm.organisations.forms import organisation_select
 
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_FOLLOW_UP = date(9000, 1, 1)
 FUTURE_ALLOWANCE = timedelta(days=1)
 FUTURE_MESSAGE = "That is more than a day in the future; log an interaction once it has happened."
-
 
 
 class InteractionForm(CrmForm):
@@ -45,12 +44,7 @@ class InteractionForm(CrmForm):
         filters=[strip],
         validators=[DataRequired("Write a short summary of what happened."), Length(max=10000), NoControlCharacters()],
     )
-    organisation_id = SelectField(
-        "Organisation",
-        coerce=optional_id,
-        invalid_value_message="Choose an organisation from the list.",
-        invalid_choice_message="Choose an organisation from the list.",
-    )
+    organisation_id = organisation_select()
     contacts = MultiCheckboxField(
         "Contacts involved",
         coerce=int,

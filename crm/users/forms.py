@@ -4,8 +4,9 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import CrmForm, EmailAddress, NoControlCharacters, SelectField, optional_id, strip, strip_lower
+from crm.forms import CrmForm, EmailAddress, NoControlCharacters, SelectField, strip, strip_lower
 from crm.models import Role
+from crm.organisations.forms import organisation_select
 
 
 class UserDetailsForm(CrmForm):
@@ -19,13 +20,7 @@ class UserDetailsForm(CrmForm):
         invalid_choice_message="Choose a role from the list.",
         description="Admins manage users; managers and staff work with every record; partners see only their organisation.",
     )
-    organisation_id = SelectField(
-        "Organisation",
-        coerce=optional_id,
-        invalid_value_message="Choose an organisation from the list.",
-        invalid_choice_message="Choose an organisation from the list.",
-        description="Partners only: the organisation whose records they may see.",
-    )
+    organisation_id = organisation_select(description="Partners only: the organisation whose records they may see.")
 
     def validate_organisation_id(self, field) -> None:
         if self.role.data == Role.PARTNER.value and field.data is None:
