@@ -28,16 +28,6 @@ def all_topics() -> list[Topic]:
     return list(db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.name_en, Topic.id)))
 
 
-def current_fallback() -> Contact | None:
-    return db.session.scalar(
-        select(Contact)
-        .options(selectinload(Contact.organisation))
-        .where(Contact.is_inquiry_fallback.is_(True))
-        .order_by(Contact.id)
-        .limit(1)
-    )
-
-
 def _contacts(include_id: int | None = None) -> list[Contact]:
     """Active contacts, plus the one already chosen even if it has since been deactivated."""
     condition = Contact.active.is_(True)

@@ -20,23 +20,22 @@ TARGET_GONE = "That choice is no longer available; pick another."
 TOPIC_NAME_TAKEN = "Another topic already uses this name."
 
 
-def _fallback_form(**kwargs) -> FallbackForm:
-    form = FallbackForm(**kwargs)
-    current = editing.current_fallback()
+def _fallback_form(fallback: Contact | None) -> FallbackForm:
+    form = FallbackForm()
     form.contact_id.choices = [SelectChoice("", "Choose a contact")] + [
         SelectChoice(id_, label) for id_, label in editing.contact_choices()
     ]
-    if request.method == "GET" and current is not None and current.active:
-        form.contact_id.data = current.id
+    if request.method == "GET" and fallback is not None and fallback.active:
+        form.contact_id.data = fallback.id
     return form
 
 
-def _rules_page(fallback_form: FallbackForm, status: int = 200):
+def _rules_page(fallback: Contact | None, fallback_form: FallbackForm, status: int = 200):
     return (
         render_template(
             "routing/rules.html",
             rules=services.rules_in_order(),
-            fallback=editing.current_fallback(),
+            fallback=fallback,
             fallback_form=fallback_form,
             language_name=language_name,
         ),
@@ -66,13 +65,15 @@ def _rule_form_page(form: RuleForm, rule: RoutingRule | None):
 @bp.route("/rules")
 @requires(Access.MANAGER)
 def rules():
-    return _rules_page(_fallback_form())
+    fallback = services.current_fallback()
+    return _rules_page(fallback, _fallback_form(fallback))
 
 
 @bp.route("/rules/fallback", methods=["POST"])
 @requires(Access.MANAGER)
 def set_fallback():
-    form = _fallback_form()
+    fallback = services.current_fallback()
+    form = _fallback_form(fallback)
     if form.validate_on_submit():
         contact = db.session.get(Contact, form.contact_id.data)
         try:
@@ -82,7 +83,7 @@ def set_fallback():
         else:
             flash(f"{contact.name} now takes the inquiries no rule can place.", "success")
             return redirect(url_for(".rules"))
-    return _rules_page(form, 422)
+    return _rules_page(fallback, form, 422)
 
 
 @bp.route("/rules/new", methods=["GET", "POST"])

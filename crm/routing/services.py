@@ -123,10 +123,15 @@ def candidates(rules: list[Rule], open_counts: dict[int, int]) -> list[Candidate
     return [candidate_for(contact, open_counts) for contact in contacts]
 
 
-def fallback_contact() -> Contact:
-    contact = db.session.scalar(
+def current_fallback() -> Contact | None:
+    """The contact who takes what no rule can place, if one is set."""
+    return db.session.scalar(
         select(Contact).where(Contact.is_inquiry_fallback.is_(True)).order_by(Contact.id).limit(1)
     )
+
+
+def fallback_contact() -> Contact:
+    contact = current_fallback()
     if contact is None:
         raise NoFallbackContact("No fallback contact is set: choose one on the routing rules page.")
     return contact
