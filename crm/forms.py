@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
 
 import phonenumbers
@@ -12,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from wtforms import DateField, widgets
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation, ValidationError
 
 # Control characters have no place in a name or a note; tabs and newlines are fine in text areas.
@@ -182,6 +184,12 @@ def optional_id(value):
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     raise ValueError(value)
+
+
+def with_empty_choice(label: str, choices: Iterable[tuple[object, str]]) -> list[SelectChoice]:
+    """A menu's choices from (value, label) pairs, after an empty one that means none, or in a
+    filter any. A filter's values need not be strings: its select coerces them to compare."""
+    return [SelectChoice("", label), *(SelectChoice(value, text) for value, text in choices)]
 
 
 def id_select(label: str, message: str, **kwargs) -> SelectField:

@@ -1,10 +1,10 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, requires
 from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
+from crm.forms import with_empty_choice
 from crm.models import Contact
 from crm.organisations.services import organisation_choices
 from crm.records import filtered_page, get_or_404, id_from_query
@@ -16,9 +16,7 @@ DUPLICATE_EMAIL = "Another contact already uses this email."
 
 def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> ContactForm:
     form = ContactForm(**kwargs)
-    form.organisation_id.choices = [SelectChoice("", "No organisation")] + [
-        SelectChoice(id_, name) for id_, name in organisation_choices(include_organisation_id)
-    ]
+    form.organisation_id.choices = with_empty_choice("No organisation", organisation_choices(include_organisation_id))
     return form
 
 
@@ -26,9 +24,7 @@ def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> 
 @requires(Access.STAFF)
 def index():
     form = ContactFilterForm(request.args)
-    form.organisation.choices = [SelectChoice("", "Any organisation")] + [
-        SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
-    ]
+    form.organisation.choices = with_empty_choice("Any organisation", organisation_choices(active_only=False))
     filters = services.ContactFilters()
     valid = form.validate()
     if valid:

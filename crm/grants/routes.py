@@ -2,9 +2,9 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, requires
+from crm.forms import with_empty_choice
 from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
@@ -16,9 +16,7 @@ bp = Blueprint("grants", __name__, url_prefix="/grants")
 
 def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> GrantForm:
     form = GrantForm(**kwargs)
-    form.organisation_id.choices = [SelectChoice("", "Choose an organisation")] + [
-        SelectChoice(id_, name) for id_, name in organisation_choices(include_organisation_id)
-    ]
+    form.organisation_id.choices = with_empty_choice("Choose an organisation", organisation_choices(include_organisation_id))
     return form
 
 
@@ -30,9 +28,7 @@ def _render_form(form: GrantForm, grant: Grant | None):
 @requires(Access.STAFF)
 def index():
     form = GrantFilterForm(request.args)
-    form.organisation.choices = [SelectChoice("", "Any organisation")] + [
-        SelectChoice(str(id_), name) for id_, name in organisation_choices(active_only=False)
-    ]
+    form.organisation.choices = with_empty_choice("Any organisation", organisation_choices(active_only=False))
     filters = services.GrantFilters()
     valid = form.validate()
     if valid:

@@ -8,6 +8,7 @@ from flask_login import current_user
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.database import utcnow
+from crm.forms import with_empty_choice
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
@@ -35,7 +36,7 @@ def _with_organisation_choices(form: InteractionForm) -> InteractionForm:
     only where a contact without an organisation is already on the form: the contact page it
     was opened from, or an interaction logged that way. Anywhere else it would lead nowhere."""
     no_organisation = "No organisation (contacts only)" if _contacts_only_possible(form) else "Choose an organisation"
-    form.organisation_id.choices = [("", no_organisation)] + organisation_choices(active_only=False)
+    form.organisation_id.choices = with_empty_choice(no_organisation, organisation_choices(active_only=False))
     return form
 
 

@@ -4,6 +4,7 @@ from flask_login import current_user
 from crm.auth.permissions import Access, is_staff, requires
 from crm.dashboard.services import overdue_inquiries
 from crm.database import utcnow
+from crm.forms import with_empty_choice
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm
@@ -23,7 +24,7 @@ def _form_with_choices(**kwargs) -> OrganisationForm:
 @requires(Access.STAFF)
 def index():
     form = OrganisationFilterForm(request.args)
-    form.region.choices = [("", "Any region")] + [(str(id_), name) for id_, name in services.region_choices()]
+    form.region.choices = with_empty_choice("Any region", services.region_choices())
     filters = services.OrganisationFilters()
     valid = form.validate()
     if valid:

@@ -6,6 +6,7 @@ from flask_login import current_user
 from crm.auth.permissions import Access, requires, role_may
 from crm.auth.routes import home_for
 from crm.extensions import db
+from crm.forms import with_empty_choice
 from crm.models import User
 from crm.organisations.services import organisation_choices
 from crm.records import get_or_404, paginate
@@ -16,7 +17,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 def _with_choices(form: UserDetailsForm) -> UserDetailsForm:
-    form.organisation_id.choices = [("", "No organisation")] + organisation_choices(active_only=False)
+    form.organisation_id.choices = with_empty_choice("No organisation", organisation_choices(active_only=False))
     return form
 
 
