@@ -62,6 +62,10 @@ def _rule_form_page(form: RuleForm, rule: RoutingRule | None):
     return render_template("routing/rule_form.html", form=form, rule=rule), 422 if form.errors else 200
 
 
+def _topic_form_page(form: TopicForm, topic: Topic | None):
+    return render_template("routing/topic_form.html", form=form, topic=topic), 422 if form.errors else 200
+
+
 @bp.route("/rules")
 @requires(Access.MANAGER)
 def rules():
@@ -173,7 +177,7 @@ def new_topic():
         else:
             flash(f"Topic “{topic.name_en}” was added.", "success")
             return redirect(url_for(".topics"))
-    return render_template("routing/topic_form.html", form=form, topic=None), 422 if form.errors else 200
+    return _topic_form_page(form, None)
 
 
 @bp.route("/topics/<int:topic_id>/edit", methods=["GET", "POST"])
@@ -189,7 +193,7 @@ def edit_topic(topic_id: int):
         else:
             flash(f"Topic “{topic.name_en}” was saved.", "success")
             return redirect(url_for(".topics"))
-    return render_template("routing/topic_form.html", form=form, topic=topic), 422 if form.errors else 200
+    return _topic_form_page(form, topic)
 
 
 @bp.route("/test")
