@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import inspect, select
 
 from crm.database import utcnow
@@ -560,6 +561,26 @@ def test_the_page_costs_the_same_however_long_the_timeline(client, login, world,
 
     assert "Note 19 by Colleague 19" in html
     assert long.count == short.count
+
+
+def test_reassigning_does_not_read_the_timeline(app, client, login, world, inquiry):
+    """Every view adds to the timeline; an action adds its lines without loading the rest."""
+    login(Role.STAFF)
+    client.get(f"/inquiries/{inquiry.id}")
+    db.session.expunge_all()
+    statements: list[str] = []
+
+    def on_execute(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        response = client.post(f"/inquiries/{inquiry.id}/assign", data={"contact_id": world.nora.id})
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    assert response.status_code == 302
+    assert not [statement for statement in statements if statement.lstrip().startswith("SELECT inquiry_events.")]
 
 
 # --- recovered spam: only what was never sent -----------------------------------------------

@@ -22,6 +22,7 @@ from crm.mail.outbox import (
     queue_requester_acknowledgement,
 )
 from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.models.inquiry import add_event
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
@@ -185,14 +186,14 @@ def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: dat
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
     inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)
-    inquiry.events.append(
-        InquiryEvent(
-            kind=InquiryEventKind.ROUTED,
-            occurred_at=now,
-            actor=actor,
-            detail=outcome.decision.reason,
-            data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
-        )
+    # Recovered spam comes through here too, with a timeline that need not be loaded.
+    add_event(
+        inquiry,
+        InquiryEventKind.ROUTED,
+        occurred_at=now,
+        actor=actor,
+        detail=outcome.decision.reason,
+        data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
     )
     db.session.flush()  # the emails need the inquiry's id for their link
     # Recovered spam may have been routed and acknowledged before it was marked: tell only

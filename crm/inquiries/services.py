@@ -17,6 +17,7 @@ from crm.inquiries.sla import business_hours_between
 from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
 from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
+from crm.models.inquiry import add_event
 from crm.routing import services as routing
 
 
@@ -34,8 +35,7 @@ class ActionRefused(Exception):
 
 
 def _event(inquiry: Inquiry, kind: InquiryEventKind, actor: User | None, now: datetime, detail: str = "", **data):
-    # Set from the event's side, so an inquiry's (possibly long) timeline is not loaded to add to it.
-    db.session.add(InquiryEvent(inquiry=inquiry, kind=kind, occurred_at=now, actor=actor, detail=detail, data=data))
+    add_event(inquiry, kind, occurred_at=now, actor=actor, detail=detail, data=data)
 
 
 def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "") -> None:

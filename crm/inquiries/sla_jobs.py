@@ -31,7 +31,8 @@ from crm.inquiries.inbox import open_clause
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import add_business_hours
 from crm.mail.outbox import inquiry_url, queue_email
-from crm.models import Inquiry, InquiryEvent, InquiryEventKind, Role, User
+from crm.models import Inquiry, InquiryEventKind, Role, User
+from crm.models.inquiry import add_event
 from crm.templating import format_datetime
 
 DEFAULT_REMINDER_HOURS = 4
@@ -100,13 +101,12 @@ def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
         inquiry=inquiry,
     )
     inquiry.reminder_sent_at = now
-    inquiry.events.append(
-        InquiryEvent(
-            kind=InquiryEventKind.REMINDER,
-            occurred_at=now,
-            detail=f"Reminder for {contact.name}: a first response is due by {_due_text(inquiry)}",
-            data={"contact_id": contact.id},
-        )
+    add_event(
+        inquiry,
+        InquiryEventKind.REMINDER,
+        occurred_at=now,
+        detail=f"Reminder for {contact.name}: a first response is due by {_due_text(inquiry)}",
+        data={"contact_id": contact.id},
     )
     return True
 
@@ -134,13 +134,12 @@ def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) ->
             inquiry=inquiry,
         )
     inquiry.escalated_at = now
-    inquiry.events.append(
-        InquiryEvent(
-            kind=InquiryEventKind.ESCALATED,
-            occurred_at=now,
-            detail=f"Overdue: escalated to {', '.join(user.name for user in recipients)}",
-            data={"user_ids": [user.id for user in recipients]},
-        )
+    add_event(
+        inquiry,
+        InquiryEventKind.ESCALATED,
+        occurred_at=now,
+        detail=f"Overdue: escalated to {', '.join(user.name for user in recipients)}",
+        data={"user_ids": [user.id for user in recipients]},
     )
     return True
 

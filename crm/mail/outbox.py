@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.models import Contact, Inquiry, InquiryEventKind, OutboundEmail
+from crm.models.inquiry import add_event
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,11 @@ def queue_email(
     )
     db.session.add(email)
     if inquiry is not None:
-        inquiry.events.append(
-            InquiryEvent(
-                kind=InquiryEventKind.EMAIL_QUEUED,
-                detail=email_line(kind, "queued for", to_address),
-                data={"message_id": email.message_id, "kind": kind, "to": to_address},
-            )
+        add_event(
+            inquiry,
+            InquiryEventKind.EMAIL_QUEUED,
+            detail=email_line(kind, "queued for", to_address),
+            data={"message_id": email.message_id, "kind": kind, "to": to_address},
         )
     return email
 
