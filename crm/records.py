@@ -54,6 +54,11 @@ def page_number() -> int:
     return int(raw)
 
 
+def page_args() -> dict[str, str]:
+    """The query string but ?page=, for a list's page links to carry its filters along."""
+    return {key: value for key, value in request.args.items() if key != "page"}
+
+
 def paginate(query: Select) -> Pagination:
     """One page of a list, the page taken from ?page=; a page past the end is empty."""
     return db.paginate(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], error_out=False)

@@ -5,7 +5,7 @@ from crm.admin_outbox import services
 from crm.admin_outbox.forms import OutboxFilterForm
 from crm.auth.permissions import Access, requires
 from crm.models import OutboundEmail
-from crm.records import filtered_page, get_or_404
+from crm.records import filtered_page, get_or_404, page_args
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -16,12 +16,11 @@ def index():
     form = OutboxFilterForm(request.args)
     valid = form.validate()
     page, status = filtered_page(services.search(form.status.data if valid else form.status.default), valid)
-    args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "outbox/index.html",
         form=form,
         page=page,
-        args=args,
+        args=page_args(),
         counts=services.counts_by_status(),
         mail_server=current_app.config.get("MAIL_SERVER"),
     ), status

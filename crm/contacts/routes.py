@@ -7,7 +7,7 @@ from crm.contacts.forms import ContactFilterForm, ContactForm
 from crm.forms import with_empty_choice
 from crm.models import Contact
 from crm.organisations.services import organisation_choices
-from crm.records import filtered_page, get_or_404, id_from_query
+from crm.records import filtered_page, get_or_404, id_from_query, page_args
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -36,8 +36,7 @@ def index():
             status=form.status.data or "",
         )
     page, status = filtered_page(services.search(filters), valid)
-    args = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("contacts/index.html", form=form, page=page, args=args), status
+    return render_template("contacts/index.html", form=form, page=page, args=page_args()), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -9,7 +9,7 @@ from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
 from crm.organisations.services import organisation_choices
-from crm.records import filtered_page, get_or_404, id_from_query
+from crm.records import filtered_page, get_or_404, id_from_query, page_args
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")
 
@@ -39,12 +39,11 @@ def index():
         )
     today = services.today()
     page, status = filtered_page(services.search(filters, today), valid)
-    args = {key: value for key, value in request.args.items() if key != "page"}
     return render_template(
         "grants/index.html",
         form=form,
         page=page,
-        args=args,
+        args=page_args(),
         today=today,
         soon=today + timedelta(days=services.DUE_SOON_DAYS),
         next_report=services.next_report,

@@ -8,7 +8,7 @@ from crm.forms import with_empty_choice
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm
-from crm.records import filtered_page, get_or_404
+from crm.records import filtered_page, get_or_404, page_args
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
 
@@ -35,8 +35,7 @@ def index():
             status=form.status.data or "",
         )
     page, status = filtered_page(services.search(filters), valid)
-    args = {key: value for key, value in request.args.items() if key != "page"}
-    return render_template("organisations/index.html", form=form, page=page, args=args), status
+    return render_template("organisations/index.html", form=form, page=page, args=page_args()), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
