@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -45,7 +43,7 @@ def index():
         page=page,
         args=page_args(),
         today=today,
-        soon=today + timedelta(days=services.DUE_SOON_DAYS),
+        soon=services.due_soon_by(today),
         next_report=services.next_report,
     ), status
 
@@ -74,7 +72,7 @@ def detail(grant_id: int):
         "grants/detail.html",
         grant=grant,
         today=today,
-        soon=today + timedelta(days=services.DUE_SOON_DAYS),
+        soon=services.due_soon_by(today),
         history=history,
         history_subjects=services.history_subjects(grant, history),
     )

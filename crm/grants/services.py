@@ -29,6 +29,11 @@ def today() -> date:
     return local_time(utcnow()).date()
 
 
+def due_soon_by(on: date) -> date:
+    """The latest due date that counts as due soon on `on`."""
+    return on + timedelta(days=DUE_SOON_DAYS)
+
+
 def search(filters: GrantFilters, on: date) -> Select:
     query = (
         select(Grant)
@@ -41,7 +46,7 @@ def search(filters: GrantFilters, on: date) -> Select:
         query = query.where(Grant.status == GrantStatus(filters.status))
     if filters.reports == "due_soon":
         query = query.where(
-            Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on <= on + timedelta(days=DUE_SOON_DAYS)))
+            Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on <= due_soon_by(on)))
         )
     elif filters.reports == "overdue":
         query = query.where(Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on < on)))
@@ -51,7 +56,6 @@ def search(filters: GrantFilters, on: date) -> Select:
 def next_report(grant: Grant) -> GrantReport | None:
     """The earliest report not yet received."""
     return next((report for report in grant.reports if report.received_on is None), None)
-
 
 
 def _set_report_dates(grant: Grant, due_dates: list[date]) -> None:
