@@ -15,10 +15,10 @@ from crm.forms import (
     SelectField,
     strip,
 )
+from crm.grants.services import CENT, DUE_SOON_DAYS
 from crm.models import GrantStatus
 from crm.organisations.forms import organisation_select
 
-CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal(10) ** 12
 # Years a grant or report date may fall in; anything outside is a typo, not a grant.
 FIRST_YEAR, LAST_YEAR = 1990, 2100
@@ -171,7 +171,7 @@ class GrantFilterForm(CrmForm):
         "Reports",
         choices=[
             SelectChoice("", "Any"),
-            SelectChoice("due_soon", "Due within 30 days or overdue"),
+            SelectChoice("due_soon", f"Due within {DUE_SOON_DAYS} days or overdue"),
             SelectChoice("overdue", "Overdue"),
         ],
         default="",
