@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask import current_app
+from flask import current_app, render_template
 from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -31,7 +31,7 @@ from crm.inquiries.inbox import open_clause
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import add_business_hours
 from crm.mail.outbox import inquiry_url, queue_email
-from crm.models import Inquiry, InquiryEventKind, Role, User
+from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
 from crm.models.inquiry import add_event
 from crm.templating import format_datetime
 
@@ -80,25 +80,27 @@ def _due_text(inquiry: Inquiry) -> str:
     return f"{format_datetime(inquiry.due_at)} ({current_app.config['DISPLAY_TIMEZONE']} time)"
 
 
+def _queue_sla_email(kind: str, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:
+    """Queue templates/email/<kind>.txt to one person: the reference, the deadline and a link."""
+    body = render_template(
+        f"email/{kind}.txt",
+        inquiry=inquiry,
+        recipient=recipient,
+        due=_due_text(inquiry),
+        url=inquiry_url(inquiry),
+        **context,
+    )
+    queue_email(kind=kind, to_address=recipient.email, subject=subject, body_text=body, inquiry=inquiry)
+
+
 def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
     """Remind the assigned contact; False (and nothing changed) when there is nobody to remind,
     so that a contact assigned later still gets the reminder."""
     contact = inquiry.assigned_contact
     if contact is None or not contact.email:
         return False
-    body = (
-        f"Hello {contact.name},\n\n"
-        f"The inquiry {inquiry.reference} assigned to you is due for a first response by {_due_text(inquiry)}.\n\n"
-        "Sign in to read it and respond:\n"
-        f"{inquiry_url(inquiry)}\n\n"
-        "Backbone CRM\n"
-    )
-    queue_email(
-        kind="sla_reminder",
-        to_address=contact.email,
-        subject=f"Reminder: inquiry {inquiry.reference} is due for a first response",
-        body_text=body,
-        inquiry=inquiry,
+    _queue_sla_email(
+        "sla_reminder", inquiry, contact, f"Reminder: inquiry {inquiry.reference} is due for a first response"
     )
     inquiry.reminder_sent_at = now
     add_event(
@@ -118,20 +120,12 @@ def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) ->
     contact = inquiry.assigned_contact
     assigned = contact.name if contact is not None else "nobody yet"
     for user in recipients:
-        body = (
-            f"Hello {user.name},\n\n"
-            f"The inquiry {inquiry.reference} has had no first response. It was due by {_due_text(inquiry)}.\n"
-            f"Assigned to: {assigned}.\n\n"
-            "Sign in to see it and reassign it if needed:\n"
-            f"{inquiry_url(inquiry)}\n\n"
-            "Backbone CRM\n"
-        )
-        queue_email(
-            kind="sla_escalation",
-            to_address=user.email,
-            subject=f"Overdue: inquiry {inquiry.reference} has no first response",
-            body_text=body,
-            inquiry=inquiry,
+        _queue_sla_email(
+            "sla_escalation",
+            inquiry,
+            user,
+            f"Overdue: inquiry {inquiry.reference} has no first response",
+            assigned=assigned,
         )
     inquiry.escalated_at = now
     add_event(
