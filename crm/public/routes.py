@@ -72,10 +72,8 @@ def index():
 @csrf.exempt
 @limiter.limit(_form_rate_limit, methods=["POST"])
 def get_in_touch():
-    language = current_language()
     # Only urlencoded or multipart fields count: a JSON body is not this form.
-    form = InquiryForm(formdata=request.form if request.method == "POST" else None, language=language)
-    form.set_topics(services.topic_choices(services.active_topics(), language), _("Choose a topic"))
+    form = _inquiry_form(request.form if request.method == "POST" else None)
     if request.method == "GET":
         return _render_form(form)
 
@@ -100,6 +98,14 @@ def get_in_touch():
     confirmation = services.send_inquiry(details, now, spam_reason=reason)
     session[CONFIRMATION_KEY] = confirmation.to_session()
     return redirect(url_for("public.thanks"))
+
+
+def _inquiry_form(formdata) -> InquiryForm:
+    """The Get in Touch form in the page's language, offering the topics shown to the public."""
+    language = current_language()
+    form = InquiryForm(formdata=formdata, language=language)
+    form.set_topics(services.topic_choices(services.active_topics(), language), _("Choose a topic"))
+    return form
 
 
 def _render_form(form: InquiryForm, *, expired: bool = False, not_sent: tuple[str, str] | None = None) -> str:
@@ -143,9 +149,7 @@ def _form_kept_after_failure(title: str, advice: str) -> str | None:
     form again with what the visitor wrote, so nothing they typed is lost, and nothing of it
     travels in an address; None when even that cannot be drawn."""
     try:
-        form = InquiryForm(formdata=request.form, language=current_language())
-        form.set_topics(services.topic_choices(services.active_topics(), current_language()), _("Choose a topic"))
-        return _render_form(form, not_sent=(title, advice))
+        return _render_form(_inquiry_form(request.form), not_sent=(title, advice))
     except Exception:  # noqa: BLE001  (the plain error page is the fallback)
         db.session.rollback()
         current_app.logger.exception("The Get in Touch form could not be shown again after a failed send")
