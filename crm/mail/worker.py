@@ -186,6 +186,21 @@ def _fresh(email_id: int) -> OutboundEmail | None:
     return db.session.get(OutboundEmail, email_id, populate_existing=True)
 
 
+def _inquiry_event(email: OutboundEmail, kind: InquiryEventKind, now: datetime, detail: str, **data: Any) -> None:
+    """What became of the email, as a line on the timeline of the inquiry it is about (if any)."""
+    if email.inquiry_id is None:
+        return
+    db.session.add(
+        InquiryEvent(
+            inquiry_id=email.inquiry_id,
+            occurred_at=now,
+            kind=kind,
+            detail=detail,
+            data={"email_id": email.id, "kind": email.kind, "to": email.to_address, **data},
+        )
+    )
+
+
 def _record_sent(outgoing: Outgoing, now: datetime) -> None:
     email = _fresh(outgoing.id)
     if email is None:
@@ -193,16 +208,13 @@ def _record_sent(outgoing: Outgoing, now: datetime) -> None:
     email.status = EmailStatus.SENT
     email.sent_at = now
     email.locked_until = None
-    if email.inquiry_id is not None:
-        db.session.add(
-            InquiryEvent(
-                inquiry_id=email.inquiry_id,
-                occurred_at=now,
-                kind=InquiryEventKind.EMAIL_SENT,
-                detail=email_line(email.kind, "emailed to", email.to_address),
-                data={"email_id": email.id, "kind": email.kind, "to": email.to_address, "message_id": email.message_id},
-            )
-        )
+    _inquiry_event(
+        email,
+        InquiryEventKind.EMAIL_SENT,
+        now,
+        email_line(email.kind, "emailed to", email.to_address),
+        message_id=email.message_id,
+    )
     db.session.commit()
 
 
@@ -221,22 +233,14 @@ def _record_failure(
     else:
         email.next_attempt_at = now + backoff_delay(email.attempts, rng)
         outcome = f"attempt {email.attempts} of {max_attempts}; will retry"
-    if email.inquiry_id is not None:
-        db.session.add(
-            InquiryEvent(
-                inquiry_id=email.inquiry_id,
-                occurred_at=now,
-                kind=InquiryEventKind.EMAIL_FAILED,
-                detail=f"{email_line(email.kind, 'not delivered to', email.to_address)} ({outcome}): {failure.reason}",
-                data={
-                    "email_id": email.id,
-                    "kind": email.kind,
-                    "to": email.to_address,
-                    "attempts": email.attempts,
-                    "dead": email.status is EmailStatus.DEAD,
-                },
-            )
-        )
+    _inquiry_event(
+        email,
+        InquiryEventKind.EMAIL_FAILED,
+        now,
+        f"{email_line(email.kind, 'not delivered to', email.to_address)} ({outcome}): {failure.reason}",
+        attempts=email.attempts,
+        dead=email.status is EmailStatus.DEAD,
+    )
     status = email.status
     db.session.commit()
     logger.warning("Email %s (%s) not delivered (%s): %s", outgoing.id, outgoing.kind, outcome, failure.reason)
