@@ -32,6 +32,7 @@ from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, searched_text
 from crm.organisations.services import like_pattern
 from crm.records import MAX_ID
+from crm.templating import local_time
 
 # What a reference looks like (IM-7K3M9Q; bench data BX-000168525).
 REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{6,12}")
@@ -318,9 +319,8 @@ EXPORT_HEADER = (
 
 
 def _local_text(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
+    local = local_time(value)
+    return local.strftime("%Y-%m-%d %H:%M") if local else ""
 
 
 def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int = 500) -> Iterator[list[Any]]:
@@ -394,7 +394,6 @@ def assignee_choices(user: Any) -> list[tuple[int, str]]:
         .order_by(func.lower(contacts.c.name), contacts.c.id)
     )
     return [(id_, f"{name} ({organisation})" if organisation else name) for id_, name, organisation in rows]
-
 
 
 def topic_choices(*, active_only: bool = False) -> list[tuple[int, str]]:
