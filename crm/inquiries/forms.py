@@ -19,8 +19,9 @@ from crm.forms import (
     PhoneNumber,
     RequiredChoice,
     SelectField,
-    optional_id,
+    id_select,
     strip,
+    with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
@@ -31,13 +32,6 @@ NOT_OFFERED = "Choose from the list."
 RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}
 # Staff log what came another way; the web form logs itself.
 MANUAL_SOURCES = [source for source in InquirySource if source is not InquirySource.WEB]
-
-
-
-def _id_select(label: str, **kwargs) -> SelectField:
-    return SelectField(
-        label, coerce=optional_id, invalid_value_message=NOT_OFFERED, invalid_choice_message=NOT_OFFERED, **kwargs
-    )
 
 
 class InboxFilterForm(CrmForm):
@@ -55,14 +49,14 @@ class InboxFilterForm(CrmForm):
     sort = SelectField(
         "Sort", choices=[SelectChoice(key, label) for key, label in SORTS.items()], default="newest"
     )
-    assignee = _id_select("Assigned to")
-    organisation = _id_select("Organisation")
-    topic = _id_select("Topic")
-    region = _id_select("Region")
+    assignee = id_select("Assigned to", NOT_OFFERED)
+    organisation = id_select("Organisation", NOT_OFFERED)
+    topic = id_select("Topic", NOT_OFFERED)
+    region = id_select("Region", NOT_OFFERED)
     county = SelectField("County", default="", invalid_choice_message=NOT_OFFERED)
     language = SelectField(
         "Language",
-        choices=[SelectChoice("", "Any language")] + [SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        choices=with_empty_choice("Any language", LANGUAGES.items()),
         default="",
         invalid_choice_message=NOT_OFFERED,
     )
@@ -77,7 +71,7 @@ class InboxFilterForm(CrmForm):
 
 
 class AssignForm(CrmForm):
-    contact_id = _id_select("Assign to", validators=[RequiredChoice("Choose who should take this inquiry.")])
+    contact_id = id_select("Assign to", NOT_OFFERED, validators=[RequiredChoice("Choose who should take this inquiry.")])
 
 
 class StatusForm(CrmForm):
@@ -136,7 +130,7 @@ class ManualInquiryForm(CrmForm):
     zip_code = StringField(
         "ZIP code", filters=[strip], description="Routes the inquiry to the right county.", validators=[Optional()]
     )
-    topic_id = _id_select("Topic")
+    topic_id = id_select("Topic", NOT_OFFERED)
     language = SelectField(
         "Language",
         choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
@@ -152,8 +146,8 @@ class ManualInquiryForm(CrmForm):
         "They agreed that we may keep these details and pass them to a partner",
         description="Without it, the inquiry stays with the foundation: it is not passed to a partner.",
     )
-    assign_to = _id_select(
-        "Who takes it", description="Leave on the routing rules, or pick a contact to assign it by hand."
+    assign_to = id_select(
+        "Who takes it", NOT_OFFERED, description="Leave on the routing rules, or pick a contact to assign it by hand."
     )
 
     def validate_zip_code(self, field) -> None:

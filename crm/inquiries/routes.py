@@ -23,12 +23,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
 from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
 from crm.auth.redirects import is_safe_next
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
+from crm.forms import with_empty_choice
 from crm.inquiries import access, inbox, services
 from crm.inquiries.forms import (
     AssignForm,
@@ -67,23 +67,13 @@ def _me() -> User:
 
 def _filter_form() -> InboxFilterForm:
     form = InboxFilterForm(request.args)
-    form.assignee.choices = [SelectChoice("", "Anyone")] + [
-        SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
-    ]
+    form.assignee.choices = with_empty_choice("Anyone", inbox.assignee_choices(current_user))
     organisations = inbox.organisation_choices() if is_staff(current_user) else []
-    form.organisation.choices = [SelectChoice("", "Any organisation")] + [
-        SelectChoice(id_, name) for id_, name in organisations
-    ]
-    form.topic.choices = [SelectChoice("", "Any topic")] + [
-        SelectChoice(id_, name) for id_, name in inbox.topic_choices()
-    ]
+    form.organisation.choices = with_empty_choice("Any organisation", organisations)
+    form.topic.choices = with_empty_choice("Any topic", inbox.topic_choices())
     counties = inbox.visible_counties(current_user)
-    form.region.choices = [SelectChoice("", "Any region")] + [
-        SelectChoice(id_, name) for id_, name in inbox.region_choices(counties)
-    ]
-    form.county.choices = [SelectChoice("", "Any county")] + [
-        SelectChoice(fips, name) for fips, name in inbox.county_choices(counties)
-    ]
+    form.region.choices = with_empty_choice("Any region", inbox.region_choices(counties))
+    form.county.choices = with_empty_choice("Any county", inbox.county_choices(counties))
     return form
 
 
@@ -163,12 +153,8 @@ def export():
 
 def _manual_form() -> ManualInquiryForm:
     form = ManualInquiryForm()
-    form.topic_id.choices = [SelectChoice("", "Not given")] + [
-        SelectChoice(id_, name) for id_, name in inbox.topic_choices(active_only=True)
-    ]
-    form.assign_to.choices = [SelectChoice("", "Route with the rules")] + [
-        SelectChoice(id_, label) for id_, label in inbox.assignee_choices(current_user)
-    ]
+    form.topic_id.choices = with_empty_choice("Not given", inbox.topic_choices(active_only=True))
+    form.assign_to.choices = with_empty_choice("Route with the rules", inbox.assignee_choices(current_user))
     return form
 
 
@@ -223,11 +209,14 @@ def _assign_form(inquiry: Inquiry, **kwargs) -> AssignForm:
     form = AssignForm(**kwargs)
     # Without the requester's consent only the foundation's own people may take it.
     allowed = None if inquiry.consent else foundation_contact_ids()
-    form.contact_id.choices = [SelectChoice("", "Choose a contact")] + [
-        SelectChoice(id_, label)
-        for id_, label in inbox.assignee_choices(current_user)
-        if id_ != inquiry.assigned_contact_id and (allowed is None or id_ in allowed)
-    ]
+    form.contact_id.choices = with_empty_choice(
+        "Choose a contact",
+        (
+            (id_, label)
+            for id_, label in inbox.assignee_choices(current_user)
+            if id_ != inquiry.assigned_contact_id and (allowed is None or id_ in allowed)
+        ),
+    )
     return form
 
 
