@@ -7,6 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
+from crm.interactions.services import newest_first
 from crm.models import AuditEvent, Contact, Interaction, User
 from crm.organisations.services import like_pattern
 
@@ -57,7 +58,6 @@ def search(filters: ContactFilters) -> Select:
     return query
 
 
-
 def email_taken(email: str, excluding_id: int | None = None) -> bool:
     """Whether an active contact other than `excluding_id` uses this email, ignoring case."""
     query = select(Contact.id).where(func.lower(Contact.email) == func.lower(email), Contact.active.is_(True))
@@ -97,18 +97,7 @@ def set_active(contact: Contact, active: bool, actor: User) -> None:
 
 def interactions_with(contact: Contact) -> list[Interaction]:
     """The interactions this contact took part in, newest first."""
-    return list(
-        db.session.scalars(
-            select(Interaction)
-            .options(
-                selectinload(Interaction.organisation),
-                selectinload(Interaction.contacts),
-                selectinload(Interaction.logged_by),
-            )
-            .where(Interaction.contacts.any(Contact.id == contact.id))
-            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
-        )
-    )
+    return list(db.session.scalars(newest_first().where(Interaction.contacts.any(Contact.id == contact.id))))
 
 
 def history(contact: Contact) -> list[AuditEvent]:

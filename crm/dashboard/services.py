@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.inquiries import access, inbox
+from crm.interactions.services import newest_first
 from crm.models import Inquiry, Interaction, Organisation, RecordStatus, User
 
 
@@ -29,18 +30,7 @@ def follow_ups_for(user: User, today: date, horizon_days: int = 7) -> list[Inter
 
 
 def recent_interactions(limit: int = 10) -> list[Interaction]:
-    return list(
-        db.session.scalars(
-            select(Interaction)
-            .options(
-                selectinload(Interaction.organisation),
-                selectinload(Interaction.contacts),
-                selectinload(Interaction.logged_by),
-            )
-            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
-            .limit(limit)
-        )
-    )
+    return list(db.session.scalars(newest_first().limit(limit)))
 
 
 def last_touch_by_organisation():

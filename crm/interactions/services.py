@@ -4,7 +4,8 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
@@ -29,6 +30,19 @@ def local_today() -> date:
 def local_parts(moment: datetime) -> tuple[date, time]:
     local = local_time(moment)
     return local.date(), local.time().replace(second=0, microsecond=0)
+
+
+def newest_first() -> Select:
+    """Interactions, newest first, with what a timeline shows of each loaded in one go."""
+    return (
+        select(Interaction)
+        .options(
+            selectinload(Interaction.organisation),
+            selectinload(Interaction.contacts),
+            selectinload(Interaction.logged_by),
+        )
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+    )
 
 
 def valid_ids(ids: list[int] | None) -> list[int]:
