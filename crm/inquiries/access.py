@@ -39,10 +39,6 @@ def may_read_access_log(user: Any) -> bool:
     return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)
 
 
-def may_log_inquiries(user: Any) -> bool:
-    return is_staff(user)
-
-
 def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
     """The active contacts who take inquiries that ``user`` may hand one to: any of them for
     staff, their own organisation's for a partner.
