@@ -36,9 +36,11 @@ from sqlalchemy.exc import OperationalError
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries.sla_jobs import run_sla_checks
 from crm.mail.outbox import email_line
 from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.reports.rollup import refresh_in_background
 
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -367,19 +369,6 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def run_sla_checks(now):
-    from crm.inquiries.sla_jobs import run_sla_checks as queue_reminders_and_escalations
-
-    return queue_reminders_and_escalations(now)
-
-
-def refresh_report_days() -> int:
-    """Rebuild a batch of the report's changed days, so a report finds little left to do."""
-    from crm.reports.rollup import refresh_in_background
-
-    return refresh_in_background()
-
-
 def run_worker(transport: Transport, poll_interval: float, stop: threading.Event | None = None) -> None:
     """Poll until stopped. A failing run (say the database restarting) is logged and retried."""
     stop = stop or threading.Event()
@@ -389,7 +378,8 @@ def run_worker(transport: Transport, poll_interval: float, stop: threading.Event
                 # Reminders and escalations are queued first, so this same run can send them.
                 run_sla_checks(utcnow())
                 report = send_due(utcnow(), transport)
-                refresh_report_days()
+                # Rebuild a batch of the report's changed days, so a report finds little left to do.
+                refresh_in_background()
             except Exception:
                 logger.exception("Outbox worker run failed; trying again in %s s", poll_interval)
                 db.session.rollback()
