@@ -30,8 +30,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
+from crm.inquiries.inbox import open_clause
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS
-from crm.inquiries.status import OPEN_STATUSES
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
 from crm.reports import rollup
 
@@ -284,7 +284,7 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
             func.sum(overdue).label("overdue"),
             func.count().over().label("contacts"),
         )
-        .where(Inquiry.status.in_(sorted(OPEN_STATUSES)))
+        .where(open_clause())
         .group_by(Inquiry.assigned_contact_id)
     )
     if limit is not None:

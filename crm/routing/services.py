@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
-from crm.inquiries.status import OPEN_STATUSES
+from crm.inquiries.inbox import open_clause
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
 from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route
 
@@ -88,7 +88,7 @@ def active_rules() -> list[Rule]:
 def open_inquiry_counts() -> dict[int, int]:
     rows = db.session.execute(
         select(Inquiry.assigned_contact_id, func.count())
-        .where(Inquiry.assigned_contact_id.is_not(None), Inquiry.status.in_(OPEN_STATUSES))
+        .where(Inquiry.assigned_contact_id.is_not(None), open_clause())
         .group_by(Inquiry.assigned_contact_id)
     )
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
