@@ -1,0 +1,665 @@
+"""Every page of the app opened in Chromium, and one bad input sent through every form.
+
+Pages: each GET route of app.url_map is opened as the role that uses it (and, for some, as a
+role that may not), with the demo data and a few inquiries of our own. The status must be the
+expected one, the page must have one visible h1, the console must stay free of errors and axe
+must find nothing serious or critical. CSV downloads and SVG charts are fetched by status.
+
+Forms: one clearly bad input per form (an empty required field, a date that does not exist,
+text that is too long, a choice that is not on the list) is submitted in the browser. The
+answer must be a 4xx re-rendering of the page, never a redirect or a 500, with a visible message
+saying what is wrong, the other input kept, and nothing serious for axe.
+
+test_every_get_route_is_opened fails when a new GET route lands without a page here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from crm.database import utcnow
+from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH, PARTNER_EMAIL
+from crm.extensions import db
+from crm.inquiries import intake
+from crm.inquiries.intake import InquiryDetails
+from crm.models import (
+    Contact,
+    Grant,
+    GrantReport,
+    Interaction,
+    Organisation,
+    OutboundEmail,
+    Region,
+    RoutingRule,
+    Topic,
+    User,
+)
+from crm.reports.services import TABLE_NAMES
+from tests.browser.conftest import DEMO_PASSWORD
+from tests.inquiry_support import wire_inquiries
+from tests.public_support import app_config
+
+pytestmark = pytest.mark.browser
+
+MISSING = 999999
+ROLES = ("admin", "manager", "partner")
+# A 4xx page is answered as such: Chromium logs "Failed to load resource" for it. Nothing else.
+EXPECTED_LOAD_ERROR = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ids(live_app) -> dict[str, int]:
+    """The records the pages are opened for: the demo's, and three inquiries of this module's own."""
+    wire_inquiries(live_app)
+    with live_app.test_request_context():
+        one = db.session.scalar
+        bootheel = one(select(Organisation).where(Organisation.name == BOOTHEEL_BABIES))
+        generate = one(select(Organisation).where(Organisation.name == GENERATE_HEALTH))
+        pat = one(select(Contact).where(Contact.email == PARTNER_EMAIL))
+        staff = one(select(User).where(User.email == "staff@example.org"))
+        keisha = one(select(Contact).where(Contact.email == "keisha.thompson@generate-health.example.org"))
+        family = one(select(Topic).where(Topic.name_en == "Support for my family"))
+        inquiries = {}
+        for key, name, email, zip_code, assignee in (
+            ("partner_inquiry", "Every Page Partner Requester", "every.page.partner@example.net", "63857", pat),
+            ("link_inquiry", "Every Page Linkable Requester", "every.page.link@example.net", "63857", pat),
+            ("other_inquiry", "Every Page Other Requester", "every.page.other@example.net", "63103", keisha),
+        ):
+            details = InquiryDetails(
+                name=name, email=email, phone="", zip_code=zip_code, topic=family, language="en",
+                message=f"A request from {name} for the every-page walk.", consent=True,
+            )
+            received = intake.receive(details, utcnow() - timedelta(hours=2), actor=staff, assign_to=assignee)
+            inquiries[key] = received.inquiry.id
+        grant = one(select(Grant).where(Grant.organisation_id == bootheel.id).order_by(Grant.id))
+        values = {
+            "org": bootheel.id,
+            "other_org": generate.id,
+            "contact": pat.id,
+            "grant": grant.id,
+            "report": one(select(GrantReport.id).where(GrantReport.grant_id == grant.id).order_by(GrantReport.id)),
+            "interaction": one(select(Interaction.id).order_by(Interaction.id)),
+            "user": staff.id,
+            "topic": family.id,
+            "rule": one(select(RoutingRule.id).order_by(RoutingRule.priority)),
+            "region": one(select(Region.id).where(Region.name == "Bootheel")),
+            "email": one(select(OutboundEmail.id).order_by(OutboundEmail.id)),
+            "missing": MISSING,
+            **inquiries,
+        }
+        db.session.remove()
+    assert all(value is not None for value in values.values()), values
+    return values
+
+
+# --- browser sessions ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed_in(chromium, live_url, ids) -> dict[str, dict]:
+    """A storage state per role, signed in once for the whole module."""
+    states = {}
+    for role in ROLES:
+        context = chromium.new_context(base_url=live_url)
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("Email").fill(f"{role}@example.org")
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        assert "/login" not in page.url, page.locator("main").inner_text()
+        states[role] = context.storage_state()
+        context.close()
+    return states
+
+
+@dataclass
+class Browser:
+    page: object
+    console_errors: list[str] = field(default_factory=list)
+
+    def unexpected_errors(self, allow_4xx: bool) -> list[str]:
+        return [e for e in self.console_errors if not (allow_4xx and EXPECTED_LOAD_ERROR.search(e))]
+
+
+@pytest.fixture(scope="module")
+def role_contexts(chromium, live_url, signed_in) -> Iterator[dict]:
+    """One browser context per signed-in role, shared by the module's tests (each gets its own tab)."""
+    contexts: dict = {}
+
+    def context_for(role: str):
+        if role not in contexts:
+            contexts[role] = chromium.new_context(
+                base_url=live_url, viewport={"width": 1280, "height": 900}, storage_state=signed_in[role]
+            )
+            contexts[role].set_default_timeout(10_000)
+        return contexts[role]
+
+    yield context_for
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.fixture
+def open_as(chromium, live_url, role_contexts) -> Iterator[Callable[[str | None], Browser]]:
+    """open_as(role or None) -> a new tab, signed in as that role, its console errors recorded."""
+    pages, contexts = [], []
+
+    def make(role: str | None) -> Browser:
+        if role is None:
+            context = chromium.new_context(base_url=live_url, viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(10_000)
+            contexts.append(context)
+        else:
+            context = role_contexts(role)
+        page = context.new_page()
+        pages.append(page)
+        browser = Browser(page)
+        page.on("console", lambda message: message.type == "error" and browser.console_errors.append(message.text))
+        page.on("pageerror", lambda error: browser.console_errors.append(f"uncaught: {error}"))
+        return browser
+
+    yield make
+    for page in pages:
+        page.close()
+    for context in contexts:
+        context.close()
+
+
+def main_text(page) -> str:
+    return page.locator("main").inner_text() if page.locator("main").count() else page.content()[:2000]
+
+
+def assert_error_shown(page) -> None:
+    """An error summary, a field's message or an error flash is on the screen."""
+    shown = page.locator("main .error-summary, main p.error, main .flash-error, main [role=alert]")
+    visible = [shown.nth(i).is_visible() for i in range(shown.count())]
+    assert any(visible), "no visible error message:\n" + main_text(page)[:1500]
+
+
+def has_one_visible_h1(page) -> None:
+    headings = page.locator("h1")
+    assert headings.count() == 1, f"{page.url}: {headings.count()} h1 elements"
+    assert headings.first.is_visible(), f"{page.url}: the h1 is not visible"
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    role: str | None
+    path: str
+    status: int = 200
+    h1: str | None = None  # a regular expression the h1 must match
+    lands_on: str | None = None  # where a redirect must land (path, regular expression)
+    axe: bool = True  # False where another case already checks the same page
+
+
+PAGES = [
+    # The public site, in both languages, and signing in.
+    Page(None, "/?lang=en", h1="babies"),
+    Page(None, "/?lang=es", h1="bebés"),
+    Page(None, "/get-in-touch?lang=en", h1="Get in touch"),
+    Page(None, "/get-in-touch?lang=es", h1="Póngase en contacto"),
+    Page(None, "/get-in-touch/thank-you", lands_on="/get-in-touch$", axe=False),  # nothing sent: back to the form
+    Page(None, "/login", h1="Sign in"),
+    Page(None, "/dashboard", lands_on="/login", axe=False),
+    # Staff pages, as a manager.
+    Page("manager", "/dashboard", h1="Dashboard"),
+    Page("manager", "/organisations/", h1="Organisations"),
+    Page("manager", "/organisations/?q=boot&kind=backbone&region={region}&status=active", h1="Organisations"),
+    Page("manager", "/organisations/?status=inactive", h1="Organisations"),
+    Page("manager", "/organisations/new", h1="organisation"),
+    Page("manager", "/organisations/{org}", h1=BOOTHEEL_BABIES),
+    Page("manager", "/organisations/{org}/edit", h1=BOOTHEEL_BABIES),
+    Page("manager", "/contacts/", h1="Contacts"),
+    Page("manager", "/contacts/?q=a&organisation={org}&language=en&role=program&status=active", h1="Contacts"),
+    Page("manager", "/contacts/new", h1="contact"),
+    Page("manager", "/contacts/{contact}", h1="Pat Partner"),
+    Page("manager", "/contacts/{contact}/edit", h1="Pat Partner"),
+    Page("manager", "/grants/", h1="Grants"),
+    Page("manager", "/grants/?organisation={org}&status=active&reports=due_soon", h1="Grants"),
+    Page("manager", "/grants/new", h1="grant"),
+    Page("manager", "/grants/{grant}", h1="IMRI backbone support"),
+    Page("manager", "/grants/{grant}/edit", h1="IMRI backbone support"),
+    Page("manager", "/interactions/new", h1="interaction"),
+    Page("manager", "/interactions/new?organisation_id={org}", h1="interaction"),
+    Page("manager", "/interactions/new?contact_id={contact}", h1="interaction"),
+    Page("manager", "/interactions/{interaction}/edit", h1="interaction"),
+    Page("manager", "/interactions/{interaction}/delete", h1="Delete"),
+    Page("manager", "/inquiries/", h1="Inquiries"),
+    Page(
+        "manager",
+        "/inquiries/?q=every&status=&sort=due&organisation={org}&topic={topic}&region={region}&language=en"
+        "&received_from=2020-01-01&received_to=2099-12-31&overdue=&mine=",
+        h1="Inquiries",
+    ),
+    Page("manager", "/inquiries/new", h1="inquiry"),
+    Page("manager", "/inquiries/{partner_inquiry}", h1="IM-"),
+    Page("manager", "/reports/", h1="Reports"),
+    Page("manager", "/reports/?from=2020-01-01&to=2030-12-31", h1="Reports"),
+    Page("manager", "/routing/rules", h1="Routing"),
+    Page("manager", "/routing/rules/new", h1="rule"),
+    Page("manager", "/routing/rules/{rule}/edit", h1="Media requests"),
+    Page("manager", "/routing/rules/{rule}/delete", h1="Delete"),
+    Page("manager", "/routing/topics", h1="Topics"),
+    Page("manager", "/routing/topics/new", h1="topic"),
+    Page("manager", "/routing/topics/{topic}/edit", h1="Support for my family"),
+    Page("manager", "/routing/test", h1="Test routing"),
+    Page("manager", "/routing/test?zip=63857&topic={topic}&language=es", h1="Test routing"),
+    Page("manager", "/account/password", h1="password"),
+    # Admin pages.
+    Page("admin", "/users/", h1="Users"),
+    Page("admin", "/users/new", h1="user"),
+    Page("admin", "/users/{user}/edit", h1="Sasha Staff"),
+    Page("admin", "/admin/outbox/", h1="Outbox"),
+    Page("admin", "/admin/outbox/?status=all", h1="Outbox"),
+    Page("admin", "/admin/outbox/{email}", h1=""),
+    # A partner: their own organisation and inquiries, and nothing else.
+    Page("partner", "/organisations/{org}", h1=BOOTHEEL_BABIES),
+    Page("partner", "/inquiries/", h1="Inquiries"),
+    Page("partner", "/inquiries/?status=&sort=oldest&mine=y", h1="Inquiries"),
+    Page("partner", "/inquiries/{partner_inquiry}", h1="IM-"),
+    Page("partner", "/account/password", h1="password"),
+    Page("partner", "/no-organisation", h1=""),
+    Page("partner", "/organisations/{other_org}", status=404),  # not told it exists
+    Page("partner", "/inquiries/{other_inquiry}", status=404, axe=False),
+    Page("partner", "/dashboard", status=403),
+    Page("partner", "/users/", status=403, axe=False),
+    Page("partner", "/reports/", status=403, axe=False),
+    # Not found, and not allowed.
+    Page("manager", "/organisations/{missing}", status=404),
+    Page("manager", "/inquiries/{missing}", status=404, axe=False),
+    Page("manager", "/no-such-page", status=404, axe=False),
+    Page("manager", "/users/", status=403),
+    Page("manager", "/admin/outbox/", status=403, axe=False),
+]
+
+
+@pytest.mark.parametrize("case", PAGES, ids=[f"{case.role or 'anonymous'} {case.path}" for case in PAGES])
+def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
+    browser = open_as(case.role)
+    page = browser.page
+    response = page.goto(case.path.format(**ids))
+    assert response is not None
+    assert response.status == case.status, f"{page.url}: {response.status}\n{main_text(page)[:1000]}"
+    if case.lands_on:
+        assert re.search(case.lands_on, page.url), page.url
+    else:
+        assert response.request.redirected_from is None, f"{case.path} was sent on to {page.url}"
+    has_one_visible_h1(page)
+    if case.h1:
+        assert re.search(case.h1, page.locator("h1").inner_text(), re.IGNORECASE), page.locator("h1").inner_text()
+    if case.status >= 400:
+        assert f"Error {case.status}" in main_text(page) or case.status == 404, main_text(page)
+    if case.axe:
+        assert_accessible(page)
+    assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
+
+
+@pytest.mark.parametrize("role", ["manager", "partner"])
+def test_inquiries_export_downloads(open_as, ids, role) -> None:
+    page = open_as(role).page
+    response = page.request.get("/inquiries/export.csv?status=")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    text = response.body().decode("utf-8-sig")
+    assert "Every Page Partner Requester" in text
+    assert ("Every Page Other Requester" in text) is (role == "manager"), "a partner exports only their own"
+
+
+def test_every_report_chart_and_csv(open_as, assert_accessible, ids) -> None:
+    browser = open_as("manager")
+    page = browser.page
+    for name in TABLE_NAMES:
+        for path, media_type in ((f"/reports/export/{name}.csv", "text/csv"), (f"/reports/chart/{name}.svg", "image/svg+xml")):
+            response = page.request.get(path + "?from=2020-01-01&to=2030-12-31")
+            assert response.status == 200, (path, response.status, response.text()[:500])
+            assert response.headers["content-type"].startswith(media_type), (path, response.headers["content-type"])
+    for path in ("/reports/export/nothing.csv", "/reports/chart/nothing.svg"):
+        assert page.request.get(path).status == 404, path
+    # One chart as the browser draws it, inside the report page, and on its own.
+    page.goto("/reports/")
+    assert page.locator("main img[src*='/reports/chart/'], main svg, main object").count() > 0, main_text(page)
+    page.goto(f"/reports/chart/{TABLE_NAMES[0]}.svg")
+    assert page.locator("svg").first.is_visible()
+    assert browser.unexpected_errors(allow_4xx=False) == []
+
+
+def test_sign_out(open_as, assert_accessible) -> None:
+    browser = open_as(None)
+    page = browser.page
+    page.goto("/login")
+    page.get_by_label("Email").fill("staff@example.org")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/dashboard")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/login")
+    assert page.get_by_text("You are signed out.").is_visible()
+    assert_accessible(page)
+    page.goto("/dashboard")
+    assert "/login" in page.url
+    assert browser.unexpected_errors(allow_4xx=False) == []
+
+
+def test_every_get_route_is_opened(live_app) -> None:
+    """A GET route with no page above fails here, so the walk keeps up with the app."""
+    opened = {case.path.split("?")[0] for case in PAGES} | {
+        "/inquiries/export.csv",
+        "/reports/export/<name>.csv",
+        "/reports/chart/<name>.svg",
+    }
+    pattern_of = {
+        rule.rule: re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", rule.rule) + "$")
+        for rule in live_app.url_map.iter_rules()
+        if "GET" in (rule.methods or ()) and rule.endpoint != "static"
+    }
+    concrete = [re.sub(r"\{\w+\}", "1", path) for path in opened]
+    missing = sorted(rule for rule, pattern in pattern_of.items() if not any(pattern.match(p) for p in concrete))
+    missing = [rule for rule in missing if rule not in opened]
+    assert missing == [], "open these pages in PAGES: " + ", ".join(missing)
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+def make_bad_choice(page, selector: str, value: str = "not-on-the-list") -> None:
+    """Add an option that is not on the server's list to a select (or set a radio's or hidden input's value) and pick it."""
+    page.eval_on_selector(
+        selector,
+        """(el, value) => {
+            if (el.tagName === 'SELECT') { el.add(new Option(value, value)); el.value = value; }
+            else { el.value = value; el.checked = true; }
+        }""",
+        value,
+    )
+
+
+def force_value(page, selector: str, value: str) -> None:
+    """Type what a date or number picker would not let a person type: the server must judge it."""
+    page.eval_on_selector(selector, "(el, value) => { el.type = 'text'; el.value = value; }", value)
+
+
+def submit(page, button) -> object:
+    with page.expect_navigation() as navigation:
+        button.click()
+    page.wait_for_load_state()
+    return navigation.value
+
+
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    role: str
+    path: str
+    fill: Callable  # fill(page): fills the form, with one bad input
+    button: str  # the submit button's accessible name
+    message: str  # what the page must say (a substring of the visible text)
+    kept: tuple[tuple[str, str], ...] = ()  # (selector, value) that must survive the round trip
+    status: int = 422
+    allow_ok: bool = False
+
+
+LONG = "x" * 20001
+
+
+def fill_all(values: dict[str, str]) -> Callable:
+    def fill(page) -> None:
+        for selector, value in values.items():
+            page.fill(selector, value)
+
+    return fill
+
+
+def then(*steps: Callable) -> Callable:
+    def fill(page) -> None:
+        for step in steps:
+            step(page)
+
+    return fill
+
+
+FORMS = [
+    BadInput(
+        "organisation new: no name", "manager", "/organisations/new",
+        fill_all({"#name": "", "#city": "Caruthersville"}), "Save", "Enter", kept=(("#city", "Caruthersville"),),
+    ),
+    BadInput(
+        "organisation edit: unknown kind", "manager", "/organisations/{org}/edit",
+        lambda page: make_bad_choice(page, "#kind"), "Save", "Choose from the list.",
+        kept=(("#name", BOOTHEEL_BABIES),),
+    ),
+    BadInput(
+        "organisation edit: over-long description", "manager", "/organisations/{org}/edit",
+        lambda page: page.eval_on_selector("#description", "(el, v) => { el.value = v; }", LONG),
+        "Save", "characters or fewer", kept=(("#name", BOOTHEEL_BABIES),),
+    ),
+    BadInput(
+        "contact new: bad email", "manager", "/contacts/new",
+        fill_all({"#name": "Every Page Contact", "#email": "not an email"}), "Save", "email",
+        kept=(("#name", "Every Page Contact"),),
+    ),
+    BadInput(
+        "contact edit: unknown organisation", "manager", "/contacts/{contact}/edit",
+        lambda page: make_bad_choice(page, "#organisation_id", str(MISSING)), "Save", "organisation",
+        kept=(("#name", "Pat Partner"),),
+    ),
+    BadInput(
+        "grant new: impossible start date", "manager", "/grants/new",
+        then(fill_all({"#program": "Every page program", "#amount": "1000"}),
+             lambda page: force_value(page, "#start_date", "2026-02-31")),
+        "Save", "That date does not exist.", kept=(("#program", "Every page program"),),
+    ),
+    BadInput(
+        "grant edit: amount in words", "manager", "/grants/{grant}/edit",
+        fill_all({"#amount": "a lot"}), "Save", "amount", kept=(("#program", "IMRI backbone support"),),
+    ),
+    BadInput(
+        "grant report dates: impossible date", "manager", "/grants/{grant}/edit",
+        fill_all({"#report_dates": "2026-02-31"}), "Save", "2026-02-31", kept=(("#report_dates", "2026-02-31"),),
+    ),
+    BadInput(
+        "interaction new: no summary", "manager", "/interactions/new?organisation_id={org}",
+        fill_all({"#summary": ""}), "Save", "summary",
+    ),
+    BadInput(
+        "interaction edit: impossible follow-up date", "manager", "/interactions/{interaction}/edit",
+        lambda page: force_value(page, "#follow_up_on", "2026-02-31"), "Save", "That date does not exist.",
+    ),
+    BadInput(
+        "user new: bad email, passwords differ", "admin", "/users/new",
+        fill_all({"#name": "Every Page User", "#email": "not-an-email", "#password": "a long enough password 1",
+                  "#confirm": "a different password 22"}),
+        "Create account", "email", kept=(("#name", "Every Page User"),),
+    ),
+    BadInput(
+        "user edit: unknown role", "admin", "/users/{user}/edit",
+        lambda page: make_bad_choice(page, "#role", "overlord"), "Save", "Choose a role from the list.",
+        kept=(("#name", "Sasha Staff"),),
+    ),
+    BadInput(
+        "password change: wrong current password", "partner", "/account/password",
+        fill_all({"#current_password": "not the password", "#new_password": "a brand new password 123",
+                  "#confirm": "a brand new password 123"}),
+        "Change password", "password",
+    ),
+    BadInput(
+        "routing rule new: no name, priority too high", "manager", "/routing/rules/new",
+        fill_all({"#name": "", "#priority": "10001"}), "Save rule", "Give the rule a name.",
+    ),
+    BadInput(
+        "routing rule edit: unknown contact", "manager", "/routing/rules/{rule}/edit",
+        lambda page: make_bad_choice(page, "#target_contact_id", str(MISSING)), "Save rule", "Choose",
+        kept=(("#name", "Media requests"),),
+    ),
+    BadInput(
+        "routing fallback: unknown contact", "manager", "/routing/rules",
+        lambda page: make_bad_choice(page, "#contact_id", str(MISSING)), "Save fallback contact", "Choose",
+    ),
+    BadInput(
+        "topic new: no Spanish name", "manager", "/routing/topics/new",
+        fill_all({"#name_en": "Every page topic", "#name_es": ""}), "Save topic", "Enter the Spanish name.",
+        kept=(("#name_en", "Every page topic"),),
+    ),
+    BadInput(
+        "topic edit: negative target", "manager", "/routing/topics/{topic}/edit",
+        fill_all({"#response_target_hours": "-5"}), "Save topic", "number", kept=(("#name_en", "Support for my family"),),
+    ),
+    BadInput(
+        "inquiry log: no message", "manager", "/inquiries/new",
+        fill_all({"#name": "Every Page Caller", "#phone": "(573) 555-0101", "#message": ""}), "Log inquiry", "Write down what they asked.",
+        kept=(("#name", "Every Page Caller"),),
+    ),
+    BadInput(
+        "inquiry assign: unknown contact", "manager", "/inquiries/{partner_inquiry}",
+        lambda page: make_bad_choice(page, "#contact_id", str(MISSING)), "Reassign", "Choose",
+    ),
+    BadInput(
+        "inquiry status: unknown status", "manager", "/inquiries/{partner_inquiry}",
+        lambda page: page.eval_on_selector_all(
+            "main form[action$='/status'] input[name=status]", "els => els.forEach(el => el.value = 'vanished')"
+        ),
+        "", "Choose a status from the buttons on the page.",
+    ),
+    BadInput(
+        "inquiry response: nothing said", "partner", "/inquiries/{partner_inquiry}",
+        fill_all({"#response": ""}), "Log response", "Write down the response.",
+    ),
+    BadInput(
+        "inquiry note: over-long", "partner", "/inquiries/{partner_inquiry}",
+        lambda page: page.eval_on_selector("#note", "(el, v) => { el.value = v; }", LONG),
+        "Add note", "characters or fewer",
+    ),
+    BadInput(
+        "reports period: impossible date", "manager", "/reports/",
+        lambda page: force_value(page, "#from", "2026-02-31"), "", "That date does not exist.",
+    ),
+    BadInput(
+        "inbox filters: impossible date", "manager", "/inquiries/",
+        then(lambda page: page.get_by_text("More filters").click(),
+             lambda page: force_value(page, "#received_from", "2026-02-31"),
+             fill_all({"#q": "every"})),
+        "Filter", "That date does not exist.", kept=(("#q", "every"),),
+    ),
+    BadInput(
+        "routing test: unknown ZIP", "manager", "/routing/test",
+        fill_all({"#zip": "00000"}), "", "ZIP",
+    ),
+    BadInput(
+        "login: wrong password", "none", "/login",
+        fill_all({"#email": "staff@example.org", "#password": "not the password"}), "Sign in", "password",
+        kept=(("#email", "staff@example.org"),),
+    ),
+]
+
+
+def _submit_button(page, name: str):
+    main = page.locator("main")
+    if name:
+        return main.get_by_role("button", name=name, exact=True).first
+    return main.locator("form button[type=submit]").first
+
+
+@pytest.mark.parametrize("case", FORMS, ids=[case.name for case in FORMS])
+def test_a_bad_input_is_explained(open_as, assert_accessible, ids, case: BadInput) -> None:
+    browser = open_as(None if case.role == "none" else case.role)
+    page = browser.page
+    path = case.path.format(**ids)
+    assert page.goto(path).status == 200
+    case.fill(page)
+    if case.name.startswith("inquiry status"):
+        button = page.locator("main form[action$='/status'] button[type=submit]").first
+    else:
+        button = _submit_button(page, case.button)
+    response = submit(page, button)
+
+    assert response.request.redirected_from is None, f"the bad input was accepted: sent on to {page.url}"
+    if case.allow_ok and response.status == 200:
+        pass
+    else:
+        assert 400 <= response.status < 500, f"{response.status} for {case.name}\n{main_text(page)[:1500]}"
+    text = main_text(page)
+    assert case.message.lower() in text.lower(), f"no '{case.message}' on the page:\n{text[:1500]}"
+    assert_error_shown(page)
+    for selector, value in case.kept:
+        assert page.input_value(selector) == value, f"{selector} lost its value"
+    assert_accessible(page)
+    assert browser.unexpected_errors(allow_4xx=True) == []
+
+
+def test_linking_a_requester_twice_is_explained(open_as, assert_accessible, ids) -> None:
+    """Two tabs on one inquiry: the second 'link' is refused, with a message, not a 500."""
+    first, second = open_as("manager").page, open_as("manager").page
+    path = f"/inquiries/{ids['link_inquiry']}"
+    for page in (first, second):
+        page.goto(path)
+    button = "Link to a contact, or create one"
+    assert submit(first, first.get_by_role("button", name=button)).status == 200
+    assert "Every Page Linkable Requester" in first.get_by_text("Saved the requester").inner_text()
+    response = submit(second, second.get_by_role("button", name=button))
+    assert 400 <= response.status < 500, response.status
+    assert second.get_by_text("The requester is already linked to a contact.").is_visible()
+    assert_accessible(second)
+
+
+BAD_FILTERS = [
+    ("manager", "/organisations/?kind=castle"),
+    ("manager", "/contacts/?role=wizard"),
+    ("manager", "/grants/?status=pending-forever"),
+    ("manager", "/inquiries/?status=lost"),
+    ("manager", "/inquiries/?received_from=2026-02-31"),
+    ("manager", "/reports/?from=2026-03-31&to=2026-03-01"),
+    ("admin", "/admin/outbox/?status=vanished"),
+    ("partner", "/inquiries/?county=99999"),
+]
+
+
+@pytest.mark.parametrize(("role", "path"), BAD_FILTERS, ids=[path for _, path in BAD_FILTERS])
+def test_a_bad_filter_in_the_address_is_explained(open_as, role, path) -> None:
+    browser = open_as(role)
+    page = browser.page
+    response = page.goto(path)
+    assert 400 <= response.status < 500, f"{path}: {response.status}"
+    has_one_visible_h1(page)
+    assert_error_shown(page)
+
+
+@pytest.mark.parametrize(
+    ("language", "fill", "message"),
+    [
+        ("en", {}, "Enter your ZIP code."),
+        ("es", {"#name": "María Prueba", "#email": "no es correo", "#message": "Hola"}, "correo"),
+    ],
+    ids=["en: nothing filled", "es: bad email"],
+)
+def test_the_public_form_explains_a_bad_input(open_as, assert_accessible, live_app, language, fill, message) -> None:
+    with app_config(live_app, PUBLIC_FORM_MIN_SECONDS=0, PUBLIC_FORM_RATE_LIMIT="1000 per minute"):
+        browser = open_as(None)
+        page = browser.page
+        page.goto(f"/get-in-touch?lang={language}")
+        for selector, value in fill.items():
+            page.fill(selector, value)
+        if language == "es":
+            make_bad_choice(page, "#topic")
+        response = submit(page, page.locator("main form button[type=submit]"))
+        assert 400 <= response.status < 500, response.status
+        assert page.get_by_role("alert").is_visible()
+        assert message.lower() in main_text(page).lower(), main_text(page)
+        for selector, value in fill.items():
+            assert page.input_value(selector) == value
+        assert page.locator("html").get_attribute("lang") == language
+        assert_accessible(page)
+        assert browser.unexpected_errors(allow_4xx=True) == []
