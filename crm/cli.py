@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
+from crm.backup.cli import backup_command, restore_command, verify_backup_command
 from crm.extensions import db
 from crm.inquiries.retention import purge_command
 from crm.inquiries.sla_jobs import sla_command
@@ -25,6 +26,9 @@ crm_cli.add_command(worker_command)
 crm_cli.add_command(sla_command)
 crm_cli.add_command(purge_command)
 crm_cli.add_command(report_days_command)
+crm_cli.add_command(backup_command)
+crm_cli.add_command(restore_command)
+crm_cli.add_command(verify_backup_command)
 
 
 @crm_cli.command("seed-demo")
