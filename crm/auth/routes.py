@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from crm.auth import sessions
 from crm.auth.forms import LoginForm
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
@@ -52,7 +53,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
+            sessions.sign_in(user, request.headers.get("User-Agent", ""))
             target = request.args.get("next")
             return redirect(target if is_safe_next(target) else home_for(user))
         form.password.errors.append("That email and password do not match an active account.")
@@ -63,7 +64,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @requires(Access.PUBLIC)
 def logout():
-    logout_user()
+    sessions.sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
