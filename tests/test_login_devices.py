@@ -205,3 +205,13 @@ def test_every_sign_in_renews_the_device_cookie(app, make_user) -> None:
     attempt(browser, user.email, TEST_PASSWORD)
     assert device_cookie(browser) != first
 
+
+@pytest.mark.parametrize("email", ["a\x00b@example.org", "\x00", "tab\there@example.org", "é" * 300, ""])
+def test_a_hostile_email_is_answered_with_a_message_with_or_without_a_device_cookie(app, make_user, email) -> None:
+    user = make_user(Role.STAFF)
+    known = signed_in_before(app, user, "198.51.100.10")
+    for browser in (known, browser_at(app, "198.51.100.20")):
+        response = attempt(browser, email, "a password")
+        assert response.status_code == 401, response.status_code
+        assert "Sign in" in response.get_data(as_text=True)
+    assert attempt(known, user.email, TEST_PASSWORD).status_code == 302
