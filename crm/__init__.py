@@ -54,9 +54,9 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         _tune_sqlite(db.engine)
 
-    from crm.auth.services import load_user_by_session_token
+    from crm.auth.sessions import load_signed_in_user
 
-    login_manager.user_loader(load_user_by_session_token)
+    login_manager.user_loader(load_signed_in_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see that page."
     login_manager.login_message_category = "info"

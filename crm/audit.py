@@ -13,9 +13,10 @@ from sqlalchemy.orm import RelationshipProperty, Session
 from crm.extensions import db
 from crm.models.audit import AuditEvent
 from crm.models.user import User
+from crm.models.user_session import UserSession
 
 # Never copied into the trail: the trail itself is readable by managers.
-REDACTED_FIELDS = frozenset({"password_hash", "session_token"})
+REDACTED_FIELDS = frozenset({"password_hash", "token_hash"})
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "name_key"})
 
 
@@ -76,7 +77,9 @@ def _changed_fields(obj: Any) -> dict[str, list[Any]]:
 
 
 def _is_audited(obj: Any) -> bool:
-    return isinstance(obj, db.Model) and not isinstance(obj, AuditEvent)
+    # Sessions are sign-ins, not records anyone edits: what ends them (a deactivation, a
+    # password change) is audited on the user.
+    return isinstance(obj, db.Model) and not isinstance(obj, AuditEvent | UserSession)
 
 
 def _identity(obj: Any) -> str:

@@ -36,6 +36,7 @@ from flask import Flask
 from sqlalchemy import Engine, Table, delete, func, insert, literal, select
 
 from crm.auth.passwords import hash_password
+from crm.auth.sessions import open_session
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
@@ -614,9 +615,12 @@ def change_recent_days(days: int) -> None:
 
 
 def sign_in(client, user: User) -> None:
-    """Flask-Login's session keys, set directly: the bench manager has no password anyone knows."""
+    """A session opened on the server and Flask-Login's keys set in the client's cookie, as
+    signing in does: the bench manager has no password anyone knows."""
+    open_session(user, "Backbone CRM benchmark")
+    db.session.commit()
     with client.session_transaction() as session:
-        session["_user_id"] = user.session_token
+        session["_user_id"] = user.current_session_token
         session["_fresh"] = True
 
 

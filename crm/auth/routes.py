@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from crm.auth import devices, sessions
 from crm.auth.forms import LoginForm
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
@@ -17,6 +18,18 @@ bp = Blueprint("auth", __name__)
 
 def _submitted_email() -> str:
     return "login:" + normalise_email(request.form.get("email", ""))[:254]
+
+
+def _known_device() -> devices.Device | None:
+    """The device cookie of this sign-in attempt, when it has signed in to the submitted account before."""
+    if request.method != "POST":
+        return None
+    return devices.known_device_for(request.form.get("email", "")[:254])
+
+
+def _known_device_key() -> str:
+    device = _known_device()
+    return "login-device:" + (device.nonce if device else "")
 
 
 def _login_failed(response: Response) -> bool:
@@ -39,11 +52,21 @@ def home_for(user) -> str:
     methods=["POST"],
     deduct_when=_login_failed,
 )
+# Strangers' failures fill the account's limit; a browser that signed in to the account
+# before is neither counted nor stopped by it, and has a limit of its own (crm.auth.devices).
 @limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
     key_func=_submitted_email,
     methods=["POST"],
     deduct_when=_login_failed,
+    exempt_when=lambda: _known_device() is not None,
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_DEVICE"],
+    key_func=_known_device_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+    exempt_when=lambda: _known_device() is None,
 )
 def login():
     if current_user.is_authenticated:
@@ -52,9 +75,11 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
+            sessions.sign_in(user, request.headers.get("User-Agent", ""))
             target = request.args.get("next")
-            return redirect(target if is_safe_next(target) else home_for(user))
+            response = redirect(target if is_safe_next(target) else home_for(user))
+            devices.remember(response, user.id)
+            return response
         form.password.errors.append("That email and password do not match an active account.")
     status = 200 if request.method == "GET" else 401
     return render_template("auth/login.html", form=form), status
@@ -63,7 +88,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @requires(Access.PUBLIC)
 def logout():
-    logout_user()
+    sessions.sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

@@ -20,8 +20,3 @@ def authenticate(email: str, password: str) -> User | None:
     if not verify_password(user.password_hash, password) or not user.active:
         return None
     return user
-
-
-def load_user_by_session_token(token: str) -> User | None:
-    user = db.session.scalar(select(User).where(User.session_token == token))
-    return user if user is not None and user.active else None

@@ -11,6 +11,7 @@ from crm.models.outbox import EmailStatus, OutboundEmail
 from crm.models.report import ReportChange, ReportDay
 from crm.models.routing import RoutingRule, Topic
 from crm.models.user import Role, User
+from crm.models.user_session import UserSession
 
 __all__ = [
     "LANGUAGES",
@@ -39,4 +40,5 @@ __all__ = [
     "RoutingRule",
     "Topic",
     "User",
+    "UserSession",
 ]

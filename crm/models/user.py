@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, delete
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.database import TimestampMixin
 from crm.extensions import db
 from crm.models.organisation import enum_column
+from crm.models.user_session import UserSession
 
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation
@@ -24,10 +24,6 @@ class Role(enum.StrEnum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
-
-
-def new_session_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 def normalise_email(email: str) -> str:
@@ -46,11 +42,13 @@ class User(TimestampMixin, db.Model):
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
-    # Flask-Login stores this token, not the id: replacing it ends every open session
-    # (deactivation, password reset).
-    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
 
     organisation: Mapped[Organisation | None] = relationship()
+
+    # The token of the sign-in this object stands for in the current request, set by
+    # crm.auth.sessions when it signs the user in or loads them from the session cookie.
+    # Not a column: the database keeps only its hash, in user_sessions.
+    current_session_token = None
 
     @validates("email")
     def _normalise_email(self, _key: str, value: str) -> str:
@@ -70,10 +68,17 @@ class User(TimestampMixin, db.Model):
         return False
 
     def get_id(self) -> str:
-        return self.session_token
+        # Flask-Login keeps this in the session cookie and hands it back to the user loader:
+        # the sign-in's token, never the user's id, so ending the sign-in ends every copy of
+        # the cookie.
+        if not self.current_session_token:
+            raise RuntimeError("sign users in with crm.auth.sessions.sign_in, which opens their session")
+        return self.current_session_token
 
     def end_sessions(self) -> None:
-        self.session_token = new_session_token()
+        """End every sign-in of this user, in every browser (deactivation, a password reset or
+        change, signing out everywhere); the caller commits."""
+        db.session.execute(delete(UserSession).where(UserSession.user_id == self.id))
 
     def __str__(self) -> str:
         return self.name

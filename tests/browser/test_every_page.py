@@ -257,6 +257,7 @@ PAGES = [
     Page("manager", "/routing/topics/{topic}/edit", h1="Support for my family"),
     Page("manager", "/routing/test", h1="Test routing"),
     Page("manager", "/routing/test?zip=63857&topic={topic}&language=es", h1="Test routing"),
+    Page("manager", "/account/", h1="Your account"),
     Page("manager", "/account/password", h1="password"),
     # Admin pages.
     Page("admin", "/users/", h1="Users"),
@@ -270,6 +271,7 @@ PAGES = [
     Page("partner", "/inquiries/", h1="Inquiries"),
     Page("partner", "/inquiries/?status=&sort=oldest&mine=y", h1="Inquiries"),
     Page("partner", "/inquiries/{partner_inquiry}", h1="IM-"),
+    Page("partner", "/account/", h1="Your account"),
     Page("partner", "/account/password", h1="password"),
     Page("partner", "/no-organisation", h1=""),
     Page("partner", "/organisations/{other_org}", status=404),  # not told it exists
@@ -353,6 +355,39 @@ def test_sign_out(open_as, assert_accessible) -> None:
     page.goto("/dashboard")
     assert "/login" in page.url
     assert browser.unexpected_errors(allow_4xx=False) == []
+
+
+def test_sign_out_everywhere(chromium, live_url, open_as, assert_accessible) -> None:
+    """Signed in on two browsers, the account page lists both and ends both at once."""
+    phone = chromium.new_context(base_url=live_url, viewport={"width": 360, "height": 740})
+    try:
+        other = phone.new_page()
+        browser = open_as(None)
+        page = browser.page
+        for tab in (other, page):
+            tab.goto("/login")
+            tab.get_by_label("Email").fill("staff@example.org")
+            tab.get_by_label("Password").fill(DEMO_PASSWORD)
+            tab.get_by_role("button", name="Sign in").click()
+            tab.wait_for_load_state()
+            assert tab.url.endswith("/dashboard"), main_text(tab)
+        page.get_by_role("link", name="Sasha Staff").click()
+        page.wait_for_load_state()
+        assert page.url.endswith("/account/")
+        assert page.get_by_text("This browser").is_visible()
+        assert_accessible(page)
+
+        page.get_by_role("button", name="Sign out everywhere").click()
+        page.wait_for_load_state()
+
+        assert page.url.endswith("/login")
+        assert page.get_by_text("You are signed out on every device").is_visible()
+        for tab in (page, other):
+            tab.goto("/dashboard")
+            assert "/login" in tab.url, tab.url
+        assert browser.unexpected_errors(allow_4xx=False) == []
+    finally:
+        phone.close()
 
 
 def test_every_get_route_is_opened(live_app) -> None:
