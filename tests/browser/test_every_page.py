@@ -307,6 +307,56 @@ def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
     assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
 
 
+PHONE_WIDTH = 360
+SIGNED_IN_PAGES = [case for case in PAGES if case.role is not None and not case.lands_on]
+# The elements sticking out past the right edge of the screen, for the failure message.
+WIDER_THAN_THE_SCREEN = """width => [...document.querySelectorAll('main *, header *')]
+    .filter(el => el.getBoundingClientRect().right > width + 0.5)
+    .filter(el => !el.closest('.table-scroll'))
+    .slice(0, 8)
+    .map(el => `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)}px`)"""
+
+
+def assert_fits(page, width: int = PHONE_WIDTH) -> None:
+    """No sideways scrolling of the page; a wide table scrolls inside its own container."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, (
+        f"{page.url} is {scroll_width}px wide on a {width}px screen: {page.evaluate(WIDER_THAN_THE_SCREEN, width)}"
+    )
+
+
+@pytest.mark.parametrize(
+    "case", SIGNED_IN_PAGES, ids=[f"{case.role} {case.path}" for case in SIGNED_IN_PAGES]
+)
+def test_page_fits_a_small_phone(open_as, assert_accessible, ids, case: Page) -> None:
+    page = open_as(case.role).page
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+    response = page.goto(case.path.format(**ids))
+    assert response.status == case.status
+    assert_fits(page)
+    if case.axe:
+        assert_accessible(page)  # a table that now scrolls must be reachable by keyboard
+
+
+def test_the_routing_reason_reads_as_normal_text_on_a_phone(open_as, ids) -> None:
+    """The inquiry page's labelled details stack on a phone: the reason gets the screen's width,
+    not a sliver beside its label, one word a line."""
+    for role in ("manager", "partner"):
+        page = open_as(role).page
+        page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+        page.goto(f"/inquiries/{ids['partner_inquiry']}")
+        reason = page.get_by_role("region", name="Routing").locator("dd p").first
+        assert "Routed to" in reason.inner_text()
+        content = page.evaluate(
+            "() => { const s = getComputedStyle(document.querySelector('main'));"
+            " return document.querySelector('main').clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }"
+        )
+        assert reason.bounding_box()["width"] >= 0.9 * content, (
+            f"the routing reason is {reason.bounding_box()['width']}px wide of {content}px"
+        )
+        assert_fits(page)
+
+
 @pytest.mark.parametrize("role", ["manager", "partner"])
 def test_inquiries_export_downloads(open_as, ids, role) -> None:
     page = open_as(role).page
