@@ -304,7 +304,23 @@ def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
         assert f"Error {case.status}" in main_text(page) or case.status == 404, main_text(page)
     if case.axe:
         assert_accessible(page)
+    assert_enter_presses_the_main_button(page)
     assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
+
+
+# Forms with more than one submit button whose first (the one Enter in a text field presses)
+# does not send what the main (.primary) button sends.
+ENTER_PRESSES_ANOTHER_BUTTON = """() => [...document.forms].map(form => {
+    const submits = [...form.elements].filter(el => el.type === 'submit');
+    const main = submits.find(el => el.classList.contains('primary'));
+    const ok = submits.length < 2 || (main && submits[0].name === main.name && submits[0].value === main.value);
+    return ok ? null : `${form.getAttribute('action') || '(this page)'}: Enter presses ${submits[0].outerHTML}`;
+}).filter(Boolean)"""
+
+
+def assert_enter_presses_the_main_button(page) -> None:
+    problems = page.evaluate(ENTER_PRESSES_ANOTHER_BUTTON)
+    assert problems == [], f"{page.url}: " + "; ".join(problems)
 
 
 PHONE_WIDTH = 360
