@@ -23,19 +23,25 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH, PARTNER_EMAIL
 from crm.extensions import db
 from crm.inquiries import intake
+from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
+from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
     Grant,
     GrantReport,
+    Inquiry,
     Interaction,
+    InteractionKind,
     Organisation,
     OutboundEmail,
     Region,
+    Role,
     RoutingRule,
     Topic,
     User,
@@ -371,6 +377,114 @@ def test_the_routing_reason_reads_as_normal_text_on_a_phone(open_as, ids) -> Non
             f"the routing reason is {reason.bounding_box()['width']}px wide of {content}px"
         )
         assert_fits(page)
+
+
+# --- actions that ask first ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """An action behind a confirm page (crm.confirmation), and how the test finds it happened."""
+
+    role: str
+    start: str  # the page with the link or button that asks
+    asks: Callable  # asks(page) -> the link or button
+    question: str  # the confirm page's h1 (a regular expression)
+    said: str  # the flash once it is done
+    happened: Callable  # happened(record_id) -> bool, read from the database
+
+
+def _record(model, record_id: int):
+    db.session.expire_all()
+    return db.session.get(model, record_id)
+
+
+CONFIRMED = {
+    "close an inquiry": Confirmed(
+        "manager", "/inquiries/{id}", lambda page: page.get_by_role("button", name=re.compile(r"^Close\b")),
+        r"^Close inquiry IM-", "is now closed.",
+        lambda record_id: _record(Inquiry, record_id).status is InquiryStatus.CLOSED,
+    ),
+    "delete a routing rule": Confirmed(
+        "manager", "/routing/rules", lambda page: page.get_by_role("link", name="Delete Every Page Doomed Rule"),
+        "^Delete the rule", "was deleted.", lambda record_id: _record(RoutingRule, record_id) is None,
+    ),
+    "delete an interaction": Confirmed(
+        "manager", "/interactions/{id}/edit", lambda page: page.get_by_role("link", name="Delete interaction"),
+        "^Delete this", "Interaction deleted.", lambda record_id: _record(Interaction, record_id) is None,
+    ),
+    "deactivate a user": Confirmed(
+        "admin", "/users/{id}/edit", lambda page: page.get_by_role("button", name="Deactivate"),
+        "^Deactivate Every Page Leaver", "is deactivated", lambda record_id: _record(User, record_id).active is False,
+    ),
+}
+
+
+def _make_record(name: str) -> int:
+    """A record of this test's own for the action to change."""
+    staff = db.session.scalar(select(User).where(User.email == "staff@example.org"))
+    if name == "close an inquiry":
+        pat = db.session.scalar(select(Contact).where(Contact.email == PARTNER_EMAIL))
+        details = InquiryDetails(
+            name="Every Page Closing Requester", email="every.page.closing@example.net", phone="", zip_code="63857",
+            topic=None, language="en", message="A request to close on the every-page walk.", consent=True,
+        )
+        inquiry = intake.receive(details, utcnow() - timedelta(hours=3), actor=staff, assign_to=pat).inquiry
+        inquiry_services.log_response(inquiry, "Called them back.", "phone", staff, utcnow())
+        return inquiry.id
+    if name == "delete a routing rule":
+        record = RoutingRule(name="Every Page Doomed Rule", priority=900, active=False)
+    elif name == "delete an interaction":
+        record = Interaction(
+            kind=InteractionKind.NOTE, occurred_at=utcnow(), summary="Every page: a note to delete.", logged_by=staff
+        )
+    else:
+        record = User(email="every.page.leaver@example.org", name="Every Page Leaver", role=Role.STAFF,
+                      password_hash=hash_password(DEMO_PASSWORD))
+    db.session.add(record)
+    db.session.commit()
+    return record.id
+
+
+@pytest.mark.parametrize("name", CONFIRMED)
+def test_an_action_that_asks_first(open_as, assert_accessible, live_app, ids, name) -> None:
+    """The link or button leads to a confirm page (axe, a phone's width); Cancel goes back with
+    nothing changed; the page's button, a POST with its CSRF token, does it."""
+    case = CONFIRMED[name]
+    with live_app.test_request_context():
+        record_id = _make_record(name)
+        db.session.remove()
+
+    def happened() -> bool:
+        with live_app.test_request_context():
+            try:
+                return case.happened(record_id)
+            finally:
+                db.session.remove()
+
+    browser = open_as(case.role)
+    page = browser.page
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+    start = case.start.format(id=record_id)
+    for leave in ("Cancel", "confirm"):
+        page.goto(start)
+        response = submit(page, case.asks(page))
+        assert response.status == 200, main_text(page)[:1000]
+        has_one_visible_h1(page)
+        assert re.search(case.question, page.locator("h1").inner_text()), page.locator("h1").inner_text()
+        assert not happened(), "asking changed something"
+        assert_fits(page)
+        assert_accessible(page)
+        form = page.locator("main form", has=page.locator("input[name=confirmed]"))
+        if leave == "Cancel":
+            submit(page, form.get_by_role("link", name=re.compile("^Cancel")))
+            assert not happened(), "Cancel changed something"
+            continue
+        response = submit(page, form.get_by_role("button"))
+        assert response.request.redirected_from is not None, main_text(page)[:1000]
+        assert case.said in page.get_by_role("status").inner_text()
+        assert happened()
+    assert browser.unexpected_errors(allow_4xx=False) == []
 
 
 @pytest.mark.parametrize("role", ["manager", "partner"])
