@@ -15,6 +15,7 @@ from crm.models import (
     Contact,
     County,
     Grant,
+    GrantReport,
     GrantStatus,
     Interaction,
     InteractionKind,
@@ -76,6 +77,15 @@ class GrantFactory(BaseFactory):
     start_date = date(2026, 1, 1)
     end_date = date(2027, 12, 31)
     status = GrantStatus.ACTIVE
+
+
+class GrantReportFactory(BaseFactory):
+    class Meta:
+        model = GrantReport
+
+    grant = factory.SubFactory(GrantFactory)
+    due_on = date(2026, 6, 30)
+    received_on = None
 
 
 class InteractionFactory(BaseFactory):

@@ -71,7 +71,9 @@ def test_status_moves_through_http(client, login, inquiry, current, target):
     set_status(inquiry, current, first_response_at=NOW + timedelta(hours=1))
     before = written()
 
-    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": target.value})
+    # Closing asks first: the POST from that page carries "confirmed".
+    confirmed = {"confirmed": "yes"} if target is InquiryStatus.CLOSED else {}
+    response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": target.value, **confirmed})
 
     inquiry = reload(inquiry)
     if can_move(current, target):
@@ -115,7 +117,7 @@ def test_close_records_when_and_reopen_clears_it(client, login, inquiry):
     login(Role.STAFF)
     set_status(inquiry, InquiryStatus.RESPONDED, first_response_at=NOW + timedelta(hours=1))
 
-    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "closed"}).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "closed", "confirmed": "yes"}).status_code == 302
     closed = reload(inquiry)
     assert closed.status is InquiryStatus.CLOSED
     assert closed.closed_at is not None

@@ -378,7 +378,7 @@ def test_delete_removes_the_interaction_and_audits_it(client, login):
     interaction = InteractionFactory(organisation=organisation, contacts=[ContactFactory(organisation=organisation)])
     interaction_id = interaction.id
 
-    response = client.post(f"/interactions/{interaction_id}/delete")
+    response = client.post(f"/interactions/{interaction_id}/delete", data={"confirmed": "yes"})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/organisations/{organisation.id}"
     db.session.expire_all()
@@ -395,7 +395,7 @@ def test_delete_of_a_contacts_only_interaction_returns_to_the_contact(client, lo
     login(Role.STAFF)
     loner = ContactFactory(organisation=None)
     interaction = InteractionFactory(organisation=None, contacts=[loner])
-    response = client.post(f"/interactions/{interaction.id}/delete")
+    response = client.post(f"/interactions/{interaction.id}/delete", data={"confirmed": "yes"})
     assert response.headers["Location"] == f"/contacts/{loner.id}"
 
 

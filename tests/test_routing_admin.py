@@ -333,7 +333,7 @@ def test_delete_rule_keeps_the_inquiries_it_routed(client, manager, demo):
     assert inquiry.routing_rule_id == rule.id
     rule_id = rule.id
 
-    response = client.post(f"/routing/rules/{rule_id}/delete")
+    response = client.post(f"/routing/rules/{rule_id}/delete", data={"confirmed": "yes"})
 
     assert response.status_code == 302
     db.session.expire_all()

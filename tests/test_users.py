@@ -258,7 +258,7 @@ def test_deactivation_ends_that_users_open_sessions_at_once(app, client, login, 
     assert victim_browser.get("/dashboard").status_code == 200
     assert session_count(victim) == 1
 
-    response = client.post(f"/users/{victim.id}/deactivate")
+    response = client.post(f"/users/{victim.id}/deactivate", data={"confirmed": "yes"})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/users/{victim.id}/edit"
 

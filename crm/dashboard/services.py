@@ -11,6 +11,9 @@ from crm.inquiries import access, inbox
 from crm.interactions.services import newest_first
 from crm.models import Inquiry, Interaction, Organisation, RecordStatus, User
 
+# Grant reports past due listed on the dashboard; the count covers them all.
+PAST_DUE_SHOWN = 20
+
 
 def follow_ups_for(user: User, today: date, horizon_days: int = 7) -> list[Interaction]:
     """The user's open follow-ups that are overdue or due within the horizon, soonest first."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
@@ -49,8 +49,37 @@ def search(filters: GrantFilters, on: date) -> Select:
             Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on <= due_soon_by(on)))
         )
     elif filters.reports == "overdue":
-        query = query.where(Grant.reports.any(and_(GrantReport.received_on.is_(None), GrantReport.due_on < on)))
+        query = query.where(Grant.reports.any(past_due(on)))
     return query
+
+
+def past_due(on: date):
+    """A report is past due on `on` (see today()) when it was due before that day and has not
+    been received."""
+    return and_(GrantReport.received_on.is_(None), GrantReport.due_on < on)
+
+
+def days_overdue(report: GrantReport, on: date) -> int:
+    return (on - report.due_on).days
+
+
+@dataclass(frozen=True)
+class PastDueReports:
+    reports: list[GrantReport]  # the oldest, with their grants and organisations
+    total: int
+
+
+def past_due_reports(on: date, limit: int) -> PastDueReports:
+    """Reports past due on `on`, oldest first: at most `limit` of them, and how many there are."""
+    total = db.session.scalar(select(func.count()).select_from(GrantReport).where(past_due(on)))
+    reports = db.session.scalars(
+        select(GrantReport)
+        .options(selectinload(GrantReport.grant).selectinload(Grant.organisation))
+        .where(past_due(on))
+        .order_by(GrantReport.due_on, GrantReport.id)
+        .limit(limit)
+    )
+    return PastDueReports(reports=list(reports), total=total)
 
 
 def next_report(grant: Grant) -> GrantReport | None:

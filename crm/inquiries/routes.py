@@ -24,6 +24,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from crm import confirmation
 from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
 from crm.auth.redirects import is_safe_next
 from crm.database import utcnow, writes_on_get
@@ -256,15 +257,20 @@ def detail(inquiry_id: int):
     return _render_detail(inquiry)
 
 
+def _refused(inquiry: Inquiry, refusal: services.ActionRefused):
+    """The inquiry page with the refusal flashed, answered with its status; nothing is written."""
+    db.session.rollback()
+    flash(refusal.message, "error")
+    return _render_detail(inquiry, refusal.status)
+
+
 def _act(inquiry: Inquiry, action: Callable[[], T], done: Callable[[T], str], next_url: str | None = None):
     """Run an action and say what it did; a refusal is flashed and answered with its status,
     and nothing is written."""
     try:
         result = action()
     except services.ActionRefused as refusal:
-        db.session.rollback()
-        flash(refusal.message, "error")
-        return _render_detail(inquiry, refusal.status)
+        return _refused(inquiry, refusal)
     flash(done(result), "success")
     if not can_see_inquiry(current_user, inquiry):
         # It now belongs to another organisation: this user's part is done.
@@ -297,6 +303,12 @@ def change_status(inquiry_id: int):
         return _render_detail(inquiry, 422)
     target = InquiryStatus(form.status.data)
     back = form.next.data if is_safe_next(form.next.data) and form.next.data.startswith(url_for(".index")) else None
+    if target is InquiryStatus.CLOSED and not confirmation.confirmed():
+        try:
+            services.check_status_change(inquiry, target)
+        except services.ActionRefused as refusal:
+            return _refused(inquiry, refusal)
+        return _ask_to_close(inquiry, back)
 
     def done(_) -> str:
         if target is InquiryStatus.NEW and inquiry.assigned_contact is not None:
@@ -304,6 +316,27 @@ def change_status(inquiry_id: int):
         return f"{inquiry.reference} is now {inquiry.status.label.lower()}."
 
     return _act(inquiry, lambda: services.change_status(inquiry, target, _me(), utcnow()), done, back)
+
+
+def _ask_to_close(inquiry: Inquiry, back: str | None) -> str:
+    """The Close button asks first; the POST from this page closes."""
+    explanation = ["It leaves the open inquiries, and nobody is reminded of it again. It can be reopened."]
+    if inquiry.first_response_at is None:
+        explanation.insert(0, "No response to the requester has been logged.")
+    explanation.append(
+        f"The requester’s name and contact details are removed {current_app.config['RETENTION_DAYS']} days after "
+        "it closes."
+    )
+    return confirmation.ask(
+        question=f"Close inquiry {inquiry.reference}?",
+        explanation=explanation,
+        action=url_for(".change_status", inquiry_id=inquiry.id),
+        fields={"status": InquiryStatus.CLOSED.value, "next": back or ""},
+        button="Close the inquiry",
+        button_class="button primary",
+        cancel_url=back or url_for(".detail", inquiry_id=inquiry.id),
+        cancel_label="Cancel, keep it open",
+    )
 
 
 @bp.route(ONE + "/response", methods=["POST"])

@@ -134,8 +134,8 @@ def _refusal(inquiry: Inquiry, target: InquiryStatus) -> str | None:
     return None
 
 
-def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: datetime) -> None:
-    """Move the inquiry along the workflow; recovering spam routes it again."""
+def check_status_change(inquiry: Inquiry, target: InquiryStatus) -> None:
+    """Raises ActionRefused when the inquiry cannot move to `target` now; writes nothing."""
     before = inquiry.status
     if target is before:
         raise ActionRefused(f"The inquiry is already {before.label.lower()}.")
@@ -147,6 +147,11 @@ def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: dat
     if refusal:
         raise ActionRefused(refusal)
 
+
+def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: datetime) -> None:
+    """Move the inquiry along the workflow; recovering spam routes it again."""
+    check_status_change(inquiry, target)
+    before = inquiry.status
     inquiry.status = target
     if target is InquiryStatus.CLOSED:
         inquiry.closed_at = now

@@ -5,6 +5,7 @@ from textwrap import shorten
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from crm import confirmation
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.database import utcnow
@@ -145,12 +146,11 @@ def complete_follow_up(interaction_id: int):
 @bp.route("/<int:interaction_id>/delete", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def delete(interaction_id: int):
-    """GET asks first; the POST from that page deletes."""
+    """The link asks first; the POST from that page deletes."""
     interaction = get_or_404(Interaction, interaction_id)
     target = _page_of(interaction)
-    if request.method == "GET":
-        return render_template(
-            "confirm.html",
+    if not confirmation.confirmed():
+        return confirmation.ask(
             question=f"Delete this {interaction.kind.label.lower()} of {format_datetime(interaction.occurred_at)}?",
             explanation=[
                 f"“{shorten(interaction.summary, 200, placeholder='…')}”",

@@ -4,6 +4,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from crm import confirmation
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.extensions import db
@@ -138,11 +139,10 @@ def toggle_rule(rule_id: int):
 @bp.route("/rules/<int:rule_id>/delete", methods=["GET", "POST"])
 @requires(Access.MANAGER)
 def delete_rule(rule_id: int):
-    """GET asks first; the POST from that page deletes."""
+    """The link asks first; the POST from that page deletes."""
     rule = get_or_404(RoutingRule, rule_id)
-    if request.method == "GET":
-        return render_template(
-            "confirm.html",
+    if not confirmation.confirmed():
+        return confirmation.ask(
             question=f"Delete the rule “{rule.name}”?",
             explanation=[
                 "New inquiries will be placed by the other rules, or go to the fallback contact.",

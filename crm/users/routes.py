@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from crm import confirmation
 from crm.auth.permissions import Access, requires, role_may
 from crm.auth.routes import home_for
 from crm.extensions import db
@@ -82,8 +83,21 @@ def edit(user_id: int):
 @bp.route("/<int:user_id>/deactivate", methods=["POST"])
 @requires(Access.ADMIN)
 def deactivate(user_id: int):
+    """The button asks first (or is refused at once); the POST from that page deactivates."""
     user = get_or_404(User, user_id)
     try:
+        if not confirmation.confirmed():
+            services.check_deactivate(user, current_user)
+            return confirmation.ask(
+                question=f"Deactivate {user.name}’s account?",
+                explanation=[
+                    f"{user.name} is signed out everywhere at once and can no longer sign in.",
+                    "Everything they recorded stays. You can reactivate the account later.",
+                ],
+                action=url_for(".deactivate", user_id=user.id),
+                button="Deactivate the account",
+                cancel_url=url_for(".edit", user_id=user.id),
+            )
         services.deactivate(user, current_user)
     except services.NotAllowed as refusal:
         db.session.rollback()

@@ -85,11 +85,16 @@ def update_user(user: User, data: dict, actor: User) -> None:
     audit.commit(actor)
 
 
-def deactivate(user: User, actor: User) -> None:
+def check_deactivate(user: User, actor: User) -> None:
+    """Raises NotAllowed when `actor` may not deactivate `user`; writes nothing."""
     if user.id == actor.id:
         raise NotAllowed("You cannot deactivate your own account.")
     if user.role is Role.ADMIN and user.active:
         _ensure_another_active_admin(user)
+
+
+def deactivate(user: User, actor: User) -> None:
+    check_deactivate(user, actor)
     user.active = False
     user.end_sessions()
     audit.commit(actor)

@@ -23,19 +23,25 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH, PARTNER_EMAIL
 from crm.extensions import db
 from crm.inquiries import intake
+from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
+from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
     Grant,
     GrantReport,
+    Inquiry,
     Interaction,
+    InteractionKind,
     Organisation,
     OutboundEmail,
     Region,
+    Role,
     RoutingRule,
     Topic,
     User,
@@ -306,7 +312,181 @@ def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
         assert f"Error {case.status}" in main_text(page) or case.status == 404, main_text(page)
     if case.axe:
         assert_accessible(page)
+    assert_enter_presses_the_main_button(page)
     assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
+
+
+# Forms with more than one submit button whose first (the one Enter in a text field presses)
+# does not send what the main (.primary) button sends.
+ENTER_PRESSES_ANOTHER_BUTTON = """() => [...document.forms].map(form => {
+    const submits = [...form.elements].filter(el => el.type === 'submit');
+    const main = submits.find(el => el.classList.contains('primary'));
+    const ok = submits.length < 2 || (main && submits[0].name === main.name && submits[0].value === main.value);
+    return ok ? null : `${form.getAttribute('action') || '(this page)'}: Enter presses ${submits[0].outerHTML}`;
+}).filter(Boolean)"""
+
+
+def assert_enter_presses_the_main_button(page) -> None:
+    problems = page.evaluate(ENTER_PRESSES_ANOTHER_BUTTON)
+    assert problems == [], f"{page.url}: " + "; ".join(problems)
+
+
+PHONE_WIDTH = 360
+SIGNED_IN_PAGES = [case for case in PAGES if case.role is not None and not case.lands_on]
+# The elements sticking out past the right edge of the screen, for the failure message.
+WIDER_THAN_THE_SCREEN = """width => [...document.querySelectorAll('main *, header *')]
+    .filter(el => el.getBoundingClientRect().right > width + 0.5)
+    .filter(el => !el.closest('.table-scroll'))
+    .slice(0, 8)
+    .map(el => `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)}px`)"""
+
+
+def assert_fits(page, width: int = PHONE_WIDTH) -> None:
+    """No sideways scrolling of the page; a wide table scrolls inside its own container."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, (
+        f"{page.url} is {scroll_width}px wide on a {width}px screen: {page.evaluate(WIDER_THAN_THE_SCREEN, width)}"
+    )
+
+
+@pytest.mark.parametrize(
+    "case", SIGNED_IN_PAGES, ids=[f"{case.role} {case.path}" for case in SIGNED_IN_PAGES]
+)
+def test_page_fits_a_small_phone(open_as, assert_accessible, ids, case: Page) -> None:
+    page = open_as(case.role).page
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+    response = page.goto(case.path.format(**ids))
+    assert response.status == case.status
+    assert_fits(page)
+    if case.axe:
+        assert_accessible(page)  # a table that now scrolls must be reachable by keyboard
+
+
+def test_the_routing_reason_reads_as_normal_text_on_a_phone(open_as, ids) -> None:
+    """The inquiry page's labelled details stack on a phone: the reason gets the screen's width,
+    not a sliver beside its label, one word a line."""
+    for role in ("manager", "partner"):
+        page = open_as(role).page
+        page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+        page.goto(f"/inquiries/{ids['partner_inquiry']}")
+        reason = page.get_by_role("region", name="Routing").locator("dd p").first
+        assert "Routed to" in reason.inner_text()
+        content = page.evaluate(
+            "() => { const s = getComputedStyle(document.querySelector('main'));"
+            " return document.querySelector('main').clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }"
+        )
+        assert reason.bounding_box()["width"] >= 0.9 * content, (
+            f"the routing reason is {reason.bounding_box()['width']}px wide of {content}px"
+        )
+        assert_fits(page)
+
+
+# --- actions that ask first ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """An action behind a confirm page (crm.confirmation), and how the test finds it happened."""
+
+    role: str
+    start: str  # the page with the link or button that asks
+    asks: Callable  # asks(page) -> the link or button
+    question: str  # the confirm page's h1 (a regular expression)
+    said: str  # the flash once it is done
+    happened: Callable  # happened(record_id) -> bool, read from the database
+
+
+def _record(model, record_id: int):
+    db.session.expire_all()
+    return db.session.get(model, record_id)
+
+
+CONFIRMED = {
+    "close an inquiry": Confirmed(
+        "manager", "/inquiries/{id}", lambda page: page.get_by_role("button", name=re.compile(r"^Close\b")),
+        r"^Close inquiry IM-", "is now closed.",
+        lambda record_id: _record(Inquiry, record_id).status is InquiryStatus.CLOSED,
+    ),
+    "delete a routing rule": Confirmed(
+        "manager", "/routing/rules", lambda page: page.get_by_role("link", name="Delete Every Page Doomed Rule"),
+        "^Delete the rule", "was deleted.", lambda record_id: _record(RoutingRule, record_id) is None,
+    ),
+    "delete an interaction": Confirmed(
+        "manager", "/interactions/{id}/edit", lambda page: page.get_by_role("link", name="Delete interaction"),
+        "^Delete this", "Interaction deleted.", lambda record_id: _record(Interaction, record_id) is None,
+    ),
+    "deactivate a user": Confirmed(
+        "admin", "/users/{id}/edit", lambda page: page.get_by_role("button", name="Deactivate"),
+        "^Deactivate Every Page Leaver", "is deactivated", lambda record_id: _record(User, record_id).active is False,
+    ),
+}
+
+
+def _make_record(name: str) -> int:
+    """A record of this test's own for the action to change."""
+    staff = db.session.scalar(select(User).where(User.email == "staff@example.org"))
+    if name == "close an inquiry":
+        pat = db.session.scalar(select(Contact).where(Contact.email == PARTNER_EMAIL))
+        details = InquiryDetails(
+            name="Every Page Closing Requester", email="every.page.closing@example.net", phone="", zip_code="63857",
+            topic=None, language="en", message="A request to close on the every-page walk.", consent=True,
+        )
+        inquiry = intake.receive(details, utcnow() - timedelta(hours=3), actor=staff, assign_to=pat).inquiry
+        inquiry_services.log_response(inquiry, "Called them back.", "phone", staff, utcnow())
+        return inquiry.id
+    if name == "delete a routing rule":
+        record = RoutingRule(name="Every Page Doomed Rule", priority=900, active=False)
+    elif name == "delete an interaction":
+        record = Interaction(
+            kind=InteractionKind.NOTE, occurred_at=utcnow(), summary="Every page: a note to delete.", logged_by=staff
+        )
+    else:
+        record = User(email="every.page.leaver@example.org", name="Every Page Leaver", role=Role.STAFF,
+                      password_hash=hash_password(DEMO_PASSWORD))
+    db.session.add(record)
+    db.session.commit()
+    return record.id
+
+
+@pytest.mark.parametrize("name", CONFIRMED)
+def test_an_action_that_asks_first(open_as, assert_accessible, live_app, ids, name) -> None:
+    """The link or button leads to a confirm page (axe, a phone's width); Cancel goes back with
+    nothing changed; the page's button, a POST with its CSRF token, does it."""
+    case = CONFIRMED[name]
+    with live_app.test_request_context():
+        record_id = _make_record(name)
+        db.session.remove()
+
+    def happened() -> bool:
+        with live_app.test_request_context():
+            try:
+                return case.happened(record_id)
+            finally:
+                db.session.remove()
+
+    browser = open_as(case.role)
+    page = browser.page
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 740})
+    start = case.start.format(id=record_id)
+    for leave in ("Cancel", "confirm"):
+        page.goto(start)
+        response = submit(page, case.asks(page))
+        assert response.status == 200, main_text(page)[:1000]
+        has_one_visible_h1(page)
+        assert re.search(case.question, page.locator("h1").inner_text()), page.locator("h1").inner_text()
+        assert not happened(), "asking changed something"
+        assert_fits(page)
+        assert_accessible(page)
+        form = page.locator("main form", has=page.locator("input[name=confirmed]"))
+        if leave == "Cancel":
+            submit(page, form.get_by_role("link", name=re.compile("^Cancel")))
+            assert not happened(), "Cancel changed something"
+            continue
+        response = submit(page, form.get_by_role("button"))
+        assert response.request.redirected_from is not None, main_text(page)[:1000]
+        assert case.said in page.get_by_role("status").inner_text()
+        assert happened()
+    assert browser.unexpected_errors(allow_4xx=False) == []
 
 
 @pytest.mark.parametrize("role", ["manager", "partner"])
