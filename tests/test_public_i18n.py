@@ -13,9 +13,11 @@ from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
+from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH
 from crm.extensions import db
-from crm.models import OutboundEmail, Topic
+from crm.models import Organisation, OutboundEmail, Topic
 from crm.public.i18n import select_locale
+from crm.public.services import description_for
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,6 +182,68 @@ def test_the_email_follows_the_chosen_language_not_the_page(public):
 
 def inquiry_emails(inquiry):
     return db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
+
+
+# --- the partners, described in the page's language ------------------------------------------
+
+BOOTHEEL_ENGLISH = "Works alongside families and local partners"
+BOOTHEEL_SPANISH = "Trabaja junto a las familias y los aliados locales"
+GENERATE_ENGLISH = "Backbone partner of the initiative in St. Louis."
+GENERATE_SPANISH = "Organización coordinadora de la iniciativa en St. Louis."
+
+
+def partner_description(html: str, name: str) -> tuple[str | None, str]:
+    """(its lang attribute, its text) of the description paragraph under a partner's heading."""
+    heading = re.escape(f"<h3>{name.replace('&', '&amp;')}</h3>")
+    match = re.search(heading + r'\s*<p(?: lang="([a-z]+)")?>(.*?)</p>', html, re.S)
+    assert match, f"no description under {name}"
+    return match.group(1), match.group(2)
+
+
+@pytest.mark.parametrize(
+    ("english", "spanish", "language", "shown"),
+    [
+        ("In English.", "En español.", "es", ("En español.", "es")),
+        ("In English.", "En español.", "en", ("In English.", "en")),
+        ("In English.", "", "es", ("In English.", "en")),  # no Spanish yet: English, said to be English
+        ("In English.", "   ", "es", ("In English.", "en")),
+        ("", "En español.", "en", ("", "en")),  # an English page never shows Spanish
+        ("", "", "es", ("", "en")),
+    ],
+)
+def test_which_description_a_page_shows(english, spanish, language, shown):
+    assert description_for(english, spanish, language) == shown
+
+
+def test_the_spanish_start_page_describes_the_partners_in_spanish(public):
+    html = text_of(public.get("/?lang=es"))
+    assert html_lang(html) == "es"
+    for name, spanish, english in ((BOOTHEEL_BABIES, BOOTHEEL_SPANISH, BOOTHEEL_ENGLISH),
+                                   (GENERATE_HEALTH, GENERATE_SPANISH, GENERATE_ENGLISH)):
+        lang, text = partner_description(html, name)
+        assert lang is None, "Spanish on a Spanish page needs no lang of its own"
+        assert spanish in text
+        assert english not in html
+
+
+def test_the_english_start_page_describes_the_partners_in_english(public):
+    html = text_of(public.get("/?lang=en"))
+    for name, spanish, english in ((BOOTHEEL_BABIES, BOOTHEEL_SPANISH, BOOTHEEL_ENGLISH),
+                                   (GENERATE_HEALTH, GENERATE_SPANISH, GENERATE_ENGLISH)):
+        lang, text = partner_description(html, name)
+        assert lang is None
+        assert english in text
+        assert spanish not in html
+
+
+def test_without_a_spanish_description_the_english_one_is_shown_marked_as_english(public):
+    generate = db.session.scalar(select(Organisation).where(Organisation.name == GENERATE_HEALTH))
+    generate.description_es = ""
+    db.session.commit()
+    html = text_of(public.get("/?lang=es"))
+    assert partner_description(html, GENERATE_HEALTH) == ("en", generate.description)
+    lang, text = partner_description(html, BOOTHEEL_BABIES)
+    assert (lang, BOOTHEEL_SPANISH in text) == (None, True)
 
 
 # --- the catalogue --------------------------------------------------------------------------

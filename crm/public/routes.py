@@ -62,7 +62,7 @@ def _form_rate_limit() -> str:
 @bp.route("/")
 @requires(Access.PUBLIC)
 def index():
-    return render_template("public/index.html", partners=services.backbone_partners())
+    return render_template("public/index.html", partners=services.backbone_partners(current_language()))
 
 
 # The app-wide CSRF check would answer an expired token with a bare 400 before this view runs;

@@ -448,6 +448,11 @@ FORMS = [
         "Save", "characters or fewer", kept=(("#name", BOOTHEEL_BABIES),),
     ),
     BadInput(
+        "organisation edit: over-long Spanish description", "manager", "/organisations/{org}/edit",
+        lambda page: page.eval_on_selector("#description_es", "(el, v) => { el.value = v; }", LONG),
+        "Save", "characters or fewer", kept=(("#name", BOOTHEEL_BABIES),),
+    ),
+    BadInput(
         "contact new: bad email", "manager", "/contacts/new",
         fill_all({"#name": "Every Page Contact", "#email": "not an email"}), "Save", "email",
         kept=(("#name", "Every Page Contact"),),
