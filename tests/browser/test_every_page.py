@@ -212,6 +212,9 @@ PAGES = [
     Page(None, "/get-in-touch?lang=en", h1="Get in touch"),
     Page(None, "/get-in-touch?lang=es", h1="Póngase en contacto"),
     Page(None, "/get-in-touch/thank-you", lands_on="/get-in-touch$", axe=False),  # nothing sent: back to the form
+    # An address that does not exist, outside the staff pages: the public layout, in the visitor's language.
+    Page(None, "/no-such-page?lang=es", status=404, h1="No encontramos esa página"),
+    Page(None, "/no-such-page?lang=en", status=404, h1="could not find that page", axe=False),
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
     # Staff pages, as a manager.
