@@ -1,7 +1,7 @@
 """spanish organisation description and outbox reply-to
 
 Revision ID: 9565ca60579b
-Revises: c552b4e88ef3
+Revises: 03c218b148a1
 Create Date: 2026-12-02 16:58:33.402564
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9565ca60579b'
-down_revision = 'c552b4e88ef3'
+down_revision = '03c218b148a1'
 branch_labels = None
 depends_on = None
 
