@@ -66,6 +66,9 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
     MAIL_USE_TLS = _bool("MAIL_USE_TLS")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "backbone-crm@localhost")
+    # The foundation's address, where a family's reply to our acknowledgement goes (the sender
+    # may be a no-reply address); empty: acknowledgements carry no Reply-To.
+    MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)
 
     # Public links in emails point here; behind a proxy set it to the public address.

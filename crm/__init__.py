@@ -15,6 +15,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.config.from_object(config_class or config_from_environment())
     app.config.update(overrides)
     _refuse_weak_secret(app)
+    _refuse_bad_reply_to(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -37,6 +38,17 @@ def _refuse_weak_secret(app: Flask) -> None:
             "SECRET_KEY must be set to a random value of at least 32 characters "
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
             "or set CRM_ENV=development for local work."
+        )
+
+
+def _refuse_bad_reply_to(app: Flask) -> None:
+    from crm.mail.outbox import reply_to_problem
+
+    problem = reply_to_problem(app.config.get("MAIL_REPLY_TO") or "")
+    if problem:
+        raise RuntimeError(
+            f"MAIL_REPLY_TO {problem}: set it to one address, like hello@example.org or "
+            "'Foundation <hello@example.org>', or leave it empty."
         )
 
 

@@ -51,6 +51,12 @@ ORGANISATIONS = [
             "Pemiscot, Scott and Stoddard counties so that more mothers and babies stay healthy "
             "through pregnancy and the first year."
         ),
+        "description_es": (
+            "Organización coordinadora de la Iniciativa para la Reducción de la Mortalidad Infantil "
+            "en el Bootheel. Trabaja junto a las familias y los aliados locales de los condados de "
+            "Dunklin, Mississippi, New Madrid, Pemiscot, Scott y Stoddard para que más madres y bebés "
+            "estén sanos durante el embarazo y el primer año de vida."
+        ),
         "city": "Kennett",
         "postal_code": "63857",
         "regions": ["Bootheel"],
@@ -62,6 +68,11 @@ ORGANISATIONS = [
             "Backbone partner of the initiative in St. Louis. Organises community power behind "
             "racially equitable policies and practices that put Black families at the centre, "
             "from pregnancy through parenthood."
+        ),
+        "description_es": (
+            "Organización coordinadora de la iniciativa en St. Louis. Une la fuerza de la comunidad "
+            "para impulsar políticas y prácticas con equidad racial que ponen en el centro a las "
+            "familias negras, desde el embarazo hasta la crianza."
         ),
         "city": "St. Louis",
         "postal_code": "63103",
@@ -177,6 +188,7 @@ def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquir
                 name=spec["name"],
                 kind=spec["kind"],
                 description=spec["description"],
+                description_es=spec.get("description_es", ""),
                 city=spec["city"],
                 state="MO",
                 postal_code=spec["postal_code"],

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from crm.extensions import db
+from crm.public.i18n import answers_as_public_page
+from crm.public.routes import public_error
 
 MESSAGES = {
     400: ("Something in that request was not right", "Please go back, check the form and try again."),
@@ -29,6 +31,10 @@ def handle_http_error(error: HTTPException):
     status = error.code or 500
     if status < 400:
         return error
+    if request.url_rule is None and answers_as_public_page():
+        # No route matched, so no blueprint's handler ran: a visitor's mistyped or outdated
+        # address gets the public layout, in their language; staff addresses stay English.
+        return public_error(error)
     return render_error(status, _own_description(error))
 
 

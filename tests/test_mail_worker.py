@@ -15,8 +15,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from config import TestConfig
+from crm import create_app
+from crm.database import utcnow
 from crm.extensions import db
 from crm.mail import worker
+from crm.mail.outbox import reply_to_problem
 from crm.mail.smtp import Outgoing, SMTPTransport, build_message, describe_error
 from crm.mail.worker import (
     LEASE,
@@ -30,6 +34,7 @@ from crm.mail.worker import (
     worker_command,
 )
 from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, valid_form
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 SENDER = "Backbone CRM <crm@backbone-crm.test>"  # what the mail_config fixture sets
@@ -579,3 +584,80 @@ def test_worker_loop_survives_a_failing_run(app, monkeypatch, caplog):
 
     assert len(calls) == 2
     assert "Outbox worker run failed" in caplog.text
+
+
+# --- where a requester's reply goes ------------------------------------------------------------
+
+REPLY_TO = "Fundación IMRI <imri@foundation.example.org>"
+REQUESTER = "jamie.rivera@example.org"  # valid_form's
+
+
+def send_the_public_form(app, client, **config) -> Inquiry:
+    with public_site(app, **config):
+        response = client.post("/get-in-touch", data=valid_form(client, email=REQUESTER))
+        assert response.status_code == 302
+        return inquiry_by_reference(confirmation_in_session(client)["reference"])
+
+
+def delivered_to(smtp_server, address: str):
+    [message] = [message for message in smtp_server.messages if message["To"] == address]
+    return message
+
+
+def test_the_acknowledgement_carries_the_configured_reply_to_and_the_notice_none(app, client, smtp_server, transport):
+    inquiry = send_the_public_form(app, client, MAIL_REPLY_TO=REPLY_TO)
+    assignee = inquiry.assigned_contact.email
+
+    assert send_due(utcnow(), transport) == SendReport(sent=2)
+
+    acknowledgement = delivered_to(smtp_server, REQUESTER)
+    assert acknowledgement["Reply-To"] == REPLY_TO
+    assert acknowledgement["From"] == SENDER
+    # The partner's notice asks them to sign in; a reply to it would carry an inquiry's
+    # details by email, so it has no Reply-To.
+    assert delivered_to(smtp_server, assignee)["Reply-To"] is None
+
+
+def test_without_a_reply_address_the_acknowledgement_has_no_reply_to(app, client, smtp_server, transport):
+    send_the_public_form(app, client, MAIL_REPLY_TO="")
+
+    assert send_due(utcnow(), transport) == SendReport(sent=2)
+
+    assert delivered_to(smtp_server, REQUESTER)["Reply-To"] is None
+    assert all(message["Reply-To"] is None for message in smtp_server.messages)
+
+
+def test_a_retried_acknowledgement_keeps_the_reply_to_it_was_queued_with(app, client, smtp_server, transport, monkeypatch):
+    send_the_public_form(app, client, MAIL_REPLY_TO=REPLY_TO)
+    smtp_server.reject[REQUESTER] = "450 4.2.1 Mailbox busy, try later"
+    now = utcnow()
+    assert send_due(now, transport, rng=Highest()) == SendReport(sent=1, failed=1)
+
+    monkeypatch.setitem(app.config, "MAIL_REPLY_TO", "someone-else@foundation.example.org")
+    smtp_server.reject.clear()
+    assert send_due(now + timedelta(hours=1), transport) == SendReport(sent=1)
+
+    assert delivered_to(smtp_server, REQUESTER)["Reply-To"] == REPLY_TO
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", None),
+        ("imri@foundation.example.org", None),
+        (REPLY_TO, None),
+        ("IMRI Team <imri@foundation.example.org>", None),
+        ("imri", "is not an ASCII email address"),
+        ("Fundación <fundación@example.org>", "is not an ASCII email address"),
+        ("a@example.org, b@example.org", "must be one address"),
+        ("a@example.org\r\nBcc: b@example.org", "contains a line break"),
+        ("Someone <a@example.org>".rjust(301, "x"), "is longer than 300 characters"),
+    ],
+)
+def test_which_reply_addresses_can_be_used(value, problem):
+    assert reply_to_problem(value) == problem
+
+
+def test_the_app_refuses_to_start_with_an_unusable_reply_address():
+    with pytest.raises(RuntimeError, match="MAIL_REPLY_TO is not an ASCII email address"):
+        create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://", MAIL_REPLY_TO="the foundation")

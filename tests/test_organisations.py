@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -77,6 +79,8 @@ def test_duplicate_names_are_refused_whatever_the_case(client, login, existing):
         ("postal_code", "ABCDE", "ZIP code"),
         ("state", "Missouri", "two-letter"),
         ("kind", "emperor", "Choose from the list."),
+        ("description_es", "x" * 5001, "Keep this to 5,000 characters or fewer."),
+        ("description_es", "Hola\x00", "control characters"),
     ],
 )
 def test_bad_input_gets_a_message_at_the_field_and_nothing_is_written(client, login, field, value, message):
@@ -89,6 +93,46 @@ def test_bad_input_gets_a_message_at_the_field_and_nothing_is_written(client, lo
     if field != "kind" and "\x00" not in value:
         # What the person typed is kept in the form.
         assert VALID["description"].encode() in response.data
+
+
+def test_the_spanish_description_is_saved_audited_and_shown(client, login):
+    user = login(Role.STAFF)
+    spanish = "Círculos de padres en Caruthersville."
+    response = client.post("/organisations/new", data={**VALID, "description_es": f"  {spanish}\n"})
+    assert response.status_code == 302
+    organisation = db.session.scalar(select(Organisation).where(Organisation.name == VALID["name"]))
+    assert organisation.description_es == spanish
+    created = db.session.scalar(select(AuditEvent).where(AuditEvent.entity_id == str(organisation.id)))
+    assert (created.action, created.actor_id) == ("create", user.id)
+    assert created.changes["description_es"] == [None, spanish]
+
+    page = client.get(f"/organisations/{organisation.id}").get_data(as_text=True)
+    assert f'<dd lang="es">{spanish}</dd>' in page
+    form = client.get(f"/organisations/{organisation.id}/edit").get_data(as_text=True)
+    assert re.search(r'<textarea[^>]*id="description_es"[^>]*lang="es"[^>]*>\s*' + re.escape(spanish), form)
+
+    response = client.post(f"/organisations/{organisation.id}/edit", data={**VALID, "description_es": ""})
+    assert response.status_code == 302
+    update = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.entity_id == str(organisation.id), AuditEvent.action == "update")
+    )
+    assert update.changes["description_es"] == [spanish, ""]
+    assert "Description in Spanish" not in client.get(f"/organisations/{organisation.id}").get_data(as_text=True)
+
+
+def test_an_over_long_spanish_description_is_refused_and_the_rest_kept(client, login):
+    login(Role.STAFF)
+    organisation = OrganisationFactory(name="Kept Name", description_es="Antes.")
+    response = client.post(
+        f"/organisations/{organisation.id}/edit",
+        data={**VALID, "name": "Kept Name", "description_es": "á" * 5001},
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'<p class="error" id="description_es-error">Keep this to 5,000 characters or fewer.</p>', page)
+    assert VALID["description"] in page
+    db.session.expire_all()
+    assert db.session.get(Organisation, organisation.id).description_es == "Antes."
 
 
 def test_unknown_region_ids_are_refused(client, login):

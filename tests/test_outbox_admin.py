@@ -108,6 +108,7 @@ def test_the_detail_page_shows_the_whole_message(client, login, app, monkeypatch
         subject="Recibimos su mensaje",
         body_text="Hola Rae,\n\nGracias <por> escribirnos.\n",
         language="es",
+        reply_to="IMRI Team <imri@foundation.example.org>",
     )
 
     response = client.get(f"/admin/outbox/{email.id}")
@@ -119,6 +120,7 @@ def test_the_detail_page_shows_the_whole_message(client, login, app, monkeypatch
     assert email.message_id.replace("<", "&lt;").replace(">", "&gt;") in html
     assert f'action="/admin/outbox/{email.id}/resend"' in html
     assert "No mail server is set" in html
+    assert "<dt>Reply-To</dt><dd>IMRI Team &lt;imri@foundation.example.org&gt;</dd>" in html
 
 
 @pytest.mark.parametrize("status", [EmailStatus.DEAD, EmailStatus.HELD])

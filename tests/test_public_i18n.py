@@ -13,9 +13,11 @@ from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
+from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH
 from crm.extensions import db
-from crm.models import OutboundEmail, Topic
-from crm.public.i18n import select_locale
+from crm.models import Organisation, OutboundEmail, Topic
+from crm.public.i18n import answers_as_public_page, select_locale
+from crm.public.services import description_for
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,6 +182,154 @@ def test_the_email_follows_the_chosen_language_not_the_page(public):
 
 def inquiry_emails(inquiry):
     return db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
+
+
+# --- the partners, described in the page's language ------------------------------------------
+
+BOOTHEEL_ENGLISH = "Works alongside families and local partners"
+BOOTHEEL_SPANISH = "Trabaja junto a las familias y los aliados locales"
+GENERATE_ENGLISH = "Backbone partner of the initiative in St. Louis."
+GENERATE_SPANISH = "Organización coordinadora de la iniciativa en St. Louis."
+
+
+def partner_description(html: str, name: str) -> tuple[str | None, str]:
+    """(its lang attribute, its text) of the description paragraph under a partner's heading."""
+    heading = re.escape(f"<h3>{name.replace('&', '&amp;')}</h3>")
+    match = re.search(heading + r'\s*<p(?: lang="([a-z]+)")?>(.*?)</p>', html, re.S)
+    assert match, f"no description under {name}"
+    return match.group(1), match.group(2)
+
+
+@pytest.mark.parametrize(
+    ("english", "spanish", "language", "shown"),
+    [
+        ("In English.", "En español.", "es", ("En español.", "es")),
+        ("In English.", "En español.", "en", ("In English.", "en")),
+        ("In English.", "", "es", ("In English.", "en")),  # no Spanish yet: English, said to be English
+        ("In English.", "   ", "es", ("In English.", "en")),
+        ("", "En español.", "en", ("", "en")),  # an English page never shows Spanish
+        ("", "", "es", ("", "en")),
+    ],
+)
+def test_which_description_a_page_shows(english, spanish, language, shown):
+    assert description_for(english, spanish, language) == shown
+
+
+def test_the_spanish_start_page_describes_the_partners_in_spanish(public):
+    html = text_of(public.get("/?lang=es"))
+    assert html_lang(html) == "es"
+    for name, spanish, english in ((BOOTHEEL_BABIES, BOOTHEEL_SPANISH, BOOTHEEL_ENGLISH),
+                                   (GENERATE_HEALTH, GENERATE_SPANISH, GENERATE_ENGLISH)):
+        lang, text = partner_description(html, name)
+        assert lang is None, "Spanish on a Spanish page needs no lang of its own"
+        assert spanish in text
+        assert english not in html
+
+
+def test_the_english_start_page_describes_the_partners_in_english(public):
+    html = text_of(public.get("/?lang=en"))
+    for name, spanish, english in ((BOOTHEEL_BABIES, BOOTHEEL_SPANISH, BOOTHEEL_ENGLISH),
+                                   (GENERATE_HEALTH, GENERATE_SPANISH, GENERATE_ENGLISH)):
+        lang, text = partner_description(html, name)
+        assert lang is None
+        assert english in text
+        assert spanish not in html
+
+
+def test_without_a_spanish_description_the_english_one_is_shown_marked_as_english(public):
+    generate = db.session.scalar(select(Organisation).where(Organisation.name == GENERATE_HEALTH))
+    generate.description_es = ""
+    db.session.commit()
+    html = text_of(public.get("/?lang=es"))
+    assert partner_description(html, GENERATE_HEALTH) == ("en", generate.description)
+    lang, text = partner_description(html, BOOTHEEL_BABIES)
+    assert (lang, BOOTHEEL_SPANISH in text) == (None, True)
+
+
+# --- a page that does not exist --------------------------------------------------------------
+
+SPANISH_NOT_FOUND = "No encontramos esa página"
+ENGLISH_NOT_FOUND = "We could not find that page"
+
+
+def uses_public_layout(html: str) -> bool:
+    return '<body class="public">' in html and 'class="language-switch"' in html
+
+
+@pytest.mark.parametrize("path", ["/nope", "/get-in-touch/nope", "/no/such/page.html", "/get-in-touch/thank-you/x"])
+@pytest.mark.parametrize("how", ["link", "session", "browser"])
+def test_an_unknown_address_answers_in_spanish_with_the_public_layout(public, path, how):
+    headers = {}
+    if how == "link":
+        path += "?lang=es"
+    elif how == "session":
+        public.get("/?lang=es")
+    else:
+        headers = {"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"}
+    response = public.get(path, headers=headers)
+    assert response.status_code == 404
+    html = text_of(response)
+    assert html_lang(html) == "es"
+    assert uses_public_layout(html)
+    assert f"<h1>{SPANISH_NOT_FOUND}</h1>" in html
+    assert "Error 404" in html
+    assert ENGLISH_NOT_FOUND not in html
+    # The switch offers the start page in English, where a visitor can find their way.
+    assert 'href="/?lang=en"' in html
+
+
+def test_an_unknown_address_remembers_a_spanish_link_for_later_pages(public):
+    public.get("/nope?lang=es")
+    assert html_lang(text_of(public.get("/get-in-touch"))) == "es"
+
+
+def test_an_unknown_address_without_a_choice_is_english_with_the_public_layout(public):
+    html = text_of(public.get("/nope"))
+    assert html_lang(html) == "en"
+    assert uses_public_layout(html)
+    assert f"<h1>{ENGLISH_NOT_FOUND}</h1>" in html
+
+
+def test_a_method_the_public_pages_do_not_take_answers_in_spanish(public):
+    response = public.put("/get-in-touch?lang=es")
+    assert response.status_code == 405
+    html = text_of(response)
+    assert html_lang(html) == "es"
+    assert uses_public_layout(html)
+    assert "Esa acción no está permitida aquí" in html
+
+
+@pytest.mark.parametrize(
+    "path", ["/organisations/nope", "/organisations/not-a-number/edit", "/dashboard/nope", "/login/nope", "/admin/nope"]
+)
+def test_unknown_staff_addresses_keep_their_english_page(public, path):
+    public.get("/?lang=es")  # even with Spanish chosen and asked for
+    response = public.get(path + "?lang=es", headers={"Accept-Language": "es"})
+    assert response.status_code == 404
+    html = text_of(response)
+    assert html_lang(html) == "en"
+    assert not uses_public_layout(html)
+    assert f"<h1>{ENGLISH_NOT_FOUND}</h1>" in html
+    assert SPANISH_NOT_FOUND not in html
+
+
+@pytest.mark.parametrize(
+    ("path", "public_page"),
+    [
+        ("/nope", True),
+        ("/get-in-touch/nope", True),
+        ("/", True),
+        ("/get-in-touch", True),
+        ("/organisations/nope", False),
+        ("/organisations/", False),
+        ("/login", False),
+        ("/login/nope", False),
+        ("/static/nope.css", False),  # a missing file is no page
+    ],
+)
+def test_which_addresses_answer_as_public_pages(app, path, public_page):
+    with app.test_request_context(path):
+        assert answers_as_public_page() is public_page
 
 
 # --- the catalogue --------------------------------------------------------------------------

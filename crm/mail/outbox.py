@@ -7,8 +7,9 @@ so an email can never be lost between a commit and a send.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import make_msgid
+from email.utils import getaddresses, make_msgid
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -55,8 +56,46 @@ def inquiry_url(inquiry: Inquiry) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/inquiries/{inquiry.id}"
 
 
+REPLY_TO_MAX = OutboundEmail.__table__.c.reply_to.type.length
+
+
+def reply_to_problem(value: str) -> str | None:
+    """What makes MAIL_REPLY_TO unusable as a Reply-To header ("must be one address"), or
+    None when it is usable or empty. create_app refuses to start on a problem: otherwise
+    every acknowledgement would fail to queue or to send."""
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > REPLY_TO_MAX:
+        return f"is longer than {REPLY_TO_MAX} characters"
+    if "\r" in value or "\n" in value:
+        return "contains a line break"
+    addresses = getaddresses([value])
+    if len(addresses) != 1:
+        return "must be one address"
+    try:
+        # ASCII only: an internationalised address needs SMTPUTF8, which not every server has.
+        validate_email(addresses[0][1], check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return "is not an ASCII email address"
+    return None
+
+
+def requester_reply_to() -> str | None:
+    """Where a requester's reply to their acknowledgement goes: the foundation's MAIL_REPLY_TO,
+    not the sender, which may be a no-reply address. None (no Reply-To) while it is unset."""
+    return (current_app.config.get("MAIL_REPLY_TO") or "").strip() or None
+
+
 def queue_email(
-    *, kind: str, to_address: str, subject: str, body_text: str, language: str = "en", inquiry: Inquiry | None = None
+    *,
+    kind: str,
+    to_address: str,
+    subject: str,
+    body_text: str,
+    language: str = "en",
+    inquiry: Inquiry | None = None,
+    reply_to: str | None = None,
 ) -> OutboundEmail:
     email = OutboundEmail(
         message_id=make_msgid(idstring=kind, domain=_message_domain()),
@@ -65,6 +104,10 @@ def queue_email(
         subject=subject,
         body_text=body_text,
         language=language,
+        # Stored with the message rather than read when it is sent: a retry or an admin's
+        # re-send goes out as it was queued (as its Message-ID and Date do), whatever the
+        # setting says by then, and the outbox page shows where a reply will go.
+        reply_to=reply_to,
         inquiry=inquiry,
         next_attempt_at=utcnow(),
     )
@@ -113,6 +156,10 @@ def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "n
 
 
 def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> OutboundEmail | None:
+    """The "we received your message" email. It is the one email with a Reply-To: a family
+    who answers it reaches the foundation. Staff notices, reminders and escalations have none:
+    their readers answer inside the app, and a reply by email would carry an inquiry's
+    details into a mailbox, where they must not go."""
     if not inquiry.email:
         return None
     with force_locale(inquiry.language):
@@ -125,4 +172,5 @@ def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) ->
         body_text=body,
         language=inquiry.language,
         inquiry=inquiry,
+        reply_to=requester_reply_to(),
     )

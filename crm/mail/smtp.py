@@ -45,6 +45,7 @@ class Outgoing:
     language: str
     created_at: datetime
     inquiry_id: int | None = None
+    reply_to: str | None = None
 
 
 class DeliveryError(Exception):
@@ -72,6 +73,8 @@ def build_message(outgoing: Outgoing, sender: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = outgoing.to_address
     message["Subject"] = outgoing.subject
+    if outgoing.reply_to:
+        message["Reply-To"] = outgoing.reply_to
     message_id = outgoing.message_id.strip()
     message["Message-ID"] = message_id if message_id.startswith("<") else f"<{message_id}>"
     message["Date"] = format_datetime(outgoing.created_at)

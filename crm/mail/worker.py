@@ -125,6 +125,7 @@ def _snapshot(email: OutboundEmail) -> Outgoing:
         language=email.language,
         created_at=email.created_at,
         inquiry_id=email.inquiry_id,
+        reply_to=email.reply_to,
     )
 
 

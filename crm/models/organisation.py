@@ -84,6 +84,9 @@ class Organisation(TimestampMixin, db.Model):
         enum_column(OrganisationKind), default=OrganisationKind.GRANTEE
     )
     description: Mapped[str] = mapped_column(Text, default="")
+    # The same description in Spanish, for the public pages shown in Spanish; empty when
+    # nobody has written it yet (those pages then show the English one, marked as English).
+    description_es: Mapped[str] = mapped_column(Text, default="", server_default="")
     website: Mapped[str] = mapped_column(String(300), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")

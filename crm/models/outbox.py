@@ -38,6 +38,9 @@ class OutboundEmail(db.Model):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(5), default="en")
+    # The Reply-To header, fixed when queued like the Message-ID: every retry and re-send
+    # is the same message, and the outbox page shows where a reply would go. None: no header.
+    reply_to: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[EmailStatus] = mapped_column(enum_column(EmailStatus), default=EmailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -27,6 +27,13 @@ class OrganisationForm(CrmForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the organisation's name."), Length(max=200), NoControlCharacters()])
     kind = SelectField("Kind", choices=[(kind.value, kind.label) for kind in OrganisationKind], default=OrganisationKind.GRANTEE.value)
     description = TextAreaField("Description", filters=[strip], validators=[Optional(), Length(max=5000)])
+    description_es = TextAreaField(
+        "Description in Spanish",
+        filters=[strip],
+        description="Shown on the public pages in Spanish. Left empty, they show the English description.",
+        render_kw={"lang": "es"},  # the browser's spelling check and screen readers use Spanish
+        validators=[Optional(), Length(max=5000), NoControlCharacters()],
+    )
     website = StringField("Website", filters=[strip], validators=[Optional(), Length(max=300), WebAddress()])
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
     phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])

@@ -79,7 +79,7 @@ def name_taken(name: str, excluding_id: int | None = None) -> bool:
 
 
 def apply_form(organisation: Organisation, data: dict) -> None:
-    for field in ("name", "description", "website", "email", "phone", "address_line", "city", "postal_code"):
+    for field in ("name", "description", "description_es", "website", "email", "phone", "address_line", "city", "postal_code"):
         setattr(organisation, field, data.get(field) or "")
     organisation.state = (data.get("state") or "").upper()
     organisation.kind = OrganisationKind(data["kind"])

@@ -3,20 +3,52 @@
 The order: a ?lang= link the visitor followed (remembered in the session), then the language
 kept in the session, then the browser's Accept-Language, then English. Staff pages are
 written in English only, so requests to other blueprints always get English.
+
+An address no route matches (a 404, or a 405 for a method no route takes) belongs to no
+blueprint. It is answered as a public page, in the visitor's language, unless its first
+path segment is one of the staff pages' (/organisations/nope stays English).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import has_request_context, request, session, url_for
+from flask import current_app, has_request_context, request, session, url_for
 from flask_babel import get_locale, refresh
 
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
 DEFAULT_LANGUAGE = "en"
 SESSION_KEY = "language"
-# Blueprints whose pages follow the visitor's language; None is a request no route matched (a 404).
+# Blueprints whose pages follow the visitor's language; None is a request no route matched (a
+# 404), which follows it too unless it is under a staff address (see answers_as_public_page).
 TRANSLATED_BLUEPRINTS = frozenset({"public", None})
+PUBLIC_BLUEPRINT = "public"
+
+
+def answers_as_public_page() -> bool:
+    """Whether this request's page is a public one, shown in the visitor's language: a page of
+    the public blueprint, or an address no route matched that is not under a staff page's."""
+    if request.blueprint not in TRANSLATED_BLUEPRINTS:
+        return False
+    if request.url_rule is not None:
+        # A route outside any blueprint (the static files) is no public page.
+        return request.blueprint == PUBLIC_BLUEPRINT
+    return first_segment(request.path) not in staff_segments()
+
+
+def first_segment(path: str) -> str:
+    """"organisations" for /organisations/12/edit; "" for /."""
+    return path.lstrip("/").partition("/")[0]
+
+
+def staff_segments() -> frozenset[str]:
+    """The first path segments of every route outside the public blueprint (organisations,
+    login, static...), read from the app's own URL map so that a new staff page counts."""
+    return frozenset(
+        first_segment(rule.rule)
+        for rule in current_app.url_map.iter_rules()
+        if not rule.endpoint.startswith(PUBLIC_BLUEPRINT + ".")
+    )
 
 
 def chosen_language() -> str | None:
@@ -41,7 +73,7 @@ def select_locale() -> str:
     """Flask-Babel's locale selector (babel.init_app(app, locale_selector=select_locale))."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
-    if request.blueprint not in TRANSLATED_BLUEPRINTS:
+    if not answers_as_public_page():
         return DEFAULT_LANGUAGE
     remembered = session.get(SESSION_KEY)
     language = chosen_language() or (remembered if remembered in LANGUAGES else None)

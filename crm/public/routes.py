@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, has_request_context, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -12,7 +12,7 @@ from crm.database import utcnow
 from crm.extensions import csrf, db, limiter
 from crm.public import services, spam
 from crm.public.forms import InquiryForm
-from crm.public.i18n import current_language, language_links, remember_language_choice
+from crm.public.i18n import answers_as_public_page, current_language, language_links, remember_language_choice
 from crm.public.services import Confirmation
 
 bp = Blueprint("public", __name__)
@@ -50,8 +50,12 @@ def _remember_language() -> None:
     remember_language_choice()
 
 
-@bp.context_processor
+# App-wide, because a page no route matched belongs to no blueprint and yet gets the public
+# layout (crm.errors hands it to public_error); staff pages and emails get nothing from it.
+@bp.app_context_processor
 def _language_context() -> dict[str, object]:
+    if not has_request_context() or not answers_as_public_page():
+        return {}
     return {"current_language": current_language(), "language_links": language_links()}
 
 
@@ -62,7 +66,7 @@ def _form_rate_limit() -> str:
 @bp.route("/")
 @requires(Access.PUBLIC)
 def index():
-    return render_template("public/index.html", partners=services.backbone_partners())
+    return render_template("public/index.html", partners=services.backbone_partners(current_language()))
 
 
 # The app-wide CSRF check would answer an expired token with a bare 400 before this view runs;

@@ -26,6 +26,8 @@ class PublicContact:
 class Partner:
     name: str
     description: str
+    # The language `description` is written in, which may not be the page's (see description_for).
+    description_language: str
     website: str
     contacts: tuple[PublicContact, ...]
 
@@ -50,27 +52,43 @@ class Confirmation:
         return cls(reference=reference, organisation=organisation)
 
 
-def backbone_partners() -> list[Partner]:
-    """Active backbone organisations and the contacts they chose to show the public."""
+def description_for(english: str, spanish: str, language: str) -> tuple[str, str]:
+    """An organisation's description for a page in `language`, and the language it is in.
+
+    A Spanish page shows the Spanish description; without one it shows the English one, which
+    the page then marks as English so that screen readers pronounce it as English. An English
+    page always shows the English one.
+    """
+    if language == "es" and spanish.strip():
+        return spanish, "es"
+    return english, "en"
+
+
+def backbone_partners(language: str) -> list[Partner]:
+    """Active backbone organisations, described in `language` where they can be, and the
+    contacts they chose to show the public."""
     organisations = db.session.scalars(
         select(Organisation)
         .options(selectinload(Organisation.contacts))
         .where(Organisation.kind == OrganisationKind.BACKBONE, Organisation.status == RecordStatus.ACTIVE)
         .order_by(Organisation.name)
     )
-    return [
-        Partner(
-            name=organisation.name,
-            description=organisation.description,
-            website=organisation.website,
-            contacts=tuple(
-                PublicContact(name=contact.name, title=contact.title, email=contact.email, phone=contact.phone)
-                for contact in organisation.contacts
-                if contact.show_on_public_page and contact.active
-            ),
-        )
-        for organisation in organisations
-    ]
+    return [_partner(organisation, language) for organisation in organisations]
+
+
+def _partner(organisation: Organisation, language: str) -> Partner:
+    description, description_language = description_for(organisation.description, organisation.description_es, language)
+    return Partner(
+        name=organisation.name,
+        description=description,
+        description_language=description_language,
+        website=organisation.website,
+        contacts=tuple(
+            PublicContact(name=contact.name, title=contact.title, email=contact.email, phone=contact.phone)
+            for contact in organisation.contacts
+            if contact.show_on_public_page and contact.active
+        ),
+    )
 
 
 def active_topics() -> list[Topic]:

@@ -218,6 +218,9 @@ PAGES = [
     Page(None, "/get-in-touch?lang=en", h1="Get in touch"),
     Page(None, "/get-in-touch?lang=es", h1="Póngase en contacto"),
     Page(None, "/get-in-touch/thank-you", lands_on="/get-in-touch$", axe=False),  # nothing sent: back to the form
+    # An address that does not exist, outside the staff pages: the public layout, in the visitor's language.
+    Page(None, "/no-such-page?lang=es", status=404, h1="No encontramos esa página"),
+    Page(None, "/no-such-page?lang=en", status=404, h1="could not find that page", axe=False),
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
     # Staff pages, as a manager.
@@ -660,6 +663,11 @@ FORMS = [
     BadInput(
         "organisation edit: over-long description", "manager", "/organisations/{org}/edit",
         lambda page: page.eval_on_selector("#description", "(el, v) => { el.value = v; }", LONG),
+        "Save", "characters or fewer", kept=(("#name", BOOTHEEL_BABIES),),
+    ),
+    BadInput(
+        "organisation edit: over-long Spanish description", "manager", "/organisations/{org}/edit",
+        lambda page: page.eval_on_selector("#description_es", "(el, v) => { el.value = v; }", LONG),
         "Save", "characters or fewer", kept=(("#name", BOOTHEEL_BABIES),),
     ),
     BadInput(

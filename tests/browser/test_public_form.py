@@ -195,9 +195,11 @@ def test_submit_the_form_by_keyboard_alone(new_page, public_live):
 
 def test_every_public_page_fits_a_360_pixel_phone(new_page, assert_accessible, public_live):
     page = new_page(width=360, height=740)
-    for path in ("/?lang=en", "/get-in-touch", "/?lang=es", "/get-in-touch"):
+    for path in ("/?lang=en", "/get-in-touch", "/?lang=es", "/get-in-touch", "/no-such-page"):
         page.goto(path)
         no_horizontal_scroll(page)
+    assert html_lang(page) == "es"  # the choice made above holds on a page that does not exist
+    assert_accessible(page)
 
     # The form with every error showing, and a long unbroken value, still fits.
     page.goto("/get-in-touch?lang=en")
