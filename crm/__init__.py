@@ -7,13 +7,29 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import DEVELOPMENT_SECRET_KEY, Config, config_from_environment
+from crm import logs
 from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 
+class BackboneFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """Flask's "Exception on ..." record of an unhandled error, told without the exception
+        messages, which can quote what a family wrote (crm.logs)."""
+        error = exc_info[1]
+        if error is None:
+            super().log_exception(exc_info)
+            return
+        logs.log_failure(self.logger, "Exception on %s [%s]", request.path, request.method, error=error)
+
+
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
-    app = Flask(__name__, template_folder="../templates", instance_relative_config=False)
+    app = BackboneFlask(__name__, template_folder="../templates", instance_relative_config=False)
     app.config.from_object(config_class or config_from_environment())
     app.config.update(overrides)
+    # Whatever engine options a deployment or a test sets, SQL errors and echo carry no values
+    # unless it asks for them by name.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    logs.hide_result_rows()
     _refuse_weak_secret(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

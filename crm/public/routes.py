@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
+from crm import logs
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.extensions import csrf, db, limiter
@@ -150,9 +151,11 @@ def _form_kept_after_failure(title: str, advice: str) -> str | None:
     travels in an address; None when even that cannot be drawn."""
     try:
         return _render_form(_inquiry_form(request.form), not_sent=(title, advice))
-    except Exception:  # noqa: BLE001  (the plain error page is the fallback)
+    except Exception as error:  # noqa: BLE001  (the plain error page is the fallback)
         db.session.rollback()
-        current_app.logger.exception("The Get in Touch form could not be shown again after a failed send")
+        logs.log_failure(
+            current_app.logger, "The Get in Touch form could not be shown again after a failed send", error=error
+        )
         return None
 
 
