@@ -58,8 +58,12 @@ def _refuse_weak_secret(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     import crm.models  # noqa: F401  (every model must be known to metadata and migrations)
+    from crm import outage
 
     db.init_app(app)
+    # Teardowns run last-registered first: this closes the session before Flask-SQLAlchemy's
+    # own teardown would, without failing the request over a connection killed meanwhile.
+    app.teardown_appcontext(outage.end_session)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -69,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         _tune_sqlite(db.engine)
+        outage.count_failed_connections_as_lost(db.engine)
 
     from crm.auth.services import load_user_by_session_token
 

@@ -34,7 +34,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from crm import logs
+from crm import logs, outage
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks
@@ -387,9 +387,10 @@ def run_worker(transport: Transport, poll_interval: float, stop: threading.Event
                 refresh_in_background()
             except Exception as error:
                 logs.log_failure(logger, "Outbox worker run failed; trying again in %s s", poll_interval, error=error)
-                db.session.rollback()
+                outage.roll_back()
                 report = SendReport()
             finally:
+                outage.end_session()
                 db.session.remove()
             if report.total:
                 logger.info(report.summary())
