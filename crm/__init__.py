@@ -7,13 +7,29 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import DEVELOPMENT_SECRET_KEY, Config, config_from_environment
+from crm import logs
 from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 
+class BackboneFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """Flask's "Exception on ..." record of an unhandled error, told without the exception
+        messages, which can quote what a family wrote (crm.logs)."""
+        error = exc_info[1]
+        if error is None:
+            super().log_exception(exc_info)
+            return
+        logs.log_failure(self.logger, "Exception on %s [%s]", request.path, request.method, error=error)
+
+
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
-    app = Flask(__name__, template_folder="../templates", instance_relative_config=False)
+    app = BackboneFlask(__name__, template_folder="../templates", instance_relative_config=False)
     app.config.from_object(config_class or config_from_environment())
     app.config.update(overrides)
+    # Whatever engine options a deployment or a test sets, SQL errors and echo carry no values
+    # unless it asks for them by name.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    logs.hide_result_rows()
     _refuse_weak_secret(app)
     _refuse_bad_reply_to(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
@@ -54,8 +70,12 @@ def _refuse_bad_reply_to(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     import crm.models  # noqa: F401  (every model must be known to metadata and migrations)
+    from crm import outage
 
     db.init_app(app)
+    # Teardowns run last-registered first: this closes the session before Flask-SQLAlchemy's
+    # own teardown would, without failing the request over a connection killed meanwhile.
+    app.teardown_appcontext(outage.end_session)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -65,6 +85,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         _tune_sqlite(db.engine)
+        outage.count_failed_connections_as_lost(db.engine)
 
     from crm.auth.sessions import load_signed_in_user
 

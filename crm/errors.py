@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 
-from crm.extensions import db
+from crm import logs, outage
 from crm.public.i18n import answers_as_public_page
 from crm.public.routes import public_error
 
@@ -18,16 +19,23 @@ MESSAGES = {
     413: ("That was too much to send at once", "Please shorten what you entered and try again."),
     429: ("Too many attempts", "Please wait a few minutes and try again."),
     500: ("Something went wrong on our side", "It has been noted. Please try again in a moment."),
+    503: ("The records cannot be reached just now", "Please try again in a moment."),
 }
+UNAVAILABLE_AFTER_POST = (
+    "Please go back and try again in a moment. If you were saving something, check whether it was saved "
+    "before you send it again."
+)
 
 
 def render_error(status: int, detail: str | None = None):
     title, advice = MESSAGES.get(status, MESSAGES[500])
+    if status == 503 and request.method == "POST":
+        advice = UNAVAILABLE_AFTER_POST
     return render_template("errors/error.html", status=status, title=title, advice=detail or advice), status
 
 
 def handle_http_error(error: HTTPException):
-    db.session.rollback()
+    outage.roll_back()
     status = error.code or 500
     if status < 400:
         return error
@@ -47,18 +55,36 @@ def _own_description(error: HTTPException) -> str | None:
 
 
 def handle_csrf_error(error: CSRFError):
-    db.session.rollback()
+    outage.roll_back()
     return render_error(400, "This form expired or was sent from somewhere else. Please reload the page and try again.")
 
 
 def handle_unexpected_error(error: Exception):
-    db.session.rollback()
+    outage.roll_back()
     if isinstance(error, HTTPException):
         return handle_http_error(error)
     return render_error(500)
 
 
+def handle_database_error(error: DBAPIError):
+    """A database out of reach (connection lost, or refused) gets a 503 "try again" page, drawn
+    by the page's own 503 handler (public pages keep what the visitor wrote). Any other
+    database error is unexpected: raised again, Flask logs it and answers 500."""
+    if not outage.connection_lost(error):
+        raise error
+    outage.roll_back()
+    current_app.logger.warning(
+        "The database could not be reached on %s [%s]: %s", request.path, request.method, logs.describe(error)
+    )
+    # Who is signed in cannot be looked up either (Flask-Login loads the user for every
+    # template, and a loaded user was expired by the rollback): the page is drawn as for a
+    # visitor, without touching the database. The session cookie is left as it is.
+    current_app.login_manager._update_request_context_with_user()
+    return current_app.handle_http_exception(ServiceUnavailable())
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_unexpected_error)

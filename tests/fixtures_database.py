@@ -1,10 +1,36 @@
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
     return os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+
+
+@contextmanager
+def database_of_its_own(database_url: str, directory: Path, prefix: str) -> Iterator[tuple[str, dict]]:
+    """(url, engine options) for a database no other test uses, for an app whose commits must
+    really happen (a live server, a lost connection): a SQLite file in `directory`, or, on
+    PostgreSQL, a fresh schema named after `prefix`, dropped afterwards."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield f"sqlite:///{directory / f'{prefix}.sqlite'}", {}
+        return
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield database_url, {"connect_args": {"options": f"-c search_path={schema}"}}
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

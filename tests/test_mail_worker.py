@@ -86,6 +86,11 @@ def make_email(**fields) -> OutboundEmail:
     return email
 
 
+def app_log_text(caplog: pytest.LogCaptureFixture) -> str:
+    """What the app logged, tracebacks included (the test SMTP server's own log left out)."""
+    return "\n".join(caplog.handler.format(record) for record in caplog.records if record.name.startswith("crm"))
+
+
 def reload(email: OutboundEmail) -> OutboundEmail:
     db.session.expire_all()
     return db.session.get(OutboundEmail, email.id)
@@ -363,6 +368,42 @@ def test_a_permanent_recipient_rejection_is_dead_at_once(app, smtp_server, trans
     assert stored.status is status
     assert stored.attempts == 1
     assert reply[:3] in stored.last_error
+
+
+def test_a_reply_that_quotes_the_recipient_is_logged_without_the_address(app, smtp_server, transport, caplog):
+    """Mail servers often name the refused recipient: for an acknowledgement that is a
+    family's address, which must not reach the log. The outbox keeps the reply whole."""
+    caplog.set_level("DEBUG")
+    email = make_email(kind="requester_ack", to_address="Quillon.Vexmarsh@example.org")
+    smtp_server.reject["quillon.vexmarsh@example.org"] = (
+        "550 5.1.1 <Quillon.Vexmarsh@example.org>: Recipient address rejected: User unknown"
+    )
+
+    send_due(NOW, transport)
+
+    logged = app_log_text(caplog)
+    assert "Recipient address rejected" in logged
+    assert "vexmarsh" not in logged.lower()
+    assert "Quillon.Vexmarsh@example.org" in reload(email).last_error
+
+
+def test_an_unexpected_error_is_logged_without_its_message(app, smtp_server, transport, monkeypatch, caplog):
+    from crm.mail import smtp
+
+    def quoting(_connection, outgoing):
+        raise RuntimeError(f"could not encode the message to {outgoing.to_address}")
+
+    monkeypatch.setattr(smtp.SMTPConnection, "send", quoting)
+    caplog.set_level("DEBUG")
+    make_email(to_address="quillon.vexmarsh@example.org")
+
+    send_due(NOW, transport)
+
+    logged = app_log_text(caplog)
+    assert "Unexpected error sending email" in logged
+    assert "RuntimeError" in logged
+    assert "in quoting" in logged  # where it happened is kept
+    assert "vexmarsh" not in logged.lower()
 
 
 def test_a_permanent_data_rejection_is_dead_at_once(app, smtp_server, transport):

@@ -102,6 +102,24 @@ def receive(
     choice made without consent is someone at the foundation. The same email and message
     within the duplicate window returns the first inquiry.
     """
+    received = take_in(details, now, spam_reason=spam_reason, actor=actor, assign_to=assign_to)
+    if not received.duplicate:
+        audit.commit(actor)
+    return received
+
+
+def take_in(
+    details: InquiryDetails,
+    now: datetime,
+    *,
+    spam_reason: str = "",
+    actor: User | None = None,
+    assign_to: Contact | None = None,
+    reference: str | None = None,
+) -> Received:
+    """All of `receive` but the commit, for a caller that has more to work out before it
+    commits (the public form's confirmation). ``reference`` is a reference the caller chose
+    beforehand (new_reference); by default one is chosen here."""
     key = dedupe_key(details.email, details.message) if details.email else ""
     if key:
         earlier = recent_duplicate(key, now)
@@ -109,7 +127,7 @@ def receive(
             return Received(inquiry=earlier, duplicate=True)
 
     inquiry = Inquiry(
-        reference=new_reference(),
+        reference=reference or new_reference(),
         received_at=now,
         source=details.source,
         name=details.name,
@@ -136,7 +154,7 @@ def receive(
         inquiry.events.append(
             InquiryEvent(kind=InquiryEventKind.STATUS_CHANGED, occurred_at=now, detail=f"Marked as spam: {spam_reason}")
         )
-        audit.commit(actor)
+        db.session.flush()
         return Received(inquiry=inquiry, duplicate=False)
 
     if assign_to is not None:
@@ -149,7 +167,6 @@ def receive(
             keep_unrouted(inquiry, str(error), now)
         else:
             route_to_contact(inquiry, outcome, now, actor)
-    audit.commit(actor)
     return Received(inquiry=inquiry, duplicate=False)
 
 

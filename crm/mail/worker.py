@@ -34,6 +34,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
+from crm import logs, outage
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks
@@ -246,7 +247,11 @@ def _record_failure(
     )
     status = email.status
     db.session.commit()
-    logger.warning("Email %s (%s) not delivered (%s): %s", outgoing.id, outgoing.kind, outcome, failure.reason)
+    # A server's reply can quote the recipient, a family's address: the log gets it masked
+    # (the outbox page keeps the reply whole, for admins).
+    logger.warning(
+        "Email %s (%s) not delivered (%s): %s", outgoing.id, outgoing.kind, outcome, logs.mask_addresses(failure.reason)
+    )
     return status
 
 
@@ -298,7 +303,7 @@ def _deliver_batch(
                 except DeliveryError as error:
                     failure = error
                 except Exception as error:  # a transport bug must not lose the message
-                    logger.exception("Unexpected error sending email %s", outgoing.id)
+                    logs.log_failure(logger, "Unexpected error sending email %s", outgoing.id, error=error)
                     failure = DeliveryError(describe_error(error))
                 if failure is not None and failure.connection:
                     connection_failure = failure  # the rest of the batch would fail the same way
@@ -381,11 +386,12 @@ def run_worker(transport: Transport, poll_interval: float, stop: threading.Event
                 report = send_due(utcnow(), transport)
                 # Rebuild a batch of the report's changed days, so a report finds little left to do.
                 refresh_in_background()
-            except Exception:
-                logger.exception("Outbox worker run failed; trying again in %s s", poll_interval)
-                db.session.rollback()
+            except Exception as error:
+                logs.log_failure(logger, "Outbox worker run failed; trying again in %s s", poll_interval, error=error)
+                outage.roll_back()
                 report = SendReport()
             finally:
+                outage.end_session()
                 db.session.remove()
             if report.total:
                 logger.info(report.summary())

@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, has_request_context, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from crm import logs, outage
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
-from crm.extensions import csrf, db, limiter
+from crm.extensions import csrf, limiter
 from crm.public import services, spam
 from crm.public.forms import InquiryForm
 from crm.public.i18n import answers_as_public_page, current_language, language_links, remember_language_choice
@@ -31,6 +33,7 @@ ERROR_TEXT = {
         _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
     ),
     500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
+    503: (_l("This page is not available just now"), _l("Please try again in a few minutes.")),
 }
 # A send refused with these statuses shows the form again, what was written kept.
 NOT_SENT_TEXT = {
@@ -41,6 +44,10 @@ NOT_SENT_TEXT = {
     500: (
         _l("Your message was not sent"),
         _l("Something went wrong on our side. What you wrote is still below; please send it again in a moment."),
+    ),
+    503: (
+        _l("Your message was not sent"),
+        _l("We cannot reach our records just now. What you wrote is still below; please send it again in a few minutes."),
     ),
 }
 
@@ -76,12 +83,18 @@ def index():
 @csrf.exempt
 @limiter.limit(_form_rate_limit, methods=["POST"])
 def get_in_touch():
-    # Only urlencoded or multipart fields count: a JSON body is not this form.
-    form = _inquiry_form(request.form if request.method == "POST" else None)
+    # A database connection lost on the way is met by one more attempt on a fresh connection;
+    # for a send, `sending` carries the first attempt's reference, so nothing is stored twice.
     if request.method == "GET":
-        return _render_form(form)
+        return outage.retry_once_if_connection_lost(lambda: _render_form(_inquiry_form(None)))
+    sending = services.Sending(now=utcnow())
+    return outage.retry_once_if_connection_lost(lambda: _send_form(sending))
 
-    now = utcnow()
+
+def _send_form(sending: services.Sending):
+    # Only urlencoded or multipart fields count: a JSON body is not this form.
+    form = _inquiry_form(request.form)
+    now = sending.now
     valid = form.validate()
     age = spam.form_age(form.rendered.data, now)
     timing = spam.judge_timing(age, spam.min_form_seconds())
@@ -99,16 +112,20 @@ def get_in_touch():
         message=form.message.data,
     )
     reason = spam.spam_reason(honeypot=spam.honeypot_filled(form.website.data), timing=timing, age=age)
-    confirmation = services.send_inquiry(details, now, spam_reason=reason)
+    confirmation = sending.send(details, spam_reason=reason)
+    # Stored and committed: from here on nothing needs the database, nor may fail.
     session[CONFIRMATION_KEY] = confirmation.to_session()
     return redirect(url_for("public.thanks"))
 
 
-def _inquiry_form(formdata) -> InquiryForm:
-    """The Get in Touch form in the page's language, offering the topics shown to the public."""
+def _inquiry_form(formdata, topics: list[tuple[int, str]] | None = None) -> InquiryForm:
+    """The Get in Touch form in the page's language, offering the topics shown to the public
+    (or the `topics` given)."""
     language = current_language()
     form = InquiryForm(formdata=formdata, language=language)
-    form.set_topics(services.topic_choices(services.active_topics(), language), _("Choose a topic"))
+    if topics is None:
+        topics = services.topic_choices(services.active_topics(), language)
+    form.set_topics(topics, _("Choose a topic"))
     return form
 
 
@@ -137,7 +154,7 @@ def thanks():
 
 def public_error(error: HTTPException):
     """Errors met on a public page get a public page, in the visitor's language."""
-    db.session.rollback()
+    outage.roll_back()
     remember_language_choice()  # a rate limit is checked before the blueprint's own hooks run
     status = error.code or 500
     title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
@@ -149,15 +166,27 @@ def public_error(error: HTTPException):
 
 
 def _form_kept_after_failure(title: str, advice: str) -> str | None:
-    """A message that could not be sent (a failure on our side, or too many sends) shows the
-    form again with what the visitor wrote, so nothing they typed is lost, and nothing of it
-    travels in an address; None when even that cannot be drawn."""
+    """A message that could not be sent (a failure on our side, too many sends, a database
+    out of reach) shows the form again with what the visitor wrote, so nothing they typed is
+    lost, and nothing of it travels in an address; None when even that cannot be drawn."""
     try:
-        return _render_form(_inquiry_form(request.form), not_sent=(title, advice))
-    except Exception:  # noqa: BLE001  (the plain error page is the fallback)
-        db.session.rollback()
-        current_app.logger.exception("The Get in Touch form could not be shown again after a failed send")
+        return _render_form(_form_to_show_again(), not_sent=(title, advice))
+    except Exception as error:  # noqa: BLE001  (the plain error page is the fallback)
+        outage.roll_back()
+        logs.log_failure(
+            current_app.logger, "The Get in Touch form could not be shown again after a failed send", error=error
+        )
         return None
+
+
+def _form_to_show_again() -> InquiryForm:
+    """The form as sent. Without a database to list the topics, it is shown without them:
+    what the visitor wrote is kept, and only the topic is chosen again."""
+    try:
+        return _inquiry_form(request.form)
+    except DBAPIError:
+        outage.roll_back()
+        return _inquiry_form(request.form, topics=[])
 
 
 for _status in ERROR_TEXT:

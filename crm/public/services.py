@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from crm import audit
 from crm.extensions import db
-from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, receive
+from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, new_reference, take_in
 from crm.models import Inquiry, InquirySource, Organisation, OrganisationKind, RecordStatus, Topic
 from crm.routing import services as routing
 
@@ -118,15 +119,50 @@ def inquiry_details(
     )
 
 
-def send_inquiry(details: InquiryDetails, now: datetime, *, spam_reason: str = "") -> Confirmation:
+def send_inquiry(
+    details: InquiryDetails, now: datetime, *, spam_reason: str = "", reference: str | None = None
+) -> Confirmation:
     """Store the inquiry (routed and acknowledged, or kept as spam) and say what to tell the sender.
 
     The same email and message within the duplicate window give the first inquiry's
     confirmation again. Spam gets a confirmation that looks like any other, naming the
     organisation that would have answered: the sender is not told it was caught.
+
+    The confirmation is worked out before the commit, so that once the inquiry is stored
+    nothing can fail the send: a family whose message was kept is never told it was not.
     """
-    received = receive(details, now, spam_reason=spam_reason)
-    inquiry = received.inquiry
+    received = take_in(details, now, spam_reason=spam_reason, reference=reference)
+    confirmation = confirmation_for(received.inquiry, now)
+    if not received.duplicate:
+        audit.commit(None)
+    return confirmation
+
+
+@dataclass
+class Sending:
+    """One send of the form, which may take two attempts when the database connection is
+    lost (crm.outage.retry_once_if_connection_lost).
+
+    The reference is chosen once, by the first attempt that gets that far. A connection lost
+    during the COMMIT leaves unknown whether the inquiry was stored, so a later attempt
+    looks its reference up first and confirms what it finds, instead of storing it twice
+    (the duplicate check on email and message would find it too, within its window).
+    """
+
+    now: datetime
+    reference: str | None = None
+
+    def send(self, details: InquiryDetails, *, spam_reason: str = "") -> Confirmation:
+        if self.reference is None:
+            self.reference = new_reference()
+        else:
+            stored = db.session.scalar(select(Inquiry).where(Inquiry.reference == self.reference))
+            if stored is not None:
+                return confirmation_for(stored, self.now)
+        return send_inquiry(details, self.now, spam_reason=spam_reason, reference=self.reference)
+
+
+def confirmation_for(inquiry: Inquiry, now: datetime) -> Confirmation:
     return Confirmation(reference=inquiry.reference, organisation=answering_organisation(inquiry, now))
 
 

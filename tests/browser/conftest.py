@@ -12,18 +12,16 @@ where a missing browser is an error.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from config import TestConfig
 from crm import create_app
 from crm.extensions import db
+from tests.fixtures_database import database_of_its_own
 from tests.live_server import LiveServer
 
 CHROMIUM = Path(os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium"))
@@ -53,20 +51,8 @@ def _require_chromium() -> None:
 @pytest.fixture(scope="session")
 def live_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     """(url, engine options) for a database no other test uses."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        path = tmp_path_factory.mktemp("browser") / "live.sqlite"
-        yield f"sqlite:///{path}", {}
-        return
-    schema = f"browser_{secrets.token_hex(4)}"
-    admin = create_engine(database_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield database_url, {"connect_args": {"options": f"-c search_path={schema}"}}
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with database_of_its_own(database_url, tmp_path_factory.mktemp("browser"), "browser") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
