@@ -41,7 +41,6 @@ from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
     Inquiry,
@@ -56,6 +55,7 @@ from crm.models import (
     Topic,
     User,
 )
+from crm.models.inquiry_status import InquiryStatus
 from crm.models.organisation import name_key
 from crm.models.report import record_changes
 from crm.reports import rollup

@@ -11,7 +11,6 @@ from sqlalchemy import inspect, select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus, can_move
 from crm.models import (
     AuditEvent,
     Contact,
@@ -21,6 +20,7 @@ from crm.models import (
     OutboundEmail,
     Role,
 )
+from crm.models.inquiry_status import InquiryStatus, can_move
 from tests.factories import ContactFactory
 from tests.inquiry_support import NOW, World, make_world, receive, reload, wire_inquiries, written
 

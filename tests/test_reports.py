@@ -19,8 +19,8 @@ from sqlalchemy import select
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla import BusinessCalendar, business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import Inquiry, Region, Role, Topic
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services
 from crm.reports.csv_export import neutralise_cell
 from tests import factories

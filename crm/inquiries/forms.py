@@ -25,8 +25,8 @@ from crm.forms import (
 )
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
-from crm.inquiries.status import InquiryStatus
 from crm.models import LANGUAGES, InquirySource
+from crm.models.inquiry_status import InquiryStatus
 
 NOT_OFFERED = "Choose from the list."
 RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}

@@ -26,10 +26,10 @@ from crm.auth.permissions import is_staff
 from crm.extensions import db
 from crm.inquiries import access
 from crm.inquiries.sla import is_overdue, sla_state
-from crm.inquiries.status import OPEN_STATUS_ORDER, OPEN_STATUSES, InquiryStatus
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, searched_text
+from crm.models.inquiry_status import OPEN_STATUS_ORDER, OPEN_STATUSES, InquiryStatus
 from crm.organisations.services import like_pattern
 from crm.records import MAX_ID
 from crm.templating import local_time

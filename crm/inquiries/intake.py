@@ -14,7 +14,6 @@ from crm import audit
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
-from crm.inquiries.status import InquiryStatus, status_after_assignment
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
@@ -23,6 +22,7 @@ from crm.mail.outbox import (
 )
 from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry import add_event
+from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"

@@ -40,9 +40,9 @@ from crm.inquiries.forms import (
     StatusForm,
 )
 from crm.inquiries.intake import InquiryDetails
-from crm.inquiries.status import InquiryStatus
 from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
+from crm.models.inquiry_status import InquiryStatus
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.routing.services import foundation_contact_ids

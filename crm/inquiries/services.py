@@ -14,10 +14,16 @@ from crm.extensions import db
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
 from crm.inquiries.sla import business_hours_between
-from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
 from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
 from crm.models.inquiry import add_event
+from crm.models.inquiry_status import (
+    IllegalTransition,
+    InquiryStatus,
+    allowed_moves,
+    check_move,
+    status_after_assignment,
+)
 from crm.routing import services as routing
 
 

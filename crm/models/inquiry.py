@@ -23,8 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import UTCDateTime, utcnow
 from crm.extensions import db
-from crm.inquiries.status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.models.contact import LANGUAGES
+from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.models.organisation import enum_column
 from crm.schema import postgresql_only
 

@@ -39,8 +39,8 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import County, Inquiry, ReportChange, ReportDay
+from crm.models.inquiry_status import InquiryStatus
 from crm.models.report import utc_day
 
 # Bump when RECORD changes: days written in another layout are rebuilt, never misread.
