@@ -21,11 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import UTCDateTime, utcnow
+from crm.database import UTCDateTime, enum_column, utcnow
 from crm.extensions import db
 from crm.models.contact import LANGUAGES
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
-from crm.models.organisation import enum_column
 from crm.schema import postgresql_only
 
 if TYPE_CHECKING:
