@@ -15,8 +15,9 @@ from sqlalchemy import and_, event, select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.inbox import InboxFilters, conditions, open_clause
+from crm.inquiries.inbox import InboxFilters, conditions
 from crm.models import AuditEvent, Inquiry, Role
+from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.csv_export import neutralise_cell
 from tests.factories import ContactFactory, CountyFactory, OrganisationFactory

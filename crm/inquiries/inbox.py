@@ -28,8 +28,8 @@ from crm.inquiries import access
 from crm.inquiries.sla import is_overdue, sla_state
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
-from crm.models.inquiry import SEARCHED_COLUMNS, searched_text
-from crm.models.inquiry_status import OPEN_STATUS_ORDER, OPEN_STATUSES, InquiryStatus
+from crm.models.inquiry import SEARCHED_COLUMNS, open_clause, overdue_clause, searched_text
+from crm.models.inquiry_status import OPEN_STATUSES, InquiryStatus
 from crm.organisations.services import like_pattern
 from crm.records import MAX_ID
 from crm.templating import local_time
@@ -80,25 +80,6 @@ def _local_midnight(day: date) -> datetime:
 def my_contact_ids(user: Any) -> Select[tuple[int]]:
     """The contacts a staff user is: a User is linked to Contacts by email, ignoring case."""
     return select(Contact.id).where(func.lower(Contact.email) == (user.email or "").lower())
-
-
-def open_clause() -> ColumnElement[bool]:
-    """Open inquiries, in SQL; every query that asks for open inquiries should use it.
-
-    The statuses are listed in the order of the partial indexes' conditions
-    (crm.models.inquiry): PostgreSQL takes two lists for one condition only when their items
-    come in the same order; a set's order changes from process to process, and a condition
-    it sees twice it counts twice, which misleads the planner."""
-    return Inquiry.status.in_(OPEN_STATUS_ORDER)
-
-
-def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """SQL for sla.is_overdue on open inquiries: past due and still without a first response."""
-    return and_(
-        open_clause(),
-        Inquiry.first_response_at.is_(None),
-        Inquiry.due_at < now,
-    )
 
 
 def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnElement[bool]]:

@@ -60,8 +60,8 @@ class InquirySource(enum.StrEnum):
         }[self.value]
 
 
-# Conditions of partial indexes, written as the inbox's queries write them so that the
-# planner can tell an index holds every row a query wants.
+# Conditions of partial indexes, written as open_clause and awaiting_response_clause (below)
+# write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 
@@ -185,6 +185,35 @@ class Inquiry(db.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+# Which inquiries are open, awaiting their first response or overdue, in SQL. They need only
+# this model, so every feature (the inbox, routing, reports, the response-time jobs) asks
+# them here.
+
+
+def open_clause() -> ColumnElement[bool]:
+    """Open inquiries, in SQL; every query that asks for open inquiries should use it.
+
+    The statuses are listed in the order of the partial indexes' conditions
+    (``_OPEN`` above): PostgreSQL takes two lists for one condition only when their items
+    come in the same order; a set's order changes from process to process, and a condition
+    it sees twice it counts twice, which misleads the planner."""
+    return Inquiry.status.in_(OPEN_STATUS_ORDER)
+
+
+def awaiting_response_clause() -> ColumnElement[bool]:
+    """Open inquiries still without a first response: the response-time clock is running."""
+    return and_(open_clause(), Inquiry.first_response_at.is_(None))
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL for sla.is_overdue on open inquiries: past due and still without a first response."""
+    return and_(
+        open_clause(),
+        Inquiry.first_response_at.is_(None),
+        Inquiry.due_at < now,
+    )
 
 
 # The inbox search finds a fragment anywhere in these columns, ignoring case.

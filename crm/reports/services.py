@@ -30,9 +30,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries.inbox import open_clause
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
+from crm.models.inquiry import open_clause
 from crm.reports import rollup
 
 DEFAULT_DAYS = 90
