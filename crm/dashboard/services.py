@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries import access, inbox
+from crm.inquiries import inbox, queries
 from crm.interactions.services import newest_first
 from crm.models import Inquiry, Interaction, Organisation, RecordStatus, User
 
@@ -77,5 +77,5 @@ def overdue_inquiries(user: User, now: datetime) -> OverdueInquiries:
         )
 
     seen = count(inbox.InboxFilters(overdue=True))
-    mine = count(inbox.InboxFilters(overdue=True, mine=True)) if access.takes_inquiries(user) else None
+    mine = count(inbox.InboxFilters(overdue=True, mine=True)) if queries.takes_inquiries(user) else None
     return OverdueInquiries(seen=seen, mine=mine)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.auth.permissions import is_staff
 from crm.extensions import db
-from crm.inquiries import access
+from crm.inquiries import queries
 from crm.inquiries.sla import is_overdue, sla_state
 from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
@@ -77,14 +77,9 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
 
 
-def my_contact_ids(user: Any) -> Select[tuple[int]]:
-    """The contacts a staff user is: a User is linked to Contacts by email, ignoring case."""
-    return select(Contact.id).where(func.lower(Contact.email) == (user.email or "").lower())
-
-
 def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses for these filters, always starting with what ``user`` may see."""
-    where: list[ColumnElement[bool]] = [access.visible_to(user)]
+    where: list[ColumnElement[bool]] = [queries.visible_to(user)]
     if filters.status == OPEN:
         # Overdue says "open" itself, and PostgreSQL would count a second saying twice.
         if not filters.overdue:
@@ -103,7 +98,7 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
         where.append(Inquiry.assigned_contact_id == filters.assignee_id)
     if filters.mine:
         # The user's contacts are looked up first: a handful of ids the planner can seek on.
-        mine = list(db.session.scalars(my_contact_ids(user)))
+        mine = list(db.session.scalars(queries.my_contact_ids(user)))
         where.append(Inquiry.assigned_contact_id.in_(mine) if mine else false())
     if filters.organisation_id is not None:
         where.append(Inquiry.organisation_id == filters.organisation_id)
@@ -368,7 +363,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
 
 def assignee_choices(user: Any) -> list[tuple[int, str]]:
     # Plain columns, not ORM objects: this menu is on every inbox and inquiry page.
-    contacts = access.assignable_contacts(user).subquery()
+    contacts = queries.assignable_contacts(user).subquery()
     rows = db.session.execute(
         select(contacts.c.id, contacts.c.name, Organisation.name)
         .outerjoin(Organisation, Organisation.id == contacts.c.organisation_id)
@@ -393,7 +388,7 @@ def visible_counties(user: Any) -> list[str] | None:
         return None
     return list(
         db.session.scalars(
-            select(Inquiry.county_fips).where(access.visible_to(user), Inquiry.county_fips.is_not(None)).distinct()
+            select(Inquiry.county_fips).where(queries.visible_to(user), Inquiry.county_fips.is_not(None)).distinct()
         )
     )
 

@@ -24,12 +24,12 @@ from flask import (
 )
 from flask_login import current_user
 
-from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
+from crm.auth.permissions import Access, can_see_inquiry, is_staff, may_read_access_log, requires
 from crm.auth.redirects import is_safe_next
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.forms import with_empty_choice
-from crm.inquiries import access, inbox, services
+from crm.inquiries import inbox, queries, services
 from crm.inquiries.forms import (
     AssignForm,
     InboxFilterForm,
@@ -127,7 +127,7 @@ def index():
         due_label=inbox.due_label,
         is_staff=is_staff(current_user),
         # "Assigned to me" finds nothing for someone who is no contact: the page says why.
-        not_a_contact=filters is not None and filters.mine and not access.takes_inquiries(current_user),
+        not_a_contact=filters is not None and filters.mine and not queries.takes_inquiries(current_user),
     ), 200 if filters is not None else 422
 
 
@@ -226,7 +226,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     now = utcnow()
     events = services.load_events(inquiry)
     routing_story, contact_names = services.routing_story(events)
-    may_read_access_log = access.may_read_access_log(current_user)
+    shows_access_log = may_read_access_log(current_user)
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
     forms.setdefault("note_form", NoteForm(formdata=None))
@@ -234,8 +234,8 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         "inquiries/detail.html",
         inquiry=inquiry,
         # Who looked is for managers: the timeline shows views to them alone, beside the access log.
-        timeline=timeline(events, with_views=may_read_access_log),
-        access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
+        timeline=timeline(events, with_views=shows_access_log),
+        access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if shows_access_log else None,
         routing_story=routing_story,
         contact_names=contact_names,
         takes_work=services.takes_work(inquiry),
