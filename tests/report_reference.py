@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, func, select
 from crm.extensions import db
 from crm.inquiries.intake import business_calendar
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar
-from crm.models import LANGUAGES, County, Inquiry, Topic
+from crm.languages import LANGUAGES
+from crm.models import County, Inquiry, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.services import NO_COUNTY, Period, ResponseBreakdown, ResponseFigures
 from crm.reports.stats import percentile

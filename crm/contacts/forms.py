@@ -11,7 +11,8 @@ from crm.forms import (
     SelectField,
     strip,
 )
-from crm.models import LANGUAGES, ContactRole
+from crm.languages import LANGUAGES
+from crm.models import ContactRole
 from crm.organisations.forms import organisation_select
 
 

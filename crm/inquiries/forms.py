@@ -25,7 +25,8 @@ from crm.forms import (
 )
 from crm.geography.zip_lookup import normalise_zip
 from crm.inquiries.inbox import ANY, OPEN, SORTS
-from crm.models import LANGUAGES, InquirySource
+from crm.languages import LANGUAGES
+from crm.models import InquirySource
 from crm.models.inquiry_status import InquiryStatus
 
 NOT_OFFERED = "Choose from the list."

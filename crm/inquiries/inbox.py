@@ -26,7 +26,8 @@ from crm.auth.permissions import is_staff
 from crm.extensions import db
 from crm.inquiries import queries
 from crm.inquiries.sla import is_overdue, sla_state
-from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
+from crm.languages import language_name
+from crm.models import Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, open_clause, overdue_clause, searched_text
 from crm.models.inquiry_status import OPEN_STATUSES, InquiryStatus
@@ -347,7 +348,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
             zip_code,
             county or "",
             topic or "",
-            LANGUAGES.get(language, language),
+            language_name(language),
             organisation or "",
             assignee or "",
             _local_text(due_at),

@@ -1,7 +1,7 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
 from crm.models.audit import AuditEvent
-from crm.models.contact import LANGUAGES, Contact, ContactRole
+from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
@@ -13,7 +13,6 @@ from crm.models.routing import RoutingRule, Topic
 from crm.models.user import Role, User
 
 __all__ = [
-    "LANGUAGES",
     "AuditEvent",
     "Contact",
     "ContactRole",

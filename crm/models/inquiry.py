@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import UTCDateTime, enum_column, utcnow
 from crm.extensions import db
-from crm.models.contact import LANGUAGES
+from crm.languages import language_name
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
@@ -181,7 +181,7 @@ class Inquiry(db.Model):
 
     @property
     def language_name(self) -> str:
-        return LANGUAGES.get(self.language, self.language)
+        return language_name(self.language)
 
     def __str__(self) -> str:
         return self.reference

@@ -31,7 +31,8 @@ from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.inquiries.sla import DEFAULT_TARGET_HOURS
-from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
+from crm.languages import LANGUAGES
+from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.inquiry import open_clause
 from crm.reports import rollup
 
