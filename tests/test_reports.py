@@ -329,7 +329,7 @@ def test_page_shows_figures_charts_and_tables(client, login, march):
 
 
 def test_page_defaults_to_the_last_90_days(client, login):
-    from crm.templating import local_time
+    from crm.timezones import local_time
 
     login(Role.MANAGER)
     today = local_time(utcnow()).date()

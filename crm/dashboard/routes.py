@@ -4,7 +4,7 @@ from flask_login import current_user
 from crm.auth.permissions import Access, requires
 from crm.dashboard import services
 from crm.database import utcnow
-from crm.templating import local_time
+from crm.timezones import local_time
 
 bp = Blueprint("dashboard", __name__)
 

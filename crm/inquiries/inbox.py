@@ -14,11 +14,9 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
@@ -33,7 +31,7 @@ from crm.models.inquiry import SEARCHED_COLUMNS, open_clause, overdue_clause, se
 from crm.models.inquiry_status import OPEN_STATUSES, InquiryStatus
 from crm.organisations.services import like_pattern
 from crm.records import MAX_ID
-from crm.templating import local_time
+from crm.timezones import local_midnight, local_time
 
 # What a reference looks like (IM-7K3M9Q; bench data BX-000168525).
 REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{6,12}")
@@ -74,10 +72,6 @@ class InboxFilters:
 # --- filtering ---------------------------------------------------------------------------
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
-
-
 def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses for these filters, always starting with what ``user`` may see."""
     where: list[ColumnElement[bool]] = [queries.visible_to(user)]
@@ -116,9 +110,9 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
     if filters.language:
         where.append(Inquiry.language == filters.language)
     if filters.received_from is not None:
-        where.append(Inquiry.received_at >= _local_midnight(filters.received_from))
+        where.append(Inquiry.received_at >= local_midnight(filters.received_from))
     if filters.received_to is not None:
-        where.append(Inquiry.received_at < _local_midnight(filters.received_to + timedelta(days=1)))
+        where.append(Inquiry.received_at < local_midnight(filters.received_to + timedelta(days=1)))
     if filters.overdue:
         where.append(overdue_clause(now))
     return where

@@ -46,7 +46,7 @@ from crm.models.inquiry_status import InquiryStatus
 from crm.records import get_or_404
 from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.routing.services import foundation_contact_ids
-from crm.templating import local_time
+from crm.timezones import local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 

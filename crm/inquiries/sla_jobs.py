@@ -32,7 +32,7 @@ from crm.inquiries.sla import add_business_hours
 from crm.mail.outbox import inquiry_url, queue_email
 from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
 from crm.models.inquiry import add_event, awaiting_response_clause
-from crm.templating import format_datetime
+from crm.timezones import display_timezone, format_datetime
 
 DEFAULT_REMINDER_HOURS = 4
 
@@ -75,7 +75,7 @@ def escalation_recipients() -> list[User]:
 
 
 def _due_text(inquiry: Inquiry) -> str:
-    return f"{format_datetime(inquiry.due_at)} ({current_app.config['DISPLAY_TIMEZONE']} time)"
+    return f"{format_datetime(inquiry.due_at)} ({display_timezone()} time)"
 
 
 def _queue_sla_email(kind: str, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:

@@ -14,7 +14,7 @@ from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
 from crm.organisations.services import organisation_choices
 from crm.records import get_or_404
-from crm.templating import format_datetime
+from crm.timezones import format_datetime
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 
