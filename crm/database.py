@@ -1,4 +1,5 @@
-"""The declarative base, its naming convention and the column types every model shares."""
+"""The declarative base, its naming convention, the column types every model shares and the
+LIKE escape every search uses."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ def enum_column(enum_class: type[enum.Enum]) -> Enum:
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
     )
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that matches `text` literally, anywhere; compare with escape="\\".
+
+    The searches send it as one value, ``lower(column) LIKE :pattern``, the form the inbox's
+    trigram indexes are shown to answer on PostgreSQL (tests/test_inquiry_inbox.py)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Base(DeclarativeBase):

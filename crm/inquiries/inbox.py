@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tu
 from sqlalchemy.orm import selectinload
 
 from crm.auth.permissions import is_staff
+from crm.database import like_pattern
 from crm.extensions import db
 from crm.inquiries import queries
 from crm.inquiries.sla import is_overdue, sla_state
@@ -29,7 +30,6 @@ from crm.models import Contact, County, Inquiry, Organisation, Region, RoutingRu
 from crm.models.geography import region_counties
 from crm.models.inquiry import SEARCHED_COLUMNS, open_clause, overdue_clause, searched_text
 from crm.models.inquiry_status import OPEN_STATUSES, InquiryStatus
-from crm.organisations.services import like_pattern
 from crm.records import MAX_ID
 from crm.timezones import local_midnight, local_time
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.database import like_pattern
 from crm.extensions import db
 from crm.models import County, Interaction, Organisation, OrganisationKind, RecordStatus, Region, User
 from crm.models.organisation import name_key
@@ -23,12 +24,6 @@ class OrganisationFilters:
     kind: str = ""
     region_id: int | None = None
     status: str = ""
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern that matches `text` literally, anywhere."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def search(filters: OrganisationFilters) -> Select:
