@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla import BusinessCalendar, business_hours_between
 from crm.models import Inquiry, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services
-from crm.reports.csv_export import neutralise_cell
 from tests import factories
 from tests import report_reference as reference
 

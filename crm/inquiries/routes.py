@@ -26,6 +26,7 @@ from flask_login import current_user
 
 from crm.auth.permissions import Access, can_see_inquiry, is_staff, may_read_access_log, requires
 from crm.auth.redirects import is_safe_next
+from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.forms import with_empty_choice
@@ -44,7 +45,6 @@ from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry_status import InquiryStatus
 from crm.records import get_or_404
-from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.routing.services import foundation_contact_ids
 from crm.timezones import local_time
 

@@ -8,11 +8,11 @@ from flask import Blueprint, Response, abort, render_template, request
 from wtforms.validators import Optional
 
 from crm.auth.permissions import Access, requires
+from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow
 from crm.forms import CalendarDateField, CrmForm, DateWithin
 from crm.reports import services
 from crm.reports.charts import bar_chart
-from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.timezones import display_timezone, local_time
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
