@@ -36,11 +36,10 @@ from flask import Flask
 from sqlalchemy import Engine, Table, delete, func, insert, literal, select
 
 from crm.auth.passwords import hash_password
+from crm.business_hours import DEFAULT_TARGET_HOURS, business_calendar, business_hours_between
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS, business_hours_between
 from crm.models import (
     Contact,
     Inquiry,

@@ -272,8 +272,7 @@ def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login
 
 
 def test_the_first_response_stores_its_business_hours(app, client, login, inquiry):
-    from crm.inquiries.intake import business_calendar
-    from crm.inquiries.sla import business_hours_between
+    from crm.business_hours import business_calendar, business_hours_between
 
     login(Role.STAFF)
     client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Called back.", "channel": "phone"})

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.sla import BusinessCalendar, business_hours_between
 from crm.models import Inquiry, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services

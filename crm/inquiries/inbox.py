@@ -21,10 +21,10 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tu
 from sqlalchemy.orm import selectinload
 
 from crm.auth.permissions import is_staff
+from crm.business_hours import is_overdue, sla_state
 from crm.database import like_pattern
 from crm.extensions import db
 from crm.inquiries import queries
-from crm.inquiries.sla import is_overdue, sla_state
 from crm.languages import language_name
 from crm.models import Contact, County, Inquiry, Organisation, Region, RoutingRule, Topic
 from crm.models.geography import region_counties

@@ -25,10 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.business_hours import add_business_hours, business_calendar
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import add_business_hours
 from crm.mail.outbox import inquiry_url, queue_email
 from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
 from crm.models.inquiry import add_event, awaiting_response_clause

@@ -208,7 +208,7 @@ def awaiting_response_clause() -> ColumnElement[bool]:
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """SQL for sla.is_overdue on open inquiries: past due and still without a first response."""
+    """SQL for business_hours.is_overdue on open inquiries: past due and still without a first response."""
     return and_(
         open_clause(),
         Inquiry.first_response_at.is_(None),

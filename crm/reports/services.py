@@ -29,8 +29,8 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from crm.business_hours import DEFAULT_TARGET_HOURS
 from crm.extensions import db
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS
 from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.inquiry import open_clause
