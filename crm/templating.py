@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from flask import Flask
 
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, role_may
 from crm.timezones import format_datetime
 
@@ -22,8 +23,6 @@ def format_money(value: Decimal | None) -> str:
 def home_url() -> str:
     from flask import url_for
     from flask_login import current_user
-
-    from crm.auth.routes import home_for
 
     return home_for(current_user) if current_user.is_authenticated else url_for("auth.login")
 

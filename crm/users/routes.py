@@ -3,8 +3,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires, role_may
-from crm.auth.routes import home_for
 from crm.extensions import db
 from crm.forms import with_empty_choice
 from crm.models import User
