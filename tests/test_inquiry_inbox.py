@@ -16,7 +16,7 @@ from sqlalchemy import and_, event, select
 from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.inbox import InboxFilters, conditions
+from crm.inquiries.filters import InboxFilters, conditions
 from crm.models import AuditEvent, Inquiry, Role
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus

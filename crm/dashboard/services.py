@@ -7,7 +7,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries import inbox, queries
+from crm.inquiries import queries
+from crm.inquiries.filters import InboxFilters, conditions
 from crm.interactions.services import newest_first
 from crm.models import Inquiry, Interaction, Organisation, RecordStatus, User
 
@@ -71,11 +72,11 @@ class OverdueInquiries:
 
 
 def overdue_inquiries(user: User, now: datetime) -> OverdueInquiries:
-    def count(filters: inbox.InboxFilters) -> int:
+    def count(filters: InboxFilters) -> int:
         return db.session.scalar(
-            select(func.count()).select_from(Inquiry).where(*inbox.conditions(filters, user, now))
+            select(func.count()).select_from(Inquiry).where(*conditions(filters, user, now))
         )
 
-    seen = count(inbox.InboxFilters(overdue=True))
-    mine = count(inbox.InboxFilters(overdue=True, mine=True)) if queries.takes_inquiries(user) else None
+    seen = count(InboxFilters(overdue=True))
+    mine = count(InboxFilters(overdue=True, mine=True)) if queries.takes_inquiries(user) else None
     return OverdueInquiries(seen=seen, mine=mine)

@@ -24,7 +24,7 @@ from crm.forms import (
     with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
-from crm.inquiries.inbox import ANY, OPEN, SORTS
+from crm.inquiries.filters import ANY, OPEN, SORTS
 from crm.languages import LANGUAGES
 from crm.models import InquirySource
 from crm.models.inquiry_status import InquiryStatus
