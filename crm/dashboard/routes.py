@@ -4,6 +4,7 @@ from flask_login import current_user
 from crm.auth.permissions import Access, requires
 from crm.dashboard import services
 from crm.database import utcnow
+from crm.inquiries.overdue import overdue_inquiries
 from crm.timezones import local_time
 
 bp = Blueprint("dashboard", __name__)
@@ -21,5 +22,5 @@ def index():
         recent=services.recent_interactions(),
         dormant=services.dormant_partners(now, current_app.config["DORMANT_PARTNER_DAYS"]),
         dormant_days=current_app.config["DORMANT_PARTNER_DAYS"],
-        overdue=services.overdue_inquiries(current_user, now),
+        overdue=overdue_inquiries(current_user, now),
     )
