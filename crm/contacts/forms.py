@@ -13,7 +13,7 @@ from crm.forms import (
 )
 from crm.languages import LANGUAGES
 from crm.models import ContactRole
-from crm.organisations.forms import organisation_select
+from crm.organisation_menu import organisation_select
 
 
 class ContactForm(CrmForm):

@@ -16,7 +16,7 @@ from crm.forms import (
 )
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
-from crm.organisations.forms import organisation_select
+from crm.organisation_menu import organisation_select
 from crm.timezones import display_timezone
 
 EARLIEST_DATE = date(1900, 1, 1)

@@ -46,18 +46,6 @@ def search(filters: OrganisationFilters) -> Select:
     return query
 
 
-def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
-    """Organisations to pick from: the active ones plus `include_id` (the one already chosen),
-    or all of them, the inactive marked as such."""
-    query = select(Organisation).order_by(Organisation.name_key)
-    if active_only:
-        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in db.session.scalars(query)
-    ]
-
-
 def region_choices() -> list[tuple[int, str]]:
     return [(region.id, region.name) for region in db.session.scalars(select(Region).order_by(Region.name))]
 

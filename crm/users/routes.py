@@ -8,7 +8,7 @@ from crm.auth.permissions import Access, requires, role_may
 from crm.extensions import db
 from crm.forms import with_empty_choice
 from crm.models import User
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404, paginate
 from crm.users import services
 from crm.users.forms import NewUserForm, UserDetailsForm
