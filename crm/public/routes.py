@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
+from crm.errors import ERROR_TEXT
 from crm.extensions import csrf, db, limiter
 from crm.public import services, spam
 from crm.public.forms import InquiryForm
@@ -21,16 +22,12 @@ CONFIRMATION_KEY = "public_confirmation"
 DEFAULT_RATE_LIMIT = "5 per minute; 30 per hour"
 EXPIRED_MESSAGE = _l("This page was open for a long time; please send it again.")
 
-ERROR_TEXT = {
-    400: (_l("Something in that request was not right"), _l("Please go back, check the form and try again.")),
-    404: (_l("We could not find that page"), _l("It may have been moved, or the address may be mistyped.")),
-    405: (_l("That action is not allowed here"), _l("Please use the buttons and forms on the page.")),
-    413: (_l("That was too much to send at once"), _l("Please shorten what you wrote and try again.")),
-    429: (
-        _l("Too many attempts"),
-        _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
-    ),
-    500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
+# The errors a public page answers with a public page (the texts are crm.errors.ERROR_TEXT),
+# and the advice it words for someone who has just written in.
+PUBLIC_ERRORS = (400, 404, 405, 413, 429, 500)
+PUBLIC_ADVICE = {
+    413: _l("Please shorten what you wrote and try again."),
+    429: _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
 }
 # A send refused with these statuses shows the form again, what was written kept.
 NOT_SENT_TEXT = {
@@ -137,6 +134,7 @@ def public_error(error: HTTPException):
     remember_language_choice()  # a rate limit is checked before the blueprint's own hooks run
     status = error.code or 500
     title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    advice = PUBLIC_ADVICE.get(status, advice)
     if status in NOT_SENT_TEXT and request.method == "POST" and request.endpoint == "public.get_in_touch":
         kept = _form_kept_after_failure(*NOT_SENT_TEXT[status])
         if kept is not None:
@@ -156,5 +154,5 @@ def _form_kept_after_failure(title: str, advice: str) -> str | None:
         return None
 
 
-for _status in ERROR_TEXT:
+for _status in PUBLIC_ERRORS:
     bp.register_error_handler(_status, public_error)
