@@ -37,12 +37,10 @@ from sqlalchemy import Engine, Table, delete, func, insert, literal, select
 
 from crm.auth.passwords import hash_password
 from crm.auth.sessions import open_session
+from crm.business_hours import DEFAULT_TARGET_HOURS, business_calendar, business_hours_between
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS, business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
     Inquiry,
@@ -57,6 +55,7 @@ from crm.models import (
     Topic,
     User,
 )
+from crm.models.inquiry_status import InquiryStatus
 from crm.models.organisation import name_key
 from crm.models.report import record_changes
 from crm.reports import rollup

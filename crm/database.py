@@ -1,12 +1,14 @@
-"""The declarative base, its naming convention and the column types every model shares."""
+"""The declarative base, its naming convention, the column types every model shares and the
+LIKE escape every search uses."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,6 +59,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def enum_column(enum_class: type[enum.Enum]) -> Enum:
+    """Store an enum as its value in a plain string column on every database."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that matches `text` literally, anywhere; compare with escape="\\".
+
+    The searches send it as one value, ``lower(column) LIKE :pattern``, the form the inbox's
+    trigram indexes are shown to answer on PostgreSQL (tests/test_inquiry_inbox.py)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Base(DeclarativeBase):

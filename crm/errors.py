@@ -1,25 +1,28 @@
-"""Friendly error pages; the session is rolled back so nothing half-written survives."""
+"""Friendly error pages; the session is rolled back so nothing half-written survives.
+
+``ERROR_TEXT`` is what every error page says, the staff pages' here and the public pages'
+(crm.public.routes, in the visitor's language), so it is marked for translation."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, render_template, request
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 
 from crm import logs, outage
-from crm.public.i18n import answers_as_public_page
-from crm.public.routes import public_error
 
-MESSAGES = {
-    400: ("Something in that request was not right", "Please go back, check the form and try again."),
-    403: ("You do not have access to this page", "Ask an administrator if you think you should."),
-    404: ("We could not find that page", "It may have been moved, or the address may be mistyped."),
-    405: ("That action is not allowed here", "Please use the buttons and forms on the page."),
-    413: ("That was too much to send at once", "Please shorten what you entered and try again."),
-    429: ("Too many attempts", "Please wait a few minutes and try again."),
-    500: ("Something went wrong on our side", "It has been noted. Please try again in a moment."),
-    503: ("The records cannot be reached just now", "Please try again in a moment."),
+ERROR_TEXT = {
+    400: (_l("Something in that request was not right"), _l("Please go back, check the form and try again.")),
+    403: (_l("You do not have access to this page"), _l("Ask an administrator if you think you should.")),
+    404: (_l("We could not find that page"), _l("It may have been moved, or the address may be mistyped.")),
+    405: (_l("That action is not allowed here"), _l("Please use the buttons and forms on the page.")),
+    413: (_l("That was too much to send at once"), _l("Please shorten what you entered and try again.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes and try again.")),
+    500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
+    503: (_l("This page is not available just now"), _l("Please try again in a few minutes.")),
 }
 UNAVAILABLE_AFTER_POST = (
     "Please go back and try again in a moment. If you were saving something, check whether it was saved "
@@ -28,7 +31,11 @@ UNAVAILABLE_AFTER_POST = (
 
 
 def render_error(status: int, detail: str | None = None):
-    title, advice = MESSAGES.get(status, MESSAGES[500])
+    title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    # This is the staff layout, in English (<html lang="en">), even for an address no route
+    # matched, whose request otherwise follows the visitor's language (crm.public.i18n).
+    with force_locale("en"):
+        title, advice = str(title), str(advice)
     if status == 503 and request.method == "POST":
         advice = UNAVAILABLE_AFTER_POST
     return render_template("errors/error.html", status=status, title=title, advice=detail or advice), status
@@ -39,10 +46,6 @@ def handle_http_error(error: HTTPException):
     status = error.code or 500
     if status < 400:
         return error
-    if request.url_rule is None and answers_as_public_page():
-        # No route matched, so no blueprint's handler ran: a visitor's mistyped or outdated
-        # address gets the public layout, in their language; staff addresses stay English.
-        return public_error(error)
     return render_error(status, _own_description(error))
 
 

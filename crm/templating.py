@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask
 
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, role_may
-
-
-def local_time(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
-
-
-def format_datetime(value: datetime | None) -> str:
-    local = local_time(value)
-    return local.strftime("%d %b %Y, %H:%M") if local else ""
+from crm.timezones import format_datetime
 
 
 def format_date(value: date | None) -> str:
@@ -33,8 +23,6 @@ def format_money(value: Decimal | None) -> str:
 def home_url() -> str:
     from flask import url_for
     from flask_login import current_user
-
-    from crm.auth.routes import home_for
 
     return home_for(current_user) if current_user.is_authenticated else url_for("auth.login")
 

@@ -14,11 +14,11 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 
+from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar, business_calendar
 from crm.extensions import db
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar
-from crm.inquiries.status import InquiryStatus
-from crm.models import LANGUAGES, County, Inquiry, Topic
+from crm.languages import LANGUAGES
+from crm.models import County, Inquiry, Topic
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports.services import NO_COUNTY, Period, ResponseBreakdown, ResponseFigures
 from crm.reports.stats import percentile
 
@@ -35,7 +35,7 @@ def in_period(period: Period) -> list[ColumnElement[bool]]:
 class BusinessClock:
     """Business hours between many pairs of instants.
 
-    Gives what ``crm.inquiries.sla.business_hours_between`` gives, but lays the calendar's
+    Gives what ``crm.business_hours.business_hours_between`` gives, but lays the calendar's
     opening hours from ``first_day`` to ``last_day`` out once as a running total, so each
     pair costs two bisects instead of a walk over its days. Instants outside those days
     must not be asked about.

@@ -55,8 +55,7 @@ def test_fast_calendar_adds_business_hours_like_the_sla_clock(app, app_context):
     import random
     from datetime import UTC, datetime, timedelta
 
-    from crm.inquiries.intake import business_calendar
-    from crm.inquiries.sla import add_business_hours
+    from crm.business_hours import add_business_hours, business_calendar
 
     start = datetime(2025, 10, 1, tzinfo=UTC)
     fast = bench._FastCalendar(start, start + timedelta(days=200))

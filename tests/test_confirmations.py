@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Interaction, Role, RoutingRule, User
+from crm.models.inquiry_status import InquiryStatus
 from tests.factories import InteractionFactory, UserFactory
 from tests.inquiry_support import NOW, make_world, receive, reload, wire_inquiries, written
 

@@ -11,7 +11,6 @@ from sqlalchemy import inspect, select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus, can_move
 from crm.models import (
     AuditEvent,
     Contact,
@@ -21,6 +20,7 @@ from crm.models import (
     OutboundEmail,
     Role,
 )
+from crm.models.inquiry_status import InquiryStatus, can_move
 from tests.factories import ContactFactory
 from tests.inquiry_support import NOW, World, make_world, receive, reload, wire_inquiries, written
 
@@ -274,8 +274,7 @@ def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login
 
 
 def test_the_first_response_stores_its_business_hours(app, client, login, inquiry):
-    from crm.inquiries.intake import business_calendar
-    from crm.inquiries.sla import business_hours_between
+    from crm.business_hours import business_calendar, business_hours_between
 
     login(Role.STAFF)
     client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Called back.", "channel": "phone"})

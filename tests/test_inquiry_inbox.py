@@ -13,12 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import and_, event, select
 
+from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.inbox import InboxFilters, conditions, open_clause
-from crm.inquiries.status import InquiryStatus
+from crm.inquiries.filters import InboxFilters, conditions
 from crm.models import AuditEvent, Inquiry, Role
-from crm.reports.csv_export import neutralise_cell
+from crm.models.inquiry import open_clause
+from crm.models.inquiry_status import InquiryStatus
 from tests.factories import ContactFactory, CountyFactory, OrganisationFactory
 from tests.inquiry_support import NOW, World, make_world, receive, wire_inquiries
 from tests.naughty import naughty_strings

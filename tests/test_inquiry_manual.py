@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus
 from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, OutboundEmail, Role
+from crm.models.inquiry_status import InquiryStatus
 from tests.factories import ContactFactory
 from tests.inquiry_support import World, count, make_world, wire_inquiries, written
 

@@ -17,7 +17,7 @@ from config import TestConfig
 from crm import create_app
 from crm.auth.permissions import can_see_inquiry
 from crm.extensions import db
-from crm.inquiries.access import visible_to
+from crm.inquiries.queries import visible_to
 from crm.models import Inquiry, Role
 from tests.factories import ContactFactory, UserFactory
 from tests.inquiry_support import World, make_world, receive, reload, wire_inquiries, written

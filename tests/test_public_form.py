@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from crm.auth.permissions import Access, access_of
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus
 from crm.models import Contact, Inquiry, Organisation, OutboundEmail, RecordStatus, Topic
+from crm.models.inquiry_status import InquiryStatus
 from crm.routing.services import fallback_contact
 from tests.public_support import (
     CSRF_RE,

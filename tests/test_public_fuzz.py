@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.inquiries.status import InquiryStatus
+from crm.models.inquiry_status import InquiryStatus
 from tests.naughty import naughty_strings
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
 

@@ -98,6 +98,40 @@ def test_staff_pages_stay_in_english(app, public):
         assert select_locale() == "es"
 
 
+def test_a_staff_address_no_route_matches_gets_the_english_error_page_whatever_the_language(public):
+    """The page is the staff layout (<html lang="en">), so its text stays English too. (A public
+    address no route matches answers in the visitor's language: see the tests above.)"""
+    response = public.get("/organisations/no-such-page?lang=es", headers={"Accept-Language": "es"})
+
+    assert response.status_code == 404
+    html = text_of(response)
+    assert "We could not find that page" in html
+    assert "No encontramos" not in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "advice"),
+    [
+        ("en", "Please shorten what you wrote and try again."),
+        ("es", "Por favor, acorte lo que escribió e inténtelo de nuevo."),
+    ],
+)
+def test_a_public_error_page_speaks_the_visitors_language(app, public, lang, advice):
+    public.get(f"/get-in-touch?lang={lang}")
+    response = public.post("/get-in-touch", data={"message": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1024)})
+
+    assert response.status_code == 413
+    assert html_lang(response.get_data(as_text=True)) == lang
+    assert advice in text_of(response)
+
+
+def test_a_staff_error_page_keeps_its_own_advice(app, client):
+    response = client.post("/login", data={"email": "someone@example.org", "password": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1024)})
+
+    assert response.status_code == 413
+    assert "Please shorten what you entered and try again." in text_of(response)
+
+
 # --- what a Spanish-speaking visitor sees -------------------------------------------------------
 
 

@@ -13,8 +13,8 @@ from config import TestConfig
 from crm import create_app
 from crm.demo import seed_demo
 from crm.extensions import db, limiter
-from crm.inquiries.status import InquiryStatus
 from crm.models import Inquiry, OutboundEmail
+from crm.models.inquiry_status import InquiryStatus
 from crm.public import spam
 from crm.public.spam import Timing, judge_timing
 from tests.public_support import (

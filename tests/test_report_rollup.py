@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, load_only
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus
 from crm.models import Inquiry, ReportChange, ReportDay
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports import rollup, services
 from tests import factories
 from tests import report_reference as reference

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from crm.business_hours import BusinessCalendar, business_hours_between
+from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.sla import BusinessCalendar, business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import Inquiry, Region, Role, Topic
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services
-from crm.reports.csv_export import neutralise_cell
 from tests import factories
 from tests import report_reference as reference
 
@@ -329,7 +329,7 @@ def test_page_shows_figures_charts_and_tables(client, login, march):
 
 
 def test_page_defaults_to_the_last_90_days(client, login):
-    from crm.templating import local_time
+    from crm.timezones import local_time
 
     login(Role.MANAGER)
     today = local_time(utcnow()).date()

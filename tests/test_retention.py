@@ -13,9 +13,9 @@ from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.retention import ANONYMISED_NAME, purge_command
-from crm.inquiries.status import InquiryStatus
 from crm.mail.outbox import queue_email
 from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports import services
 from tests import factories
 from tests import report_reference as reference

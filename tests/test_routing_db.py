@@ -17,8 +17,8 @@ from crm.audit import commit
 from crm.demo import BOOTHEEL_BABIES, FOUNDATION, GENERATE_HEALTH, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
-from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, Contact, Inquiry, RoutingRule, Topic
+from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import active_topics
 from crm.routing import services
 

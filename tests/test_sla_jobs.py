@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks, sla_command
-from crm.inquiries.status import InquiryStatus
 from crm.mail.outbox import inquiry_url
 from crm.models import Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
+from crm.models.inquiry_status import InquiryStatus
 from tests import factories
 
 SECRET = "I lost the baby at 20 weeks and need someone to talk to"

@@ -7,8 +7,8 @@ from werkzeug.wrappers import Response
 from crm.account import services
 from crm.account.forms import PasswordChangeForm
 from crm.auth import sessions
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
-from crm.auth.routes import home_for
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")

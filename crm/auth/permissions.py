@@ -63,6 +63,11 @@ def can_see_inquiry(user: Any, inquiry: Any) -> bool:
     return can_see_organisation(user, inquiry.organisation_id)
 
 
+def may_read_access_log(user: Any) -> bool:
+    """Who looked at an inquiry is for managers and admins only."""
+    return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)
+
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 

@@ -7,11 +7,12 @@ from werkzeug.wrappers import Response
 
 from crm.auth import devices, sessions
 from crm.auth.forms import LoginForm
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.auth.services import authenticate
 from crm.extensions import limiter
-from crm.models.user import Role, normalise_email
+from crm.models.user import normalise_email
 
 bp = Blueprint("auth", __name__)
 
@@ -34,14 +35,6 @@ def _known_device_key() -> str:
 
 def _login_failed(response: Response) -> bool:
     return response.status_code != 302
-
-
-def home_for(user) -> str:
-    if user.role is Role.PARTNER:
-        if user.organisation_id is None:
-            return url_for("auth.no_organisation")
-        return url_for("organisations.detail", organisation_id=user.organisation_id)
-    return url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

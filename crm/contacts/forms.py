@@ -11,8 +11,9 @@ from crm.forms import (
     SelectField,
     strip,
 )
-from crm.models import LANGUAGES, ContactRole
-from crm.organisations.forms import organisation_select
+from crm.languages import LANGUAGES
+from crm.models import ContactRole
+from crm.organisation_menu import organisation_select
 
 
 class ContactForm(CrmForm):

@@ -6,7 +6,7 @@ from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
 from crm.forms import with_empty_choice
 from crm.models import Contact
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import filtered_page, get_or_404, id_from_query, page_args
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")

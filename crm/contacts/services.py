@@ -6,10 +6,10 @@ from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.database import like_pattern
 from crm.extensions import db
 from crm.interactions.services import newest_first
 from crm.models import AuditEvent, Contact, Interaction, User
-from crm.organisations.services import like_pattern
 
 
 class DuplicateEmail(ValueError):

@@ -5,7 +5,8 @@ from crm.auth.permissions import Access, requires
 from crm.dashboard import services
 from crm.database import utcnow
 from crm.grants import services as grant_services
-from crm.templating import local_time
+from crm.inquiries.overdue import overdue_inquiries
+from crm.timezones import local_time
 
 bp = Blueprint("dashboard", __name__)
 
@@ -22,7 +23,7 @@ def index():
         recent=services.recent_interactions(),
         dormant=services.dormant_partners(now, current_app.config["DORMANT_PARTNER_DAYS"]),
         dormant_days=current_app.config["DORMANT_PARTNER_DAYS"],
-        overdue=services.overdue_inquiries(current_user, now),
+        overdue=overdue_inquiries(current_user, now),
         past_due=grant_services.past_due_reports(today, services.PAST_DUE_SHOWN),
         days_overdue=grant_services.days_overdue,
     )

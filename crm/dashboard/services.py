@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.inquiries import access, inbox
 from crm.interactions.services import newest_first
-from crm.models import Inquiry, Interaction, Organisation, RecordStatus, User
+from crm.models import Interaction, Organisation, RecordStatus, User
 
 # Grant reports past due listed on the dashboard; the count covers them all.
 PAST_DUE_SHOWN = 20
@@ -61,24 +59,3 @@ def dormant_partners(now: datetime, days: int) -> list[tuple[Organisation, datet
         .order_by(last_touch.c.last_touch.is_not(None), last_touch.c.last_touch, Organisation.name)
     )
     return [(organisation, touched) for organisation, touched in rows]
-
-
-@dataclass(frozen=True)
-class OverdueInquiries:
-    """Open inquiries past their first-response deadline that ``user`` may see (for a partner,
-    their organisation's), and how many of those are assigned to the user; ``mine`` is None
-    when no inquiry can be, because the user is no contact who takes inquiries."""
-
-    seen: int
-    mine: int | None
-
-
-def overdue_inquiries(user: User, now: datetime) -> OverdueInquiries:
-    def count(filters: inbox.InboxFilters) -> int:
-        return db.session.scalar(
-            select(func.count()).select_from(Inquiry).where(*inbox.conditions(filters, user, now))
-        )
-
-    seen = count(inbox.InboxFilters(overdue=True))
-    mine = count(inbox.InboxFilters(overdue=True, mine=True)) if access.takes_inquiries(user) else None
-    return OverdueInquiries(seen=seen, mine=mine)

@@ -17,7 +17,7 @@ from crm.forms import (
 )
 from crm.grants.services import CENT, DUE_SOON_DAYS
 from crm.models import GrantStatus
-from crm.organisations.forms import organisation_select
+from crm.organisation_menu import organisation_select
 
 MAX_AMOUNT = Decimal(10) ** 12
 # Years a grant or report date may fall in; anything outside is a typo, not a grant.

@@ -6,7 +6,7 @@ from crm.forms import with_empty_choice
 from crm.grants import services
 from crm.grants.forms import GrantFilterForm, GrantForm
 from crm.models import Grant, GrantStatus
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import filtered_page, get_or_404, id_from_query, page_args
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")

@@ -11,7 +11,7 @@ from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, User
-from crm.templating import local_time
+from crm.timezones import local_time
 
 CENT = Decimal("0.01")
 DUE_SOON_DAYS = 30

@@ -24,9 +24,10 @@ from crm.forms import (
     with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
-from crm.inquiries.inbox import ANY, OPEN, SORTS
-from crm.inquiries.status import InquiryStatus
-from crm.models import LANGUAGES, InquirySource
+from crm.inquiries.filters import ANY, OPEN, SORTS
+from crm.languages import LANGUAGES
+from crm.models import InquirySource
+from crm.models.inquiry_status import InquiryStatus
 
 NOT_OFFERED = "Choose from the list."
 RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}

@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from crm import audit
+from crm.business_hours import DEFAULT_TARGET_HOURS, add_business_hours, business_calendar
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, parse_holidays
-from crm.inquiries.status import InquiryStatus, status_after_assignment
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
@@ -23,6 +22,7 @@ from crm.mail.outbox import (
 )
 from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry import add_event
+from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
@@ -60,16 +60,6 @@ def new_reference() -> str:
 def dedupe_key(email: str, message: str) -> str:
     normalised = email.strip().lower() + "\n" + " ".join(message.split()).casefold()
     return hashlib.sha256(normalised.encode()).hexdigest()
-
-
-def business_calendar() -> BusinessCalendar:
-    config = current_app.config
-    return BusinessCalendar(
-        timezone=config["SLA_TIMEZONE"],
-        day_start=time(config["SLA_DAY_START_HOUR"]),
-        day_end=time(config["SLA_DAY_END_HOUR"]),
-        holidays=parse_holidays(config["SLA_HOLIDAYS"]),
-    )
 
 
 def response_due(received_at: datetime, topic: Topic | None) -> datetime:

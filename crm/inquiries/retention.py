@@ -36,8 +36,8 @@ from sqlalchemy.orm import selectinload
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.status import InquiryStatus
 from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
+from crm.models.inquiry_status import InquiryStatus
 
 DEFAULT_RETENTION_DAYS = 730
 BATCH_SIZE = 200

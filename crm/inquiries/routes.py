@@ -25,12 +25,16 @@ from flask import (
 from flask_login import current_user
 
 from crm import confirmation
-from crm.auth.permissions import Access, can_see_inquiry, is_staff, requires
+from crm.auth.permissions import Access, can_see_inquiry, is_staff, may_read_access_log, requires
 from crm.auth.redirects import is_safe_next
+from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.forms import with_empty_choice
-from crm.inquiries import access, inbox, services
+from crm.inquiries import queries, services
+from crm.inquiries.due import due_label
+from crm.inquiries.export import EXPORT_HEADER, export_table
+from crm.inquiries.filters import DEFAULT_SORT, InboxFilters
 from crm.inquiries.forms import (
     AssignForm,
     InboxFilterForm,
@@ -41,13 +45,21 @@ from crm.inquiries.forms import (
     StatusForm,
 )
 from crm.inquiries.intake import InquiryDetails
-from crm.inquiries.status import InquiryStatus
+from crm.inquiries.menus import (
+    assignee_choices,
+    county_choices,
+    organisation_choices,
+    region_choices,
+    topic_choices,
+    visible_counties,
+)
+from crm.inquiries.paging import Page, fetch_page
 from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
+from crm.models.inquiry_status import InquiryStatus
 from crm.records import get_or_404
-from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.routing.services import foundation_contact_ids
-from crm.templating import local_time
+from crm.timezones import local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 
@@ -68,22 +80,22 @@ def _me() -> User:
 
 def _filter_form() -> InboxFilterForm:
     form = InboxFilterForm(request.args)
-    form.assignee.choices = with_empty_choice("Anyone", inbox.assignee_choices(current_user))
-    organisations = inbox.organisation_choices() if is_staff(current_user) else []
+    form.assignee.choices = with_empty_choice("Anyone", assignee_choices(current_user))
+    organisations = organisation_choices() if is_staff(current_user) else []
     form.organisation.choices = with_empty_choice("Any organisation", organisations)
-    form.topic.choices = with_empty_choice("Any topic", inbox.topic_choices())
-    counties = inbox.visible_counties(current_user)
-    form.region.choices = with_empty_choice("Any region", inbox.region_choices(counties))
-    form.county.choices = with_empty_choice("Any county", inbox.county_choices(counties))
+    form.topic.choices = with_empty_choice("Any topic", topic_choices())
+    counties = visible_counties(current_user)
+    form.region.choices = with_empty_choice("Any region", region_choices(counties))
+    form.county.choices = with_empty_choice("Any county", county_choices(counties))
     return form
 
 
-def _filters(form: InboxFilterForm) -> inbox.InboxFilters | None:
+def _filters(form: InboxFilterForm) -> InboxFilters | None:
     """The filters the query string asks for; None when any is invalid, for a list must never
     quietly widen to every inquiry because one filter was mistyped."""
     if not form.validate():
         return None
-    return inbox.InboxFilters(
+    return InboxFilters(
         q=form.q.data or "",
         status=form.status.data or "",
         assignee_id=form.assignee.data,
@@ -96,7 +108,7 @@ def _filters(form: InboxFilterForm) -> inbox.InboxFilters | None:
         received_to=form.received_to.data,
         overdue=bool(form.overdue.data),
         mine=bool(form.mine.data),
-        sort=form.sort.data or inbox.DEFAULT_SORT,
+        sort=form.sort.data or DEFAULT_SORT,
     )
 
 
@@ -107,9 +119,9 @@ def index():
     form = _filter_form()
     filters = _filters(form)
     if filters is None:
-        page = inbox.Page(items=[], next_cursor=None, prev_cursor=None)
+        page = Page(items=[], next_cursor=None, prev_cursor=None)
     else:
-        page = inbox.fetch_page(
+        page = fetch_page(
             filters,
             current_user,
             now,
@@ -125,10 +137,10 @@ def index():
         page=page,
         args=args,
         now=now,
-        due_label=inbox.due_label,
+        due_label=due_label,
         is_staff=is_staff(current_user),
         # "Assigned to me" finds nothing for someone who is no contact: the page says why.
-        not_a_contact=filters is not None and filters.mine and not access.takes_inquiries(current_user),
+        not_a_contact=filters is not None and filters.mine and not queries.takes_inquiries(current_user),
     ), 200 if filters is not None else 422
 
 
@@ -143,8 +155,8 @@ def export():
         problems = " ".join(f"{field.label.text}: {field.errors[0]}" for field in form if field.errors)
         abort(400, f"Nothing was exported, because a filter is not valid. {problems}")
     services.record_export(filters.described(), _me())
-    rows = inbox.export_table(filters, current_user, now)
-    response = Response(stream_with_context(csv_response_bytes(inbox.EXPORT_HEADER, rows)), mimetype=CSV_MEDIA_TYPE)
+    rows = export_table(filters, current_user, now)
+    response = Response(stream_with_context(csv_response_bytes(EXPORT_HEADER, rows)), mimetype=CSV_MEDIA_TYPE)
     response.headers["Content-Disposition"] = f'attachment; filename="inquiries-{local_time(now):%Y-%m-%d}.csv"'
     return response
 
@@ -154,8 +166,8 @@ def export():
 
 def _manual_form() -> ManualInquiryForm:
     form = ManualInquiryForm()
-    form.topic_id.choices = with_empty_choice("Not given", inbox.topic_choices(active_only=True))
-    form.assign_to.choices = with_empty_choice("Route with the rules", inbox.assignee_choices(current_user))
+    form.topic_id.choices = with_empty_choice("Not given", topic_choices(active_only=True))
+    form.assign_to.choices = with_empty_choice("Route with the rules", assignee_choices(current_user))
     return form
 
 
@@ -214,7 +226,7 @@ def _assign_form(inquiry: Inquiry, **kwargs) -> AssignForm:
         "Choose a contact",
         (
             (id_, label)
-            for id_, label in inbox.assignee_choices(current_user)
+            for id_, label in assignee_choices(current_user)
             if id_ != inquiry.assigned_contact_id and (allowed is None or id_ in allowed)
         ),
     )
@@ -227,7 +239,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     now = utcnow()
     events = services.load_events(inquiry)
     routing_story, contact_names = services.routing_story(events)
-    may_read_access_log = access.may_read_access_log(current_user)
+    shows_access_log = may_read_access_log(current_user)
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
     forms.setdefault("note_form", NoteForm(formdata=None))
@@ -235,12 +247,12 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         "inquiries/detail.html",
         inquiry=inquiry,
         # Who looked is for managers: the timeline shows views to them alone, beside the access log.
-        timeline=timeline(events, with_views=may_read_access_log),
-        access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if may_read_access_log else None,
+        timeline=timeline(events, with_views=shows_access_log),
+        access_log=[e for e in events if e.kind is InquiryEventKind.VIEWED] if shows_access_log else None,
         routing_story=routing_story,
         contact_names=contact_names,
         takes_work=services.takes_work(inquiry),
-        due=inbox.due_label(inquiry, now),
+        due=due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),
         InquiryEventKind=InquiryEventKind,

@@ -10,14 +10,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.business_hours import business_calendar, business_hours_between
 from crm.extensions import db
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
-from crm.inquiries.sla import business_hours_between
-from crm.inquiries.status import IllegalTransition, InquiryStatus, allowed_moves, check_move, status_after_assignment
 from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
 from crm.models.inquiry import add_event
+from crm.models.inquiry_status import (
+    IllegalTransition,
+    InquiryStatus,
+    allowed_moves,
+    check_move,
+    status_after_assignment,
+)
 from crm.routing import services as routing
 
 
@@ -230,7 +236,7 @@ def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: da
     _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
     if inquiry.first_response_at is None:
         inquiry.first_response_at = now
-        inquiry.first_response_hours = business_hours_between(inquiry.received_at, now, intake.business_calendar())
+        inquiry.first_response_hours = business_hours_between(inquiry.received_at, now, business_calendar())
     before = inquiry.status
     if before is not InquiryStatus.RESPONDED and InquiryStatus.RESPONDED in allowed_moves(before):
         inquiry.status = InquiryStatus.RESPONDED

@@ -25,15 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.business_hours import add_business_hours, business_calendar
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.inbox import open_clause
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import add_business_hours
 from crm.mail.outbox import inquiry_url, queue_email
 from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
-from crm.models.inquiry import add_event
-from crm.templating import format_datetime
+from crm.models.inquiry import add_event, awaiting_response_clause
+from crm.timezones import display_timezone, format_datetime
 
 DEFAULT_REMINDER_HOURS = 4
 
@@ -50,8 +48,7 @@ def reminder_horizon(now: datetime, lead_hours: float) -> datetime:
 
 def _awaiting_response():
     return select(Inquiry).where(
-        open_clause(),
-        Inquiry.first_response_at.is_(None),
+        awaiting_response_clause(),
         Inquiry.due_at.is_not(None),
     )
 
@@ -77,7 +74,7 @@ def escalation_recipients() -> list[User]:
 
 
 def _due_text(inquiry: Inquiry) -> str:
-    return f"{format_datetime(inquiry.due_at)} ({current_app.config['DISPLAY_TIMEZONE']} time)"
+    return f"{format_datetime(inquiry.due_at)} ({display_timezone()} time)"
 
 
 def _queue_sla_email(kind: str, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:

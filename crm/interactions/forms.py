@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import current_app
 from wtforms import TextAreaField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
@@ -17,7 +16,8 @@ from crm.forms import (
 )
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
-from crm.organisations.forms import organisation_select
+from crm.organisation_menu import organisation_select
+from crm.timezones import display_timezone
 
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_FOLLOW_UP = date(9000, 1, 1)
@@ -59,7 +59,7 @@ class InteractionForm(CrmForm):
 
     def __init__(self, *args, interaction: Interaction | None = None, from_contact: Contact | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        zone = current_app.config["DISPLAY_TIMEZONE"].replace("_", " ")
+        zone = display_timezone().replace("_", " ")
         self.occurred_time.description = f"Local time ({zone})."
         self.interaction = interaction
         self.from_contact = from_contact

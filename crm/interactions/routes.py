@@ -13,9 +13,9 @@ from crm.forms import with_empty_choice
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404
-from crm.templating import format_datetime
+from crm.timezones import format_datetime
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 

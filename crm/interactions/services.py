@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -11,20 +9,16 @@ from crm import audit
 from crm.extensions import db
 from crm.models import Contact, Interaction, InteractionKind, Organisation, User
 from crm.records import MAX_ID
-from crm.templating import local_time
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+from crm.timezones import display_zone, local_time
 
 
 def local_to_utc(day: date, at: time) -> datetime:
     """A wall-clock date and time in the display timezone, as an aware UTC datetime."""
-    return datetime.combine(day, at, tzinfo=_zone()).astimezone(UTC)
+    return datetime.combine(day, at, tzinfo=display_zone()).astimezone(UTC)
 
 
 def local_today() -> date:
-    return datetime.now(_zone()).date()
+    return datetime.now(display_zone()).date()
 
 
 def local_parts(moment: datetime) -> tuple[date, time]:

@@ -1,7 +1,7 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
 from crm.models.audit import AuditEvent
-from crm.models.contact import LANGUAGES, Contact, ContactRole
+from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
@@ -14,7 +14,6 @@ from crm.models.user import Role, User
 from crm.models.user_session import UserSession
 
 __all__ = [
-    "LANGUAGES",
     "AuditEvent",
     "Contact",
     "ContactRole",

@@ -9,14 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db
+from crm.languages import language_name
 
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation
-
-# Named in English wherever staff read them: the staff pages are in English. The public
-# pages name each language in itself (crm.public.i18n.LANGUAGES), for people choosing theirs.
-LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}
-
 
 class ContactRole(enum.StrEnum):
     PRIMARY_GRANTEE = "primary_grantee"
@@ -61,7 +57,7 @@ class Contact(TimestampMixin, db.Model):
     title: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
-    # Codes from LANGUAGES; a list because most contacts speak one and some speak both.
+    # Codes from crm.languages; a list because most contacts speak one and some speak both.
     languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"])
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     show_on_public_page: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -79,7 +75,7 @@ class Contact(TimestampMixin, db.Model):
 
     @property
     def language_names(self) -> list[str]:
-        return [LANGUAGES.get(code, code) for code in self.languages or []]
+        return [language_name(code) for code in self.languages or []]
 
     @property
     def role_labels(self) -> list[str]:

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Date, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import TimestampMixin
+from crm.database import TimestampMixin, enum_column
 from crm.extensions import db
-from crm.models.organisation import enum_column
 
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation

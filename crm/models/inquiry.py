@@ -21,11 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import UTCDateTime, utcnow
+from crm.database import UTCDateTime, enum_column, utcnow
 from crm.extensions import db
-from crm.inquiries.status import OPEN_STATUS_ORDER, InquiryStatus
-from crm.models.contact import LANGUAGES
-from crm.models.organisation import enum_column
+from crm.languages import language_name
+from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
 if TYPE_CHECKING:
@@ -61,8 +60,8 @@ class InquirySource(enum.StrEnum):
         }[self.value]
 
 
-# Conditions of partial indexes, written as the inbox's queries write them so that the
-# planner can tell an index holds every row a query wants.
+# Conditions of partial indexes, written as open_clause and awaiting_response_clause (below)
+# write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 
@@ -182,10 +181,39 @@ class Inquiry(db.Model):
 
     @property
     def language_name(self) -> str:
-        return LANGUAGES.get(self.language, self.language)
+        return language_name(self.language)
 
     def __str__(self) -> str:
         return self.reference
+
+
+# Which inquiries are open, awaiting their first response or overdue, in SQL. They need only
+# this model, so every feature (the inbox, routing, reports, the response-time jobs) asks
+# them here.
+
+
+def open_clause() -> ColumnElement[bool]:
+    """Open inquiries, in SQL; every query that asks for open inquiries should use it.
+
+    The statuses are listed in the order of the partial indexes' conditions
+    (``_OPEN`` above): PostgreSQL takes two lists for one condition only when their items
+    come in the same order; a set's order changes from process to process, and a condition
+    it sees twice it counts twice, which misleads the planner."""
+    return Inquiry.status.in_(OPEN_STATUS_ORDER)
+
+
+def awaiting_response_clause() -> ColumnElement[bool]:
+    """Open inquiries still without a first response: the response-time clock is running."""
+    return and_(open_clause(), Inquiry.first_response_at.is_(None))
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL for business_hours.is_overdue on open inquiries: past due and still without a first response."""
+    return and_(
+        open_clause(),
+        Inquiry.first_response_at.is_(None),
+        Inquiry.due_at < now,
+    )
 
 
 # The inbox search finds a fragment anywhere in these columns, ignoring case.

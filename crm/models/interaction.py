@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import TimestampMixin, UTCDateTime
+from crm.database import TimestampMixin, UTCDateTime, enum_column
 from crm.extensions import db
-from crm.models.organisation import enum_column
 
 if TYPE_CHECKING:
     from crm.models.contact import Contact

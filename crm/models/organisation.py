@@ -3,10 +3,10 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Enum, ForeignKey, String, Table, Text
+from sqlalchemy import Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from crm.database import TimestampMixin
+from crm.database import TimestampMixin, enum_column
 from crm.extensions import db
 from crm.models.geography import County, Region
 
@@ -40,17 +40,6 @@ class RecordStatus(enum.StrEnum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
-
-
-def enum_column(enum_class: type[enum.Enum]) -> Enum:
-    """Store an enum as its value in a plain string column on every database."""
-    return Enum(
-        enum_class,
-        native_enum=False,
-        length=32,
-        values_callable=lambda members: [member.value for member in members],
-        validate_strings=True,
-    )
 
 
 organisation_regions = Table(

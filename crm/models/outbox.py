@@ -6,10 +6,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import UTCDateTime, utcnow
+from crm.database import UTCDateTime, enum_column, utcnow
 from crm.extensions import db
 from crm.models.inquiry import Inquiry
-from crm.models.organisation import enum_column
 
 
 class EmailStatus(enum.StrEnum):

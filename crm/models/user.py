@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, ForeignKey, String, delete
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from crm.database import TimestampMixin
+from crm.database import TimestampMixin, enum_column
 from crm.extensions import db
-from crm.models.organisation import enum_column
 from crm.models.user_session import UserSession
 
 if TYPE_CHECKING:

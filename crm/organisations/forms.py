@@ -10,17 +10,9 @@ from crm.forms import (
     SelectField,
     SelectMultipleField,
     WebAddress,
-    id_select,
     strip,
 )
 from crm.models import OrganisationKind, RecordStatus
-
-NOT_AN_ORGANISATION = "Choose an organisation from the list."
-
-
-def organisation_select(label: str = "Organisation", **kwargs) -> SelectField:
-    """The menu of organisations other records link to; the view sets its choices."""
-    return id_select(label, NOT_AN_ORGANISATION, **kwargs)
 
 
 class OrganisationForm(CrmForm):

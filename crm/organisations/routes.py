@@ -2,9 +2,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth.permissions import Access, is_staff, requires
-from crm.dashboard.services import overdue_inquiries
 from crm.database import utcnow
 from crm.forms import with_empty_choice
+from crm.inquiries.overdue import overdue_inquiries
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.database import like_pattern
 from crm.extensions import db
 from crm.models import County, Interaction, Organisation, OrganisationKind, RecordStatus, Region, User
 from crm.models.organisation import name_key
@@ -23,12 +24,6 @@ class OrganisationFilters:
     kind: str = ""
     region_id: int | None = None
     status: str = ""
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern that matches `text` literally, anywhere."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def search(filters: OrganisationFilters) -> Select:
@@ -49,18 +44,6 @@ def search(filters: OrganisationFilters) -> Select:
     if filters.region_id:
         query = query.where(Organisation.regions.any(Region.id == filters.region_id))
     return query
-
-
-def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
-    """Organisations to pick from: the active ones plus `include_id` (the one already chosen),
-    or all of them, the inactive marked as such."""
-    query = select(Organisation).order_by(Organisation.name_key)
-    if active_only:
-        query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
-    return [
-        (organisation.id, organisation.name if organisation.is_active else f"{organisation.name} (inactive)")
-        for organisation in db.session.scalars(query)
-    ]
 
 
 def region_choices() -> list[tuple[int, str]]:

@@ -32,7 +32,7 @@ from crm.forms import (
     strip,
 )
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
-from crm.public.i18n import LANGUAGES
+from crm.languages import NATIVE_NAMES
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -135,7 +135,7 @@ class InquiryForm(FlaskForm):
     )
     language = RadioField(
         _l("Which language should we answer in?"),
-        choices=[SelectChoice(code, label) for code, label in LANGUAGES.items()],
+        choices=[SelectChoice(code, label) for code, label in NATIVE_NAMES.items()],
         default="en",
         invalid_choice_message=_l("Choose English or Spanish."),
         validators=[InputRequired(_l("Choose English or Spanish."))],

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from flask import current_app, has_request_context, request, session, url_for
 from flask_babel import get_locale, refresh
 
-LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
+from crm.languages import CODES, NATIVE_NAMES
+
 DEFAULT_LANGUAGE = "en"
 SESSION_KEY = "language"
 # Blueprints whose pages follow the visitor's language; None is a request no route matched (a
@@ -54,7 +55,7 @@ def staff_segments() -> frozenset[str]:
 def chosen_language() -> str | None:
     """The language asked for with ?lang=, if it is one we have."""
     wanted = request.args.get("lang", "")
-    return wanted if wanted in LANGUAGES else None
+    return wanted if wanted in CODES else None
 
 
 def remember_language_choice() -> None:
@@ -76,14 +77,14 @@ def select_locale() -> str:
     if not answers_as_public_page():
         return DEFAULT_LANGUAGE
     remembered = session.get(SESSION_KEY)
-    language = chosen_language() or (remembered if remembered in LANGUAGES else None)
-    return language or request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+    language = chosen_language() or (remembered if remembered in CODES else None)
+    return language or request.accept_languages.best_match(list(CODES), default=DEFAULT_LANGUAGE)
 
 
 def current_language() -> str:
     locale = get_locale()
     language = locale.language if locale is not None else DEFAULT_LANGUAGE
-    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+    return language if language in CODES else DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def language_links() -> list[LanguageLink]:
     current = current_language()
     endpoint = request.endpoint if request.url_rule is not None else None
     links = []
-    for code, label in LANGUAGES.items():
+    for code, label in NATIVE_NAMES.items():
         if endpoint and "GET" in (request.url_rule.methods or ()):
             url = url_for(endpoint, **(request.view_args or {}), lang=code)
         else:

@@ -8,9 +8,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from crm import logs, outage
+from crm import errors, logs, outage
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
+from crm.errors import ERROR_TEXT
 from crm.extensions import csrf, limiter
 from crm.public import services, spam
 from crm.public.forms import InquiryForm
@@ -23,17 +24,12 @@ CONFIRMATION_KEY = "public_confirmation"
 DEFAULT_RATE_LIMIT = "5 per minute; 30 per hour"
 EXPIRED_MESSAGE = _l("This page was open for a long time; please send it again.")
 
-ERROR_TEXT = {
-    400: (_l("Something in that request was not right"), _l("Please go back, check the form and try again.")),
-    404: (_l("We could not find that page"), _l("It may have been moved, or the address may be mistyped.")),
-    405: (_l("That action is not allowed here"), _l("Please use the buttons and forms on the page.")),
-    413: (_l("That was too much to send at once"), _l("Please shorten what you wrote and try again.")),
-    429: (
-        _l("Too many attempts"),
-        _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
-    ),
-    500: (_l("Something went wrong on our side"), _l("It has been noted. Please try again in a moment.")),
-    503: (_l("This page is not available just now"), _l("Please try again in a few minutes.")),
+# The errors a public page answers with a public page (the texts are crm.errors.ERROR_TEXT),
+# and the advice it words for someone who has just written in.
+PUBLIC_ERRORS = (400, 404, 405, 413, 429, 500, 503)
+PUBLIC_ADVICE = {
+    413: _l("Please shorten what you wrote and try again."),
+    429: _l("The form was sent several times in a short while. Please wait a few minutes and try again."),
 }
 # A send refused with these statuses shows the form again, what was written kept.
 NOT_SENT_TEXT = {
@@ -58,7 +54,7 @@ def _remember_language() -> None:
 
 
 # App-wide, because a page no route matched belongs to no blueprint and yet gets the public
-# layout (crm.errors hands it to public_error); staff pages and emails get nothing from it.
+# layout (see unmatched_address); staff pages and emails get nothing from it.
 @bp.app_context_processor
 def _language_context() -> dict[str, object]:
     if not has_request_context() or not answers_as_public_page():
@@ -158,6 +154,7 @@ def public_error(error: HTTPException):
     remember_language_choice()  # a rate limit is checked before the blueprint's own hooks run
     status = error.code or 500
     title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
+    advice = PUBLIC_ADVICE.get(status, advice)
     if status in NOT_SENT_TEXT and request.method == "POST" and request.endpoint == "public.get_in_touch":
         kept = _form_kept_after_failure(*NOT_SENT_TEXT[status])
         if kept is not None:
@@ -189,5 +186,15 @@ def _form_to_show_again() -> InquiryForm:
         return _inquiry_form(request.form, topics=[])
 
 
-for _status in ERROR_TEXT:
+for _status in PUBLIC_ERRORS:
     bp.register_error_handler(_status, public_error)
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def unmatched_address(error: HTTPException):
+    """No route matched, so no blueprint's handler ran: a visitor's mistyped or outdated
+    address gets the public layout, in their language; staff addresses stay English."""
+    if request.url_rule is None and answers_as_public_page():
+        return public_error(error)
+    return errors.handle_http_error(error)

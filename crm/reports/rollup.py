@@ -35,12 +35,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from crm.business_hours import business_calendar, business_hours_between
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.intake import business_calendar
-from crm.inquiries.sla import business_hours_between
-from crm.inquiries.status import InquiryStatus
 from crm.models import County, Inquiry, ReportChange, ReportDay
+from crm.models.inquiry_status import InquiryStatus
 from crm.models.report import utc_day
 
 # Bump when RECORD changes: days written in another layout are rebuilt, never misread.

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, abort, render_template, request
 from wtforms.validators import Optional
 
 from crm.auth.permissions import Access, requires
+from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow
 from crm.forms import CalendarDateField, CrmForm, DateWithin
 from crm.reports import services
 from crm.reports.charts import bar_chart
-from crm.reports.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
-from crm.templating import local_time
+from crm.timezones import display_timezone, local_time
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -53,7 +53,7 @@ def _read_period() -> tuple[PeriodForm, services.Period | None]:
     form = PeriodForm(request.args)
     if not form.validate():
         return form, None
-    timezone = services.display_timezone()
+    timezone = display_timezone()
     today: date = local_time(utcnow()).date()
     default = services.default_period(today, timezone)
     start, end = form["from"].data, form.to.data

@@ -29,10 +29,11 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from crm.business_hours import DEFAULT_TARGET_HOURS
 from crm.extensions import db
-from crm.inquiries.inbox import open_clause
-from crm.inquiries.sla import DEFAULT_TARGET_HOURS
-from crm.models import LANGUAGES, Contact, County, Inquiry, Organisation, Region, Topic
+from crm.languages import LANGUAGES
+from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
+from crm.models.inquiry import open_clause
 from crm.reports import rollup
 
 DEFAULT_DAYS = 90

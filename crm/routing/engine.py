@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crm.geography.zip_lookup import state_name
-from crm.models.contact import LANGUAGES
+from crm.languages import language_name
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -72,10 +72,6 @@ class Decision:
     organisation_name: str | None
     used_fallback: bool
     reason: str  # one human-readable line
-
-
-def language_name(code: str) -> str:
-    return LANGUAGES.get(code, code)
 
 
 def unavailable_reason(candidate: Candidate, now: datetime) -> str | None:

@@ -15,7 +15,7 @@ from crm.forms import (
     strip,
 )
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
-from crm.models import LANGUAGES
+from crm.languages import LANGUAGES
 
 LANGUAGE_CHOICES = [SelectChoice(code, name) for code, name in LANGUAGES.items()]
 ONE_TARGET = "Choose a contact or an organisation, not both."

@@ -8,11 +8,11 @@ from crm import confirmation
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.extensions import db
+from crm.languages import language_name
 from crm.models import Contact, RoutingRule, Topic
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404
 from crm.routing import editing, services
-from crm.routing.engine import language_name
 from crm.routing.forms import FallbackForm, RoutingTestForm, RuleForm, TopicForm
 
 bp = Blueprint("routing", __name__, url_prefix="/routing")

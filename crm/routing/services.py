@@ -10,8 +10,8 @@ from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
-from crm.inquiries.inbox import open_clause
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
+from crm.models.inquiry import open_clause
 from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route
 
 

@@ -6,7 +6,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
 from crm.forms import CrmForm, EmailAddress, NoControlCharacters, SelectField, strip, strip_lower
 from crm.models import Role
-from crm.organisations.forms import organisation_select
+from crm.organisation_menu import organisation_select
 
 
 class UserDetailsForm(CrmForm):

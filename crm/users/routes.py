@@ -4,12 +4,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm import confirmation
+from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires, role_may
-from crm.auth.routes import home_for
 from crm.extensions import db
 from crm.forms import with_empty_choice
 from crm.models import User
-from crm.organisations.services import organisation_choices
+from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404, paginate
 from crm.users import services
 from crm.users.forms import NewUserForm, UserDetailsForm

@@ -30,7 +30,6 @@ from crm.extensions import db
 from crm.inquiries import intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
-from crm.inquiries.status import InquiryStatus
 from crm.models import (
     Contact,
     Grant,
@@ -46,6 +45,7 @@ from crm.models import (
     Topic,
     User,
 )
+from crm.models.inquiry_status import InquiryStatus
 from crm.reports.services import TABLE_NAMES
 from tests.browser.conftest import DEMO_PASSWORD
 from tests.inquiry_support import wire_inquiries

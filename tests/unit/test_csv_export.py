@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.inquiries.status import InquiryStatus
-from crm.reports.csv_export import csv_lines, csv_response_bytes, neutralise_cell
+from crm.csv_export import csv_lines, csv_response_bytes, neutralise_cell
+from crm.models.inquiry_status import InquiryStatus
 
 NAUGHTY_STRINGS_FILE = Path(__file__).resolve().parents[1] / "data" / "naughty_strings.txt"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from crm.inquiries.status import (
+from crm.models.inquiry_status import (
     ALLOWED,
     OPEN_STATUSES,
     IllegalTransition,

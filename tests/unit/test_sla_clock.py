@@ -5,11 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm.inquiries.sla import (
+from crm.business_hours import (
     DEFAULT_TARGET_HOURS,
     BusinessCalendar,
     add_business_hours,
     business_hours_between,
+    calendar_from_config,
     is_overdue,
     parse_holidays,
     sla_state,
@@ -321,3 +322,20 @@ def test_parse_holidays_rejects_bad_dates(text, message):
 def test_parsed_holidays_drive_the_calendar():
     cal = BusinessCalendar(holidays=parse_holidays("2026-12-25,2027-01-01"))
     assert cal == YEAR_END
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {"SLA_TIMEZONE": "America/Chicago", "SLA_DAY_START_HOUR": 9, "SLA_DAY_END_HOUR": 17, "SLA_HOLIDAYS": ""},
+            BusinessCalendar(),
+        ),
+        (
+            {"SLA_TIMEZONE": "Europe/London", "SLA_DAY_START_HOUR": 8, "SLA_DAY_END_HOUR": 16, "SLA_HOLIDAYS": "2026-12-25, 2027-01-01"},
+            BusinessCalendar(timezone="Europe/London", day_start=time(8), day_end=time(16), holidays=YEAR_END.holidays),
+        ),
+    ],
+)
+def test_calendar_from_config_reads_the_sla_settings(config, expected):
+    assert calendar_from_config(config) == expected

@@ -5,17 +5,24 @@ each working day of a calendar, read as wall-clock times in the calendar's
 timezone. Durations are real elapsed time: on a day whose business hours
 contain a DST change, the day has an hour more (clocks go back) or less
 (clocks go forward) than its wall-clock length. Results are returned in UTC.
+
+The clock is pure; ``calendar_from_config`` builds the calendar from the settings
+(``SLA_TIMEZONE``, ``SLA_DAY_START_HOUR``, ``SLA_DAY_END_HOUR``, ``SLA_HOLIDAYS``) and
+``business_calendar`` from those of the running app, for intake, the inquiry actions, the
+response-time jobs and the reports alike.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
 
 # Two business days of eight hours.
 DEFAULT_TARGET_HOURS: Final = 16
@@ -181,3 +188,17 @@ def parse_holidays(text: str) -> frozenset[date]:
         except ValueError as exc:
             raise ValueError(f"invalid holiday date {item!r}: {exc}") from exc
     return frozenset(holidays)
+
+
+def calendar_from_config(config: Mapping[str, Any]) -> BusinessCalendar:
+    return BusinessCalendar(
+        timezone=config["SLA_TIMEZONE"],
+        day_start=time(config["SLA_DAY_START_HOUR"]),
+        day_end=time(config["SLA_DAY_END_HOUR"]),
+        holidays=parse_holidays(config["SLA_HOLIDAYS"]),
+    )
+
+
+def business_calendar() -> BusinessCalendar:
+    """The calendar of the app in context."""
+    return calendar_from_config(current_app.config)

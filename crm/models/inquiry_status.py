@@ -64,7 +64,7 @@ OPEN_STATUSES: frozenset[InquiryStatus] = frozenset(
 )
 # The same statuses in one fixed order, for SQL: PostgreSQL matches a query's IN list to a
 # partial index's condition only when the items come in the same order, and a set's order
-# changes from process to process (see crm.inquiries.inbox.open_clause).
+# changes from process to process (see crm.models.inquiry.open_clause).
 OPEN_STATUS_ORDER: tuple[InquiryStatus, ...] = tuple(sorted(OPEN_STATUSES))
 
 ALLOWED: Mapping[InquiryStatus, frozenset[InquiryStatus]] = MappingProxyType(

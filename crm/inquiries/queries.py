@@ -1,4 +1,7 @@
-"""Who sees and works which inquiries.
+"""Who sees and works which inquiries, in SQL: the questions about inquiries that depend on
+the user asking. Every feature that asks them (the inbox, its menus, the dashboard) asks here;
+those that need only the model (open, awaiting a response, overdue) are beside it, in
+``crm.models.inquiry``.
 
 The rule: staff see every inquiry; a partner user only those routed to their own
 organisation (``Inquiry.organisation_id == user.organisation_id``); anyone else, none.
@@ -13,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, func, select, true
 
-from crm.auth.permissions import Access, is_staff, role_may
+from crm.auth.permissions import is_staff
 from crm.extensions import db
 from crm.models import Contact, Inquiry, Role
 
@@ -34,9 +37,9 @@ def visible_to(user: Any) -> ColumnElement[bool]:
     return Inquiry.organisation_id == organisation_id
 
 
-def may_read_access_log(user: Any) -> bool:
-    """Who looked at an inquiry is for managers and admins only."""
-    return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)
+def my_contact_ids(user: Any) -> Select[tuple[int]]:
+    """The contacts a staff user is: a User is linked to Contacts by email, ignoring case."""
+    return select(Contact.id).where(func.lower(Contact.email) == (user.email or "").lower())
 
 
 def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
