@@ -7,6 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import DEVELOPMENT_SECRET_KEY, Config, config_from_environment
+from crm import request_body
 from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 
@@ -20,6 +21,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
         proxies = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    request_body.init_app(app)
 
     register_extensions(app)
     register_blueprints(app)
