@@ -39,6 +39,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = True
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
+    # Strict-Transport-Security, sent in production only: browsers then reach the app over HTTPS
+    # alone for this many seconds (0 tells them to forget it), its subdomains too if set.
+    HSTS_MAX_AGE = _int("HSTS_MAX_AGE", 365 * 24 * 60 * 60)
+    HSTS_INCLUDE_SUBDOMAINS = _bool("HSTS_INCLUDE_SUBDOMAINS", True)
     MAX_CONTENT_LENGTH = 256 * 1024  # no form of ours needs more; a huge body gets a 413
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
