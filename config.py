@@ -54,7 +54,10 @@ class Config:
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
     # without it every visitor shares the proxy's address and its rate limit.
     TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+    # Get in Touch sends per client address: those that went through count against the first,
+    # refused ones (a mistyped ZIP code, an expired page) against the second, looser one.
     PUBLIC_FORM_RATE_LIMIT = os.environ.get("PUBLIC_FORM_RATE_LIMIT", "5 per minute; 30 per hour")
+    PUBLIC_FORM_REFUSED_RATE_LIMIT = os.environ.get("PUBLIC_FORM_REFUSED_RATE_LIMIT", "30 per minute; 300 per hour")
     # A submission sooner than this after the form was rendered is treated as a bot.
     PUBLIC_FORM_MIN_SECONDS = _int("PUBLIC_FORM_MIN_SECONDS", 3)
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")

@@ -646,7 +646,9 @@ def test_a_bad_filter_in_the_address_is_explained(open_as, role, path) -> None:
     ids=["en: nothing filled", "es: bad email"],
 )
 def test_the_public_form_explains_a_bad_input(open_as, assert_accessible, live_app, language, fill, message) -> None:
-    with app_config(live_app, PUBLIC_FORM_MIN_SECONDS=0, PUBLIC_FORM_RATE_LIMIT="1000 per minute"):
+    with app_config(
+        live_app, PUBLIC_FORM_MIN_SECONDS=0, PUBLIC_FORM_RATE_LIMIT="1000 per minute", PUBLIC_FORM_REFUSED_RATE_LIMIT="1000 per minute"
+    ):
         browser = open_as(None)
         page = browser.page
         page.goto(f"/get-in-touch?lang={language}")
