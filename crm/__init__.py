@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import Config, config_from_environment
-from crm import request_body
+from crm import request_body, request_log
 from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
 from crm.secret_key import secret_key_weakness
 
@@ -23,6 +23,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
         proxies = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     request_body.init_app(app)
+    request_log.install()
 
     register_extensions(app)
     register_blueprints(app)
