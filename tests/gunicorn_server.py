@@ -78,6 +78,16 @@ class Gunicorn:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def output_once_it_shows(self, text: str, seconds: float = 30) -> str:
+        """The output as soon as it holds `text` (a worker writes its access log line after
+        the response has left), or as it is after `seconds`."""
+        deadline = time.monotonic() + seconds
+        output = self.output()
+        while text not in output and time.monotonic() < deadline:
+            time.sleep(0.1)
+            output = self.output()
+        return output
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

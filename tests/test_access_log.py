@@ -36,7 +36,7 @@ def get(host: str, port: int, target: str) -> int:
 
 def test_the_readme_command_keeps_the_access_log_but_not_the_query_string(readme_gunicorn: Gunicorn) -> None:
     status = get(readme_gunicorn.host, readme_gunicorn.port, SEARCH)
-    output = readme_gunicorn.output()
+    output = readme_gunicorn.output_once_it_shows('"GET /inquiries/')
 
     assert status == 302  # to the sign-in page
     requests = [line for line in output.splitlines() if '"GET /inquiries/ HTTP/1.1" 302 ' in line]
