@@ -41,6 +41,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = True
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
+    # Strict-Transport-Security, sent in production only: browsers then reach the app over HTTPS
+    # alone for this many seconds (0 tells them to forget it), its subdomains too if set.
+    HSTS_MAX_AGE = _int("HSTS_MAX_AGE", 365 * 24 * 60 * 60)
+    HSTS_INCLUDE_SUBDOMAINS = _bool("HSTS_INCLUDE_SUBDOMAINS", True)
     MAX_CONTENT_LENGTH = 256 * 1024  # no form of ours needs more; a huge body gets a 413
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
@@ -52,7 +56,10 @@ class Config:
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
     # without it every visitor shares the proxy's address and its rate limit.
     TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+    # Get in Touch sends per client address: those that went through count against the first,
+    # refused ones (a mistyped ZIP code, an expired page) against the second, looser one.
     PUBLIC_FORM_RATE_LIMIT = os.environ.get("PUBLIC_FORM_RATE_LIMIT", "5 per minute; 30 per hour")
+    PUBLIC_FORM_REFUSED_RATE_LIMIT = os.environ.get("PUBLIC_FORM_REFUSED_RATE_LIMIT", "30 per minute; 300 per hour")
     # A submission sooner than this after the form was rendered is treated as a bot.
     PUBLIC_FORM_MIN_SECONDS = _int("PUBLIC_FORM_MIN_SECONDS", 3)
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")

@@ -6,9 +6,10 @@ from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from config import DEVELOPMENT_SECRET_KEY, Config, config_from_environment
-from crm import logs
+from config import Config, config_from_environment
+from crm import logs, request_body, request_log
 from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
+from crm.secret_key import secret_key_weakness
 
 
 class BackboneFlask(Flask):
@@ -37,6 +38,8 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
         proxies = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    request_body.init_app(app)
+    request_log.install()
 
     register_extensions(app)
     register_blueprints(app)
@@ -48,11 +51,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 def _refuse_weak_secret(app: Flask) -> None:
     if app.config["ENV_NAME"] in {"development", "testing"}:
         return
-    key = app.config.get("SECRET_KEY") or ""
-    if key == DEVELOPMENT_SECRET_KEY or len(key) < 32:
+    weakness = secret_key_weakness(app.config.get("SECRET_KEY") or "")
+    if weakness is not None:
         raise RuntimeError(
-            "SECRET_KEY must be set to a random value of at least 32 characters "
-            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+            f"SECRET_KEY is not fit for production: {weakness}. Set it to a random value of at "
+            "least 32 characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
             "or set CRM_ENV=development for local work."
         )
 

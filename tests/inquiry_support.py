@@ -6,9 +6,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from flask import Flask
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from crm.extensions import db
 from crm.inquiries import intake
@@ -124,3 +126,8 @@ def count(model) -> int:
 def written() -> tuple[int, int, int, int]:
     """How many rows the tables an action writes to hold: a refused action changes none."""
     return count(InquiryEvent), count(AuditEvent), count(OutboundEmail), count(Contact)
+
+
+def post_export(client, query: str = ""):
+    """The inbox's CSV export, the filters of a query string posted as the inbox page's form does."""
+    return client.post("/inquiries/export.csv", data=MultiDict(parse_qsl(query, keep_blank_values=True)))

@@ -38,7 +38,12 @@ def app_config(app: Flask, **values: Any) -> Iterator[None]:
 @contextmanager
 def public_site(app: Flask, **config: Any) -> Iterator[None]:
     """The public pages with demo data; the render-time check off unless a test sets it."""
-    settings = {"PUBLIC_FORM_MIN_SECONDS": 0, "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT, **config}
+    settings = {
+        "PUBLIC_FORM_MIN_SECONDS": 0,
+        "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
+        "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
+        **config,
+    }
     with app_config(app, **settings):
         seed_demo("demo password for tests")
         yield

@@ -21,8 +21,9 @@ from crm.models import AuditEvent, Inquiry, Role
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import ContactFactory, CountyFactory, OrganisationFactory
-from tests.inquiry_support import NOW, World, make_world, receive, wire_inquiries
+from tests.inquiry_support import NOW, World, make_world, post_export, receive, wire_inquiries
 from tests.naughty import naughty_strings
+from tests.public_support import app_config
 
 ROW_LINK = re.compile(r'<td[^>]*><a href="/inquiries/(\d+)">')
 PAGE_LINK = re.compile(r'<a href="([^"]+)" rel="(next|prev)">')
@@ -218,7 +219,7 @@ def test_an_invalid_filter_lists_nothing_rather_than_everything(client, login, w
 def test_an_invalid_filter_exports_nothing(client, login, world, three, query, message):
     login(Role.STAFF)
 
-    response = client.get("/inquiries/export.csv?" + query.format(doulas=world.doulas.id))
+    response = post_export(client, query.format(doulas=world.doulas.id))
 
     assert response.status_code == 400
     assert response.mimetype == "text/html"
@@ -499,7 +500,7 @@ def test_export_streams_the_filtered_list_as_csv(client, login, world, three):
     me = login(Role.STAFF)
     ana, ben, cleo = three
 
-    response = client.get(f"/inquiries/export.csv?topic={world.doulas.id}&status=&sort=oldest")
+    response = post_export(client, f"topic={world.doulas.id}&status=&sort=oldest")
 
     assert response.status_code == 200
     assert response.is_streamed
@@ -522,12 +523,60 @@ def test_export_streams_the_filtered_list_as_csv(client, login, world, three):
     assert exported.changes["sort"] == [None, "oldest"]
 
 
+EXPORT_FORM = re.compile(r'<form method="post" action="/inquiries/export\.csv">(.*?)</form>', re.S)
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+ADDRESS = re.compile(r'(?:href|action|src|formaction)="([^"]*)"')
+
+
+def test_the_export_posts_the_filters_and_no_address_on_the_inbox_carries_the_search(client, login, world, three):
+    login(Role.STAFF)
+
+    html = client.get(f"/inquiries/?q=Kowalczyk&status=&topic={world.doulas.id}").get_data(as_text=True)
+
+    form = EXPORT_FORM.search(html)
+    assert form is not None, "the export is a form that posts"
+    posted = dict(HIDDEN.findall(form.group(1)))
+    assert posted["q"] == "Kowalczyk"
+    assert posted["topic"] == str(world.doulas.id)
+    assert posted["status"] == ""
+    assert "csrf_token" in posted
+    exports = [unescape(url) for url in ADDRESS.findall(html) if "export" in url]
+    assert exports == ["/inquiries/export.csv"]
+    assert not any("q=" in url or "Kowalczyk" in url for url in exports)
+
+
+def test_the_export_is_not_offered_by_address(client, login, world, three):
+    login(Role.STAFF)
+
+    response = client.get("/inquiries/export.csv?q=Kowalczyk&status=")
+
+    assert response.status_code == 405
+    assert "Content-Disposition" not in response.headers
+    assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
+
+
+def test_the_export_needs_the_pages_csrf_token(app, client, login, world, three):
+    login(Role.STAFF)
+    with app_config(app, WTF_CSRF_ENABLED=True):
+        html = client.get("/inquiries/?status=").get_data(as_text=True)
+        token = dict(HIDDEN.findall(EXPORT_FORM.search(html).group(1)))["csrf_token"]
+
+        refused = post_export(client, "status=")
+        accepted = client.post("/inquiries/export.csv", data={"status": "", "csrf_token": token})
+
+    assert refused.status_code == 400
+    assert "Content-Disposition" not in refused.headers
+    assert accepted.status_code == 200
+    header, *rows = read_csv(accepted)
+    assert len(rows) == 3
+
+
 def test_export_has_every_row_not_just_a_page(app, client, login, world, monkeypatch):
     monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
     login(Role.STAFF)
     inquiries = keyset_inquiries(world)
 
-    header, *rows = read_csv(client.get("/inquiries/export.csv?status=&sort=due"))
+    header, *rows = read_csv(post_export(client, "status=&sort=due"))
 
     by_reference = {inquiry.reference: inquiry.id for inquiry in inquiries}
     assert [by_reference[row[0]] for row in rows] == expected_order(inquiries, "due")
@@ -542,7 +591,7 @@ def test_export_neutralises_every_naughty_string(client, login, world):
         inquiry = receive(name=text[:200], email="", message=text, now=NOW, spam_reason="naughty")
         references[inquiry.reference] = text
 
-    header, *rows = read_csv(client.get("/inquiries/export.csv?status=&sort=oldest"))
+    header, *rows = read_csv(post_export(client, "status=&sort=oldest"))
 
     assert len(rows) == len(strings)
     name_at, message_at = header.index("Name"), header.index("Message")

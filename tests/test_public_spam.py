@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -178,7 +180,7 @@ def test_a_different_message_is_a_new_inquiry(public):
 
 
 def test_the_rate_limit_answers_with_a_friendly_page_in_the_visitors_language(app, public):
-    with app_config(app, PUBLIC_FORM_RATE_LIMIT="2 per minute"):
+    with app_config(app, PUBLIC_FORM_RATE_LIMIT="2 per minute", PUBLIC_FORM_REFUSED_RATE_LIMIT="2 per minute"):
         public.get("/?lang=es")
         for _ in range(2):
             assert public.post("/get-in-touch", data=valid_form(public, name="")).status_code == 422
@@ -195,18 +197,87 @@ def test_the_rate_limit_answers_with_a_friendly_page_in_the_visitors_language(ap
 
 
 def test_the_rate_limit_page_in_english(app, public):
-    with app_config(app, PUBLIC_FORM_RATE_LIMIT="1 per minute"):
+    with app_config(app, PUBLIC_FORM_REFUSED_RATE_LIMIT="1 per minute"):
         public.post("/get-in-touch", data={})
         response = public.post("/get-in-touch", data={})
     assert response.status_code == 429
     assert "Too many attempts" in text_of(response)
 
 
-def test_the_default_rate_limit_is_five_a_minute(app, public):
-    with app_config(app, PUBLIC_FORM_RATE_LIMIT="unused"):
-        del app.config["PUBLIC_FORM_RATE_LIMIT"]  # as in production, where config.py does not set it
-        statuses = [public.post("/get-in-touch", data={}).status_code for _ in range(6)]
-    assert statuses == [422] * 5 + [429]
+@pytest.fixture
+def default_limits(app):
+    """The limits routes.py falls back on when the configuration sets none."""
+    with app_config(app, PUBLIC_FORM_RATE_LIMIT="unused", PUBLIC_FORM_REFUSED_RATE_LIMIT="unused"):
+        del app.config["PUBLIC_FORM_RATE_LIMIT"]
+        del app.config["PUBLIC_FORM_REFUSED_RATE_LIMIT"]
+        yield
+
+
+def test_the_default_limit_is_five_sends_a_minute(public, default_limits):
+    statuses = [public.post("/get-in-touch", data=valid_form(public)).status_code for _ in range(6)]
+    assert statuses == [302] * 5 + [429]
+
+
+def test_the_default_limit_for_refused_sends_is_thirty_a_minute(public, default_limits):
+    statuses = [public.post("/get-in-touch", data={}).status_code for _ in range(31)]
+    assert statuses == [422] * 30 + [429]
+
+
+def _from(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+@pytest.fixture
+def limited(app, public):
+    """The public form under the limits config.py ships with."""
+    with app_config(
+        app,
+        PUBLIC_FORM_RATE_LIMIT="5 per minute; 30 per hour",
+        PUBLIC_FORM_REFUSED_RATE_LIMIT="30 per minute; 300 per hour",
+    ):
+        yield public
+
+
+def test_refused_sends_do_not_use_up_the_limit_for_sends(limited):
+    """A family on a clinic's shared wifi fixing a mistyped ZIP code six times still gets through."""
+    for _ in range(6):
+        refused = limited.post("/get-in-touch", data=valid_form(limited, zip_code="6385"), **_from("198.51.100.7"))
+        assert refused.status_code == 422
+
+    response = limited.post("/get-in-touch", data=valid_form(limited), **_from("198.51.100.7"))
+
+    assert response.status_code == 302, text_of(response)[:2000]
+    assert count(Inquiry) == 1
+
+
+def test_the_sixth_send_in_a_minute_is_refused_with_the_text_kept(limited):
+    for number in range(5):
+        sent = limited.post("/get-in-touch", data=valid_form(limited, message=f"Question {number}."), **_from("198.51.100.7"))
+        assert sent.status_code == 302
+
+    response = limited.post(
+        "/get-in-touch", data=valid_form(limited, message="Keep my words, please."), **_from("198.51.100.7")
+    )
+
+    assert response.status_code == 429
+    html = text_of(response)
+    assert "Too many attempts" in html
+    assert "Keep my words, please.</textarea>" in html
+    assert count(Inquiry) == 5
+    # The limit is per client address: another one still gets through.
+    other = limited.post("/get-in-touch", data=valid_form(limited, message="Another family."), **_from("203.0.113.20"))
+    assert other.status_code == 302
+
+
+def test_many_refused_sends_meet_the_loose_limit(limited):
+    statuses = [
+        limited.post("/get-in-touch", data=valid_form(limited, zip_code="6385"), **_from("198.51.100.7")).status_code
+        for _ in range(31)
+    ]
+
+    assert statuses == [422] * 30 + [429]
+    # Refused sends from one address leave another's alone.
+    assert limited.post("/get-in-touch", data=valid_form(limited), **_from("203.0.113.20")).status_code == 302
 
 
 def _nothing_listens_on(port: int) -> bool:
@@ -224,6 +295,7 @@ def redis_down_app(app, tmp_path):
         RATELIMIT_STORAGE_URI="redis://127.0.0.1:1",
         PUBLIC_FORM_MIN_SECONDS=0,
         PUBLIC_FORM_RATE_LIMIT="3 per minute",
+        PUBLIC_FORM_REFUSED_RATE_LIMIT="3 per minute",
     )
     with broken.app_context():
         db.create_all()
@@ -257,12 +329,65 @@ def test_the_form_keeps_working_when_redis_is_down(redis_down_app):
 
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+
+
+@pytest.fixture
+def redis_app(app, tmp_path):
+    """An app whose rate-limit storage is Redis, under a key prefix of its own."""
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4().hex}"
+    shared = create_app(
+        TestConfig,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'redis.sqlite'}",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        RATELIMIT_KEY_PREFIX=prefix,
+        PUBLIC_FORM_MIN_SECONDS=0,
+    )
+    with shared.app_context():
+        db.create_all()
+        seed_demo("demo password for tests")
+    try:
+        yield shared, lambda: {key.decode(): int(connection.get(key)) for key in connection.scan_iter(f"*{prefix}*")}
+    finally:
+        for key in connection.scan_iter(f"*{prefix}*"):
+            connection.delete(key)
+        connection.close()
+        with shared.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        limiter.init_app(app)
+        limiter._storage_dead = False
+
+
+def test_both_counts_are_kept_per_address_in_the_configured_storage(redis_app):
+    shared, counters = redis_app
+    client = shared.test_client()
+    with shared.app_context():
+        for _ in range(2):
+            refused = client.post("/get-in-touch", data=valid_form(client, zip_code="6385"), **_from("198.51.100.7"))
+            assert refused.status_code == 422
+        assert client.post("/get-in-touch", data=valid_form(client), **_from("198.51.100.7")).status_code == 302
+
+    kept = counters()
+    refused_counts = {value for key, value in kept.items() if "public-form-refused:198.51.100.7" in key}
+    sent_counts = {value for key, value in kept.items() if "public-form-sent:198.51.100.7" in key}
+    assert refused_counts == {2}, kept  # per minute and per hour
+    assert sent_counts == {1}, kept
+    assert len(kept) == 4, kept
+
+
 def test_a_rate_limited_send_shows_the_form_again_with_the_text_kept(app, public):
     with app_config(app, PUBLIC_FORM_RATE_LIMIT="1 per minute"):
-        public.post("/get-in-touch", data={})
+        assert public.post("/get-in-touch", data=valid_form(public)).status_code == 302
         response = public.post("/get-in-touch", data=valid_form(public, message="Keep my words, please."))
     assert response.status_code == 429
     html = text_of(response)
     assert "Too many attempts" in html
     assert "Keep my words, please.</textarea>" in html
-    assert count(Inquiry) == 0
+    assert count(Inquiry) == 1

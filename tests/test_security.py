@@ -4,6 +4,7 @@ secrets, friendly errors, body limits and a repeatable demo seed."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -14,13 +15,16 @@ from flask.testing import FlaskClient
 from limits import parse as parse_limit
 from sqlalchemy import func, select
 
-from config import DEVELOPMENT_SECRET_KEY, ProductionConfig, TestConfig
+from config import DEVELOPMENT_SECRET_KEY, DevelopmentConfig, ProductionConfig, TestConfig
 from crm import create_app
 from crm.extensions import db
 from crm.models import Organisation, Role, User
+from crm.secret_key import secret_key_weakness
+from crm.security import strict_transport_security
 from tests.conftest import TEST_PASSWORD
 
-STRONG_SECRET = "x" * 48
+# As secrets.token_urlsafe(48) makes them.
+STRONG_SECRET = "OF2Ov8669DO2Cfm2kySw8E41TcTF_Pb5pL4GfKgLd6_Jp1o0NuxMNjrl8aus83X2"
 
 
 def _header_directives(csp: str) -> dict[str, str]:
@@ -61,6 +65,58 @@ def test_every_response_carries_the_security_headers(any_response) -> None:
     assert any_response.headers.get("X-Content-Type-Options") == "nosniff"
     assert any_response.headers.get("Referrer-Policy") in {"same-origin", "no-referrer", "strict-origin-when-cross-origin"}
     assert "no-store" in any_response.headers.get("Cache-Control", "")
+
+
+@pytest.fixture
+def production_app() -> Flask:
+    return create_app(ProductionConfig, SECRET_KEY=STRONG_SECRET, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+@pytest.mark.parametrize("path", ["/login", "/get-in-touch", "/no/such/page", "/dashboard", "/static/css/app.css"])
+def test_production_responses_carry_strict_transport_security(production_app: Flask, path: str) -> None:
+    response = production_app.test_client().get(path, base_url="https://crm.example.org")
+
+    assert response.headers.get("Strict-Transport-Security") == "max-age=31536000; includeSubDomains"
+    response.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"HSTS_MAX_AGE": 600}, "max-age=600; includeSubDomains"),
+        ({"HSTS_INCLUDE_SUBDOMAINS": False}, "max-age=31536000"),
+        ({"HSTS_MAX_AGE": 0, "HSTS_INCLUDE_SUBDOMAINS": False}, "max-age=0"),
+    ],
+    ids=["shorter", "this host only", "off: browsers forget it"],
+)
+def test_strict_transport_security_is_configurable(settings: dict, expected: str) -> None:
+    app = create_app(ProductionConfig, SECRET_KEY=STRONG_SECRET, SQLALCHEMY_DATABASE_URI="sqlite://", **settings)
+
+    response = app.test_client().get("/login", base_url="https://crm.example.org")
+
+    assert response.headers.get("Strict-Transport-Security") == expected
+
+
+def test_no_strict_transport_security_in_development_or_tests(client: FlaskClient) -> None:
+    development = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+    assert "Strict-Transport-Security" not in development.test_client().get("/login").headers
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+@pytest.mark.parametrize(
+    ("env_name", "max_age", "subdomains", "expected"),
+    [
+        ("production", 31536000, True, "max-age=31536000; includeSubDomains"),
+        ("production", 31536000, False, "max-age=31536000"),
+        ("production", 0, True, "max-age=0; includeSubDomains"),
+        ("production", -1, True, None),
+        ("development", 31536000, True, None),
+        ("testing", 31536000, True, None),
+    ],
+)
+def test_strict_transport_security_value(env_name: str, max_age: int, subdomains: bool, expected: str | None) -> None:
+    assert strict_transport_security(env_name, max_age, subdomains) == expected
 
 
 def test_static_files_are_cacheable_but_still_protected(client: FlaskClient, app: Flask) -> None:
@@ -284,10 +340,62 @@ def test_successful_logins_do_not_count_against_the_limit(app: Flask, client: Fl
 # --- secrets -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", ["", "short", "x" * 31, DEVELOPMENT_SECRET_KEY], ids=["empty", "short", "31 chars", "development key"])
-def test_production_refuses_a_weak_secret_key(secret: str) -> None:
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+WEAK_SECRETS = [
+    pytest.param("", "it is not set", id="empty"),
+    pytest.param("short", "it is shorter than 32 characters", id="short"),
+    pytest.param("x" * 31, "it is shorter than 32 characters", id="31 chars"),
+    pytest.param(DEVELOPMENT_SECRET_KEY, "it is the development key", id="development key"),
+    pytest.param(" " * 48, "it is only whitespace", id="48 spaces"),
+    pytest.param(" \t\n" * 16, "it is only whitespace", id="whitespace"),
+    pytest.param("a" * 48, "fewer than 8 different characters", id="48 times a"),
+    pytest.param("x" * 48, "fewer than 8 different characters", id="48 times x"),
+    pytest.param("ab" * 24, "fewer than 8 different characters", id="ab repeated"),
+    pytest.param("secret" * 8, "fewer than 8 different characters", id="a word repeated"),
+    pytest.param("0123456789" * 4, "long run", id="digits repeated"),
+    pytest.param("abcdefghijklmnopqrstuvwxyz012345", "long run", id="alphabet"),
+    pytest.param("Zq8#" + "k" * 10 + "mW2$pL9!vR4@tY7&nB3%", "long run", id="a run of one character"),
+    pytest.param("my-deployment-key-my-deployment-key", "the same 12 characters", id="a phrase twice"),
+    pytest.param("0f3a9c1e7b2d4f6a" * 2, "the same 12 characters", id="hex repeated"),
+    pytest.param("".join("a" * 9 + other for other in "bcdefgh"), "too predictable", id="mostly one character"),
+]
+GOOD_SECRETS = [
+    pytest.param(STRONG_SECRET, id="token_urlsafe(48)"),
+    pytest.param("0bb5d0841bbca33244f70c3edf0e58dbdf106ea0f642fdcb796f31200a23a878", id="token_hex(32)"),
+    pytest.param("601f3984b30104ae259ac2851700f1f7", id="token_hex(16)"),
+    pytest.param("iiXVPKrVf3KqeoBZWCZVw1wo1JFXlGNsCdTY8Z0zt0o=", id="base64 of 32 random bytes"),
+]
+
+
+@pytest.mark.parametrize(("secret", "reason"), WEAK_SECRETS)
+def test_a_weak_secret_key_is_named_for_what_is_wrong(secret: str, reason: str) -> None:
+    weakness = secret_key_weakness(secret)
+    assert weakness is not None
+    assert reason in weakness
+
+
+@pytest.mark.parametrize("secret", GOOD_SECRETS)
+def test_a_random_secret_key_passes(secret: str) -> None:
+    assert secret_key_weakness(secret) is None
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32), lambda: secrets.token_hex(16)],
+    ids=["token_urlsafe(48)", "token_hex(32)", "token_hex(16)"],
+)
+def test_generated_secret_keys_pass(make) -> None:
+    for _ in range(500):
+        key = make()
+        assert secret_key_weakness(key) is None, key
+
+
+@pytest.mark.parametrize(("secret", "reason"), WEAK_SECRETS)
+def test_production_refuses_a_weak_secret_key(secret: str, reason: str) -> None:
+    with pytest.raises(RuntimeError, match="SECRET_KEY") as refusal:
         create_app(ProductionConfig, SECRET_KEY=secret, SQLALCHEMY_DATABASE_URI="sqlite://")
+
+    assert reason in str(refusal.value)
+    if len(secret.strip()) >= 12:
+        assert secret not in str(refusal.value), "the key is never echoed"
 
 
 def test_crm_env_production_without_a_secret_key_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, has_request_context, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from crm import errors, logs, outage
 from crm.auth.permissions import Access, requires
@@ -22,6 +24,8 @@ bp = Blueprint("public", __name__)
 
 CONFIRMATION_KEY = "public_confirmation"
 DEFAULT_RATE_LIMIT = "5 per minute; 30 per hour"
+DEFAULT_REFUSED_RATE_LIMIT = "30 per minute; 300 per hour"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 EXPIRED_MESSAGE = _l("This page was open for a long time; please send it again.")
 
 # The errors a public page answers with a public page (the texts are crm.errors.ERROR_TEXT),
@@ -66,6 +70,30 @@ def _form_rate_limit() -> str:
     return current_app.config.get("PUBLIC_FORM_RATE_LIMIT", DEFAULT_RATE_LIMIT)
 
 
+def _refused_rate_limit() -> str:
+    return current_app.config.get("PUBLIC_FORM_REFUSED_RATE_LIMIT", DEFAULT_REFUSED_RATE_LIMIT)
+
+
+# Each send counts against one of two limits per client address. A family on a clinic's shared
+# wifi correcting a mistyped ZIP code sends several refused forms in a row: those count against
+# a loose limit, which still stops a flood; only sends that went through (the redirect to the
+# thank-you page) count against the strict one.
+def _sent_key() -> str:
+    return "public-form-sent:" + (get_remote_address() or "")
+
+
+def _refused_key() -> str:
+    return "public-form-refused:" + (get_remote_address() or "")
+
+
+def _was_sent(response: Response) -> bool:
+    return response.status_code in REDIRECT_STATUSES
+
+
+def _was_refused(response: Response) -> bool:
+    return not _was_sent(response)
+
+
 @bp.route("/")
 @requires(Access.PUBLIC)
 def index():
@@ -77,7 +105,8 @@ def index():
 @bp.route("/get-in-touch", methods=["GET", "POST"])
 @requires(Access.PUBLIC)
 @csrf.exempt
-@limiter.limit(_form_rate_limit, methods=["POST"])
+@limiter.limit(_form_rate_limit, key_func=_sent_key, methods=["POST"], deduct_when=_was_sent)
+@limiter.limit(_refused_rate_limit, key_func=_refused_key, methods=["POST"], deduct_when=_was_refused)
 def get_in_touch():
     # A database connection lost on the way is met by one more attempt on a fresh connection;
     # for a send, `sending` carries the first attempt's reference, so nothing is stored twice.

@@ -98,7 +98,7 @@ def test_manager_filters_opens_reassigns_and_exports(new_page, assert_accessible
     # Export the filtered list.
     page.goto(inbox_url)
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download these inquiries as CSV").click()
+        page.get_by_role("button", name="Download these inquiries as CSV").click()
     download = download_info.value
     assert download.suggested_filename.startswith("inquiries-")
     assert download.suggested_filename.endswith(".csv")

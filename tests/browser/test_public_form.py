@@ -20,7 +20,12 @@ THANKS_PATH = "/get-in-touch/thank-you"
 @pytest.fixture(scope="module", autouse=True)
 def public_live(live_app):
     """The public pages on the live app; no render-time wait, and room for every test's posts."""
-    with app_config(live_app, PUBLIC_FORM_MIN_SECONDS=0, PUBLIC_FORM_RATE_LIMIT="1000 per minute"):
+    with app_config(
+        live_app,
+        PUBLIC_FORM_MIN_SECONDS=0,
+        PUBLIC_FORM_RATE_LIMIT="1000 per minute",
+        PUBLIC_FORM_REFUSED_RATE_LIMIT="1000 per minute",
+    ):
         yield live_app
 
 
@@ -226,7 +231,7 @@ def test_every_public_page_fits_a_360_pixel_phone(new_page, assert_accessible, p
 def test_the_too_many_attempts_page_is_public_accessible_and_fits_a_phone(new_page, assert_accessible, public_live):
     page = new_page(width=360, height=740)
     page.goto("/get-in-touch?lang=es")
-    with app_config(public_live, PUBLIC_FORM_RATE_LIMIT="1 per hour"):
+    with app_config(public_live, PUBLIC_FORM_REFUSED_RATE_LIMIT="1 per hour"):
         for _ in range(2):
             page.get_by_role("button", name="Enviar mensaje").click()
             page.wait_for_load_state()
