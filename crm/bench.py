@@ -57,8 +57,6 @@ from crm.models import (
     User,
 )
 from crm.models.organisation import name_key
-from crm.models.report import record_changes
-from crm.reports import rollup
 from crm.reports.stats import percentile
 
 TARGET_MS = 100.0
@@ -70,8 +68,6 @@ ORGANISATION_PREFIX = "Bench organisation "
 MANAGER_EMAIL = f"bench-manager@{DOMAIN}"
 PARTNER_EMAIL = f"bench-partner@{DOMAIN}"
 CONTACTS_PER_ORGANISATION = 20
-# Days changed since the worker last rebuilt the roll-ups (it runs every few seconds).
-CHANGED_DAYS = 3
 
 FIRST_NAMES = (
     "Maria", "Ana", "Lucia", "Keisha", "Jasmine", "Emily", "Sarah", "Ashley", "Jessica", "Brittany", "Amanda",
@@ -436,14 +432,6 @@ def maintain(say, tables: tuple[str, ...] = ("organisations", "contacts", "inqui
     say(f"  vacuumed and analysed {', '.join(tables)}")
 
 
-def update_report_days(*, rebuild: bool, say) -> None:
-    """The rows were written without the ORM, which records changed days: write the report's
-    daily roll-ups for all of them (or, reusing data, for the days still changed)."""
-    began = time.perf_counter()
-    days = rollup.bring_up_to_date(rebuild=rebuild)
-    say(f"  report roll-ups: {days:,} days written in {time.perf_counter() - began:.1f} s")
-
-
 def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: int, say) -> DataSet:
     db.create_all()
     refuse_real_data()
@@ -465,7 +453,6 @@ def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: i
         _insert_inquiries(inquiries, years, topics, counties, contact_rows, rng, now, say)
         say(f"  loaded in {time.perf_counter() - began:.0f} s")
         maintain(say)
-    update_report_days(rebuild=not (reuse and existing == (inquiries, contacts)), say=say)
     first, last = db.session.execute(
         select(func.min(Inquiry.received_at), func.max(Inquiry.received_at)).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"))
     ).one()
@@ -485,7 +472,6 @@ def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: i
 class Case:
     name: str
     urls: Callable[[int], str]  # repetition number -> URL, so a case can vary its record
-    before: Callable[[], None] | None = None  # untimed set-up before each request
     as_partner: bool = False  # signed in as the bench partner instead of the manager
 
 
@@ -533,6 +519,7 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
     organisation, topic, assignee = sample if sample else (None, None, None)
     region = db.session.scalar(select(Region.id).where(Region.name == "Bootheel"))
     month_ago = (today - timedelta(days=30)).isoformat()
+    year_ago = (today - timedelta(days=364)).isoformat()
     surname = rng.choice(LAST_NAMES)
 
     def fixed(url: str) -> Callable[[int], str]:
@@ -574,14 +561,9 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
         Case("Reports, last 90 days", fixed("/reports/?" + urlencode(window))),
         # The cost grows with the inquiries in the period: a shorter one shows the slope.
         Case("Reports, last 30 days", fixed("/reports/?" + urlencode({"from": month_ago, "to": today.isoformat()}))),
+        Case("Reports, last 365 days", fixed("/reports/?" + urlencode({"from": year_ago, "to": today.isoformat()}))),
         Case("Reports chart (month)", fixed("/reports/chart/month.svg?" + urlencode(window))),
         Case("Reports CSV (county)", fixed("/reports/export/county.csv?" + urlencode(window))),
-        # Last: the days it changes stay changed until the roll-ups are brought up to date.
-        Case(
-            f"Reports, 90 days, {CHANGED_DAYS} days changed",
-            fixed("/reports/?" + urlencode(window)),
-            before=lambda: change_recent_days(CHANGED_DAYS),
-        ),
     ]
     return chosen
 
@@ -603,14 +585,6 @@ def bench_partner() -> User:
     user.organisation_id = busiest
     db.session.commit()
     return user
-
-
-def change_recent_days(days: int) -> None:
-    """Record a change on each of the last ``days`` days, as a busy fortnight of responses
-    would: the next report rebuilds those days before reading."""
-    today = utcnow().date()
-    record_changes(db.session.connection(), [today - timedelta(days=offset) for offset in range(days)])
-    db.session.commit()
 
 
 def sign_in(client, user: User) -> None:
@@ -649,8 +623,6 @@ def measure(
             if len(seconds) >= MIN_SAMPLES and time.perf_counter() - began_case > budget_seconds:
                 break
             url = case.urls(repetition)
-            if case.before is not None:
-                case.before()
             began = time.perf_counter()
             status = _get(client, url)
             seconds.append(time.perf_counter() - began)
@@ -722,7 +694,6 @@ def run(
     rng = random.Random(seed)  # noqa: S311  (picks sample records, not secrets)
     chosen = [case for case in cases(app, data, rng) if not only or only.casefold() in case.name.casefold()]
     timings = measure(app, chosen, repeat, budget_seconds, say)
-    rollup.bring_up_to_date()
     say(format_table(timings))
     return timings
 
