@@ -59,7 +59,7 @@ from crm.models import (
 from crm.models.organisation import name_key
 from crm.reports.stats import percentile
 
-TARGET_MS = 100.0
+TARGET_MS = 100.0  # a page's p95, unless its case sets another
 MIN_SAMPLES = 3
 CHUNK = 10_000
 REFERENCE_PREFIX = "BX-"
@@ -473,6 +473,7 @@ class Case:
     name: str
     urls: Callable[[int], str]  # repetition number -> URL, so a case can vary its record
     as_partner: bool = False  # signed in as the bench partner instead of the manager
+    target_ms: float = TARGET_MS
 
 
 @dataclass(frozen=True)
@@ -482,6 +483,7 @@ class Timing:
     statuses: tuple[int, ...]
     median_ms: float | None
     p95_ms: float | None
+    target_ms: float = TARGET_MS
 
     @property
     def available(self) -> bool:
@@ -493,7 +495,7 @@ class Timing:
 
     @property
     def meets_target(self) -> bool:
-        return self.ok and self.p95_ms is not None and self.p95_ms < TARGET_MS
+        return self.ok and self.p95_ms is not None and self.p95_ms < self.target_ms
 
 
 def _route_exists(app: Flask, path: str) -> bool:
@@ -558,10 +560,15 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
         Case("Partner: inquiry page", lambda n: f"/inquiries/{theirs[n % len(theirs)]}", as_partner=True),
     ]
     chosen += [
-        Case("Reports, last 90 days", fixed("/reports/?" + urlencode(window))),
+        # The managers' report reads and sorts the period's inquiries each time it is shown.
+        Case("Reports, last 90 days", fixed("/reports/?" + urlencode(window)), target_ms=250.0),
         # The cost grows with the inquiries in the period: a shorter one shows the slope.
         Case("Reports, last 30 days", fixed("/reports/?" + urlencode({"from": month_ago, "to": today.isoformat()}))),
-        Case("Reports, last 365 days", fixed("/reports/?" + urlencode({"from": year_ago, "to": today.isoformat()}))),
+        Case(
+            "Reports, last 365 days",
+            fixed("/reports/?" + urlencode({"from": year_ago, "to": today.isoformat()})),
+            target_ms=1000.0,
+        ),
         Case("Reports chart (month)", fixed("/reports/chart/month.svg?" + urlencode(window))),
         Case("Reports CSV (county)", fixed("/reports/export/county.csv?" + urlencode(window))),
     ]
@@ -636,13 +643,14 @@ def measure(
                 statuses=tuple(statuses),
                 median_ms=percentile(milliseconds, 50),
                 p95_ms=percentile(milliseconds, 95),
+                target_ms=case.target_ms,
             )
         )
     return timings
 
 
 def format_table(timings: list[Timing]) -> str:
-    header = ("Page", "HTTP", "n", "median ms", "p95 ms", f"p95 < {TARGET_MS:g} ms", "URL")
+    header = ("Page", "HTTP", "n", "median ms", "p95 ms", "target ms", "p95 < target", "URL")
     lines = []
     for timing in timings:
         statuses = "/".join(str(status) for status in sorted(set(timing.statuses)))
@@ -654,6 +662,7 @@ def format_table(timings: list[Timing]) -> str:
                 str(len(timing.statuses)),
                 "" if timing.median_ms is None else f"{timing.median_ms:.1f}",
                 "" if timing.p95_ms is None else f"{timing.p95_ms:.1f}",
+                f"{timing.target_ms:g}",
                 verdict,
                 timing.example_url,
             )
