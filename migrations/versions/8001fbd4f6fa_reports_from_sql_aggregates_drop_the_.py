@@ -13,7 +13,7 @@ changed, as e44fc149ccb6 did: the older release reads those days from the inquir
 its worker (or `flask crm report-days`) has rolled them up again.
 
 Revision ID: 8001fbd4f6fa
-Revises: c552b4e88ef3
+Revises: 9565ca60579b
 Create Date: 2026-12-02 17:16:32.909849
 
 """
@@ -24,7 +24,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = '8001fbd4f6fa'
-down_revision = 'c552b4e88ef3'
+down_revision = '9565ca60579b'
 branch_labels = None
 depends_on = None
 
