@@ -17,7 +17,6 @@ from crm.inquiries.sla_jobs import sla_command
 from crm.mail.worker import worker_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
-from crm.reports.rollup import report_days_command
 from crm.routing.cli import route_command
 
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
@@ -25,7 +24,6 @@ crm_cli.add_command(route_command)
 crm_cli.add_command(worker_command)
 crm_cli.add_command(sla_command)
 crm_cli.add_command(purge_command)
-crm_cli.add_command(report_days_command)
 crm_cli.add_command(backup_command)
 crm_cli.add_command(restore_command)
 crm_cli.add_command(verify_backup_command)

@@ -1,5 +1,5 @@
 """The report's response figures measured the plain way, one inquiry at a time: the
-definition the daily roll-ups (crm.reports.rollup) are held to.
+definition the report's SQL aggregates (crm.reports.services) are held to.
 
 ``responses`` reads every responded inquiry of a period and runs the business clock where
 hours were not stored when the response was logged; ``breakdown_of`` measures them.

@@ -41,7 +41,6 @@ from crm.inquiries.sla_jobs import run_sla_checks
 from crm.mail.outbox import email_line
 from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
-from crm.reports.rollup import refresh_in_background
 
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -384,8 +383,6 @@ def run_worker(transport: Transport, poll_interval: float, stop: threading.Event
                 # Reminders and escalations are queued first, so this same run can send them.
                 run_sla_checks(utcnow())
                 report = send_due(utcnow(), transport)
-                # Rebuild a batch of the report's changed days, so a report finds little left to do.
-                refresh_in_background()
             except Exception as error:
                 logs.log_failure(logger, "Outbox worker run failed; trying again in %s s", poll_interval, error=error)
                 outage.roll_back()

@@ -8,7 +8,6 @@ from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryS
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailStatus, OutboundEmail
-from crm.models.report import ReportChange, ReportDay
 from crm.models.routing import RoutingRule, Topic
 from crm.models.user import Role, User
 from crm.models.user_session import UserSession
@@ -33,8 +32,6 @@ __all__ = [
     "OutboundEmail",
     "RecordStatus",
     "Region",
-    "ReportChange",
-    "ReportDay",
     "Role",
     "RoutingRule",
     "Topic",

@@ -64,6 +64,7 @@ class InquirySource(enum.StrEnum):
 # write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
+_ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
 
 
 class Inquiry(db.Model):
@@ -114,6 +115,14 @@ class Inquiry(db.Model):
                 "language",
                 "organisation_id",
             ],
+        ),
+        # ...and the few answered inquiries whose business hours were not stored (written by
+        # other means than the app), which a report measures itself: normally none at all.
+        Index(
+            "ix_inquiries_unmeasured_response",
+            "received_at",
+            postgresql_where=_ANSWERED_WITHOUT_HOURS,
+            sqlite_where=_ANSWERED_WITHOUT_HOURS,
         ),
         Index(
             "ix_inquiries_open_load",

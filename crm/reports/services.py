@@ -1,17 +1,25 @@
 """The managers' review: figures over a period of received dates, each a small table.
 
-Every figure leaves spam out. The counts and the response times are worked out from the
-daily roll-ups (``crm.reports.rollup``): one packed record per inquiry, one row per day, so a
-90-day report reads 90 rows and counts and sorts the records with numpy, on PostgreSQL and
-SQLite alike. Regions are summed from the county counts.
+Every figure leaves spam out and is an aggregate the database works out from the inquiries
+themselves, read from the ``ix_inquiries_report`` covering index (crm.models.inquiry):
 
-Response times are the business hours between receipt and first response, fixed when the
-response is logged (``tests/report_reference.py`` measures them straight from the inquiries,
-one row each: the definition the tests hold the roll-ups to).
+- Counts by month, topic, county, language and organisation: one GROUP BY. The period's
+  calendar months, in the display timezone, are sent as a small table of UTC ranges that the
+  inquiries are joined to. PostgreSQL counts all five in one read, with GROUPING SETS;
+  SQLite, which has none, groups by the five together and the sums are taken here. Regions
+  are summed from the county counts.
+- First-response figures overall, per county and per language: the number answered, the
+  median and the 90th percentile (linear interpolation between closest ranks, PostgreSQL's
+  ``percentile_cont``) and the share answered within target. PostgreSQL works them out in
+  one GROUPING SETS query; on SQLite, which serves local work only, the answered inquiries
+  are read and measured with ``crm.reports.stats``.
 
-Cost: with a million inquiries over five years (about 47,000 in a 90-day period) the page
-takes well under 100 ms on PostgreSQL (``python -m crm.bench``), most of it the open load
-and rendering; it grows with the inquiries in the period, by about a millisecond a thousand.
+The counts and the response figures are two queries, not one: ``percentile_cont`` cannot be
+hashed, so in one statement every count would be sorted for as well.
+
+Response times are the business hours stored when a first response is logged. An inquiry
+answered without them (written by other means than the app) is measured with the business
+clock when it is reported; a partial index finds those, normally none.
 
 Open load is a snapshot of now, whatever the period: it counts every open inquiry.
 """
@@ -24,17 +32,34 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import numpy as np
-from flask import current_app
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Date,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    values,
+)
 
-from crm.business_hours import DEFAULT_TARGET_HOURS
+from crm.business_hours import DEFAULT_TARGET_HOURS, business_calendar, business_hours_between
+from crm.database import UTCDateTime
 from crm.extensions import db
 from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
+from crm.models.geography import region_counties
 from crm.models.inquiry import open_clause
-from crm.reports import rollup
+from crm.models.inquiry_status import InquiryStatus
+from crm.reports.stats import percentile
 
 DEFAULT_DAYS = 90
 
@@ -85,16 +110,18 @@ class Period:
         """The UTC instants at which the second and later months begin."""
         return [datetime.combine(month, time(0), tzinfo=self.zone).astimezone(UTC) for month in self.months()[1:]]
 
+    def month_ranges(self) -> list[tuple[date, datetime, datetime]]:
+        """Each month the period touches: its first day, and the UTC instants at which its part
+        of the period starts and ends (exclusive)."""
+        boundaries = self.month_boundaries()
+        return list(zip(self.months(), [self.starts_at, *boundaries], [*boundaries, self.ends_before], strict=True))
+
     def query_args(self) -> dict[str, str]:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
 def default_period(today: date, timezone: str) -> Period:
     return Period(start=today - timedelta(days=DEFAULT_DAYS - 1), end=today, timezone=timezone)
-
-
-def display_timezone() -> str:
-    return current_app.config["DISPLAY_TIMEZONE"]
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -136,11 +163,24 @@ def _sorted_counts(rows: Iterable[tuple[Any, int]]) -> list[tuple[Any, int]]:
     return sorted(rows, key=lambda row: (-row[1], str(row[0]).casefold()))
 
 
+def in_period(period: Period) -> list[ColumnElement[bool]]:
+    """Received in the period, and not spam: every figure but the open load."""
+    return [
+        Inquiry.received_at >= period.starts_at,
+        Inquiry.received_at < period.ends_before,
+        Inquiry.status != InquiryStatus.SPAM,
+    ]
+
+
+def _on_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 @dataclass(frozen=True)
 class PeriodCounts:
     """Inquiries in a period counted five ways; ``None`` keys are the inquiries without one."""
 
-    months: dict[int, int]  # index into Period.months()
+    months: dict[date, int]  # by the month's first day
     topics: dict[str | None, int]  # by topic name
     counties: dict[str | None, int]  # by FIPS code
     county_names: dict[str, str]
@@ -152,54 +192,88 @@ class PeriodCounts:
         return sum(self.counties.values())
 
 
-def period_records(period: Period) -> np.ndarray:
-    """The period's inquiries, spam aside, as roll-up records (crm.reports.rollup)."""
-    return rollup.records_between(period.starts_at, period.ends_before)
+def _months_table(period: Period) -> CTE:
+    """The period's months as a table of UTC ranges: (month, starts_at, ends_before).
 
-
-def _tally(values: np.ndarray) -> list[tuple[int, int]]:
-    keys, counts = np.unique(values, return_counts=True)
-    return list(zip(keys.tolist(), counts.tolist(), strict=True))
-
-
-def _names(model_id, model_name, ids: Iterable[int]) -> dict[int, str]:
-    wanted = [id_ for id_ in ids if id_ != rollup.NO_ID]
-    if not wanted:
-        return {}
-    return dict(db.session.execute(select(model_id, model_name).where(model_id.in_(wanted))).all())
-
-
-def count_period(period: Period, records: np.ndarray | None = None) -> PeriodCounts:
-    """Every count of the page from the period's records.
-
-    Topics and organisations are counted by id and then by name: two records with one name
-    would read as one line anyway. An id whose record was deleted counts as none."""
-    records = period_records(period) if records is None else records
-    boundaries = np.array([moment.timestamp() for moment in period.month_boundaries()])
-    months = np.bincount(np.searchsorted(boundaries, records["received"], side="right"), minlength=len(boundaries) + 1)
-
-    def by_name(tally: list[tuple[int, int]], names: dict[int, str]) -> dict[str | None, int]:
-        counts: dict[str | None, int] = {}
-        for id_, count in tally:
-            name = names.get(id_)
-            counts[name] = counts.get(name, 0) + count
-        return counts
-
-    topics = _tally(records["topic"])
-    organisations = _tally(records["organisation"])
-    counties = {rollup.code_of(key): count for key, count in _tally(rollup.as_keys(records["county"]))}
-    county_names = dict(
-        db.session.execute(select(County.fips, County.name).where(County.fips.in_([k for k in counties if k]))).all()
+    Joining the inquiries to it puts each in its month in the display timezone; PostgreSQL
+    reads one index range per month and knows there are only a few months to count."""
+    return (
+        values(
+            column("month", Date),
+            column("starts_at", UTCDateTime),
+            column("ends_before", UTCDateTime),
+            name="months",
+        )
+        .data(period.month_ranges())
+        .cte("months")
     )
+
+
+# The dimensions of the counts, in the order of the query's columns and of grouping()'s bits.
+DIMENSIONS = ("month", "topic", "county", "language", "organisation")
+
+
+def count_query(period: Period) -> Select:
+    """Inquiries per month, topic, county, language and organisation, with the names of the
+    topics, counties and organisations (joined to the few counted rows, not to every inquiry).
+
+    Each row has a ``grouping_set``: as PostgreSQL's grouping(), one bit per dimension, most
+    significant first, set for a dimension the row does not count by."""
+    months = _months_table(period)
+    keys = (months.c.month, Inquiry.topic_id, Inquiry.county_fips, Inquiry.language, Inquiry.organisation_id)
+    counted = (
+        select(*keys, func.count().label("inquiries"))
+        .select_from(months)
+        .join(Inquiry, and_(Inquiry.received_at >= months.c.starts_at, Inquiry.received_at < months.c.ends_before))
+        .where(*in_period(period))
+    )
+    if _on_postgresql():
+        counted = counted.add_columns(func.grouping(*keys).label("grouping_set")).group_by(func.grouping_sets(*keys))
+    else:  # no GROUPING SETS: every combination of the five, summed per dimension by count_period
+        counted = counted.add_columns(literal(0, Integer).label("grouping_set")).group_by(*keys)
+    counted = counted.subquery("counted")
+    return (
+        select(
+            counted,
+            Topic.name_en.label("topic_name"),
+            County.name.label("county_name"),
+            Organisation.name.label("organisation_name"),
+        )
+        .outerjoin(Topic, Topic.id == counted.c.topic_id)
+        .outerjoin(County, County.fips == counted.c.county_fips)
+        .outerjoin(Organisation, Organisation.id == counted.c.organisation_id)
+    )
+
+
+def count_period(period: Period) -> PeriodCounts:
+    """Every count of the page, from count_query.
+
+    Topics and organisations are counted by id and then summed by name: two records with one
+    name would read as one line anyway."""
+    found: dict[str, dict[Any, int]] = {dimension: {} for dimension in DIMENSIONS}
+    county_names: dict[str, str] = {}
+    for row in db.session.execute(count_query(period)):
+        keys = {
+            "month": row.month,
+            "topic": row.topic_name,
+            "county": row.county_fips,
+            "language": row.language,
+            "organisation": row.organisation_name,
+        }
+        for position, dimension in enumerate(DIMENSIONS):
+            if row.grouping_set & (1 << (len(DIMENSIONS) - 1 - position)):
+                continue  # not a count by this dimension
+            counts = found[dimension]
+            counts[keys[dimension]] = counts.get(keys[dimension], 0) + row.inquiries
+        if row.county_fips and row.county_name:
+            county_names[row.county_fips] = row.county_name
     return PeriodCounts(
-        months={index: int(count) for index, count in enumerate(months) if count},
-        topics=by_name(topics, _names(Topic.id, Topic.name_en, (id_ for id_, _ in topics))),
-        counties=counties,
+        months=found["month"],
+        topics=found["topic"],
+        counties=found["county"],
         county_names=county_names,
-        languages={rollup.code_of(key) or "": count for key, count in _tally(rollup.as_keys(records["language"]))},
-        organisations=by_name(
-            organisations, _names(Organisation.id, Organisation.name, (id_ for id_, _ in organisations))
-        ),
+        languages=found["language"],
+        organisations=found["organisation"],
     )
 
 
@@ -209,7 +283,7 @@ def _labelled(counts: dict[str | None, int], missing: str) -> list[tuple[str, in
 
 def by_month(period: Period, counts: PeriodCounts | None = None) -> Table:
     counts = counts or count_period(period)
-    rows = [(month.strftime("%B %Y"), counts.months.get(index, 0)) for index, month in enumerate(period.months())]
+    rows = [(month.strftime("%B %Y"), counts.months.get(month, 0)) for month in period.months()]
     return Table("month", "Inquiries by month", ("Month", "Inquiries"), ("text", "count"), rows, ranked=False)
 
 
@@ -230,15 +304,18 @@ def by_county(period: Period, counts: PeriodCounts | None = None) -> Table:
 def by_region(period: Period, counts: PeriodCounts | None = None) -> Table:
     """Summed from the county counts: a region is the counties it is made of."""
     counts = counts or count_period(period)
-    regions = db.session.scalars(select(Region).options(selectinload(Region.counties))).all()
+    members: dict[str, set[str]] = {}
+    for region, fips in db.session.execute(
+        select(Region.name, region_counties.c.county_fips).join(region_counties, region_counties.c.region_id == Region.id)
+    ):
+        members.setdefault(region, set()).add(fips)
     in_a_region: set[str] = set()
     rows = []
-    for region in regions:
-        fips = {county.fips for county in region.counties}
+    for region, fips in members.items():
         in_a_region |= fips
         total = sum(counts.counties.get(code, 0) for code in fips)
         if total:
-            rows.append((region.name, total))
+            rows.append((region, total))
     outside = sum(count for code, count in counts.counties.items() if code not in in_a_region)
     if outside:
         rows.append((NO_REGION, outside))
@@ -341,69 +418,125 @@ class ResponseBreakdown:
     by_language: dict[str, ResponseFigures]
 
 
-def _percentiles_of_runs(hours: np.ndarray, starts: np.ndarray, counts: np.ndarray, p: float) -> np.ndarray:
-    """The ``p``-th percentile of each run ``hours[start:start + count]`` (each sorted), by
-    linear interpolation between closest ranks, as ``crm.reports.stats.percentile``."""
-    position = (counts - 1) * p / 100
-    lower = np.floor(position).astype(np.int64)
-    upper = np.minimum(lower + 1, counts - 1)
-    below, above = hours[starts + lower], hours[starts + upper]
-    return below + (above - below) * (position - lower)
+def _target_hours() -> ColumnElement[float]:
+    """An inquiry's response target: its topic's, or the default without one (joined to Topic)."""
+    return func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
 
 
-def _figures_by(keys: np.ndarray, hours: np.ndarray, within: np.ndarray) -> dict[int, ResponseFigures]:
-    """ResponseFigures per distinct key, from ``hours`` already sorted: a stable sort by key
-    keeps each key's hours in order, so each key is one sorted run, measured all at once."""
-    if not len(keys):
-        return {}
-    order = np.argsort(keys, kind="stable")
-    keys, hours, within = keys[order], hours[order], within[order]
-    starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
-    counts = np.diff(np.append(starts, len(keys)))
-    medians = _percentiles_of_runs(hours, starts, counts, 50)
-    p90s = _percentiles_of_runs(hours, starts, counts, 90)
-    shares = np.add.reduceat(within.astype(np.float64), starts) / counts
-    return {
-        key: ResponseFigures(count, median, p90, share)
-        for key, count, median, p90, share in zip(
-            keys[starts].tolist(), counts.tolist(), medians.tolist(), p90s.tolist(), shares.tolist(), strict=True
+def _stored_responses(period: Period) -> Select:
+    """The period's answered inquiries whose business hours were stored with the response:
+    county_fips, language, target, hours."""
+    return (
+        select(Inquiry.county_fips, Inquiry.language, _target_hours().label("target"), Inquiry.first_response_hours.label("hours"))
+        .select_from(Inquiry)
+        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
+        .where(*in_period(period), Inquiry.first_response_at.is_not(None), Inquiry.first_response_hours.is_not(None))
+    )
+
+
+def _unmeasured_responses(period: Period) -> Select:
+    """The period's answered inquiries whose hours were not stored (written by other means than
+    the app): county_fips, language, target, received_at, first_response_at. The partial index
+    ix_inquiries_unmeasured_response finds them; there are normally none."""
+    return (
+        select(Inquiry.county_fips, Inquiry.language, _target_hours(), Inquiry.received_at, Inquiry.first_response_at)
+        .select_from(Inquiry)
+        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
+        .where(*in_period(period), Inquiry.first_response_at.is_not(None), Inquiry.first_response_hours.is_(None))
+    )
+
+
+def _responses_measured_now(period: Period) -> list[tuple[str | None, str, float, float]]:
+    """The unmeasured responses, measured by today's business calendar: (county_fips, language,
+    target, hours)."""
+    rows = db.session.execute(_unmeasured_responses(period)).all()
+    if not rows:
+        return []
+    calendar = business_calendar()
+    return [
+        (county, language, float(target), business_hours_between(received, answered, calendar))
+        for county, language, target, received, answered in rows
+    ]
+
+
+def response_query(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> Select:
+    """PostgreSQL: the response figures overall, per county and per language, in one query.
+
+    Each row has a ``grouping_set``: 3 overall, 1 a county, 2 a language (grouping() sets a
+    bit for each column the row is not grouped by)."""
+    responses = _stored_responses(period)
+    if measured_now:
+        measured = values(
+            column("county_fips", String),
+            column("language", String),
+            column("target", Float),
+            column("hours", Float),
+            name="measured_now",
+        ).data(measured_now)
+        responses = union_all(responses, select(measured))
+    answered = responses.subquery("responses")
+    figures = (
+        select(
+            func.grouping(answered.c.county_fips, answered.c.language).label("grouping_set"),
+            answered.c.county_fips,
+            answered.c.language,
+            func.count().label("responded"),
+            # The two percentiles share one sort of each group's hours.
+            func.percentile_cont(0.5).within_group(answered.c.hours).label("median"),
+            func.percentile_cont(0.9).within_group(answered.c.hours).label("p90"),
+            func.count().filter(answered.c.hours <= answered.c.target).label("within_target"),
         )
-    }
+        .group_by(func.grouping_sets(text("()"), answered.c.county_fips, answered.c.language))
+        .subquery("figures")
+    )
+    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
 
 
-def _targets_of(topics: np.ndarray) -> np.ndarray:
-    """Each record's response target in business hours: its topic's, or the default for none."""
-    targets = dict(db.session.execute(select(Topic.id, Topic.response_target_hours)).all())
-    # Indexed by topic id; the last slot, where NO_ID (-1) and unknown ids land, is the default.
-    by_id = np.full(max(targets, default=0) + 2, float(DEFAULT_TARGET_HOURS))
-    for id_, target in targets.items():
-        if target is not None:
-            by_id[id_] = target
-    return by_id[np.where((topics >= 0) & (topics < len(by_id) - 1), topics, -1)]
+def _figures_of(answered: list[tuple[float, float]]) -> ResponseFigures:
+    """(hours, target) pairs measured with crm.reports.stats, as PostgreSQL measures them."""
+    hours = [measured for measured, _target in answered]
+    within = sum(1 for measured, target in answered if measured <= target)
+    return ResponseFigures(len(hours), percentile(hours, 50), percentile(hours, 90), within / len(hours))
 
 
-def response_breakdown(period: Period, records: np.ndarray | None = None) -> ResponseBreakdown:
-    """Median, 90th percentile and share within target of the period's first responses,
-    overall, per county and per language (hours fixed when each response was logged)."""
-    records = period_records(period) if records is None else records
-    responded = ~np.isnan(records["hours"])
-    hours = records["hours"][responded]
-    order = np.argsort(hours)
-    hours = hours[order]
-    within = hours <= _targets_of(records["topic"][responded][order])
-    counties = rollup.as_keys(records["county"])[responded][order]
-    languages = rollup.as_keys(records["language"])[responded][order]
-    overall = _figures_by(np.zeros(len(hours), dtype=np.uint64), hours, within)
+def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> ResponseBreakdown:
+    """SQLite: the answered inquiries of the period, read and measured here."""
+    rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
+    if not rows:
+        return ResponseBreakdown(ResponseFigures(0, None, None, None), {}, {})
     county_names = dict(db.session.execute(select(County.fips, County.name)).all())
+    by_county: dict[str, list[tuple[float, float]]] = {}
+    by_language: dict[str, list[tuple[float, float]]] = {}
+    for county, language, target, hours in rows:
+        label = county_names.get(county, county) if county else NO_COUNTY
+        by_county.setdefault(label, []).append((hours, target))
+        by_language.setdefault(LANGUAGES.get(language, language), []).append((hours, target))
+    return ResponseBreakdown(
+        overall=_figures_of([(hours, target) for _county, _language, target, hours in rows]),
+        by_county={label: _figures_of(answered) for label, answered in by_county.items()},
+        by_language={label: _figures_of(answered) for label, answered in by_language.items()},
+    )
+
+
+def response_breakdown(period: Period) -> ResponseBreakdown:
+    """Median, 90th percentile and share within target of the period's first responses,
+    overall, per county and per language."""
+    measured_now = _responses_measured_now(period)
+    if not _on_postgresql():
+        return _breakdown_in_python(period, measured_now)
+    overall = ResponseFigures(0, None, None, None)
     by_county: dict[str, ResponseFigures] = {}
-    for key, figures in _figures_by(counties, hours, within).items():
-        fips = rollup.code_of(key)
-        by_county[county_names.get(fips, fips) if fips else NO_COUNTY] = figures
     by_language: dict[str, ResponseFigures] = {}
-    for key, figures in _figures_by(languages, hours, within).items():
-        code = rollup.code_of(key) or ""
-        by_language[LANGUAGES.get(code, code)] = figures
-    return ResponseBreakdown(overall.get(0, ResponseFigures(0, None, None, None)), by_county, by_language)
+    for row in db.session.execute(response_query(period, measured_now)):
+        share = row.within_target / row.responded if row.responded else None
+        figures = ResponseFigures(row.responded, row.median, row.p90, share)
+        if row.grouping_set == 3:
+            overall = figures
+        elif row.grouping_set == 1:
+            by_county[(row.county_name or row.county_fips) if row.county_fips else NO_COUNTY] = figures
+        else:
+            by_language[LANGUAGES.get(row.language, row.language)] = figures
+    return ResponseBreakdown(overall, by_county, by_language)
 
 
 def _figures_row(label: str, figures: ResponseFigures) -> tuple[Any, ...]:
@@ -491,11 +624,10 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
 
 
 def build_report(period: Period, now: datetime) -> Report:
-    """Every table of the page from three queries: one scan for all the counts, one for the
-    response times, and the open load."""
-    records = period_records(period)
-    counts = count_period(period, records)
-    breakdown = response_breakdown(period, records)
+    """Every table of the page: the counts (one query), the regions' counties, the response
+    figures (one query, and one for responses measured now), and the open load."""
+    counts = count_period(period)
+    breakdown = response_breakdown(period)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),

@@ -34,7 +34,8 @@ def percentile_of_sorted(ordered: Sequence[float], p: float) -> float:
 def percentile(values: Iterable[float], p: float) -> float | None:
     """The ``p``-th percentile (0-100), interpolating linearly between closest ranks.
 
-    This is numpy's default ``method="linear"`` (Hyndman & Fan type 7).
+    This is PostgreSQL's ``percentile_cont``, which the report uses there, and numpy's default
+    ``method="linear"`` (Hyndman & Fan type 7).
     """
     if not 0 <= p <= 100:
         raise ValueError(f"percentile must be between 0 and 100, got {p!r}")

@@ -1,4 +1,3 @@
-import importlib.util
 import math
 import statistics
 
@@ -75,15 +74,6 @@ def test_nan_values_are_rejected():
 def test_percentile_matches_statistics_inclusive_quantiles(values, p):
     # statistics.quantiles(method="inclusive") is the same linear rule (Hyndman & Fan type 7).
     expected = statistics.quantiles(values, n=100, method="inclusive")[p - 1]
-    assert percentile(values, p) == pytest.approx(expected, rel=1e-9, abs=1e-6)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("numpy") is None, reason="numpy is not installed")
-@given(values=samples, p=st.floats(min_value=0, max_value=100))
-def test_percentile_matches_numpy_linear(values, p):
-    import numpy
-
-    expected = float(numpy.percentile(values, p, method="linear"))
     assert percentile(values, p) == pytest.approx(expected, rel=1e-9, abs=1e-6)
 
 
