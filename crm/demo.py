@@ -234,6 +234,10 @@ def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquir
             result.count("users")
         elif reset_existing_passwords:
             user.password_hash = hash_password(password)
+        # The staff and partner users are also contacts who take inquiries: their "My open
+        # inquiries" are those assigned to the contact they are linked to.
+        if user.contact is None and email in contacts:
+            user.contact = contacts[email]
         users_by_email[email] = user
         result.user_emails.append(email)
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.database import like_pattern
+from crm.database import like_pattern, violated_constraint
 from crm.extensions import db
 from crm.interactions.services import newest_first
 from crm.models import AuditEvent, Contact, Interaction, User
@@ -14,6 +15,10 @@ from crm.models import AuditEvent, Contact, Interaction, User
 
 class DuplicateEmail(ValueError):
     pass
+
+
+# The partial unique index behind email_taken (crm.models.contact).
+UNIQUE_ACTIVE_EMAIL = "uq_contacts_active_email"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,46 @@ def email_taken(email: str, excluding_id: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def contact_with_email(email: str) -> Contact | None:
+    """The contact with this email, ignoring case: an active one first, then the oldest."""
+    if not email:
+        return None
+    return db.session.scalar(
+        select(Contact)
+        .where(func.lower(Contact.email) == email.strip().lower())
+        .order_by(Contact.active.desc(), Contact.id)
+        .limit(1)
+    )
+
+
+def _link_user(contact: Contact) -> None:
+    """A contact added (or given an email) for someone who already has an account becomes
+    that user's contact, as crm.users.services links a new user to their contact. A user
+    already linked keeps their contact."""
+    if not contact.email or not contact.active:
+        return
+    user = db.session.scalar(
+        select(User).where(User.email == contact.email.strip().lower(), User.contact_id.is_(None))
+    )
+    if user is None:
+        return
+    if contact.id is not None and db.session.scalar(select(User.id).where(User.contact_id == contact.id)):
+        return
+    user.contact = contact
+
+
+def _commit_unless_email_taken(actor: User, email: str) -> None:
+    """audit.commit, turning the unique index's refusal into DuplicateEmail: another save of
+    the same email got in between email_taken and this commit."""
+    try:
+        audit.commit(actor)
+    except IntegrityError as error:
+        db.session.rollback()
+        if violated_constraint(error) == UNIQUE_ACTIVE_EMAIL:
+            raise DuplicateEmail(email) from None
+        raise
+
+
 def apply_form(contact: Contact, data: dict) -> None:
     for field in ("name", "title", "email", "phone", "notes"):
         setattr(contact, field, data.get(field) or "")
@@ -83,7 +128,9 @@ def save(contact: Contact, data: dict, actor: User) -> Contact:
         raise DuplicateEmail(data["email"])
     apply_form(contact, data)
     db.session.add(contact)
-    audit.commit(actor)
+    with db.session.no_autoflush:
+        _link_user(contact)
+    _commit_unless_email_taken(actor, contact.email)
     return contact
 
 
@@ -92,7 +139,7 @@ def set_active(contact: Contact, active: bool, actor: User) -> None:
     if active and not contact.active and contact.email and email_taken(contact.email, excluding_id=contact.id):
         raise DuplicateEmail(contact.email)
     contact.active = active
-    audit.commit(actor)
+    _commit_unless_email_taken(actor, contact.email)
 
 
 def interactions_with(contact: Contact) -> list[Interaction]:

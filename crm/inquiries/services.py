@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.business_hours import business_calendar, business_hours_between
+from crm.contacts.services import contact_with_email
 from crm.extensions import db
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
@@ -250,18 +251,6 @@ def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
 
 
 # --- the requester as a contact ----------------------------------------------------------
-
-
-def contact_with_email(email: str) -> Contact | None:
-    """The contact with this email, ignoring case: an active one first, then the oldest."""
-    if not email:
-        return None
-    return db.session.scalar(
-        select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower())
-        .order_by(Contact.active.desc(), Contact.id)
-        .limit(1)
-    )
 
 
 def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:

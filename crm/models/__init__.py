@@ -7,7 +7,7 @@ from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
-from crm.models.outbox import EmailStatus, OutboundEmail
+from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
 from crm.models.user import Role, User
 from crm.models.user_session import UserSession
@@ -17,6 +17,7 @@ __all__ = [
     "Contact",
     "ContactRole",
     "County",
+    "EmailKind",
     "EmailStatus",
     "Grant",
     "GrantReport",

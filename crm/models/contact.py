@@ -4,15 +4,21 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, column
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, column, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db
 from crm.languages import language_name
+from crm.schema import unread_on_sqlite
 
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation
+
+# Conditions of the partial unique indexes below, as SQL both databases read alike.
+ACTIVE_WITH_EMAIL = text("active AND email <> ''")
+IS_FALLBACK = text("is_inquiry_fallback")
+
 
 class ContactRole(enum.StrEnum):
     PRIMARY_GRANTEE = "primary_grantee"
@@ -46,6 +52,26 @@ class Contact(TimestampMixin, db.Model):
             "organisation_id",
             postgresql_where=column("accepts_inquiries").is_(True),
             sqlite_where=column("accepts_inquiries").is_(True),
+        ),
+        # Active contacts' emails are unique, ignoring case (contacts.services.email_taken
+        # checks first, for a friendly message; this holds against a race). Many contacts
+        # have no email at all, hence the empty string is left out.
+        unread_on_sqlite(
+            Index(
+                "uq_contacts_active_email",
+                func.lower(column("email")),
+                unique=True,
+                postgresql_where=ACTIVE_WITH_EMAIL,
+                sqlite_where=ACTIVE_WITH_EMAIL,
+            )
+        ),
+        # At most one fallback contact (routing.editing.set_fallback moves the role).
+        Index(
+            "uq_contacts_inquiry_fallback",
+            "is_inquiry_fallback",
+            unique=True,
+            postgresql_where=IS_FALLBACK,
+            sqlite_where=IS_FALLBACK,
         ),
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.auth.passwords import hash_password
+from crm.contacts.services import contact_with_email
 from crm.extensions import db
 from crm.models import Role, User
 from crm.models.user import normalise_email
@@ -32,6 +33,20 @@ def all_users() -> Select:
 
 def email_taken(email: str) -> bool:
     return db.session.scalar(select(User.id).where(User.email == normalise_email(email))) is not None
+
+
+def link_contact(user: User) -> None:
+    """Link the user to the contact with their email (crm.contacts.services.contact_with_email),
+    unless another user already is that contact; the caller commits. Call it when a user is
+    created or their email changes: from then on the key, not the email, says who they are,
+    so the contact's email may change and the user keeps their inquiries."""
+    contact = contact_with_email(user.email)
+    if contact is None:
+        user.contact = None
+        return
+    with db.session.no_autoflush:
+        taken = db.session.scalar(select(User.id).where(User.contact_id == contact.id, User.id != user.id))
+    user.contact = None if taken else contact
 
 
 def generate_password() -> str:
@@ -69,6 +84,7 @@ def create_user(data: dict, actor: User) -> tuple[User, str | None]:
     temporary = None if data.get("password") else generate_password()
     user = User(email=data["email"], password_hash=hash_password(data.get("password") or temporary))
     _apply_details(user, data)
+    link_contact(user)
     db.session.add(user)
     try:
         audit.commit(actor)
