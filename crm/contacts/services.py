@@ -87,7 +87,7 @@ def _link_user(contact: Contact) -> None:
     """A contact added (or given an email) for someone who already has an account becomes
     that user's contact, as crm.users.services links a new user to their contact. A user
     already linked keeps their contact."""
-    if not contact.email or not contact.active:
+    if not contact.email or contact.active is False:  # None: new, active once saved
         return
     user = db.session.scalar(
         select(User).where(User.email == contact.email.strip().lower(), User.contact_id.is_(None))
