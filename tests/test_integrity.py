@@ -251,7 +251,9 @@ def test_two_simultaneous_saves_of_one_email_end_in_one_contact_and_one_friendly
         def save(email: str) -> None:
             with racing_app.app_context():
                 try:
-                    contact_services.save(Contact(), valid_contact(email=email), db.session.get(User, actor_id))
+                    contact_services.save(
+                        Contact(), valid_contact(email=email, organisation_id=None), db.session.get(User, actor_id)
+                    )
                     outcomes.append("saved")
                 except contact_services.DuplicateEmail:
                     outcomes.append("refused")
