@@ -9,6 +9,7 @@ from crm.account.forms import PasswordChangeForm
 from crm.auth import sessions
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
+from crm.contacts.services import my_contact_id
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -28,6 +29,7 @@ def index():
         "account/index.html",
         open_sessions=sessions.open_sessions(current_user),
         is_this_browsers=sessions.is_this_browsers,
+        my_contact_id=my_contact_id(current_user),
     )
 
 

@@ -188,8 +188,9 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
 # --- assignment --------------------------------------------------------------------------
 
 
-def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> None:
-    """Hand the inquiry to another active contact; they are told through the outbox."""
+def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note: str = "") -> None:
+    """Hand the inquiry to another active contact; they are told through the outbox. A note
+    (a handover's "what was said so far") goes on the timeline, never in the notice."""
     _refuse_unless_open(inquiry, "reassigning it" if inquiry.assigned_contact_id else "assigning it")
     _refuse_partner_without_consent(inquiry.consent, contact)
     if not contact.active:
@@ -216,6 +217,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> No
         from_contact_id=previous.id if previous else None,
         to_contact_id=contact.id,
     )
+    if note:
+        _event(inquiry, InquiryEventKind.NOTE, actor, now, note)
     before = inquiry.status
     inquiry.status = status_after_assignment(before)
     if inquiry.status is not before:

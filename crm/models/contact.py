@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db
 from crm.languages import language_name
-
 from crm.models.routing import Topic
 
 if TYPE_CHECKING:
