@@ -68,6 +68,15 @@ class Config:
     # not held by that account's limit, but by this one of its own (crm.auth.devices).
     LOGIN_LIMIT_PER_DEVICE = os.environ.get("LOGIN_LIMIT_PER_DEVICE", "10 per 15 minutes")
     LOGIN_DEVICE_COOKIE_DAYS = _int("LOGIN_DEVICE_COOKIE_DAYS", 180)
+    # "Forgot your password?" requests, per client address and per address typed in; the
+    # answer is the same whether or not an account has that address, a refusal included.
+    PASSWORD_RESET_LIMIT_PER_IP = os.environ.get("PASSWORD_RESET_LIMIT_PER_IP", "10 per hour")
+    PASSWORD_RESET_LIMIT_PER_ACCOUNT = os.environ.get("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "3 per hour")
+
+    # How long the links sent by email work: an invitation is read when its reader has time,
+    # a password reset at once.
+    INVITATION_VALID_HOURS = _int("INVITATION_VALID_HOURS", 72)
+    PASSWORD_RESET_VALID_MINUTES = _int("PASSWORD_RESET_VALID_MINUTES", 60)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = _int("MAIL_PORT", 25)

@@ -155,7 +155,9 @@ def register_blueprints(app: Flask) -> None:
     from crm.grants.routes import bp as grants_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
+    from crm.invitations.routes import bp as invitations_bp
     from crm.organisations.routes import bp as organisations_bp
+    from crm.password_reset.routes import bp as password_reset_bp
     from crm.public.routes import bp as public_bp
     from crm.reports.routes import bp as reports_bp
     from crm.routing.routes import bp as routing_bp
@@ -164,6 +166,8 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         public_bp,
         auth_bp,
+        password_reset_bp,
+        invitations_bp,
         account_bp,
         dashboard_bp,
         organisations_bp,

@@ -9,6 +9,7 @@ from crm.account.forms import PasswordChangeForm
 from crm.auth import sessions
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
+from crm.auth.redirects import is_safe_next
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -61,5 +62,6 @@ def password():
             # Every session ended, this one's too; this browser carries on in the new one.
             login_user(user)
             flash("Your password was changed. Any other sessions have been signed out.", "success")
-            return redirect(home_for(user))
+            target = request.args.get("next")
+            return redirect(target if is_safe_next(target) else home_for(user))
     return render_template("account/password.html", form=form), 422 if form.errors else 200

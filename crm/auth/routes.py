@@ -7,14 +7,15 @@ from werkzeug.wrappers import Response
 
 from crm.auth import devices, sessions
 from crm.auth.forms import LoginForm
-from crm.auth.home import home_for
+from crm.auth.home import after_sign_in, home_for
+from crm.auth.password_gate import send_to_password_page
 from crm.auth.permissions import Access, requires
-from crm.auth.redirects import is_safe_next
 from crm.auth.services import authenticate
 from crm.extensions import limiter
 from crm.models.user import normalise_email
 
 bp = Blueprint("auth", __name__)
+bp.before_app_request(send_to_password_page)
 
 
 def _submitted_email() -> str:
@@ -69,8 +70,7 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             sessions.sign_in(user, request.headers.get("User-Agent", ""))
-            target = request.args.get("next")
-            response = redirect(target if is_safe_next(target) else home_for(user))
+            response = redirect(after_sign_in(user, request.args.get("next")))
             devices.remember(response, user.id)
             return response
         form.password.errors.append("That email and password do not match an active account.")

@@ -5,6 +5,7 @@ from crm.auth.permissions import Access, requires
 from crm.contacts import services
 from crm.contacts.forms import ContactFilterForm, ContactForm
 from crm.forms import with_empty_choice
+from crm.invitations.services import sign_in_status
 from crm.models import Contact
 from crm.organisation_menu import organisation_choices
 from crm.records import filtered_page, get_or_404, id_from_query, page_args
@@ -66,6 +67,7 @@ def detail(contact_id: int):
         contact=contact,
         interactions=services.interactions_with(contact),
         history=services.history(contact),
+        sign_in=sign_in_status(contact),
     )
 
 

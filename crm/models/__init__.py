@@ -1,5 +1,6 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
+from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
@@ -13,6 +14,7 @@ from crm.models.user import Role, User
 from crm.models.user_session import UserSession
 
 __all__ = [
+    "AccountToken",
     "AuditEvent",
     "Contact",
     "ContactRole",
@@ -35,6 +37,7 @@ __all__ = [
     "Role",
     "RoutingRule",
     "Topic",
+    "TokenPurpose",
     "User",
     "UserSession",
 ]
