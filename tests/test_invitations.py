@@ -114,8 +114,8 @@ def test_a_used_link_is_refused_and_says_so(app, client, login, routed_contact):
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
-        ("", 404, "not valid"),
-        ("?token=", 404, "not valid"),
+        ("", 400, "not valid"),
+        ("?token=", 400, "not valid"),
         ("?token=not-a-token-we-issued", 404, "not valid"),
         ("?token=" + "x" * 5000, 404, "not valid"),
         ("?token=%00%ff", 404, "not valid"),
@@ -302,3 +302,34 @@ def test_users_page_lists_pending_invitations(client, login, routed_contact):
 def test_the_link_is_left_out_of_request_logs():
     line = '127.0.0.1 - - "GET /invitations/accept?token=SECRETSECRET HTTP/1.1" 200 -'
     assert "SECRETSECRET" not in without_query_strings(line)
+
+
+def test_the_notice_links_to_the_inquiry_and_signing_in_lands_there(app, client, login, routed_contact):
+    from crm.inquiries import intake
+    from crm.inquiries.intake import InquiryDetails
+    from crm.models import RoutingRule, Topic
+
+    topic = Topic(name_en="Home visits", name_es="Visitas a domicilio", sort_order=1)
+    rule = RoutingRule(name="Home visits", priority=10, topics=[topic], target_organisation=routed_contact.organisation)
+    db.session.add_all([topic, rule])
+    db.session.commit()
+    ContactFactory(accepts_inquiries=True, is_inquiry_fallback=True)
+    details = InquiryDetails(
+        name="Alex Requester", email="alex@example.net", phone="", zip_code="", topic=topic,
+        language="en", message="We would like a home visit.", consent=True,
+    )
+    inquiry = intake.receive(details, utcnow()).inquiry
+    assert inquiry.assigned_contact_id == routed_contact.id, inquiry.routing_reason
+    notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
+    inquiry_link = f"{app.config['PUBLIC_BASE_URL']}/inquiries/{inquiry.id}"
+    assert inquiry_link in notice.body_text
+
+    login(Role.STAFF)
+    client.post(f"/invitations/contact/{routed_contact.id}")
+    accept(app, link_in(invitation_emails()[0]))
+
+    browser = app.test_client()
+    to_login = browser.get(f"/inquiries/{inquiry.id}")
+    response = browser.post(to_login.headers["Location"], data={"email": routed_contact.email, "password": NEW_PASSWORD})
+    assert response.headers["Location"] == f"/inquiries/{inquiry.id}"
+    assert browser.get(response.headers["Location"]).status_code == 200

@@ -53,10 +53,13 @@ _PROBLEMS: dict[TokenPurpose, dict[TokenState, tuple[str, str]]] = {
 
 
 def problem_page(purpose: TokenPurpose, state: TokenState):
-    """The page for a link that does not work: 404 for one never issued (or tampered with),
-    410 Gone for one that was used, withdrawn or has expired."""
+    """The page for a link that does not work: 400 for an address without its token, 404 for
+    a token never issued (or tampered with), 410 Gone for one used, withdrawn or expired."""
     heading, explanation = _PROBLEMS[purpose][state]
-    status = 404 if state is TokenState.UNKNOWN else 410
+    if state is TokenState.UNKNOWN:
+        status = 404 if link_token() else 400
+    else:
+        status = 410
     return render_template("auth/link_problem.html", heading=heading, explanation=explanation, purpose=purpose), status
 
 
