@@ -153,6 +153,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.holidays.routes import bp as holidays_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.organisations.routes import bp as organisations_bp
@@ -172,6 +173,7 @@ def register_blueprints(app: Flask) -> None:
         interactions_bp,
         users_bp,
         routing_bp,
+        holidays_bp,
         outbox_bp,
         inquiries_bp,
         reports_bp,

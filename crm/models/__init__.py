@@ -4,6 +4,7 @@ from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
+from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
@@ -21,6 +22,8 @@ __all__ = [
     "Grant",
     "GrantReport",
     "GrantStatus",
+    "Holiday",
+    "HolidayCalendar",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
