@@ -170,8 +170,8 @@ def test_response_tables_round_for_people(march):
     assert services.response_by_language(breakdown).rows == [("English", 6, 6.5, 25.0, 66.7), ("Spanish", 2, 6.0, 7.6, 100.0)]
 
 
-def test_a_holiday_is_not_business_time(app, march, monkeypatch):
-    monkeypatch.setitem(app.config, "SLA_HOLIDAYS", "2026-03-09")
+def test_a_holiday_is_not_business_time(app, march):
+    factories.foundation_holidays(date(2026, 3, 9))
 
     measured = reference.responses(MARCH_PERIOD)
     breakdown = services.response_breakdown(MARCH_PERIOD)

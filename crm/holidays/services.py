@@ -200,7 +200,9 @@ def update_holiday(holiday: Holiday, day: date, name: str, actor: User) -> None:
 
 def delete_holiday(holiday: Holiday, actor: User) -> None:
     calendar, day = holiday.calendar, holiday.day
-    db.session.delete(holiday)
+    # Taken out of the calendar's list too (delete-orphan deletes it), so pages and callers
+    # holding the calendar see it gone.
+    calendar.holidays.remove(holiday)
     db.session.flush()
     _move_deadlines(calendar, [day])
     audit.commit(actor)
