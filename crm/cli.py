@@ -52,6 +52,16 @@ def seed_demo_command(if_empty: bool) -> None:
             click.echo("  password: the value of CRM_DEMO_PASSWORD")
     else:
         click.echo("Demo users already existed; their passwords are unchanged (set CRM_DEMO_PASSWORD to reset them).")
+    from flask import current_app
+
+    from crm.auth.gate import required_roles
+
+    roles = sorted(role.value for role in required_roles(current_app.config["TWO_FACTOR_REQUIRED_ROLES"]))
+    if roles:
+        click.echo(
+            f"Two-factor sign-in is required of: {', '.join(roles)}. They set up an authenticator app at "
+            "first sign-in (TWO_FACTOR_REQUIRED_ROLES= in .env turns this off)."
+        )
 
 
 @crm_cli.command("create-user")
