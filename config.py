@@ -68,6 +68,11 @@ class Config:
     # not held by that account's limit, but by this one of its own (crm.auth.devices).
     LOGIN_LIMIT_PER_DEVICE = os.environ.get("LOGIN_LIMIT_PER_DEVICE", "10 per 15 minutes")
     LOGIN_DEVICE_COOKIE_DAYS = _int("LOGIN_DEVICE_COOKIE_DAYS", 180)
+    # Wrong codes at the sign-in's second step, per account and per client address.
+    TWO_FACTOR_LIMIT_PER_ACCOUNT = os.environ.get("TWO_FACTOR_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
+    TWO_FACTOR_LIMIT_PER_IP = os.environ.get("TWO_FACTOR_LIMIT_PER_IP", "20 per 15 minutes")
+    # Roles that must use two-factor sign-in: "all", or role names separated by commas, or empty.
+    TWO_FACTOR_REQUIRED_ROLES = os.environ.get("TWO_FACTOR_REQUIRED_ROLES", "admin,manager")
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = _int("MAIL_PORT", 25)
@@ -120,6 +125,8 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     PASSWORD_HASH_FAST = True
+    # Tests that are not about two-factor sign-in sign in with a password alone.
+    TWO_FACTOR_REQUIRED_ROLES = ""
 
 
 class ProductionConfig(Config):

@@ -181,10 +181,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_handlers(app: Flask) -> None:
     from crm import errors, security
+    from crm.auth import gate
     from crm.templating import init_app as init_templating
 
     errors.init_app(app)
     security.init_app(app)
+    gate.init_app(app)
     init_templating(app)
 
 

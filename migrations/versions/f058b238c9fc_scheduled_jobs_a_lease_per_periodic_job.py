@@ -4,7 +4,7 @@ One row per job of the job runner (crm.jobs): when it runs next, which runner ho
 lease and until when, and how its last run went. The runner inserts the rows itself.
 
 Revision ID: f058b238c9fc
-Revises: 8001fbd4f6fa
+Revises: 698e9c80e3b5
 Create Date: 2026-12-03 03:26:39.897529
 
 """
@@ -14,7 +14,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'f058b238c9fc'
-down_revision = '8001fbd4f6fa'
+down_revision = '698e9c80e3b5'
 branch_labels = None
 depends_on = None
 
