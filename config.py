@@ -97,9 +97,11 @@ class Config:
     SLA_DAY_END_HOUR = _int("SLA_DAY_END_HOUR", 17)
     # The assignee is reminded this many business hours before the first-response deadline.
     SLA_REMINDER_HOURS = _int("SLA_REMINDER_HOURS", 4)
-    # Closed and spam inquiries older than this are anonymised by `flask crm purge`.
+    # Closed and spam inquiries older than this are anonymised daily by the job runner (and `flask crm purge`).
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # How often `flask crm jobs` looks for due jobs; sending mail runs at every look.
+    JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
     PAGE_SIZE = _int("PAGE_SIZE", 25)

@@ -14,14 +14,14 @@ from crm.backup.cli import backup_command, restore_command, verify_backup_comman
 from crm.extensions import db
 from crm.inquiries.retention import purge_command
 from crm.inquiries.sla_jobs import sla_command
-from crm.mail.worker import worker_command
+from crm.jobs.cli import jobs_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
 from crm.routing.cli import route_command
 
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
 crm_cli.add_command(route_command)
-crm_cli.add_command(worker_command)
+crm_cli.add_command(jobs_command)
 crm_cli.add_command(sla_command)
 crm_cli.add_command(purge_command)
 crm_cli.add_command(backup_command)

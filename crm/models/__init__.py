@@ -9,6 +9,7 @@ from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
+from crm.models.scheduled_job import ScheduledJob
 from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import Role, User
 from crm.models.user_session import UserSession
@@ -36,6 +37,7 @@ __all__ = [
     "Region",
     "Role",
     "RoutingRule",
+    "ScheduledJob",
     "Topic",
     "User",
     "UserSecondFactor",
