@@ -4,7 +4,7 @@ The foundation calendar's US federal holidays are loaded by `flask crm seed-holi
 here, so that a downgrade and upgrade never silently restores days managers removed.
 
 Revision ID: 3c9fea6076a1
-Revises: 8001fbd4f6fa
+Revises: f058b238c9fc
 Create Date: 2026-12-03 03:25:07.537987
 
 """
@@ -14,7 +14,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = '3c9fea6076a1'
-down_revision = '8001fbd4f6fa'
+down_revision = 'f058b238c9fc'
 branch_labels = None
 depends_on = None
 
