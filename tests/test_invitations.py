@@ -87,12 +87,15 @@ def test_staff_invite_a_contact_who_sets_a_password_and_becomes_a_partner(app, c
         Role.PARTNER, routed_contact.organisation_id, "Lucía Ramírez", True,
     )
     db.session.refresh(row)
-    assert row.used_at is not None and row.user_id == user.id
+    assert row.used_at is not None
+    assert row.user_id == user.id
     assert "Can sign in" in client.get(f"/contacts/{routed_contact.id}").get_data(as_text=True)
 
     # The trail has the invitation and the account, without the link, its hash or the email's body.
     trail = json.dumps([event.changes for event in db.session.scalars(select(AuditEvent))])
-    assert token not in trail and row.token_hash not in trail and NEW_PASSWORD not in trail
+    assert token not in trail
+    assert row.token_hash not in trail
+    assert NEW_PASSWORD not in trail
     assert "Choose your password" not in trail
     kinds = {(event.entity_type, event.action) for event in db.session.scalars(select(AuditEvent))}
     assert {("AccountToken", "create"), ("AccountToken", "update"), ("User", "create")} <= kinds
@@ -296,7 +299,8 @@ def test_users_page_lists_pending_invitations(client, login, routed_contact):
     page = client.get("/users/").get_data(as_text=True)
     assert "Pending invitations" in page
     assert routed_contact.email in page
-    assert "Resend" in page and "Withdraw" in page
+    assert "Resend" in page
+    assert "Withdraw" in page
 
 
 def test_the_link_is_left_out_of_request_logs():
@@ -333,3 +337,19 @@ def test_the_notice_links_to_the_inquiry_and_signing_in_lands_there(app, client,
     response = browser.post(to_login.headers["Location"], data={"email": routed_contact.email, "password": NEW_PASSWORD})
     assert response.headers["Location"] == f"/inquiries/{inquiry.id}"
     assert browser.get(response.headers["Location"]).status_code == 200
+
+
+def test_a_colleague_whose_role_requires_a_second_factor_sets_it_up_after_accepting(app, client, login, monkeypatch):
+    monkeypatch.setitem(app.config, "TWO_FACTOR_REQUIRED_ROLES", "all")
+    from crm.auth import second_factor
+
+    admin = login(Role.ADMIN)
+    from crm.invitations import services
+
+    services.invite_colleague("Sam Colleague", "sam@foundation.example.org", admin)
+    browser, response = accept(app, link_in(invitation_emails()[0]))
+    assert response.status_code == 302
+    response = browser.get(response.headers["Location"])
+    assert response.headers["Location"] == "/account/two-factor"
+    user = db.session.scalars(select(User).where(User.email == "sam@foundation.example.org")).one()
+    assert not second_factor.is_on(user)

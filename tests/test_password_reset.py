@@ -84,7 +84,9 @@ def test_a_forgotten_password_is_reset_from_the_email(app, make_user):
 
     token = path.split("token=")[1]
     trail = json.dumps([event.changes for event in db.session.scalars(select(AuditEvent))])
-    assert token not in trail and NEW_PASSWORD not in trail and "Choose a new password here" not in trail
+    assert token not in trail
+    assert NEW_PASSWORD not in trail
+    assert "Choose a new password here" not in trail
 
 
 def test_the_answer_is_the_same_for_an_address_without_an_account(app, make_user):
@@ -220,3 +222,41 @@ def test_sign_in_ignores_a_next_that_leaves_the_site(app, make_user, target):
     user = make_user(Role.STAFF)
     response = app.test_client().post("/login", query_string={"next": target}, data={"email": user.email, "password": TEST_PASSWORD})
     assert response.headers["Location"] == "/dashboard"
+
+
+# --- with two-factor sign-in ----------------------------------------------------------------
+
+
+def test_a_reset_link_does_not_skip_the_second_factor(app, make_user):
+    from tests.test_two_factor import current_code, enable
+
+    user = make_user(Role.STAFF, email="careful@example.org")
+    secret, _codes = enable(user)
+    app.test_client().post("/forgot-password", data={"email": user.email})
+
+    browser, response = choose(app, link_path(reset_emails()[0]))
+    assert response.headers["Location"] == "/login/code"
+    assert browser.get("/dashboard").status_code == 302  # not signed in yet
+    assert db.session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)) == 0
+
+    response = browser.post("/login/code", data={"code": current_code(secret)})
+    assert response.headers["Location"] == "/dashboard"
+    assert browser.get("/dashboard").status_code == 200
+    db.session.refresh(user)
+    assert verify_password(user.password_hash, NEW_PASSWORD)
+
+
+def test_a_forced_change_and_a_required_second_factor_do_not_send_a_user_in_circles(app, client, login, make_user, monkeypatch):
+    monkeypatch.setitem(app.config, "TWO_FACTOR_REQUIRED_ROLES", "manager")
+    user = make_user(Role.MANAGER, must_change_password=True)
+    browser, response = sign_in(app, user.email)
+    seen = set()
+    location = response.headers["Location"]
+    for _ in range(4):
+        seen.add(urlsplit(location).path)
+        response = browser.get(location)
+        if response.status_code != 302:
+            break
+        location = response.headers["Location"]
+    assert response.status_code == 200, seen
+    assert "/account/two-factor" in seen

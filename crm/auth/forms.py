@@ -1,8 +1,8 @@
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import CrmForm, EmailAddress, NoControlCharacters, strip_lower
+from crm.forms import CrmForm, EmailAddress, NoControlCharacters, strip, strip_lower
 
 
 class LoginForm(CrmForm):
@@ -43,3 +43,14 @@ class ChoosePasswordForm(CrmForm):
     def validate_password(self, field) -> None:
         if field.data and not field.data.strip():
             raise ValidationError("A password cannot be only spaces.")
+
+
+class CodeForm(CrmForm):
+    """A six-digit code from the authenticator app, or (where accepted) a recovery code."""
+
+    code = StringField(
+        "Code",
+        validators=[DataRequired("Enter the code."), Length(max=64, message="That is too long for a code."), NoControlCharacters()],
+        filters=[strip],
+        render_kw={"autocapitalize": "off", "spellcheck": "false", "size": 12},
+    )

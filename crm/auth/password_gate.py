@@ -6,11 +6,14 @@ from __future__ import annotations
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
+from crm.auth.gate import SETUP_ENDPOINTS
 from crm.auth.permissions import Access, access_of
 from crm.auth.redirects import is_safe_next
 
-# The page to choose a password, and what a person may still do meanwhile.
-ALWAYS_OPEN = frozenset({"account.password", "static"})
+# The page to choose a password, and what a person may still do meanwhile. Setting up
+# two-factor sign-in, when their role requires it, comes first (crm.auth.gate): each gate
+# leaves the other's pages open, so the two never send a person back and forth.
+ALWAYS_OPEN = frozenset({"account.password", "static"}) | SETUP_ENDPOINTS
 
 
 def _is_open(endpoint: str | None) -> bool:

@@ -56,10 +56,7 @@ def problem_page(purpose: TokenPurpose, state: TokenState):
     """The page for a link that does not work: 400 for an address without its token, 404 for
     a token never issued (or tampered with), 410 Gone for one used, withdrawn or expired."""
     heading, explanation = _PROBLEMS[purpose][state]
-    if state is TokenState.UNKNOWN:
-        status = 404 if link_token() else 400
-    else:
-        status = 410
+    status = (404 if link_token() else 400) if state is TokenState.UNKNOWN else 410
     return render_template("auth/link_problem.html", heading=heading, explanation=explanation, purpose=purpose), status
 
 

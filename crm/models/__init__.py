@@ -5,11 +5,14 @@ from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
+from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
+from crm.models.scheduled_job import ScheduledJob
+from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import Role, User
 from crm.models.user_session import UserSession
 
@@ -23,6 +26,8 @@ __all__ = [
     "Grant",
     "GrantReport",
     "GrantStatus",
+    "Holiday",
+    "HolidayCalendar",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
@@ -33,11 +38,14 @@ __all__ = [
     "OrganisationKind",
     "OutboundEmail",
     "RecordStatus",
+    "RecoveryCode",
     "Region",
     "Role",
     "RoutingRule",
+    "ScheduledJob",
     "Topic",
     "TokenPurpose",
     "User",
+    "UserSecondFactor",
     "UserSession",
 ]

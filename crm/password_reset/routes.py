@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import login_user
 
-from crm.auth import tokens
+from crm.auth import pending, second_factor, tokens
 from crm.auth.forms import ChoosePasswordForm, EmailForm
 from crm.auth.home import after_sign_in
 from crm.auth.permissions import Access, requires
@@ -53,11 +53,20 @@ def reset():
         return problem_page(TokenPurpose.RESET, refused.state)
     form = ChoosePasswordForm()
     if form.validate_on_submit():
+        # A link from a mailbox proves the mailbox, not the second factor: a user who has one
+        # still enters a code before being signed in.
+        needs_code = row.user is not None and second_factor.is_on(row.user)
         try:
-            user = services.reset(row, form.password.data, request.headers.get("User-Agent", ""))
+            user = services.reset(
+                row, form.password.data, request.headers.get("User-Agent", ""), open_session=not needs_code
+            )
         except tokens.LinkRefused as refused:
             db.session.rollback()
             return problem_page(TokenPurpose.RESET, refused.state)
+        if needs_code:
+            pending.begin(user, None)
+            flash("Your password was changed. Enter the code from your app to sign in.", "success")
+            return redirect(url_for("auth.login_code"))
         login_user(user)
         flash("Your password was changed, and you are signed in. Any other sessions have been signed out.", "success")
         return redirect(after_sign_in(user, None))

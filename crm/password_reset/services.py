@@ -62,9 +62,10 @@ def request_link(email: str) -> None:
     audit.commit(None)
 
 
-def reset(row: AccountToken, new_password: str, user_agent: str) -> User:
+def reset(row: AccountToken, new_password: str, user_agent: str, *, open_session: bool = True) -> User:
     """Set the new password, spend the link (and any other open one), end every session of the
-    user and open one for this browser (the caller signs it in). Raises LinkRefused when
+    user and, with `open_session`, open one for this browser (the caller signs it in; a user
+    with two-factor sign-in gets none here: the code step opens it). Raises LinkRefused when
     another request spent the link first."""
     user = row.user
     if user is None or not user.active:
@@ -75,6 +76,7 @@ def reset(row: AccountToken, new_password: str, user_agent: str) -> User:
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.end_sessions()
-    sessions.open_session(user, user_agent, now)
+    if open_session:
+        sessions.open_session(user, user_agent, now)
     audit.commit(user)
     return user

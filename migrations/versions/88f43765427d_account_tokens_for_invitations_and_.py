@@ -7,7 +7,7 @@
   existing user.
 
 Revision ID: 88f43765427d
-Revises: 8001fbd4f6fa
+Revises: 3c9fea6076a1
 Create Date: 2026-12-03 03:24:54.266627
 
 """
@@ -17,7 +17,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = '88f43765427d'
-down_revision = '8001fbd4f6fa'
+down_revision = '3c9fea6076a1'
 branch_labels = None
 depends_on = None
 
