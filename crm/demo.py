@@ -13,6 +13,7 @@ from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
+from crm.holidays.cli import seed_holidays
 from crm.inquiries.intake import InquiryDetails, receive
 from crm.models import (
     Contact,
@@ -191,6 +192,8 @@ def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquir
     """The demo records; ``with_inquiries`` adds a few open inquiries, some overdue (the
     ``seed-demo`` command asks for them; tests that count inquiries do not)."""
     result = SeedResult(password=password)
+    # The demo's deadlines skip the foundation's holidays, Thanksgiving included.
+    seed_holidays()
     regions = seed_counties_and_regions(result)
 
     organisations: dict[str, Organisation] = {}

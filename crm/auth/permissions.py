@@ -105,3 +105,18 @@ def requires(access: Access) -> Callable[[View], View]:
 
 def access_of(view: Callable[..., Any]) -> Access | None:
     return getattr(view, "access", None)
+
+
+# Who may invite someone to sign in with which role. A partner's account is for a contact
+# already on file, whom any foundation staff member works with; a staff account opens every
+# record, so only managers and admins hand one out. Managers and admins are made by promoting
+# an account on the users page, never by a link in an email.
+INVITING_ROLES: dict[Role, frozenset[Role]] = {
+    Role.PARTNER: frozenset({Role.ADMIN, Role.MANAGER, Role.STAFF}),
+    Role.STAFF: frozenset({Role.ADMIN, Role.MANAGER}),
+}
+
+
+def may_invite(inviter_role: Role | None, invited_role: Role) -> bool:
+    """Whether a user of `inviter_role` (None: anonymous) may invite someone as `invited_role`."""
+    return inviter_role is not None and inviter_role in INVITING_ROLES.get(invited_role, frozenset())

@@ -8,6 +8,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import with_empty_choice
 from crm.inquiries.services import ActionRefused
+from crm.invitations.services import sign_in_status
 from crm.models import Contact, Inquiry
 from crm.organisation_menu import organisation_choices
 from crm.records import MAX_ID, filtered_page, get_or_404, id_from_query, page_args
@@ -86,6 +87,7 @@ def detail(contact_id: int):
         interactions=services.interactions_with(contact),
         history=services.history(contact),
         unavailable=availability_status(contact),
+        sign_in=sign_in_status(contact),
     )
 
 

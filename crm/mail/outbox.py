@@ -33,6 +33,8 @@ EMAIL_KINDS: dict[str, EmailKind] = {
     "requester_ack": EmailKind("Acknowledgement", "the requester"),
     "sla_reminder": EmailKind("Reminder", "the assignee"),
     "sla_escalation": EmailKind("Overdue alert", "a manager"),
+    "invitation": EmailKind("Invitation to sign in", "the person invited"),
+    "password_reset": EmailKind("Password reset link", "the account holder"),
 }
 CONTACT_NOTICE_KINDS = frozenset({"contact_notice", "reassigned_notice"})
 
@@ -52,8 +54,16 @@ def _message_domain() -> str:
     return domain or "backbone-crm.localhost"
 
 
+def public_url(endpoint: str, **values) -> str:
+    """The absolute address of a page, on PUBLIC_BASE_URL, for a link in an email: built
+    without a request (the mail may be queued by a command), so it never names whatever host
+    a request happened to arrive on."""
+    path = current_app.url_map.bind("", script_name="/").build(endpoint, values)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
 def inquiry_url(inquiry: Inquiry) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/inquiries/{inquiry.id}"
+    return public_url("inquiries.detail", inquiry_id=inquiry.id)
 
 
 REPLY_TO_MAX = OutboundEmail.__table__.c.reply_to.type.length

@@ -1,7 +1,7 @@
 """availability: away note, contact topics, organisation backup
 
 Revision ID: eb19e7103c4e
-Revises: 8001fbd4f6fa
+Revises: 88f43765427d
 Create Date: 2026-12-03 03:26:07.345896
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'eb19e7103c4e'
-down_revision = '8001fbd4f6fa'
+down_revision = '88f43765427d'
 branch_labels = None
 depends_on = None
 
