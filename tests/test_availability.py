@@ -7,11 +7,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from crm import audit
 from crm.database import utcnow
 from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH, PARTNER_EMAIL, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
-from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, Organisation, OutboundEmail, Role
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, Organisation, OutboundEmail, Role
 from crm.models.organisation import name_key
 from crm.timezones import local_time
 
@@ -66,9 +67,7 @@ def test_partner_marks_themselves_away(demo, client, login):
     assert pat.away_until is not None
     assert pat.away_until - pat.away_from >= timedelta(days=6, hours=23)  # to the start of the day after
     assert pat.away_note == "Family leave"
-    changes = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.entity_type == "Contact", AuditEvent.entity_id == pat.id)
-    ).all()
+    changes = audit.history_for("Contact", pat.id)
     assert any("away_until" in (event.changes or {}) for event in changes)
 
 
