@@ -6,7 +6,7 @@ follow their contact by key, and the migration links existing users to their con
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,11 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from config import TestConfig
 from crm import create_app
+from crm.auth import tokens
 from crm.contacts import services as contact_services
 from crm.database import Base, violated_constraint
 from crm.extensions import db
 from crm.grants import services as grant_services
 from crm.models import AuditEvent, Contact, GrantReport, Role, User
+from crm.models.account_token import TokenPurpose
 from crm.users import services as user_services
 from tests.factories import ContactFactory, GrantFactory, GrantReportFactory, InteractionFactory, UserFactory
 from tests.fixtures_database import database_of_its_own
@@ -43,6 +45,9 @@ def rows(app) -> dict[str, object]:
     second_report = GrantReportFactory(grant=grant, due_on=date(2026, 12, 31))
     first_user, second_user = UserFactory(), UserFactory()
     first_user.contact = world.nora
+    invitation, _token = tokens.issue(
+        TokenPurpose.INVITE, email="invited@example.org", valid_for=timedelta(days=1), role=Role.STAFF
+    )
     db.session.commit()
     return {
         "organisation": world.north.id,
@@ -56,6 +61,7 @@ def rows(app) -> dict[str, object]:
         "contact": world.ned.id,
         "taken_email": world.nora.email.upper(),
         "yes": True,
+        "token": invitation.id,
     }
 
 
@@ -84,6 +90,12 @@ INVALID_WRITES = [
         "uq_grant_reports_grant_id_due_on",
         "UPDATE grant_reports SET due_on = :taken_due_on WHERE id = :report",
     ),
+    (
+        "an account token purpose",
+        "ck_account_tokens_purpose",
+        "UPDATE account_tokens SET purpose = 'anything' WHERE id = :token",
+    ),
+    ("an invitation's role", "ck_account_tokens_role", "UPDATE account_tokens SET role = 'root' WHERE id = :token"),
     ("a user role", "ck_users_role", "UPDATE users SET role = 'root' WHERE id = :user"),
     (
         "a second user for one contact",
@@ -141,15 +153,23 @@ def test_an_invalid_value_written_into_the_database_is_refused_by_its_named_cons
     assert refusal(statement, rows) == constraint
 
 
-def test_every_named_check_and_unique_rule_is_in_the_sweep():
+def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     swept = {constraint for _what, constraint, _statement in INVALID_WRITES}
     named = {
-        constraint.name
+        f"ck_{table.name}_{column.name}"
         for table in Base.metadata.tables.values()
-        for constraint in table.constraints
-        if isinstance(constraint, sa.CheckConstraint) and table.name != "user_sessions"
+        for column in table.columns
+        if isinstance(column.type, sa.Enum)
     }
-    named |= {"uq_contacts_active_email", "uq_contacts_inquiry_fallback", "uq_grant_reports_grant_id_due_on"}
+    named |= {
+        "ck_inquiries_language",
+        "ck_grants_amount_positive",
+        "ck_grants_ends_on_or_after_start",
+        "uq_contacts_active_email",
+        "uq_contacts_inquiry_fallback",
+        "uq_grant_reports_grant_id_due_on",
+        "ix_users_contact_id",
+    }
     assert named <= swept, f"not swept: {named - swept}"
 
 
@@ -389,7 +409,7 @@ def test_deleting_a_contact_unlinks_its_user(app):
 
 # --- the migration links existing users to their contacts ---------------------------------
 
-BEFORE = "8001fbd4f6fa"
+BEFORE = "eb19e7103c4e"
 
 
 @pytest.mark.usefixtures("migrated_app")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +12,8 @@ from crm import audit
 from crm.database import like_pattern, violated_constraint
 from crm.extensions import db
 from crm.interactions.services import newest_first
-from crm.models import AuditEvent, Contact, Interaction, User
+from crm.models import AuditEvent, Contact, Interaction, Topic, User
+from crm.timezones import local_midnight, local_time
 
 
 class DuplicateEmail(ValueError):
@@ -83,6 +86,16 @@ def contact_with_email(email: str) -> Contact | None:
     )
 
 
+def my_contact_id(user: Any) -> int | None:
+    """The contact a signed-in user is: ``User.contact_id``, set when the user was created
+    (crm.users.services.link_contact) or the contact added (``_link_user``). The one place
+    that says how a user is linked to their contact; a key, so a contact whose email changes
+    keeps their user's inquiries."""
+    if not user.is_authenticated:
+        return None
+    return user.contact_id
+
+
 def _link_user(contact: Contact) -> None:
     """A contact added (or given an email) for someone who already has an account becomes
     that user's contact, as crm.users.services links a new user to their contact. A user
@@ -111,12 +124,50 @@ def _commit_unless_email_taken(actor: User, email: str) -> None:
         raise
 
 
+# --- availability ------------------------------------------------------------------------
+# The form asks for days in the display timezone; the contact keeps the instants routing
+# compares with: the start of the first day away and the start of the day after the last.
+
+
+def away_days(contact: Contact) -> tuple[date | None, date | None]:
+    """The first and last day away, as the availability form shows them."""
+    first = local_time(contact.away_from)
+    back = local_time(contact.away_until)
+    return (
+        first.date() if first else None,
+        (back - timedelta(microseconds=1)).date() if back else None,
+    )
+
+
+def topic_choices(contact: Contact | None = None) -> list[tuple[int, str]]:
+    """Active topics, and any inactive one the contact still has ticked."""
+    kept = {topic.id for topic in contact.topics} if contact is not None else set()
+    topics = db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.name_en))
+    return [(topic.id, topic.name_en) for topic in topics if topic.active or topic.id in kept]
+
+
+def apply_availability(contact: Contact, data: dict) -> None:
+    contact.accepts_inquiries = bool(data.get("accepts_inquiries"))
+    # New lists, never mutated in place, so the change is seen and audited.
+    contact.languages = list(data.get("languages") or [])
+    first, last = data.get("away_from"), data.get("away_until")
+    contact.away_from = local_midnight(first).astimezone(UTC) if first else None
+    contact.away_until = local_midnight(last + timedelta(days=1)).astimezone(UTC) if last else None
+    contact.away_note = data.get("away_note") or "" if (first or last) else ""
+    topic_ids = list(data.get("topics") or [])
+    contact.topics = list(db.session.scalars(select(Topic).where(Topic.id.in_(topic_ids)))) if topic_ids else []
+
+
+def save_availability(contact: Contact, data: dict, actor: User) -> None:
+    apply_availability(contact, data)
+    audit.commit(actor)
+
+
 def apply_form(contact: Contact, data: dict) -> None:
     for field in ("name", "title", "email", "phone", "notes"):
         setattr(contact, field, data.get(field) or "")
     contact.organisation_id = data.get("organisation_id")
-    # New lists, never mutated in place, so the change is seen and audited.
-    contact.languages = list(data.get("languages") or [])
+    apply_availability(contact, data)
     contact.roles = list(data.get("roles") or [])
     contact.show_on_public_page = bool(data.get("show_on_public_page"))
 

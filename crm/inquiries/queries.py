@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, select, true
 
 from crm.auth.permissions import is_staff
+from crm.contacts.services import my_contact_id
 from crm.extensions import db
 from crm.models import Contact, Inquiry, Role
 
@@ -35,14 +36,6 @@ def visible_to(user: Any) -> ColumnElement[bool]:
     if organisation_id is None:
         return false()
     return Inquiry.organisation_id == organisation_id
-
-
-def my_contact_id(user: Any) -> int | None:
-    """The contact a user is (``User.contact_id``), whose assigned inquiries are "mine"; None
-    for a user who is no contact, or nobody signed in."""
-    if not user.is_authenticated:
-        return None
-    return user.contact_id
 
 
 def assignable_contacts(user: Any) -> Select[tuple[Contact]]:

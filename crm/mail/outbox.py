@@ -33,6 +33,8 @@ KIND_WORDING: dict[EmailKind, KindWording] = {
     EmailKind.REQUESTER_ACK: KindWording("Acknowledgement", "the requester"),
     EmailKind.SLA_REMINDER: KindWording("Reminder", "the assignee"),
     EmailKind.SLA_ESCALATION: KindWording("Overdue alert", "a manager"),
+    EmailKind.INVITATION: KindWording("Invitation to sign in", "the person invited"),
+    EmailKind.PASSWORD_RESET: KindWording("Password reset link", "the account holder"),
 }
 CONTACT_NOTICE_KINDS = frozenset({EmailKind.CONTACT_NOTICE, EmailKind.REASSIGNED_NOTICE})
 
@@ -53,8 +55,16 @@ def _message_domain() -> str:
     return domain or "backbone-crm.localhost"
 
 
+def public_url(endpoint: str, **values) -> str:
+    """The absolute address of a page, on PUBLIC_BASE_URL, for a link in an email: built
+    without a request (the mail may be queued by a command), so it never names whatever host
+    a request happened to arrive on."""
+    path = current_app.url_map.bind("", script_name="/").build(endpoint, values)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
 def inquiry_url(inquiry: Inquiry) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/inquiries/{inquiry.id}"
+    return public_url("inquiries.detail", inquiry_id=inquiry.id)
 
 
 REPLY_TO_MAX = OutboundEmail.__table__.c.reply_to.type.length

@@ -86,14 +86,22 @@ class Organisation(TimestampMixin, db.Model):
     status: Mapped[RecordStatus] = mapped_column(
         enum_column(RecordStatus, "status"), default=RecordStatus.ACTIVE, index=True
     )
+    # Who takes an inquiry nobody else here can (all away, nobody speaks the language or
+    # handles the topic), before the foundation's fallback. One of this organisation's
+    # contacts who takes inquiries (crm.organisations.services checks it). use_alter: contacts
+    # point back at organisations, so one of the two keys is added after both tables exist.
+    backup_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL", use_alter=True), index=True
+    )
 
     regions: Mapped[list[Region]] = relationship(secondary=organisation_regions, order_by=Region.name)
     counties: Mapped[list[County]] = relationship(
         secondary=organisation_counties, order_by=County.name
     )
     contacts: Mapped[list[Contact]] = relationship(
-        back_populates="organisation", order_by="Contact.name"
+        back_populates="organisation", order_by="Contact.name", foreign_keys="Contact.organisation_id"
     )
+    backup_contact: Mapped[Contact | None] = relationship(foreign_keys=[backup_contact_id], post_update=True)
     grants: Mapped[list[Grant]] = relationship(
         back_populates="organisation", order_by="Grant.start_date.desc()"
     )

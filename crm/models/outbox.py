@@ -30,6 +30,8 @@ class EmailKind(enum.StrEnum):
     REQUESTER_ACK = "requester_ack"
     SLA_REMINDER = "sla_reminder"
     SLA_ESCALATION = "sla_escalation"
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"  # noqa: S105  (a kind of email, not a password)
 
 
 class OutboundEmail(db.Model):

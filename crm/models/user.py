@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, String, delete
+from sqlalchemy import Boolean, ForeignKey, String, delete, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.database import TimestampMixin, enum_column
@@ -39,6 +39,9 @@ class User(TimestampMixin, db.Model):
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"), default=Role.STAFF)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Set when an administrator gives the user a temporary password: until they choose their
+    # own, the password page is the only one they reach (crm.auth.password_gate).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )

@@ -12,13 +12,13 @@ What the forms and services checked alone, the database now refuses too:
 - users.contact_id links a user to the contact they are, filled here from the contact with
   the user's email (ignoring case; the active one first, then the oldest), which is how the
   app matched them until now;
-- thirteen foreign keys that deletes and lists follow get an index.
+- fifteen foreign keys that deletes and lists follow get an index.
 
 Existing rows that break a new rule stop the upgrade with a message naming them, rather than
 being changed silently.
 
 Revision ID: 12a621244337
-Revises: 8001fbd4f6fa
+Revises: eb19e7103c4e
 Create Date: 2026-12-03 03:26:29.641397
 
 """
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '12a621244337'
-down_revision = '8001fbd4f6fa'
+down_revision = 'eb19e7103c4e'
 branch_labels = None
 depends_on = None
 
@@ -49,7 +49,10 @@ ENUM_VALUES = {
     ('outbound_emails', 'status'): ['pending', 'sent', 'held', 'dead'],
     ('outbound_emails', 'kind'): [
         'contact_notice', 'reassigned_notice', 'requester_ack', 'sla_reminder', 'sla_escalation',
+        'invitation', 'password_reset',
     ],
+    ('account_tokens', 'purpose'): ['invite', 'reset'],
+    ('account_tokens', 'role'): ['admin', 'manager', 'staff', 'partner'],
 }
 GRANT_CHECKS = {
     'ck_grants_amount_positive': 'amount > 0',
@@ -60,6 +63,8 @@ ACTIVE_WITH_EMAIL = "active AND email <> ''"
 # (table, column) -> index name, for the foreign keys that had none.
 FOREIGN_KEY_INDEXES = [
     ('audit_events', 'actor_id'),
+    ('contact_topics', 'topic_id'),
+    ('organisations', 'backup_contact_id'),
     ('inquiries', 'logged_by_id'),
     ('inquiries', 'routing_rule_id'),
     ('inquiry_events', 'actor_id'),
@@ -109,9 +114,27 @@ def refuse_rows_that_break_the_rules(bind):
         raise RuntimeError("Fix these rows before upgrading:\n- " + "\n- ".join(problems))
 
 
+def sqlite_foreign_keys_off():
+    """Copying a table that others refer to (organisations, grants, users, ...) with SQLite's
+    foreign keys on would delete or NULL their rows. migrations/env.py turns them off for a
+    run, but eb19e7103c4e turns them back on when it ends, so this revision makes sure; env.py
+    turns them on again and checks every key after the run. The pragma is ignored inside a
+    transaction, hence the COMMIT of what came before, at the driver (as eb19e7103c4e does)."""
+    bind = op.get_bind()
+    if bind.dialect.name != 'sqlite':
+        return
+    driver_connection = bind.connection.dbapi_connection
+    if driver_connection.in_transaction:
+        driver_connection.execute('COMMIT')
+    driver_connection.execute('PRAGMA foreign_keys=OFF')
+    if driver_connection.execute('PRAGMA foreign_keys').fetchone()[0]:
+        raise RuntimeError('could not turn SQLite foreign keys off; stopping before any table is copied')
+
+
 def upgrade():
     bind = op.get_bind()
     refuse_rows_that_break_the_rules(bind)
+    sqlite_foreign_keys_off()
 
     checks = {}
     for (table, column), values in ENUM_VALUES.items():
@@ -165,6 +188,7 @@ def upgrade():
 
 
 def downgrade():
+    sqlite_foreign_keys_off()
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_users_contact_id_contacts'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_users_contact_id'))
