@@ -77,8 +77,7 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     from email_validator import EmailNotValidError, validate_email
 
     from crm.audit import commit
-    from crm.auth.services import find_user_by_email
-    from crm.users.services import link_contact
+    from crm.auth.services import find_user_by_email, link_contact
 
     try:
         email = validate_email(email, check_deliverability=False).normalized

@@ -10,7 +10,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
 
 from crm.auth.passwords import hash_password
-from crm.contacts.services import contact_with_email
+from crm.auth.services import contact_with_email
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import (

@@ -14,7 +14,7 @@ from crm.auth.gate import role_requires_second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
-from crm.contacts.services import my_contact_id
+from crm.auth.services import my_contact_id
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")

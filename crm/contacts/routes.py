@@ -2,6 +2,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from crm.auth.permissions import Access, is_staff, may_edit_availability, requires
+from crm.auth.services import my_contact_id
 from crm.contacts import handover, services
 from crm.contacts.forms import AvailabilityForm, ContactFilterForm, ContactForm, HandoverForm
 from crm.database import utcnow
@@ -140,7 +141,7 @@ def _contact_whose_availability_may_change(contact_id: int) -> Contact:
     """The contact, when the current user may change their availability; a 404 otherwise, as
     for any record the user may not see."""
     contact = db.session.get(Contact, contact_id) if 0 < contact_id <= MAX_ID else None
-    if contact is None or not may_edit_availability(current_user, contact, services.my_contact_id(current_user)):
+    if contact is None or not may_edit_availability(current_user, contact, my_contact_id(current_user)):
         abort(404)
     return contact
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
-from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -74,31 +73,9 @@ def email_taken(email: str, excluding_id: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
-def contact_with_email(email: str) -> Contact | None:
-    """The contact with this email, ignoring case: an active one first, then the oldest."""
-    if not email:
-        return None
-    return db.session.scalar(
-        select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower())
-        .order_by(Contact.active.desc(), Contact.id)
-        .limit(1)
-    )
-
-
-def my_contact_id(user: Any) -> int | None:
-    """The contact a signed-in user is: ``User.contact_id``, set when the user was created
-    (crm.users.services.link_contact) or the contact added (``_link_user``). The one place
-    that says how a user is linked to their contact; a key, so a contact whose email changes
-    keeps their user's inquiries."""
-    if not user.is_authenticated:
-        return None
-    return user.contact_id
-
-
 def _link_user(contact: Contact) -> None:
     """A contact added (or given an email) for someone who already has an account becomes
-    that user's contact, as crm.users.services links a new user to their contact. A user
+    that user's contact, as crm.auth.services.link_contact links a new user to their contact. A user
     already linked keeps their contact."""
     if not contact.email or contact.active is False:  # None: new, active once saved
         return

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, select, true
 
 from crm.auth.permissions import is_staff
-from crm.contacts.services import my_contact_id
+from crm.auth.services import my_contact_id
 from crm.extensions import db
 from crm.models import Contact, Inquiry, Role
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.auth.services import contact_with_email
 from crm.business_hours import business_hours_between
-from crm.contacts.services import contact_with_email
 from crm.extensions import db
 from crm.holidays import calendars
 from crm.inquiries import intake, timeline

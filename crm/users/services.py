@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.auth.passwords import hash_password
-from crm.contacts.services import contact_with_email
+from crm.auth.services import link_contact
 from crm.extensions import db
 from crm.models import Role, User
 from crm.models.user import normalise_email
@@ -33,20 +33,6 @@ def all_users() -> Select:
 
 def email_taken(email: str) -> bool:
     return db.session.scalar(select(User.id).where(User.email == normalise_email(email))) is not None
-
-
-def link_contact(user: User) -> None:
-    """Link the user to the contact with their email (crm.contacts.services.contact_with_email),
-    unless another user already is that contact; the caller commits. Call it when a user is
-    created or their email changes: from then on the key, not the email, says who they are,
-    so the contact's email may change and the user keeps their inquiries."""
-    contact = contact_with_email(user.email)
-    if contact is None:
-        user.contact = None
-        return
-    with db.session.no_autoflush:
-        taken = db.session.scalar(select(User.id).where(User.contact_id == contact.id, User.id != user.id))
-    user.contact = None if taken else contact
 
 
 def generate_password() -> str:
