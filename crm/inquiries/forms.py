@@ -24,9 +24,10 @@ from crm.forms import (
     with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
+from crm.inquiries.acceptance import CHOSEN_REASONS, NOTE_MAX
 from crm.inquiries.filters import ANY, OPEN, SORTS
 from crm.languages import LANGUAGES
-from crm.models import InquirySource
+from crm.models import InquirySource, PassReason
 from crm.models.inquiry_status import InquiryStatus
 
 NOT_OFFERED = "Choose from the list."
@@ -108,6 +109,35 @@ class NoteForm(CrmForm):
         description="Seen by staff and by the partner the inquiry is routed to, never by the requester.",
         validators=[DataRequired("Write the note."), Length(max=10000), NoControlCharacters()],
     )
+
+
+class AcceptForm(CrmForm):
+    """Nothing to fill in: the button accepts (CSRF only)."""
+
+
+class PassForm(CrmForm):
+    reason = SelectField(
+        "Why you cannot take it",
+        choices=with_empty_choice("Choose a reason", [(reason.value, reason.label) for reason in CHOSEN_REASONS]),
+        validators=[RequiredChoice("Choose a reason from the list.")],
+        invalid_choice_message="Choose a reason from the list.",
+    )
+    note = TextAreaField(
+        "Note",
+        filters=[strip],
+        description="Required with “Other”. Seen by staff and whoever takes it next, never by the requester.",
+        validators=[Length(max=NOTE_MAX), NoControlCharacters()],
+    )
+
+    def validate_note(self, field) -> None:
+        if self.reason.data == PassReason.OTHER.value and not (field.data or "").strip():
+            raise ValidationError("Say why in the note: it is required with “Other”.")
+
+
+class AcceptLinkForm(CrmForm):
+    """The confirm page of the link in a notice: the link's token, checked again on POST."""
+
+    token = HiddenField(validators=[DataRequired("This page is missing its link: open the link from the email again.")])
 
 
 class LinkContactForm(CrmForm):

@@ -16,7 +16,6 @@ from crm.extensions import db
 from crm.holidays import calendars
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
-from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import (
@@ -211,6 +210,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     # The clock runs by the holidays of the organisation that has the inquiry now.
     if inquiry.due_at is None or inquiry.organisation_id != previous_organisation_id:
         intake.set_due(inquiry)
+    # It is theirs once they accept it, as if routed to them.
+    intake.start_acceptance_clock(inquiry, now)
     detail = f"Reassigned from {previous.name} to {contact.name}" if previous else f"Assigned to {contact.name}"
     _event(
         inquiry,
@@ -228,7 +229,7 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     if inquiry.status is not before:
         _status_event(inquiry, before, actor, now)
     db.session.flush()
-    queue_contact_notice(inquiry, contact, reason="reassigned")
+    intake.queue_notice_to_accept(inquiry, contact, reason="reassigned")
     audit.commit(actor)
 
 

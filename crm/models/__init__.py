@@ -6,7 +6,7 @@ from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -32,12 +32,14 @@ __all__ = [
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryPass",
     "InquirySource",
     "Interaction",
     "InteractionKind",
     "Organisation",
     "OrganisationKind",
     "OutboundEmail",
+    "PassReason",
     "RecordStatus",
     "RecoveryCode",
     "Region",

@@ -32,6 +32,7 @@ class EmailKind(enum.StrEnum):
     SLA_ESCALATION = "sla_escalation"
     INVITATION = "invitation"
     PASSWORD_RESET = "password_reset"  # noqa: S105  (a kind of email, not a password)
+    ACCEPTANCE_MISSED = "acceptance_missed"
 
 
 class OutboundEmail(db.Model):
