@@ -354,6 +354,8 @@ def _link_problem(heading: str, explanation: str, status: int):
 def _linked_inquiry(token: str | None) -> Inquiry | tuple:
     """The inquiry an acceptance link names, if it still works for the signed-in user; else the
     page saying why not. Someone who may not see the inquiry learns nothing about it."""
+    if not token:
+        return _link_problem("This address is missing its link", "Open the link from the email again.", 400)
     try:
         link = accept_links.read(token)
     except accept_links.BadLink as bad:
