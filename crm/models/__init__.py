@@ -2,6 +2,7 @@
 
 from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_preference import ContactPreference
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
@@ -15,6 +16,7 @@ from crm.models.user_session import UserSession
 __all__ = [
     "AuditEvent",
     "Contact",
+    "ContactPreference",
     "ContactRole",
     "County",
     "EmailStatus",

@@ -8,6 +8,7 @@ from sqlalchemy import (
     DDL,
     JSON,
     Boolean,
+    CheckConstraint,
     ColumnElement,
     Float,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.database import UTCDateTime, enum_column, utcnow
 from crm.extensions import db
 from crm.languages import language_name
+from crm.models.contact_preference import ContactPreference
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
@@ -66,12 +68,22 @@ _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
 
+# crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
+# the requester wants to be reached and holds what that needs. An anonymised inquiry has
+# neither detail left; its preference stays for the counts.
+REACHABLE = (
+    "anonymised_at IS NOT NULL"
+    " OR (contact_preference = 'email' AND email <> '')"
+    " OR (contact_preference IN ('phone', 'text') AND phone <> '')"
+)
+
 
 class Inquiry(db.Model):
     """A request to be put in touch, from the public form or logged by staff."""
 
     __tablename__ = "inquiries"
     __table_args__ = (
+        CheckConstraint(REACHABLE, name="reachable"),
         # The inbox pages by (received_at, id) within the filters staff use most.
         Index("ix_inquiries_received", "received_at", "id"),
         Index("ix_inquiries_status_received", "status", "received_at", "id"),
@@ -140,6 +152,9 @@ class Inquiry(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    contact_preference: Mapped[ContactPreference] = mapped_column(
+        enum_column(ContactPreference), default=ContactPreference.EMAIL, server_default=ContactPreference.EMAIL.value
+    )
     zip_code: Mapped[str] = mapped_column(String(10), default="")
     state: Mapped[str] = mapped_column(String(2), default="")
     county_fips: Mapped[str | None] = mapped_column(ForeignKey("counties.fips"), index=True)
