@@ -182,6 +182,7 @@ def new():
             name=form.name.data,
             email=form.email.data or "",
             phone=form.phone.data or "",
+            contact_preference=form.preference,
             zip_code=form.zip_code.data or "",
             topic=db.session.get(Topic, form.topic_id.data) if form.topic_id.data else None,
             language=form.language.data,
