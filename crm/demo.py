@@ -16,6 +16,7 @@ from crm.geography.missouri import MISSOURI_COUNTIES
 from crm.inquiries.intake import InquiryDetails, receive
 from crm.models import (
     Contact,
+    ContactPreference,
     County,
     Grant,
     GrantReport,
@@ -368,6 +369,7 @@ def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResul
             message=message,
             consent=True,
             source=source,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
         )
         receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
         result.count("inquiries")
