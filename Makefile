@@ -9,6 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -16,16 +17,21 @@ PORT ?= 5000
 # Local work runs the development configuration unless the caller chose another one.
 export CRM_ENV ?= development
 
-.PHONY: help install run test lint bench migrate migration
+# `make test` leaves out the tests marked slow (the full naughty-strings sweep); .ci/run runs them too.
+PYTEST_MARKERS ?= not slow
+
+.PHONY: help install install-dev run test lint bench migrate migration
 
 help:
-	@echo "make run                 set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
-	@echo "make test                install, ruff, pytest (TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
+	@echo "make run                 set up, migrate, load demo data, start the job runner and serve on http://$(HOST):$(PORT)"
+	@echo "make test                install-dev, ruff, pytest without the slow tier (PYTEST_MARKERS= runs everything;"
+	@echo "                         TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
 	@echo "make lint                ruff check ."
 	@echo "make migrate             flask db upgrade on the configured database"
 	@echo "make migration m=\"...\"   autogenerate a migration from the models"
-	@echo "make bench               python -m crm.bench (BENCH_ARGS=\"--inquiries 20000 ...\")"
-	@echo "make install             create .venv and install requirements.txt"
+	@echo "make bench               python -m bench (BENCH_ARGS=\"--inquiries 20000 ...\")"
+	@echo "make install             create .venv and install requirements.txt (what the app needs to run)"
+	@echo "make install-dev         make install, then requirements-dev.txt (tests and tools)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,40 +43,45 @@ $(STAMP): requirements.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# The tests' and tools' packages, on top of the runtime ones, with a stamp of their own.
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+install-dev: $(DEV_STAMP)
+
 instance:
 	mkdir -p instance
 
 run: install | instance
 	@echo "+ flask db upgrade"
 	$(FLASK) db upgrade
+	echo "+ flask crm seed-holidays"
+	$(FLASK) crm seed-holidays
 	echo "+ flask crm seed-demo --if-empty"
 	$(FLASK) crm seed-demo --if-empty
-	worker_pid=""
-	stop_worker() { if [ -n "$$worker_pid" ]; then kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true; fi; }
-	trap stop_worker EXIT
+	jobs_pid=""
+	stop_jobs() { if [ -n "$$jobs_pid" ]; then kill "$$jobs_pid" 2>/dev/null || true; wait "$$jobs_pid" 2>/dev/null || true; fi; }
+	trap stop_jobs EXIT
 	trap 'exit 130' INT TERM
-	if $(FLASK) crm --help | grep -E '^[[:space:]]+worker([[:space:]]|$$)' >/dev/null; then
-		echo "+ flask crm worker &"
-		$(FLASK) crm worker &
-		worker_pid=$$!
-	else
-		echo "No 'flask crm worker' command yet: queued emails are not sent."
-	fi
+	echo "+ flask crm jobs &"
+	$(FLASK) crm jobs &
+	jobs_pid=$$!
 	echo "+ flask run --host $(HOST) --port $(PORT)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
 # The database is migrated first, so the benchmark never creates an unversioned schema.
 # Options: make bench BENCH_ARGS="--inquiries 20000 --contacts 2000 --repeat 10"
 bench: install | instance
 	$(FLASK) db upgrade
-	$(BIN)/python -m crm.bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 migrate: install | instance
 	$(FLASK) db upgrade

@@ -105,7 +105,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    """SQLite serves local work and demos, where the web server's threads and the mail worker
+    """SQLite serves local work and demos, where the web server's threads and the job runner
     write to one file at the same time (SQLAlchemy's documented pysqlite recipe, plus locking).
 
     - Foreign keys are enforced, as on PostgreSQL.
@@ -136,7 +136,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def transaction_may_write() -> bool:
-    """Whether a transaction starting now may write: outside a request (the mail worker, CLI
+    """Whether a transaction starting now may write: outside a request (the job runner, CLI
     commands) it may; in a request, unless it is a GET or HEAD of a view that only reads."""
     if not has_request_context():
         return True
@@ -153,9 +153,12 @@ def register_blueprints(app: Flask) -> None:
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.holidays.routes import bp as holidays_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
+    from crm.invitations.routes import bp as invitations_bp
     from crm.organisations.routes import bp as organisations_bp
+    from crm.password_reset.routes import bp as password_reset_bp
     from crm.public.routes import bp as public_bp
     from crm.reports.routes import bp as reports_bp
     from crm.routing.routes import bp as routing_bp
@@ -164,6 +167,8 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         public_bp,
         auth_bp,
+        password_reset_bp,
+        invitations_bp,
         account_bp,
         dashboard_bp,
         organisations_bp,
@@ -172,6 +177,7 @@ def register_blueprints(app: Flask) -> None:
         interactions_bp,
         users_bp,
         routing_bp,
+        holidays_bp,
         outbox_bp,
         inquiries_bp,
         reports_bp,
@@ -181,10 +187,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_handlers(app: Flask) -> None:
     from crm import errors, security
+    from crm.auth import gate
     from crm.templating import init_app as init_templating
 
     errors.init_app(app)
     security.init_app(app)
+    gate.init_app(app)
     init_templating(app)
 
 

@@ -1,11 +1,11 @@
-"""The benchmark runs end to end at a tiny size against the test database."""
+"""The benchmark (the top-level `bench` package) runs end to end at a tiny size against the test database."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
-from crm import bench
+from bench import benchmark
 from crm.extensions import db
 from crm.models import Contact, Inquiry, InquiryEvent, Organisation
 
@@ -17,7 +17,7 @@ def _count(model) -> int:
 def test_bench_generates_data_and_times_every_page(app):
     lines: list[str] = []
 
-    timings = bench.run(app, inquiries=200, contacts=50, repeat=2, years=1, say=lines.append)
+    timings = benchmark.run(app, inquiries=200, contacts=50, repeat=2, years=1, say=lines.append)
 
     assert (_count(Inquiry), _count(Contact), _count(Organisation)) == (200, 50, 2)
     assert _count(InquiryEvent) >= 200
@@ -33,35 +33,51 @@ def test_bench_generates_data_and_times_every_page(app):
 
 
 def test_reuse_keeps_data_of_the_same_size(app):
-    bench.run(app, inquiries=60, contacts=10, repeat=1, years=1, say=lambda _line: None)
+    benchmark.run(app, inquiries=60, contacts=10, repeat=1, years=1, say=lambda _line: None)
     first_ids = set(db.session.scalars(select(Inquiry.id)))
     lines: list[str] = []
 
-    bench.run(app, inquiries=60, contacts=10, repeat=1, years=1, reuse=True, say=lines.append)
+    benchmark.run(app, inquiries=60, contacts=10, repeat=1, years=1, reuse=True, say=lines.append)
 
     assert set(db.session.scalars(select(Inquiry.id))) == first_ids
     assert any(line.startswith("Reusing") for line in lines)
 
 
 def test_refuses_a_database_with_real_inquiries(app):
-    db.session.add(Inquiry(reference="IM-REAL01", name="A real person", email="real@example.org", message="Real", received_at=bench.utcnow()))
+    db.session.add(Inquiry(reference="IM-REAL01", name="A real person", email="real@example.org", message="Real", received_at=benchmark.utcnow()))
     db.session.commit()
 
-    with pytest.raises(bench.ForeignData):
-        bench.run(app, inquiries=10, contacts=5, repeat=1, years=1, say=lambda _line: None)
+    with pytest.raises(benchmark.ForeignData):
+        benchmark.run(app, inquiries=10, contacts=5, repeat=1, years=1, say=lambda _line: None)
 
 
 def test_fast_calendar_adds_business_hours_like_the_sla_clock(app, app_context):
     import random
     from datetime import UTC, datetime, timedelta
 
-    from crm.business_hours import add_business_hours, business_calendar
+    from crm.business_hours import add_business_hours
+    from crm.holidays.calendars import calendar_for
 
     start = datetime(2025, 10, 1, tzinfo=UTC)
-    fast = bench._FastCalendar(start, start + timedelta(days=200))
+    fast = benchmark._FastCalendar(start, start + timedelta(days=200))
     rng = random.Random(3)
     for _ in range(500):
         received = start + timedelta(seconds=rng.randrange(0, 200 * 86400))
         hours = rng.uniform(0.01, 60)
-        expected = add_business_hours(received, hours, business_calendar())
+        expected = add_business_hours(received, hours, calendar_for(None))
         assert abs((fast.add(received, hours) - expected).total_seconds()) < 0.01, (received, hours)
+
+
+def test_python_dash_m_bench_is_the_command_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(  # noqa: S603  (our own interpreter and module)
+        [sys.executable, "-m", "bench", "--inquiries", "0"], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "python -m bench" in result.stderr
+    assert "must be positive" in result.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import factory
@@ -13,7 +13,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks, sla_command
 from crm.mail.outbox import inquiry_url
-from crm.models import Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
+from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
 from crm.models.inquiry_status import InquiryStatus
 from tests import factories
 
@@ -43,13 +43,13 @@ class InquiryFactory(factories.BaseFactory):
 
 @pytest.fixture(autouse=True)
 def calendar(app, monkeypatch):
-    """Weekdays 09:00-17:00 in Chicago, no holidays, reminders four business hours ahead."""
+    """Weekdays 09:00-17:00 in Chicago, reminders four business hours ahead (no holidays unless a
+    test adds them to a calendar)."""
     for key, value in {
         "SLA_TIMEZONE": "America/Chicago",
         "DISPLAY_TIMEZONE": "America/Chicago",
         "SLA_DAY_START_HOUR": 9,
         "SLA_DAY_END_HOUR": 17,
-        "SLA_HOLIDAYS": "",
         "SLA_REMINDER_HOURS": 4,
     }.items():
         monkeypatch.setitem(app.config, key, value)
@@ -110,9 +110,9 @@ def test_reminder_goes_within_four_business_hours_of_the_deadline(app, managers,
     assert len(events(inquiry, InquiryEventKind.REMINDER)) == reminders
 
 
-@pytest.mark.parametrize(("holidays", "reminded"), [("", False), ("2026-03-09", True)])
-def test_a_holiday_is_not_business_time(app, managers, monkeypatch, holidays, reminded):
-    monkeypatch.setitem(app.config, "SLA_HOLIDAYS", holidays)
+@pytest.mark.parametrize(("holidays", "reminded"), [((), False), ((date(2026, 3, 9),), True)])
+def test_a_holiday_is_not_business_time(app, managers, holidays, reminded):
+    factories.foundation_holidays(*holidays)
     InquiryFactory(due_at=local(2026, 3, 10, 11))  # Tuesday
 
     # Friday 15:00: two hours on Friday, eight on Monday unless it is a holiday, two on Tuesday.
@@ -280,13 +280,15 @@ def test_a_reassigned_inquiry_reminds_its_new_assignee(app, managers):
     assert [email.to_address for email in emails("sla_reminder")][-1] == "nora@example.org"
 
 
-def test_worker_once_queues_reminders_before_sending(app, managers, monkeypatch):
-    from crm.mail.worker import worker_command
+def test_jobs_once_queues_reminders_before_sending(app, managers, monkeypatch):
+    from crm.jobs.cli import jobs_command
 
     monkeypatch.setitem(app.config, "MAIL_SERVER", "")
     InquiryFactory(due_at=utcnow() + timedelta(minutes=30))
 
-    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+    result = app.test_cli_runner().invoke(jobs_command, ["--once", "--only", "sla-checks", "--only", "send-mail"])
 
     assert result.exit_code == 0, result.output
+    assert "send-mail: done: Outbox: 0 sent, 0 failed (will retry), 0 dead, 1 held" in result.output
     assert len(emails("sla_reminder")) == 1
+    assert emails("sla_reminder")[0].status is EmailStatus.HELD  # queued, then handled in the same pass

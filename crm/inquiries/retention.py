@@ -36,7 +36,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
+from crm.models import AuditEvent, EmailKind, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
 from crm.models.inquiry_status import InquiryStatus
 
 DEFAULT_RETENTION_DAYS = 730
@@ -68,7 +68,7 @@ SCRUBBED_EVENT_KINDS = frozenset(
 )
 EVENT_FIELDS = ("detail", "data")
 EMAIL_FIELDS = ("body_text", "to_address")
-REQUESTER_EMAIL_KINDS = frozenset({"requester_ack"})
+REQUESTER_EMAIL_KINDS = frozenset({EmailKind.REQUESTER_ACK})
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,15 @@ def purge(ids: Sequence[int], now: datetime, days: int, actor: User | None = Non
             done.append(inquiry.reference)
         db.session.commit()
     return done
+
+
+def retention_purge_job(now: datetime) -> str:
+    """The retention-purge job (crm.jobs.catalogue): anonymise everything due under RETENTION_DAYS."""
+    days = retention_days()
+    done = purge([item.id for item in due_for_anonymising(cutoff_for(now, days))], now, days)
+    if done:
+        current_app.logger.info("Retention: anonymised %d inquiries closed more than %d days ago", len(done), days)
+    return f"Anonymised {len(done)} inquiries."
 
 
 @click.command("purge")

@@ -35,6 +35,8 @@ from crm.models import (
     Contact,
     Grant,
     GrantReport,
+    Holiday,
+    HolidayCalendar,
     Inquiry,
     Interaction,
     InteractionKind,
@@ -100,6 +102,8 @@ def ids(live_app) -> dict[str, int]:
             "rule": one(select(RoutingRule.id).order_by(RoutingRule.priority)),
             "region": one(select(Region.id).where(Region.name == "Bootheel")),
             "email": one(select(OutboundEmail.id).order_by(OutboundEmail.id)),
+            "calendar": one(select(HolidayCalendar.id).where(HolidayCalendar.is_foundation.is_(True))),
+            "holiday": one(select(Holiday.id).order_by(Holiday.day.desc()).limit(1)),
             "missing": MISSING,
             **inquiries,
         }
@@ -224,6 +228,7 @@ PAGES = [
     Page(None, "/no-such-page?lang=en", status=404, h1="could not find that page", axe=False),
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
+    Page(None, "/login/code", lands_on="/login$", axe=False),  # no password given: back to it
     # Staff pages, as a manager.
     Page("manager", "/dashboard", h1="Dashboard"),
     Page("manager", "/organisations/", h1="Organisations"),
@@ -267,6 +272,15 @@ PAGES = [
     Page("manager", "/routing/topics/{topic}/edit", h1="Support for my family"),
     Page("manager", "/routing/test", h1="Test routing"),
     Page("manager", "/routing/test?zip=63857&topic={topic}&language=es", h1="Test routing"),
+    Page("manager", "/holidays/", h1="Holiday calendars"),
+    Page("manager", "/holidays/calendars/{calendar}", h1="Foundation holidays"),
+    Page("manager", "/holidays/calendars/{calendar}?earlier=1", h1="Foundation holidays", axe=False),
+    Page("manager", "/holidays/calendars/{calendar}/edit", h1="Rename"),
+    # The foundation calendar is never deleted: back to it, with a message.
+    Page("manager", "/holidays/calendars/{calendar}/delete", lands_on=r"/holidays/calendars/\d+$", axe=False),
+    Page("manager", "/holidays/{holiday}/edit", h1="Edit"),
+    Page("manager", "/holidays/{holiday}/delete", h1="Remove"),
+    Page("partner", "/holidays/", status=403, axe=False),
     Page("manager", "/account/", h1="Your account"),
     Page("manager", "/account/password", h1="password"),
     # Admin pages.
@@ -283,6 +297,7 @@ PAGES = [
     Page("partner", "/inquiries/{partner_inquiry}", h1="IM-"),
     Page("partner", "/account/", h1="Your account"),
     Page("partner", "/account/password", h1="password"),
+    Page("partner", "/account/two-factor", h1="Two-factor sign-in"),
     Page("partner", "/no-organisation", h1=""),
     Page("partner", "/organisations/{other_org}", status=404),  # not told it exists
     Page("partner", "/inquiries/{other_inquiry}", status=404, axe=False),
@@ -778,6 +793,17 @@ FORMS = [
              lambda page: force_value(page, "#received_from", "2026-02-31"),
              fill_all({"#q": "every"})),
         "Filter", "That date does not exist.", kept=(("#q", "every"),),
+    ),
+    BadInput(
+        "holidays: a range that ends before it begins", "manager", "/holidays/calendars/{calendar}",
+        then(fill_all({"#name": "Every page closure"}),
+             lambda page: force_value(page, "#first_day", "2026-12-31"),
+             lambda page: force_value(page, "#last_day", "2026-12-24")),
+        "Close these days", "before the first day", kept=(("#name", "Every page closure"),),
+    ),
+    BadInput(
+        "holiday edit: impossible date", "manager", "/holidays/{holiday}/edit",
+        lambda page: force_value(page, "#day", "2026-02-30"), "Save", "That date does not exist.",
     ),
     BadInput(
         "routing test: unknown ZIP", "manager", "/routing/test",

@@ -1,29 +1,12 @@
-"""Load a large synthetic data set and time the busiest pages.
-
-    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/backbone_bench python -m crm.bench
-    python -m crm.bench --inquiries 20000 --contacts 2000 --repeat 10
-
-Generates (default) 100,000 contacts in 5,000 organisations and 1,000,000 inquiries spread
-evenly over the last five years, written with SQLAlchemy Core inserts in batches of
-10,000, then requests each page through the test client, signed in as a manager, and
-prints the median and 95th-percentile time. --reuse keeps data of the same size from an
-earlier run. Times include routing, queries and template rendering, but no network.
-
-The data lives in the database DATABASE_URL names (the development SQLite file when it is
-unset): every generated row is marked (references "BX-…", addresses @bench.example.org), a
-new run replaces only those rows, and a database holding any other inquiry is refused.
-"""
+"""The benchmark's data generator and page timer; `python -m bench` runs it (see bench/__init__.py)."""
 
 from __future__ import annotations
 
-import argparse
 import enum
 import json
 import math
-import os
 import random
 import secrets
-import sys
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
@@ -37,10 +20,11 @@ from sqlalchemy import Engine, Table, delete, func, insert, literal, select
 
 from crm.auth.passwords import hash_password
 from crm.auth.sessions import open_session
-from crm.business_hours import DEFAULT_TARGET_HOURS, business_calendar, business_hours_between
+from crm.business_hours import DEFAULT_TARGET_HOURS, business_hours_between
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
+from crm.holidays.calendars import calendar_for
 from crm.models import (
     Contact,
     Inquiry,
@@ -138,7 +122,7 @@ def refuse_real_data() -> None:
     if others:
         raise ForeignData(
             f"this database holds {others} inquiries that are not bench data; "
-            "point DATABASE_URL at a scratch database (see the docstring of crm.bench)"
+            "point DATABASE_URL at a scratch database (see the docstring of bench)"
         )
 
 
@@ -216,7 +200,8 @@ class _FastCalendar:
     """add_business_hours for a million rows: the opening hours laid out once, then a bisect."""
 
     def __init__(self, start: datetime, end: datetime) -> None:
-        calendar = business_calendar()
+        # Every organisation is given the foundation's holidays: close enough for timings.
+        calendar = self.business = calendar_for(None)
         self._opens: list[float] = []
         self._before: list[float] = []
         self._ends: list[float] = []
@@ -384,7 +369,7 @@ def _inquiry_rows(
                 responded = calendar.add(received, delay)
                 if responded > end:
                     responded = end
-                    delay = business_hours_between(received, end, business_calendar())
+                    delay = business_hours_between(received, end, calendar.business)
                 row["first_response_at"] = responded
                 row["first_response_hours"] = delay
                 if status is InquiryStatus.CLOSED:
@@ -708,52 +693,3 @@ def run(
     timings = measure(app, chosen, repeat, budget_seconds, say)
     say(format_table(timings))
     return timings
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m crm.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--inquiries", type=int, default=1_000_000, help="inquiries to generate (default 1,000,000)")
-    parser.add_argument("--contacts", type=int, default=100_000, help="contacts to generate (default 100,000)")
-    parser.add_argument("--repeat", type=int, default=20, help="timed requests per page (default 20)")
-    parser.add_argument("--years", type=float, default=5, help="years the inquiries are spread over (default 5)")
-    parser.add_argument("--reuse", action="store_true", help="keep bench data of the same size from an earlier run")
-    parser.add_argument("--seed", type=int, default=20130601, help="random seed (default 20130601)")
-    parser.add_argument("--only", default="", help="time only the pages whose name contains this text")
-    parser.add_argument(
-        "--budget", type=float, default=30.0, help=f"seconds per page before it stops repeating (at least {MIN_SAMPLES} requests; default 30)"
-    )
-    args = parser.parse_args(argv)
-    if args.inquiries < 1 or args.contacts < 1 or args.repeat < 1 or args.years <= 0:
-        parser.error("--inquiries, --contacts, --repeat and --years must be positive")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    from config import Config, DevelopmentConfig
-    from crm import create_app
-
-    args = parse_args(argv)
-    url = os.environ.get("DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI
-    app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False)
-    with app.app_context():
-        print(f"Database: {db.engine.url.render_as_string(hide_password=True)}")  # noqa: T201
-        try:
-            timings = run(
-                app,
-                inquiries=args.inquiries,
-                contacts=args.contacts,
-                repeat=args.repeat,
-                reuse=args.reuse,
-                years=args.years,
-                seed=args.seed,
-                budget_seconds=args.budget,
-                only=args.only,
-            )
-        except ForeignData as error:
-            print(f"Refusing to run: {error}", file=sys.stderr)  # noqa: T201
-            return 2
-    return 0 if all(timing.ok or not timing.available for timing in timings) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
