@@ -106,6 +106,21 @@ INVALID_WRITES = [
     ("an inquiry status in capitals", "ck_inquiries_status", "UPDATE inquiries SET status = 'NEW' WHERE id = :inquiry"),
     ("an inquiry language", "ck_inquiries_language", "UPDATE inquiries SET language = 'fr' WHERE id = :inquiry"),
     (
+        "an inquiry contact preference",
+        "ck_inquiries_contact_preference",
+        "UPDATE inquiries SET contact_preference = 'fax', phone = '(573) 555-0100' WHERE id = :inquiry",
+    ),
+    (
+        "a text message asked for without a phone number",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET contact_preference = 'text', phone = '' WHERE id = :inquiry",
+    ),
+    (
+        "an email answer asked for without an email address",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET email = '' WHERE id = :inquiry",
+    ),
+    (
         "an inquiry event kind",
         "ck_inquiry_events_kind",
         "UPDATE inquiry_events SET kind = 'hacked' WHERE inquiry_id = :inquiry",
@@ -163,6 +178,7 @@ def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     }
     named |= {
         "ck_inquiries_language",
+        "ck_inquiries_reachable",
         "ck_grants_amount_positive",
         "ck_grants_ends_on_or_after_start",
         "uq_contacts_active_email",

@@ -70,11 +70,12 @@ _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column(
 
 # crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
 # the requester wants to be reached and holds what that needs. An anonymised inquiry has
-# neither detail left; its preference stays for the counts.
+# neither detail left; its preference stays for the counts. A call or a text (the values
+# themselves are ck_inquiries_contact_preference's) needs a phone number.
 REACHABLE = (
     "anonymised_at IS NOT NULL"
     " OR (contact_preference = 'email' AND email <> '')"
-    " OR (contact_preference IN ('phone', 'text') AND phone <> '')"
+    " OR (contact_preference <> 'email' AND phone <> '')"
 )
 
 

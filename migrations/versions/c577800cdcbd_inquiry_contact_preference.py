@@ -18,7 +18,7 @@ depends_on = None
 REACHABLE = (
     "anonymised_at IS NOT NULL"
     " OR (contact_preference = 'email' AND email <> '')"
-    " OR (contact_preference IN ('phone', 'text') AND phone <> '')"
+    " OR (contact_preference <> 'email' AND phone <> '')"
 )
 # The enum's own check (crm.database.enum_column), as 12a621244337 names the others.
 PREFERENCES = "contact_preference IN ('email', 'phone', 'text')"
