@@ -77,7 +77,7 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     from email_validator import EmailNotValidError, validate_email
 
     from crm.audit import commit
-    from crm.auth.services import find_user_by_email
+    from crm.auth.services import find_user_by_email, link_contact
 
     try:
         email = validate_email(email, check_deliverability=False).normalized
@@ -95,6 +95,7 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     if Role(role) is Role.PARTNER and organisation is None:
         raise click.BadParameter("a partner user needs --organisation", param_hint="--organisation")
     user = User(email=email, name=name.strip(), role=Role(role), password_hash=hash_password(password), organisation=organisation)
+    link_contact(user)
     db.session.add(user)
     commit(actor=None)
     click.echo(f"Created {user.role.value} user {user.email}.")

@@ -10,6 +10,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
 
 from crm.auth.passwords import hash_password
+from crm.auth.services import contact_with_email
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import (
@@ -68,6 +69,15 @@ class UserFactory(BaseFactory):
     @factory.lazy_attribute
     def organisation(self):
         return OrganisationFactory() if self.role is Role.PARTNER else None
+
+    @factory.lazy_attribute
+    def contact(self):
+        """The contact with the user's email, as crm.users.services.create_user links a new
+        user, unless another user already is that contact."""
+        found = contact_with_email(self.email)
+        if found is None or db.session.scalar(select(User.id).where(User.contact_id == found.id)) is not None:
+            return None
+        return found
 
 
 class GrantFactory(BaseFactory):

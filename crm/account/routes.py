@@ -14,6 +14,7 @@ from crm.auth.gate import role_requires_second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
+from crm.auth.services import my_contact_id
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -38,6 +39,7 @@ def index():
         "account/index.html",
         open_sessions=sessions.open_sessions(current_user),
         is_this_browsers=sessions.is_this_browsers,
+        my_contact_id=my_contact_id(current_user),
         two_factor_on=second_factor.is_on(current_user),
     )
 

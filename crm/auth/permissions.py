@@ -63,6 +63,21 @@ def can_see_inquiry(user: Any, inquiry: Any) -> bool:
     return can_see_organisation(user, inquiry.organisation_id)
 
 
+def may_edit_availability(user: Any, contact: Any, own_contact_id: int | None) -> bool:
+    """Whether ``user`` may change when ``contact`` takes inquiries (and hand theirs over).
+
+    Staff and managers: anyone's. A partner user: their own (``own_contact_id``, the contact
+    they are) and their own organisation's contacts'. Nobody else: nobody's.
+    """
+    if is_staff(user):
+        return True
+    if not (user.is_authenticated and user.role is Role.PARTNER):
+        return False
+    if own_contact_id is not None and contact.id == own_contact_id:
+        return True
+    return user.organisation_id is not None and contact.organisation_id == user.organisation_id
+
+
 def may_read_access_log(user: Any) -> bool:
     """Who looked at an inquiry is for managers and admins only."""
     return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)

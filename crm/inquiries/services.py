@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.auth.services import contact_with_email
 from crm.business_hours import business_hours_between
 from crm.extensions import db
 from crm.holidays import calendars
@@ -189,8 +190,9 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
 # --- assignment --------------------------------------------------------------------------
 
 
-def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> None:
-    """Hand the inquiry to another active contact; they are told through the outbox."""
+def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note: str = "") -> None:
+    """Hand the inquiry to another active contact; they are told through the outbox. A note
+    (a handover's "what was said so far") goes on the timeline, never in the notice."""
     _refuse_unless_open(inquiry, "reassigning it" if inquiry.assigned_contact_id else "assigning it")
     _refuse_partner_without_consent(inquiry.consent, contact)
     if not contact.active:
@@ -219,6 +221,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> No
         from_contact_id=previous.id if previous else None,
         to_contact_id=contact.id,
     )
+    if note:
+        _event(inquiry, InquiryEventKind.NOTE, actor, now, note)
     before = inquiry.status
     inquiry.status = status_after_assignment(before)
     if inquiry.status is not before:
@@ -255,18 +259,6 @@ def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
 
 
 # --- the requester as a contact ----------------------------------------------------------
-
-
-def contact_with_email(email: str) -> Contact | None:
-    """The contact with this email, ignoring case: an active one first, then the oldest."""
-    if not email:
-        return None
-    return db.session.scalar(
-        select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower())
-        .order_by(Contact.active.desc(), Contact.id)
-        .limit(1)
-    )
 
 
 def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:

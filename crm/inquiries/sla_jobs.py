@@ -30,7 +30,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.holidays import calendars
 from crm.mail.outbox import inquiry_url, queue_email
-from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
+from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, Role, User
 from crm.models.inquiry import add_event, awaiting_response_clause
 from crm.timezones import display_timezone, format_datetime
 
@@ -88,7 +88,7 @@ def _due_text(inquiry: Inquiry) -> str:
     return f"{format_datetime(inquiry.due_at)} ({display_timezone()} time)"
 
 
-def _queue_sla_email(kind: str, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:
+def _queue_sla_email(kind: EmailKind, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:
     """Queue templates/email/<kind>.txt to one person: the reference, the deadline and a link."""
     body = render_template(
         f"email/{kind}.txt",
@@ -108,7 +108,7 @@ def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
     if contact is None or not contact.email:
         return False
     _queue_sla_email(
-        "sla_reminder", inquiry, contact, f"Reminder: inquiry {inquiry.reference} is due for a first response"
+        EmailKind.SLA_REMINDER, inquiry, contact, f"Reminder: inquiry {inquiry.reference} is due for a first response"
     )
     inquiry.reminder_sent_at = now
     add_event(
@@ -129,7 +129,7 @@ def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) ->
     assigned = contact.name if contact is not None else "nobody yet"
     for user in recipients:
         _queue_sla_email(
-            "sla_escalation",
+            EmailKind.SLA_ESCALATION,
             inquiry,
             user,
             f"Overdue: inquiry {inquiry.reference} has no first response",

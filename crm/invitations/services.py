@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.auth import sessions, tokens
 from crm.auth.passwords import hash_password
-from crm.auth.services import find_user_by_email, user_of_contact
+from crm.auth.services import find_user_by_email, link_contact, user_of_contact
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.outbox import public_url, queue_email
@@ -193,6 +193,11 @@ def accept(row: AccountToken, password: str, user_agent: str) -> User:
         organisation_id=row.organisation_id if row.role is Role.PARTNER else None,
         password_hash=hash_password(password),
     )
+    # The contact invited, or else the contact with the address (as any new user is linked).
+    if row.contact_id is not None and user_of_contact(row.contact) is None:
+        user.contact = row.contact
+    else:
+        link_contact(user)
     db.session.add(user)
     tokens.use(row)
     row.user = user

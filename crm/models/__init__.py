@@ -9,7 +9,7 @@ from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
-from crm.models.outbox import EmailStatus, OutboundEmail
+from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
 from crm.models.scheduled_job import ScheduledJob
 from crm.models.second_factor import RecoveryCode, UserSecondFactor
@@ -22,6 +22,7 @@ __all__ = [
     "Contact",
     "ContactRole",
     "County",
+    "EmailKind",
     "EmailStatus",
     "Grant",
     "GrantReport",

@@ -41,7 +41,7 @@ class AccountToken(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose))
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose, "purpose"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str] = mapped_column(String(254), index=True)
     # Invitations: the name the account will have (the person can see it when they accept).
@@ -50,7 +50,7 @@ class AccountToken(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # Invitations of a routed contact: the contact the new partner user is.
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
-    role: Mapped[Role | None] = mapped_column(enum_column(Role))
+    role: Mapped[Role | None] = mapped_column(enum_column(Role, "role"))
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )

@@ -11,6 +11,7 @@ from crm.extensions import db
 from crm.models.user_session import UserSession
 
 if TYPE_CHECKING:
+    from crm.models.contact import Contact
     from crm.models.organisation import Organisation
 
 
@@ -35,7 +36,7 @@ class User(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.STAFF)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), default=Role.STAFF)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     # Set when an administrator gives the user a temporary password: until they choose their
@@ -45,7 +46,17 @@ class User(TimestampMixin, db.Model):
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
 
+    # The contact this user is: inquiries are assigned to contacts, so "My open inquiries"
+    # and the notices they are sent follow this key. Set by crm.users.services when the user
+    # is created or their email changes (the contact with that email), and by
+    # crm.contacts.services when a contact is added with a user's email; a contact's email
+    # may change afterwards without losing the link.
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), unique=True, index=True
+    )
+
     organisation: Mapped[Organisation | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
 
     # The token of the sign-in this object stands for in the current request, set by
     # crm.auth.sessions when it signs the user in or loads them from the session cookie.

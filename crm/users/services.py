@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.auth.passwords import hash_password
+from crm.auth.services import link_contact
 from crm.extensions import db
 from crm.models import Role, User
 from crm.models.user import normalise_email
@@ -71,6 +72,7 @@ def create_user(data: dict, actor: User) -> tuple[User, str | None]:
     # A password someone else has seen is theirs only until they sign in.
     user.must_change_password = temporary is not None
     _apply_details(user, data)
+    link_contact(user)
     db.session.add(user)
     try:
         audit.commit(actor)
