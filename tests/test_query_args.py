@@ -8,7 +8,7 @@ from flask import Flask
 
 from crm.demo import seed_demo
 from crm.models import Role
-from tests.inquiry_support import post_export
+from tests.fixtures_world import post_export
 from tests.public_support import app_config
 
 HUGE = "99999999999999999999"
