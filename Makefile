@@ -23,7 +23,7 @@ PYTEST_MARKERS ?= not slow
 .PHONY: help install install-dev run test lint bench migrate migration
 
 help:
-	@echo "make run                 set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make run                 set up, migrate, load demo data, start the job runner and serve on http://$(HOST):$(PORT)"
 	@echo "make test                install-dev, ruff, pytest without the slow tier (PYTEST_MARKERS= runs everything;"
 	@echo "                         TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
 	@echo "make lint                ruff check ."
@@ -58,17 +58,13 @@ run: install | instance
 	$(FLASK) db upgrade
 	echo "+ flask crm seed-demo --if-empty"
 	$(FLASK) crm seed-demo --if-empty
-	worker_pid=""
-	stop_worker() { if [ -n "$$worker_pid" ]; then kill "$$worker_pid" 2>/dev/null || true; wait "$$worker_pid" 2>/dev/null || true; fi; }
-	trap stop_worker EXIT
+	jobs_pid=""
+	stop_jobs() { if [ -n "$$jobs_pid" ]; then kill "$$jobs_pid" 2>/dev/null || true; wait "$$jobs_pid" 2>/dev/null || true; fi; }
+	trap stop_jobs EXIT
 	trap 'exit 130' INT TERM
-	if $(FLASK) crm --help | grep -E '^[[:space:]]+worker([[:space:]]|$$)' >/dev/null; then
-		echo "+ flask crm worker &"
-		$(FLASK) crm worker &
-		worker_pid=$$!
-	else
-		echo "No 'flask crm worker' command yet: queued emails are not sent."
-	fi
+	echo "+ flask crm jobs &"
+	$(FLASK) crm jobs &
+	jobs_pid=$$!
 	echo "+ flask run --host $(HOST) --port $(PORT)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

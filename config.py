@@ -68,6 +68,11 @@ class Config:
     # not held by that account's limit, but by this one of its own (crm.auth.devices).
     LOGIN_LIMIT_PER_DEVICE = os.environ.get("LOGIN_LIMIT_PER_DEVICE", "10 per 15 minutes")
     LOGIN_DEVICE_COOKIE_DAYS = _int("LOGIN_DEVICE_COOKIE_DAYS", 180)
+    # Wrong codes at the sign-in's second step, per account and per client address.
+    TWO_FACTOR_LIMIT_PER_ACCOUNT = os.environ.get("TWO_FACTOR_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
+    TWO_FACTOR_LIMIT_PER_IP = os.environ.get("TWO_FACTOR_LIMIT_PER_IP", "20 per 15 minutes")
+    # Roles that must use two-factor sign-in: "all", or role names separated by commas, or empty.
+    TWO_FACTOR_REQUIRED_ROLES = os.environ.get("TWO_FACTOR_REQUIRED_ROLES", "admin,manager")
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = _int("MAIL_PORT", 25)
@@ -92,9 +97,11 @@ class Config:
     SLA_DAY_END_HOUR = _int("SLA_DAY_END_HOUR", 17)
     # The assignee is reminded this many business hours before the first-response deadline.
     SLA_REMINDER_HOURS = _int("SLA_REMINDER_HOURS", 4)
-    # Closed and spam inquiries older than this are anonymised by `flask crm purge`.
+    # Closed and spam inquiries older than this are anonymised daily by the job runner (and `flask crm purge`).
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # How often `flask crm jobs` looks for due jobs; sending mail runs at every look.
+    JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
     PAGE_SIZE = _int("PAGE_SIZE", 25)
@@ -118,6 +125,8 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     PASSWORD_HASH_FAST = True
+    # Tests that are not about two-factor sign-in sign in with a password alone.
+    TWO_FACTOR_REQUIRED_ROLES = ""
 
 
 class ProductionConfig(Config):

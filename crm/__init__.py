@@ -105,7 +105,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    """SQLite serves local work and demos, where the web server's threads and the mail worker
+    """SQLite serves local work and demos, where the web server's threads and the job runner
     write to one file at the same time (SQLAlchemy's documented pysqlite recipe, plus locking).
 
     - Foreign keys are enforced, as on PostgreSQL.
@@ -136,7 +136,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def transaction_may_write() -> bool:
-    """Whether a transaction starting now may write: outside a request (the mail worker, CLI
+    """Whether a transaction starting now may write: outside a request (the job runner, CLI
     commands) it may; in a request, unless it is a GET or HEAD of a view that only reads."""
     if not has_request_context():
         return True
@@ -181,10 +181,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_handlers(app: Flask) -> None:
     from crm import errors, security
+    from crm.auth import gate
     from crm.templating import init_app as init_templating
 
     errors.init_app(app)
     security.init_app(app)
+    gate.init_app(app)
     init_templating(app)
 
 

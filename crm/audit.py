@@ -12,6 +12,7 @@ from sqlalchemy.orm import RelationshipProperty, Session
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
+from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import User
 from crm.models.user_session import UserSession
 
@@ -78,8 +79,9 @@ def _changed_fields(obj: Any) -> dict[str, list[Any]]:
 
 def _is_audited(obj: Any) -> bool:
     # Sessions are sign-ins, not records anyone edits: what ends them (a deactivation, a
-    # password change) is audited on the user.
-    return isinstance(obj, db.Model) and not isinstance(obj, AuditEvent | UserSession)
+    # password change) is audited on the user. So are second factors and recovery codes, by
+    # events that say what happened (crm.auth.second_factor) and never carry the secrets.
+    return isinstance(obj, db.Model) and not isinstance(obj, AuditEvent | UserSession | UserSecondFactor | RecoveryCode)
 
 
 def _identity(obj: Any) -> str:

@@ -14,14 +14,14 @@ from crm.backup.cli import backup_command, restore_command, verify_backup_comman
 from crm.extensions import db
 from crm.inquiries.retention import purge_command
 from crm.inquiries.sla_jobs import sla_command
-from crm.mail.worker import worker_command
+from crm.jobs.cli import jobs_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
 from crm.routing.cli import route_command
 
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
 crm_cli.add_command(route_command)
-crm_cli.add_command(worker_command)
+crm_cli.add_command(jobs_command)
 crm_cli.add_command(sla_command)
 crm_cli.add_command(purge_command)
 crm_cli.add_command(backup_command)
@@ -52,6 +52,16 @@ def seed_demo_command(if_empty: bool) -> None:
             click.echo("  password: the value of CRM_DEMO_PASSWORD")
     else:
         click.echo("Demo users already existed; their passwords are unchanged (set CRM_DEMO_PASSWORD to reset them).")
+    from flask import current_app
+
+    from crm.auth.gate import required_roles
+
+    roles = sorted(role.value for role in required_roles(current_app.config["TWO_FACTOR_REQUIRED_ROLES"]))
+    if roles:
+        click.echo(
+            f"Two-factor sign-in is required of: {', '.join(roles)}. They set up an authenticator app at "
+            "first sign-in (TWO_FACTOR_REQUIRED_ROLES= in .env turns this off)."
+        )
 
 
 @crm_cli.command("create-user")
@@ -86,3 +96,20 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     db.session.add(user)
     commit(actor=None)
     click.echo(f"Created {user.role.value} user {user.email}.")
+
+
+@crm_cli.command("reset-two-factor")
+@click.argument("email")
+def reset_two_factor_command(email: str) -> None:
+    """Forget a user's authenticator app and recovery codes (a lost phone): they sign in with
+    their password and set it up again. Audited, with no actor."""
+    from crm.auth import second_factor
+    from crm.auth.services import find_user_by_email
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.BadParameter(f"no user has the email {email}", param_hint="EMAIL")
+    if second_factor.reset(user, actor=None):
+        click.echo(f"Two-factor sign-in of {user.email} was reset.")
+    else:
+        click.echo(f"{user.email} has no two-factor sign-in to reset.")

@@ -2,7 +2,9 @@
 definition the report's SQL aggregates (crm.reports.services) are held to.
 
 ``responses`` reads every responded inquiry of a period and runs the business clock where
-hours were not stored when the response was logged; ``breakdown_of`` measures them.
+hours were not stored when the response was logged; ``misses`` picks, one by one, the
+period's inquiries still open and unanswered past their deadline; ``breakdown_of`` measures
+them together (a miss counts against the share within target).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 
@@ -93,12 +96,36 @@ class Response:
         return self.hours <= self.target_hours
 
 
-def figures_of(responses: Sequence[Response]) -> ResponseFigures:
+@dataclass(frozen=True)
+class Miss:
+    """One inquiry still open and unanswered past its deadline."""
+
+    county: str
+    language: str
+
+
+def misses(period: Period, now: datetime) -> list[Miss]:
+    """Every inquiry of the period read, and kept here when it is open, has no first response
+    and its deadline has passed."""
+    rows = db.session.execute(
+        select(Inquiry.status, Inquiry.first_response_at, Inquiry.due_at, County.name, Inquiry.language)
+        .select_from(Inquiry)
+        .outerjoin(County, County.fips == Inquiry.county_fips)
+        .where(*in_period(period))
+    ).all()
+    return [
+        Miss(county=county if county is not None else NO_COUNTY, language=LANGUAGES.get(language, language))
+        for status, responded, due, county, language in rows
+        if InquiryStatus(status).is_open and responded is None and due is not None and due < now
+    ]
+
+
+def figures_of(responses: Sequence[Response], missed: Sequence[Miss] = ()) -> ResponseFigures:
     if not responses:
-        return ResponseFigures(0, None, None, None)
+        return ResponseFigures(0, None, None, 0, len(missed))
     hours = sorted(response.hours for response in responses)
     within = sum(1 for response in responses if response.within_target)
-    return ResponseFigures(len(responses), percentile(hours, 50), percentile(hours, 90), within / len(responses))
+    return ResponseFigures(len(responses), percentile(hours, 50), percentile(hours, 90), within, len(missed))
 
 
 def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[Response]:
@@ -136,16 +163,23 @@ def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[
     ]
 
 
-def breakdown_of(measured: Sequence[Response]) -> ResponseBreakdown:
+def breakdown_of(measured: Sequence[Response], missed: Sequence[Miss] = ()) -> ResponseBreakdown:
+    def by(key: Callable[[Any], str]) -> dict[str, ResponseFigures]:
+        answered, unanswered = grouped(measured, key), grouped(missed, key)
+        return {label: figures_of(answered.get(label, []), unanswered.get(label, [])) for label in answered.keys() | unanswered.keys()}
+
     return ResponseBreakdown(
-        overall=figures_of(measured),
-        by_county={label: figures_of(group) for label, group in grouped(measured, lambda r: r.county).items()},
-        by_language={label: figures_of(group) for label, group in grouped(measured, lambda r: r.language).items()},
+        overall=figures_of(measured, missed),
+        by_county=by(lambda item: item.county),
+        by_language=by(lambda item: item.language),
     )
 
 
-def grouped(items: Iterable[Response], key: Callable[[Response], str]) -> dict[str, list[Response]]:
-    groups: dict[str, list[Response]] = {}
+Item = TypeVar("Item", Response, Miss)
+
+
+def grouped(items: Iterable[Item], key: Callable[[Item], str]) -> dict[str, list[Item]]:
+    groups: dict[str, list[Item]] = {}
     for item in items:
         groups.setdefault(key(item), []).append(item)
     return groups

@@ -81,3 +81,23 @@ def test_seeding_again_adds_no_inquiries(app, demo):
     result = app.test_cli_runner().invoke(args=["crm", "seed-demo"])
     assert result.exit_code == 0
     assert db.session.scalar(select(func.count()).select_from(Inquiry)) == before > 0
+
+
+def test_the_demo_report_counts_its_overdue_inquiries_as_misses(app, demo):
+    """The demo's overdue inquiries, received in the last 90 days and never answered, are misses:
+    the report once showed 100% within target while they waited."""
+    from crm.database import utcnow
+    from crm.models.inquiry import overdue_clause
+    from crm.reports.services import Period, response_breakdown
+    from crm.timezones import display_timezone, local_time
+
+    now = utcnow()
+    today = local_time(now).date()
+    period = Period(today.replace(year=today.year - 1), today, display_timezone())
+    overdue = db.session.scalar(select(func.count()).select_from(Inquiry).where(overdue_clause(now)))
+
+    figures = response_breakdown(period, now).overall
+
+    assert overdue > 0
+    assert figures.missed == overdue
+    assert figures.within_target_share < 1

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import ast
 import random
-import signal
 import smtplib
-import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid, parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -29,9 +28,9 @@ from crm.mail.worker import (
     backoff_ceiling,
     backoff_delay,
     claim_due,
-    run_worker,
+    send_all_due,
     send_due,
-    worker_command,
+    send_mail_job,
 )
 from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, valid_form
@@ -543,88 +542,65 @@ def test_without_a_mail_server_due_mail_is_held_not_sent(app, smtp_server, trans
     assert "MAIL_SERVER is not set" in report.summary()
 
 
-# --- the command ---------------------------------------------------------------------------
+# --- the send-mail job ----------------------------------------------------------------------
 
 
-def test_worker_once_sends_what_is_due_and_prints_a_summary(app, smtp_server, transport):
-    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
-
-    result = app.test_cli_runner().invoke(worker_command, ["--once"])
-
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == "Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held."
-    assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
-
-
-def test_worker_once_keeps_going_until_nothing_is_due(app, smtp_server, transport, monkeypatch):
+def test_send_all_due_keeps_going_until_nothing_is_due(app, smtp_server, transport, monkeypatch):
     monkeypatch.setattr(worker, "MAX_PER_RUN", 3)
     due = worker.utcnow() - timedelta(seconds=1)
     emails = [make_email(to_address=f"person{n}@example.org", next_attempt_at=due) for n in range(7)]
 
-    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+    report = send_all_due(transport)
 
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("Outbox: 7 sent,")
+    assert report == SendReport(sent=7)
     assert sorted(message["Message-ID"] for message in smtp_server.messages) == sorted(e.message_id for e in emails)
 
 
-def test_worker_once_in_development_says_mail_was_held(app, monkeypatch):
+def test_send_all_due_stops_starting_runs_once_its_budget_is_spent(app, smtp_server, transport, monkeypatch):
+    monkeypatch.setattr(worker, "MAX_PER_RUN", 3)
+    due = worker.utcnow() - timedelta(seconds=1)
+    for n in range(7):
+        make_email(to_address=f"person{n}@example.org", next_attempt_at=due)
+
+    report = send_all_due(transport, budget=timedelta(0))
+
+    assert report == SendReport(sent=3)
+
+
+def test_the_send_mail_job_sends_what_is_due_and_sums_it_up(app, smtp_server, transport):
+    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
+
+    summary = send_mail_job(worker.utcnow())
+
+    assert summary == "Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held."
+    assert [message["Message-ID"] for message in smtp_server.messages] == [email.message_id]
+
+
+def test_the_send_mail_job_in_development_says_mail_was_held(app, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_SERVER", "")
     email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
 
-    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+    summary = send_mail_job(worker.utcnow())
 
-    assert result.exit_code == 0, result.output
-    assert "1 held" in result.output
-    assert "MAIL_SERVER is not set" in result.output
+    assert "1 held" in summary
+    assert "MAIL_SERVER is not set" in summary
     assert reload(email).status is EmailStatus.HELD
 
 
-def test_worker_loop_stops_cleanly_on_sigterm(app, smtp_server, transport):
-    email = make_email(next_attempt_at=worker.utcnow() - timedelta(seconds=1))
-    # SIGTERM arrives mid-send: the worker records the message, then stops.
-    smtp_server.on_message = lambda _message: os.kill(os.getpid(), signal.SIGTERM)
-    before = signal.getsignal(signal.SIGTERM)
-
-    result = app.test_cli_runner().invoke(worker_command, ["--poll-interval", "0.1"])
-
-    assert result.exit_code == 0, result.output
-    assert "Outbox worker started" in result.output
-    assert "Outbox worker stopped." in result.output
-    assert reload(email).status is EmailStatus.SENT
-    assert len(smtp_server.messages) == 1
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_worker_loop_exits_cleanly_on_keyboard_interrupt(app, monkeypatch):
-    def interrupted(*_args, **_kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(worker, "send_due", interrupted)
-
-    result = app.test_cli_runner().invoke(worker_command, [])
-
-    assert result.exit_code == 0, result.output
-    assert "interrupted" in result.output
-
-
-def test_worker_loop_survives_a_failing_run(app, monkeypatch, caplog):
-    stop = threading.Event()
-    calls = []
-
-    def flaky_send_due(now, transport):
-        calls.append(now)
-        if len(calls) == 1:
-            raise RuntimeError("database restarting")
-        stop.set()
-        return SendReport()
-
-    monkeypatch.setattr(worker, "send_due", flaky_send_due)
-
-    run_worker(transport=None, poll_interval=0.01, stop=stop)
-
-    assert len(calls) == 2
-    assert "Outbox worker run failed" in caplog.text
+def test_mail_imports_no_feature_package():
+    """Mail sits below the features: the job runner, not mail, schedules their work."""
+    mail = Path(worker.__file__).parent
+    imported = set()
+    for path in mail.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    crm = mail.parent
+    features = {f"crm.{package.name}" for package in crm.iterdir() if (package / "routes.py").exists()} | {"crm.jobs"}
+    assert {"crm.inquiries", "crm.reports", "crm.jobs"} <= features
+    assert not {name for name in imported if any(name == f or name.startswith(f + ".") for f in features)}
 
 
 # --- where a requester's reply goes ------------------------------------------------------------

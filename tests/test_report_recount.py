@@ -18,6 +18,7 @@ from tests.test_reports import CHICAGO, DUNKLIN, ST_LOUIS_CITY, InquiryFactory, 
 
 MONDAY = datetime(2026, 3, 2, 15, tzinfo=UTC)
 PERIOD = services.Period(date(2026, 3, 1), date(2026, 3, 31), CHICAGO)
+AS_OF = datetime(2026, 4, 15, 15, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def reported_counts(period: services.Period) -> dict[str, Counter]:
 
 def figures(breakdown: services.ResponseBreakdown) -> dict:
     groups = {"all": breakdown.overall, **breakdown.by_county, **breakdown.by_language}
-    return {key: (f.count, f.median, f.p90, f.within_target_share) for key, f in groups.items()}
+    return {key: (f.count, f.missed, f.median, f.p90, f.within_target_share) for key, f in groups.items()}
 
 
 def assert_report_matches_inquiries(period: services.Period = PERIOD) -> dict:
@@ -84,11 +85,11 @@ def assert_report_matches_inquiries(period: services.Period = PERIOD) -> dict:
     counts = reported_counts(period)
     assert counts == recount(period)
     assert sum(services.count_period(period).months.values()) == sum(counts["counties"].values())
-    reported = figures(services.response_breakdown(period))
-    per_inquiry = figures(reference.breakdown_of(reference.responses(period)))
+    reported = figures(services.response_breakdown(period, AS_OF))
+    per_inquiry = figures(reference.breakdown_of(reference.responses(period), reference.misses(period, AS_OF)))
     assert reported.keys() == per_inquiry.keys()
-    for key, (count, median, p90, share) in per_inquiry.items():
-        assert reported[key] == (count, pytest.approx(median), pytest.approx(p90), pytest.approx(share)), key
+    for key, (count, missed, median, p90, share) in per_inquiry.items():
+        assert reported[key] == (count, missed, pytest.approx(median), pytest.approx(p90), pytest.approx(share)), key
     return {"counts": counts, "figures": reported}
 
 
@@ -113,6 +114,12 @@ def assert_report_matches_inquiries(period: services.Period = PERIOD) -> dict:
         ),
         pytest.param(
             lambda i, p: setattr(i["awaiting"], "first_response_hours", 5.0), False, id="hours without a response"
+        ),
+        pytest.param(
+            lambda i, p: setattr(i["awaiting"], "due_at", MONDAY + timedelta(hours=8)), True, id="deadline passed unanswered"
+        ),
+        pytest.param(
+            lambda i, p: setattr(i["awaiting"], "due_at", AS_OF + timedelta(hours=8)), False, id="deadline still ahead"
         ),
         pytest.param(
             lambda i, p: setattr(i["answered"], "received_at", datetime(2026, 4, 2, 15, tzinfo=UTC)),

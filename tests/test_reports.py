@@ -30,6 +30,8 @@ CHICAGO = "America/Chicago"
 DUNKLIN, ST_LOUIS_CITY = "29069", "29510"
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 MARCH_PERIOD = services.Period(date(2026, 3, 1), date(2026, 3, 31), CHICAGO)
+# When the March report is read: every March deadline has passed.
+AS_OF = datetime(2026, 4, 15, 15, tzinfo=UTC)
 
 
 def parse_svg(svg: str | bytes) -> ElementTree.Element:
@@ -121,7 +123,7 @@ def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
     first.first_response_hours = 99.0
     db.session.commit()
     breakdown = (
-        services.response_breakdown(MARCH_PERIOD)
+        services.response_breakdown(MARCH_PERIOD, AS_OF)
         if way == "report"
         else reference.breakdown_of(reference.responses(MARCH_PERIOD))
     )
@@ -147,7 +149,7 @@ def test_hours_stored_at_the_first_response_are_used_as_they_are(march, way):
 @pytest.mark.parametrize("way", ["report", "per inquiry"])
 def test_response_figures(march, group, expected, way):
     if way == "report":  # what the page shows; "per inquiry" is the definition
-        breakdown = services.response_breakdown(MARCH_PERIOD)
+        breakdown = services.response_breakdown(MARCH_PERIOD, AS_OF)
     else:
         breakdown = reference.breakdown_of(reference.responses(MARCH_PERIOD))
     figures = {"All": breakdown.overall} if group == "overall" else getattr(breakdown, group)
@@ -159,22 +161,25 @@ def test_response_figures(march, group, expected, way):
 
 
 def test_response_tables_round_for_people(march):
-    breakdown = services.response_breakdown(MARCH_PERIOD)
+    breakdown = services.response_breakdown(MARCH_PERIOD, AS_OF)
 
-    assert services.response_overall(breakdown).rows == [("All", 8, 6.0, 23.0, 75.0)]
+    assert services.response_overall(breakdown).rows == [("All", 8, 0, 6.0, 23.0, 75.0)]
     assert services.response_by_county(breakdown).rows == [
-        ("Dunklin County", 5, 3.0, 16.0, 80.0),
-        ("St. Louis City", 2, 6.0, 7.6, 100.0),
-        (services.NO_COUNTY, 1, 30.0, 30.0, 0.0),
+        ("Dunklin County", 5, 0, 3.0, 16.0, 80.0),
+        ("St. Louis City", 2, 0, 6.0, 7.6, 100.0),
+        (services.NO_COUNTY, 1, 0, 30.0, 30.0, 0.0),
     ]
-    assert services.response_by_language(breakdown).rows == [("English", 6, 6.5, 25.0, 66.7), ("Spanish", 2, 6.0, 7.6, 100.0)]
+    assert services.response_by_language(breakdown).rows == [
+        ("English", 6, 0, 6.5, 25.0, 66.7),
+        ("Spanish", 2, 0, 6.0, 7.6, 100.0),
+    ]
 
 
 def test_a_holiday_is_not_business_time(app, march, monkeypatch):
     monkeypatch.setitem(app.config, "SLA_HOLIDAYS", "2026-03-09")
 
     measured = reference.responses(MARCH_PERIOD)
-    breakdown = services.response_breakdown(MARCH_PERIOD)
+    breakdown = services.response_breakdown(MARCH_PERIOD, AS_OF)
 
     # The three answered on Monday the 9th lose that day's hours: 2 -> 1, 20 -> 16, 8 -> 0.
     assert sorted(item.hours for item in measured) == [0.0, 1.0, 1.0, 3.0, 4.0, 10.0, 16.0, 30.0]
@@ -206,7 +211,7 @@ def test_the_report_and_the_per_inquiry_clock_agree_on_random_inquiries(app):
         )
     period = services.Period(date(2025, 10, 1), date(2026, 3, 31), CHICAGO)
 
-    reported = services.response_breakdown(period)
+    reported = services.response_breakdown(period, AS_OF)
     per_inquiry = reference.breakdown_of(reference.responses(period))
 
     def plain(breakdown):
@@ -378,8 +383,8 @@ def test_page_queries_do_not_grow_with_the_inquiries(client, login, march, count
 
     assert many.count == few.count
     # The user, the counts, the regions, the responses to measure now, the response figures
-    # (on SQLite and their county names), the open load.
-    assert many.count <= 7
+    # (on SQLite and their county names), the deadlines missed, the open load.
+    assert many.count <= 8
 
 
 def test_page_defaults_to_the_last_90_days(client, login):
@@ -455,10 +460,17 @@ def test_county_csv_holds_the_table(client, login, march):
     text = client.get("/reports/export/response_county.csv", query_string=MARCH).get_data().decode("utf-8-sig")
 
     assert list(csv.reader(io.StringIO(text, newline=""))) == [
-        ["County", "Responded", "Median (business hours)", "90th percentile (business hours)", "Within target (%)"],
-        ["Dunklin County", "5", "3.0", "16.0", "80.0"],
-        ["St. Louis City", "2", "6.0", "7.6", "100.0"],
-        [services.NO_COUNTY, "1", "30.0", "30.0", "0.0"],
+        [
+            "County",
+            "Responded",
+            "Unanswered past target",
+            "Median (business hours)",
+            "90th percentile (business hours)",
+            "Within target (%)",
+        ],
+        ["Dunklin County", "5", "0", "3.0", "16.0", "80.0"],
+        ["St. Louis City", "2", "0", "6.0", "7.6", "100.0"],
+        [services.NO_COUNTY, "1", "0", "30.0", "30.0", "0.0"],
     ]
 
 
@@ -546,3 +558,36 @@ def test_managers_and_admins_see_reports(client, login, url, role):
     login(role)
 
     assert client.get(url).status_code == 200
+
+
+def test_an_inquiry_unanswered_past_its_deadline_is_a_miss(march):
+    """Left out, an unanswered inquiry made the share look better the longer nobody answered it."""
+    waiting = db.session.scalars(select(Inquiry).where(Inquiry.status == InquiryStatus.ASSIGNED)).one()
+    waiting.due_at = local(2026, 3, 23, 9)
+    db.session.commit()
+
+    breakdown = services.response_breakdown(MARCH_PERIOD, AS_OF)
+    before_the_deadline = services.response_breakdown(MARCH_PERIOD, local(2026, 3, 23, 8))
+
+    assert (breakdown.overall.count, breakdown.overall.missed) == (8, 1)
+    assert breakdown.overall.within_target_share == pytest.approx(6 / 9)
+    assert breakdown.by_county["Dunklin County"].within_target_share == pytest.approx(4 / 6)
+    assert breakdown.by_county["St. Louis City"].within_target_share == pytest.approx(1.0)
+    assert services.response_overall(breakdown).rows == [("All", 8, 1, 6.0, 23.0, 66.7)]
+    assert before_the_deadline.overall.within_target_share == pytest.approx(0.75)
+    assert reference.breakdown_of(reference.responses(MARCH_PERIOD), reference.misses(MARCH_PERIOD, AS_OF)) == breakdown
+
+
+def test_a_group_with_only_misses_shows_none_within_target(app):
+    factories.CountyFactory(fips=DUNKLIN, name="Dunklin County")
+    InquiryFactory(
+        received_at=local(2026, 3, 2), due_at=local(2026, 3, 3), status=InquiryStatus.NEW, county_fips=DUNKLIN, language="es"
+    )
+    db.session.commit()
+
+    breakdown = services.response_breakdown(MARCH_PERIOD, AS_OF)
+
+    assert breakdown.overall == services.ResponseFigures(0, None, None, 0, 1)
+    assert breakdown.overall.within_target_share == 0.0
+    assert breakdown.by_language["Spanish"].within_target_share == 0.0
+    assert services.response_overall(breakdown).rows == [("All", 0, 1, None, None, 0.0)]

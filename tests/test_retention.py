@@ -12,7 +12,7 @@ from sqlalchemy import select
 from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.retention import ANONYMISED_NAME, purge_command
+from crm.inquiries.retention import ANONYMISED_NAME, purge_command, retention_purge_job
 from crm.mail.outbox import queue_email
 from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
 from crm.models.inquiry_status import InquiryStatus
@@ -124,6 +124,16 @@ def test_confirmed_run_anonymises_only_the_eligible(app, inquiries):
     assert result.exit_code == 0, result.output
     assert "Anonymised 2 inquiries." in result.output
     assert anonymised(inquiries) == {"old_closed", "old_spam"}
+
+
+def test_the_daily_job_anonymises_what_a_confirmed_run_would(app, inquiries, monkeypatch):
+    monkeypatch.setitem(app.config, "RETENTION_DAYS", 730)
+
+    assert retention_purge_job(utcnow()) == "Anonymised 2 inquiries."
+
+    db.session.expire_all()
+    assert anonymised(inquiries) == {"old_closed", "old_spam"}
+    assert retention_purge_job(utcnow()) == "Anonymised 0 inquiries."
 
 
 def test_older_than_days_overrides_the_period(app, inquiries):

@@ -13,7 +13,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks, sla_command
 from crm.mail.outbox import inquiry_url
-from crm.models import Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
+from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
 from crm.models.inquiry_status import InquiryStatus
 from tests import factories
 
@@ -280,13 +280,15 @@ def test_a_reassigned_inquiry_reminds_its_new_assignee(app, managers):
     assert [email.to_address for email in emails("sla_reminder")][-1] == "nora@example.org"
 
 
-def test_worker_once_queues_reminders_before_sending(app, managers, monkeypatch):
-    from crm.mail.worker import worker_command
+def test_jobs_once_queues_reminders_before_sending(app, managers, monkeypatch):
+    from crm.jobs.cli import jobs_command
 
     monkeypatch.setitem(app.config, "MAIL_SERVER", "")
     InquiryFactory(due_at=utcnow() + timedelta(minutes=30))
 
-    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+    result = app.test_cli_runner().invoke(jobs_command, ["--once", "--only", "sla-checks", "--only", "send-mail"])
 
     assert result.exit_code == 0, result.output
+    assert "send-mail: done: Outbox: 0 sent, 0 failed (will retry), 0 dead, 1 held" in result.output
     assert len(emails("sla_reminder")) == 1
+    assert emails("sla_reminder")[0].status is EmailStatus.HELD  # queued, then handled in the same pass

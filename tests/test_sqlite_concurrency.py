@@ -1,4 +1,4 @@
-"""`make run` serves a SQLite file with the mail worker beside it: writers that arrive together
+"""`make run` serves a SQLite file with the job runner beside it: writers that arrive together
 must take turns, not fail with "database is locked"."""
 
 from __future__ import annotations

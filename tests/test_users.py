@@ -368,6 +368,7 @@ def test_route_list_covers_every_users_action(app):
         "users.deactivate",
         "users.reactivate",
         "users.reset_password",
+        "users.reset_two_factor",
     }
 
 

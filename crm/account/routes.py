@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import segno
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from crm.account import services
 from crm.account.forms import PasswordChangeForm
-from crm.auth import sessions
+from crm.auth import second_factor, sessions, totp
+from crm.auth.forms import CodeForm
+from crm.auth.gate import role_requires_second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.extensions import limiter
@@ -21,6 +25,11 @@ def _attempt_failed(response: Response) -> bool:
     return response.status_code != 302
 
 
+def _code_refused(response: Response) -> bool:
+    # Success shows the recovery codes (200) or redirects; a wrong code is a 4xx.
+    return response.status_code >= 400
+
+
 @bp.route("/")
 @requires(Access.SIGNED_IN)
 def index():
@@ -28,6 +37,7 @@ def index():
         "account/index.html",
         open_sessions=sessions.open_sessions(current_user),
         is_this_browsers=sessions.is_this_browsers,
+        two_factor_on=second_factor.is_on(current_user),
     )
 
 
@@ -63,3 +73,125 @@ def password():
             flash("Your password was changed. Any other sessions have been signed out.", "success")
             return redirect(home_for(user))
     return render_template("account/password.html", form=form), 422 if form.errors else 200
+
+
+# --- two-factor sign-in ------------------------------------------------------------------------
+
+
+def _qr_code(uri: str) -> Markup:
+    """The QR code as inline SVG, drawn here: the secret never leaves for a third-party service."""
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=False)
+    return Markup(svg)  # noqa: S704  (segno's own markup; the URI is encoded as modules, not text)
+
+
+def _two_factor_page(form: CodeForm | None = None, status: int = 200, off_form: CodeForm | None = None):
+    user = current_user._get_current_object()
+    factor = second_factor.enabled_factor(user)
+    secret = None if factor is not None else second_factor.setup_secret(user)
+    return render_template(
+        "account/two_factor.html",
+        factor=factor,
+        secret=totp.grouped(secret) if secret else None,
+        qr_code=_qr_code(totp.provisioning_uri(secret, user.email)) if secret else None,
+        codes_left=second_factor.recovery_codes_left(user) if factor else 0,
+        required=role_requires_second_factor(user.role, current_app.config["TWO_FACTOR_REQUIRED_ROLES"]),
+        form=form or CodeForm(formdata=None),
+        off_form=off_form or CodeForm(formdata=None, prefix="off"),
+    ), status
+
+
+def _recovery_codes_page(codes: list[str], first_time: bool):
+    return render_template("account/recovery_codes.html", codes=codes, first_time=first_time)
+
+
+@bp.route("/two-factor")
+@requires(Access.SIGNED_IN)
+def two_factor():
+    return _two_factor_page()
+
+
+@bp.route("/two-factor/start", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def two_factor_start():
+    try:
+        second_factor.begin_setup(current_user._get_current_object())
+    except second_factor.AlreadyOn:
+        flash("Two-factor sign-in is already on.", "info")
+    return redirect(url_for(".two_factor"))
+
+
+@bp.route("/two-factor/confirm", methods=["POST"])
+@requires(Access.SIGNED_IN)
+@limiter.limit(
+    CHANGE_ATTEMPTS_LIMIT,
+    key_func=lambda: f"two-factor-change:{current_user.id}",
+    methods=["POST"],
+    deduct_when=_code_refused,
+)
+def two_factor_confirm():
+    user = current_user._get_current_object()
+    if second_factor.setup_secret(user) is None:
+        flash("Start the setup again: there was none under way.", "info")
+        return redirect(url_for(".two_factor"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _two_factor_page(form, 422)
+    try:
+        codes = second_factor.confirm_setup(user, form.code.data)
+    except second_factor.WrongCode:
+        form.code.errors.append(
+            "That code does not match. Check that the app shows Backbone CRM and enter the code it shows now."
+        )
+        return _two_factor_page(form, 422)
+    return _recovery_codes_page(codes, first_time=True)
+
+
+def _code_from_app_or_recovery(form: CodeForm) -> None:
+    form.code.errors.append("That code is not right, or it was used already. Enter the code your app shows now, or a recovery code.")
+
+
+@bp.route("/two-factor/off", methods=["POST"])
+@requires(Access.SIGNED_IN)
+@limiter.limit(
+    CHANGE_ATTEMPTS_LIMIT,
+    key_func=lambda: f"two-factor-change:{current_user.id}",
+    methods=["POST"],
+    deduct_when=_code_refused,
+)
+def two_factor_off():
+    if not second_factor.is_on(current_user):
+        flash("Two-factor sign-in is not on.", "info")
+        return redirect(url_for(".two_factor"))
+    form = CodeForm(prefix="off")
+    if not form.validate_on_submit():
+        return _two_factor_page(off_form=form, status=422)
+    try:
+        second_factor.turn_off(current_user._get_current_object(), form.code.data)
+    except second_factor.WrongCode:
+        _code_from_app_or_recovery(form)
+        return _two_factor_page(off_form=form, status=422)
+    flash("Two-factor sign-in is off. Your recovery codes no longer work.", "success")
+    return redirect(url_for(".two_factor"))
+
+
+@bp.route("/two-factor/recovery-codes", methods=["POST"])
+@requires(Access.SIGNED_IN)
+@limiter.limit(
+    CHANGE_ATTEMPTS_LIMIT,
+    key_func=lambda: f"two-factor-change:{current_user.id}",
+    methods=["POST"],
+    deduct_when=_code_refused,
+)
+def two_factor_recovery_codes():
+    if not second_factor.is_on(current_user):
+        flash("Two-factor sign-in is not on.", "info")
+        return redirect(url_for(".two_factor"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _two_factor_page(form, 422)
+    try:
+        codes = second_factor.regenerate_recovery_codes(current_user._get_current_object(), form.code.data)
+    except second_factor.WrongCode:
+        _code_from_app_or_recovery(form)
+        return _two_factor_page(form, 422)
+    return _recovery_codes_page(codes, first_time=False)

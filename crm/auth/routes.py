@@ -5,8 +5,8 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from crm.auth import devices, sessions
-from crm.auth.forms import LoginForm
+from crm.auth import devices, pending, second_factor, sessions
+from crm.auth.forms import CodeForm, LoginForm
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
@@ -68,9 +68,16 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            sessions.sign_in(user, request.headers.get("User-Agent", ""))
             target = request.args.get("next")
-            response = redirect(target if is_safe_next(target) else home_for(user))
+            target = target if is_safe_next(target) else None
+            if second_factor.is_on(user):
+                # Not signed in yet: only the code step is open to this browser (crm.auth.pending).
+                pending.begin(user, target)
+                response = redirect(url_for(".login_code"))
+            else:
+                sessions.sign_in(user, request.headers.get("User-Agent", ""))
+                response = redirect(target or home_for(user))
+            # The password was right: the device cookie is about password guesses (crm.auth.devices).
             devices.remember(response, user.id)
             return response
         form.password.errors.append("That email and password do not match an active account.")
@@ -78,9 +85,69 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
+def _pending_account_key() -> str:
+    return f"two-factor:{pending.user_id() or ''}"
+
+
+WRONG_CODE = (
+    "That code is not right, or it was used already. Enter the code your app shows now, "
+    "or one of your recovery codes."
+)
+
+
+# Guessing codes is throttled as guessing passwords is: per account, and per client address.
+@bp.route("/login/code", methods=["GET", "POST"])
+@requires(Access.PUBLIC)
+@limiter.limit(
+    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_IP"],
+    key_func=lambda: "two-factor-ip:" + (get_remote_address() or ""),
+    methods=["POST"],
+    deduct_when=_login_failed,
+)
+@limiter.limit(
+    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_ACCOUNT"],
+    key_func=_pending_account_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+)
+def login_code():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    user = pending.pending_user()
+    if user is None or not second_factor.is_on(user):
+        pending.clear()
+        flash("Please sign in again: the sign-in was not finished within 10 minutes.", "info")
+        return redirect(url_for(".login"))
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            used = second_factor.check_second_step(user, form.code.data)
+        except second_factor.WrongCode:
+            form.code.errors.append(WRONG_CODE)
+            status = 401
+        else:
+            target = pending.next_url()
+            pending.clear()
+            # Commits the code's use together with the new session.
+            sessions.sign_in(user, request.headers.get("User-Agent", ""))
+            if used is second_factor.SecondStep.RECOVERY_CODE:
+                left = second_factor.recovery_codes_left(user)
+                flash(
+                    f"You signed in with a recovery code; it cannot be used again. You have {left} left. "
+                    "Lost your phone? Turn two-factor sign-in off and on again on your account page to use a new one.",
+                    "info",
+                )
+            return redirect(target if is_safe_next(target) else home_for(user))
+    elif form.errors:
+        status = 422
+    return render_template("auth/login_code.html", form=form), status
+
+
 @bp.route("/logout", methods=["POST"])
 @requires(Access.PUBLIC)
 def logout():
+    pending.clear()
     sessions.sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

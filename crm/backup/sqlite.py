@@ -1,7 +1,7 @@
 """SQLite backups: a copy of the database file made with SQLite's online backup API.
 
 The copy is taken in one step, which reads one consistent snapshot; in WAL mode (crm/__init__.py)
-the web app and the mail worker go on writing meanwhile. A file copy (`cp`) of a live database
+the web app and the job runner go on writing meanwhile. A file copy (`cp`) of a live database
 can instead catch a half-applied write or miss the part still in the -wal file.
 """
 

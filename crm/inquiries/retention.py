@@ -202,6 +202,15 @@ def purge(ids: Sequence[int], now: datetime, days: int, actor: User | None = Non
     return done
 
 
+def retention_purge_job(now: datetime) -> str:
+    """The retention-purge job (crm.jobs.catalogue): anonymise everything due under RETENTION_DAYS."""
+    days = retention_days()
+    done = purge([item.id for item in due_for_anonymising(cutoff_for(now, days))], now, days)
+    if done:
+        current_app.logger.info("Retention: anonymised %d inquiries closed more than %d days ago", len(done), days)
+    return f"Anonymised {len(done)} inquiries."
+
+
 @click.command("purge")
 @click.option("--dry-run", is_flag=True, help="List what would be anonymised and change nothing.")
 @click.option(

@@ -151,9 +151,17 @@ def run_sla_checks(now: datetime) -> tuple[int, int]:
     return reminders, escalations
 
 
+def sla_checks_job(now: datetime) -> str:
+    """The sla-checks job (crm.jobs.catalogue), and `flask crm sla-check`."""
+    reminders, escalations = run_sla_checks(now)
+    summary = f"Queued {reminders} reminder(s) and {escalations} escalation(s)."
+    if reminders or escalations:
+        current_app.logger.info("SLA checks: %s", summary)
+    return summary
+
+
 @click.command("sla-check")
 @with_appcontext
 def sla_command() -> None:
-    """Queue the reminders and escalations that are due now (the worker runs this every cycle)."""
-    reminders, escalations = run_sla_checks(utcnow())
-    click.echo(f"Queued {reminders} reminder(s) and {escalations} escalation(s).")
+    """Queue the reminders and escalations that are due now (the job runner does this every minute)."""
+    click.echo(sla_checks_job(utcnow()))

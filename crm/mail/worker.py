@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import logging
 import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-import click
 from flask import current_app
-from flask.cli import with_appcontext
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from crm import logs, outage
+from crm import logs
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.sla_jobs import run_sla_checks
 from crm.mail.outbox import email_line
 from crm.mail.smtp import DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
@@ -353,85 +347,31 @@ def send_due(
     return report
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM or Ctrl-C: finish the batch in hand, then stop. A second Ctrl-C stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        logger.info("Received %s: stopping after the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def send_all_due(transport: Transport, *, budget: timedelta = LEASE / 4) -> SendReport:
+    """Send what is due, run after run, until a run finds less than a full load (nothing more
+    is waiting) or `budget` has passed. The budget keeps a whole call inside the send-mail
+    job's lease (crm.jobs.catalogue): a run started just before it ends stops sending once
+    half of its own claim has passed."""
+    started = time.monotonic()
+    report = SendReport()
+    while True:
+        run = send_due(utcnow(), transport)
+        report += run
+        if run.total < MAX_PER_RUN or run.released or time.monotonic() - started > budget.total_seconds():
+            return report
 
 
-def run_worker(transport: Transport, poll_interval: float, stop: threading.Event | None = None) -> None:
-    """Poll until stopped. A failing run (say the database restarting) is logged and retried."""
-    stop = stop or threading.Event()
-    with _stop_on_signals(stop):
-        while not stop.is_set():
-            try:
-                # Reminders and escalations are queued first, so this same run can send them.
-                run_sla_checks(utcnow())
-                report = send_due(utcnow(), transport)
-            except Exception as error:
-                logs.log_failure(logger, "Outbox worker run failed; trying again in %s s", poll_interval, error=error)
-                outage.roll_back()
-                report = SendReport()
-            finally:
-                outage.end_session()
-                db.session.remove()
-            if report.total:
-                logger.info(report.summary())
-            if report.total < MAX_PER_RUN:  # a full run means more may be waiting
-                stop.wait(poll_interval)
+def send_mail_job(_now: datetime) -> str:
+    """The send-mail job: deliver (or, without MAIL_SERVER, hold) everything due."""
+    report = send_all_due(SMTPTransport.from_config(current_app.config))
+    if report.total:
+        logger.info(report.summary())
+    return report.summary()
 
 
-@click.command("worker")
-@click.option("--once", is_flag=True, help="Send what is due now, print a one-line summary and exit.")
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds to wait between looks at the outbox.",
-)
-@with_appcontext
-def worker_command(once: bool, poll_interval: float) -> None:
-    """Deliver queued email (holds it instead when MAIL_SERVER is not set)."""
-    # Flask gives its "crm" logger, this module's parent, a stderr handler when none is set up.
-    current_app.logger.debug("Outbox worker starting")
-    if not logger.level:
-        logger.setLevel(logging.INFO)
-    transport = SMTPTransport.from_config(current_app.config)
-    if once:
-        report = SendReport()
-        run_sla_checks(utcnow())
-        while True:  # a full run means more may be due
-            run = send_due(utcnow(), transport)
-            report += run
-            if run.total < MAX_PER_RUN:
-                break
-        click.echo(report.summary())
-        return
-    where = (
-        f"{transport.host}:{transport.port}"
-        if transport.host
-        else f"nowhere: MAIL_SERVER is not set, so due mail is held for reading at {HELD_MAIL_PAGE}"
-    )
-    click.echo(f"Outbox worker started: sending to {where}, polling every {poll_interval:g} s. Ctrl-C or SIGTERM stops it.")
-    try:
-        run_worker(transport, poll_interval)
-    except KeyboardInterrupt:
-        click.echo("Outbox worker interrupted; any message it had claimed is retried once its claim expires.")
-        return
-    click.echo("Outbox worker stopped.")
+def destination(config: Mapping[str, Any]) -> str:
+    """Where due mail goes, for a runner's start-up line."""
+    transport = SMTPTransport.from_config(config)
+    if transport.host:
+        return f"{transport.host}:{transport.port}"
+    return f"nowhere: MAIL_SERVER is not set, so due mail is held for reading at {HELD_MAIL_PAGE}"

@@ -9,6 +9,8 @@ from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
+from crm.models.scheduled_job import ScheduledJob
+from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import Role, User
 from crm.models.user_session import UserSession
 
@@ -31,10 +33,13 @@ __all__ = [
     "OrganisationKind",
     "OutboundEmail",
     "RecordStatus",
+    "RecoveryCode",
     "Region",
     "Role",
     "RoutingRule",
+    "ScheduledJob",
     "Topic",
     "User",
+    "UserSecondFactor",
     "UserSession",
 ]

@@ -10,7 +10,8 @@ themselves, read from the ``ix_inquiries_report`` covering index (crm.models.inq
   are summed from the county counts.
 - First-response figures overall, per county and per language: the number answered, the
   median and the 90th percentile (linear interpolation between closest ranks, PostgreSQL's
-  ``percentile_cont``) and the share answered within target. PostgreSQL works them out in
+  ``percentile_cont``) and the share answered within target, where an inquiry still unanswered
+  past its deadline counts as a miss. PostgreSQL works them out in
   one GROUPING SETS query; on SQLite, which serves local work only, the answered inquiries
   are read and measured with ``crm.reports.stats``.
 
@@ -27,7 +28,7 @@ Open load is a snapshot of now, whatever the period: it counts every open inquir
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -57,7 +58,7 @@ from crm.extensions import db
 from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.geography import region_counties
-from crm.models.inquiry import open_clause
+from crm.models.inquiry import open_clause, overdue_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.stats import percentile
 
@@ -403,10 +404,25 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
 
 @dataclass(frozen=True)
 class ResponseFigures:
+    """First responses of a period: how many, how fast, and how many within target.
+
+    ``missed`` counts the period's inquiries still open and unanswered past their deadline: each
+    is a miss of the target, so the share within target is taken over the answered and the
+    missed together (an inquiry nobody answers must not make the share look better)."""
+
     count: int
     median: float | None
     p90: float | None
-    within_target_share: float | None
+    within_target: int = 0
+    missed: int = 0
+
+    @property
+    def within_target_share(self) -> float | None:
+        judged = self.count + self.missed
+        return self.within_target / judged if judged else None
+
+    def with_missed(self, missed: int) -> ResponseFigures:
+        return replace(self, missed=missed)
 
 
 @dataclass(frozen=True)
@@ -496,19 +512,19 @@ def _figures_of(answered: list[tuple[float, float]]) -> ResponseFigures:
     """(hours, target) pairs measured with crm.reports.stats, as PostgreSQL measures them."""
     hours = [measured for measured, _target in answered]
     within = sum(1 for measured, target in answered if measured <= target)
-    return ResponseFigures(len(hours), percentile(hours, 50), percentile(hours, 90), within / len(hours))
+    return ResponseFigures(len(hours), percentile(hours, 50), percentile(hours, 90), within)
 
 
 def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> ResponseBreakdown:
     """SQLite: the answered inquiries of the period, read and measured here."""
     rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
     if not rows:
-        return ResponseBreakdown(ResponseFigures(0, None, None, None), {}, {})
-    county_names = dict(db.session.execute(select(County.fips, County.name)).all())
+        return ResponseBreakdown(ResponseFigures(0, None, None), {}, {})
+    county_names = _county_names()
     by_county: dict[str, list[tuple[float, float]]] = {}
     by_language: dict[str, list[tuple[float, float]]] = {}
     for county, language, target, hours in rows:
-        label = county_names.get(county, county) if county else NO_COUNTY
+        label = _county_label(county, county_names)
         by_county.setdefault(label, []).append((hours, target))
         by_language.setdefault(LANGUAGES.get(language, language), []).append((hours, target))
     return ResponseBreakdown(
@@ -518,25 +534,68 @@ def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, st
     )
 
 
-def response_breakdown(period: Period) -> ResponseBreakdown:
+def _county_names() -> dict[str, str]:
+    return dict(db.session.execute(select(County.fips, County.name)).all())
+
+
+def _county_label(fips: str | None, names: dict[str, str]) -> str:
+    return names.get(fips, fips) if fips else NO_COUNTY
+
+
+def missed_deadlines(period: Period, now: datetime) -> Select:
+    """The period's inquiries still open and unanswered past their deadline, counted per county
+    and language: county_fips, language, missed. The open-work indexes find them."""
+    return (
+        select(Inquiry.county_fips, Inquiry.language, func.count().label("missed"))
+        .where(*in_period(period), overdue_clause(now))
+        .group_by(Inquiry.county_fips, Inquiry.language)
+    )
+
+
+def _with_missed(breakdown: ResponseBreakdown, period: Period, now: datetime) -> ResponseBreakdown:
+    """The breakdown with each group's missed deadlines counted in (a group may have only misses)."""
+    rows = db.session.execute(missed_deadlines(period, now)).all()
+    if not rows:
+        return breakdown
+    names = _county_names()
+    by_county: dict[str, int] = {}
+    by_language: dict[str, int] = {}
+    for county, language, missed in rows:
+        label = _county_label(county, names)
+        by_county[label] = by_county.get(label, 0) + missed
+        language_label = LANGUAGES.get(language, language)
+        by_language[language_label] = by_language.get(language_label, 0) + missed
+
+    def fold(figures: dict[str, ResponseFigures], missed: dict[str, int]) -> dict[str, ResponseFigures]:
+        empty = ResponseFigures(0, None, None)
+        return {label: figures.get(label, empty).with_missed(missed.get(label, 0)) for label in figures.keys() | missed.keys()}
+
+    return ResponseBreakdown(
+        overall=breakdown.overall.with_missed(sum(missed for _c, _l, missed in rows)),
+        by_county=fold(breakdown.by_county, by_county),
+        by_language=fold(breakdown.by_language, by_language),
+    )
+
+
+def response_breakdown(period: Period, now: datetime) -> ResponseBreakdown:
     """Median, 90th percentile and share within target of the period's first responses,
-    overall, per county and per language."""
+    overall, per county and per language; ``now`` decides which unanswered inquiries are
+    already past their deadline."""
     measured_now = _responses_measured_now(period)
     if not _on_postgresql():
-        return _breakdown_in_python(period, measured_now)
-    overall = ResponseFigures(0, None, None, None)
+        return _with_missed(_breakdown_in_python(period, measured_now), period, now)
+    overall = ResponseFigures(0, None, None)
     by_county: dict[str, ResponseFigures] = {}
     by_language: dict[str, ResponseFigures] = {}
     for row in db.session.execute(response_query(period, measured_now)):
-        share = row.within_target / row.responded if row.responded else None
-        figures = ResponseFigures(row.responded, row.median, row.p90, share)
+        figures = ResponseFigures(row.responded, row.median, row.p90, row.within_target)
         if row.grouping_set == 3:
             overall = figures
         elif row.grouping_set == 1:
             by_county[(row.county_name or row.county_fips) if row.county_fips else NO_COUNTY] = figures
         else:
             by_language[LANGUAGES.get(row.language, row.language)] = figures
-    return ResponseBreakdown(overall, by_county, by_language)
+    return _with_missed(ResponseBreakdown(overall, by_county, by_language), period, now)
 
 
 def _figures_row(label: str, figures: ResponseFigures) -> tuple[Any, ...]:
@@ -544,20 +603,28 @@ def _figures_row(label: str, figures: ResponseFigures) -> tuple[Any, ...]:
     return (
         label,
         figures.count,
+        figures.missed,
         None if figures.median is None else round(figures.median, 1),
         None if figures.p90 is None else round(figures.p90, 1),
         share,
     )
 
 
-RESPONSE_COLUMNS = ("", "Responded", "Median (business hours)", "90th percentile (business hours)", "Within target (%)")
-RESPONSE_KINDS: tuple[Kind, ...] = ("text", "count", "hours", "hours", "percent")
+RESPONSE_COLUMNS = (
+    "",
+    "Responded",
+    "Unanswered past target",
+    "Median (business hours)",
+    "90th percentile (business hours)",
+    "Within target (%)",
+)
+RESPONSE_KINDS: tuple[Kind, ...] = ("text", "count", "count", "hours", "hours", "percent")
 
 
 def _response_table(name: str, title: str, heading: str, figures: dict[str, ResponseFigures], note: str = "") -> Table:
     ordered = sorted(figures.items(), key=lambda item: (-item[1].count, item[0].casefold()))
     rows = [_figures_row(label, value) for label, value in ordered]
-    return Table(name, title, (heading, *RESPONSE_COLUMNS[1:]), RESPONSE_KINDS, rows, chart_column=2, note=note)
+    return Table(name, title, (heading, *RESPONSE_COLUMNS[1:]), RESPONSE_KINDS, rows, chart_column=3, note=note)
 
 
 def response_overall(breakdown: ResponseBreakdown) -> Table:
@@ -567,7 +634,8 @@ def response_overall(breakdown: ResponseBreakdown) -> Table:
         "Inquiries",
         {"All": breakdown.overall},
         note="Business hours from receipt to first response; the target is each inquiry's topic target "
-        f"({DEFAULT_TARGET_HOURS} hours without a topic).",
+        f"({DEFAULT_TARGET_HOURS} hours without a topic). An inquiry still unanswered past its deadline "
+        "counts as a miss in the share within target.",
     )
 
 
@@ -617,7 +685,7 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
     if name in COUNT_TABLES:
         return COUNT_TABLES[name](period, None)
     if name in RESPONSE_TABLES:
-        return RESPONSE_TABLES[name](response_breakdown(period))
+        return RESPONSE_TABLES[name](response_breakdown(period, now))
     if name == "open_load":
         return open_load(now, limit)
     raise KeyError(name)
@@ -627,7 +695,7 @@ def build_report(period: Period, now: datetime) -> Report:
     """Every table of the page: the counts (one query), the regions' counties, the response
     figures (one query, and one for responses measured now), and the open load."""
     counts = count_period(period)
-    breakdown = response_breakdown(period)
+    breakdown = response_breakdown(period, now)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),

@@ -4,6 +4,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm import confirmation
+from crm.auth import second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires, role_may
 from crm.extensions import db
@@ -31,7 +32,9 @@ def _edit_page(user: User, form: UserDetailsForm | None = None, status: int = 20
     if form is None:
         form = _with_choices(UserDetailsForm(obj=user))
         form.role.data = user.role.value
-    return render_template("users/form.html", form=form, user=user), status
+    return render_template(
+        "users/form.html", form=form, user=user, two_factor_on=second_factor.is_on(user)
+    ), status
 
 
 @bp.route("/")
@@ -126,3 +129,27 @@ def reset_password(user_id: int):
         flash(str(refusal), "error")
         return _edit_page(user, status=422)
     return _one_time_password_page(user, temporary, "reset")
+
+
+@bp.route("/<int:user_id>/reset-two-factor", methods=["POST"])
+@requires(Access.ADMIN)
+def reset_two_factor(user_id: int):
+    """For a user who lost both their phone and their recovery codes; asks first."""
+    user = get_or_404(User, user_id)
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            question=f"Reset {user.name}’s two-factor sign-in?",
+            explanation=[
+                f"{user.name}’s authenticator app and recovery codes stop working. They sign in with "
+                "their password alone, and set up two-factor sign-in again (at once, if their role requires it).",
+                "Do this only once you are sure who asked: call them back on a number you already know.",
+            ],
+            action=url_for(".reset_two_factor", user_id=user.id),
+            button="Reset two-factor sign-in",
+            cancel_url=url_for(".edit", user_id=user.id),
+        )
+    if second_factor.reset(user, current_user._get_current_object()):
+        flash(f"{user.name}’s two-factor sign-in was reset.", "success")
+    else:
+        flash(f"{user.name} has no two-factor sign-in to reset.", "info")
+    return redirect(url_for(".edit", user_id=user.id))

@@ -222,6 +222,7 @@ PAGES = [
     Page(None, "/no-such-page?lang=en", status=404, h1="could not find that page", axe=False),
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
+    Page(None, "/login/code", lands_on="/login$", axe=False),  # no password given: back to it
     # Staff pages, as a manager.
     Page("manager", "/dashboard", h1="Dashboard"),
     Page("manager", "/organisations/", h1="Organisations"),
@@ -281,6 +282,7 @@ PAGES = [
     Page("partner", "/inquiries/{partner_inquiry}", h1="IM-"),
     Page("partner", "/account/", h1="Your account"),
     Page("partner", "/account/password", h1="password"),
+    Page("partner", "/account/two-factor", h1="Two-factor sign-in"),
     Page("partner", "/no-organisation", h1=""),
     Page("partner", "/organisations/{other_org}", status=404),  # not told it exists
     Page("partner", "/inquiries/{other_inquiry}", status=404, axe=False),

@@ -1,0 +1,50 @@
+"""The periodic jobs, in the order a runner's pass takes them.
+
+SLA checks come before sending, so a reminder they queue goes out in the same pass.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crm.inquiries.retention import retention_purge_job
+from crm.inquiries.sla_jobs import sla_checks_job
+from crm.jobs.runner import Job
+from crm.mail.worker import LEASE as MAIL_CLAIM
+from crm.mail.worker import send_mail_job
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        name="sla-checks",
+        run=sla_checks_job,
+        every=timedelta(minutes=1),
+        lease=timedelta(minutes=5),
+        description="response-time reminders to assignees and escalations to managers",
+    ),
+    Job(
+        name="send-mail",
+        run=send_mail_job,
+        every=None,
+        # A call stops starting new runs after a quarter of a message claim and stops sending
+        # after half of one. Two runners sending at once would still send each message once
+        # (each message has its own claim); the lease only saves them the work.
+        lease=MAIL_CLAIM,
+        description="deliver the outbox (hold it when MAIL_SERVER is not set)",
+    ),
+    Job(
+        name="retention-purge",
+        run=retention_purge_job,
+        every=timedelta(days=1),
+        lease=timedelta(hours=1),
+        description="anonymise closed and spam inquiries older than RETENTION_DAYS",
+    ),
+)
+
+JOB_NAMES = tuple(job.name for job in JOBS)
+
+
+def jobs_named(names: tuple[str, ...] | list[str]) -> tuple[Job, ...]:
+    """The named jobs in catalogue order (all of them when no name is given)."""
+    if not names:
+        return JOBS
+    return tuple(job for job in JOBS if job.name in names)
