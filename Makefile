@@ -56,6 +56,8 @@ instance:
 run: install | instance
 	@echo "+ flask db upgrade"
 	$(FLASK) db upgrade
+	echo "+ flask crm seed-holidays"
+	$(FLASK) crm seed-holidays
 	echo "+ flask crm seed-demo --if-empty"
 	$(FLASK) crm seed-demo --if-empty
 	jobs_pid=""

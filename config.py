@@ -68,6 +68,17 @@ class Config:
     # not held by that account's limit, but by this one of its own (crm.auth.devices).
     LOGIN_LIMIT_PER_DEVICE = os.environ.get("LOGIN_LIMIT_PER_DEVICE", "10 per 15 minutes")
     LOGIN_DEVICE_COOKIE_DAYS = _int("LOGIN_DEVICE_COOKIE_DAYS", 180)
+    # "Forgot your password?" requests, per client address and per address typed in; the
+    # answer is the same whether or not an account has that address, a refusal included.
+    PASSWORD_RESET_LIMIT_PER_IP = os.environ.get("PASSWORD_RESET_LIMIT_PER_IP", "10 per hour")
+    PASSWORD_RESET_LIMIT_PER_ACCOUNT = os.environ.get("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "3 per hour")
+    # The least time a request takes to answer, account or not (crm.password_reset.routes).
+    PASSWORD_RESET_ANSWER_SECONDS = float(os.environ.get("PASSWORD_RESET_ANSWER_SECONDS") or 0.5)
+
+    # How long the links sent by email work: an invitation is read when its reader has time,
+    # a password reset at once.
+    INVITATION_VALID_HOURS = _int("INVITATION_VALID_HOURS", 72)
+    PASSWORD_RESET_VALID_MINUTES = _int("PASSWORD_RESET_VALID_MINUTES", 60)
     # Wrong codes at the sign-in's second step, per account and per client address.
     TWO_FACTOR_LIMIT_PER_ACCOUNT = os.environ.get("TWO_FACTOR_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
     TWO_FACTOR_LIMIT_PER_IP = os.environ.get("TWO_FACTOR_LIMIT_PER_IP", "20 per 15 minutes")
@@ -125,6 +136,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     PASSWORD_HASH_FAST = True
+    PASSWORD_RESET_ANSWER_SECONDS = 0.0
     # Tests that are not about two-factor sign-in sign in with a password alone.
     TWO_FACTOR_REQUIRED_ROLES = ""
 

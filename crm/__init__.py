@@ -153,9 +153,12 @@ def register_blueprints(app: Flask) -> None:
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.holidays.routes import bp as holidays_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
+    from crm.invitations.routes import bp as invitations_bp
     from crm.organisations.routes import bp as organisations_bp
+    from crm.password_reset.routes import bp as password_reset_bp
     from crm.public.routes import bp as public_bp
     from crm.reports.routes import bp as reports_bp
     from crm.routing.routes import bp as routing_bp
@@ -164,6 +167,8 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         public_bp,
         auth_bp,
+        password_reset_bp,
+        invitations_bp,
         account_bp,
         dashboard_bp,
         organisations_bp,
@@ -172,6 +177,7 @@ def register_blueprints(app: Flask) -> None:
         interactions_bp,
         users_bp,
         routing_bp,
+        holidays_bp,
         outbox_bp,
         inquiries_bp,
         reports_bp,

@@ -16,8 +16,9 @@ from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import User
 from crm.models.user_session import UserSession
 
-# Never copied into the trail: the trail itself is readable by managers.
-REDACTED_FIELDS = frozenset({"password_hash", "token_hash"})
+# Never copied into the trail: the trail itself is readable by managers. An email's body can
+# hold a single-use link (an invitation, a password reset); the outbox keeps it, the trail not.
+REDACTED_FIELDS = frozenset({"password_hash", "token_hash", "body_text"})
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "name_key"})
 
 

@@ -7,8 +7,9 @@ contain a DST change, the day has an hour more (clocks go back) or less
 (clocks go forward) than its wall-clock length. Results are returned in UTC.
 
 The clock is pure; ``calendar_from_config`` builds the calendar from the settings
-(``SLA_TIMEZONE``, ``SLA_DAY_START_HOUR``, ``SLA_DAY_END_HOUR``, ``SLA_HOLIDAYS``) and
-``business_calendar`` from those of the running app, for intake, the inquiry actions, the
+(``SLA_TIMEZONE``, ``SLA_DAY_START_HOUR``, ``SLA_DAY_END_HOUR``) and the closed days it is
+given. Which days those are for an inquiry (its organisation's holiday calendar and the
+foundation's) is decided in crm.holidays.calendars, for intake, the inquiry actions, the
 response-time jobs and the reports alike.
 """
 
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from flask import current_app
 
 # Two business days of eight hours.
 DEFAULT_TARGET_HOURS: Final = 16
@@ -190,15 +189,11 @@ def parse_holidays(text: str) -> frozenset[date]:
     return frozenset(holidays)
 
 
-def calendar_from_config(config: Mapping[str, Any]) -> BusinessCalendar:
+def calendar_from_config(config: Mapping[str, Any], holidays: Iterable[date] = ()) -> BusinessCalendar:
+    """The working week and hours of the settings, closed on ``holidays``."""
     return BusinessCalendar(
         timezone=config["SLA_TIMEZONE"],
         day_start=time(config["SLA_DAY_START_HOUR"]),
         day_end=time(config["SLA_DAY_END_HOUR"]),
-        holidays=parse_holidays(config["SLA_HOLIDAYS"]),
+        holidays=frozenset(holidays),
     )
-
-
-def business_calendar() -> BusinessCalendar:
-    """The calendar of the app in context."""
-    return calendar_from_config(current_app.config)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from crm.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from crm.backup.cli import backup_command, restore_command, verify_backup_command
 from crm.extensions import db
+from crm.holidays.cli import seed_holidays_command
 from crm.inquiries.retention import purge_command
 from crm.inquiries.sla_jobs import sla_command
 from crm.jobs.cli import jobs_command
@@ -27,6 +28,7 @@ crm_cli.add_command(purge_command)
 crm_cli.add_command(backup_command)
 crm_cli.add_command(restore_command)
 crm_cli.add_command(verify_backup_command)
+crm_cli.add_command(seed_holidays_command)
 
 
 @crm_cli.command("seed-demo")
@@ -75,7 +77,7 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     from email_validator import EmailNotValidError, validate_email
 
     from crm.audit import commit
-    from crm.auth.services import find_user_by_email
+    from crm.auth.services import find_user_by_email, link_contact
 
     try:
         email = validate_email(email, check_deliverability=False).normalized
@@ -93,6 +95,7 @@ def create_user_command(email: str, name: str, role: str, organisation_name: str
     if Role(role) is Role.PARTNER and organisation is None:
         raise click.BadParameter("a partner user needs --organisation", param_hint="--organisation")
     user = User(email=email, name=name.strip(), role=Role(role), password_hash=hash_password(password), organisation=organisation)
+    link_contact(user)
     db.session.add(user)
     commit(actor=None)
     click.echo(f"Created {user.role.value} user {user.email}.")

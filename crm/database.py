@@ -1,15 +1,17 @@
-"""The declarative base, its naming convention, the column types every model shares and the
-LIKE escape every search uses."""
+"""The declarative base, its naming convention, the column types every model shares, the
+helpers that name and read its constraints, and the LIKE escape every search uses."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -61,15 +63,71 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def enum_column(enum_class: type[enum.Enum]) -> Enum:
-    """Store an enum as its value in a plain string column on every database."""
+def enum_column(enum_class: type[enum.Enum], column_name: str) -> Enum:
+    """Store an enum as its value in a plain string column on every database, with a CHECK
+    constraint over the values, named by the ``ck`` convention: ``ck_<table>_<column_name>``.
+
+    The name must be the column's: the type cannot see the column it will be given to, and
+    the constraint's name is what violated_constraint reports and the tests assert.
+    """
     return Enum(
         enum_class,
         native_enum=False,
         length=32,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
+        create_constraint=True,
+        name=column_name,
     )
+
+
+def one_of(column_name: str, values: Iterable[str]) -> str:
+    """The SQL text of a CHECK that a column holds one of `values`: ``language IN ('en', 'es')``.
+
+    The values are the code's own constants (enum values, language codes), never user input;
+    a quote in one is refused rather than escaped."""
+    values = list(values)
+    if not values or any("'" in value for value in values):
+        raise ValueError(f"not a set of plain values: {values!r}")
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column_name} IN ({listed})"
+
+
+# What SQLite says when a write breaks a constraint. It names a CHECK and an index on
+# expressions, but a plain UNIQUE only by its columns ("t.a, t.b"), which are then looked up
+# in the models' metadata.
+_SQLITE_NAMED = re.compile(r"(?:CHECK constraint failed: |UNIQUE constraint failed: index ')(\w+)")
+_SQLITE_UNIQUE_COLUMNS = re.compile(r"UNIQUE constraint failed: ((?:\w+\.\w+(?:, )?)+)$")
+
+
+def violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the constraint (or unique index) an IntegrityError reports, on PostgreSQL
+    and SQLite alike; None when the database names none (a NOT NULL or foreign key on SQLite)."""
+    diag = getattr(error.orig, "diag", None)
+    if diag is not None:  # psycopg
+        return diag.constraint_name
+    message = str(error.orig)
+    named = _SQLITE_NAMED.search(message)
+    if named:
+        return named.group(1)
+    columns = _SQLITE_UNIQUE_COLUMNS.search(message)
+    if columns:
+        return _unique_named_by_columns([part.split(".") for part in columns.group(1).split(", ")])
+    return None
+
+
+def _unique_named_by_columns(qualified: list[list[str]]) -> str | None:
+    table = Base.metadata.tables.get(qualified[0][0])
+    if table is None:
+        return None
+    wanted = [column for _table, column in qualified]
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint) and [c.name for c in constraint.columns] == wanted:
+            return constraint.name
+    for index in table.indexes:
+        if isinstance(index, Index) and index.unique and [c.name for c in index.columns] == wanted:
+            return index.name
+    return None
 
 
 def like_pattern(text: str) -> str:

@@ -13,6 +13,7 @@ from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
+from crm.holidays.cli import seed_holidays
 from crm.inquiries.intake import InquiryDetails, receive
 from crm.models import (
     Contact,
@@ -97,11 +98,12 @@ PARTNER_EMAIL = "partner@example.org"
 
 CONTACTS = [
     # name, email, organisation, title, languages, roles, shown publicly, takes inquiries
-    ("Dana Whitfield", "dana.whitfield@bootheel-babies.example.org", BOOTHEEL_BABIES, "Executive Director", ["en"], ["primary_grantee", "executive"], True, False),
+    ("Dana Whitfield", "dana.whitfield@bootheel-babies.example.org", BOOTHEEL_BABIES, "Executive Director", ["en"], ["primary_grantee", "executive"], True, True),
     ("Lucía Ramírez", "lucia.ramirez@bootheel-babies.example.org", BOOTHEEL_BABIES, "Family Outreach Coordinator", ["en", "es"], ["program", "community"], False, True),
     ("Marcus Hale", "marcus.hale@bootheel-babies.example.org", BOOTHEEL_BABIES, "Community Health Worker", ["en"], ["community"], False, True),
     ("Keisha Thompson", "keisha.thompson@generate-health.example.org", GENERATE_HEALTH, "Director of Maternal and Infant Health", ["en"], ["primary_grantee"], True, True),
     ("Ana Morales", "ana.morales@generate-health.example.org", GENERATE_HEALTH, "Family Navigator", ["en", "es"], ["program"], False, True),
+    ("Tanya Reed", "tanya.reed@generate-health.example.org", GENERATE_HEALTH, "Program Manager", ["en"], ["program"], False, True),
     ("Jordan Ellis", "jordan.ellis@foundation.example.org", FOUNDATION, "Program Officer", ["en"], ["primary_grantee", "finance"], False, True),
     ("Sam Carter", "sam.carter@foundation.example.org", FOUNDATION, "Communications Officer", ["en", "es"], ["media"], False, True),
     ("Riley Brooks", FALLBACK_EMAIL, FOUNDATION, "Community Inquiries Coordinator", ["en", "es"], ["community"], True, True),
@@ -119,6 +121,18 @@ TOPICS = [
     ("Grants and funding", "Subvenciones y financiamiento", 16),
     ("Other", "Otro", 16),
 ]
+
+# Each backbone partner's backup: takes what nobody else there can (everyone away, nobody
+# speaks the language or handles the topic), so is kept out of the partner's usual turns.
+BACKUPS = {
+    BOOTHEEL_BABIES: "dana.whitfield@bootheel-babies.example.org",
+    GENERATE_HEALTH: "tanya.reed@generate-health.example.org",
+}
+# The topics some foundation staff handle (everyone else: every topic).
+CONTACT_TOPICS = {
+    "sam.carter@foundation.example.org": ["Media"],
+    "jordan.ellis@foundation.example.org": ["Grants and funding"],
+}
 
 RULES = [
     # name, priority, topic, region, target contact email, target organisation
@@ -178,6 +192,8 @@ def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquir
     """The demo records; ``with_inquiries`` adds a few open inquiries, some overdue (the
     ``seed-demo`` command asks for them; tests that count inquiries do not)."""
     result = SeedResult(password=password)
+    # The demo's deadlines skip the foundation's holidays, Thanksgiving included.
+    seed_holidays()
     regions = seed_counties_and_regions(result)
 
     organisations: dict[str, Organisation] = {}
@@ -234,6 +250,10 @@ def seed_demo(password: str, reset_existing_passwords: bool = False, with_inquir
             result.count("users")
         elif reset_existing_passwords:
             user.password_hash = hash_password(password)
+        # The staff and partner users are also contacts who take inquiries: their "My open
+        # inquiries" are those assigned to the contact they are linked to.
+        if user.contact is None and email in contacts:
+            user.contact = contacts[email]
         users_by_email[email] = user
         result.user_emails.append(email)
 
@@ -316,6 +336,11 @@ def _seed_routing(
         topics[name_en] = topic
     if db.session.scalar(select(RoutingRule.id).limit(1)) is not None:
         return
+    # Set with the first rules only, so a choice made in the app since is never undone.
+    for organisation_name, email in BACKUPS.items():
+        organisations[organisation_name].backup_contact = contacts[email]
+    for email, topic_names in CONTACT_TOPICS.items():
+        contacts[email].topics = [topics[name] for name in topic_names]
     for name, priority, topic_name, region_name, contact_email, organisation_name in RULES:
         db.session.add(
             RoutingRule(

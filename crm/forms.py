@@ -258,6 +258,7 @@ class DateWithin:
 PLAIN_MESSAGES = {
     "Invalid Choice: could not coerce.": "Choose from the list.",
     "Not a valid choice.": "Choose from the list.",
+    "Invalid choice(s): one or more data inputs could not be coerced.": "Choose from the list.",
     "'%(value)s' is not a valid choice for this field.": "Choose from the list.",
     "'%(value)s' are not valid choices for this field.": "Choose from the list.",
     "Not a valid date value.": "Enter a real date.",

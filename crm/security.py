@@ -38,7 +38,8 @@ def set_security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
+    # A page whose address holds a secret (crm.auth.token_pages) asks for none at all.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     # Pages can hold what a family wrote about a pregnancy or a loss: no shared or back-button caches.
     if request.endpoint != "static":
         response.headers["Cache-Control"] = "no-store"

@@ -8,7 +8,7 @@ from decimal import Decimal
 from flask import Flask
 
 from crm.auth.home import home_for
-from crm.auth.permissions import Access, role_may
+from crm.auth.permissions import Access, may_invite, role_may
 from crm.timezones import format_datetime
 
 
@@ -34,5 +34,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.globals["role_may"] = role_may
     app.jinja_env.globals["Access"] = Access
+    app.jinja_env.globals["may_invite"] = may_invite
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy import select
 
 from crm.auth.passwords import hash_password
+from crm.auth.services import contact_with_email
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries import intake
@@ -19,6 +21,8 @@ from crm.models import (
     Grant,
     GrantReport,
     GrantStatus,
+    Holiday,
+    HolidayCalendar,
     Inquiry,
     InquirySource,
     Interaction,
@@ -72,6 +76,15 @@ class UserFactory(BaseFactory):
     @factory.lazy_attribute
     def organisation(self):
         return OrganisationFactory() if self.role is Role.PARTNER else None
+
+    @factory.lazy_attribute
+    def contact(self):
+        """The contact with the user's email, as crm.users.services.create_user links a new
+        user, unless another user already is that contact."""
+        found = contact_with_email(self.email)
+        if found is None or db.session.scalar(select(User.id).where(User.contact_id == found.id)) is not None:
+            return None
+        return found
 
 
 class GrantFactory(BaseFactory):
@@ -147,3 +160,34 @@ class InquiryFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class, *args, now: datetime = NOW, spam_reason: str = "", **fields) -> Inquiry:
         return intake.receive(model_class(*args, **fields), now, spam_reason=spam_reason).inquiry
+
+
+class HolidayCalendarFactory(BaseFactory):
+    """An organisation's own calendar (the foundation's: ``foundation_holidays``)."""
+
+    class Meta:
+        model = HolidayCalendar
+
+    name = factory.Sequence(lambda n: f"Partner holidays {n}")
+    organisation = factory.SubFactory(OrganisationFactory)
+
+
+class HolidayFactory(BaseFactory):
+    class Meta:
+        model = Holiday
+
+    calendar = factory.SubFactory(HolidayCalendarFactory)
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    name = factory.Sequence(lambda n: f"Holiday {n}")
+
+
+def foundation_holidays(*days: date) -> HolidayCalendar:
+    """The foundation calendar, made when missing, closed on ``days`` as well."""
+    calendar = db.session.scalar(select(HolidayCalendar).where(HolidayCalendar.is_foundation.is_(True)))
+    if calendar is None:
+        calendar = HolidayCalendar(name="Foundation holidays", is_foundation=True)
+        db.session.add(calendar)
+    for day in days:
+        calendar.holidays.append(Holiday(day=day, name=f"Closed {day.isoformat()}"))
+    db.session.commit()
+    return calendar

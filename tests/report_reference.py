@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 
-from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar, business_calendar
+from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar
 from crm.extensions import db
+from crm.holidays.calendars import calendar_for
 from crm.languages import LANGUAGES
 from crm.models import County, Inquiry, Topic
 from crm.models.inquiry_status import InquiryStatus
@@ -133,7 +134,7 @@ def responses(period: Period, calendar: BusinessCalendar | None = None) -> list[
 
     Only five columns come back, and the clock needs no query of its own.
     """
-    calendar = calendar or business_calendar()
+    calendar = calendar or calendar_for(None)
     target = func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
     rows = db.session.execute(
         select(

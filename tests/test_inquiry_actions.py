@@ -264,13 +264,16 @@ def test_the_first_response_stops_the_clock_and_marks_it_responded(client, login
 
 
 def test_the_first_response_stores_its_business_hours(app, client, login, inquiry):
-    from crm.business_hours import business_calendar, business_hours_between
+    from crm.business_hours import business_hours_between
+    from crm.holidays.calendars import calendar_for
 
     login(Role.STAFF)
     client.post(f"/inquiries/{inquiry.id}/response", data={"response": "Called back.", "channel": "phone"})
     answered = reload(inquiry)
     with app.test_request_context():
-        expected = business_hours_between(answered.received_at, answered.first_response_at, business_calendar())
+        expected = business_hours_between(
+            answered.received_at, answered.first_response_at, calendar_for(answered.organisation_id)
+        )
     assert answered.first_response_hours == pytest.approx(expected)
 
 

@@ -133,3 +133,38 @@ def test_revisions_import_the_types_they_use() -> None:
         source = path.read_text(encoding="utf-8")
         for module in set(re.findall(r"\b(crm(?:\.\w+)+)\.[A-Z]\w*\(", source)):
             assert f"import {module}" in source, f"{path.name} uses {module} without importing it"
+
+
+def test_backup_contact_revision_keeps_what_refers_to_organisations(migrated_app: Flask) -> None:
+    """Adding organisations.backup_contact_id copies the table on SQLite; with foreign keys on,
+    dropping the old copy would null every contact's organisation and empty the regions served."""
+    config = alembic_config()
+    before = ScriptDirectory.from_config(_script_config()).get_revision("eb19e7103c4e").down_revision
+    command.upgrade(config, before)
+    with db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO organisations (id, name, name_key, kind, description, description_es, website, email, phone,"
+            " address_line, city, state, postal_code, status, created_at, updated_at) VALUES (1, 'A', 'a', 'grantee',"
+            " '', '', '', '', '', '', '', 'MO', '', 'active', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+        ))
+        connection.execute(text("INSERT INTO regions (id, name) VALUES (1, 'Bootheel')"))
+        connection.execute(text("INSERT INTO organisation_regions (organisation_id, region_id) VALUES (1, 1)"))
+        connection.execute(text(
+            "INSERT INTO contacts (id, name, organisation_id, title, email, phone, languages, roles, show_on_public_page,"
+            " notes, active, accepts_inquiries, is_inquiry_fallback, created_at, updated_at) VALUES (1, 'C', 1, '', '',"
+            " '', '[]', '[]', false, '', true, true, false, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+        ))
+
+    def kept() -> tuple:
+        with db.engine.connect() as connection:
+            return (
+                connection.scalar(text("SELECT organisation_id FROM contacts WHERE id = 1")),
+                connection.scalar(text("SELECT count(*) FROM organisation_regions")),
+            )
+
+    command.upgrade(config, "head")
+    assert kept() == (1, 1)
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE organisations SET backup_contact_id = 1"))
+    command.downgrade(config, before)
+    assert kept() == (1, 1)

@@ -17,13 +17,14 @@ from crm.audit import commit
 from crm.demo import BOOTHEEL_BABIES, FOUNDATION, GENERATE_HEALTH, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
-from crm.models import AuditEvent, Contact, Inquiry, RoutingRule, Topic
+from crm.models import AuditEvent, Contact, Inquiry, Organisation, RoutingRule, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import active_topics
 from crm.routing import services
 
 # A Tuesday afternoon in Missouri: inside business hours, nobody's away window is a factor by accident.
 NOW = datetime(2025, 6, 3, 19, 0, tzinfo=UTC)
+DANA = "Dana Whitfield"  # Bootheel Babies & Families' backup in the demo
 RILEY, LUCIA, MARCUS, PAT, KEISHA, ANA, SAM, JORDAN = (
     "Riley Brooks",
     "Lucía Ramírez",
@@ -172,9 +173,19 @@ def test_out_of_office_contact_is_skipped_until_back(demo):
     lucia.away_until = NOW + timedelta(days=2)
     commit(actor=None)
 
+    # Nobody else there speaks Spanish: the organisation's backup takes it, and says why.
+    answer = where("63857", language="es")
+    assert answer["contact"] == "Dana Whitfield"
+    assert answer["organization"] == BOOTHEEL_BABIES
+    assert f"backup for {BOOTHEEL_BABIES}: nobody available speaks Spanish" in answer["reason"]
+
+    # Without a backup (and Dana back to not taking inquiries), someone who does not speak
+    # it is better than the fallback.
+    db.session.get(Organisation, contact(LUCIA).organisation_id).backup_contact = None
+    contact(DANA).accepts_inquiries = False
+    commit(actor=None)
     answer = where("63857", language="es")
     assert answer["contact"] == MARCUS
-    assert answer["organization"] == BOOTHEEL_BABIES
     assert "among 2 contacts" in answer["reason"]  # Marcus and Pat
     assert "nobody available speaks Spanish" in answer["reason"]
 
@@ -187,8 +198,8 @@ def test_inactive_contact_is_skipped(demo):
     commit(actor=None)
 
     answer = where("63857", language="es")
-    assert answer["contact"] == MARCUS
-    assert "among 2 contacts" in answer["reason"]  # Marcus and Pat
+    assert answer["contact"] == DANA  # the backup: nobody else there speaks Spanish
+    assert "nobody available speaks Spanish" in answer["reason"]
 
 
 def test_named_contact_away_falls_through_to_the_next_rule(demo):
@@ -209,15 +220,24 @@ def test_named_contact_away_falls_through_to_the_next_rule(demo):
     assert answer["reason"].endswith("no matching rule could take it -> fallback Riley Brooks")
 
 
-def test_organisation_with_nobody_available_falls_through_to_the_fallback(demo):
+def test_organisation_with_nobody_available_goes_to_its_backup_then_the_fallback(demo):
     for name in (LUCIA, MARCUS, PAT):
         contact(name).accepts_inquiries = False
     commit(actor=None)
 
     answer = where("63841")
+    assert answer["contact"] == DANA
+    assert answer["fallback"] is False
+    assert f"backup for {BOOTHEEL_BABIES}: nobody available -> {DANA}" in answer["reason"]
+
+    # The backup away too: the foundation's fallback, and the reason says the backup was tried.
+    dana = contact(DANA)
+    dana.away_from, dana.away_until = NOW - timedelta(hours=1), NOW + timedelta(days=1)
+    commit(actor=None)
+    answer = where("63841")
     assert answer["contact"] == RILEY
     assert answer["fallback"] is True
-    assert f"skipped: nobody at {BOOTHEEL_BABIES} is available" in answer["reason"]
+    assert f"skipped: nobody at {BOOTHEEL_BABIES} is available; its backup is not available either" in answer["reason"]
 
 
 def test_fallback_is_used_even_when_away(demo):

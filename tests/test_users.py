@@ -146,9 +146,17 @@ def test_create_partner_with_a_generated_password_shown_once(app, client, login)
     assert temporary not in client.get("/users/").get_data(as_text=True)
     assert temporary not in client.get(f"/users/{user.id}/edit").get_data(as_text=True)
 
+    # A password the admin has seen: the partner chooses their own before anything else.
     partner_client, login_response = sign_in(app, user.email, temporary)
     assert login_response.status_code == 302
-    assert login_response.headers["Location"] == f"/organisations/{organisation.id}"
+    assert login_response.headers["Location"] == f"/account/password?next=/organisations/{organisation.id}"
+    assert partner_client.get(f"/organisations/{organisation.id}").headers["Location"].startswith("/account/password")
+    changed = partner_client.post(
+        login_response.headers["Location"],
+        data={"current_password": temporary, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    assert changed.headers["Location"] == f"/organisations/{organisation.id}"
+    assert partner_client.get(f"/organisations/{organisation.id}").status_code == 200
 
 
 @pytest.mark.parametrize(

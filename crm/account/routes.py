@@ -13,6 +13,8 @@ from crm.auth.forms import CodeForm
 from crm.auth.gate import role_requires_second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
+from crm.auth.redirects import is_safe_next
+from crm.auth.services import my_contact_id
 from crm.extensions import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -37,6 +39,7 @@ def index():
         "account/index.html",
         open_sessions=sessions.open_sessions(current_user),
         is_this_browsers=sessions.is_this_browsers,
+        my_contact_id=my_contact_id(current_user),
         two_factor_on=second_factor.is_on(current_user),
     )
 
@@ -71,7 +74,8 @@ def password():
             # Every session ended, this one's too; this browser carries on in the new one.
             login_user(user)
             flash("Your password was changed. Any other sessions have been signed out.", "success")
-            return redirect(home_for(user))
+            target = request.args.get("next")
+            return redirect(target if is_safe_next(target) else home_for(user))
     return render_template("account/password.html", form=form), 422 if form.errors else 200
 
 

@@ -17,6 +17,7 @@ def change_password(user: User, current_password: str, new_password: str, user_a
     if not verify_password(user.password_hash, current_password):
         raise WrongPassword
     user.password_hash = hash_password(new_password)
+    user.must_change_password = False
     user.end_sessions()
     sessions.open_session(user, user_agent)
     audit.commit(user)

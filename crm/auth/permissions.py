@@ -63,6 +63,21 @@ def can_see_inquiry(user: Any, inquiry: Any) -> bool:
     return can_see_organisation(user, inquiry.organisation_id)
 
 
+def may_edit_availability(user: Any, contact: Any, own_contact_id: int | None) -> bool:
+    """Whether ``user`` may change when ``contact`` takes inquiries (and hand theirs over).
+
+    Staff and managers: anyone's. A partner user: their own (``own_contact_id``, the contact
+    they are) and their own organisation's contacts'. Nobody else: nobody's.
+    """
+    if is_staff(user):
+        return True
+    if not (user.is_authenticated and user.role is Role.PARTNER):
+        return False
+    if own_contact_id is not None and contact.id == own_contact_id:
+        return True
+    return user.organisation_id is not None and contact.organisation_id == user.organisation_id
+
+
 def may_read_access_log(user: Any) -> bool:
     """Who looked at an inquiry is for managers and admins only."""
     return bool(user.is_authenticated) and role_may(user.role, Access.MANAGER)
@@ -90,3 +105,18 @@ def requires(access: Access) -> Callable[[View], View]:
 
 def access_of(view: Callable[..., Any]) -> Access | None:
     return getattr(view, "access", None)
+
+
+# Who may invite someone to sign in with which role. A partner's account is for a contact
+# already on file, whom any foundation staff member works with; a staff account opens every
+# record, so only managers and admins hand one out. Managers and admins are made by promoting
+# an account on the users page, never by a link in an email.
+INVITING_ROLES: dict[Role, frozenset[Role]] = {
+    Role.PARTNER: frozenset({Role.ADMIN, Role.MANAGER, Role.STAFF}),
+    Role.STAFF: frozenset({Role.ADMIN, Role.MANAGER}),
+}
+
+
+def may_invite(inviter_role: Role | None, invited_role: Role) -> bool:
+    """Whether a user of `inviter_role` (None: anonymous) may invite someone as `invited_role`."""
+    return inviter_role is not None and inviter_role in INVITING_ROLES.get(invited_role, frozenset())

@@ -7,7 +7,8 @@ from werkzeug.wrappers import Response
 
 from crm.auth import devices, pending, second_factor, sessions
 from crm.auth.forms import CodeForm, LoginForm
-from crm.auth.home import home_for
+from crm.auth.home import after_sign_in, home_for
+from crm.auth.password_gate import send_to_password_page
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.auth.services import authenticate
@@ -15,6 +16,7 @@ from crm.extensions import limiter
 from crm.models.user import normalise_email
 
 bp = Blueprint("auth", __name__)
+bp.before_app_request(send_to_password_page)
 
 
 def _submitted_email() -> str:
@@ -76,7 +78,7 @@ def login():
                 response = redirect(url_for(".login_code"))
             else:
                 sessions.sign_in(user, request.headers.get("User-Agent", ""))
-                response = redirect(target or home_for(user))
+                response = redirect(after_sign_in(user, target))
             # The password was right: the device cookie is about password guesses (crm.auth.devices).
             devices.remember(response, user.id)
             return response
@@ -138,7 +140,7 @@ def login_code():
                     "Lost your phone? Turn two-factor sign-in off and on again on your account page to use a new one.",
                     "info",
                 )
-            return redirect(target if is_safe_next(target) else home_for(user))
+            return redirect(after_sign_in(user, target))
     elif form.errors:
         status = 422
     return render_template("auth/login_code.html", form=form), status

@@ -1,23 +1,44 @@
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm.auth.permissions import Access, requires
-from crm.contacts import services
-from crm.contacts.forms import ContactFilterForm, ContactForm
+from crm.auth.permissions import Access, is_staff, may_edit_availability, requires
+from crm.auth.services import my_contact_id
+from crm.contacts import handover, services
+from crm.contacts.forms import AvailabilityForm, ContactFilterForm, ContactForm, HandoverForm
+from crm.database import utcnow
+from crm.extensions import db
 from crm.forms import with_empty_choice
-from crm.models import Contact
+from crm.inquiries.services import ActionRefused
+from crm.invitations.services import sign_in_status
+from crm.models import Contact, Inquiry
 from crm.organisation_menu import organisation_choices
-from crm.records import filtered_page, get_or_404, id_from_query, page_args
+from crm.records import MAX_ID, filtered_page, get_or_404, id_from_query, page_args
+from crm.routing.engine import unavailable_reason
+from crm.routing.services import candidate_for
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
 DUPLICATE_EMAIL = "Another contact already uses this email."
 
 
-def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> ContactForm:
-    form = ContactForm(**kwargs)
+def _form_with_choices(include_organisation_id: int | None = None, contact: Contact | None = None, **kwargs) -> ContactForm:
+    form = ContactForm(**_with_away_days(contact, kwargs))
     form.organisation_id.choices = with_empty_choice("No organisation", organisation_choices(include_organisation_id))
+    form.topics.choices = services.topic_choices(contact)
     return form
+
+
+def _with_away_days(contact: Contact | None, kwargs: dict) -> dict:
+    """Form arguments that show a contact's stored away instants as the days they cover."""
+    if contact is None:
+        return kwargs
+    first, last = services.away_days(contact)
+    return {"obj": contact, "away_from": first, "away_until": last, "topics": [t.id for t in contact.topics], **kwargs}
+
+
+def availability_status(contact: Contact) -> str | None:
+    """Why routing passes the contact by now ("out of office until ..."), or None."""
+    return unavailable_reason(candidate_for(contact, {}), utcnow())
 
 
 @bp.route("/")
@@ -66,6 +87,8 @@ def detail(contact_id: int):
         contact=contact,
         interactions=services.interactions_with(contact),
         history=services.history(contact),
+        unavailable=availability_status(contact),
+        sign_in=sign_in_status(contact),
     )
 
 
@@ -73,7 +96,7 @@ def detail(contact_id: int):
 @requires(Access.STAFF)
 def edit(contact_id: int):
     contact = get_or_404(Contact, contact_id)
-    form = _form_with_choices(contact.organisation_id, obj=contact)
+    form = _form_with_choices(contact.organisation_id, contact)
     if form.validate_on_submit():
         try:
             services.save(contact, form.data, current_user)
@@ -109,3 +132,98 @@ def reactivate(contact_id: int):
     else:
         flash(f"{contact.name} is active again.", "success")
     return redirect(url_for(".detail", contact_id=contact.id))
+
+
+# --- availability and handover: partners reach these for their own organisation's contacts
+
+
+def _contact_whose_availability_may_change(contact_id: int) -> Contact:
+    """The contact, when the current user may change their availability; a 404 otherwise, as
+    for any record the user may not see."""
+    contact = db.session.get(Contact, contact_id) if 0 < contact_id <= MAX_ID else None
+    if contact is None or not may_edit_availability(current_user, contact, my_contact_id(current_user)):
+        abort(404)
+    return contact
+
+
+def _back_to(contact: Contact) -> str:
+    if is_staff(current_user):
+        return url_for(".detail", contact_id=contact.id)
+    return url_for(".availability", contact_id=contact.id)
+
+
+@bp.route("/<int:contact_id>/availability", methods=["GET", "POST"])
+@requires(Access.SIGNED_IN)
+def availability(contact_id: int):
+    contact = _contact_whose_availability_may_change(contact_id)
+    form = AvailabilityForm(**_with_away_days(contact, {}))
+    form.topics.choices = services.topic_choices(contact)
+    if form.validate_on_submit():
+        services.save_availability(contact, form.data, current_user)
+        due = handover.due_while_away(contact) if contact.away_from or contact.away_until else []
+        if due:
+            flash(
+                f"Availability saved. {len(due)} open {'inquiry is' if len(due) == 1 else 'inquiries are'} "
+                "due while away: hand them to a colleague below.",
+                "success",
+            )
+            return redirect(url_for(".handover_list", contact_id=contact.id))
+        flash("Availability saved.", "success")
+        return redirect(_back_to(contact))
+    return render_template(
+        "contacts/availability.html",
+        form=form,
+        contact=contact,
+        unavailable=availability_status(contact),
+        back=_back_to(contact),
+    ), 422 if form.errors else 200
+
+
+def _handover_form(contact: Contact, **kwargs) -> HandoverForm:
+    form = HandoverForm(**kwargs)
+    form.contact_id.choices = with_empty_choice(
+        "Choose a colleague", ((person.id, person.name) for person in handover.colleagues(contact, utcnow()))
+    )
+    return form
+
+
+def _render_handover(contact: Contact, status: int = 200, failed: tuple[int, HandoverForm] | None = None):
+    due = handover.due_while_away(contact)
+    forms = {inquiry.id: _handover_form(contact, formdata=None, prefix=f"i{inquiry.id}") for inquiry in due}
+    if failed is not None and failed[0] in forms:
+        forms[failed[0]] = failed[1]
+    return render_template(
+        "contacts/handover.html",
+        contact=contact,
+        due=due,
+        forms=forms,
+        has_colleagues=bool(handover.colleagues(contact, utcnow())),
+        back=_back_to(contact),
+    ), status
+
+
+@bp.route("/<int:contact_id>/handover")
+@requires(Access.SIGNED_IN)
+def handover_list(contact_id: int):
+    return _render_handover(_contact_whose_availability_may_change(contact_id))
+
+
+@bp.route("/<int:contact_id>/handover/<int:inquiry_id>", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def hand_over(contact_id: int, inquiry_id: int):
+    contact = _contact_whose_availability_may_change(contact_id)
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    if inquiry.assigned_contact_id != contact.id:
+        abort(404)
+    form = _handover_form(contact, prefix=f"i{inquiry.id}")
+    if not form.validate_on_submit():
+        return _render_handover(contact, 422, failed=(inquiry.id, form))
+    colleague = db.session.get(Contact, form.contact_id.data)
+    try:
+        handover.hand_over(inquiry, colleague, form.note.data or "", current_user, utcnow())
+    except ActionRefused as refusal:
+        db.session.rollback()
+        flash(refusal.message, "error")
+        return _render_handover(contact, refusal.status)
+    flash(f"{inquiry.reference} was handed to {colleague.name}, who has been sent a notice.", "success")
+    return redirect(url_for(".handover_list", contact_id=contact.id))

@@ -1,19 +1,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 
 from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.database import like_pattern
+from crm.database import like_pattern, violated_constraint
 from crm.extensions import db
 from crm.interactions.services import newest_first
-from crm.models import AuditEvent, Contact, Interaction, User
+from crm.models import AuditEvent, Contact, Interaction, Topic, User
+from crm.timezones import local_midnight, local_time
 
 
 class DuplicateEmail(ValueError):
     pass
+
+
+# The partial unique index behind email_taken (crm.models.contact).
+UNIQUE_ACTIVE_EMAIL = "uq_contacts_active_email"
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,78 @@ def email_taken(email: str, excluding_id: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def _link_user(contact: Contact) -> None:
+    """A contact added (or given an email) for someone who already has an account becomes
+    that user's contact, as crm.auth.services.link_contact links a new user to their contact. A user
+    already linked keeps their contact."""
+    if not contact.email or contact.active is False:  # None: new, active once saved
+        return
+    user = db.session.scalar(
+        select(User).where(User.email == contact.email.strip().lower(), User.contact_id.is_(None))
+    )
+    if user is None:
+        return
+    if contact.id is not None and db.session.scalar(select(User.id).where(User.contact_id == contact.id)):
+        return
+    user.contact = contact
+
+
+def _commit_unless_email_taken(actor: User, email: str) -> None:
+    """audit.commit, turning the unique index's refusal into DuplicateEmail: another save of
+    the same email got in between email_taken and this commit."""
+    try:
+        audit.commit(actor)
+    except IntegrityError as error:
+        db.session.rollback()
+        if violated_constraint(error) == UNIQUE_ACTIVE_EMAIL:
+            raise DuplicateEmail(email) from None
+        raise
+
+
+# --- availability ------------------------------------------------------------------------
+# The form asks for days in the display timezone; the contact keeps the instants routing
+# compares with: the start of the first day away and the start of the day after the last.
+
+
+def away_days(contact: Contact) -> tuple[date | None, date | None]:
+    """The first and last day away, as the availability form shows them."""
+    first = local_time(contact.away_from)
+    back = local_time(contact.away_until)
+    return (
+        first.date() if first else None,
+        (back - timedelta(microseconds=1)).date() if back else None,
+    )
+
+
+def topic_choices(contact: Contact | None = None) -> list[tuple[int, str]]:
+    """Active topics, and any inactive one the contact still has ticked."""
+    kept = {topic.id for topic in contact.topics} if contact is not None else set()
+    topics = db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.name_en))
+    return [(topic.id, topic.name_en) for topic in topics if topic.active or topic.id in kept]
+
+
+def apply_availability(contact: Contact, data: dict) -> None:
+    contact.accepts_inquiries = bool(data.get("accepts_inquiries"))
+    # New lists, never mutated in place, so the change is seen and audited.
+    contact.languages = list(data.get("languages") or [])
+    first, last = data.get("away_from"), data.get("away_until")
+    contact.away_from = local_midnight(first).astimezone(UTC) if first else None
+    contact.away_until = local_midnight(last + timedelta(days=1)).astimezone(UTC) if last else None
+    contact.away_note = data.get("away_note") or "" if (first or last) else ""
+    topic_ids = list(data.get("topics") or [])
+    contact.topics = list(db.session.scalars(select(Topic).where(Topic.id.in_(topic_ids)))) if topic_ids else []
+
+
+def save_availability(contact: Contact, data: dict, actor: User) -> None:
+    apply_availability(contact, data)
+    audit.commit(actor)
+
+
 def apply_form(contact: Contact, data: dict) -> None:
     for field in ("name", "title", "email", "phone", "notes"):
         setattr(contact, field, data.get(field) or "")
     contact.organisation_id = data.get("organisation_id")
-    # New lists, never mutated in place, so the change is seen and audited.
-    contact.languages = list(data.get("languages") or [])
+    apply_availability(contact, data)
     contact.roles = list(data.get("roles") or [])
     contact.show_on_public_page = bool(data.get("show_on_public_page"))
 
@@ -83,7 +156,9 @@ def save(contact: Contact, data: dict, actor: User) -> Contact:
         raise DuplicateEmail(data["email"])
     apply_form(contact, data)
     db.session.add(contact)
-    audit.commit(actor)
+    with db.session.no_autoflush:
+        _link_user(contact)
+    _commit_unless_email_taken(actor, contact.email)
     return contact
 
 
@@ -92,7 +167,7 @@ def set_active(contact: Contact, active: bool, actor: User) -> None:
     if active and not contact.active and contact.email and email_taken(contact.email, excluding_id=contact.id):
         raise DuplicateEmail(contact.email)
     contact.active = active
-    audit.commit(actor)
+    _commit_unless_email_taken(actor, contact.email)
 
 
 def interactions_with(contact: Contact) -> list[Interaction]:

@@ -11,6 +11,9 @@ from crm.records import filtered_page, get_or_404, id_from_query, page_args
 
 bp = Blueprint("grants", __name__, url_prefix="/grants")
 
+# A race the form cannot see: two saves of one grant adding the same due date at once.
+REPORT_DATES_CHANGED = "Someone else changed these report dates at the same moment. Check them and save again."
+
 
 def _form_with_choices(include_organisation_id: int | None = None, **kwargs) -> GrantForm:
     form = GrantForm(**kwargs)
@@ -86,9 +89,13 @@ def edit(grant_id: int):
     if request.method == "GET":
         form.status.data = grant.status.value
     if form.validate_on_submit():
-        services.save(grant, form.data, current_user)
-        flash("Changes saved.", "success")
-        return redirect(url_for(".detail", grant_id=grant.id))
+        try:
+            services.save(grant, form.data, current_user)
+        except services.ReportDatesChangedMeanwhile:
+            form.report_dates.errors.append(REPORT_DATES_CHANGED)
+        else:
+            flash("Changes saved.", "success")
+            return redirect(url_for(".detail", grant_id=grant.id))
     return _render_form(form, grant)
 
 

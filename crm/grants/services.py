@@ -5,15 +5,23 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.database import utcnow
+from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, User
 from crm.timezones import local_time
 
 CENT = Decimal("0.01")
+# One report per due date (crm.models.grant); the form merges repeated dates itself.
+ONE_REPORT_PER_DATE = "uq_grant_reports_grant_id_due_on"
+
+
+class ReportDatesChangedMeanwhile(ValueError):
+    """Another save of the same grant added a report date at the same moment; nothing was written."""
+
 DUE_SOON_DAYS = 30
 
 
@@ -111,7 +119,13 @@ def save(grant: Grant, data: dict, actor: User) -> Grant:
         grant.notes = data.get("notes") or ""
         db.session.add(grant)
         _set_report_dates(grant, data.get("report_dates") or [])
-    audit.commit(actor)
+    try:
+        audit.commit(actor)
+    except IntegrityError as error:
+        db.session.rollback()
+        if violated_constraint(error) == ONE_REPORT_PER_DATE:
+            raise ReportDatesChangedMeanwhile from None
+        raise
     return grant
 
 

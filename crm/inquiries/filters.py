@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select
 
 from crm.database import like_pattern
-from crm.extensions import db
 from crm.inquiries import queries
 from crm.models import Inquiry
 from crm.models.geography import region_counties
@@ -75,9 +74,8 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
     if filters.assignee_id is not None:
         where.append(Inquiry.assigned_contact_id == filters.assignee_id)
     if filters.mine:
-        # The user's contacts are looked up first: a handful of ids the planner can seek on.
-        mine = list(db.session.scalars(queries.my_contact_ids(user)))
-        where.append(Inquiry.assigned_contact_id.in_(mine) if mine else false())
+        mine = queries.my_contact_id(user)
+        where.append(Inquiry.assigned_contact_id == mine if mine is not None else false())
     if filters.organisation_id is not None:
         where.append(Inquiry.organisation_id == filters.organisation_id)
     if filters.topic_id is not None:

@@ -11,9 +11,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm import audit
-from crm.business_hours import DEFAULT_TARGET_HOURS, add_business_hours, business_calendar
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
+from crm.holidays import calendars
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
@@ -62,9 +62,10 @@ def dedupe_key(email: str, message: str) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-def response_due(received_at: datetime, topic: Topic | None) -> datetime:
-    hours = topic.response_target_hours if topic else DEFAULT_TARGET_HOURS
-    return add_business_hours(received_at, hours, business_calendar())
+def set_due(inquiry: Inquiry) -> None:
+    """Set when the first response is due, by the holiday calendar of the organisation the
+    inquiry is with: call it again whenever that organisation changes."""
+    inquiry.due_at = calendars.due_at(inquiry)
 
 
 def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
@@ -173,7 +174,7 @@ def keep_unrouted(inquiry: Inquiry, why: str, now: datetime) -> None:
     """A misconfigured rule set must not lose a request: keep it new, in every staff inbox,
     and still acknowledge the requester."""
     inquiry.routing_reason = f"Not routed: {why}"
-    inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)
+    set_due(inquiry)
     inquiry.events.append(InquiryEvent(kind=InquiryEventKind.ROUTED, occurred_at=now, detail=inquiry.routing_reason))
     db.session.flush()
     queue_requester_acknowledgement(inquiry, INITIATIVE_NAME)
@@ -192,7 +193,7 @@ def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: dat
     set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
-    inquiry.due_at = response_due(inquiry.received_at, inquiry.topic)
+    set_due(inquiry)
     # Recovered spam comes through here too, with a timeline that need not be loaded.
     add_event(
         inquiry,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, select, true
+from sqlalchemy import ColumnElement, Select, false, select, true
 
 from crm.auth.permissions import is_staff
+from crm.auth.services import my_contact_id
 from crm.extensions import db
 from crm.models import Contact, Inquiry, Role
 
@@ -37,11 +38,6 @@ def visible_to(user: Any) -> ColumnElement[bool]:
     return Inquiry.organisation_id == organisation_id
 
 
-def my_contact_ids(user: Any) -> Select[tuple[int]]:
-    """The contacts a staff user is: a User is linked to Contacts by email, ignoring case."""
-    return select(Contact.id).where(func.lower(Contact.email) == (user.email or "").lower())
-
-
 def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
     """The active contacts who take inquiries that ``user`` may hand one to: any of them for
     staff, their own organisation's for a partner.
@@ -59,13 +55,14 @@ def assignable_contacts(user: Any) -> Select[tuple[Contact]]:
 
 
 def takes_inquiries(user: Any) -> bool:
-    """Whether inquiries can be assigned to ``user``: they are assigned to contacts, and a user
-    is the active contact who takes inquiries with the same email, ignoring case."""
-    if not user.is_authenticated or not user.email:
+    """Whether inquiries can be assigned to ``user``: they are assigned to contacts, and the
+    user's contact (``User.contact_id``) is active and takes inquiries."""
+    contact_id = my_contact_id(user)
+    if contact_id is None:
         return False
     query = select(Contact.id).where(
-        func.lower(Contact.email) == user.email.lower(),
+        Contact.id == contact_id,
         Contact.active.is_(True),
         Contact.accepts_inquiries.is_(True),
     )
-    return db.session.scalar(query.limit(1)) is not None
+    return db.session.scalar(query) is not None

@@ -36,7 +36,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
+from crm.models import AuditEvent, EmailKind, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
 from crm.models.inquiry_status import InquiryStatus
 
 DEFAULT_RETENTION_DAYS = 730
@@ -68,7 +68,7 @@ SCRUBBED_EVENT_KINDS = frozenset(
 )
 EVENT_FIELDS = ("detail", "data")
 EMAIL_FIELDS = ("body_text", "to_address")
-REQUESTER_EMAIL_KINDS = frozenset({"requester_ack"})
+REQUESTER_EMAIL_KINDS = frozenset({EmailKind.REQUESTER_ACK})
 
 
 @dataclass(frozen=True)

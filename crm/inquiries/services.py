@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.business_hours import business_calendar, business_hours_between
+from crm.auth.services import contact_with_email
+from crm.business_hours import business_hours_between
 from crm.extensions import db
+from crm.holidays import calendars
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
 from crm.mail.outbox import queue_contact_notice
@@ -188,8 +190,9 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
 # --- assignment --------------------------------------------------------------------------
 
 
-def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> None:
-    """Hand the inquiry to another active contact; they are told through the outbox."""
+def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note: str = "") -> None:
+    """Hand the inquiry to another active contact; they are told through the outbox. A note
+    (a handover's "what was said so far") goes on the timeline, never in the notice."""
     _refuse_unless_open(inquiry, "reassigning it" if inquiry.assigned_contact_id else "assigning it")
     _refuse_partner_without_consent(inquiry.consent, contact)
     if not contact.active:
@@ -198,14 +201,16 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> No
         raise ActionRefused(f"It is already assigned to {contact.name}.", 422)
 
     previous = inquiry.assigned_contact
+    previous_organisation_id = inquiry.organisation_id
     inquiry.assigned_contact = contact
     # Who may see it follows the person doing the work.
     inquiry.organisation_id = contact.organisation_id
     contact.last_assigned_at = now
     # The new assignee has not been reminded of the deadline yet.
     inquiry.reminder_sent_at = None
-    if inquiry.due_at is None:
-        inquiry.due_at = intake.response_due(inquiry.received_at, inquiry.topic)
+    # The clock runs by the holidays of the organisation that has the inquiry now.
+    if inquiry.due_at is None or inquiry.organisation_id != previous_organisation_id:
+        intake.set_due(inquiry)
     detail = f"Reassigned from {previous.name} to {contact.name}" if previous else f"Assigned to {contact.name}"
     _event(
         inquiry,
@@ -216,6 +221,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime) -> No
         from_contact_id=previous.id if previous else None,
         to_contact_id=contact.id,
     )
+    if note:
+        _event(inquiry, InquiryEventKind.NOTE, actor, now, note)
     before = inquiry.status
     inquiry.status = status_after_assignment(before)
     if inquiry.status is not before:
@@ -236,7 +243,9 @@ def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: da
     _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
     if inquiry.first_response_at is None:
         inquiry.first_response_at = now
-        inquiry.first_response_hours = business_hours_between(inquiry.received_at, now, business_calendar())
+        inquiry.first_response_hours = business_hours_between(
+            inquiry.received_at, now, calendars.calendar_for(inquiry.organisation_id)
+        )
     before = inquiry.status
     if before is not InquiryStatus.RESPONDED and InquiryStatus.RESPONDED in allowed_moves(before):
         inquiry.status = InquiryStatus.RESPONDED
@@ -250,18 +259,6 @@ def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
 
 
 # --- the requester as a contact ----------------------------------------------------------
-
-
-def contact_with_email(email: str) -> Contact | None:
-    """The contact with this email, ignoring case: an active one first, then the oldest."""
-    if not email:
-        return None
-    return db.session.scalar(
-        select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower())
-        .order_by(Contact.active.desc(), Contact.id)
-        .limit(1)
-    )
 
 
 def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:

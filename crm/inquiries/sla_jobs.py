@@ -25,25 +25,36 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.business_hours import add_business_hours, business_calendar
+from crm.business_hours import BusinessCalendar, add_business_hours
 from crm.database import utcnow
 from crm.extensions import db
+from crm.holidays import calendars
 from crm.mail.outbox import inquiry_url, queue_email
-from crm.models import Contact, Inquiry, InquiryEventKind, Role, User
+from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, Role, User
 from crm.models.inquiry import add_event, awaiting_response_clause
 from crm.timezones import display_timezone, format_datetime
 
 DEFAULT_REMINDER_HOURS = 4
 
 
-def reminder_horizon(now: datetime, lead_hours: float) -> datetime:
-    """The latest deadline that has at most ``lead_hours`` business hours left at ``now``.
+def reminder_horizon(now: datetime, lead_hours: float, calendar: BusinessCalendar) -> datetime:
+    """The latest deadline that has at most ``lead_hours`` business hours left at ``now`` by
+    ``calendar``.
 
     Adding zero hours to a closing time gives the next opening, so a deadline at Tuesday
     09:00 counts as exactly as near as one at Monday 17:00 (no business time lies between).
     """
-    calendar = business_calendar()
     return add_business_hours(add_business_hours(now, lead_hours, calendar), 0, calendar)
+
+
+def _near_their_deadline(inquiries: list[Inquiry], now: datetime, lead_hours: float) -> list[Inquiry]:
+    """Those with at most ``lead_hours`` business hours left, each by the holidays of the
+    organisation it is with."""
+    by_organisation = calendars.calendars_for({inquiry.organisation_id for inquiry in inquiries})
+    horizons = {
+        organisation_id: reminder_horizon(now, lead_hours, calendar) for organisation_id, calendar in by_organisation.items()
+    }
+    return [inquiry for inquiry in inquiries if inquiry.due_at <= horizons[inquiry.organisation_id]]
 
 
 def _awaiting_response():
@@ -77,7 +88,7 @@ def _due_text(inquiry: Inquiry) -> str:
     return f"{format_datetime(inquiry.due_at)} ({display_timezone()} time)"
 
 
-def _queue_sla_email(kind: str, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:
+def _queue_sla_email(kind: EmailKind, inquiry: Inquiry, recipient: Contact | User, subject: str, **context: str) -> None:
     """Queue templates/email/<kind>.txt to one person: the reference, the deadline and a link."""
     body = render_template(
         f"email/{kind}.txt",
@@ -97,7 +108,7 @@ def queue_reminder(inquiry: Inquiry, now: datetime) -> bool:
     if contact is None or not contact.email:
         return False
     _queue_sla_email(
-        "sla_reminder", inquiry, contact, f"Reminder: inquiry {inquiry.reference} is due for a first response"
+        EmailKind.SLA_REMINDER, inquiry, contact, f"Reminder: inquiry {inquiry.reference} is due for a first response"
     )
     inquiry.reminder_sent_at = now
     add_event(
@@ -118,7 +129,7 @@ def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) ->
     assigned = contact.name if contact is not None else "nobody yet"
     for user in recipients:
         _queue_sla_email(
-            "sla_escalation",
+            EmailKind.SLA_ESCALATION,
             inquiry,
             user,
             f"Overdue: inquiry {inquiry.reference} has no first response",
@@ -138,9 +149,11 @@ def queue_escalation(inquiry: Inquiry, recipients: list[User], now: datetime) ->
 def run_sla_checks(now: datetime) -> tuple[int, int]:
     """Queue the reminders and escalations that are due at ``now``; returns how many of each."""
     lead = float(current_app.config.get("SLA_REMINDER_HOURS", DEFAULT_REMINDER_HOURS))
-    to_remind = _locked(
-        _awaiting_response().where(Inquiry.reminder_sent_at.is_(None), Inquiry.due_at <= reminder_horizon(now, lead))
-    )
+    # The widest calendar's horizon is the latest any organisation's can be: the rows past it
+    # are left alone, and those before it are checked by their own organisation's holidays.
+    widest = reminder_horizon(now, lead, calendars.widest_calendar())
+    candidates = _locked(_awaiting_response().where(Inquiry.reminder_sent_at.is_(None), Inquiry.due_at <= widest))
+    to_remind = _near_their_deadline(candidates, now, lead) if candidates else []
     reminders = sum(1 for inquiry in to_remind if queue_reminder(inquiry, now))
 
     to_escalate = _locked(_awaiting_response().where(Inquiry.escalated_at.is_(None), Inquiry.due_at < now))

@@ -16,31 +16,34 @@ from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import Contact, Inquiry, InquiryEventKind, OutboundEmail
+from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, OutboundEmail
 from crm.models.inquiry import add_event
 
 
 @dataclass(frozen=True)
-class EmailKind:
+class KindWording:
     what: str  # "Acknowledgement"
     to_whom: str  # "the requester"
 
 
 # The outbox's kinds of email, as the timeline names them.
-EMAIL_KINDS: dict[str, EmailKind] = {
-    "contact_notice": EmailKind("New-inquiry notice", "the assignee"),
-    "reassigned_notice": EmailKind("Reassignment notice", "the new assignee"),
-    "requester_ack": EmailKind("Acknowledgement", "the requester"),
-    "sla_reminder": EmailKind("Reminder", "the assignee"),
-    "sla_escalation": EmailKind("Overdue alert", "a manager"),
+KIND_WORDING: dict[EmailKind, KindWording] = {
+    EmailKind.CONTACT_NOTICE: KindWording("New-inquiry notice", "the assignee"),
+    EmailKind.REASSIGNED_NOTICE: KindWording("Reassignment notice", "the new assignee"),
+    EmailKind.REQUESTER_ACK: KindWording("Acknowledgement", "the requester"),
+    EmailKind.SLA_REMINDER: KindWording("Reminder", "the assignee"),
+    EmailKind.SLA_ESCALATION: KindWording("Overdue alert", "a manager"),
+    EmailKind.INVITATION: KindWording("Invitation to sign in", "the person invited"),
+    EmailKind.PASSWORD_RESET: KindWording("Password reset link", "the account holder"),
 }
-CONTACT_NOTICE_KINDS = frozenset({"contact_notice", "reassigned_notice"})
+CONTACT_NOTICE_KINDS = frozenset({EmailKind.CONTACT_NOTICE, EmailKind.REASSIGNED_NOTICE})
 
 
 def email_line(kind: str, happened: str, address: str) -> str:
     """One line about an email for the timeline: email_line("sla_reminder", "emailed to", "a@b.org")
-    gives "Reminder emailed to the assignee (a@b.org)"."""
-    known = EMAIL_KINDS.get(kind)
+    gives "Reminder emailed to the assignee (a@b.org)". Timeline events keep the kind as text,
+    so a kind no longer sent is still worded."""
+    known = KIND_WORDING.get(kind)  # type: ignore[call-overload]  # a StrEnum hashes as its value
     if known is None:
         return f"{kind.replace('_', ' ').capitalize()} {happened} {address}"
     return f"{known.what} {happened} {known.to_whom} ({address})"
@@ -52,8 +55,16 @@ def _message_domain() -> str:
     return domain or "backbone-crm.localhost"
 
 
+def public_url(endpoint: str, **values) -> str:
+    """The absolute address of a page, on PUBLIC_BASE_URL, for a link in an email: built
+    without a request (the mail may be queued by a command), so it never names whatever host
+    a request happened to arrive on."""
+    path = current_app.url_map.bind("", script_name="/").build(endpoint, values)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
 def inquiry_url(inquiry: Inquiry) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/inquiries/{inquiry.id}"
+    return public_url("inquiries.detail", inquiry_id=inquiry.id)
 
 
 REPLY_TO_MAX = OutboundEmail.__table__.c.reply_to.type.length
@@ -89,7 +100,7 @@ def requester_reply_to() -> str | None:
 
 def queue_email(
     *,
-    kind: str,
+    kind: EmailKind,
     to_address: str,
     subject: str,
     body_text: str,
@@ -97,6 +108,7 @@ def queue_email(
     inquiry: Inquiry | None = None,
     reply_to: str | None = None,
 ) -> OutboundEmail:
+    kind = EmailKind(kind)  # a kind the outbox does not know fails here, not at the flush
     email = OutboundEmail(
         message_id=make_msgid(idstring=kind, domain=_message_domain()),
         kind=kind,
@@ -117,7 +129,7 @@ def queue_email(
             inquiry,
             InquiryEventKind.EMAIL_QUEUED,
             detail=email_line(kind, "queued for", to_address),
-            data={"message_id": email.message_id, "kind": kind, "to": to_address},
+            data={"message_id": email.message_id, "kind": kind.value, "to": to_address},
         )
     return email
 
@@ -146,7 +158,7 @@ def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "n
         else f"New inquiry {inquiry.reference} for you"
     )
     return queue_email(
-        kind="contact_notice" if reason == "new" else "reassigned_notice",
+        kind=EmailKind.CONTACT_NOTICE if reason == "new" else EmailKind.REASSIGNED_NOTICE,
         to_address=contact.email,
         subject=subject,
         body_text=body,
@@ -166,7 +178,7 @@ def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) ->
         subject = gettext("We received your message (reference %(reference)s)", reference=inquiry.reference)
         body = render_template("email/requester_ack.txt", inquiry=inquiry, organisation_name=organisation_name)
     return queue_email(
-        kind="requester_ack",
+        kind=EmailKind.REQUESTER_ACK,
         to_address=inquiry.email,
         subject=subject,
         body_text=body,

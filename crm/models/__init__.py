@@ -1,13 +1,15 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
+from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
+from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
-from crm.models.outbox import EmailStatus, OutboundEmail
+from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
 from crm.models.scheduled_job import ScheduledJob
 from crm.models.second_factor import RecoveryCode, UserSecondFactor
@@ -15,14 +17,18 @@ from crm.models.user import Role, User
 from crm.models.user_session import UserSession
 
 __all__ = [
+    "AccountToken",
     "AuditEvent",
     "Contact",
     "ContactRole",
     "County",
+    "EmailKind",
     "EmailStatus",
     "Grant",
     "GrantReport",
     "GrantStatus",
+    "Holiday",
+    "HolidayCalendar",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
@@ -39,6 +45,7 @@ __all__ = [
     "RoutingRule",
     "ScheduledJob",
     "Topic",
+    "TokenPurpose",
     "User",
     "UserSecondFactor",
     "UserSession",

@@ -4,15 +4,30 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, column
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Text, column, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db
 from crm.languages import language_name
+from crm.models.routing import Topic
+from crm.schema import unread_on_sqlite
 
 if TYPE_CHECKING:
     from crm.models.organisation import Organisation
+
+# The topics a contact handles when their organisation splits the work; none = every topic.
+contact_topics = Table(
+    "contact_topics",
+    db.metadata,
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+# Conditions of the partial unique indexes below, as SQL both databases read alike.
+ACTIVE_WITH_EMAIL = text("active AND email <> ''")
+IS_FALLBACK = text("is_inquiry_fallback")
+
 
 class ContactRole(enum.StrEnum):
     PRIMARY_GRANTEE = "primary_grantee"
@@ -47,6 +62,26 @@ class Contact(TimestampMixin, db.Model):
             postgresql_where=column("accepts_inquiries").is_(True),
             sqlite_where=column("accepts_inquiries").is_(True),
         ),
+        # Active contacts' emails are unique, ignoring case (contacts.services.email_taken
+        # checks first, for a friendly message; this holds against a race). Many contacts
+        # have no email at all, hence the empty string is left out.
+        unread_on_sqlite(
+            Index(
+                "uq_contacts_active_email",
+                func.lower(column("email")),
+                unique=True,
+                postgresql_where=ACTIVE_WITH_EMAIL,
+                sqlite_where=ACTIVE_WITH_EMAIL,
+            )
+        ),
+        # At most one fallback contact (routing.editing.set_fallback moves the role).
+        Index(
+            "uq_contacts_inquiry_fallback",
+            "is_inquiry_fallback",
+            unique=True,
+            postgresql_where=IS_FALLBACK,
+            sqlite_where=IS_FALLBACK,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,11 +102,16 @@ class Contact(TimestampMixin, db.Model):
     accepts_inquiries: Mapped[bool] = mapped_column(Boolean, default=False)
     away_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why they are away ("maternity leave"), shown to colleagues; never a reason to route.
+    away_note: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The foundation staff member who takes whatever no rule can place; at most one.
     is_inquiry_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    organisation: Mapped[Organisation | None] = relationship(back_populates="contacts")
+    organisation: Mapped[Organisation | None] = relationship(
+        back_populates="contacts", foreign_keys=[organisation_id]
+    )
+    topics: Mapped[list[Topic]] = relationship(secondary=contact_topics, order_by=Topic.sort_order)
 
     @property
     def language_names(self) -> list[str]:

@@ -9,7 +9,7 @@ region_counties = Table(
     "region_counties",
     db.metadata,
     Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
-    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True),
+    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 

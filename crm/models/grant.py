@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, Numeric, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin, enum_column
@@ -28,6 +28,11 @@ class GrantStatus(enum.StrEnum):
 
 class Grant(TimestampMixin, db.Model):
     __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # NULL-safe as every CHECK: a NULL date passes (the columns are NOT NULL anyway).
+        CheckConstraint("end_date >= start_date", name="ends_on_or_after_start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(
@@ -38,7 +43,7 @@ class Grant(TimestampMixin, db.Model):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
     status: Mapped[GrantStatus] = mapped_column(
-        enum_column(GrantStatus), default=GrantStatus.ACTIVE, index=True
+        enum_column(GrantStatus, "status"), default=GrantStatus.ACTIVE, index=True
     )
     notes: Mapped[str] = mapped_column(Text, default="")
 
@@ -59,9 +64,11 @@ class GrantReport(db.Model):
     """A report the grantee owes on a due date."""
 
     __tablename__ = "grant_reports"
+    # One report per due date; it also serves the lookups by grant_id, hence no index of its own.
+    __table_args__ = (UniqueConstraint("grant_id", "due_on", name="uq_grant_reports_grant_id_due_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
     due_on: Mapped[date] = mapped_column(Date, index=True)
     received_on: Mapped[date | None] = mapped_column(Date)
 

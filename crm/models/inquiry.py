@@ -8,6 +8,7 @@ from sqlalchemy import (
     DDL,
     JSON,
     Boolean,
+    CheckConstraint,
     ColumnElement,
     Float,
     ForeignKey,
@@ -21,9 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.database import UTCDateTime, enum_column, utcnow
+from crm.database import UTCDateTime, enum_column, one_of, utcnow
 from crm.extensions import db
-from crm.languages import language_name
+from crm.languages import CODES, language_name
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
@@ -72,6 +73,8 @@ class Inquiry(db.Model):
 
     __tablename__ = "inquiries"
     __table_args__ = (
+        # ck_inquiries_language: an inquiry is written in a language the app can answer in.
+        CheckConstraint(one_of("language", CODES), name="language"),
         # The inbox pages by (received_at, id) within the filters staff use most.
         Index("ix_inquiries_received", "received_at", "id"),
         Index("ix_inquiries_status_received", "status", "received_at", "id"),
@@ -135,7 +138,7 @@ class Inquiry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    source: Mapped[InquirySource] = mapped_column(enum_column(InquirySource), default=InquirySource.WEB)
+    source: Mapped[InquirySource] = mapped_column(enum_column(InquirySource, "source"), default=InquirySource.WEB)
 
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
@@ -148,12 +151,14 @@ class Inquiry(db.Model):
     message: Mapped[str] = mapped_column(Text)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    status: Mapped[InquiryStatus] = mapped_column(enum_column(InquiryStatus), default=InquiryStatus.NEW)
+    status: Mapped[InquiryStatus] = mapped_column(enum_column(InquiryStatus, "status"), default=InquiryStatus.NEW)
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
     # Hash of the requester's email and message: the same request twice in ten minutes is one inquiry.
     dedupe_key: Mapped[str] = mapped_column(String(64), default="")
 
-    routing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rules.id", ondelete="SET NULL"))
+    routing_rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("routing_rules.id", ondelete="SET NULL"), index=True
+    )
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
     assigned_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     routing_reason: Mapped[str] = mapped_column(Text, default="")
@@ -170,7 +175,7 @@ class Inquiry(db.Model):
     requester_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
-    logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic: Mapped[Topic | None] = relationship()
@@ -307,8 +312,8 @@ class InquiryEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    kind: Mapped[InquiryEventKind] = mapped_column(enum_column(InquiryEventKind))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[InquiryEventKind] = mapped_column(enum_column(InquiryEventKind, "kind"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -32,7 +32,7 @@ interaction_contacts = Table(
     "interaction_contacts",
     db.metadata,
     Column("interaction_id", ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True),
-    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
@@ -43,7 +43,7 @@ class Interaction(TimestampMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[InteractionKind] = mapped_column(enum_column(InteractionKind))
+    kind: Mapped[InteractionKind] = mapped_column(enum_column(InteractionKind, "kind"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     summary: Mapped[str] = mapped_column(Text)
     logged_by_id: Mapped[int | None] = mapped_column(

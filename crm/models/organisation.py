@@ -46,14 +46,14 @@ organisation_regions = Table(
     "organisation_regions",
     db.metadata,
     Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
-    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 organisation_counties = Table(
     "organisation_counties",
     db.metadata,
     Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
-    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True),
+    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
@@ -70,7 +70,7 @@ class Organisation(TimestampMixin, db.Model):
     # Case-insensitive uniqueness that behaves the same on SQLite and PostgreSQL.
     name_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[OrganisationKind] = mapped_column(
-        enum_column(OrganisationKind), default=OrganisationKind.GRANTEE
+        enum_column(OrganisationKind, "kind"), default=OrganisationKind.GRANTEE
     )
     description: Mapped[str] = mapped_column(Text, default="")
     # The same description in Spanish, for the public pages shown in Spanish; empty when
@@ -84,7 +84,14 @@ class Organisation(TimestampMixin, db.Model):
     state: Mapped[str] = mapped_column(String(2), default="MO")
     postal_code: Mapped[str] = mapped_column(String(10), default="")
     status: Mapped[RecordStatus] = mapped_column(
-        enum_column(RecordStatus), default=RecordStatus.ACTIVE, index=True
+        enum_column(RecordStatus, "status"), default=RecordStatus.ACTIVE, index=True
+    )
+    # Who takes an inquiry nobody else here can (all away, nobody speaks the language or
+    # handles the topic), before the foundation's fallback. One of this organisation's
+    # contacts who takes inquiries (crm.organisations.services checks it). use_alter: contacts
+    # point back at organisations, so one of the two keys is added after both tables exist.
+    backup_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL", use_alter=True), index=True
     )
 
     regions: Mapped[list[Region]] = relationship(secondary=organisation_regions, order_by=Region.name)
@@ -92,8 +99,9 @@ class Organisation(TimestampMixin, db.Model):
         secondary=organisation_counties, order_by=County.name
     )
     contacts: Mapped[list[Contact]] = relationship(
-        back_populates="organisation", order_by="Contact.name"
+        back_populates="organisation", order_by="Contact.name", foreign_keys="Contact.organisation_id"
     )
+    backup_contact: Mapped[Contact | None] = relationship(foreign_keys=[backup_contact_id], post_update=True)
     grants: Mapped[list[Grant]] = relationship(
         back_populates="organisation", order_by="Grant.start_date.desc()"
     )

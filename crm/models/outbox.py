@@ -22,6 +22,18 @@ class EmailStatus(enum.StrEnum):
         return self.value.capitalize()
 
 
+class EmailKind(enum.StrEnum):
+    """Why an email was queued; the timeline names each (crm.mail.outbox.email_line)."""
+
+    CONTACT_NOTICE = "contact_notice"
+    REASSIGNED_NOTICE = "reassigned_notice"
+    REQUESTER_ACK = "requester_ack"
+    SLA_REMINDER = "sla_reminder"
+    SLA_ESCALATION = "sla_escalation"
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"  # noqa: S105  (a kind of email, not a password)
+
+
 class OutboundEmail(db.Model):
     """The outbox: written in the same transaction as the change that causes the email."""
 
@@ -32,7 +44,7 @@ class OutboundEmail(db.Model):
     # Fixed when queued, so a retried message keeps its Message-ID and receivers can drop repeats.
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id", ondelete="SET NULL"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[EmailKind] = mapped_column(enum_column(EmailKind, "kind"))
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
@@ -40,7 +52,7 @@ class OutboundEmail(db.Model):
     # The Reply-To header, fixed when queued like the Message-ID: every retry and re-send
     # is the same message, and the outbox page shows where a reply would go. None: no header.
     reply_to: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[EmailStatus] = mapped_column(enum_column(EmailStatus), default=EmailStatus.PENDING)
+    status: Mapped[EmailStatus] = mapped_column(enum_column(EmailStatus, "status"), default=EmailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A worker claims a message until this time, so two workers never send the same one.

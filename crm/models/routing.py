@@ -38,19 +38,19 @@ rule_topics = Table(
     "routing_rule_topics",
     db.metadata,
     Column("rule_id", ForeignKey("routing_rules.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 rule_regions = Table(
     "routing_rule_regions",
     db.metadata,
     Column("rule_id", ForeignKey("routing_rules.id", ondelete="CASCADE"), primary_key=True),
-    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 rule_counties = Table(
     "routing_rule_counties",
     db.metadata,
     Column("rule_id", ForeignKey("routing_rules.id", ondelete="CASCADE"), primary_key=True),
-    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True),
+    Column("county_fips", ForeignKey("counties.fips", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
@@ -65,9 +65,9 @@ class RoutingRule(TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Language codes; an empty list means any language.
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
-    target_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    target_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     target_organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="SET NULL")
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
 
     topics: Mapped[list[Topic]] = relationship(secondary=rule_topics, order_by=Topic.sort_order)

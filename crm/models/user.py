@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, String, delete
+from sqlalchemy import Boolean, ForeignKey, String, delete, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.database import TimestampMixin, enum_column
@@ -11,6 +11,7 @@ from crm.extensions import db
 from crm.models.user_session import UserSession
 
 if TYPE_CHECKING:
+    from crm.models.contact import Contact
     from crm.models.organisation import Organisation
 
 
@@ -35,14 +36,27 @@ class User(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.STAFF)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), default=Role.STAFF)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Set when an administrator gives the user a temporary password: until they choose their
+    # own, the password page is the only one they reach (crm.auth.password_gate).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
 
+    # The contact this user is: inquiries are assigned to contacts, so "My open inquiries"
+    # and the notices they are sent follow this key. Set by crm.users.services when the user
+    # is created or their email changes (the contact with that email), and by
+    # crm.contacts.services when a contact is added with a user's email; a contact's email
+    # may change afterwards without losing the link.
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), unique=True, index=True
+    )
+
     organisation: Mapped[Organisation | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
 
     # The token of the sign-in this object stands for in the current request, set by
     # crm.auth.sessions when it signs the user in or loads them from the session cookie.

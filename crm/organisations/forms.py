@@ -10,6 +10,7 @@ from crm.forms import (
     SelectField,
     SelectMultipleField,
     WebAddress,
+    id_select,
     strip,
 )
 from crm.models import OrganisationKind, RecordStatus
@@ -35,6 +36,14 @@ class OrganisationForm(CrmForm):
     postal_code = StringField("ZIP code", filters=[strip], validators=[Optional(), Length(max=10)])
     regions = MultiCheckboxField("Regions served", coerce=int)
     counties = SelectMultipleField("Counties served", coerce=str, description="Hold Ctrl (or Cmd) to pick several.")
+    backup_contact_id = id_select(
+        "Backup contact",
+        "Choose one of this organisation's contacts who take inquiries.",
+        description=(
+            "Takes the inquiries nobody else here can (all away, nobody speaks the language or handles "
+            "the topic) before the foundation's fallback. One of this organisation's contacts who take inquiries."
+        ),
+    )
 
     def validate_postal_code(self, field):
         from wtforms.validators import ValidationError

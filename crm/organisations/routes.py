@@ -13,10 +13,14 @@ from crm.records import filtered_page, get_or_404, page_args
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
 
 
-def _form_with_choices(**kwargs) -> OrganisationForm:
+BACKUP_NOT_ALLOWED = "The backup must be one of this organisation's active contacts who take inquiries."
+
+
+def _form_with_choices(organisation: Organisation | None = None, **kwargs) -> OrganisationForm:
     form = OrganisationForm(**kwargs)
     form.regions.choices = services.region_choices()
     form.counties.choices = services.county_choices()
+    form.backup_contact_id.choices = with_empty_choice("No backup", services.backup_choices(organisation))
     return form
 
 
@@ -47,6 +51,8 @@ def new():
             organisation = services.save(Organisation(), form.data, current_user)
         except services.DuplicateName:
             form.name.errors.append("An organisation with this name already exists.")
+        except services.BackupNotAllowed:
+            form.backup_contact_id.errors.append(BACKUP_NOT_ALLOWED)
         else:
             flash(f"{organisation.name} was added.", "success")
             return redirect(url_for(".detail", organisation_id=organisation.id))
@@ -74,7 +80,7 @@ def detail(organisation_id: int):
 @requires(Access.STAFF)
 def edit(organisation_id: int):
     organisation = get_or_404(Organisation, organisation_id)
-    form = _form_with_choices(obj=organisation)
+    form = _form_with_choices(organisation, obj=organisation)
     if request.method == "GET":
         form.kind.data = organisation.kind.value
         form.regions.data = [region.id for region in organisation.regions]
@@ -84,6 +90,8 @@ def edit(organisation_id: int):
             services.save(organisation, form.data, current_user)
         except services.DuplicateName:
             form.name.errors.append("An organisation with this name already exists.")
+        except services.BackupNotAllowed:
+            form.backup_contact_id.errors.append(BACKUP_NOT_ALLOWED)
         else:
             flash("Changes saved.", "success")
             return redirect(url_for(".detail", organisation_id=organisation.id))

@@ -10,12 +10,16 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.database import like_pattern
 from crm.extensions import db
-from crm.models import County, Interaction, Organisation, OrganisationKind, RecordStatus, Region, User
+from crm.models import Contact, County, Interaction, Organisation, OrganisationKind, RecordStatus, Region, User
 from crm.models.organisation import name_key
 
 
 class DuplicateName(ValueError):
     pass
+
+
+class BackupNotAllowed(ValueError):
+    """The chosen backup is not one of the organisation's active contacts who take inquiries."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,33 @@ def county_choices() -> list[tuple[str, str]]:
     return [(county.fips, county.name) for county in db.session.scalars(select(County).order_by(County.name))]
 
 
+def backup_choices(organisation: Organisation | None) -> list[tuple[int, str]]:
+    """The organisation's active contacts who take inquiries; a current backup who no longer
+    qualifies stays on the menu, marked, so saving the form says so rather than dropping them."""
+    if organisation is None or organisation.id is None:
+        return []
+    people = db.session.scalars(
+        select(Contact).where(Contact.organisation_id == organisation.id).order_by(func.lower(Contact.name), Contact.id)
+    )
+    choices = []
+    for person in people:
+        if may_be_backup(organisation, person):
+            choices.append((person.id, person.name))
+        elif person.id == organisation.backup_contact_id:
+            choices.append((person.id, f"{person.name} (no longer takes inquiries)"))
+    return choices
+
+
+def may_be_backup(organisation: Organisation, contact: Contact | None) -> bool:
+    return (
+        contact is not None
+        and organisation.id is not None
+        and contact.organisation_id == organisation.id
+        and contact.active
+        and contact.accepts_inquiries
+    )
+
+
 def name_taken(name: str, excluding_id: int | None = None) -> bool:
     query = select(Organisation.id).where(Organisation.name_key == name_key(name))
     if excluding_id is not None:
@@ -68,12 +99,16 @@ def apply_form(organisation: Organisation, data: dict) -> None:
     organisation.kind = OrganisationKind(data["kind"])
     organisation.regions = list(db.session.scalars(select(Region).where(Region.id.in_(data.get("regions") or []))))
     organisation.counties = list(db.session.scalars(select(County).where(County.fips.in_(data.get("counties") or []))))
+    organisation.backup_contact_id = data.get("backup_contact_id")
 
 
 def save(organisation: Organisation, data: dict, actor: User) -> Organisation:
     """Create or update from validated form data; raises DuplicateName and leaves nothing written."""
     if name_taken(data["name"], excluding_id=organisation.id):
         raise DuplicateName(data["name"])
+    backup_id = data.get("backup_contact_id")
+    if backup_id is not None and not may_be_backup(organisation, db.session.get(Contact, backup_id)):
+        raise BackupNotAllowed(backup_id)
     apply_form(organisation, data)
     db.session.add(organisation)
     try:

@@ -52,9 +52,10 @@ from sqlalchemy import (
     values,
 )
 
-from crm.business_hours import DEFAULT_TARGET_HOURS, business_calendar, business_hours_between
+from crm.business_hours import DEFAULT_TARGET_HOURS, business_hours_between
 from crm.database import UTCDateTime
 from crm.extensions import db
+from crm.holidays import calendars
 from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.geography import region_counties
@@ -452,10 +453,17 @@ def _stored_responses(period: Period) -> Select:
 
 def _unmeasured_responses(period: Period) -> Select:
     """The period's answered inquiries whose hours were not stored (written by other means than
-    the app): county_fips, language, target, received_at, first_response_at. The partial index
+    the app): county_fips, language, target, received_at, first_response_at, organisation_id. The partial index
     ix_inquiries_unmeasured_response finds them; there are normally none."""
     return (
-        select(Inquiry.county_fips, Inquiry.language, _target_hours(), Inquiry.received_at, Inquiry.first_response_at)
+        select(
+            Inquiry.county_fips,
+            Inquiry.language,
+            _target_hours(),
+            Inquiry.received_at,
+            Inquiry.first_response_at,
+            Inquiry.organisation_id,
+        )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
         .where(*in_period(period), Inquiry.first_response_at.is_not(None), Inquiry.first_response_hours.is_(None))
@@ -463,15 +471,15 @@ def _unmeasured_responses(period: Period) -> Select:
 
 
 def _responses_measured_now(period: Period) -> list[tuple[str | None, str, float, float]]:
-    """The unmeasured responses, measured by today's business calendar: (county_fips, language,
-    target, hours)."""
+    """The unmeasured responses, measured by today's holiday calendar of the organisation each
+    is with: (county_fips, language, target, hours)."""
     rows = db.session.execute(_unmeasured_responses(period)).all()
     if not rows:
         return []
-    calendar = business_calendar()
+    by_organisation = calendars.calendars_for({row.organisation_id for row in rows})
     return [
-        (county, language, float(target), business_hours_between(received, answered, calendar))
-        for county, language, target, received, answered in rows
+        (county, language, float(target), business_hours_between(received, answered, by_organisation[organisation_id]))
+        for county, language, target, received, answered, organisation_id in rows
     ]
 
 

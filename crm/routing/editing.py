@@ -6,9 +6,11 @@ Each change is one unit of work, committed once with its audit trail.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.database import violated_constraint
 from crm.extensions import db
 from crm.models import Contact, County, Organisation, Region, RoutingRule, Topic, User
 
@@ -19,6 +21,14 @@ class DuplicateTopic(ValueError):
 
 class UnknownTarget(ValueError):
     """The chosen contact or organisation is gone, or can no longer take inquiries."""
+
+
+class FallbackChangedMeanwhile(ValueError):
+    """Another manager chose a fallback contact at the same moment; nothing was written."""
+
+
+# The partial unique index that keeps the fallback to one contact (crm.models.contact).
+ONE_FALLBACK = "uq_contacts_inquiry_fallback"
 
 
 # Reading
@@ -173,5 +183,14 @@ def set_fallback(contact: Contact, actor: User) -> None:
     )
     for other in others:
         other.is_inquiry_fallback = False
+    # The old fallback gives the role up before the new one takes it: the unique index
+    # checks each UPDATE, and one flush would write them in id order.
+    db.session.flush()
     contact.is_inquiry_fallback = True
-    audit.commit(actor)
+    try:
+        audit.commit(actor)
+    except IntegrityError as error:
+        db.session.rollback()
+        if violated_constraint(error) == ONE_FALLBACK:
+            raise FallbackChangedMeanwhile from None
+        raise

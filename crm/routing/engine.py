@@ -6,7 +6,7 @@ sets their last_assigned_at to `now`. The engine keeps no state of its own, so f
 round-robin within an organisation depends on the caller doing that update.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,6 +62,8 @@ class Candidate:
     away_until: datetime | None
     open_inquiries: int
     last_assigned_at: datetime | None
+    # The topics they handle where their organisation splits them; empty = every topic.
+    topic_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ def unavailable_reason(candidate: Candidate, now: datetime) -> str | None:
 
 def is_available(candidate: Candidate, now: datetime) -> bool:
     return unavailable_reason(candidate, now) is None
+
+
+def handles_topic(candidate: Candidate, topic_id: int | None) -> bool:
+    """A contact with no topics handles every topic, and every contact handles an inquiry without one."""
+    return topic_id is None or not candidate.topic_ids or topic_id in candidate.topic_ids
 
 
 def rule_matches(rule: Rule, request: RoutingRequest) -> bool:
@@ -135,8 +142,13 @@ def route(
     candidates: Sequence[Candidate],
     fallback: Candidate,
     now: datetime,
+    backups: Mapping[int, int] | None = None,
 ) -> Decision:
+    """``backups`` maps an organisation's id to its backup contact's id: who takes what
+    nobody else there can (all away, nobody speaks the language or handles the topic),
+    before the rules move on and, in the end, the foundation's fallback."""
     steps = explain_steps(request)
+    backups = backups or {}
     by_id = {c.id: c for c in candidates}
     any_matched = False
     for rule in sorted(rules, key=lambda r: (r.priority, r.id)):
@@ -158,8 +170,25 @@ def route(
                 )
             steps.append(f"rule '{rule.name}' skipped: {rule.target_label} is {problem}")
         else:
-            picked = _pick_from_organisation(rule.target_organisation_id, request.language, candidates, now)
-            if picked is not None:
+            backup_id = backups.get(rule.target_organisation_id) if rule.target_organisation_id else None
+            picked = _pick_from_organisation(rule.target_organisation_id, request, candidates, now, backup_id=backup_id)
+            if isinstance(picked, str):
+                backup = _backup_of(rule.target_organisation_id, backups, by_id, now)
+                if backup is not None:
+                    organisation = backup.organisation_name or rule.target_label
+                    steps += [f"rule '{rule.name}'", rule.target_label, f"backup for {organisation}: {picked}", backup.name]
+                    return Decision(
+                        contact=backup,
+                        rule=rule,
+                        organisation_id=rule.target_organisation_id,
+                        organisation_name=organisation,
+                        used_fallback=False,
+                        reason=" -> ".join(steps),
+                    )
+                picked = _pick_from_organisation(
+                    rule.target_organisation_id, request, candidates, now, backup_id=backup_id, any_language=True
+                )
+            if not isinstance(picked, str):
                 contact, why = picked
                 steps += [f"rule '{rule.name}'", rule.target_label, f"{contact.name}, {why}"]
                 return Decision(
@@ -170,7 +199,10 @@ def route(
                     used_fallback=False,
                     reason=" -> ".join(steps),
                 )
-            steps.append(f"rule '{rule.name}' skipped: nobody at {rule.target_label} is available")
+            gap = f"nobody at {rule.target_label} is available" if picked == "nobody available" else f"{picked} at {rule.target_label}"
+            if rule.target_organisation_id in backups:
+                gap += "; its backup is not available either"
+            steps.append(f"rule '{rule.name}' skipped: {gap}")
 
     steps.append("no matching rule could take it" if any_matched else "no rule matched")
     # An inquiry must never be dropped, so the fallback takes it even when unavailable.
@@ -192,18 +224,50 @@ def _round_robin_key(candidate: Candidate) -> tuple[bool, datetime, int]:
     return (last is not None, last or _NEVER, candidate.id)
 
 
-def _pick_from_organisation(
-    organisation_id: int | None, language: str, candidates: Sequence[Candidate], now: datetime
-) -> tuple[Candidate, str] | None:
-    """The organisation's best available contact and a phrase saying why them."""
-    pool = [c for c in candidates if c.organisation_id == organisation_id and is_available(c, now)]
-    if not pool:
+def _backup_of(
+    organisation_id: int | None, backups: Mapping[int, int], by_id: Mapping[int, Candidate], now: datetime
+) -> Candidate | None:
+    """The organisation's backup when they still belong to it and are available now."""
+    if organisation_id is None or organisation_id not in backups:
         return None
+    backup = by_id.get(backups[organisation_id])
+    if backup is None or backup.organisation_id != organisation_id or not is_available(backup, now):
+        return None
+    return backup
+
+
+def _pick_from_organisation(
+    organisation_id: int | None,
+    request: RoutingRequest,
+    candidates: Sequence[Candidate],
+    now: datetime,
+    *,
+    backup_id: int | None = None,
+    any_language: bool = False,
+) -> tuple[Candidate, str] | str:
+    """The organisation's best available contact and a phrase saying why them; or, when
+    nobody there fits, a phrase saying why not ("nobody available speaks Spanish").
+
+    With ``any_language`` a contact who handles the topic but not the language is taken
+    when nobody speaks it: better than the rule giving up (used when there is no backup).
+    """
+    language = request.language
+    lang = language_name(language)
+    available = [
+        c for c in candidates if c.organisation_id == organisation_id and c.id != backup_id and is_available(c, now)
+    ]
+    if not available:
+        return "nobody available"
+    pool = [c for c in available if handles_topic(c, request.topic_id)]
+    if not pool:
+        return f"nobody available handles {request.topic_name or 'this topic'}"
     speakers = [c for c in pool if language in c.languages]
+    if not speakers and not any_language:
+        return f"nobody available speaks {lang}"
     pool = speakers or pool
     fewest = min(c.open_inquiries for c in pool)
     tied = sorted((c for c in pool if c.open_inquiries == fewest), key=_round_robin_key)
-    chosen, lang = tied[0], language_name(language)
+    chosen = tied[0]
 
     if len(pool) == 1:
         why = "the only available contact" + (f" who speaks {lang}" if speakers else "")

@@ -18,6 +18,7 @@ from crm.routing.forms import FallbackForm, RoutingTestForm, RuleForm, TopicForm
 bp = Blueprint("routing", __name__, url_prefix="/routing")
 
 TARGET_GONE = "That choice is no longer available; pick another."
+FALLBACK_CHANGED = "Someone else chose a fallback contact at the same moment. Check the choice and save again."
 TOPIC_NAME_TAKEN = "Another topic already uses this name."
 
 
@@ -85,6 +86,8 @@ def set_fallback():
             editing.set_fallback(contact, current_user)
         except editing.UnknownTarget:
             form.contact_id.errors.append(TARGET_GONE)
+        except editing.FallbackChangedMeanwhile:
+            form.contact_id.errors.append(FALLBACK_CHANGED)
         else:
             flash(f"{contact.name} now takes the inquiries no rule can place.", "success")
             return redirect(url_for(".rules"))

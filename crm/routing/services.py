@@ -108,6 +108,7 @@ def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
         away_until=contact.away_until,
         open_inquiries=open_counts.get(contact.id, 0),
         last_assigned_at=contact.last_assigned_at,
+        topic_ids=frozenset(topic.id for topic in contact.topics),
     )
 
 
@@ -117,10 +118,21 @@ def candidates(rules: list[Rule], open_counts: dict[int, int]) -> list[Candidate
     organisation_ids = {rule.target_organisation_id for rule in rules if rule.target_organisation_id}
     contacts = db.session.scalars(
         select(Contact)
-        .options(selectinload(Contact.organisation))
+        .options(selectinload(Contact.organisation), selectinload(Contact.topics))
         .where(Contact.id.in_(contact_ids) | Contact.organisation_id.in_(organisation_ids))
     )
     return [candidate_for(contact, open_counts) for contact in contacts]
+
+
+def backups(rules: list[Rule]) -> dict[int, int]:
+    """The backup contact of each organisation a rule sends inquiries to."""
+    organisation_ids = {rule.target_organisation_id for rule in rules if rule.target_organisation_id}
+    rows = db.session.execute(
+        select(Organisation.id, Organisation.backup_contact_id).where(
+            Organisation.id.in_(organisation_ids), Organisation.backup_contact_id.is_not(None)
+        )
+    )
+    return {organisation_id: contact_id for organisation_id, contact_id in rows}  # noqa: C416 (rows are Row objects)
 
 
 def current_fallback() -> Contact | None:
@@ -143,7 +155,7 @@ def decide(zip_code: str, topic: Topic | None, language: str, now: datetime) -> 
     rules = active_rules()
     open_counts = open_inquiry_counts()
     fallback = candidate_for(fallback_contact(), open_counts)
-    decision = route(request, rules, candidates(rules, open_counts), fallback, now)
+    decision = route(request, rules, candidates(rules, open_counts), fallback, now, backups=backups(rules))
     return RoutingOutcome(place=place, decision=decision)
 
 

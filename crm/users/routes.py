@@ -7,8 +7,10 @@ from crm import confirmation
 from crm.auth import second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires, role_may
+from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import with_empty_choice
+from crm.invitations.services import pending_invitations
 from crm.models import User
 from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404, paginate
@@ -41,7 +43,7 @@ def _edit_page(user: User, form: UserDetailsForm | None = None, status: int = 20
 @requires(Access.ADMIN)
 def index():
     page = paginate(services.all_users())
-    return render_template("users/index.html", page=page)
+    return render_template("users/index.html", page=page, invitations=pending_invitations(), now=utcnow())
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.auth.passwords import hash_password
+from crm.auth.services import link_contact
 from crm.extensions import db
 from crm.models import Role, User
 from crm.models.user import normalise_email
@@ -68,7 +69,10 @@ def create_user(data: dict, actor: User) -> tuple[User, str | None]:
         raise DuplicateEmail(data["email"])
     temporary = None if data.get("password") else generate_password()
     user = User(email=data["email"], password_hash=hash_password(data.get("password") or temporary))
+    # A password someone else has seen is theirs only until they sign in.
+    user.must_change_password = temporary is not None
     _apply_details(user, data)
+    link_contact(user)
     db.session.add(user)
     try:
         audit.commit(actor)
@@ -106,11 +110,13 @@ def reactivate(user: User, actor: User) -> None:
 
 
 def reset_password(user: User, actor: User) -> str:
-    """Give the user a new temporary password and sign them out everywhere; returns the password."""
+    """Give the user a new temporary password, which they must change when they next sign in,
+    and sign them out everywhere; returns the password."""
     if user.id == actor.id:
         raise NotAllowed("To change your own password, use Change password on your account page.")
     temporary = generate_password()
     user.password_hash = hash_password(temporary)
+    user.must_change_password = True
     user.end_sessions()
     audit.commit(actor)
     return temporary

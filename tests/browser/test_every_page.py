@@ -35,6 +35,8 @@ from crm.models import (
     Contact,
     Grant,
     GrantReport,
+    Holiday,
+    HolidayCalendar,
     Inquiry,
     Interaction,
     InteractionKind,
@@ -98,6 +100,8 @@ def ids(live_app) -> dict[str, int]:
             "rule": one(select(RoutingRule.id).order_by(RoutingRule.priority)),
             "region": one(select(Region.id).where(Region.name == "Bootheel")),
             "email": one(select(OutboundEmail.id).order_by(OutboundEmail.id)),
+            "calendar": one(select(HolidayCalendar.id).where(HolidayCalendar.is_foundation.is_(True))),
+            "holiday": one(select(Holiday.id).order_by(Holiday.day.desc()).limit(1)),
             "missing": MISSING,
             **inquiries,
         }
@@ -223,6 +227,11 @@ PAGES = [
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
     Page(None, "/login/code", lands_on="/login$", axe=False),  # no password given: back to it
+    Page(None, "/forgot-password", h1="Forgot your password"),
+    Page(None, "/reset-password", status=400, h1="not valid"),  # no token
+    Page(None, "/reset-password?token=made-up", status=404, h1="not valid"),
+    Page(None, "/invitations/accept", status=400, h1="not valid"),
+    Page(None, "/invitations/accept?token=made-up", status=404, h1="not valid"),
     # Staff pages, as a manager.
     Page("manager", "/dashboard", h1="Dashboard"),
     Page("manager", "/organisations/", h1="Organisations"),
@@ -266,6 +275,18 @@ PAGES = [
     Page("manager", "/routing/topics/{topic}/edit", h1="Support for my family"),
     Page("manager", "/routing/test", h1="Test routing"),
     Page("manager", "/routing/test?zip=63857&topic={topic}&language=es", h1="Test routing"),
+    Page("manager", "/holidays/", h1="Holiday calendars"),
+    Page("manager", "/holidays/calendars/{calendar}", h1="Foundation holidays"),
+    Page("manager", "/holidays/calendars/{calendar}?earlier=1", h1="Foundation holidays", axe=False),
+    Page("manager", "/holidays/calendars/{calendar}/edit", h1="Rename"),
+    # The foundation calendar is never deleted: back to it, with a message.
+    Page("manager", "/holidays/calendars/{calendar}/delete", lands_on=r"/holidays/calendars/\d+$", axe=False),
+    Page("manager", "/holidays/{holiday}/edit", h1="Edit"),
+    Page("manager", "/holidays/{holiday}/delete", h1="Remove"),
+    Page("partner", "/holidays/", status=403, axe=False),
+    Page("manager", "/invitations/", h1="Invitations"),
+    Page("manager", "/invitations/new", h1="Invite a colleague"),
+    Page("partner", "/invitations/", status=403, axe=False),
     Page("manager", "/account/", h1="Your account"),
     Page("manager", "/account/password", h1="password"),
     # Admin pages.
@@ -716,6 +737,16 @@ FORMS = [
         kept=(("#name", "Sasha Staff"),),
     ),
     BadInput(
+        "forgotten password: not an address", "none", "/forgot-password",
+        fill_all({"#email": "not an email"}), "Email me a link", "Enter an email address like",
+        kept=(("#email", "not an email"),),
+    ),
+    BadInput(
+        "colleague invitation: bad email", "manager", "/invitations/new",
+        fill_all({"#name": "Every Page Colleague", "#email": "not an email"}), "Send the invitation", "email",
+        kept=(("#name", "Every Page Colleague"),),
+    ),
+    BadInput(
         "password change: wrong current password", "partner", "/account/password",
         fill_all({"#current_password": "not the password", "#new_password": "a brand new password 123",
                   "#confirm": "a brand new password 123"}),
@@ -778,6 +809,17 @@ FORMS = [
              lambda page: force_value(page, "#received_from", "2026-02-31"),
              fill_all({"#q": "every"})),
         "Filter", "That date does not exist.", kept=(("#q", "every"),),
+    ),
+    BadInput(
+        "holidays: a range that ends before it begins", "manager", "/holidays/calendars/{calendar}",
+        then(fill_all({"#name": "Every page closure"}),
+             lambda page: force_value(page, "#first_day", "2026-12-31"),
+             lambda page: force_value(page, "#last_day", "2026-12-24")),
+        "Close these days", "before the first day", kept=(("#name", "Every page closure"),),
+    ),
+    BadInput(
+        "holiday edit: impossible date", "manager", "/holidays/{holiday}/edit",
+        lambda page: force_value(page, "#day", "2026-02-30"), "Save", "That date does not exist.",
     ),
     BadInput(
         "routing test: unknown ZIP", "manager", "/routing/test",

@@ -449,3 +449,82 @@ def test_round_robin_alternates_when_open_counts_stay_equal() -> None:
     assert Counter(picks) == {21: 100, 22: 100, 23: 100}
     assert picks[:6] == [21, 22, 23, 21, 22, 23]
     assert all(len(set(picks[i : i + 3])) == 3 for i in range(len(picks) - 2))
+
+
+# --- topics and the organisation's backup ---
+
+BACKUP = person(6, name="Dee Backup")
+AWAY = {"away_from": NOW - HOUR, "away_until": NOW + 24 * HOUR}
+BBF_ONLY = (rule(1, 20, name="Bootheel families", region_ids=frozenset({BOOTHEEL})),)
+
+
+def bootheel(staff: Sequence[Candidate], backup: Candidate | None = BACKUP, **request_overrides: object) -> Decision:
+    people = (*staff, backup) if backup else tuple(staff)
+    backups = {BBF: backup.id} if backup else {}
+    return route(request(**request_overrides), BBF_ONLY, people, FALLBACK, NOW, backups=backups)
+
+
+@pytest.mark.parametrize(
+    ("staff", "request_overrides", "expected", "reason_ends"),
+    [
+        # Someone there fits: the backup is kept for what nobody else can take.
+        ((person(2, name="Bea", open_inquiries=5),), {}, "Bea", "Bea, the only available contact who speaks English"),
+        # Everyone away.
+        ((person(2, name="Bea", **AWAY),), {}, "Dee Backup",
+         "backup for Bootheel Babies & Families: nobody available -> Dee Backup"),
+        # Nobody takes inquiries at all.
+        ((person(2, name="Bea", accepts_inquiries=False),), {}, "Dee Backup",
+         "backup for Bootheel Babies & Families: nobody available -> Dee Backup"),
+        # Nobody speaks the language.
+        ((person(2, name="Bea"),), {"language": "es"}, "Dee Backup",
+         "backup for Bootheel Babies & Families: nobody available speaks Spanish -> Dee Backup"),
+        # Nobody handles the topic (Bea handles safe sleep only; the backup takes any topic).
+        ((person(2, name="Bea", topic_ids=frozenset({SAFE_SLEEP})),), {}, "Dee Backup",
+         "backup for Bootheel Babies & Families: nobody available handles General question -> Dee Backup"),
+        # A contact with no topics handles them all.
+        ((person(2, name="Bea", topic_ids=frozenset()),), {}, "Bea", "Bea, the only available contact who speaks English"),
+        # The one who handles the topic is chosen over one with fewer open inquiries who does not.
+        ((person(2, name="Bea", topic_ids=frozenset({SAFE_SLEEP})), person(3, name="Cy", open_inquiries=5)),
+         {}, "Cy", "Cy, the only available contact who speaks English"),
+    ],
+)
+def test_backup_takes_what_nobody_else_can(
+    staff: tuple[Candidate, ...], request_overrides: dict, expected: str, reason_ends: str
+) -> None:
+    decision = bootheel(staff, **request_overrides)
+    assert decision.contact.name == expected
+    assert decision.reason.endswith(reason_ends), decision.reason
+    assert not decision.used_fallback
+    assert decision.organisation_id == BBF
+
+
+@pytest.mark.parametrize(
+    ("backup", "staff", "expected", "skip"),
+    [
+        # No backup named: a contact who does not speak the language still beats the fallback.
+        (None, (person(2, name="Bea"),), "Bea", None),
+        # No backup and everyone away: on to the fallback, as before.
+        (None, (person(2, name="Bea", **AWAY),), "Pat Fallback",
+         "skipped: nobody at Bootheel Babies & Families is available ->"),
+        # The backup is away too: the fallback, and the reason says the backup was tried.
+        (replace(BACKUP, **AWAY), (person(2, name="Bea", **AWAY),), "Pat Fallback",
+         "skipped: nobody at Bootheel Babies & Families is available; its backup is not available either"),
+        # A backup who has since moved to another organisation is no backup.
+        (replace(BACKUP, organisation_id=STL_ORG), (person(2, name="Bea", **AWAY),), "Pat Fallback",
+         "its backup is not available either"),
+    ],
+)
+def test_without_a_usable_backup(backup: Candidate | None, staff: tuple, expected: str, skip: str | None) -> None:
+    decision = bootheel(staff, backup=backup, language="es")
+    assert decision.contact.name == expected
+    if skip:
+        assert skip in decision.reason
+        assert decision.used_fallback
+
+
+def test_backup_reason_in_full() -> None:
+    decision = bootheel((person(2, name="Bea", **AWAY),))
+    assert decision.reason == (
+        "ZIP 63857 -> Dunklin County -> Bootheel region -> rule 'Bootheel families' -> Bootheel Babies & Families"
+        " -> backup for Bootheel Babies & Families: nobody available -> Dee Backup"
+    )

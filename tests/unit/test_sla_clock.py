@@ -325,17 +325,19 @@ def test_parsed_holidays_drive_the_calendar():
 
 
 @pytest.mark.parametrize(
-    ("config", "expected"),
+    ("config", "holidays", "expected"),
     [
         (
-            {"SLA_TIMEZONE": "America/Chicago", "SLA_DAY_START_HOUR": 9, "SLA_DAY_END_HOUR": 17, "SLA_HOLIDAYS": ""},
+            {"SLA_TIMEZONE": "America/Chicago", "SLA_DAY_START_HOUR": 9, "SLA_DAY_END_HOUR": 17},
+            (),
             BusinessCalendar(),
         ),
         (
-            {"SLA_TIMEZONE": "Europe/London", "SLA_DAY_START_HOUR": 8, "SLA_DAY_END_HOUR": 16, "SLA_HOLIDAYS": "2026-12-25, 2027-01-01"},
+            {"SLA_TIMEZONE": "Europe/London", "SLA_DAY_START_HOUR": 8, "SLA_DAY_END_HOUR": 16},
+            [date(2026, 12, 25), date(2027, 1, 1)],
             BusinessCalendar(timezone="Europe/London", day_start=time(8), day_end=time(16), holidays=YEAR_END.holidays),
         ),
     ],
 )
-def test_calendar_from_config_reads_the_sla_settings(config, expected):
-    assert calendar_from_config(config) == expected
+def test_calendar_from_config_reads_the_sla_settings(config, holidays, expected):
+    assert calendar_from_config(config, holidays) == expected
