@@ -51,7 +51,6 @@ from crm.models import (
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.services import TABLE_NAMES
 from tests.browser.conftest import DEMO_PASSWORD
-from tests.inquiry_support import wire_inquiries
 from tests.public_support import app_config
 
 pytestmark = pytest.mark.browser
@@ -68,7 +67,6 @@ EXPECTED_LOAD_ERROR = re.compile(r"Failed to load resource: the server responded
 @pytest.fixture(scope="module")
 def ids(live_app) -> dict[str, int]:
     """The records the pages are opened for: the demo's, and three inquiries of this module's own."""
-    wire_inquiries(live_app)
     with live_app.test_request_context():
         one = db.session.scalar
         bootheel = one(select(Organisation).where(Organisation.name == BOOTHEEL_BABIES))
