@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
 from crm.models import AuditEvent, Contact, OrganisationKind, RecordStatus, Role
 from tests.factories import ContactFactory, InteractionFactory, OrganisationFactory
+from tests.naughty import naughty_sample
 
 
 def count(model) -> int:
@@ -466,19 +465,8 @@ def test_every_staff_role_may_use_contacts(client, login, role):
 
 # --- hostile input ------------------------------------------------------------------------------
 
-NAUGHTY_STRINGS_FILE = Path(__file__).resolve().parent / "data" / "naughty_strings.txt"
-
-
-def naughty_strings() -> list[str]:
-    with NAUGHTY_STRINGS_FILE.open(encoding="utf-8", newline="") as file:
-        return [line for line in file.read().split("\n") if line and not line.startswith("#")]
-
-
 def test_hostile_text_is_saved_or_refused_never_a_server_error(client, staff):
-    strings = naughty_strings()
-    # Every tenth string, plus every one with a control character, keeps the test quick.
-    sample = set(strings[::10]) | {text for text in strings if any(ord(char) < 32 or ord(char) == 127 for char in text)}
-    for text in sorted(sample):
+    for text in naughty_sample():
         form = valid_form(name=text, title=text[:200], notes=text, email=None, phone=None)
         response = client.post("/contacts/new", data=form)
         assert response.status_code in (302, 422), repr(text)
