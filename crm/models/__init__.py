@@ -7,6 +7,7 @@ from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
+from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
@@ -31,6 +32,9 @@ __all__ = [
     "GrantStatus",
     "Holiday",
     "HolidayCalendar",
+    "IMPORT_KINDS",
+    "ImportMapping",
+    "ImportUpload",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
