@@ -152,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.auth.routes import bp as auth_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
+    from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
     from crm.holidays.routes import bp as holidays_bp
     from crm.inquiries.routes import bp as inquiries_bp
@@ -166,6 +167,7 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp,
+        family_bp,
         auth_bp,
         password_reset_bp,
         invitations_bp,
