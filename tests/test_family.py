@@ -71,12 +71,15 @@ def test_a_follow_up_goes_once_five_days_after_the_close(app, world) -> None:
     assert services.send_follow_ups(utcnow()) == 1
     assert services.send_follow_ups(utcnow()) == 0  # a second run (or runner) sends nothing new
     [email] = follow_ups()
-    assert email.inquiry_id == due.id and email.to_address == due.email
+    assert email.inquiry_id == due.id
+    assert email.to_address == due.email
     assert reload(due).follow_up_sent_at is not None
     assert reload(recent).follow_up_sent_at is None
-    assert "/follow-up/yes?token=" in email.body_text and "/follow-up/no?token=" in email.body_text
+    assert "/follow-up/yes?token=" in email.body_text
+    assert "/follow-up/no?token=" in email.body_text
     assert "/opt-out?token=" in email.body_text
-    assert SECRET not in email.body_text and SECRET not in email.subject
+    assert SECRET not in email.body_text
+    assert SECRET not in email.subject
 
 
 def test_the_days_follow_the_setting(app, world, monkeypatch) -> None:
@@ -128,7 +131,9 @@ def test_opening_a_link_changes_nothing_until_the_button(client, world) -> None:
     assert page.status_code == 200
     assert "No, I still need help" in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
-    assert SECRET not in page.text and inquiry.reference not in page.text and inquiry.name not in page.text
+    assert SECRET not in page.text
+    assert inquiry.reference not in page.text
+    assert inquiry.name not in page.text
     assert reload(inquiry).family_answered_at is None
     assert reload(inquiry).status is InquiryStatus.CLOSED
 
@@ -143,9 +148,11 @@ def test_yes_records_the_confirmation_once(client, world) -> None:
     inquiry = closed(6)
     body = _sent(inquiry)
     answered = _press(client, link(body, "/follow-up/yes"))
-    assert answered.status_code == 200 and "glad you got the help" in answered.text
+    assert answered.status_code == 200
+    assert "glad you got the help" in answered.text
     inquiry = reload(inquiry)
-    assert inquiry.family_confirmed is True and inquiry.status is InquiryStatus.CLOSED
+    assert inquiry.family_confirmed is True
+    assert inquiry.status is InquiryStatus.CLOSED
     assert len(events(inquiry, InquiryEventKind.FAMILY_CONFIRMED)) == 1
     # Each link works once: the other one too.
     again = _press(client, link(body, "/follow-up/no"))
@@ -158,16 +165,20 @@ def test_no_reopens_and_tells_the_assignee_and_the_managers(client, world, manag
     inquiry = closed(6)
     body = _sent(inquiry)
     answered = _press(client, link(body, "/follow-up/no"))
-    assert answered.status_code == 200 and "still need help" in answered.text
+    assert answered.status_code == 200
+    assert "still need help" in answered.text
     inquiry = reload(inquiry)
     assert inquiry.family_confirmed is False
-    assert inquiry.status is InquiryStatus.IN_PROGRESS and inquiry.closed_at is None
+    assert inquiry.status is InquiryStatus.IN_PROGRESS
+    assert inquiry.closed_at is None
     assert len(events(inquiry, InquiryEventKind.FAMILY_NEEDS_HELP)) == 1
     notices = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == EmailKind.FAMILY_REOPENED)).all()
     assert sorted(notice.to_address for notice in notices) == ["maya@foundation.example.org", "nora@north.example.org"]
     for notice in notices:
-        assert inquiry.reference in notice.body_text and f"/inquiries/{inquiry.id}" in notice.body_text
-        assert SECRET not in notice.body_text and inquiry.email not in notice.body_text
+        assert inquiry.reference in notice.body_text
+        assert f"/inquiries/{inquiry.id}" in notice.body_text
+        assert SECRET not in notice.body_text
+        assert inquiry.email not in notice.body_text
     assert _press(client, link(body, "/follow-up/no")).status_code == 200
     assert len(events(reload(inquiry), InquiryEventKind.FAMILY_NEEDS_HELP)) == 1
 
@@ -217,7 +228,8 @@ def test_the_acknowledgement_carries_an_opt_out_link_that_is_honoured_at_once(cl
     )
     url = link(ack.body_text, "/opt-out")
     page = client.get(url)
-    assert page.status_code == 200 and "Send me no more messages" in page.text
+    assert page.status_code == 200
+    assert "Send me no more messages" in page.text
     assert db.session.scalar(select(FamilyOptOut.id)) is None  # a look is not a choice
     done = _press(client, url)
     assert done.status_code == 200
@@ -244,8 +256,10 @@ def test_status_answers_for_the_right_email(client, world) -> None:
     page = _status(client, inquiry.reference.lower().replace("-", " "), "FAMILY@example.net")
     assert page.status_code == 200
     assert "With a partner: North Families" in page.text
-    assert "Answered" in page.text and "Closed" in page.text
-    assert SECRET not in page.text and inquiry.name not in page.text
+    assert "Answered" in page.text
+    assert "Closed" in page.text
+    assert SECRET not in page.text
+    assert inquiry.name not in page.text
 
 
 def test_status_says_the_same_for_a_wrong_email_and_no_such_request(client, world) -> None:
@@ -279,7 +293,8 @@ def test_status_form_refuses_bad_input_with_a_message(client, world) -> None:
 def test_status_in_spanish(client, world) -> None:
     inquiry = closed(6, email="family@example.net", language="es")
     page = client.post("/status?lang=es", data={"reference": inquiry.reference, "email": "family@example.net"})
-    assert "Con una organización: North Families" in page.text and "Cerrada" in page.text
+    assert "Con una organización: North Families" in page.text
+    assert "Cerrada" in page.text
 
 
 def test_status_is_rate_limited(client, world, app, monkeypatch) -> None:
