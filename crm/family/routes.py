@@ -46,6 +46,16 @@ def _token() -> str:
     return (request.form if request.method == "POST" else request.args).get(TOKEN_FIELD, "")
 
 
+def _not_valid():
+    """A link that is not ours: 400 for an address without its token, 404 for a token we
+    never signed (or one cut short or changed), as the account links answer."""
+    return _message(
+        404 if _token() else 400,
+        _("This link is not valid"),
+        _("It may have been cut short. Please open the link from the email again."),
+    )
+
+
 # --- the follow-up's answers ---------------------------------------------------------------
 
 
@@ -62,7 +72,7 @@ def follow_up(answer: str):
     except links.LinkExpired:
         return _message(410, _("This link has expired"), _("Links in our emails work for a limited time. If you still need help, please get in touch again."))
     if inquiry_id is None:
-        return _message(404, _("This link is not valid"), _("It may have been cut short. Please open the link from the email again."))
+        return _not_valid()
 
     if request.method == "POST":
         outcome = services.record_answer(inquiry_id, chosen, utcnow())
@@ -93,7 +103,7 @@ def follow_up(answer: str):
 def opt_out():
     email_hash = hash_of_opt_out_token(_token())
     if email_hash is None:
-        return _message(404, _("This link is not valid"), _("It may have been cut short. Please open the link from the email again."))
+        return _not_valid()
     if request.method == "GET":
         return render_template("family/opt_out.html", token=_token())
     services.opt_out(email_hash)
