@@ -150,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
     from crm.admin_outbox.routes import bp as outbox_bp
     from crm.auth.routes import bp as auth_bp
+    from crm.calendar.routes import bp as calendar_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.grants.routes import bp as grants_bp
@@ -170,6 +171,7 @@ def register_blueprints(app: Flask) -> None:
         password_reset_bp,
         invitations_bp,
         account_bp,
+        calendar_bp,
         dashboard_bp,
         organisations_bp,
         contacts_bp,
