@@ -72,6 +72,8 @@ class Config:
     # answer is the same whether or not an account has that address, a refusal included.
     PASSWORD_RESET_LIMIT_PER_IP = os.environ.get("PASSWORD_RESET_LIMIT_PER_IP", "10 per hour")
     PASSWORD_RESET_LIMIT_PER_ACCOUNT = os.environ.get("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "3 per hour")
+    # The least time a request takes to answer, account or not (crm.password_reset.routes).
+    PASSWORD_RESET_ANSWER_SECONDS = float(os.environ.get("PASSWORD_RESET_ANSWER_SECONDS") or 0.5)
 
     # How long the links sent by email work: an invitation is read when its reader has time,
     # a password reset at once.
@@ -143,6 +145,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     PASSWORD_HASH_FAST = True
+    PASSWORD_RESET_ANSWER_SECONDS = 0.0
     # Tests that are not about two-factor sign-in sign in with a password alone.
     TWO_FACTOR_REQUIRED_ROLES = ""
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.auth.permissions import is_staff
 from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, User
@@ -88,6 +90,23 @@ def past_due_reports(on: date, limit: int) -> PastDueReports:
         .limit(limit)
     )
     return PastDueReports(reports=list(reports), total=total)
+
+
+def reports_due_for(user: Any) -> list[GrantReport]:
+    """The reports not yet received that ``user`` may see, soonest first, with their grants and
+    organisations: every grant's for staff, their own organisation's for a partner."""
+    query = (
+        select(GrantReport)
+        .join(GrantReport.grant)
+        .options(selectinload(GrantReport.grant).selectinload(Grant.organisation))
+        .where(GrantReport.received_on.is_(None))
+        .order_by(GrantReport.due_on, GrantReport.id)
+    )
+    if not is_staff(user):
+        if user.organisation_id is None:
+            return []
+        query = query.where(Grant.organisation_id == user.organisation_id)
+    return list(db.session.scalars(query))
 
 
 def next_report(grant: Grant) -> GrantReport | None:

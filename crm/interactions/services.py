@@ -39,6 +39,22 @@ def newest_first() -> Select:
     )
 
 
+def open_follow_ups(user: User) -> Select:
+    """The follow-ups ``user`` still has to do, soonest first, with their organisation and
+    contacts loaded: a follow-up is for whoever logged the interaction (the dashboard's list,
+    the calendar feed)."""
+    return (
+        select(Interaction)
+        .options(selectinload(Interaction.organisation), selectinload(Interaction.contacts))
+        .where(
+            Interaction.logged_by_id == user.id,
+            Interaction.follow_up_done.is_(False),
+            Interaction.follow_up_on.is_not(None),
+        )
+        .order_by(Interaction.follow_up_on, Interaction.id)
+    )
+
+
 def valid_ids(ids: list[int] | None) -> list[int]:
     return [id_ for id_ in ids or [] if 0 < id_ <= MAX_ID]
 

@@ -2,6 +2,7 @@
 
 from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
+from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
 from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
@@ -20,6 +21,7 @@ from crm.models.user_session import UserSession
 __all__ = [
     "AccountToken",
     "AuditEvent",
+    "CalendarFeed",
     "Contact",
     "ContactRole",
     "County",
