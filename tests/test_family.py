@@ -19,15 +19,10 @@ from crm.inquiries.retention import anonymise
 from crm.mail.opt_out import email_hash, opt_out_token
 from crm.models import EmailKind, FamilyOptOut, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
-from tests.factories import UserFactory
-from tests.inquiry_support import make_world, receive, reload
+from tests.factories import InquiryFactory, UserFactory
+from tests.fixtures_world import reload
 
 SECRET = "Our baby was born early and we need help with the hospital bills"
-
-
-@pytest.fixture
-def world(app):
-    return make_world()
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def manager(app):
 def closed(days_ago: float, **fields) -> Inquiry:
     """A web inquiry to North Families (Nora), answered and closed `days_ago`."""
     fields.setdefault("topic", db.session.scalar(select(Topic).where(Topic.name_en == "Home visits")))
-    inquiry = receive(now=utcnow() - timedelta(days=days_ago + 1), message=SECRET + str(utcnow()), **fields)
+    inquiry = InquiryFactory(now=utcnow() - timedelta(days=days_ago + 1), message=SECRET + str(utcnow()), **fields)
     inquiry.status = InquiryStatus.CLOSED
     inquiry.first_response_at = utcnow() - timedelta(days=days_ago + 0.5)
     inquiry.closed_at = utcnow() - timedelta(days=days_ago)
@@ -98,7 +93,7 @@ def test_the_follow_up_is_in_the_familys_language(app, world) -> None:
 
 
 def test_none_for_spam_purged_opted_out_or_long_closed_inquiries(app, world) -> None:
-    spam = receive(now=utcnow() - timedelta(days=7), spam_reason="honeypot")
+    spam = InquiryFactory(now=utcnow() - timedelta(days=7), spam_reason="honeypot")
     spam.closed_at = utcnow() - timedelta(days=6)
     purged = closed(6, email="purged@example.net")
     anonymise(purged, utcnow(), 1)

@@ -8,7 +8,7 @@
   (family_confirmed, family_needs_help; family_follow_up, family_reopened).
 
 Revision ID: d8d70e6d9599
-Revises: 12a621244337
+Revises: 53b8580be86b
 Create Date: 2026-12-03 04:03:38.628221
 
 """
@@ -18,7 +18,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'd8d70e6d9599'
-down_revision = '12a621244337'
+down_revision = '53b8580be86b'
 branch_labels = None
 depends_on = None
 
