@@ -4,6 +4,7 @@ from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
 from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
@@ -27,6 +28,7 @@ __all__ = [
     "County",
     "EmailKind",
     "EmailStatus",
+    "FamilyOptOut",
     "Grant",
     "GrantReport",
     "GrantStatus",
