@@ -4,7 +4,7 @@ The external_id columns get unique indexes, not constraints, and are added and d
 plain ALTER TABLE: no SQLite table copy, so nothing that refers to these tables is touched.
 
 Revision ID: 882135b53874
-Revises: 53b8580be86b
+Revises: d8d70e6d9599
 Create Date: 2026-12-03 04:14:14.259457
 
 """
@@ -14,7 +14,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = '882135b53874'
-down_revision = '53b8580be86b'
+down_revision = 'd8d70e6d9599'
 branch_labels = None
 depends_on = None
 
