@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.extensions import db
 from crm.models import Contact, ContactPreference, Inquiry, OutboundEmail, Role
-from tests.inquiry_support import make_world, post_export, receive, wire_inquiries
+from tests.factories import InquiryFactory
+from tests.fixtures_world import post_export
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
 
 MESSAGE = "Necesito ayuda con las visitas a domicilio para mi bebé."
@@ -159,14 +160,8 @@ def test_the_thank_you_page_prints_without_what_only_works_on_screen(public):
 # --- staff side: the record, the notice, the export, the database ---------------------------
 
 
-@pytest.fixture
-def world(app):
-    wire_inquiries(app)
-    return make_world()
-
-
 def test_the_notice_says_how_and_in_which_language_and_nothing_of_the_message(world):
-    inquiry = receive(
+    inquiry = InquiryFactory(
         email="", phone="(573) 555-0142", contact_preference=ContactPreference.TEXT, language="es", message=MESSAGE
     )
     notices = [email for email in emails_about(inquiry) if email.kind == "contact_notice"]
@@ -181,16 +176,16 @@ def test_the_notice_says_how_and_in_which_language_and_nothing_of_the_message(wo
 
 def test_an_email_preference_without_an_email_is_refused_by_the_database(world):
     with pytest.raises(IntegrityError, match="ck_inquiries_reachable|CHECK constraint failed"):
-        receive(email="", phone="(573) 555-0142", contact_preference=ContactPreference.EMAIL)
+        InquiryFactory(email="", phone="(573) 555-0142", contact_preference=ContactPreference.EMAIL)
     db.session.rollback()
     with pytest.raises(IntegrityError, match="ck_inquiries_reachable|CHECK constraint failed"):
-        receive(email="a@example.org", phone="", contact_preference=ContactPreference.TEXT)
+        InquiryFactory(email="a@example.org", phone="", contact_preference=ContactPreference.TEXT)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
 
 
 def test_the_inquiry_page_and_the_export_show_the_way(client, login, world):
-    inquiry = receive(email="", phone="(573) 555-0142", contact_preference=ContactPreference.PHONE)
+    inquiry = InquiryFactory(email="", phone="(573) 555-0142", contact_preference=ContactPreference.PHONE)
     login(Role.STAFF)
     page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
     assert re.search(r"<dt>Reach them by</dt><dd>Phone call</dd>", page)
@@ -207,8 +202,8 @@ def test_a_requester_without_email_is_linked_by_phone_number(client, login, worl
     known = Contact(name="Rosa Caller", email="", phone="(573) 555-0142")
     db.session.add(known)
     db.session.commit()
-    by_phone = receive(email="", phone="(573) 555-0142", contact_preference=ContactPreference.TEXT)
-    stranger = receive(email="", phone="(573) 555-0199", contact_preference=ContactPreference.PHONE)
+    by_phone = InquiryFactory(email="", phone="(573) 555-0142", contact_preference=ContactPreference.TEXT)
+    stranger = InquiryFactory(email="", phone="(573) 555-0199", contact_preference=ContactPreference.PHONE)
     login(Role.STAFF)
 
     assert client.post(f"/inquiries/{by_phone.id}/link-contact").status_code == 302

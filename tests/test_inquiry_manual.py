@@ -9,17 +9,7 @@ from crm.extensions import db
 from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, OutboundEmail, Role
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import ContactFactory
-from tests.inquiry_support import World, count, make_world, wire_inquiries, written
-
-
-@pytest.fixture(autouse=True)
-def _wired(app):
-    wire_inquiries(app)
-
-
-@pytest.fixture
-def world(app) -> World:
-    return make_world()
+from tests.fixtures_world import count, written
 
 
 def form(**overrides) -> dict:

@@ -172,7 +172,7 @@ def test_backup_contact_revision_keeps_what_refers_to_organisations(migrated_app
 
 # --- contact_preference (revision c577800cdcbd) -------------------------------------------
 
-BEFORE_CONTACT_PREFERENCE = "12a621244337"
+BEFORE_CONTACT_PREFERENCE = "882135b53874"
 
 
 def _insert(connection, table: str, **values) -> None:

@@ -66,6 +66,7 @@ class InquirySource(enum.StrEnum):
 # write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
+_FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_at").is_(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
 
 # crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
@@ -139,6 +140,20 @@ class Inquiry(db.Model):
             postgresql_where=_ANSWERED_WITHOUT_HOURS,
             sqlite_where=_ANSWERED_WITHOUT_HOURS,
         ),
+        # ck_inquiries_family_answer: an answer is yes or no with the time it was given, and
+        # only to a follow-up that was sent.
+        CheckConstraint(
+            "(family_confirmed IS NULL AND family_answered_at IS NULL)"
+            " OR (family_confirmed IS NOT NULL AND family_answered_at IS NOT NULL AND follow_up_sent_at IS NOT NULL)",
+            name="family_answer",
+        ),
+        # The follow-up job looks at closed inquiries not yet followed up, by when they closed.
+        Index(
+            "ix_inquiries_follow_up_due",
+            "closed_at",
+            postgresql_where=_FOLLOW_UP_PENDING,
+            sqlite_where=_FOLLOW_UP_PENDING,
+        ),
         Index(
             "ix_inquiries_open_load",
             "status",
@@ -192,6 +207,11 @@ class Inquiry(db.Model):
     )
     logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The family's follow-up (crm.family): "Did you get the help you needed?" is sent once,
+    # FOLLOW_UP_DAYS after the close, and answered at most once, yes (True) or no (False).
+    follow_up_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    family_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    family_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic: Mapped[Topic | None] = relationship()
     county: Mapped[County | None] = relationship()
@@ -293,6 +313,8 @@ class InquiryEventKind(enum.StrEnum):
     REMINDER = "reminder"
     ESCALATED = "escalated"
     ANONYMISED = "anonymised"
+    FAMILY_CONFIRMED = "family_confirmed"
+    FAMILY_NEEDS_HELP = "family_needs_help"
 
     @property
     def label(self) -> str:
@@ -315,6 +337,8 @@ _EVENT_LABELS: dict[InquiryEventKind, str] = {
     InquiryEventKind.REMINDER: "Deadline reminder",
     InquiryEventKind.ESCALATED: "Escalated: overdue",
     InquiryEventKind.ANONYMISED: "Personal details removed",
+    InquiryEventKind.FAMILY_CONFIRMED: "Family confirmed they got help",
+    InquiryEventKind.FAMILY_NEEDS_HELP: "Family still needs help",
 }
 
 

@@ -1,7 +1,7 @@
 """inquiries say how the requester wants to be reached: contact_preference and ck_inquiries_reachable
 
 Revision ID: c577800cdcbd
-Revises: 12a621244337
+Revises: 882135b53874
 Create Date: 2026-12-03 10:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c577800cdcbd'
-down_revision = '12a621244337'
+down_revision = '882135b53874'
 branch_labels = None
 depends_on = None
 
