@@ -18,6 +18,7 @@ from crm.holidays.cli import seed_holidays
 from crm.inquiries.intake import InquiryDetails, receive, start_acceptance_clock
 from crm.models import (
     Contact,
+    ContactPreference,
     County,
     Grant,
     GrantReport,
@@ -398,6 +399,7 @@ def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResul
             message=message,
             consent=True,
             source=source,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
         )
         received = receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
         inquiry = received.inquiry

@@ -25,8 +25,8 @@ from crm.models import (
     Role,
 )
 from crm.models.inquiry_status import InquiryStatus
-from tests.factories import HolidayCalendarFactory, HolidayFactory, UserFactory
-from tests.inquiry_support import NOW, World, make_world, receive, reload, wire_inquiries, written
+from tests.factories import NOW, HolidayCalendarFactory, HolidayFactory, InquiryFactory, UserFactory
+from tests.fixtures_world import reload, written
 
 # NOW is Monday 10:00 in Missouri (summer time began the day before): four business hours
 # later is 14:00 (19:00 UTC).
@@ -34,21 +34,19 @@ WINDOW_ENDS = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _wired(app, monkeypatch):
-    wire_inquiries(app)
+def _business_hours(app, monkeypatch):
     for key, value in {"SLA_TIMEZONE": "America/Chicago", "SLA_DAY_START_HOUR": 9, "SLA_DAY_END_HOUR": 17}.items():
         monkeypatch.setitem(app.config, key, value)
-
-
-@pytest.fixture
-def world(app) -> World:
-    return make_world()
 
 
 @pytest.fixture
 def spanish(world) -> Inquiry:
     """A Spanish home-visits request: routed to North Families, where nobody speaks Spanish."""
     return receive(topic=world.home_visits, language="es")
+
+
+def receive(**fields) -> Inquiry:
+    return InquiryFactory(**fields)
 
 
 def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:

@@ -22,7 +22,17 @@ from crm.mail.outbox import (
     queue_contact_notice,
     queue_requester_acknowledgement,
 )
-from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.models import (
+    Contact,
+    ContactPreference,
+    County,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquirySource,
+    Topic,
+    User,
+)
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
@@ -47,6 +57,7 @@ class InquiryDetails:
     message: str
     consent: bool
     source: InquirySource = InquirySource.WEB
+    contact_preference: ContactPreference = ContactPreference.EMAIL
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,16 @@ def new_reference() -> str:
             return reference
 
 
-def dedupe_key(email: str, message: str) -> str:
-    normalised = email.strip().lower() + "\n" + " ".join(message.split()).casefold()
+def dedupe_key(email: str, message: str, phone: str = "") -> str:
+    """The same requester and message: by email address, or, for a family who gave none (a
+    call or a text asked for), by the digits of their phone number. Empty when neither is given."""
+    if email.strip():
+        who = email.strip().lower()
+    elif digits := "".join(char for char in phone if char.isdigit()):
+        who = "tel:" + digits
+    else:
+        return ""
+    normalised = who + "\n" + " ".join(message.split()).casefold()
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
@@ -116,7 +135,7 @@ def take_in(
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
     beforehand (new_reference); by default one is chosen here."""
-    key = dedupe_key(details.email, details.message) if details.email else ""
+    key = dedupe_key(details.email, details.message, details.phone)
     if key:
         earlier = recent_duplicate(key, now)
         if earlier is not None:
@@ -129,6 +148,7 @@ def take_in(
         name=details.name,
         email=details.email,
         phone=details.phone,
+        contact_preference=details.contact_preference,
         zip_code=details.zip_code,
         topic=details.topic,
         language=details.language,

@@ -63,14 +63,13 @@ from crm.inquiries.paging import Page, fetch_page
 from crm.inquiries.timeline import timeline
 from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry_status import InquiryStatus
-from crm.records import get_or_404
+from crm.records import MAX_ID, get_or_404
 from crm.routing.services import foundation_contact_ids
 from crm.timezones import local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 
-# Ids beyond a 64-bit integer never reach the database: they are simply not found.
-MAX_ID = 2**63 - 1
+# Ids beyond crm.records.MAX_ID never reach the database: the URL does not match, a 404.
 ONE = f"/<int(max={MAX_ID}):inquiry_id>"
 CURSOR_ARGS = ("after", "before")
 T = TypeVar("T")
@@ -187,6 +186,7 @@ def new():
             name=form.name.data,
             email=form.email.data or "",
             phone=form.phone.data or "",
+            contact_preference=form.preference,
             zip_code=form.zip_code.data or "",
             topic=db.session.get(Topic, form.topic_id.data) if form.topic_id.data else None,
             language=form.language.data,

@@ -262,8 +262,23 @@ def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
 # --- the requester as a contact ----------------------------------------------------------
 
 
+def contact_with_phone(phone: str) -> Contact | None:
+    """For a requester who gave no email (they asked for a call or a text): the contact with
+    the same phone number, written as the forms write it, and no email of their own to
+    tell them apart; an active one first, then the oldest."""
+    if not phone.strip():
+        return None
+    return db.session.scalar(
+        select(Contact)
+        .where(Contact.phone == phone.strip(), Contact.email == "")
+        .order_by(Contact.active.desc(), Contact.id)
+        .limit(1)
+    )
+
+
 def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:
-    """Link the requester to the contact with their email, or create one; returns (contact, created).
+    """Link the requester to the contact with their email (without one, their phone number),
+    or create one; returns (contact, created).
 
     What a public form said never overwrites a contact: an existing contact is linked as it
     is, and a new one gets only the name, email and phone.
@@ -272,7 +287,7 @@ def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contac
         raise ActionRefused("This inquiry is marked as spam: it does not belong among the contacts.")
     if inquiry.requester_contact_id is not None:
         raise ActionRefused("The requester is already linked to a contact.")
-    contact = contact_with_email(inquiry.email)
+    contact = contact_with_email(inquiry.email) if inquiry.email else contact_with_phone(inquiry.phone)
     created = contact is None
     if created:
         contact = Contact(name=inquiry.name, email=inquiry.email, phone=inquiry.phone, organisation=None)

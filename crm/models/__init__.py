@@ -2,10 +2,14 @@
 
 from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
+from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_preference import ContactPreference
+from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
+from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
 from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
@@ -19,16 +23,22 @@ from crm.models.user_session import UserSession
 __all__ = [
     "AccountToken",
     "AuditEvent",
+    "CalendarFeed",
     "Contact",
+    "ContactPreference",
     "ContactRole",
     "County",
     "EmailKind",
     "EmailStatus",
+    "FamilyOptOut",
     "Grant",
     "GrantReport",
     "GrantStatus",
     "Holiday",
     "HolidayCalendar",
+    "IMPORT_KINDS",
+    "ImportMapping",
+    "ImportUpload",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",

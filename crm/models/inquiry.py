@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.database import UTCDateTime, enum_column, one_of, utcnow
 from crm.extensions import db
 from crm.languages import CODES, language_name
+from crm.models.contact_preference import ContactPreference
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
@@ -65,8 +66,19 @@ class InquirySource(enum.StrEnum):
 # write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
+_FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_at").is_(None))
 _AWAITING_ACCEPTANCE = and_(column("accepted_at").is_(None), column("acceptance_due_at").is_not(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
+
+# crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
+# the requester wants to be reached and holds what that needs. An anonymised inquiry has
+# neither detail left; its preference stays for the counts. A call or a text (the values
+# themselves are ck_inquiries_contact_preference's) needs a phone number.
+REACHABLE = (
+    "anonymised_at IS NOT NULL"
+    " OR (contact_preference = 'email' AND email <> '')"
+    " OR (contact_preference <> 'email' AND phone <> '')"
+)
 
 
 class Inquiry(db.Model):
@@ -74,6 +86,7 @@ class Inquiry(db.Model):
 
     __tablename__ = "inquiries"
     __table_args__ = (
+        CheckConstraint(REACHABLE, name="reachable"),
         # ck_inquiries_language: an inquiry is written in a language the app can answer in.
         CheckConstraint(one_of("language", CODES), name="language"),
         # The inbox pages by (received_at, id) within the filters staff use most.
@@ -135,6 +148,20 @@ class Inquiry(db.Model):
             postgresql_where=_AWAITING_ACCEPTANCE,
             sqlite_where=_AWAITING_ACCEPTANCE,
         ),
+        # ck_inquiries_family_answer: an answer is yes or no with the time it was given, and
+        # only to a follow-up that was sent.
+        CheckConstraint(
+            "(family_confirmed IS NULL AND family_answered_at IS NULL)"
+            " OR (family_confirmed IS NOT NULL AND family_answered_at IS NOT NULL AND follow_up_sent_at IS NOT NULL)",
+            name="family_answer",
+        ),
+        # The follow-up job looks at closed inquiries not yet followed up, by when they closed.
+        Index(
+            "ix_inquiries_follow_up_due",
+            "closed_at",
+            postgresql_where=_FOLLOW_UP_PENDING,
+            sqlite_where=_FOLLOW_UP_PENDING,
+        ),
         Index(
             "ix_inquiries_open_load",
             "status",
@@ -151,6 +178,9 @@ class Inquiry(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    contact_preference: Mapped[ContactPreference] = mapped_column(
+        enum_column(ContactPreference, "contact_preference"), default=ContactPreference.EMAIL, server_default=ContactPreference.EMAIL.value
+    )
     zip_code: Mapped[str] = mapped_column(String(10), default="")
     state: Mapped[str] = mapped_column(String(2), default="")
     county_fips: Mapped[str | None] = mapped_column(ForeignKey("counties.fips"), index=True)
@@ -190,6 +220,11 @@ class Inquiry(db.Model):
     )
     logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The family's follow-up (crm.family): "Did you get the help you needed?" is sent once,
+    # FOLLOW_UP_DAYS after the close, and answered at most once, yes (True) or no (False).
+    follow_up_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    family_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    family_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic: Mapped[Topic | None] = relationship()
     county: Mapped[County | None] = relationship()
@@ -302,6 +337,8 @@ class InquiryEventKind(enum.StrEnum):
     REMINDER = "reminder"
     ESCALATED = "escalated"
     ANONYMISED = "anonymised"
+    FAMILY_CONFIRMED = "family_confirmed"
+    FAMILY_NEEDS_HELP = "family_needs_help"
     ACCEPTED = "accepted"
     PASSED = "passed"
 
@@ -326,6 +363,8 @@ _EVENT_LABELS: dict[InquiryEventKind, str] = {
     InquiryEventKind.REMINDER: "Deadline reminder",
     InquiryEventKind.ESCALATED: "Escalated: overdue",
     InquiryEventKind.ANONYMISED: "Personal details removed",
+    InquiryEventKind.FAMILY_CONFIRMED: "Family confirmed they got help",
+    InquiryEventKind.FAMILY_NEEDS_HELP: "Family still needs help",
     InquiryEventKind.ACCEPTED: "Accepted",
     InquiryEventKind.PASSED: "Passed on",
 }

@@ -11,7 +11,7 @@ Inquiries already with a contact count as accepted when they were routed: none o
 a timer on the upgrade, so none moves on by itself afterwards.
 
 Revision ID: fc9c69517f3a
-Revises: 12a621244337
+Revises: c577800cdcbd
 Create Date: 2026-12-03 04:06:44.143277
 
 """
@@ -21,7 +21,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'fc9c69517f3a'
-down_revision = '12a621244337'
+down_revision = 'c577800cdcbd'
 branch_labels = None
 depends_on = None
 
@@ -33,21 +33,22 @@ WIDENED = {
         [
             'received', 'routed', 'email_queued', 'email_sent', 'email_failed', 'viewed', 'assigned',
             'status_changed', 'note', 'response', 'linked', 'reminder', 'escalated', 'anonymised',
+            'family_confirmed', 'family_needs_help',
         ],
         [
             'received', 'routed', 'email_queued', 'email_sent', 'email_failed', 'viewed', 'assigned',
             'status_changed', 'note', 'response', 'linked', 'reminder', 'escalated', 'anonymised',
-            'accepted', 'passed',
+            'family_confirmed', 'family_needs_help', 'accepted', 'passed',
         ],
     ),
     ('outbound_emails', 'kind'): (
         [
             'contact_notice', 'reassigned_notice', 'requester_ack', 'sla_reminder', 'sla_escalation',
-            'invitation', 'password_reset',
+            'invitation', 'password_reset', 'family_follow_up', 'family_reopened',
         ],
         [
             'contact_notice', 'reassigned_notice', 'requester_ack', 'sla_reminder', 'sla_escalation',
-            'invitation', 'password_reset', 'acceptance_missed',
+            'invitation', 'password_reset', 'family_follow_up', 'family_reopened', 'acceptance_missed',
         ],
     ),
 }
