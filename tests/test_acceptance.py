@@ -147,7 +147,7 @@ def test_a_partner_of_another_organisation_can_neither_see_nor_accept_it(client,
     before = written()
 
     assert client.post(f"/inquiries/{spanish.id}/accept").status_code == 404
-    assert client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language"}).status_code == 404
+    assert client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "language"}).status_code == 404
     assert written() == before
     assert reload(spanish).accepted_at is None
 
@@ -162,7 +162,7 @@ def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_em
     sign_in(client, user)
     acknowledgements = len(emails(spanish, "requester_ack"))
 
-    response = client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language", "note": "No Spanish here."})
+    response = client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "language", "pass_note": "No Spanish here."})
 
     assert response.status_code == 302
     inquiry = reload(spanish)
@@ -185,7 +185,7 @@ def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_em
     assert len(emails(inquiry, "requester_ack")) == acknowledgements == 1
 
     # The second passes too: nobody else at North, no backup, so the foundation's fallback.
-    client.post(f"/inquiries/{inquiry.id}/pass", data={"reason": "no_capacity"})
+    client.post(f"/inquiries/{inquiry.id}/pass", data={"pass_reason": "no_capacity"})
     inquiry = reload(inquiry)
     assert inquiry.assigned_contact_id == world.fallback.id
     assert inquiry.organisation_id == world.foundation.id
@@ -196,7 +196,7 @@ def test_when_everyone_has_passed_it_stays_with_the_fallback_without_a_timer(cli
     inquiry = receive()  # no topic: no rule, so the fallback
     assert inquiry.assigned_contact_id == world.fallback.id
 
-    response = client.post(f"/inquiries/{inquiry.id}/pass", data={"reason": "not_a_service"}, follow_redirects=True)
+    response = client.post(f"/inquiries/{inquiry.id}/pass", data={"pass_reason": "not_a_service"}, follow_redirects=True)
 
     assert "Assign it by hand" in response.get_data(as_text=True)
     inquiry = reload(inquiry)
@@ -209,13 +209,13 @@ def test_when_everyone_has_passed_it_stays_with_the_fallback_without_a_timer(cli
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"reason": "other", "note": ""}, "required with “Other”"),
-        ({"reason": "other", "note": "   "}, "required with “Other”"),
-        ({"reason": ""}, "Choose a reason from the list."),
-        ({"reason": "not_accepted_in_time"}, "Choose a reason from the list."),
-        ({"reason": "busy"}, "Choose a reason from the list."),
-        ({"reason": "no_capacity", "note": "x" * 1001}, "1,000 characters or fewer"),
-        ({"reason": "no_capacity", "note": "bad\x07bell"}, ""),
+        ({"pass_reason": "other", "pass_note": ""}, "required with “Other”"),
+        ({"pass_reason": "other", "pass_note": "   "}, "required with “Other”"),
+        ({"pass_reason": ""}, "Choose a reason from the list."),
+        ({"pass_reason": "not_accepted_in_time"}, "Choose a reason from the list."),
+        ({"pass_reason": "busy"}, "Choose a reason from the list."),
+        ({"pass_reason": "no_capacity", "pass_note": "x" * 1001}, "1,000 characters or fewer"),
+        ({"pass_reason": "no_capacity", "pass_note": "bad\x07bell"}, ""),
     ],
 )
 def test_a_pass_without_a_proper_reason_is_refused_and_writes_nothing(client, login, spanish, data, message):
@@ -238,7 +238,7 @@ def test_a_closed_inquiry_cannot_be_accepted_or_passed(client, login, spanish):
     before = written()
 
     assert client.post(f"/inquiries/{spanish.id}/accept").status_code == 409
-    assert client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language"}).status_code == 409
+    assert client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "language"}).status_code == 409
     assert written() == before
 
 
@@ -282,7 +282,7 @@ def test_the_notice_link_asks_for_sign_in_then_a_confirmation_and_works_once(cli
 def test_a_link_stops_working_once_the_inquiry_moved_on(client, login, spanish):
     link = accept_link(emails(spanish, "contact_notice")[0])
     login(Role.STAFF)
-    client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "no_capacity"})
+    client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "no_capacity"})
 
     response = client.get(link)
 

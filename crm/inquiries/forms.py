@@ -122,21 +122,22 @@ class AcceptForm(CrmForm):
 
 
 class PassForm(CrmForm):
-    reason = SelectField(
+    # Named apart from the note form's "note" on the same page: two elements, two ids.
+    pass_reason = SelectField(
         "Why you cannot take it",
         choices=with_empty_choice("Choose a reason", [(reason.value, reason.label) for reason in CHOSEN_REASONS]),
         validators=[RequiredChoice("Choose a reason from the list.")],
         invalid_choice_message="Choose a reason from the list.",
     )
-    note = TextAreaField(
+    pass_note = TextAreaField(
         "Note",
         filters=[strip],
         description="Required with “Other”. Seen by staff and whoever takes it next, never by the requester.",
         validators=[Length(max=NOTE_MAX), NoControlCharacters()],
     )
 
-    def validate_note(self, field) -> None:
-        if self.reason.data == PassReason.OTHER.value and not (field.data or "").strip():
+    def validate_pass_note(self, field) -> None:
+        if self.pass_reason.data == PassReason.OTHER.value and not (field.data or "").strip():
             raise ValidationError("Say why in the note: it is required with “Other”.")
 
 

@@ -344,11 +344,13 @@ def pass_on(inquiry_id: int):
             return f"{inquiry.reference} was passed on, but everyone routing could offer it to has passed it: it stays with {taker.name}. Assign it by hand."
         return f"{inquiry.reference} was passed on to {taker.name}, who has been sent a notice."
 
-    return _act(inquiry, lambda: accepting.pass_on(inquiry, form.reason.data, form.note.data or "", _me(), utcnow()), done)
+    return _act(inquiry, lambda: accepting.pass_on(inquiry, form.pass_reason.data, form.pass_note.data or "", _me(), utcnow()), done)
 
 
 def _link_problem(heading: str, explanation: str, status: int):
-    return render_template("inquiries/accept_link_problem.html", heading=heading, explanation=explanation), status
+    return render_template(
+        "inquiries/accept_link_problem.html", heading=heading, explanation=explanation, status=status
+    ), status
 
 
 def _linked_inquiry(token: str | None) -> Inquiry | tuple:

@@ -232,6 +232,9 @@ PAGES = [
     Page(None, "/reset-password?token=made-up", status=404, h1="not valid"),
     Page(None, "/invitations/accept", status=400, h1="not valid"),
     Page(None, "/invitations/accept?token=made-up", status=404, h1="not valid"),
+    # The link in a new-inquiry notice, once signed in: without its token, or a made-up one.
+    Page("partner", "/inquiries/accept", status=400, h1="missing its link"),
+    Page("partner", "/inquiries/accept?token=made-up", status=404, h1="not valid"),
     # Staff pages, as a manager.
     Page("manager", "/dashboard", h1="Dashboard"),
     Page("manager", "/organisations/", h1="Organisations"),
