@@ -101,3 +101,16 @@ def test_the_demo_report_counts_its_overdue_inquiries_as_misses(app, demo):
     assert overdue > 0
     assert figures.missed == overdue
     assert figures.within_target_share < 1
+
+
+def test_the_demo_has_closed_inquiries_with_outcomes_and_attempts(demo):
+    from crm.models import ContactAttempt, InquiryOutcome
+    from crm.models.inquiry_status import InquiryStatus
+
+    closed = db.session.scalars(select(Inquiry).where(Inquiry.status == InquiryStatus.CLOSED)).all()
+    assert {inquiry.outcome for inquiry in closed} >= {
+        InquiryOutcome.CONNECTED,
+        InquiryOutcome.REFERRED,
+        InquiryOutcome.UNREACHABLE,
+    }
+    assert db.session.scalar(select(func.count()).select_from(ContactAttempt)) >= 3

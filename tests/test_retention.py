@@ -14,7 +14,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.retention import ANONYMISED_NAME, purge_command, retention_purge_job
 from crm.mail.outbox import queue_email
-from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, OutboundEmail
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import services
 from tests import factories
@@ -38,6 +38,7 @@ class InquiryFactory(factories.BaseFactory):
     message = SECRET
     dedupe_key = "a" * 64
     status = InquiryStatus.CLOSED
+    outcome = factory.LazyAttribute(lambda o: InquiryOutcome.OTHER if o.status is InquiryStatus.CLOSED else None)
     language = "es"
 
 

@@ -3,10 +3,11 @@
 from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_attempt import AttemptMethod, ContactAttempt
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, InquirySource
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -18,8 +19,10 @@ from crm.models.user_session import UserSession
 
 __all__ = [
     "AccountToken",
+    "AttemptMethod",
     "AuditEvent",
     "Contact",
+    "ContactAttempt",
     "ContactRole",
     "County",
     "EmailKind",
@@ -32,6 +35,7 @@ __all__ = [
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryOutcome",
     "InquirySource",
     "Interaction",
     "InteractionKind",

@@ -413,6 +413,7 @@ class Confirmed:
     question: str  # the confirm page's h1 (a regular expression)
     said: str  # the flash once it is done
     happened: Callable  # happened(record_id) -> bool, read from the database
+    fill: Callable | None = None  # fill(form): what the confirm page asks, before its button
 
 
 def _record(model, record_id: int):
@@ -423,8 +424,9 @@ def _record(model, record_id: int):
 CONFIRMED = {
     "close an inquiry": Confirmed(
         "manager", "/inquiries/{id}", lambda page: page.get_by_role("button", name=re.compile(r"^Close\b")),
-        r"^Close inquiry IM-", "is now closed.",
+        r"^Close inquiry IM-", "is closed: no longer needed.",
         lambda record_id: _record(Inquiry, record_id).status is InquiryStatus.CLOSED,
+        fill=lambda form: form.get_by_label("No longer needed").check(),
     ),
     "delete a routing rule": Confirmed(
         "manager", "/routing/rules", lambda page: page.get_by_role("link", name="Delete Every Page Doomed Rule"),
@@ -501,6 +503,8 @@ def test_an_action_that_asks_first(open_as, assert_accessible, live_app, ids, na
             submit(page, form.get_by_role("link", name=re.compile("^Cancel")))
             assert not happened(), "Cancel changed something"
             continue
+        if case.fill:
+            case.fill(form)
         response = submit(page, form.get_by_role("button"))
         assert response.request.redirected_from is not None, main_text(page)[:1000]
         assert case.said in page.get_by_role("status").inner_text()
