@@ -149,6 +149,7 @@ def transaction_may_write() -> bool:
 def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
     from crm.admin_outbox.routes import bp as outbox_bp
+    from crm.api.routes import bp as api_bp
     from crm.auth.routes import bp as auth_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
@@ -181,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
         outbox_bp,
         inquiries_bp,
         reports_bp,
+        api_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,6 +1,7 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
 from crm.models.account_token import AccountToken, TokenPurpose
+from crm.models.api_token import ApiToken, TokenScope
 from crm.models.audit import AuditEvent
 from crm.models.contact import Contact, ContactRole
 from crm.models.geography import County, Region
@@ -18,6 +19,7 @@ from crm.models.user_session import UserSession
 
 __all__ = [
     "AccountToken",
+    "ApiToken",
     "AuditEvent",
     "Contact",
     "ContactRole",
@@ -46,6 +48,7 @@ __all__ = [
     "ScheduledJob",
     "Topic",
     "TokenPurpose",
+    "TokenScope",
     "User",
     "UserSecondFactor",
     "UserSession",
