@@ -59,6 +59,12 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     return {name: _shown(name, getattr(obj, name)) for name in _audited_attributes(obj)}
 
 
+def snapshot(obj: Any) -> dict[str, Any]:
+    """A record's audited fields as the trail writes them: two snapshots that are equal mean
+    the trail would see no change (an import tells "unchanged" rows so)."""
+    return _snapshot(obj)
+
+
 def _changed_fields(obj: Any) -> dict[str, list[Any]]:
     state = inspect(obj)
     changes: dict[str, list[Any]] = {}

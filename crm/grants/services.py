@@ -124,8 +124,9 @@ def _set_report_dates(grant: Grant, due_dates: list[date]) -> None:
     grant.reports = [kept.get(due_on) or GrantReport(due_on=due_on) for due_on in sorted(wanted)]
 
 
-def save(grant: Grant, data: dict, actor: User) -> Grant:
-    """Create or update from validated form data, with its report schedule, in one commit."""
+def stage(grant: Grant, data: dict) -> Grant:
+    """Apply validated form data, with its report schedule, to the session without committing
+    (save commits; an import stages many rows and commits them together)."""
     # Loading the reports must not flush the new field values early: audit.commit reads them
     # from the session's pending changes.
     with db.session.no_autoflush:
@@ -138,6 +139,12 @@ def save(grant: Grant, data: dict, actor: User) -> Grant:
         grant.notes = data.get("notes") or ""
         db.session.add(grant)
         _set_report_dates(grant, data.get("report_dates") or [])
+    return grant
+
+
+def save(grant: Grant, data: dict, actor: User) -> Grant:
+    """Create or update from validated form data, with its report schedule, in one commit."""
+    stage(grant, data)
     try:
         audit.commit(actor)
     except IntegrityError as error:

@@ -116,8 +116,9 @@ def contact_problems(
     return problems
 
 
-def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
-    """Create or update an interaction from validated form data, and commit it with its audit trail."""
+def stage(interaction: Interaction, data: dict, actor: User) -> Interaction:
+    """Apply validated form data to the session without committing (save commits; an import
+    stages many rows and commits them together). A new interaction is logged by `actor`."""
     interaction.kind = InteractionKind(data["kind"])
     interaction.occurred_at = local_to_utc(data["occurred_on"], data["occurred_time"])
     interaction.summary = data["summary"]
@@ -131,6 +132,12 @@ def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
     if interaction.id is None:
         interaction.logged_by = actor
     db.session.add(interaction)
+    return interaction
+
+
+def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
+    """Create or update an interaction from validated form data, and commit it with its audit trail."""
+    stage(interaction, data, actor)
     audit.commit(actor)
     return interaction
 

@@ -4,11 +4,13 @@ from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.audit import AuditEvent
 from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_preference import ContactPreference
 from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -23,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "CalendarFeed",
     "Contact",
+    "ContactPreference",
     "ContactRole",
     "County",
     "EmailKind",
@@ -33,15 +36,20 @@ __all__ = [
     "GrantStatus",
     "Holiday",
     "HolidayCalendar",
+    "IMPORT_KINDS",
+    "ImportMapping",
+    "ImportUpload",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryPass",
     "InquirySource",
     "Interaction",
     "InteractionKind",
     "Organisation",
     "OrganisationKind",
     "OutboundEmail",
+    "PassReason",
     "RecordStatus",
     "RecoveryCode",
     "Region",
