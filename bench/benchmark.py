@@ -132,8 +132,9 @@ def remove_bench_data(say) -> None:
     db.session.execute(delete(InquiryEvent).where(InquiryEvent.inquiry_id.in_(inquiry_ids)))
     db.session.execute(delete(Inquiry).where(Inquiry.reference.like(REFERENCE_PREFIX + "%")))
     db.session.commit()
-    # inquiries.requester_contact_id has no index: each contact deleted below makes PostgreSQL
-    # scan the inquiries for it, which is quick only once the deleted rows are vacuumed away.
+    # Each contact deleted below makes PostgreSQL look up its inquiries (ON DELETE SET NULL) in
+    # ix_inquiries_requester_contact_id, which still lists the inquiries just deleted until
+    # they are vacuumed away: vacuum first.
     maintain(say, tables=("inquiry_events", "inquiries"))
     db.session.execute(delete(Contact).where(Contact.email.like(f"%@{DOMAIN}")))
     db.session.execute(delete(Organisation).where(Organisation.name.like(ORGANISATION_PREFIX + "%")))

@@ -16,6 +16,7 @@ from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.auth.services import my_contact_id
+from crm.calendar import services as calendar_services
 from crm.extensions import limiter
 from crm.models import TokenScope
 from crm.records import MAX_ID
@@ -44,6 +45,7 @@ def index():
         is_this_browsers=sessions.is_this_browsers,
         my_contact_id=my_contact_id(current_user),
         two_factor_on=second_factor.is_on(current_user),
+        calendar_feed=calendar_services.feed_of(current_user),
     )
 
 

@@ -3,11 +3,15 @@
 from crm.models.account_token import AccountToken, TokenPurpose
 from crm.models.api_token import ApiToken, TokenScope
 from crm.models.audit import AuditEvent
+from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_preference import ContactPreference
+from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -21,25 +25,33 @@ __all__ = [
     "AccountToken",
     "ApiToken",
     "AuditEvent",
+    "CalendarFeed",
     "Contact",
+    "ContactPreference",
     "ContactRole",
     "County",
     "EmailKind",
     "EmailStatus",
+    "FamilyOptOut",
     "Grant",
     "GrantReport",
     "GrantStatus",
     "Holiday",
     "HolidayCalendar",
+    "IMPORT_KINDS",
+    "ImportMapping",
+    "ImportUpload",
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryPass",
     "InquirySource",
     "Interaction",
     "InteractionKind",
     "Organisation",
     "OrganisationKind",
     "OutboundEmail",
+    "PassReason",
     "RecordStatus",
     "RecoveryCode",
     "Region",

@@ -131,6 +131,7 @@ def _send_form(sending: services.Sending):
         name=form.name.data,
         email=form.email.data,
         phone=form.phone.data,
+        contact_preference=form.preference,
         zip_code=form.zip_code.data,
         topic_id=form.topic.data,
         language=form.language.data,

@@ -4,7 +4,7 @@ A user's tokens for the JSON API (/api/v1/): only the SHA-256 of each is kept, w
 name, scope (read or write), last use and revocation.
 
 Revision ID: bf2593b79075
-Revises: 12a621244337
+Revises: fc9c69517f3a
 Create Date: 2026-12-03 04:04:36.781811
 
 """
@@ -14,7 +14,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'bf2593b79075'
-down_revision = '12a621244337'
+down_revision = 'fc9c69517f3a'
 branch_labels = None
 depends_on = None
 
