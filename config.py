@@ -72,6 +72,8 @@ class Config:
     # answer is the same whether or not an account has that address, a refusal included.
     PASSWORD_RESET_LIMIT_PER_IP = os.environ.get("PASSWORD_RESET_LIMIT_PER_IP", "10 per hour")
     PASSWORD_RESET_LIMIT_PER_ACCOUNT = os.environ.get("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "3 per hour")
+    # The least time a request takes to answer, account or not (crm.password_reset.routes).
+    PASSWORD_RESET_ANSWER_SECONDS = float(os.environ.get("PASSWORD_RESET_ANSWER_SECONDS") or 0.5)
 
     # How long the links sent by email work: an invitation is read when its reader has time,
     # a password reset at once.
@@ -94,6 +96,10 @@ class Config:
     MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)
 
+    # Origins (https://example.org, comma-separated) whose pages may send inquiries to
+    # POST /api/v1/inquiries from the browser; empty: none, and servers may still post.
+    API_CORS_ORIGINS = os.environ.get("API_CORS_ORIGINS", "")
+
     # Public links in emails point here; behind a proxy set it to the public address.
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
@@ -108,6 +114,15 @@ class Config:
     SLA_REMINDER_HOURS = _int("SLA_REMINDER_HOURS", 4)
     # Closed and spam inquiries older than this are anonymised daily by the job runner (and `flask crm purge`).
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
+    # The family's follow-up (crm.family): sent this many days after an inquiry is closed, not
+    # at all once FOLLOW_UP_MAX_DELAY_DAYS more have passed (so a deployment, or a runner
+    # stopped for a while, does not write to families whose requests closed long ago); its
+    # yes and no links work for FOLLOW_UP_LINK_DAYS.
+    FOLLOW_UP_DAYS = _int("FOLLOW_UP_DAYS", 5)
+    FOLLOW_UP_MAX_DELAY_DAYS = _int("FOLLOW_UP_MAX_DELAY_DAYS", 14)
+    FOLLOW_UP_LINK_DAYS = _int("FOLLOW_UP_LINK_DAYS", 30)
+    # Look-ups on the public /status page, per client address.
+    STATUS_RATE_LIMIT = os.environ.get("STATUS_RATE_LIMIT", "10 per minute; 50 per hour")
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
     # How often `flask crm jobs` looks for due jobs; sending mail runs at every look.
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
@@ -134,6 +149,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     PASSWORD_HASH_FAST = True
+    PASSWORD_RESET_ANSWER_SECONDS = 0.0
     # Tests that are not about two-factor sign-in sign in with a password alone.
     TWO_FACTOR_REQUIRED_ROLES = ""
 

@@ -149,9 +149,13 @@ def transaction_may_write() -> bool:
 def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
     from crm.admin_outbox.routes import bp as outbox_bp
+    from crm.api.routes import bp as api_bp
+    from crm.audit_trail.routes import bp as audit_trail_bp
     from crm.auth.routes import bp as auth_bp
+    from crm.calendar.routes import bp as calendar_bp
     from crm.contacts.routes import bp as contacts_bp
     from crm.dashboard.routes import bp as dashboard_bp
+    from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
     from crm.holidays.routes import bp as holidays_bp
     from crm.inquiries.routes import bp as inquiries_bp
@@ -166,10 +170,12 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         public_bp,
+        family_bp,
         auth_bp,
         password_reset_bp,
         invitations_bp,
         account_bp,
+        calendar_bp,
         dashboard_bp,
         organisations_bp,
         contacts_bp,
@@ -179,8 +185,10 @@ def register_blueprints(app: Flask) -> None:
         routing_bp,
         holidays_bp,
         outbox_bp,
+        audit_trail_bp,
         inquiries_bp,
         reports_bp,
+        api_bp,
     ):
         app.register_blueprint(blueprint)
 

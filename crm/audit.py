@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import RelationshipProperty, Session
+from sqlalchemy.orm import RelationshipProperty, Session, selectinload
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
@@ -59,6 +59,12 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     return {name: _shown(name, getattr(obj, name)) for name in _audited_attributes(obj)}
 
 
+def snapshot(obj: Any) -> dict[str, Any]:
+    """A record's audited fields as the trail writes them: two snapshots that are equal mean
+    the trail would see no change (an import tells "unchanged" rows so)."""
+    return _snapshot(obj)
+
+
 def _changed_fields(obj: Any) -> dict[str, list[Any]]:
     state = inspect(obj)
     changes: dict[str, list[Any]] = {}
@@ -78,11 +84,20 @@ def _changed_fields(obj: Any) -> dict[str, list[Any]]:
     return changes
 
 
+# Sessions are sign-ins, not records anyone edits: what ends them (a deactivation, a
+# password change) is audited on the user. So are second factors and recovery codes, by
+# events that say what happened (crm.auth.second_factor) and never carry the secrets.
+NOT_AUDITED = (AuditEvent, UserSession, UserSecondFactor, RecoveryCode)
+
+
 def _is_audited(obj: Any) -> bool:
-    # Sessions are sign-ins, not records anyone edits: what ends them (a deactivation, a
-    # password change) is audited on the user. So are second factors and recovery codes, by
-    # events that say what happened (crm.auth.second_factor) and never carry the secrets.
-    return isinstance(obj, db.Model) and not isinstance(obj, AuditEvent | UserSession | UserSecondFactor | RecoveryCode)
+    return isinstance(obj, db.Model) and not isinstance(obj, NOT_AUDITED)
+
+
+def audited_types() -> list[str]:
+    """The names the trail files records under (AuditEvent.entity_type), sorted."""
+    models = (mapper.class_ for mapper in db.Model.registry.mappers)
+    return sorted(model.__name__ for model in models if not issubclass(model, NOT_AUDITED))
 
 
 def _identity(obj: Any) -> str:
@@ -173,11 +188,15 @@ def commit(actor: User | None) -> None:
 
 
 def history_for(entity_type: str, entity_id: int | str, limit: int = 50) -> list[AuditEvent]:
-    return list(
-        db.session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == str(entity_id))
-            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-            .limit(limit)
-        )
+    """One record's change history, newest first, for the "Change history" of its page
+    (templates/_audit_history.html); the audit page lists them all (crm.audit_trail)."""
+    query = (
+        select(AuditEvent)
+        .options(selectinload(AuditEvent.actor))
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == str(entity_id))
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
     )
+    # No autoflush: a page shown again with a refused form's values must not write them.
+    with db.session.no_autoflush:
+        return list(db.session.scalars(query))

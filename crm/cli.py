@@ -13,6 +13,7 @@ from crm.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from crm.backup.cli import backup_command, restore_command, verify_backup_command
 from crm.extensions import db
 from crm.holidays.cli import seed_holidays_command
+from crm.imports.cli import import_command
 from crm.inquiries.retention import purge_command
 from crm.inquiries.sla_jobs import sla_command
 from crm.jobs.cli import jobs_command
@@ -29,6 +30,7 @@ crm_cli.add_command(backup_command)
 crm_cli.add_command(restore_command)
 crm_cli.add_command(verify_backup_command)
 crm_cli.add_command(seed_holidays_command)
+crm_cli.add_command(import_command)
 
 
 @crm_cli.command("seed-demo")

@@ -10,15 +10,17 @@ from sqlalchemy import select
 
 from crm.audit import commit
 from crm.auth.passwords import hash_password
+from crm.auth.services import user_of_contact
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
 from crm.holidays.cli import seed_holidays
 from crm.inquiries import services as inquiry_actions
-from crm.inquiries.intake import InquiryDetails, receive
+from crm.inquiries.intake import InquiryDetails, receive, start_acceptance_clock
 from crm.models import (
     AttemptMethod,
     Contact,
+    ContactPreference,
     County,
     Grant,
     GrantReport,
@@ -378,6 +380,10 @@ INQUIRIES = [
 ]
 
 
+# The one inquiry the partner has not accepted yet: "Awaiting acceptance" in their inbox.
+AWAITING_ACCEPTANCE = "Terrence Mills"
+
+
 def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResult) -> None:
     """Open inquiries for the demo users and a partner, logged by staff and assigned by hand, so
     "My open inquiries" and the overdue counts have something to show. Each is received through
@@ -397,8 +403,18 @@ def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResul
             message=message,
             consent=True,
             source=source,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
         )
-        receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
+        received = receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
+        inquiry = received.inquiry
+        if name == AWAITING_ACCEPTANCE:
+            # Its window starts now, so the acceptance job leaves it for the demo to accept or pass.
+            start_acceptance_clock(inquiry, now)
+        else:
+            inquiry.accepted_at = inquiry.received_at + timedelta(hours=1)
+            inquiry.accepted_by = user_of_contact(contacts[assignee]) or staff
+            inquiry.acceptance_due_at = None
+        commit(actor=None)
         result.count("inquiries")
     _seed_closed_inquiries(contacts, staff, topics, result)
 
@@ -442,8 +458,14 @@ def _seed_closed_inquiries(
             message=message,
             consent=True,
             source=InquirySource.PHONE if not email else InquirySource.EMAIL,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
         )
         inquiry = receive(details, received_at, actor=staff, assign_to=contacts[assignee]).inquiry
+        # Taken an hour after it arrived, as the open ones are.
+        inquiry.accepted_at = received_at + timedelta(hours=1)
+        inquiry.accepted_by = user_of_contact(contacts[assignee]) or staff
+        inquiry.acceptance_due_at = None
+        commit(actor=None)
         for hours, method, note in attempts:
             at = received_at + timedelta(hours=hours)
             inquiry_actions.log_attempt(inquiry, method, at, note, staff, at)

@@ -116,7 +116,7 @@ class Select(widgets.Select):
     """WTForms' select widget, writing its options in one pass.
 
     The assign and filter menus hold hundreds of contacts, and WTForms builds every option
-    through html_params and Markup.format at about 12 µs each, 8 ms for an inbox page. This
+    through html_params and Markup.format, which adds up on an inbox page. This
     writes the same HTML (tests/unit/test_select_widget.py compares the two) with one escape
     per value and label. An option with attributes of its own (render_kw, such as disabled)
     is rare and goes through WTForms' render_option unchanged.

@@ -15,6 +15,8 @@ from crm.extensions import db
 from crm.models import Inquiry, Organisation
 
 Record = TypeVar("Record")
+# The largest id a record can have: the id columns are 32-bit integers on PostgreSQL, which
+# refuses a larger number in a query outright. Every check of an id from a request uses it.
 MAX_ID = 2**31 - 1
 
 
@@ -23,7 +25,6 @@ def get_or_404(model: type[Record], record_id: int) -> Record:
 
     A record the user may not see is reported as missing, so ids cannot be probed.
     """
-    # Ids beyond a 32-bit integer cannot exist, and PostgreSQL would reject the query outright.
     if not 0 < record_id <= MAX_ID:
         abort(404)
     record = db.session.get(model, record_id)

@@ -2,7 +2,8 @@
 
 Search terms (a family's name or email typed into the inbox search) travel in query strings,
 and the development server logs every request line whole through the `werkzeug` logger. The
-filter below cuts the query string out of each URL in those log lines. In production the
+filter below cuts the query string out of each URL in those log lines, and the secret token out
+of a calendar feed's address. In production the
 access log is gunicorn's, whose format the README gives without the query string.
 """
 
@@ -16,8 +17,12 @@ import re
 QUERY_STRING = re.compile(r"(/[^\s?\"'\x1b]*)\?[^\s\"'\x1b]*")
 
 
+# A calendar feed's address is its key (crm.calendar): the token in its path is left out too.
+CALENDAR_TOKEN = re.compile(r"(/calendar/)[^/\s?\"'\x1b]+(\.ics)")
+
+
 def without_query_strings(text: str) -> str:
-    return QUERY_STRING.sub(r"\1", text)
+    return CALENDAR_TOKEN.sub(r"\1(token)\2", QUERY_STRING.sub(r"\1", text))
 
 
 class DropQueryStrings(logging.Filter):

@@ -20,6 +20,20 @@ def format_money(value: Decimal | None) -> str:
     return f"${value:,.2f}" if value is not None else ""
 
 
+def format_audit_value(value: object) -> str:
+    """A value as the audit trail recorded it (crm.audit._plain), in words: none, yes or no,
+    a list joined with commas."""
+    if value is None or value == "" or value == []:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(format_audit_value(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {format_audit_value(item)}" for key, item in value.items())
+    return str(value)
+
+
 def home_url() -> str:
     from flask import url_for
     from flask_login import current_user
@@ -32,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["audit_value"] = format_audit_value
     app.jinja_env.globals["role_may"] = role_may
     app.jinja_env.globals["Access"] = Access
     app.jinja_env.globals["may_invite"] = may_invite

@@ -19,7 +19,7 @@ from crm.extensions import db, limiter
 from crm.models import Role, User
 from tests import factories
 
-pytest_plugins = ["tests.fixtures_database", "tests.smtp_server", "tests.gunicorn_server"]
+pytest_plugins = ["tests.fixtures_database", "tests.fixtures_world", "tests.smtp_server", "tests.gunicorn_server"]
 
 TEST_PASSWORD = "correct horse battery staple"  # noqa: S105
 

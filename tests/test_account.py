@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from crm.auth.passwords import verify_password
 from crm.extensions import db
 from crm.models import AuditEvent, Role, UserSession
 from tests.conftest import TEST_PASSWORD
+from tests.naughty import naughty_strings
 
 NEW_PASSWORD = "a brand new long passphrase"
 
@@ -126,9 +126,7 @@ def test_change_refuses_a_missing_csrf_token(app, client, login, monkeypatch):
 @pytest.mark.parametrize("field", ["current_password", "new_password", "confirm"])
 def test_hostile_input_is_refused_never_a_server_error(client, login, field):
     login(Role.STAFF)
-    path = Path(__file__).resolve().parent / "data" / "naughty_strings.txt"
-    strings = [line for line in path.read_text(encoding="utf-8").split("\n") if line and not line.startswith("#")]
-    for text in strings[::25]:
+    for text in naughty_strings()[::25]:
         data = {"current_password": "wrong but long enough", "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
         data[field] = text
         response = client.post("/account/password", data=data)

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from crm.extensions import db
 from crm.models import AuditEvent, Interaction, Role, RoutingRule, User
 from crm.models.inquiry_status import InquiryStatus
-from tests.factories import InteractionFactory, UserFactory
-from tests.inquiry_support import NOW, make_world, receive, reload, wire_inquiries, written
+from tests.factories import NOW, InquiryFactory, InteractionFactory, UserFactory
+from tests.fixtures_world import reload, written
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class Action:
 
 
 def close_inquiry(login) -> Action:
+    """Needs the `world` fixture, whose rules route the inquiry to a contact."""
     login(Role.STAFF)
-    make_world()
-    inquiry = receive()
+    inquiry = InquiryFactory()
     inquiry.status = InquiryStatus.RESPONDED
     inquiry.first_response_at = NOW + timedelta(hours=1)
     db.session.commit()
@@ -109,11 +109,6 @@ ACTIONS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _wired(app):
-    wire_inquiries(app)
-
-
 def audit_count() -> int:
     return db.session.scalar(select(func.count()).select_from(AuditEvent))
 
@@ -127,6 +122,7 @@ def asking_requests(action: Action) -> list[tuple[str, dict[str, str]]]:
     return requests
 
 
+@pytest.mark.usefixtures("world")
 @pytest.mark.parametrize("name", ACTIONS)
 def test_asking_shows_a_confirm_page_and_changes_nothing(client, login, name):
     action = ACTIONS[name](login)
@@ -148,6 +144,7 @@ def test_asking_shows_a_confirm_page_and_changes_nothing(client, login, name):
         assert (audit_count(), written()) == before, (method, data)
 
 
+@pytest.mark.usefixtures("world")
 @pytest.mark.parametrize("name", ACTIONS)
 def test_the_confirm_button_does_it(client, login, name):
     action = ACTIONS[name](login)
@@ -160,10 +157,10 @@ def test_the_confirm_button_does_it(client, login, name):
     assert audit_count() > before
 
 
+@pytest.mark.usefixtures("world")
 def test_closing_an_inquiry_that_cannot_close_is_refused_without_asking(client, login):
     login(Role.STAFF)
-    make_world()
-    inquiry = receive()  # assigned, with no response: it must be responded to before it closes
+    inquiry = InquiryFactory()  # assigned, with no response: it must be responded to before it closes
     before = written()
 
     response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": "closed"})
@@ -176,6 +173,7 @@ def test_closing_an_inquiry_that_cannot_close_is_refused_without_asking(client, 
     assert written() == before
 
 
+@pytest.mark.usefixtures("world")
 def test_the_close_page_says_what_closing_does_and_keeps_the_way_back(client, login, app):
     action = close_inquiry(login)
     inbox_page = "/inquiries/?status=&sort=oldest"
@@ -191,6 +189,7 @@ def test_the_close_page_says_what_closing_does_and_keeps_the_way_back(client, lo
     assert response.headers["Location"] == inbox_page
 
 
+@pytest.mark.usefixtures("world")
 def test_the_close_button_on_the_inquiry_page_asks_rather_than_closes(client, login):
     """The Close button posts to /status without "confirmed": the answer is the confirm page."""
     action = close_inquiry(login)

@@ -12,7 +12,7 @@ from crm.extensions import db
 from crm.grants import services
 from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, RecordStatus, Role
 from tests.factories import GrantFactory, OrganisationFactory
-from tests.test_contacts import naughty_strings
+from tests.naughty import naughty_strings
 
 
 def count(model) -> int:

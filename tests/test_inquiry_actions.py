@@ -14,6 +14,7 @@ from crm.extensions import db
 from crm.models import (
     AuditEvent,
     Contact,
+    ContactPreference,
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
@@ -22,24 +23,14 @@ from crm.models import (
     Role,
 )
 from crm.models.inquiry_status import InquiryStatus, can_move
-from tests.factories import ContactFactory
-from tests.inquiry_support import NOW, World, make_world, receive, reload, wire_inquiries, written
-
-
-@pytest.fixture(autouse=True)
-def _wired(app):
-    wire_inquiries(app)
-
-
-@pytest.fixture
-def world(app) -> World:
-    return make_world()
+from tests.factories import NOW, ContactFactory, InquiryFactory
+from tests.fixtures_world import reload, written
 
 
 @pytest.fixture
 def inquiry(world) -> Inquiry:
     """Routed by the rules to the fallback contact, so it is assigned."""
-    return receive()
+    return InquiryFactory()
 
 
 def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
@@ -166,7 +157,7 @@ def test_spam_button_never_redirects_off_the_inbox(client, login, inquiry, next_
 
 def test_recovering_spam_routes_it_again_through_the_rules(client, login, world):
     me = login(Role.STAFF)
-    caught = receive(spam_reason="filled the hidden field", topic=world.home_visits, zip_code="63857")
+    caught = InquiryFactory(spam_reason="filled the hidden field", topic=world.home_visits, zip_code="63857")
     assert caught.assigned_contact_id is None
     assert db.session.scalar(select(OutboundEmail.id).where(OutboundEmail.inquiry_id == caught.id)) is None
 
@@ -396,7 +387,7 @@ def contact_snapshot(contact: Contact) -> dict:
 
 def test_linking_creates_a_contact_from_name_email_and_phone(client, login, world):
     me = login(Role.STAFF)
-    inquiry = receive(name="Jordan Newcomer", email="jordan.newcomer@example.net", phone="(573) 555-0199")
+    inquiry = InquiryFactory(name="Jordan Newcomer", email="jordan.newcomer@example.net", phone="(573) 555-0199")
     contacts_before = {contact.id for contact in db.session.scalars(select(Contact))}
 
     response = client.post(f"/inquiries/{inquiry.id}/link-contact")
@@ -427,7 +418,7 @@ def test_linking_to_an_existing_contact_changes_nothing_on_the_contact(client, l
         organisation=world.north,
     )
     snapshot = contact_snapshot(existing)
-    inquiry = receive(name="alex r. (typed in a hurry)", email="alex@example.net", phone="555 0000")
+    inquiry = InquiryFactory(name="alex r. (typed in a hurry)", email="alex@example.net", phone="555 0000")
     contacts_before = written()[3]
 
     response = client.post(f"/inquiries/{inquiry.id}/link-contact")
@@ -449,7 +440,7 @@ def test_an_active_contact_is_preferred_over_an_inactive_one_with_the_same_email
     login(Role.STAFF)
     ContactFactory(name="Old Record", email="alex@example.net", active=False)
     current = ContactFactory(name="Current Record", email="ALEX@example.net")
-    inquiry = receive(email="alex@example.net")
+    inquiry = InquiryFactory(email="alex@example.net")
 
     client.post(f"/inquiries/{inquiry.id}/link-contact")
 
@@ -459,7 +450,7 @@ def test_an_active_contact_is_preferred_over_an_inactive_one_with_the_same_email
 def test_a_requester_without_email_gets_a_new_contact(client, login, world):
     login(Role.STAFF)
     ContactFactory(name="Someone With No Email", email="")
-    inquiry = receive(name="Phone Only", email="", phone="(573) 555-0123")
+    inquiry = InquiryFactory(name="Phone Only", email="", phone="(573) 555-0123", contact_preference=ContactPreference.PHONE)
 
     client.post(f"/inquiries/{inquiry.id}/link-contact")
 
@@ -628,7 +619,7 @@ def test_recovering_spam_that_was_routed_before_sends_nothing_twice(client, logi
 
 def test_recovered_spam_routed_to_someone_new_tells_only_them(client, login, world):
     login(Role.STAFF)
-    routed = receive(topic=world.home_visits)
+    routed = InquiryFactory(topic=world.home_visits)
     first = routed.assigned_contact
     client.post(f"/inquiries/{routed.id}/status", data={"status": "spam"})
 
@@ -820,7 +811,7 @@ def test_every_event_kind_has_its_own_label():
 
 def test_the_language_is_named_the_same_way_on_the_page_and_in_the_filters(client, login, world):
     login(Role.STAFF)
-    spanish = receive(language="es")
+    spanish = InquiryFactory(language="es")
 
     page = client.get(f"/inquiries/{spanish.id}").get_data(as_text=True)
     inbox = client.get("/inquiries/").get_data(as_text=True)
@@ -831,7 +822,7 @@ def test_the_language_is_named_the_same_way_on_the_page_and_in_the_filters(clien
 
 
 def test_the_web_form_notice_names_the_form(world, app_context):
-    receive()
+    InquiryFactory()
 
     notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
     assert "came in through the Get in Touch form" in notice.body_text

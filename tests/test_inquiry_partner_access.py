@@ -19,11 +19,10 @@ from crm.auth.permissions import can_see_inquiry
 from crm.extensions import db
 from crm.inquiries.queries import visible_to
 from crm.models import Inquiry, Role
-from tests.factories import ContactFactory, UserFactory
-from tests.inquiry_support import World, make_world, post_export, receive, reload, wire_inquiries, written
+from tests.factories import ContactFactory, InquiryFactory, UserFactory
+from tests.fixtures_world import World, post_export, reload, written
 
 _ROUTE_APP = create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
-wire_inquiries(_ROUTE_APP)
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 ROW_LINK = re.compile(r'<td[^>]*><a href="/inquiries/(\d+)">')
 
@@ -49,19 +48,9 @@ VALID_POSTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _wired(app):
-    wire_inquiries(app)
-
-
-@pytest.fixture
-def world(app) -> World:
-    return make_world()
-
-
 @pytest.fixture
 def north_inquiry(world) -> Inquiry:
-    inquiry = receive(name="Norah Requester", topic=world.home_visits)
+    inquiry = InquiryFactory(name="Norah Requester", topic=world.home_visits)
     assert inquiry.organisation_id == world.north.id
     # Nora has it, so Ned is someone a North partner may reassign it to.
     inquiry.assigned_contact_id = world.nora.id
@@ -71,7 +60,7 @@ def north_inquiry(world) -> Inquiry:
 
 @pytest.fixture
 def south_inquiry(world) -> Inquiry:
-    inquiry = receive(name="Sofia Requester", topic=world.doulas)
+    inquiry = InquiryFactory(name="Sofia Requester", topic=world.doulas)
     assert inquiry.organisation_id == world.south.id
     return inquiry
 
@@ -139,7 +128,7 @@ def test_hidden_and_missing_inquiries_look_the_same(client, login, world, north_
 
 
 def test_spam_caught_at_intake_belongs_to_no_organisation(client, login, world):
-    spam = receive(name="Bot", topic=world.home_visits, spam_reason="honeypot")
+    spam = InquiryFactory(name="Bot", topic=world.home_visits, spam_reason="honeypot")
     login(Role.PARTNER, organisation=world.north)
 
     assert client.get(f"/inquiries/{spam.id}").status_code == 404
@@ -161,7 +150,7 @@ def test_reassigning_to_another_organisation_takes_it_out_of_sight(client, login
 
 
 def test_the_inbox_lists_only_their_organisations_inquiries(client, login, world, north_inquiry, south_inquiry):
-    fallback_inquiry = receive(name="Elsewhere")
+    fallback_inquiry = InquiryFactory(name="Elsewhere")
     login(Role.PARTNER, organisation=world.north)
 
     page = client.get("/inquiries/?status=")
@@ -237,8 +226,8 @@ def test_the_sql_rule_agrees_with_the_python_rule(world, north_inquiry, south_in
     inquiries = [
         north_inquiry,
         south_inquiry,
-        receive(name="To the fallback"),
-        receive(name="Spam", spam_reason="honeypot"),
+        InquiryFactory(name="To the fallback"),
+        InquiryFactory(name="Spam", spam_reason="honeypot"),
     ]
     users = [
         UserFactory(role=Role.ADMIN),

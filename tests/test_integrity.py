@@ -24,27 +24,44 @@ from crm.contacts import services as contact_services
 from crm.database import Base, violated_constraint
 from crm.extensions import db
 from crm.grants import services as grant_services
-from crm.models import AttemptMethod, AuditEvent, Contact, ContactAttempt, GrantReport, Role, User
+from crm.models import (
+    AttemptMethod,
+    AuditEvent,
+    Contact,
+    ContactAttempt,
+    GrantReport,
+    InquiryPass,
+    PassReason,
+    Role,
+    User,
+)
 from crm.models.account_token import TokenPurpose
 from crm.users import services as user_services
-from tests.factories import ContactFactory, GrantFactory, GrantReportFactory, InteractionFactory, UserFactory
+from tests.factories import (
+    ContactFactory,
+    GrantFactory,
+    GrantReportFactory,
+    InquiryFactory,
+    InteractionFactory,
+    UserFactory,
+)
 from tests.fixtures_database import database_of_its_own
-from tests.inquiry_support import make_world, receive
 from tests.test_migrations import alembic_config, fresh_database, migrated_app  # noqa: F401  (fixtures)
 
 # --- every rule, written straight into the database ---------------------------------------
 
 
 @pytest.fixture
-def rows(app) -> dict[str, object]:
+def rows(app, world) -> dict[str, object]:
     """One valid row of each table the sweep writes into, by name, as ids and values."""
-    world = make_world()
-    inquiry = receive(name="Alex", email="alex@example.net", topic=world.home_visits)
+    inquiry = InquiryFactory(name="Alex", email="alex@example.net", topic=world.home_visits)
     grant = GrantFactory(start_date=date(2026, 1, 1), end_date=date(2026, 12, 31))
     first_report = GrantReportFactory(grant=grant, due_on=date(2026, 6, 30))
     second_report = GrantReportFactory(grant=grant, due_on=date(2026, 12, 31))
     first_user, second_user = UserFactory(), UserFactory()
     first_user.contact = world.nora
+    passed = InquiryPass(inquiry=inquiry, contact_id=world.nora.id, reason=PassReason.NO_CAPACITY, note="")
+    db.session.add(passed)
     invitation, _token = tokens.issue(
         TokenPurpose.INVITE, email="invited@example.org", valid_for=timedelta(days=1), role=Role.STAFF
     )
@@ -65,6 +82,8 @@ def rows(app) -> dict[str, object]:
         "taken_email": world.nora.email.upper(),
         "yes": True,
         "token": invitation.id,
+        "pass": passed.id,
+        "topic": world.home_visits.id,
     }
 
 
@@ -116,9 +135,35 @@ INVALID_WRITES = [
     ),
     ("an attempt method", "ck_contact_attempts_method", "UPDATE contact_attempts SET method = 'fax' WHERE id = :attempt"),
     (
+        "an inquiry contact preference",
+        "ck_inquiries_contact_preference",
+        "UPDATE inquiries SET contact_preference = 'fax', phone = '(573) 555-0100' WHERE id = :inquiry",
+    ),
+    (
+        "a text message asked for without a phone number",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET contact_preference = 'text', phone = '' WHERE id = :inquiry",
+    ),
+    (
+        "an email answer asked for without an email address",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET email = '' WHERE id = :inquiry",
+    ),
+    (
         "an inquiry event kind",
         "ck_inquiry_events_kind",
         "UPDATE inquiry_events SET kind = 'hacked' WHERE inquiry_id = :inquiry",
+    ),
+    ("a pass reason", "ck_inquiry_passes_reason", "UPDATE inquiry_passes SET reason = 'bored' WHERE id = :pass"),
+    (
+        "a pass for another reason without a note",
+        "ck_inquiry_passes_other_has_note",
+        "UPDATE inquiry_passes SET reason = 'other', note = '' WHERE id = :pass",
+    ),
+    (
+        "an acceptance window of no time",
+        "ck_topics_acceptance_hours_positive",
+        "UPDATE topics SET acceptance_hours = 0 WHERE id = :topic",
     ),
     (
         "an interaction kind",
@@ -174,8 +219,11 @@ def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     named |= {
         "ck_inquiries_language",
         "ck_inquiries_closed_outcome",
+        "ck_inquiries_reachable",
         "ck_grants_amount_positive",
         "ck_grants_ends_on_or_after_start",
+        "ck_inquiry_passes_other_has_note",
+        "ck_topics_acceptance_hours_positive",
         "uq_contacts_active_email",
         "uq_contacts_inquiry_fallback",
         "uq_grant_reports_grant_id_due_on",
@@ -363,9 +411,8 @@ def test_grant_amounts_and_dates_are_checked_by_the_form_before_the_database(cli
 # --- users follow their contact by key ----------------------------------------------------
 
 
-def test_my_open_inquiries_follow_my_contact_when_its_email_changes(client, login, app):
-    world = make_world()
-    mine = receive(name="For Nora", topic=world.home_visits)
+def test_my_open_inquiries_follow_my_contact_when_its_email_changes(client, login, app, world):
+    mine = InquiryFactory(name="For Nora", topic=world.home_visits)
     mine.assigned_contact_id = world.nora.id
     db.session.commit()
     user = login(Role.STAFF, email="nora@north.example.org")

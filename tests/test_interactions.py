@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,6 +9,7 @@ from sqlalchemy import func, select
 from crm.extensions import db
 from crm.models import AuditEvent, Interaction, InteractionKind, RecordStatus, Role
 from tests.factories import ContactFactory, InteractionFactory, OrganisationFactory
+from tests.naughty import HOSTILE_NUMBERS, naughty_sample
 
 
 def local_today(app):
@@ -587,10 +587,7 @@ def test_state_changes_refuse_a_missing_csrf_token(app, client, login, monkeypat
 
 
 def hostile_strings() -> list[str]:
-    path = Path(__file__).resolve().parent / "data" / "naughty_strings.txt"
-    strings = [line for line in path.read_text(encoding="utf-8").split("\n") if line and not line.startswith("#")]
-    controls = {text for text in strings if any(ord(char) < 32 or ord(char) == 127 for char in text)}
-    return sorted(set(strings[::10]) | controls | {"99999999999999999999999", "2147483648", "-1", "0", "1e3", "１２"})
+    return [*naughty_sample(), *HOSTILE_NUMBERS]
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,8 @@ def test_staff_invite_a_contact_who_sets_a_password_and_becomes_a_partner(app, c
     assert browser.get(response.headers["Location"]).status_code == 200  # signed in
 
     user = db.session.scalars(select(User).where(User.email == "lucia.ramirez@bootheel.example.org")).one()
-    assert (user.role, user.organisation_id, user.name, user.active) == (
-        Role.PARTNER, routed_contact.organisation_id, "Lucía Ramírez", True,
+    assert (user.role, user.organisation_id, user.name, user.active, user.contact_id) == (
+        Role.PARTNER, routed_contact.organisation_id, "Lucía Ramírez", True, routed_contact.id,
     )
     db.session.refresh(row)
     assert row.used_at is not None

@@ -8,24 +8,10 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import select
 
-from crm.admin_outbox.routes import bp
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.worker import SendReport, send_due
 from crm.models import AuditEvent, EmailStatus, OutboundEmail, Role
-
-
-@pytest.fixture(autouse=True)
-def _outbox_blueprint(app):
-    """Register the blueprint until crm/__init__.py does. The app is shared by the whole run,
-    so other tests may already have served requests: Flask then refuses new blueprints, which
-    is a guard for real apps, not for this one-off."""
-    if "outbox" not in app.blueprints:
-        served, app._got_first_request = app._got_first_request, False
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = served
 
 
 def make_email(status: EmailStatus = EmailStatus.PENDING, **fields) -> OutboundEmail:

@@ -260,3 +260,14 @@ def test_a_forced_change_and_a_required_second_factor_do_not_send_a_user_in_circ
         location = response.headers["Location"]
     assert response.status_code == 200, seen
     assert "/account/two-factor" in seen
+
+
+def test_every_answer_takes_the_same_least_time(app, make_user, monkeypatch):
+    import time
+
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_ANSWER_SECONDS", 0.3)
+    make_user(Role.STAFF, email="real@example.org")
+    for address in ("real@example.org", "nobody@example.org"):
+        started = time.monotonic()
+        assert app.test_client().post("/forgot-password", data={"email": address}).status_code == 200
+        assert time.monotonic() - started >= 0.3

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
+from werkzeug.exceptions import NotFound
 
 from crm.demo import seed_demo
 from crm.models import Role
-from tests.inquiry_support import post_export
+from crm.records import MAX_ID
+from tests.fixtures_world import post_export
 from tests.public_support import app_config
 
 HUGE = "99999999999999999999"
@@ -86,3 +90,16 @@ def test_an_organisation_in_the_address_that_cannot_exist_is_never_a_server_erro
 @pytest.mark.parametrize("value", [HUGE, "-1", "abc"])
 def test_the_routing_test_page_refuses_an_impossible_topic_as_a_field_error(admin, value):
     assert admin.get(f"/routing/test?zip=63857&topic={value}").status_code == 422
+
+
+
+def test_every_bounded_id_in_a_url_stops_at_the_one_max_id(app: Flask):
+    """One limit for ids from a request, the id columns' (crm.records.MAX_ID), in the URL
+    converters as in the query-string checks: no second, different bound."""
+    bounds = {rule.rule: int(bound) for rule in app.url_map.iter_rules() for bound in re.findall(r"max=(\d+)", rule.rule)}
+    assert bounds, "no URL bounds its ids any more"
+    assert {rule: bound for rule, bound in bounds.items() if bound != MAX_ID} == {}
+    urls = app.url_map.bind("localhost")
+    assert urls.match(f"/inquiries/{MAX_ID}")[0] == "inquiries.detail"
+    with pytest.raises(NotFound):
+        urls.match(f"/inquiries/{MAX_ID + 1}")

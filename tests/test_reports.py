@@ -7,7 +7,6 @@ import csv
 import io
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from xml.etree import ElementTree
 
 import factory
@@ -25,6 +24,7 @@ from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services, stats
 from tests import factories
 from tests import report_reference as reference
+from tests.naughty import naughty_strings
 
 CHICAGO = "America/Chicago"
 DUNKLIN, ST_LOUIS_CITY = "29069", "29510"
@@ -487,15 +487,7 @@ def test_a_bar_per_row_longest_for_the_largest(march):
 
 # --- hostile names -----------------------------------------------------------------------------
 
-def load_naughty_strings() -> list[str]:
-    """tests/data/naughty_strings.txt: split on LF only, skipping '#' comments and empty lines."""
-    path = Path(__file__).resolve().parent / "data" / "naughty_strings.txt"
-    # newline="" keeps a lone CR inside a line instead of turning it into a line break.
-    with path.open(encoding="utf-8", newline="") as file:
-        return [line for line in file.read().split("\n") if line and not line.startswith("#")]
-
-
-NAUGHTY = load_naughty_strings()
+NAUGHTY = naughty_strings()
 # PostgreSQL text cannot hold NUL; the CSV unit tests cover it at the cell level.
 STORABLE = [text[:120] for text in NAUGHTY if "\x00" not in text]
 
@@ -504,7 +496,7 @@ STORABLE = [text[:120] for text in NAUGHTY if "\x00" not in text]
 def naughty_topics(app):
     for number, text in enumerate(STORABLE):
         topic = Topic(name_en=text, name_es=text, response_target_hours=16)
-        db.session.add(Inquiry(reference=f"NS-{number:05d}", received_at=local(2026, 3, 10), name="x", message="x", topic=topic))
+        db.session.add(Inquiry(reference=f"NS-{number:05d}", received_at=local(2026, 3, 10), name="x", email="x@example.org", message="x", topic=topic))
     db.session.commit()
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +10,7 @@ from crm.extensions import db
 from crm.models import AuditEvent, Role, User, UserSession
 from tests.conftest import TEST_PASSWORD
 from tests.factories import OrganisationFactory
+from tests.naughty import HOSTILE_NUMBERS, naughty_sample
 
 NEW_PASSWORD = "a brand new long passphrase"
 
@@ -432,10 +432,7 @@ def test_state_changes_refuse_a_missing_csrf_token(app, client, login, make_user
 
 
 def hostile_strings() -> list[str]:
-    path = Path(__file__).resolve().parent / "data" / "naughty_strings.txt"
-    strings = [line for line in path.read_text(encoding="utf-8").split("\n") if line and not line.startswith("#")]
-    controls = {text for text in strings if any(ord(char) < 32 or ord(char) == 127 for char in text)}
-    return sorted(set(strings[::10]) | controls | {"99999999999999999999999", "2147483648", "-1"})
+    return [*naughty_sample(), *HOSTILE_NUMBERS]
 
 
 @pytest.mark.parametrize("field", ["email", "name", "role", "organisation_id", "password", "confirm"])

@@ -57,7 +57,10 @@ def problem_page(purpose: TokenPurpose, state: TokenState):
     a token never issued (or tampered with), 410 Gone for one used, withdrawn or expired."""
     heading, explanation = _PROBLEMS[purpose][state]
     status = (404 if link_token() else 400) if state is TokenState.UNKNOWN else 410
-    return render_template("auth/link_problem.html", heading=heading, explanation=explanation, purpose=purpose), status
+    return (
+        render_template("auth/link_problem.html", heading=heading, explanation=explanation, purpose=purpose, status=status),
+        status,
+    )
 
 
 def link_token() -> str:

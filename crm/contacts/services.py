@@ -149,8 +149,10 @@ def apply_form(contact: Contact, data: dict) -> None:
     contact.show_on_public_page = bool(data.get("show_on_public_page"))
 
 
-def save(contact: Contact, data: dict, actor: User) -> Contact:
-    """Create or update from validated form data; raises DuplicateEmail and leaves nothing written."""
+def stage(contact: Contact, data: dict) -> Contact:
+    """Check and apply validated form data to the session without committing (save commits;
+    an import stages many rows and commits them together). Raises DuplicateEmail before
+    changing anything."""
     will_be_active = contact.active is not False
     if will_be_active and data.get("email") and email_taken(data["email"], excluding_id=contact.id):
         raise DuplicateEmail(data["email"])
@@ -158,6 +160,12 @@ def save(contact: Contact, data: dict, actor: User) -> Contact:
     db.session.add(contact)
     with db.session.no_autoflush:
         _link_user(contact)
+    return contact
+
+
+def save(contact: Contact, data: dict, actor: User) -> Contact:
+    """Create or update from validated form data; raises DuplicateEmail and leaves nothing written."""
+    stage(contact, data)
     _commit_unless_email_taken(actor, contact.email)
     return contact
 

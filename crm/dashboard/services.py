@@ -3,10 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.interactions.services import newest_first
+from crm.interactions.services import newest_first, open_follow_ups
 from crm.models import Interaction, Organisation, RecordStatus, User
 
 # Grant reports past due listed on the dashboard; the count covers them all.
@@ -15,19 +14,7 @@ PAST_DUE_SHOWN = 20
 
 def follow_ups_for(user: User, today: date, horizon_days: int = 7) -> list[Interaction]:
     """The user's open follow-ups that are overdue or due within the horizon, soonest first."""
-    return list(
-        db.session.scalars(
-            select(Interaction)
-            .options(selectinload(Interaction.organisation), selectinload(Interaction.contacts))
-            .where(
-                Interaction.logged_by_id == user.id,
-                Interaction.follow_up_done.is_(False),
-                Interaction.follow_up_on.is_not(None),
-                Interaction.follow_up_on <= today + timedelta(days=horizon_days),
-            )
-            .order_by(Interaction.follow_up_on, Interaction.id)
-        )
-    )
+    return list(db.session.scalars(open_follow_ups(user).where(Interaction.follow_up_on <= today + timedelta(days=horizon_days))))
 
 
 def recent_interactions(limit: int = 10) -> list[Interaction]:

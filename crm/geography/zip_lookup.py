@@ -85,8 +85,8 @@ def lookup_zip(zip5: str) -> ZipPlace | None:
     return _lookup(normalised) if normalised else None
 
 
-# The package builds its 42k-record table on first use (~0.4 s) and each query then
-# still costs 0.2-0.6 ms; forms and imports ask about the same few ZIPs over and over.
+# The package builds its 42k-record table on first use and each query still costs a search;
+# forms and imports ask about the same few ZIPs over and over.
 @lru_cache(maxsize=4096)
 def _lookup(zip5: str) -> ZipPlace | None:
     # Inactive (decommissioned) ZIPs are kept on purpose: people go on writing the

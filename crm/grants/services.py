@@ -3,12 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.auth.permissions import is_staff
 from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.models import AuditEvent, Grant, GrantReport, GrantStatus, User
@@ -90,6 +92,23 @@ def past_due_reports(on: date, limit: int) -> PastDueReports:
     return PastDueReports(reports=list(reports), total=total)
 
 
+def reports_due_for(user: Any) -> list[GrantReport]:
+    """The reports not yet received that ``user`` may see, soonest first, with their grants and
+    organisations: every grant's for staff, their own organisation's for a partner."""
+    query = (
+        select(GrantReport)
+        .join(GrantReport.grant)
+        .options(selectinload(GrantReport.grant).selectinload(Grant.organisation))
+        .where(GrantReport.received_on.is_(None))
+        .order_by(GrantReport.due_on, GrantReport.id)
+    )
+    if not is_staff(user):
+        if user.organisation_id is None:
+            return []
+        query = query.where(Grant.organisation_id == user.organisation_id)
+    return list(db.session.scalars(query))
+
+
 def next_report(grant: Grant) -> GrantReport | None:
     """The earliest report not yet received."""
     return next((report for report in grant.reports if report.received_on is None), None)
@@ -105,8 +124,9 @@ def _set_report_dates(grant: Grant, due_dates: list[date]) -> None:
     grant.reports = [kept.get(due_on) or GrantReport(due_on=due_on) for due_on in sorted(wanted)]
 
 
-def save(grant: Grant, data: dict, actor: User) -> Grant:
-    """Create or update from validated form data, with its report schedule, in one commit."""
+def stage(grant: Grant, data: dict) -> Grant:
+    """Apply validated form data, with its report schedule, to the session without committing
+    (save commits; an import stages many rows and commits them together)."""
     # Loading the reports must not flush the new field values early: audit.commit reads them
     # from the session's pending changes.
     with db.session.no_autoflush:
@@ -119,6 +139,12 @@ def save(grant: Grant, data: dict, actor: User) -> Grant:
         grant.notes = data.get("notes") or ""
         db.session.add(grant)
         _set_report_dates(grant, data.get("report_dates") or [])
+    return grant
+
+
+def save(grant: Grant, data: dict, actor: User) -> Grant:
+    """Create or update from validated form data, with its report schedule, in one commit."""
+    stage(grant, data)
     try:
         audit.commit(actor)
     except IntegrityError as error:

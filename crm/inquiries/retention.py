@@ -83,7 +83,7 @@ SCRUBBED_EVENT_KINDS = frozenset(
 EVENT_FIELDS = ("detail", "data")
 ATTEMPT_FIELDS = ("note",)
 EMAIL_FIELDS = ("body_text", "to_address")
-REQUESTER_EMAIL_KINDS = frozenset({EmailKind.REQUESTER_ACK})
+REQUESTER_EMAIL_KINDS = frozenset({EmailKind.REQUESTER_ACK, EmailKind.FAMILY_FOLLOW_UP})
 
 
 @dataclass(frozen=True)

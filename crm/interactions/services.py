@@ -23,6 +23,22 @@ def newest_first() -> Select:
     )
 
 
+def open_follow_ups(user: User) -> Select:
+    """The follow-ups ``user`` still has to do, soonest first, with their organisation and
+    contacts loaded: a follow-up is for whoever logged the interaction (the dashboard's list,
+    the calendar feed)."""
+    return (
+        select(Interaction)
+        .options(selectinload(Interaction.organisation), selectinload(Interaction.contacts))
+        .where(
+            Interaction.logged_by_id == user.id,
+            Interaction.follow_up_done.is_(False),
+            Interaction.follow_up_on.is_not(None),
+        )
+        .order_by(Interaction.follow_up_on, Interaction.id)
+    )
+
+
 def valid_ids(ids: list[int] | None) -> list[int]:
     return [id_ for id_ in ids or [] if 0 < id_ <= MAX_ID]
 
@@ -84,8 +100,9 @@ def contact_problems(
     return problems
 
 
-def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
-    """Create or update an interaction from validated form data, and commit it with its audit trail."""
+def stage(interaction: Interaction, data: dict, actor: User) -> Interaction:
+    """Apply validated form data to the session without committing (save commits; an import
+    stages many rows and commits them together). A new interaction is logged by `actor`."""
     interaction.kind = InteractionKind(data["kind"])
     interaction.occurred_at = local_to_utc(data["occurred_on"], data["occurred_time"])
     interaction.summary = data["summary"]
@@ -99,6 +116,12 @@ def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
     if interaction.id is None:
         interaction.logged_by = actor
     db.session.add(interaction)
+    return interaction
+
+
+def save(interaction: Interaction, data: dict, actor: User) -> Interaction:
+    """Create or update an interaction from validated form data, and commit it with its audit trail."""
+    stage(interaction, data, actor)
     audit.commit(actor)
     return interaction
 

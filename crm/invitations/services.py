@@ -198,6 +198,12 @@ def accept(row: AccountToken, password: str, user_agent: str) -> User:
         user.contact = row.contact
     else:
         link_contact(user)
+    # The invited contact is the account's contact; a colleague's is found by email, as for
+    # any new user.
+    if row.contact is not None and user_of_contact(row.contact) is None:
+        user.contact = row.contact
+    else:
+        link_contact(user)
     db.session.add(user)
     tokens.use(row)
     row.user = user

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.mail.opt_out import opt_out_token
 from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, OutboundEmail
 from crm.models.inquiry import add_event
 
@@ -35,6 +36,9 @@ KIND_WORDING: dict[EmailKind, KindWording] = {
     EmailKind.SLA_ESCALATION: KindWording("Overdue alert", "a manager"),
     EmailKind.INVITATION: KindWording("Invitation to sign in", "the person invited"),
     EmailKind.PASSWORD_RESET: KindWording("Password reset link", "the account holder"),
+    EmailKind.ACCEPTANCE_MISSED: KindWording("Not-accepted-in-time notice", "a manager"),
+    EmailKind.FAMILY_FOLLOW_UP: KindWording("Follow-up", "the requester"),
+    EmailKind.FAMILY_REOPENED: KindWording("Still-needs-help notice", "the assignee or a manager"),
 }
 CONTACT_NOTICE_KINDS = frozenset({EmailKind.CONTACT_NOTICE, EmailKind.REASSIGNED_NOTICE})
 
@@ -61,6 +65,11 @@ def public_url(endpoint: str, **values) -> str:
     a request happened to arrive on."""
     path = current_app.url_map.bind("", script_name="/").build(endpoint, values)
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def opt_out_url(email: str, language: str) -> str:
+    """The link every family message ends with (crm.mail.opt_out), opening in their language."""
+    return public_url("family.opt_out", token=opt_out_token(email), lang=language)
 
 
 def inquiry_url(inquiry: Inquiry) -> str:
@@ -142,15 +151,23 @@ def already_queued(inquiry: Inquiry) -> set[tuple[str, str]]:
     return {(kind, address.lower()) for kind, address in rows}
 
 
-def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> OutboundEmail | None:
-    """Tell the assigned contact there is an inquiry for them. The message text stays behind
-    login: it can be about a pregnancy or a loss, and email is not the place for it."""
+def queue_contact_notice(
+    inquiry: Inquiry, contact: Contact, *, reason: str = "new", accept_url: str | None = None
+) -> OutboundEmail | None:
+    """Tell the assigned contact there is an inquiry for them, with ``accept_url`` (a signed
+    link, crm.inquiries.accept_links) when it waits for them to accept it. The message text
+    stays behind login: it can be about a pregnancy or a loss, and email is not the place for it."""
     if not contact.email:
         return None
     # Contacts read staff mail in English; the requester's language is stated in the body.
     with force_locale("en"):
         body = render_template(
-            "email/contact_notice.txt", inquiry=inquiry, contact=contact, url=inquiry_url(inquiry), reason=reason
+            "email/contact_notice.txt",
+            inquiry=inquiry,
+            contact=contact,
+            url=inquiry_url(inquiry),
+            reason=reason,
+            accept_url=accept_url,
         )
     subject = (
         f"Inquiry {inquiry.reference} was reassigned to you"
@@ -176,7 +193,12 @@ def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) ->
         return None
     with force_locale(inquiry.language):
         subject = gettext("We received your message (reference %(reference)s)", reference=inquiry.reference)
-        body = render_template("email/requester_ack.txt", inquiry=inquiry, organisation_name=organisation_name)
+        body = render_template(
+            "email/requester_ack.txt",
+            inquiry=inquiry,
+            organisation_name=organisation_name,
+            opt_out_url=opt_out_url(inquiry.email, inquiry.language),
+        )
     return queue_email(
         kind=EmailKind.REQUESTER_ACK,
         to_address=inquiry.email,

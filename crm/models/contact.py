@@ -107,6 +107,10 @@ class Contact(TimestampMixin, db.Model):
     # The foundation staff member who takes whatever no rule can place; at most one.
     is_inquiry_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The record's id in the spreadsheet or system it was imported from (crm.imports): a
+    # re-import matches rows on it. Unique where set (a unique index: SQLite adds one without
+    # copying the table); most records have none.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
 
     organisation: Mapped[Organisation | None] = relationship(
         back_populates="contacts", foreign_keys=[organisation_id]

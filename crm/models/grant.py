@@ -46,6 +46,10 @@ class Grant(TimestampMixin, db.Model):
         enum_column(GrantStatus, "status"), default=GrantStatus.ACTIVE, index=True
     )
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The record's id in the spreadsheet or system it was imported from (crm.imports): a
+    # re-import matches rows on it. Unique where set (a unique index: SQLite adds one without
+    # copying the table); most records have none.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
 
     organisation: Mapped[Organisation] = relationship(back_populates="grants")
     reports: Mapped[list[GrantReport]] = relationship(

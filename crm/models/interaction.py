@@ -4,7 +4,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Table, Text
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin, UTCDateTime, enum_column
@@ -54,6 +54,10 @@ class Interaction(TimestampMixin, db.Model):
     )
     follow_up_on: Mapped[date | None] = mapped_column(Date)
     follow_up_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The record's id in the spreadsheet or system it was imported from (crm.imports): a
+    # re-import matches rows on it. Unique where set (a unique index: SQLite adds one without
+    # copying the table); most records have none.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
 
     logged_by: Mapped[User | None] = relationship()
     organisation: Mapped[Organisation | None] = relationship()

@@ -90,6 +90,10 @@ class Organisation(TimestampMixin, db.Model):
     # handles the topic), before the foundation's fallback. One of this organisation's
     # contacts who takes inquiries (crm.organisations.services checks it). use_alter: contacts
     # point back at organisations, so one of the two keys is added after both tables exist.
+    # The record's id in the spreadsheet or system it was imported from (crm.imports): a
+    # re-import matches rows on it. Unique where set (a unique index: SQLite adds one without
+    # copying the table); most records have none.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
     backup_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL", use_alter=True), index=True
     )

@@ -32,6 +32,9 @@ class EmailKind(enum.StrEnum):
     SLA_ESCALATION = "sla_escalation"
     INVITATION = "invitation"
     PASSWORD_RESET = "password_reset"  # noqa: S105  (a kind of email, not a password)
+    FAMILY_FOLLOW_UP = "family_follow_up"
+    FAMILY_REOPENED = "family_reopened"
+    ACCEPTANCE_MISSED = "acceptance_missed"
 
 
 class OutboundEmail(db.Model):

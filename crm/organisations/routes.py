@@ -1,6 +1,7 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from crm import audit
 from crm.auth.permissions import Access, is_staff, requires
 from crm.database import utcnow
 from crm.forms import with_empty_choice
@@ -71,6 +72,7 @@ def detail(organisation_id: int):
         interactions=interactions,
         last_touch=services.last_touch(interactions),
         can_edit=staff,
+        history=audit.history_for("Organisation", organisation.id) if staff else [],
         # This page is a partner's home: it shows their organisation's overdue inquiries.
         overdue=None if staff else overdue_inquiries(current_user, utcnow()),
     )

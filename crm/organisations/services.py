@@ -102,8 +102,10 @@ def apply_form(organisation: Organisation, data: dict) -> None:
     organisation.backup_contact_id = data.get("backup_contact_id")
 
 
-def save(organisation: Organisation, data: dict, actor: User) -> Organisation:
-    """Create or update from validated form data; raises DuplicateName and leaves nothing written."""
+def stage(organisation: Organisation, data: dict) -> Organisation:
+    """Check and apply validated form data to the session without committing (save commits;
+    an import stages many rows and commits them together). Raises DuplicateName or
+    BackupNotAllowed before changing anything."""
     if name_taken(data["name"], excluding_id=organisation.id):
         raise DuplicateName(data["name"])
     backup_id = data.get("backup_contact_id")
@@ -111,6 +113,12 @@ def save(organisation: Organisation, data: dict, actor: User) -> Organisation:
         raise BackupNotAllowed(backup_id)
     apply_form(organisation, data)
     db.session.add(organisation)
+    return organisation
+
+
+def save(organisation: Organisation, data: dict, actor: User) -> Organisation:
+    """Create or update from validated form data; raises DuplicateName and leaves nothing written."""
+    stage(organisation, data)
     try:
         audit.commit(actor)
     except IntegrityError:

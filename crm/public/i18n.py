@@ -22,8 +22,8 @@ DEFAULT_LANGUAGE = "en"
 SESSION_KEY = "language"
 # Blueprints whose pages follow the visitor's language; None is a request no route matched (a
 # 404), which follows it too unless it is under a staff address (see answers_as_public_page).
-TRANSLATED_BLUEPRINTS = frozenset({"public", None})
-PUBLIC_BLUEPRINT = "public"
+PUBLIC_BLUEPRINTS = frozenset({"public", "family"})  # family: the follow-up, opt-out and /status pages
+TRANSLATED_BLUEPRINTS = PUBLIC_BLUEPRINTS | {None}
 
 
 def answers_as_public_page() -> bool:
@@ -33,7 +33,7 @@ def answers_as_public_page() -> bool:
         return False
     if request.url_rule is not None:
         # A route outside any blueprint (the static files) is no public page.
-        return request.blueprint == PUBLIC_BLUEPRINT
+        return request.blueprint in PUBLIC_BLUEPRINTS
     return first_segment(request.path) not in staff_segments()
 
 
@@ -48,7 +48,7 @@ def staff_segments() -> frozenset[str]:
     return frozenset(
         first_segment(rule.rule)
         for rule in current_app.url_map.iter_rules()
-        if not rule.endpoint.startswith(PUBLIC_BLUEPRINT + ".")
+        if rule.endpoint.partition(".")[0] not in PUBLIC_BLUEPRINTS
     )
 
 
@@ -102,7 +102,9 @@ def language_links() -> list[LanguageLink]:
     links = []
     for code, label in NATIVE_NAMES.items():
         if endpoint and "GET" in (request.url_rule.methods or ()):
-            url = url_for(endpoint, **(request.view_args or {}), lang=code)
+            # A page opened from an email link keeps its token (crm.family): the switch must not break it.
+            kept = {"token": request.args["token"]} if request.method == "GET" and "token" in request.args else {}
+            url = url_for(endpoint, **(request.view_args or {}), **kept, lang=code)
         else:
             url = url_for("public.index", lang=code)
         links.append(LanguageLink(code=code, label=label, url=url, current=code == current))

@@ -4,7 +4,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from crm import confirmation
+from crm import audit, confirmation
 from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.extensions import db
@@ -61,11 +61,13 @@ def _rule_form(rule: RoutingRule | None, **kwargs) -> RuleForm:
 
 
 def _rule_form_page(form: RuleForm, rule: RoutingRule | None):
-    return render_template("routing/rule_form.html", form=form, rule=rule), 422 if form.errors else 200
+    history = audit.history_for("RoutingRule", rule.id) if rule is not None else []
+    return render_template("routing/rule_form.html", form=form, rule=rule, history=history), 422 if form.errors else 200
 
 
 def _topic_form_page(form: TopicForm, topic: Topic | None):
-    return render_template("routing/topic_form.html", form=form, topic=topic), 422 if form.errors else 200
+    history = audit.history_for("Topic", topic.id) if topic is not None else []
+    return render_template("routing/topic_form.html", form=form, topic=topic, history=history), 422 if form.errors else 200
 
 
 @bp.route("/rules")

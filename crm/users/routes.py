@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm import confirmation
+from crm import audit, confirmation
 from crm.auth import second_factor
 from crm.auth.home import home_for
 from crm.auth.permissions import Access, requires, role_may
@@ -35,7 +35,11 @@ def _edit_page(user: User, form: UserDetailsForm | None = None, status: int = 20
         form = _with_choices(UserDetailsForm(obj=user))
         form.role.data = user.role.value
     return render_template(
-        "users/form.html", form=form, user=user, two_factor_on=second_factor.is_on(user)
+        "users/form.html",
+        form=form,
+        user=user,
+        two_factor_on=second_factor.is_on(user),
+        history=audit.history_for("User", user.id),
     ), status
 
 

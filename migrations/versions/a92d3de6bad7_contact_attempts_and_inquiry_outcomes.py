@@ -8,7 +8,7 @@
 - ck_inquiry_events_kind gains the "attempt" kind.
 
 Revision ID: a92d3de6bad7
-Revises: 12a621244337
+Revises: bf2593b79075
 Create Date: 2026-12-03 04:03:32.966245
 
 """
@@ -18,7 +18,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'a92d3de6bad7'
-down_revision = '12a621244337'
+down_revision = 'bf2593b79075'
 branch_labels = None
 depends_on = None
 
@@ -28,6 +28,7 @@ OUTCOMES = ['connected', 'referred', 'unreachable', 'not_needed', 'out_of_area',
 EVENT_KINDS_BEFORE = [
     'received', 'routed', 'email_queued', 'email_sent', 'email_failed', 'viewed', 'assigned',
     'status_changed', 'note', 'response', 'linked', 'reminder', 'escalated', 'anonymised',
+    'family_confirmed', 'family_needs_help', 'accepted', 'passed',
 ]
 EVENT_KINDS = EVENT_KINDS_BEFORE + ['attempt']
 CLOSED_OUTCOME = "status <> 'closed' OR outcome IS NOT NULL"

@@ -51,7 +51,6 @@ from crm.models import (
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.services import TABLE_NAMES
 from tests.browser.conftest import DEMO_PASSWORD
-from tests.inquiry_support import wire_inquiries
 from tests.public_support import app_config
 
 pytestmark = pytest.mark.browser
@@ -68,7 +67,6 @@ EXPECTED_LOAD_ERROR = re.compile(r"Failed to load resource: the server responded
 @pytest.fixture(scope="module")
 def ids(live_app) -> dict[str, int]:
     """The records the pages are opened for: the demo's, and three inquiries of this module's own."""
-    wire_inquiries(live_app)
     with live_app.test_request_context():
         one = db.session.scalar
         bootheel = one(select(Organisation).where(Organisation.name == BOOTHEEL_BABIES))
@@ -229,6 +227,11 @@ PAGES = [
     Page(None, "/login", h1="Sign in"),
     Page(None, "/dashboard", lands_on="/login", axe=False),
     Page(None, "/login/code", lands_on="/login$", axe=False),  # no password given: back to it
+    Page(None, "/forgot-password", h1="Forgot your password"),
+    Page(None, "/reset-password", status=400, h1="not valid"),  # no token
+    Page(None, "/reset-password?token=made-up", status=404, h1="not valid"),
+    Page(None, "/invitations/accept", status=400, h1="not valid"),
+    Page(None, "/invitations/accept?token=made-up", status=404, h1="not valid"),
     # Staff pages, as a manager.
     Page("manager", "/dashboard", h1="Dashboard"),
     Page("manager", "/organisations/", h1="Organisations"),
@@ -242,6 +245,9 @@ PAGES = [
     Page("manager", "/contacts/new", h1="contact"),
     Page("manager", "/contacts/{contact}", h1="Pat Partner"),
     Page("manager", "/contacts/{contact}/edit", h1="Pat Partner"),
+    Page("manager", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
+    Page("partner", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
+    Page("partner", "/contacts/{contact}/handover", h1="Open inquiries due while Pat Partner is away"),
     Page("manager", "/grants/", h1="Grants"),
     Page("manager", "/grants/?organisation={org}&status=active&reports=due_soon", h1="Grants"),
     Page("manager", "/grants/new", h1="grant"),
@@ -281,6 +287,9 @@ PAGES = [
     Page("manager", "/holidays/{holiday}/edit", h1="Edit"),
     Page("manager", "/holidays/{holiday}/delete", h1="Remove"),
     Page("partner", "/holidays/", status=403, axe=False),
+    Page("manager", "/invitations/", h1="Invitations"),
+    Page("manager", "/invitations/new", h1="Invite a colleague"),
+    Page("partner", "/invitations/", status=403, axe=False),
     Page("manager", "/account/", h1="Your account"),
     Page("manager", "/account/password", h1="password"),
     # Admin pages.
@@ -733,6 +742,16 @@ FORMS = [
         "user edit: unknown role", "admin", "/users/{user}/edit",
         lambda page: make_bad_choice(page, "#role", "overlord"), "Save", "Choose a role from the list.",
         kept=(("#name", "Sasha Staff"),),
+    ),
+    BadInput(
+        "forgotten password: not an address", "none", "/forgot-password",
+        fill_all({"#email": "not an email"}), "Email me a link", "Enter an email address like",
+        kept=(("#email", "not an email"),),
+    ),
+    BadInput(
+        "colleague invitation: bad email", "manager", "/invitations/new",
+        fill_all({"#name": "Every Page Colleague", "#email": "not an email"}), "Send the invitation", "email",
+        kept=(("#name", "Every Page Colleague"),),
     ),
     BadInput(
         "password change: wrong current password", "partner", "/account/password",

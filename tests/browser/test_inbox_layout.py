@@ -13,7 +13,6 @@ from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails
 from crm.models import Contact, InquirySource, User
 from tests.browser.test_staff_flow import sign_in
-from tests.inquiry_support import wire_inquiries
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +23,6 @@ DESKTOP = (1280, 800)
 @pytest.fixture(scope="module")
 def partner_inquiries(live_app) -> None:
     """Two inquiries assigned to the demo partner, one of them overdue."""
-    wire_inquiries(live_app)
     with live_app.test_request_context():
         pat = db.session.query(Contact).filter_by(email="partner@example.org").one()
         staff = db.session.query(User).filter_by(email="staff@example.org").one()

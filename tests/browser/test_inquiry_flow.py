@@ -15,7 +15,6 @@ from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails
 from crm.models import Topic
 from tests.browser.conftest import DEMO_PASSWORD
-from tests.inquiry_support import wire_inquiries
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +24,6 @@ REQUESTER = "Browser Flow Requester"
 @pytest.fixture(scope="module")
 def media_inquiry(live_app) -> str:
     """One inquiry about the media (routed to Sam Carter by the demo rules) and one about grants."""
-    wire_inquiries(live_app)
     with live_app.app_context():
         references = {}
         for topic_name in ("Media", "Grants and funding"):

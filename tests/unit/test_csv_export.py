@@ -4,28 +4,18 @@ import enum
 import io
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from crm.csv_export import csv_lines, csv_response_bytes, neutralise_cell
 from crm.models.inquiry_status import InquiryStatus
-
-NAUGHTY_STRINGS_FILE = Path(__file__).resolve().parents[1] / "data" / "naughty_strings.txt"
+from tests.naughty import naughty_strings
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@")
 LEADING_TRIGGERS = (*FORMULA_TRIGGERS, "\t", "\r", "\0")
 
 
-def load_naughty_strings(path: Path = NAUGHTY_STRINGS_FILE) -> list[str]:
-    """The test strings in ``path``: one per LF-separated line, skipping '#' comments and empty lines."""
-    # newline="" keeps a lone CR inside a line instead of turning it into a line break.
-    with path.open(encoding="utf-8", newline="") as file:
-        text = file.read()
-    return [line for line in text.split("\n") if line and not line.startswith("#")]
-
-
-NAUGHTY = load_naughty_strings()
+NAUGHTY = list(naughty_strings())
 
 # Line breaks, quotes and delimiters cannot be written on one line of the list.
 STRUCTURAL = [

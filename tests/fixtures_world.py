@@ -1,27 +1,22 @@
-"""Set-up shared by the inquiry tests: wiring, a small routing world and inquiries received
-through crm.inquiries.intake.receive, exactly as the web form stores them."""
+"""The small routing world the inquiry tests share (the `world` fixture), and the helpers they
+read it back with. Inquiries are made with tests.factories.InquiryFactory."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-from flask import Flask
+import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from crm.extensions import db
-from crm.inquiries import intake
-from crm.inquiries.intake import InquiryDetails
 from crm.models import (
     AuditEvent,
     Contact,
     County,
     Inquiry,
     InquiryEvent,
-    InquirySource,
     Organisation,
     OrganisationKind,
     OutboundEmail,
@@ -30,23 +25,6 @@ from crm.models import (
     Topic,
 )
 from tests.factories import ContactFactory, CountyFactory, OrganisationFactory, RegionFactory
-
-# A Monday, 09:00 in Missouri.
-NOW = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
-_messages = itertools.count(1)
-
-
-def wire_inquiries(app: Flask) -> None:
-    """Register the inquiries blueprint unless create_app already does."""
-    from crm.inquiries.routes import bp
-
-    if "inquiries" not in app.blueprints:
-        handled = app._got_first_request
-        app._got_first_request = False  # the session-wide app may have served other tests already
-        try:
-            app.register_blueprint(bp)
-        finally:
-            app._got_first_request = handled
 
 
 @dataclass
@@ -64,7 +42,8 @@ class World:
     region: Region
 
 
-def make_world() -> World:
+@pytest.fixture
+def world(app) -> World:
     """Home visits go to North Families (Nora or Ned), doulas to South Start (Sam), and
     anything else to the foundation's fallback contact."""
     foundation = OrganisationFactory(name="The Foundation", kind=OrganisationKind.BACKBONE)
@@ -95,23 +74,6 @@ def make_world() -> World:
     )
     db.session.commit()
     return World(foundation, fallback, north, nora, ned, south, sam, home_visits, doulas, county, region)
-
-
-def receive(now: datetime = NOW, spam_reason: str = "", **fields) -> Inquiry:
-    """An inquiry from the web form; each call has its own message, so none is a duplicate."""
-    details = {
-        "name": "Alex Requester",
-        "email": "alex@example.net",
-        "phone": "",
-        "zip_code": "",
-        "topic": None,
-        "language": "en",
-        "message": f"We would like some help, please (message {next(_messages)}).",
-        "consent": True,
-        "source": InquirySource.WEB,
-    }
-    details.update(fields)
-    return intake.receive(InquiryDetails(**details), now, spam_reason=spam_reason).inquiry
 
 
 def reload(inquiry: Inquiry) -> Inquiry:

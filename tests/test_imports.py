@@ -1,0 +1,316 @@
+"""Importing spreadsheets: messy files built here (CSV bytes, xlsx written with openpyxl), dry
+run against the real thing, a second import that changes nothing, every bad file, the pages
+and the command."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.imports import services
+from crm.imports.kinds import CONTACTS, GRANTS, INTERACTIONS, ORGANISATIONS
+from crm.imports.reading import ImportFileError, read_file
+from crm.models import AuditEvent, Contact, Grant, ImportMapping, ImportUpload, Interaction, Organisation, Role
+from tests import factories
+
+
+def csv_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    return text.replace("\n", "\r\n").encode(encoding)
+
+
+def xlsx_bytes(rows: list[list], *, title: str | None = None, merge_title: bool = True) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    if title is not None:
+        sheet.append([title])
+        if merge_title:
+            sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(rows[0]))
+        sheet.append([])
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def run(kind, content: bytes, *, dry_run: bool, mapping: dict | None = None, actor=None, filename="file.csv"):
+    sheet = read_file(content)
+    mapping = mapping if mapping is not None else services.suggested_mapping(kind, sheet.headings)
+    assert services.mapping_problems(kind, sheet.headings, mapping) == []
+    return services.run(kind, sheet, mapping, actor, filename=filename, dry_run=dry_run)
+
+
+ORGANISATIONS_CSV = """Organization Name;Type;Website;Phone;City;ZIP
+Bootheel Babies;Grantee;bootheelbabies.org;573-555-0142;Kennett;63857
+Ozark Doulas;Community partner;;;West Plains;65775
+bootheel babies;grantee;;;Kennett;63857
+;Grantee;;;;
+Bad Phone Org;Grantee;;12;;
+"""
+
+
+def test_organisations_dry_run_then_real_then_again_changes_nothing(app) -> None:
+    user = factories.UserFactory(role=Role.STAFF)
+    content = csv_bytes(ORGANISATIONS_CSV)
+
+    preview = run(ORGANISATIONS, content, dry_run=True)
+    actions = [(outcome.number, outcome.action) for outcome in preview.outcomes]
+    assert actions == [(2, "create"), (3, "create"), (4, "refused"), (5, "refused"), (6, "refused")]
+    reasons = {outcome.number: outcome.reason for outcome in preview.refused}
+    assert "Same as row 2" in reasons[4]
+    assert "Name:" in reasons[5]
+    assert "Phone:" in reasons[6]
+    assert count(Organisation) == 0, "a dry run writes nothing"
+
+    done = run(ORGANISATIONS, content, dry_run=False, actor=user, filename="partners.csv")
+    assert done.counts == {"create": 2, "update": 0, "unchanged": 0, "refused": 3}
+    bootheel = db.session.scalar(select(Organisation).where(Organisation.name == "Bootheel Babies"))
+    assert bootheel.website == "https://bootheelbabies.org"
+    assert bootheel.phone == "(573) 555-0142"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "import"))
+    assert event.changes == {"file": "partners.csv", "create": 2, "update": 0, "unchanged": 0, "refused": 3}
+    assert event.actor_id == user.id
+    events_before = count(AuditEvent)
+
+    again = run(ORGANISATIONS, content, dry_run=False, actor=user)
+    assert again.counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 3}
+    assert count(Organisation) == 2
+    assert count(AuditEvent) == events_before + 1, "only the import's own event"
+
+
+def test_organisation_update_by_external_id_and_name(app) -> None:
+    factories.OrganisationFactory(name="Ozark Doulas", city="Old Town")
+    content = csv_bytes("ID,Name,City\nORG-1,OZARK DOULAS,West Plains\n")
+    result = run(ORGANISATIONS, content, dry_run=False)
+    assert result.counts["update"] == 1
+    organisation = db.session.scalar(select(Organisation))
+    assert (organisation.city, organisation.external_id, organisation.name) == ("West Plains", "ORG-1", "OZARK DOULAS")
+    renamed = run(ORGANISATIONS, csv_bytes("ID,Name\nORG-1,Ozark Doulas Collective\n"), dry_run=False)
+    assert renamed.counts["update"] == 1
+    assert db.session.scalar(select(Organisation.name)) == "Ozark Doulas Collective"
+    assert db.session.scalar(select(Organisation.city)) == "West Plains", "a column left out keeps its value"
+
+
+def test_contacts_match_by_email_and_link_organisations(app) -> None:
+    home = factories.OrganisationFactory(name="North Families")
+    factories.ContactFactory(name="Nora Old", email="nora@north.example.org", organisation=home)
+    content = xlsx_bytes(
+        [
+            ["Full name", "E-mail", "Organization", "Title"],
+            ["Nora North", "NORA@north.example.org", "north families", "Director"],
+            ["Ned North", "ned@north.example.org", "North Families", None],
+            ["Nobody", "nobody@example.org", "No Such Org", None],
+            ["Ned Again", "ned@north.example.org", "North Families", None],
+        ],
+        title="Contacts exported 3/1/2026",
+    )
+    preview = run(CONTACTS, content, dry_run=True, filename="contacts.xlsx")
+    assert [outcome.action for outcome in preview.outcomes] == ["update", "create", "refused", "refused"]
+    assert "No organisation is called" in preview.outcomes[2].reason
+    assert "Same as row 5 (the same email)" in preview.outcomes[3].reason, "rows are numbered as in the file"
+    assert preview.outcomes[0].number == 4, "the title row and a blank row sit above the headings"
+    run(CONTACTS, content, dry_run=False)
+    # The address is kept as written (as the contact form keeps it) and matched ignoring case.
+    nora = db.session.scalar(select(Contact).where(func.lower(Contact.email) == "nora@north.example.org"))
+    assert (nora.name, nora.title) == ("Nora North", "Director")
+    assert count(Contact) == 2
+    again = run(CONTACTS, content, dry_run=True)
+    assert again.counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 2}
+
+
+# A date cell comes out of openpyxl as a naive datetime: a spreadsheet has no time zones.
+SPREADSHEET_NEW_YEAR = datetime(2026, 1, 1)  # noqa: DTZ001
+
+
+def test_grants_with_dates_money_and_reports(app) -> None:
+    factories.OrganisationFactory(name="South Start")
+    content = xlsx_bytes(
+        [
+            ["Grant ID", "Grantee", "Program", "Amount", "Start", "End", "Reports due"],
+            ["G-1", "South Start", "Doulas", "$25,000.50", "March 3, 2026", "3/2/2027", "2026-09-30; Mar 31, 2027"],
+            ["G-2", "South Start", "Home visits", 12000, SPREADSHEET_NEW_YEAR, 46387, None],
+            ["G-3", "South Start", "Bad", "lots", "2026-13-01", "soon", None],
+        ]
+    )
+    preview = run(GRANTS, content, dry_run=True)
+    assert [outcome.action for outcome in preview.outcomes] == ["create", "create", "refused"]
+    assert "Amount" in preview.outcomes[2].reason
+    assert "Start date" in preview.outcomes[2].reason
+    run(GRANTS, content, dry_run=False)
+    first = db.session.scalar(select(Grant).where(Grant.external_id == "G-1"))
+    assert first.amount == Decimal("25000.50")
+    assert (first.start_date, first.end_date) == (date(2026, 3, 3), date(2027, 3, 2))
+    assert [report.due_on for report in first.reports] == [date(2026, 9, 30), date(2027, 3, 31)]
+    second = db.session.scalar(select(Grant).where(Grant.external_id == "G-2"))
+    assert second.end_date == date(2026, 12, 31), "46387 is Excel's serial for 2026-12-31"
+    assert run(GRANTS, content, dry_run=True).counts["unchanged"] == 2
+
+
+def test_interactions_with_contacts(app) -> None:
+    home = factories.OrganisationFactory(name="North Families")
+    factories.ContactFactory(name="Nora", email="nora@north.example.org", organisation=home)
+    content = csv_bytes(
+        "Type,Date,Time,Summary,Organization,Contact emails\n"
+        "Call,2026-01-05,2:30 PM,Talked about the doula program,North Families,nora@north.example.org\n"
+        "Meeting,1/6/2026,,Quarterly review,North Families,\n"
+        "Dance,2026-01-07,,?,North Families,\n"
+    )
+    run(INTERACTIONS, content, dry_run=False)
+    assert count(Interaction) == 2
+    call = db.session.scalar(select(Interaction).where(Interaction.summary.like("Talked%")))
+    assert [contact.name for contact in call.contacts] == ["Nora"]
+    assert run(INTERACTIONS, content, dry_run=True).counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 1}
+
+
+# --- bad files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"   \r\n \r\n", "empty"),
+        (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff", "not a CSV or Excel"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 20, ".xls"),
+        (b"PK\x03\x04not really a zip", "damaged"),
+        (b"Name,City\n", "no rows"),
+        (b"Name\x00,City\nA,B\n", "not a CSV or Excel"),
+        (b"Name,City\n\x81\x8d\x8f,x\n", "neither UTF-8 nor Windows-1252"),
+    ],
+)
+def test_bad_files_are_refused_with_a_message(content: bytes, message: str) -> None:
+    with pytest.raises(ImportFileError, match=message):
+        read_file(content)
+
+
+def test_a_zip_that_is_not_a_workbook() -> None:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(ImportFileError, match="not a CSV or Excel"):
+        read_file(buffer.getvalue())
+
+
+def test_too_many_rows_is_refused() -> None:
+    content = ("Name\n" + "".join(f"Org {n}\n" for n in range(50_000))).encode()
+    with pytest.raises(ImportFileError, match="more than 5,000 rows"):
+        read_file(content)
+
+
+def test_bom_semicolons_and_cp1252() -> None:
+    sheet = read_file("\ufeffName;City\nCafé Bébé;Sikeston\n".encode())
+    assert sheet.headings == ["Name", "City"]
+    assert sheet.rows == [(2, ["Café Bébé", "Sikeston"])]
+    sheet = read_file("Name,City\nCafé Bébé,Sikeston\n".encode("cp1252"))
+    assert sheet.rows[0][1][0] == "Café Bébé"
+    assert "Windows-1252" in sheet.notices[0]
+
+
+def test_xlsx_title_row_merged_headings_and_formulas() -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Grantees 2026"])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["Name", "Amount", None, "Total"])
+    sheet.append(["A", 10, None, "=B3*2"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    read = read_file(buffer.getvalue())
+    assert read.headings == ["Name", "Amount", "Column C", "Total"]
+    # Formulas are never evaluated: a file saved by a program that computed nothing has no value.
+    assert read.rows == [(3, ["A", 10, None, None])]
+
+
+def test_refusals_csv_rows(app) -> None:
+    result = run(ORGANISATIONS, csv_bytes(ORGANISATIONS_CSV), dry_run=True)
+    assert services.refusals_header(result)[0] == "Row"
+    assert services.refusals_header(result)[-1] == "Error"
+    rows = services.refusals_rows(result)
+    assert [row[0] for row in rows] == [4, 5, 6]
+    assert rows[0][1] == "bootheel babies"
+
+
+def test_mapping_is_remembered_per_kind_and_headings(app) -> None:
+    headings = ["Org", "Town"]
+    kind = ORGANISATIONS
+    assert services.suggested_mapping(kind, headings) == {}
+    services.remember_mapping(kind, headings, {"Org": "name", "Town": "city"})
+    db.session.commit()
+    assert services.suggested_mapping(kind, headings) == {"Org": "name", "Town": "city"}
+    assert services.suggested_mapping(CONTACTS, headings) == {}
+    assert count(ImportMapping) == 1
+    assert services.mapping_problems(kind, headings, {"Town": "city"}) == ["Choose the column that holds Name."]
+    assert "both mapped" in services.mapping_problems(kind, headings, {"Org": "name", "Town": "name"})[0]
+
+
+def test_uploads_belong_to_their_user_and_expire(app) -> None:
+    owner = factories.UserFactory(role=Role.STAFF)
+    other = factories.UserFactory(role=Role.STAFF)
+    upload = services.store_upload(owner, ORGANISATIONS, "a.csv", b"Name\nA\n")
+    assert services.upload_for(owner, upload.id) is upload
+    assert services.upload_for(other, upload.id) is None
+    from crm.database import utcnow
+
+    upload.created_at = utcnow() - services.UPLOAD_KEPT_FOR * 2
+    db.session.commit()
+    assert services.upload_for(owner, upload.id) is None
+    services.store_upload(other, ORGANISATIONS, "b.csv", b"Name\nB\n")
+    assert db.session.get(ImportUpload, upload.id) is None, "old uploads are removed"
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_cli_dry_run_then_import_then_again(app, tmp_path) -> None:
+    user = factories.UserFactory(role=Role.STAFF)
+    path = tmp_path / "partners.csv"
+    path.write_bytes(csv_bytes(ORGANISATIONS_CSV))
+    runner = app.test_cli_runner()
+
+    dry = runner.invoke(args=["crm", "import", "organisations", str(path), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Row 4: refused: Same as row 2" in dry.output
+    assert "Dry run, nothing written: 2 to create, 0 to update, 0 unchanged, 3 refused." in dry.output
+    assert count(Organisation) == 0
+
+    real = runner.invoke(args=["crm", "import", "organisations", str(path), "--user", user.email])
+    assert real.exit_code == 0, real.output
+    assert "2 created" in real.output
+    assert count(Organisation) == 2
+    again = runner.invoke(args=["crm", "import", "organisations", str(path)])
+    assert "0 created, 0 updated, 2 unchanged, 3 refused" in again.output
+
+
+def test_cli_mapping_and_bad_files(app, tmp_path) -> None:
+    runner = app.test_cli_runner()
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b"Org,Town\nOzark Doulas,West Plains\n")
+    unmapped = runner.invoke(args=["crm", "import", "organisations", str(path)])
+    assert unmapped.exit_code == 1
+    assert "Choose the column that holds Name" in unmapped.output
+    mapped = runner.invoke(args=["crm", "import", "organisations", str(path), "--mapping", "Org=name,Town=city"])
+    assert mapped.exit_code == 0, mapped.output
+    assert db.session.scalar(select(Organisation.city)) == "West Plains"
+    remembered = runner.invoke(args=["crm", "import", "organisations", str(path), "--dry-run"])
+    assert "1 unchanged" in remembered.output, "the mapping was remembered for these headings"
+
+    program = tmp_path / "list.xlsx"
+    program.write_bytes(b"MZ\x90\x00" + b"\x00" * 100)
+    refused = runner.invoke(args=["crm", "import", "contacts", str(program)])
+    assert refused.exit_code == 1
+    assert "not a CSV or Excel" in refused.output
+    bad_option = runner.invoke(args=["crm", "import", "organisations", str(path), "--mapping", "Org"])
+    assert bad_option.exit_code == 1
+    assert "Heading=field" in bad_option.output
