@@ -18,25 +18,15 @@ from crm.extensions import db
 from crm.models import AttemptMethod, ContactAttempt, InquiryEventKind, InquiryOutcome, Role
 from crm.models.inquiry_status import InquiryStatus
 from crm.timezones import local_parts
-from tests.factories import ContactFactory, OrganisationFactory
-from tests.inquiry_support import NOW, make_world, post_export, receive, reload, wire_inquiries, written
+from tests.factories import NOW, ContactFactory, InquiryFactory, OrganisationFactory
+from tests.fixtures_world import post_export, reload, written
 
 ATTEMPT = {"method": "voicemail", "attempted_on": "2026-03-10", "attempted_time": "10:15", "note": "Left our number."}
 
 
-@pytest.fixture(autouse=True)
-def _wired(app):
-    wire_inquiries(app)
-
-
-@pytest.fixture
-def world(app):
-    return make_world()
-
-
 @pytest.fixture
 def inquiry(world):
-    return receive(name="Norah Requester", topic=world.home_visits)
+    return InquiryFactory(name="Norah Requester", topic=world.home_visits)
 
 
 def attempts() -> int:
@@ -136,7 +126,7 @@ def test_the_inbox_shows_the_count_and_the_last_attempt_in_one_query(client, log
 
     def add(n: int) -> None:
         for i in range(n):
-            inquiry = receive(name=f"Row {i}", topic=world.home_visits)
+            inquiry = InquiryFactory(name=f"Row {i}", topic=world.home_visits)
             for hours in (2, 5):
                 db.session.add(
                     ContactAttempt(inquiry=inquiry, method=AttemptMethod.CALL, attempted_at=NOW + timedelta(hours=hours))
@@ -256,7 +246,7 @@ def test_the_export_has_the_outcome_and_the_attempts(client, login, world, inqui
     client.post(f"/inquiries/{inquiry.id}/attempt", data=ATTEMPT)
     client.post(f"/inquiries/{inquiry.id}/attempt", data={**ATTEMPT, "attempted_time": "11:45"})
     close(client, inquiry, outcome="referred", organisation=str(world.north.id), detail="Nurse home visits")
-    other = receive(name="No attempts yet")
+    other = InquiryFactory(name="No attempts yet")
 
     rows = list(csv.DictReader(io.StringIO(post_export(client, "status=").get_data(as_text=True).lstrip("\ufeff"))))
 

@@ -18,7 +18,6 @@ from crm.models import Contact, Inquiry, InquiryOutcome, User
 from crm.models.inquiry_status import InquiryStatus
 from crm.timezones import local_parts
 from tests.browser.test_inquiry_flow import sign_in
-from tests.inquiry_support import wire_inquiries
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +28,6 @@ PHONE_WIDTH = 360
 @pytest.fixture(scope="module")
 def spanish_inquiry(live_app) -> tuple[int, str]:
     """A Spanish request from Kennett, received two hours ago and logged by staff for Pat Partner."""
-    wire_inquiries(live_app)
     with live_app.app_context():
         pat = db.session.scalar(select(Contact).where(Contact.email == PARTNER_EMAIL))
         staff = db.session.scalar(select(User).where(User.email == STAFF_EMAIL))
