@@ -131,6 +131,7 @@ class AttemptForm(CrmForm):
     )
     note = TextAreaField(
         "Note",
+        id="attempt-note",  # the note form and the pass form on the same page have a "note" too
         filters=[strip],
         description="Optional. Seen by staff and the partner, never by the requester.",
         validators=[Optional(), Length(max=2000), NoControlCharacters()],
