@@ -99,6 +99,10 @@ class Config:
     MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)
 
+    # Origins (https://example.org, comma-separated) whose pages may send inquiries to
+    # POST /api/v1/inquiries from the browser; empty: none, and servers may still post.
+    API_CORS_ORIGINS = os.environ.get("API_CORS_ORIGINS", "")
+
     # Public links in emails point here; behind a proxy set it to the public address.
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 

@@ -149,6 +149,7 @@ def transaction_may_write() -> bool:
 def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
     from crm.admin_outbox.routes import bp as outbox_bp
+    from crm.api.routes import bp as api_bp
     from crm.audit_trail.routes import bp as audit_trail_bp
     from crm.auth.routes import bp as auth_bp
     from crm.calendar.routes import bp as calendar_bp
@@ -189,6 +190,7 @@ def register_blueprints(app: Flask) -> None:
         audit_trail_bp,
         inquiries_bp,
         reports_bp,
+        api_bp,
     ):
         app.register_blueprint(blueprint)
 

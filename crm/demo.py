@@ -10,13 +10,15 @@ from sqlalchemy import select
 
 from crm.audit import commit
 from crm.auth.passwords import hash_password
+from crm.auth.services import user_of_contact
 from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
 from crm.holidays.cli import seed_holidays
-from crm.inquiries.intake import InquiryDetails, receive
+from crm.inquiries.intake import InquiryDetails, receive, start_acceptance_clock
 from crm.models import (
     Contact,
+    ContactPreference,
     County,
     Grant,
     GrantReport,
@@ -374,6 +376,10 @@ INQUIRIES = [
 ]
 
 
+# The one inquiry the partner has not accepted yet: "Awaiting acceptance" in their inbox.
+AWAITING_ACCEPTANCE = "Terrence Mills"
+
+
 def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResult) -> None:
     """Open inquiries for the demo users and a partner, logged by staff and assigned by hand, so
     "My open inquiries" and the overdue counts have something to show. Each is received through
@@ -393,6 +399,16 @@ def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResul
             message=message,
             consent=True,
             source=source,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
         )
-        receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
+        received = receive(details, now - timedelta(hours=hours_ago), actor=staff, assign_to=contacts[assignee])
+        inquiry = received.inquiry
+        if name == AWAITING_ACCEPTANCE:
+            # Its window starts now, so the acceptance job leaves it for the demo to accept or pass.
+            start_acceptance_clock(inquiry, now)
+        else:
+            inquiry.accepted_at = inquiry.received_at + timedelta(hours=1)
+            inquiry.accepted_by = user_of_contact(contacts[assignee]) or staff
+            inquiry.acceptance_due_at = None
+        commit(actor=None)
         result.count("inquiries")

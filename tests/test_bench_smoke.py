@@ -44,7 +44,7 @@ def test_reuse_keeps_data_of_the_same_size(app):
 
 
 def test_refuses_a_database_with_real_inquiries(app):
-    db.session.add(Inquiry(reference="IM-REAL01", name="A real person", message="Real", received_at=benchmark.utcnow()))
+    db.session.add(Inquiry(reference="IM-REAL01", name="A real person", email="real@example.org", message="Real", received_at=benchmark.utcnow()))
     db.session.commit()
 
     with pytest.raises(benchmark.ForeignData):

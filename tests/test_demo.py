@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from crm.database import utcnow
 from crm.extensions import db
 from crm.models import Inquiry
 
@@ -101,3 +102,14 @@ def test_the_demo_report_counts_its_overdue_inquiries_as_misses(app, demo):
     assert overdue > 0
     assert figures.missed == overdue
     assert figures.within_target_share < 1
+
+
+def test_demo_inquiries_are_accepted_but_one_awaits_acceptance_and_nothing_moves_on(app, demo):
+    from crm.inquiries.acceptance_jobs import run_acceptance_timers
+    from crm.models.inquiry import awaiting_acceptance_clause
+
+    waiting = db.session.scalars(select(Inquiry).where(awaiting_acceptance_clause())).all()
+
+    assert [inquiry.name for inquiry in waiting] == ["Terrence Mills"]
+    assert db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.accepted_at.is_not(None))) == 5
+    assert run_acceptance_timers(utcnow()) == []

@@ -14,6 +14,7 @@ from crm.extensions import db
 from crm.models import (
     AuditEvent,
     Contact,
+    ContactPreference,
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
@@ -435,7 +436,7 @@ def test_an_active_contact_is_preferred_over_an_inactive_one_with_the_same_email
 def test_a_requester_without_email_gets_a_new_contact(client, login, world):
     login(Role.STAFF)
     ContactFactory(name="Someone With No Email", email="")
-    inquiry = InquiryFactory(name="Phone Only", email="", phone="(573) 555-0123")
+    inquiry = InquiryFactory(name="Phone Only", email="", phone="(573) 555-0123", contact_preference=ContactPreference.PHONE)
 
     client.post(f"/inquiries/{inquiry.id}/link-contact")
 

@@ -17,7 +17,7 @@ from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.filters import InboxFilters, conditions
-from crm.models import AuditEvent, Inquiry, Role
+from crm.models import AuditEvent, ContactPreference, Inquiry, Role
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import NOW, ContactFactory, CountyFactory, InquiryFactory, OrganisationFactory
@@ -579,9 +579,18 @@ def test_export_neutralises_every_naughty_string(client, login, world, strings):
     login(Role.STAFF)
     strings = strings()
     references = {}
-    for text in strings:
+    for number, text in enumerate(strings):
         # Caught as spam: stored as sent, without the routing and emails this test does not need.
-        inquiry = InquiryFactory(name=text[:200], email="", message=text, now=NOW, spam_reason="naughty")
+        # A number of its own each, so that no two are taken for the same request.
+        inquiry = InquiryFactory(
+            name=text[:200],
+            email="",
+            phone=f"573-555-{number:04d}",
+            contact_preference=ContactPreference.PHONE,
+            message=text,
+            now=NOW,
+            spam_reason="naughty",
+        )
         references[inquiry.reference] = text
 
     header, *rows = read_csv(post_export(client, "status=&sort=oldest"))

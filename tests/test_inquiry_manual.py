@@ -26,6 +26,8 @@ def form(**overrides) -> dict:
         "assign_to": "",
     }
     data.update(overrides)
+    # As staff would tick it: email when they took an address, otherwise a call back.
+    data.setdefault("contact_preference", "email" if data["email"] else "phone")
     return data
 
 
@@ -120,7 +122,10 @@ def test_an_inquiry_can_be_assigned_by_hand(client, login, world):
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"email": "", "phone": ""}, "email", "Give an email address or a phone number"),
+        ({"email": "", "phone": ""}, "phone", "Give their phone number for a call or a text message, or choose email."),
+        ({"email": "", "contact_preference": "email"}, "email", "Give their email address, or choose a phone call"),
+        ({"phone": "", "email": "rosa@example.net", "contact_preference": "text"}, "phone", "Give their phone number"),
+        ({"contact_preference": "fax"}, "contact_preference", "Choose email, phone call or text message."),
         ({"name": ""}, "name", "Enter the requester&#39;s name."),
         ({"message": ""}, "message", "Write down what they asked."),
         ({"source": "web"}, "source", "Choose phone, email, letter or in person."),

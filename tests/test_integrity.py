@@ -24,7 +24,7 @@ from crm.contacts import services as contact_services
 from crm.database import Base, violated_constraint
 from crm.extensions import db
 from crm.grants import services as grant_services
-from crm.models import AuditEvent, Contact, GrantReport, Role, User
+from crm.models import AuditEvent, Contact, GrantReport, InquiryPass, PassReason, Role, User
 from crm.models.account_token import TokenPurpose
 from crm.users import services as user_services
 from tests.factories import (
@@ -50,6 +50,8 @@ def rows(app, world) -> dict[str, object]:
     second_report = GrantReportFactory(grant=grant, due_on=date(2026, 12, 31))
     first_user, second_user = UserFactory(), UserFactory()
     first_user.contact = world.nora
+    passed = InquiryPass(inquiry=inquiry, contact_id=world.nora.id, reason=PassReason.NO_CAPACITY, note="")
+    db.session.add(passed)
     invitation, _token = tokens.issue(
         TokenPurpose.INVITE, email="invited@example.org", valid_for=timedelta(days=1), role=Role.STAFF
     )
@@ -67,6 +69,8 @@ def rows(app, world) -> dict[str, object]:
         "taken_email": world.nora.email.upper(),
         "yes": True,
         "token": invitation.id,
+        "pass": passed.id,
+        "topic": world.home_visits.id,
     }
 
 
@@ -111,9 +115,35 @@ INVALID_WRITES = [
     ("an inquiry status in capitals", "ck_inquiries_status", "UPDATE inquiries SET status = 'NEW' WHERE id = :inquiry"),
     ("an inquiry language", "ck_inquiries_language", "UPDATE inquiries SET language = 'fr' WHERE id = :inquiry"),
     (
+        "an inquiry contact preference",
+        "ck_inquiries_contact_preference",
+        "UPDATE inquiries SET contact_preference = 'fax', phone = '(573) 555-0100' WHERE id = :inquiry",
+    ),
+    (
+        "a text message asked for without a phone number",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET contact_preference = 'text', phone = '' WHERE id = :inquiry",
+    ),
+    (
+        "an email answer asked for without an email address",
+        "ck_inquiries_reachable",
+        "UPDATE inquiries SET email = '' WHERE id = :inquiry",
+    ),
+    (
         "an inquiry event kind",
         "ck_inquiry_events_kind",
         "UPDATE inquiry_events SET kind = 'hacked' WHERE inquiry_id = :inquiry",
+    ),
+    ("a pass reason", "ck_inquiry_passes_reason", "UPDATE inquiry_passes SET reason = 'bored' WHERE id = :pass"),
+    (
+        "a pass for another reason without a note",
+        "ck_inquiry_passes_other_has_note",
+        "UPDATE inquiry_passes SET reason = 'other', note = '' WHERE id = :pass",
+    ),
+    (
+        "an acceptance window of no time",
+        "ck_topics_acceptance_hours_positive",
+        "UPDATE topics SET acceptance_hours = 0 WHERE id = :topic",
     ),
     (
         "an interaction kind",
@@ -168,8 +198,11 @@ def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     }
     named |= {
         "ck_inquiries_language",
+        "ck_inquiries_reachable",
         "ck_grants_amount_positive",
         "ck_grants_ends_on_or_after_start",
+        "ck_inquiry_passes_other_has_note",
+        "ck_topics_acceptance_hours_positive",
         "uq_contacts_active_email",
         "uq_contacts_inquiry_fallback",
         "uq_grant_reports_grant_id_due_on",

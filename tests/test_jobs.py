@@ -259,6 +259,7 @@ def test_once_runs_every_job_and_exits_zero(app, mail):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "sla-checks: done: Queued 0 reminder(s) and 0 escalation(s).",
+        "acceptance-timers: done: Moved on 0 inquiries not accepted in time.",
         "family-follow-up: done: Queued 0 follow-up(s).",
         "send-mail: done: Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held.",
         "retention-purge: done: Anonymised 0 inquiries.",

@@ -168,3 +168,46 @@ def test_backup_contact_revision_keeps_what_refers_to_organisations(migrated_app
         connection.execute(text("UPDATE organisations SET backup_contact_id = 1"))
     command.downgrade(config, before)
     assert kept() == (1, 1)
+
+
+# --- contact_preference (revision c577800cdcbd) -------------------------------------------
+
+BEFORE_CONTACT_PREFERENCE = "882135b53874"
+
+
+def _insert(connection, table: str, **values) -> None:
+    """A row with `values` and something of the right type in every other required column."""
+    fillers = {"INTEGER": 0, "BOOLEAN": False, "FLOAT": 0.0, "JSON": "{}"}
+    row = dict(values)
+    for column in inspect(connection).get_columns(table):
+        if column["name"] in row or column["nullable"] or column.get("autoincrement") is True:
+            continue
+        if column["name"] == "id":
+            continue
+        kind = type(column["type"]).__name__.upper()
+        if "TIME" in kind:
+            row[column["name"]] = "2026-01-05 15:00:00"
+        else:
+            row[column["name"]] = next((value for name, value in fillers.items() if name in kind), "x")
+    names = ", ".join(row)
+    placeholders = ", ".join(":" + name for name in row)
+    connection.execute(text(f"INSERT INTO {table} ({names}) VALUES ({placeholders})"), row)  # noqa: S608  (names from the schema)
+
+
+def test_contact_preference_keeps_every_row_and_answers_phone_only_requests_by_phone(migrated_app: Flask) -> None:
+    config = alembic_config()
+    command.upgrade(config, BEFORE_CONTACT_PREFERENCE)
+    with db.engine.begin() as connection:
+        _insert(connection, "inquiries", id=1, reference="IM-EMAIL1", email="a@example.org", phone="", source="web", status="new", language="en")
+        _insert(connection, "inquiries", id=2, reference="IM-PHONE1", email="", phone="(573) 555-0142", source="phone", status="new", language="es")
+        _insert(connection, "inquiry_events", inquiry_id=1, kind="received", detail="Received")
+        _insert(connection, "inquiry_events", inquiry_id=2, kind="received", detail="Received")
+
+    command.upgrade(config, "head")
+
+    with db.engine.connect() as connection:
+        preferences = dict(connection.execute(text("SELECT reference, contact_preference FROM inquiries")).all())
+        events = connection.execute(text("SELECT count(*) FROM inquiry_events")).scalar()
+    # The table copy on SQLite must not take the timeline with the old table.
+    assert (preferences, events) == ({"IM-EMAIL1": "email", "IM-PHONE1": "phone"}, 2)
+    assert_no_drift()

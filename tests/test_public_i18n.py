@@ -137,7 +137,7 @@ def test_a_staff_error_page_keeps_its_own_advice(app, client):
 
 def test_spanish_form_shows_spanish_labels_topics_and_preselects_spanish(public):
     html = text_of(public.get("/get-in-touch?lang=es"))
-    for text in ("Su nombre", "Correo electrónico", "Teléfono (opcional)", "Código postal (ZIP)", "Su mensaje",
+    for text in ("Su nombre", "Correo electrónico", "Número de teléfono", "Código postal (ZIP)", "¿Cómo prefiere que nos comuniquemos con usted?", "Por mensaje de texto", "Su mensaje",
                  "Enviar mensaje", "Elija un tema"):
         assert text in html, text
     topics = db.session.scalars(select(Topic.name_es).where(Topic.active.is_(True)).order_by(Topic.sort_order)).all()

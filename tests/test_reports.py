@@ -496,7 +496,7 @@ STORABLE = [text[:120] for text in NAUGHTY if "\x00" not in text]
 def naughty_topics(app):
     for number, text in enumerate(STORABLE):
         topic = Topic(name_en=text, name_es=text, response_target_hours=16)
-        db.session.add(Inquiry(reference=f"NS-{number:05d}", received_at=local(2026, 3, 10), name="x", message="x", topic=topic))
+        db.session.add(Inquiry(reference=f"NS-{number:05d}", received_at=local(2026, 3, 10), name="x", email="x@example.org", message="x", topic=topic))
     db.session.commit()
 
 

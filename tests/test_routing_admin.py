@@ -402,12 +402,14 @@ def test_add_topic(client, manager, demo):
             "active": "y",
             "sort_order": "2",
             "response_target_hours": "4",
+            "acceptance_hours": "2",
         },
     )
 
     assert response.status_code == 302
     topic = one(Topic, name_en="Safe sleep")
     assert (topic.name_es, topic.active, topic.sort_order, topic.response_target_hours) == ("Sueño seguro", True, 2, 4)
+    assert topic.acceptance_hours == 2
     assert topic in active_topics()
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.actor_id == manager.id))
     assert (event.action, event.entity_type) == ("create", "Topic")
@@ -419,7 +421,7 @@ def test_deactivating_a_topic_hides_it_from_the_public_form(client, manager, dem
 
     response = client.post(
         f"/routing/topics/{media.id}/edit",
-        data={"name_en": "Media", "name_es": "Medios de comunicación", "sort_order": "2", "response_target_hours": "8"},
+        data={"name_en": "Media", "name_es": "Medios de comunicación", "sort_order": "2", "response_target_hours": "8", "acceptance_hours": "4"},
     )
 
     assert response.status_code == 302
@@ -436,6 +438,9 @@ def test_deactivating_a_topic_hides_it_from_the_public_form(client, manager, dem
         ({"response_target_hours": "0"}, "from 1 to 400"),
         ({"response_target_hours": "401"}, "from 1 to 400"),
         ({"response_target_hours": ""}, "Enter a number of hours."),
+        ({"acceptance_hours": "0"}, "from 1 to 80"),
+        ({"acceptance_hours": "81"}, "from 1 to 80"),
+        ({"acceptance_hours": ""}, "Enter a number of hours."),
         ({"sort_order": "first"}, "Enter a whole number."),
         ({"name_en": ""}, "Enter the English name."),
         ({"name_es": "x" * 121}, "Keep this to 120 characters or fewer."),
@@ -450,6 +455,7 @@ def test_invalid_topics_are_refused(client, manager, demo, overrides, message):
         "active": "y",
         "sort_order": "2",
         "response_target_hours": "4",
+        "acceptance_hours": "4",
     }
     data.update(overrides)
     before = audit_count()
@@ -466,7 +472,7 @@ def test_a_topic_may_keep_its_own_name(client, manager, demo):
     other = one(Topic, name_en="Other")
     response = client.post(
         f"/routing/topics/{other.id}/edit",
-        data={"name_en": "Other", "name_es": "Otro", "active": "y", "sort_order": "99", "response_target_hours": "24"},
+        data={"name_en": "Other", "name_es": "Otro", "active": "y", "sort_order": "99", "response_target_hours": "24", "acceptance_hours": "4"},
     )
     assert response.status_code == 302
     assert (other.sort_order, other.response_target_hours) == (99, 24)

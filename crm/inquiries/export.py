@@ -25,6 +25,7 @@ EXPORT_HEADER = (
     "Name",
     "Email",
     "Phone",
+    "Reach by",
     "ZIP code",
     "County",
     "Topic",
@@ -57,6 +58,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
             Inquiry.name,
             Inquiry.email,
             Inquiry.phone,
+            Inquiry.contact_preference,
             Inquiry.zip_code,
             County.name,
             Topic.name_en,
@@ -78,7 +80,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
         .execution_options(yield_per=batch)
     )
     for row in db.session.execute(query):
-        (reference, received_at, source, status, name, email, phone, zip_code, county, topic, language,
+        (reference, received_at, source, status, name, email, phone, preference, zip_code, county, topic, language,
          organisation, assignee, due_at, first_response_at, closed_at, message) = row  # fmt: skip
         overdue = status in OPEN_STATUSES and due_at is not None and is_overdue(due_at, first_response_at, now)
         yield [
@@ -89,6 +91,7 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
             name,
             email,
             phone,
+            preference.label,
             zip_code,
             county or "",
             topic or "",

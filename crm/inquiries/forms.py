@@ -24,15 +24,22 @@ from crm.forms import (
     with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
+from crm.inquiries.acceptance import CHOSEN_REASONS, NOTE_MAX
 from crm.inquiries.filters import ANY, OPEN, SORTS
 from crm.languages import LANGUAGES
-from crm.models import InquirySource
+from crm.models import ContactPreference, InquirySource, PassReason
+from crm.models.contact_preference import missing_detail
 from crm.models.inquiry_status import InquiryStatus
 
 NOT_OFFERED = "Choose from the list."
 RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}
 # Staff log what came another way; the web form logs itself.
 MANUAL_SOURCES = [source for source in InquirySource if source is not InquirySource.WEB]
+# The staff form's words for crm.models.contact_preference.missing_detail.
+MISSING_DETAIL_MESSAGES = {
+    "email": "Give their email address, or choose a phone call or a text message.",
+    "phone": "Give their phone number for a call or a text message, or choose email.",
+}
 
 
 class InboxFilterForm(CrmForm):
@@ -110,6 +117,35 @@ class NoteForm(CrmForm):
     )
 
 
+class AcceptForm(CrmForm):
+    """Nothing to fill in: the button accepts (CSRF only)."""
+
+
+class PassForm(CrmForm):
+    reason = SelectField(
+        "Why you cannot take it",
+        choices=with_empty_choice("Choose a reason", [(reason.value, reason.label) for reason in CHOSEN_REASONS]),
+        validators=[RequiredChoice("Choose a reason from the list.")],
+        invalid_choice_message="Choose a reason from the list.",
+    )
+    note = TextAreaField(
+        "Note",
+        filters=[strip],
+        description="Required with “Other”. Seen by staff and whoever takes it next, never by the requester.",
+        validators=[Length(max=NOTE_MAX), NoControlCharacters()],
+    )
+
+    def validate_note(self, field) -> None:
+        if self.reason.data == PassReason.OTHER.value and not (field.data or "").strip():
+            raise ValidationError("Say why in the note: it is required with “Other”.")
+
+
+class AcceptLinkForm(CrmForm):
+    """The confirm page of the link in a notice: the link's token, checked again on POST."""
+
+    token = HiddenField(validators=[DataRequired("This page is missing its link: open the link from the email again.")])
+
+
 class LinkContactForm(CrmForm):
     """Nothing to fill in: the requester is matched to a contact by email."""
 
@@ -125,6 +161,13 @@ class ManualInquiryForm(CrmForm):
         "Requester's name",
         filters=[strip],
         validators=[DataRequired("Enter the requester's name."), Length(max=200), NoControlCharacters()],
+    )
+    contact_preference = RadioField(
+        "How they want to be reached",
+        choices=[SelectChoice(preference.value, preference.label) for preference in ContactPreference],
+        default=ContactPreference.EMAIL.value,
+        validators=[DataRequired("Choose how they want to be reached.")],
+        invalid_choice_message="Choose email, phone call or text message.",
     )
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
     phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
@@ -157,7 +200,14 @@ class ManualInquiryForm(CrmForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if not self.email.data and not self.phone.data and not self.email.errors and not self.phone.errors:
-            self.email.errors.append("Give an email address or a phone number, so someone can answer.")
-            return False
-        return valid
+        if self.contact_preference.errors:
+            return valid
+        missing = missing_detail(self.preference, self.email.data or "", self.phone.data or "")
+        if missing is None or self[missing].errors:
+            return valid
+        self[missing].errors.append(MISSING_DETAIL_MESSAGES[missing])
+        return False
+
+    @property
+    def preference(self) -> ContactPreference:
+        return ContactPreference(self.contact_preference.data)

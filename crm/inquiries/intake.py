@@ -11,21 +11,36 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm import audit
+from crm.business_hours import add_business_hours
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
 from crm.holidays import calendars
+from crm.inquiries import accept_links
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
     queue_contact_notice,
     queue_requester_acknowledgement,
 )
-from crm.models import Contact, County, Inquiry, InquiryEvent, InquiryEventKind, InquirySource, Topic, User
+from crm.models import (
+    Contact,
+    ContactPreference,
+    County,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquirySource,
+    Topic,
+    User,
+)
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
+
+# Business hours a contact has to accept an inquiry without a topic (a topic sets its own).
+DEFAULT_ACCEPTANCE_HOURS = 4
 
 # Crockford's base 32 without look-alikes, so a reference can be read over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -42,6 +57,7 @@ class InquiryDetails:
     message: str
     consent: bool
     source: InquirySource = InquirySource.WEB
+    contact_preference: ContactPreference = ContactPreference.EMAIL
 
 
 @dataclass(frozen=True)
@@ -57,8 +73,16 @@ def new_reference() -> str:
             return reference
 
 
-def dedupe_key(email: str, message: str) -> str:
-    normalised = email.strip().lower() + "\n" + " ".join(message.split()).casefold()
+def dedupe_key(email: str, message: str, phone: str = "") -> str:
+    """The same requester and message: by email address, or, for a family who gave none (a
+    call or a text asked for), by the digits of their phone number. Empty when neither is given."""
+    if email.strip():
+        who = email.strip().lower()
+    elif digits := "".join(char for char in phone if char.isdigit()):
+        who = "tel:" + digits
+    else:
+        return ""
+    normalised = who + "\n" + " ".join(message.split()).casefold()
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
@@ -111,7 +135,7 @@ def take_in(
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
     beforehand (new_reference); by default one is chosen here."""
-    key = dedupe_key(details.email, details.message) if details.email else ""
+    key = dedupe_key(details.email, details.message, details.phone)
     if key:
         earlier = recent_duplicate(key, now)
         if earlier is not None:
@@ -124,6 +148,7 @@ def take_in(
         name=details.name,
         email=details.email,
         phone=details.phone,
+        contact_preference=details.contact_preference,
         zip_code=details.zip_code,
         topic=details.topic,
         language=details.language,
@@ -189,11 +214,23 @@ def set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
         inquiry.county_fips = place.county_fips
 
 
-def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:
+def start_acceptance_clock(inquiry: Inquiry, now: datetime) -> None:
+    """The inquiry now waits for its (new) contact to accept it, for its topic's acceptance
+    window in business hours of the calendar of the organisation it is with."""
+    inquiry.accepted_at = None
+    inquiry.accepted_by = None
+    hours = inquiry.topic.acceptance_hours if inquiry.topic else DEFAULT_ACCEPTANCE_HOURS
+    inquiry.acceptance_due_at = add_business_hours(now, hours, calendars.calendar_for(inquiry.organisation_id))
+
+
+def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> Contact:
+    """Store where the routing sent the inquiry, start its clocks and put it on the timeline;
+    no email (the caller decides who is told)."""
     set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
     set_due(inquiry)
+    start_acceptance_clock(inquiry, now)
     # Recovered spam comes through here too, with a timeline that need not be loaded.
     add_event(
         inquiry,
@@ -204,11 +241,21 @@ def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: dat
         data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
     )
     db.session.flush()  # the emails need the inquiry's id for their link
+    return contact
+
+
+def queue_notice_to_accept(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> None:
+    """The usual notice, with the link to accept the inquiry."""
+    queue_contact_notice(inquiry, contact, reason=reason, accept_url=accept_links.url_for_contact(inquiry.id, contact.id))
+
+
+def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:
+    contact = place_with_contact(inquiry, outcome, now, actor)
     # Recovered spam may have been routed and acknowledged before it was marked: tell only
     # whoever has not been told, so nobody gets the same email twice.
     queued = already_queued(inquiry)
     if not any((kind, contact.email.lower()) in queued for kind in CONTACT_NOTICE_KINDS):
-        queue_contact_notice(inquiry, contact)
+        queue_notice_to_accept(inquiry, contact)
     if not any(kind == "requester_ack" for kind, _address in queued):
         organisation_name = contact.organisation.name if contact.organisation else contact.name
         queue_requester_acknowledgement(inquiry, organisation_name)

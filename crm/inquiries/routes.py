@@ -28,20 +28,25 @@ from werkzeug.datastructures import MultiDict
 from crm import confirmation
 from crm.auth.permissions import Access, can_see_inquiry, is_staff, may_read_access_log, requires
 from crm.auth.redirects import is_safe_next
+from crm.auth.token_pages import no_referrer
 from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.forms import with_empty_choice
-from crm.inquiries import queries, services
+from crm.inquiries import accept_links, acceptance, accepting, queries, services
+from crm.inquiries.acceptance import may_decide
 from crm.inquiries.due import due_label
 from crm.inquiries.export import EXPORT_HEADER, export_table
 from crm.inquiries.filters import DEFAULT_SORT, InboxFilters
 from crm.inquiries.forms import (
+    AcceptForm,
+    AcceptLinkForm,
     AssignForm,
     InboxFilterForm,
     LinkContactForm,
     ManualInquiryForm,
     NoteForm,
+    PassForm,
     ResponseForm,
     StatusForm,
 )
@@ -181,6 +186,7 @@ def new():
             name=form.name.data,
             email=form.email.data or "",
             phone=form.phone.data or "",
+            contact_preference=form.preference,
             zip_code=form.zip_code.data or "",
             topic=db.session.get(Topic, form.topic_id.data) if form.topic_id.data else None,
             language=form.language.data,
@@ -244,6 +250,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
     forms.setdefault("note_form", NoteForm(formdata=None))
+    forms.setdefault("pass_form", PassForm(formdata=None))
     return render_template(
         "inquiries/detail.html",
         inquiry=inquiry,
@@ -256,6 +263,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         due=due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),
+        may_decide=may_decide(current_user.role, current_user.organisation_id, inquiry.organisation_id),
         InquiryEventKind=InquiryEventKind,
         **forms,
     ), status
@@ -303,6 +311,113 @@ def assign(inquiry_id: int):
         inquiry,
         lambda: services.assign(inquiry, contact, _me(), utcnow()),
         lambda _: f"Assigned to {contact.name}, who has been sent a notice.",
+    )
+
+
+# --- accept or pass ----------------------------------------------------------------------
+
+
+@bp.route(ONE + "/accept", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def accept(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    if not AcceptForm().validate_on_submit():
+        flash("The page had expired: try again.", "error")
+        return _render_detail(inquiry, 400)
+    return _act(
+        inquiry,
+        lambda: accepting.accept(inquiry, _me(), utcnow()),
+        lambda _: f"You accepted {inquiry.reference}.",
+    )
+
+
+@bp.route(ONE + "/pass", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def pass_on(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = PassForm()
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422, pass_form=form)
+
+    def done(taker: Contact) -> str:
+        if inquiry.acceptance_due_at is None:
+            return f"{inquiry.reference} was passed on, but everyone routing could offer it to has passed it: it stays with {taker.name}. Assign it by hand."
+        return f"{inquiry.reference} was passed on to {taker.name}, who has been sent a notice."
+
+    return _act(inquiry, lambda: accepting.pass_on(inquiry, form.reason.data, form.note.data or "", _me(), utcnow()), done)
+
+
+def _link_problem(heading: str, explanation: str, status: int):
+    return render_template("inquiries/accept_link_problem.html", heading=heading, explanation=explanation), status
+
+
+def _linked_inquiry(token: str | None) -> Inquiry | tuple:
+    """The inquiry an acceptance link names, if it still works for the signed-in user; else the
+    page saying why not. Someone who may not see the inquiry learns nothing about it."""
+    if not token:
+        return _link_problem("This address is missing its link", "Open the link from the email again.", 400)
+    try:
+        link = accept_links.read(token)
+    except accept_links.BadLink as bad:
+        if bad.expired:
+            return _link_problem("This link has expired", "Open the inquiry from your inbox instead.", 410)
+        return _link_problem(
+            "This link is not valid", "It may have been cut short or changed. Open the inquiry from your inbox.", 404
+        )
+    inquiry = db.session.get(Inquiry, link.inquiry_id)
+    if inquiry is None or not can_see_inquiry(current_user, inquiry):
+        return _link_problem(
+            "This link is not valid", "It may have been cut short or changed. Open the inquiry from your inbox.", 404
+        )
+    refusal = acceptance.link_refusal(
+        link_contact_id=link.contact_id,
+        assigned_contact_id=inquiry.assigned_contact_id,
+        accepted_at=inquiry.accepted_at,
+        is_open=inquiry.status.is_open,
+    )
+    if refusal:
+        return _link_problem("This link no longer works", refusal, 410)
+    return inquiry
+
+
+@bp.route("/accept")
+@no_referrer
+@requires(Access.SIGNED_IN)
+def confirm_accept():
+    """Where the notice's link lands, after sign-in: a question, never a change (GET)."""
+    found = _linked_inquiry(request.args.get("token"))
+    if not isinstance(found, Inquiry):
+        return found
+    contact = found.assigned_contact
+    return confirmation.ask(
+        question=f"Accept inquiry {found.reference}?",
+        explanation=[
+            f"It was routed to {contact.name}. Accepting it tells the foundation it is being taken care of; "
+            "if you cannot help, open it and pass it on instead.",
+        ],
+        action=url_for(".accept_from_link"),
+        fields={"token": request.args.get("token", "")},
+        button="Accept the inquiry",
+        button_class="button primary",
+        cancel_url=url_for(".detail", inquiry_id=found.id),
+        cancel_label="Open it without accepting",
+    )
+
+
+@bp.route("/accept", methods=["POST"])
+@no_referrer
+@requires(Access.SIGNED_IN)
+def accept_from_link():
+    form = AcceptLinkForm()
+    if not form.validate_on_submit():
+        return _link_problem("This page had expired", "Open the link from the email again.", 400)
+    found = _linked_inquiry(form.token.data)
+    if not isinstance(found, Inquiry):
+        return found
+    return _act(
+        found,
+        lambda: accepting.accept(found, _me(), utcnow(), from_link=True),
+        lambda _: f"You accepted {found.reference}.",
     )
 
 

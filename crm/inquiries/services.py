@@ -16,7 +16,6 @@ from crm.extensions import db
 from crm.holidays import calendars
 from crm.inquiries import intake, timeline
 from crm.inquiries.intake import InquiryDetails, Received
-from crm.mail.outbox import queue_contact_notice
 from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import (
@@ -211,6 +210,8 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     # The clock runs by the holidays of the organisation that has the inquiry now.
     if inquiry.due_at is None or inquiry.organisation_id != previous_organisation_id:
         intake.set_due(inquiry)
+    # It is theirs once they accept it, as if routed to them.
+    intake.start_acceptance_clock(inquiry, now)
     detail = f"Reassigned from {previous.name} to {contact.name}" if previous else f"Assigned to {contact.name}"
     _event(
         inquiry,
@@ -228,7 +229,7 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     if inquiry.status is not before:
         _status_event(inquiry, before, actor, now)
     db.session.flush()
-    queue_contact_notice(inquiry, contact, reason="reassigned")
+    intake.queue_notice_to_accept(inquiry, contact, reason="reassigned")
     audit.commit(actor)
 
 
@@ -261,8 +262,23 @@ def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
 # --- the requester as a contact ----------------------------------------------------------
 
 
+def contact_with_phone(phone: str) -> Contact | None:
+    """For a requester who gave no email (they asked for a call or a text): the contact with
+    the same phone number, written as the forms write it, and no email of their own to
+    tell them apart; an active one first, then the oldest."""
+    if not phone.strip():
+        return None
+    return db.session.scalar(
+        select(Contact)
+        .where(Contact.phone == phone.strip(), Contact.email == "")
+        .order_by(Contact.active.desc(), Contact.id)
+        .limit(1)
+    )
+
+
 def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contact, bool]:
-    """Link the requester to the contact with their email, or create one; returns (contact, created).
+    """Link the requester to the contact with their email (without one, their phone number),
+    or create one; returns (contact, created).
 
     What a public form said never overwrites a contact: an existing contact is linked as it
     is, and a new one gets only the name, email and phone.
@@ -271,7 +287,7 @@ def link_requester(inquiry: Inquiry, actor: User, now: datetime) -> tuple[Contac
         raise ActionRefused("This inquiry is marked as spam: it does not belong among the contacts.")
     if inquiry.requester_contact_id is not None:
         raise ActionRefused("The requester is already linked to a contact.")
-    contact = contact_with_email(inquiry.email)
+    contact = contact_with_email(inquiry.email) if inquiry.email else contact_with_phone(inquiry.phone)
     created = contact is None
     if created:
         contact = Contact(name=inquiry.name, email=inquiry.email, phone=inquiry.phone, organisation=None)

@@ -1,6 +1,6 @@
 """The periodic jobs, in the order a runner's pass takes them.
 
-SLA checks and follow-ups come before sending, so what they queue goes out in the same pass.
+SLA checks, acceptance timers and follow-ups come before sending, so what they queue goes out in the same pass.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crm.family.services import follow_up_job
+from crm.inquiries.acceptance_jobs import acceptance_timers_job
 from crm.inquiries.retention import retention_purge_job
 from crm.inquiries.sla_jobs import sla_checks_job
 from crm.jobs.runner import Job
@@ -21,6 +22,13 @@ JOBS: tuple[Job, ...] = (
         every=timedelta(minutes=1),
         lease=timedelta(minutes=5),
         description="response-time reminders to assignees and escalations to managers",
+    ),
+    Job(
+        name="acceptance-timers",
+        run=acceptance_timers_job,
+        every=timedelta(minutes=1),
+        lease=timedelta(minutes=5),
+        description="move on the inquiries not accepted within their topic's acceptance window; tell managers",
     ),
     Job(
         name="family-follow-up",

@@ -36,6 +36,7 @@ KIND_WORDING: dict[EmailKind, KindWording] = {
     EmailKind.SLA_ESCALATION: KindWording("Overdue alert", "a manager"),
     EmailKind.INVITATION: KindWording("Invitation to sign in", "the person invited"),
     EmailKind.PASSWORD_RESET: KindWording("Password reset link", "the account holder"),
+    EmailKind.ACCEPTANCE_MISSED: KindWording("Not-accepted-in-time notice", "a manager"),
     EmailKind.FAMILY_FOLLOW_UP: KindWording("Follow-up", "the requester"),
     EmailKind.FAMILY_REOPENED: KindWording("Still-needs-help notice", "the assignee or a manager"),
 }
@@ -150,15 +151,23 @@ def already_queued(inquiry: Inquiry) -> set[tuple[str, str]]:
     return {(kind, address.lower()) for kind, address in rows}
 
 
-def queue_contact_notice(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> OutboundEmail | None:
-    """Tell the assigned contact there is an inquiry for them. The message text stays behind
-    login: it can be about a pregnancy or a loss, and email is not the place for it."""
+def queue_contact_notice(
+    inquiry: Inquiry, contact: Contact, *, reason: str = "new", accept_url: str | None = None
+) -> OutboundEmail | None:
+    """Tell the assigned contact there is an inquiry for them, with ``accept_url`` (a signed
+    link, crm.inquiries.accept_links) when it waits for them to accept it. The message text
+    stays behind login: it can be about a pregnancy or a loss, and email is not the place for it."""
     if not contact.email:
         return None
     # Contacts read staff mail in English; the requester's language is stated in the body.
     with force_locale("en"):
         body = render_template(
-            "email/contact_notice.txt", inquiry=inquiry, contact=contact, url=inquiry_url(inquiry), reason=reason
+            "email/contact_notice.txt",
+            inquiry=inquiry,
+            contact=contact,
+            url=inquiry_url(inquiry),
+            reason=reason,
+            accept_url=accept_url,
         )
     subject = (
         f"Inquiry {inquiry.reference} was reassigned to you"

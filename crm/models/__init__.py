@@ -1,15 +1,17 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
 from crm.models.account_token import AccountToken, TokenPurpose
+from crm.models.api_token import ApiToken, TokenScope
 from crm.models.audit import AuditEvent
 from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_preference import ContactPreference
 from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquirySource
+from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -21,9 +23,11 @@ from crm.models.user_session import UserSession
 
 __all__ = [
     "AccountToken",
+    "ApiToken",
     "AuditEvent",
     "CalendarFeed",
     "Contact",
+    "ContactPreference",
     "ContactRole",
     "County",
     "EmailKind",
@@ -40,12 +44,14 @@ __all__ = [
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryPass",
     "InquirySource",
     "Interaction",
     "InteractionKind",
     "Organisation",
     "OrganisationKind",
     "OutboundEmail",
+    "PassReason",
     "RecordStatus",
     "RecoveryCode",
     "Region",
@@ -54,6 +60,7 @@ __all__ = [
     "ScheduledJob",
     "Topic",
     "TokenPurpose",
+    "TokenScope",
     "User",
     "UserSecondFactor",
     "UserSession",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.database import UTCDateTime, enum_column, one_of, utcnow
 from crm.extensions import db
 from crm.languages import CODES, language_name
+from crm.models.contact_preference import ContactPreference
 from crm.models.inquiry_status import OPEN_STATUS_ORDER, InquiryStatus
 from crm.schema import postgresql_only
 
@@ -66,7 +67,18 @@ class InquirySource(enum.StrEnum):
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 _FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_at").is_(None))
+_AWAITING_ACCEPTANCE = and_(column("accepted_at").is_(None), column("acceptance_due_at").is_not(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
+
+# crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
+# the requester wants to be reached and holds what that needs. An anonymised inquiry has
+# neither detail left; its preference stays for the counts. A call or a text (the values
+# themselves are ck_inquiries_contact_preference's) needs a phone number.
+REACHABLE = (
+    "anonymised_at IS NOT NULL"
+    " OR (contact_preference = 'email' AND email <> '')"
+    " OR (contact_preference <> 'email' AND phone <> '')"
+)
 
 
 class Inquiry(db.Model):
@@ -74,6 +86,7 @@ class Inquiry(db.Model):
 
     __tablename__ = "inquiries"
     __table_args__ = (
+        CheckConstraint(REACHABLE, name="reachable"),
         # ck_inquiries_language: an inquiry is written in a language the app can answer in.
         CheckConstraint(one_of("language", CODES), name="language"),
         # The inbox pages by (received_at, id) within the filters staff use most.
@@ -128,6 +141,13 @@ class Inquiry(db.Model):
             postgresql_where=_ANSWERED_WITHOUT_HOURS,
             sqlite_where=_ANSWERED_WITHOUT_HOURS,
         ),
+        # The acceptance job looks only at inquiries still waiting to be accepted: a handful.
+        Index(
+            "ix_inquiries_acceptance_due",
+            "acceptance_due_at",
+            postgresql_where=_AWAITING_ACCEPTANCE,
+            sqlite_where=_AWAITING_ACCEPTANCE,
+        ),
         # ck_inquiries_family_answer: an answer is yes or no with the time it was given, and
         # only to a follow-up that was sent.
         CheckConstraint(
@@ -158,6 +178,9 @@ class Inquiry(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    contact_preference: Mapped[ContactPreference] = mapped_column(
+        enum_column(ContactPreference, "contact_preference"), default=ContactPreference.EMAIL, server_default=ContactPreference.EMAIL.value
+    )
     zip_code: Mapped[str] = mapped_column(String(10), default="")
     state: Mapped[str] = mapped_column(String(2), default="")
     county_fips: Mapped[str | None] = mapped_column(ForeignKey("counties.fips"), index=True)
@@ -178,6 +201,11 @@ class Inquiry(db.Model):
     assigned_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     routing_reason: Mapped[str] = mapped_column(Text, default="")
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The contact it is routed to accepts it, or passes it on (inquiry_passes). Until then it
+    # is "awaiting acceptance" and, past acceptance_due_at, moves on by itself.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    acceptance_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -204,7 +232,8 @@ class Inquiry(db.Model):
     organisation: Mapped[Organisation | None] = relationship()
     assigned_contact: Mapped[Contact | None] = relationship(foreign_keys=[assigned_contact_id])
     requester_contact: Mapped[Contact | None] = relationship(foreign_keys=[requester_contact_id])
-    logged_by: Mapped[User | None] = relationship()
+    logged_by: Mapped[User | None] = relationship(foreign_keys=[logged_by_id])
+    accepted_by: Mapped[User | None] = relationship(foreign_keys=[accepted_by_id])
     events: Mapped[list[InquiryEvent]] = relationship(
         back_populates="inquiry", order_by="InquiryEvent.occurred_at, InquiryEvent.id", cascade="all, delete-orphan"
     )
@@ -212,6 +241,11 @@ class Inquiry(db.Model):
     @property
     def is_spam(self) -> bool:
         return self.status is InquiryStatus.SPAM
+
+    @property
+    def awaiting_acceptance(self) -> bool:
+        """Routed to a contact who has neither accepted it nor passed it on yet."""
+        return self.status.is_open and self.assigned_contact_id is not None and self.accepted_at is None
 
     @property
     def language_name(self) -> str:
@@ -239,6 +273,11 @@ def open_clause() -> ColumnElement[bool]:
 def awaiting_response_clause() -> ColumnElement[bool]:
     """Open inquiries still without a first response: the response-time clock is running."""
     return and_(open_clause(), Inquiry.first_response_at.is_(None))
+
+
+def awaiting_acceptance_clause() -> ColumnElement[bool]:
+    """Open inquiries routed to a contact who has not accepted them yet (Inquiry.awaiting_acceptance)."""
+    return and_(open_clause(), Inquiry.assigned_contact_id.is_not(None), Inquiry.accepted_at.is_(None))
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
@@ -300,6 +339,8 @@ class InquiryEventKind(enum.StrEnum):
     ANONYMISED = "anonymised"
     FAMILY_CONFIRMED = "family_confirmed"
     FAMILY_NEEDS_HELP = "family_needs_help"
+    ACCEPTED = "accepted"
+    PASSED = "passed"
 
     @property
     def label(self) -> str:
@@ -324,6 +365,8 @@ _EVENT_LABELS: dict[InquiryEventKind, str] = {
     InquiryEventKind.ANONYMISED: "Personal details removed",
     InquiryEventKind.FAMILY_CONFIRMED: "Family confirmed they got help",
     InquiryEventKind.FAMILY_NEEDS_HELP: "Family still needs help",
+    InquiryEventKind.ACCEPTED: "Accepted",
+    InquiryEventKind.PASSED: "Passed on",
 }
 
 
@@ -351,3 +394,58 @@ def add_event(inquiry: Inquiry, kind: InquiryEventKind, **fields: Any) -> Inquir
     event = InquiryEvent(inquiry=inquiry, kind=kind, **fields)
     db.session.add(event)
     return event
+
+
+class PassReason(enum.StrEnum):
+    """Why the contact an inquiry was routed to did not take it."""
+
+    NOT_OUR_AREA = "not_our_area"
+    NOT_A_SERVICE = "not_a_service"
+    NO_CAPACITY = "no_capacity"
+    LANGUAGE = "language"
+    OTHER = "other"
+    # Set by the acceptance job, never chosen by a person.
+    NOT_ACCEPTED_IN_TIME = "not_accepted_in_time"
+
+    @property
+    def label(self) -> str:
+        return _PASS_LABELS[self]
+
+
+_PASS_LABELS: dict[PassReason, str] = {
+    PassReason.NOT_OUR_AREA: "Not our area",
+    PassReason.NOT_A_SERVICE: "Not a service we offer",
+    PassReason.NO_CAPACITY: "No capacity",
+    PassReason.LANGUAGE: "Language",
+    PassReason.OTHER: "Other",
+    PassReason.NOT_ACCEPTED_IN_TIME: "Not accepted in time",
+}
+
+
+class InquiryPass(db.Model):
+    """A contact an inquiry was routed to passed it on (or let the acceptance window run out):
+    routing never offers it to them again."""
+
+    __tablename__ = "inquiry_passes"
+    __table_args__ = (
+        # "Other" says what: the note is where.
+        CheckConstraint("reason <> 'other' OR note <> ''", name="other_has_note"),
+        Index("ix_inquiry_passes_inquiry", "inquiry_id", "passed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[PassReason] = mapped_column(enum_column(PassReason, "reason"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    passed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None: passed by the acceptance job, when the window ran out.
+    passed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+    inquiry: Mapped[Inquiry] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    passed_by: Mapped[User | None] = relationship()
+
+    @property
+    def automatic(self) -> bool:
+        return self.passed_by_id is None

@@ -34,6 +34,7 @@ class EmailKind(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105  (a kind of email, not a password)
     FAMILY_FOLLOW_UP = "family_follow_up"
     FAMILY_REOPENED = "family_reopened"
+    ACCEPTANCE_MISSED = "acceptance_missed"
 
 
 class OutboundEmail(db.Model):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import JSON, Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.database import TimestampMixin
@@ -18,6 +18,7 @@ class Topic(TimestampMixin, db.Model):
     """What a public inquiry is about; managers edit the list and its response target."""
 
     __tablename__ = "topics"
+    __table_args__ = (CheckConstraint("acceptance_hours > 0", name="acceptance_hours_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name_en: Mapped[str] = mapped_column(String(120))
@@ -26,6 +27,9 @@ class Topic(TimestampMixin, db.Model):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     # First-response target in business hours (16 = two working days of eight hours).
     response_target_hours: Mapped[int] = mapped_column(Integer, default=16)
+    # How long the contact an inquiry is routed to has to accept it, in business hours of the
+    # organisation's calendar, before it moves on to the next candidate by itself.
+    acceptance_hours: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
 
     def name_in(self, language: str) -> str:
         return self.name_es if language == "es" else self.name_en

@@ -33,6 +33,7 @@ from crm.forms import (
 )
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
 from crm.languages import NATIVE_NAMES
+from crm.models.contact_preference import ContactPreference, missing_detail
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -41,6 +42,16 @@ ZIP_MAX = 10
 MESSAGE_MAX = 5000
 
 CONTROL_MESSAGE = _l("Remove the invisible control characters from this field.")
+PREFERENCE_LABELS = {
+    ContactPreference.EMAIL: _l("Email"),
+    ContactPreference.PHONE: _l("Phone call"),
+    ContactPreference.TEXT: _l("Text message"),
+}
+# What to say when the way chosen needs a detail that was left empty (missing_detail).
+MISSING_DETAIL_MESSAGES = {
+    "email": _l("Enter your email address, so that we can answer you."),
+    "phone": _l("Enter your phone number, so that we can call or text you."),
+}
 
 
 class MaxLength(Length):
@@ -95,21 +106,29 @@ class InquiryForm(FlaskForm):
             SingleLine(_l("Write your name on one line.")),
         ],
     )
+    contact_preference = RadioField(
+        _l("How would you like us to reach you?"),
+        choices=[SelectChoice(preference.value, label) for preference, label in PREFERENCE_LABELS.items()],
+        default=ContactPreference.EMAIL.value,
+        # Not sent at all (a page opened before the question was asked) means email, as
+        # then; sent empty or with another value, it is refused.
+        invalid_choice_message=_l("Choose email, a phone call or a text message."),
+    )
+    # Which of the two is required depends on the way chosen (validate, below).
     email = EmailField(
         _l("Email address"),
         filters=[strip],
-        description=_l("We will answer you at this address."),
+        description=_l("Needed for an answer by email. For a call or a text message you may leave it empty."),
         validators=[
-            DataRequired(_l("Enter your email address, so that we can answer you.")),
             MaxLength(max=EMAIL_MAX, message=_l("An email address can be at most %(max)d characters.")),
             NoControlCharacters(CONTROL_MESSAGE),
             EmailAddress(_l("Enter an email address like name@example.org.")),
         ],
     )
     phone = TelField(
-        _l("Phone (optional)"),
+        _l("Phone number"),
         filters=[strip],
-        description=_l("Only if you would also like a call."),
+        description=_l("Needed for a call or a text message."),
         validators=[
             MaxLength(max=PHONE_MAX, message=_l("A phone number can be at most %(max)d characters.")),
             NoControlCharacters(CONTROL_MESSAGE),
@@ -158,6 +177,21 @@ class InquiryForm(FlaskForm):
     # The honeypot (spam.HONEYPOT_FIELD): never shown to people; the view reads it, no validator does.
     website = StringField(_l("Leave this field empty"))
     rendered = HiddenField()
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.contact_preference.errors:
+            return valid
+        missing = missing_detail(self.preference, self.email.data or "", self.phone.data or "")
+        if missing is None or self[missing].errors:
+            return valid
+        self[missing].errors.append(MISSING_DETAIL_MESSAGES[missing])
+        return False
+
+    @property
+    def preference(self) -> ContactPreference:
+        """The way chosen, once the form is valid."""
+        return ContactPreference(self.contact_preference.data)
 
     def set_topics(self, choices: list[tuple[int, str]], placeholder: str) -> None:
         self.topic.choices = [SelectChoice("", placeholder)] + [SelectChoice(str(value), label) for value, label in choices]

@@ -11,7 +11,15 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.extensions import db
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, new_reference, take_in
-from crm.models import Inquiry, InquirySource, Organisation, OrganisationKind, RecordStatus, Topic
+from crm.models import (
+    ContactPreference,
+    Inquiry,
+    InquirySource,
+    Organisation,
+    OrganisationKind,
+    RecordStatus,
+    Topic,
+)
 from crm.routing import services as routing
 
 
@@ -35,13 +43,24 @@ class Partner:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """What the thank-you page shows; kept in the session, never in the URL."""
+    """What the thank-you page shows; kept in the session, never in the URL.
+
+    ``emailed`` says whether an acknowledgement went to an email address: without one (a
+    family who asked for a call or a text and gave no email), the page itself is the
+    acknowledgement, to print or write down."""
 
     reference: str
     organisation: str
+    preference: ContactPreference = ContactPreference.EMAIL
+    emailed: bool = True
 
-    def to_session(self) -> dict[str, str]:
-        return {"reference": self.reference, "organisation": self.organisation}
+    def to_session(self) -> dict[str, str | bool]:
+        return {
+            "reference": self.reference,
+            "organisation": self.organisation,
+            "preference": self.preference.value,
+            "emailed": self.emailed,
+        }
 
     @classmethod
     def from_session(cls, data: object) -> Confirmation | None:
@@ -50,7 +69,13 @@ class Confirmation:
         reference, organisation = data.get("reference"), data.get("organisation")
         if not isinstance(reference, str) or not isinstance(organisation, str):
             return None
-        return cls(reference=reference, organisation=organisation)
+        # A session written before these were kept: the form then always asked for an email.
+        emailed = data.get("emailed", True)
+        try:
+            preference = ContactPreference(data.get("preference", ContactPreference.EMAIL.value))
+        except ValueError:
+            preference = ContactPreference.EMAIL
+        return cls(reference=reference, organisation=organisation, preference=preference, emailed=emailed is not False)
 
 
 def description_for(english: str, spanish: str, language: str) -> tuple[str, str]:
@@ -103,13 +128,22 @@ def topic_choices(topics: list[Topic], language: str) -> list[tuple[int, str]]:
 
 
 def inquiry_details(
-    *, name: str, email: str, phone: str, zip_code: str, topic_id: int | None, language: str, message: str
+    *,
+    name: str,
+    email: str,
+    phone: str,
+    zip_code: str,
+    topic_id: int | None,
+    language: str,
+    message: str,
+    contact_preference: ContactPreference = ContactPreference.EMAIL,
 ) -> InquiryDetails:
     topic = db.session.get(Topic, topic_id) if topic_id is not None else None
     return InquiryDetails(
         name=name,
-        email=email,
+        email=email or "",
         phone=phone or "",
+        contact_preference=contact_preference,
         zip_code=zip_code,
         topic=topic,
         language=language,
@@ -163,7 +197,13 @@ class Sending:
 
 
 def confirmation_for(inquiry: Inquiry, now: datetime) -> Confirmation:
-    return Confirmation(reference=inquiry.reference, organisation=answering_organisation(inquiry, now))
+    return Confirmation(
+        reference=inquiry.reference,
+        organisation=answering_organisation(inquiry, now),
+        preference=inquiry.contact_preference,
+        # Spam is never acknowledged, but its sender must not be able to tell (send_inquiry).
+        emailed=bool(inquiry.email),
+    )
 
 
 def answering_organisation(inquiry: Inquiry, now: datetime) -> str:

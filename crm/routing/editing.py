@@ -166,6 +166,7 @@ def save_topic(topic: Topic, data: dict, actor: User) -> Topic:
     topic.active = bool(data.get("active"))
     topic.sort_order = data["sort_order"]
     topic.response_target_hours = data["response_target_hours"]
+    topic.acceptance_hours = data["acceptance_hours"]
     db.session.add(topic)
     audit.commit(actor)
     return topic

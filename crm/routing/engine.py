@@ -143,12 +143,19 @@ def route(
     fallback: Candidate,
     now: datetime,
     backups: Mapping[int, int] | None = None,
+    excluded: frozenset[int] = frozenset(),
 ) -> Decision:
     """``backups`` maps an organisation's id to its backup contact's id: who takes what
     nobody else there can (all away, nobody speaks the language or handles the topic),
-    before the rules move on and, in the end, the foundation's fallback."""
+    before the rules move on and, in the end, the foundation's fallback.
+
+    ``excluded`` are the contacts who already passed this inquiry on: no rule, organisation
+    or backup offers it to them again. Only the fallback may still be one of them, as an
+    inquiry is never dropped; the reason then says so."""
     steps = explain_steps(request)
     backups = backups or {}
+    named = {c.id: c for c in candidates}
+    candidates = [c for c in candidates if c.id not in excluded]
     by_id = {c.id: c for c in candidates}
     any_matched = False
     for rule in sorted(rules, key=lambda r: (r.priority, r.id)):
@@ -157,7 +164,10 @@ def route(
         any_matched = True
         if rule.target_contact_id is not None:
             contact = by_id.get(rule.target_contact_id)
-            problem = "unknown" if contact is None else unavailable_reason(contact, now)
+            if rule.target_contact_id in excluded and rule.target_contact_id in named:
+                problem = "someone who already passed it on"
+            else:
+                problem = "unknown" if contact is None else unavailable_reason(contact, now)
             if contact is not None and problem is None:
                 steps += [f"rule '{rule.name}'", f"{contact.name} (named in the rule)"]
                 return Decision(
@@ -206,7 +216,7 @@ def route(
 
     steps.append("no matching rule could take it" if any_matched else "no rule matched")
     # An inquiry must never be dropped, so the fallback takes it even when unavailable.
-    problem = unavailable_reason(fallback, now)
+    problem = "they already passed it on" if fallback.id in excluded else unavailable_reason(fallback, now)
     note = f" (used although {problem})" if problem else ""
     steps.append(f"fallback {fallback.name}{note}")
     return Decision(

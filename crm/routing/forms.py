@@ -103,6 +103,15 @@ class TopicForm(CrmForm):
             NumberRange(1, 400, "Use a whole number from 1 to 400."),
         ],
     )
+    acceptance_hours = IntegerField(
+        "Acceptance window (business hours)",
+        default=4,
+        description="How long the contact it is routed to has to accept it before it moves on to the next one.",
+        validators=[
+            InputRequired("Enter a number of hours."),
+            NumberRange(1, 80, "Use a whole number from 1 to 80."),
+        ],
+    )
 
 
 class FallbackForm(CrmForm):

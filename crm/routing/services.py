@@ -149,13 +149,18 @@ def fallback_contact() -> Contact:
     return contact
 
 
-def decide(zip_code: str, topic: Topic | None, language: str, now: datetime) -> RoutingOutcome:
-    """Where an inquiry with these details would go now; reads only, changes nothing."""
+def decide(
+    zip_code: str, topic: Topic | None, language: str, now: datetime, *, excluded: frozenset[int] = frozenset()
+) -> RoutingOutcome:
+    """Where an inquiry with these details would go now, never to the ``excluded`` contacts
+    (those who passed it on) but for the fallback; reads only, changes nothing."""
     request, place = routing_request(zip_code, topic, language)
     rules = active_rules()
     open_counts = open_inquiry_counts()
     fallback = candidate_for(fallback_contact(), open_counts)
-    decision = route(request, rules, candidates(rules, open_counts), fallback, now, backups=backups(rules))
+    decision = route(
+        request, rules, candidates(rules, open_counts), fallback, now, backups=backups(rules), excluded=excluded
+    )
     return RoutingOutcome(place=place, decision=decision)
 
 

@@ -77,7 +77,7 @@ def test_submit_the_form_in_english(new_page, assert_accessible, public_live):
 
     page.get_by_label("Your name").fill("Jordan Baker")
     page.get_by_label("Email address").fill("jordan.baker@example.org")
-    page.get_by_label("Phone (optional)").fill("(573) 555-0199")
+    page.get_by_label("Phone number").fill("(573) 555-0199")
     page.get_by_label("ZIP code").fill("63857")
     page.get_by_label("What is your message about?").select_option(label="Support for my family")
     page.get_by_label("Your message", exact=True).fill("Where can I find a home visiting program near Kennett?")
@@ -114,7 +114,7 @@ def test_submit_the_form_in_spanish_after_correcting_a_mistake(new_page, assert_
     assert_accessible(page)
 
     page.get_by_label("Su nombre").fill("María López")
-    page.get_by_label("Correo electrónico").fill("maria.lopez@example.org")
+    page.get_by_label("Correo electrónico", exact=True).fill("maria.lopez@example.org")
     page.get_by_label("Código postal (ZIP)").fill("00000")
     page.get_by_label("¿Sobre qué es su mensaje?").select_option(label="Apoyo para mi familia")
     page.get_by_label("Su mensaje", exact=True).fill("Estoy embarazada y busco apoyo en St. Louis.")
@@ -165,6 +165,8 @@ def test_submit_the_form_by_keyboard_alone(new_page, public_live):
 
     tab_to(page, "name")
     page.keyboard.type("Casey Keyboard")
+    page.keyboard.press("Tab")
+    assert focused_id(page) == "contact_preference-0"  # the checked radio: email
     page.keyboard.press("Tab")
     assert focused_id(page) == "email"
     page.keyboard.type("casey.keyboard@example.org")
@@ -226,6 +228,53 @@ def test_every_public_page_fits_a_360_pixel_phone(new_page, assert_accessible, p
     assert "Foundation IMRI Team will answer you" in page.locator("main").inner_text()  # the fallback's
     no_horizontal_scroll(page)
     assert_accessible(page)
+
+
+def test_a_phone_only_request_by_text_message_on_a_360_pixel_phone(new_page, assert_accessible, public_live):
+    page = new_page(width=360, height=740)
+    page.goto("/get-in-touch?lang=en")
+    page.get_by_label("Your name").fill("Taylor Text")
+    page.get_by_label("Text message").check()
+    # Asked for a text without a number: the phone number is asked for, the email is not.
+    page.get_by_label("ZIP code").fill("63857")
+    page.get_by_label("What is your message about?").select_option(label="Support for my family")
+    page.get_by_label("Your message", exact=True).fill("Please text me about home visits near Kennett.")
+    page.get_by_label("I agree that the initiative").check()
+    page.get_by_role("button", name="Send message").click()
+    page.wait_for_load_state()
+    assert page.locator("#phone-error").inner_text() == "Enter your phone number, so that we can call or text you."
+    assert page.locator("#email-error").count() == 0
+    assert page.get_by_label("Text message").is_checked()
+    no_horizontal_scroll(page)
+    assert_accessible(page)
+
+    page.get_by_label("Phone number").fill("573-555-0123")
+    page.get_by_label("I agree that the initiative").check()
+    page.get_by_role("button", name="Send message").click()
+    page.wait_for_load_state()
+
+    assert page.url.endswith(THANKS_PATH)
+    reference = reference_on(page)
+    main = page.locator("main").inner_text()
+    assert "Bootheel Babies & Families will send you a text message" in main
+    assert "Please print this page or write the number down" in main
+    no_horizontal_scroll(page)
+    assert_accessible(page)
+    # Printed, the reference stays and the screen-only parts go.
+    page.emulate_media(media="print")
+    assert page.locator(".reference").is_visible()
+    assert not page.locator(".language-switch").is_visible()
+    assert not page.get_by_role("link", name="Back to the start page").is_visible()
+    page.emulate_media(media="screen")
+
+    inquiry = stored(public_live, reference)
+    assert inquiry["name"] == "Taylor Text"
+    assert sorted(inquiry["emails"]) == ["contact_notice"]  # no email address: nothing to the family
+    with public_live.app_context():
+        saved = db.session.scalar(select(Inquiry).where(Inquiry.reference == reference))
+        assert (saved.email, saved.phone, saved.contact_preference.value) == ("", "(573) 555-0123", "text")
+        assert saved.assigned_contact is not None
+        db.session.remove()
 
 
 def test_the_too_many_attempts_page_is_public_accessible_and_fits_a_phone(new_page, assert_accessible, public_live):

@@ -528,3 +528,40 @@ def test_backup_reason_in_full() -> None:
         "ZIP 63857 -> Dunklin County -> Bootheel region -> rule 'Bootheel families' -> Bootheel Babies & Families"
         " -> backup for Bootheel Babies & Families: nobody available -> Dee Backup"
     )
+
+
+# --- contacts who passed the inquiry on ---
+
+
+@pytest.mark.parametrize(
+    ("passed", "request_overrides", "expected", "reason_ends"),
+    [
+        # Spanish from the Bootheel: Maria (fewest open among Spanish speakers: Rosa) first...
+        ((), {"language": "es"}, "Rosa", "Rosa, the contact with the fewest open inquiries who speaks Spanish (1 open)"),
+        # ...Rosa passed: the other Spanish speaker.
+        ((4,), {"language": "es"}, "Maria", "Maria, the only available contact who speaks Spanish"),
+        # Both passed: nobody there speaks Spanish, so the backup.
+        ((3, 4), {"language": "es"}, "Dee Backup", "backup for Bootheel Babies & Families: nobody available speaks Spanish -> Dee Backup"),
+        # The backup passed too: better someone there than nobody, in English.
+        ((3, 4, 6), {"language": "es"}, "Bea", "nobody available speaks Spanish"),
+        # Everyone there passed: the rule gives up and the fallback takes it.
+        ((2, 3, 4, 6), {}, "Pat Fallback", "no matching rule could take it -> fallback Pat Fallback"),
+        # Everyone, the fallback included: it still has to be someone's, and the reason says so.
+        ((2, 3, 4, 6, 999), {}, "Pat Fallback", "fallback Pat Fallback (used although they already passed it on)"),
+    ],
+)
+def test_who_passed_is_never_offered_it_again(passed, request_overrides, expected, reason_ends) -> None:
+    people = (*BBF_STAFF, BACKUP)
+    decision = route(
+        request(**request_overrides), BBF_ONLY, people, FALLBACK, NOW, backups={BBF: BACKUP.id}, excluded=frozenset(passed)
+    )
+
+    assert decision.contact.name == expected
+    assert decision.reason.endswith(reason_ends)
+
+
+def test_a_rule_naming_someone_who_passed_is_skipped_with_the_reason() -> None:
+    decision = route(request(topic_id=SAFE_SLEEP), RULES, EVERYONE, FALLBACK, NOW, excluded=frozenset({NURSE.id}))
+
+    assert decision.contact.organisation_id == BBF
+    assert "rule 'Safe sleep' skipped: Nurse Ann is someone who already passed it on" in decision.reason

@@ -1,0 +1,387 @@
+"""Accept or pass, end to end below the browser: the clock routing starts, accepting in the
+app and from the notice's link, passing on to the next candidate, and the acceptance job."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import unquote
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.inquiries import acceptance_jobs
+from crm.inquiries.acceptance_jobs import run_acceptance_timers
+from crm.models import (
+    EmailKind,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryPass,
+    OutboundEmail,
+    PassReason,
+    Role,
+)
+from crm.models.inquiry_status import InquiryStatus
+from tests.factories import NOW, HolidayCalendarFactory, HolidayFactory, InquiryFactory, UserFactory
+from tests.fixtures_world import reload, written
+
+# NOW is Monday 10:00 in Missouri (summer time began the day before): four business hours
+# later is 14:00 (19:00 UTC).
+WINDOW_ENDS = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _business_hours(app, monkeypatch):
+    for key, value in {"SLA_TIMEZONE": "America/Chicago", "SLA_DAY_START_HOUR": 9, "SLA_DAY_END_HOUR": 17}.items():
+        monkeypatch.setitem(app.config, key, value)
+
+
+@pytest.fixture
+def spanish(world) -> Inquiry:
+    """A Spanish home-visits request: routed to North Families, where nobody speaks Spanish."""
+    return receive(topic=world.home_visits, language="es")
+
+
+def receive(**fields) -> Inquiry:
+    return InquiryFactory(**fields)
+
+
+def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind).order_by(InquiryEvent.id)
+        )
+    )
+
+
+def emails(inquiry: Inquiry | None = None, kind: str | None = None) -> list[OutboundEmail]:
+    db.session.expire_all()
+    query = select(OutboundEmail).order_by(OutboundEmail.id)
+    if inquiry is not None:
+        query = query.where(OutboundEmail.inquiry_id == inquiry.id)
+    if kind is not None:
+        query = query.where(OutboundEmail.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def accept_link(notice: OutboundEmail) -> str:
+    """The path and query of the notice's "Accept" link."""
+    found = re.search(r"http://[^/\s]+(/inquiries/accept\?token=\S+)", notice.body_text)
+    assert found, notice.body_text
+    return found.group(1)
+
+
+def partner_of(organisation, contact=None, **fields):
+    return UserFactory(role=Role.PARTNER, organisation=organisation, contact=contact, **fields)
+
+
+def sign_in(client, user) -> None:
+    response = client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+
+
+# --- the clock routing starts ---------------------------------------------------------------
+
+
+def test_a_routed_inquiry_awaits_acceptance_for_its_topics_window(world, spanish):
+    assert spanish.assigned_contact.organisation_id == world.north.id
+    assert spanish.awaiting_acceptance
+    assert spanish.accepted_at is None
+    assert spanish.acceptance_due_at == WINDOW_ENDS
+    [notice] = emails(spanish, "contact_notice")
+    assert "/inquiries/accept?token=" in notice.body_text
+    assert spanish.message not in notice.body_text
+
+
+def test_a_topics_own_window_is_in_its_organisations_business_hours(world):
+    world.home_visits.acceptance_hours = 10  # 7 on Monday; North is closed on Tuesday; 3 on Wednesday
+    HolidayFactory(calendar=HolidayCalendarFactory(organisation=world.north), day=date(2026, 3, 10))
+    db.session.commit()
+
+    inquiry = receive(topic=world.home_visits)
+
+    assert inquiry.acceptance_due_at == datetime(2026, 3, 11, 17, 0, tzinfo=UTC)
+
+
+# --- accepting in the app ---------------------------------------------------------------------
+
+
+def test_the_assigned_contacts_user_accepts(client, world, spanish):
+    contact = spanish.assigned_contact
+    user = partner_of(world.north, contact=contact)
+    sign_in(client, user)
+
+    page = client.get(f"/inquiries/{spanish.id}").get_data(as_text=True)
+    assert "Awaiting acceptance" in page
+    assert ">Accept</button>" in page
+
+    response = client.post(f"/inquiries/{spanish.id}/accept")
+
+    assert response.status_code == 302
+    inquiry = reload(spanish)
+    assert (inquiry.accepted_at is not None, inquiry.accepted_by_id, inquiry.acceptance_due_at) == (True, user.id, None)
+    [event] = events_of(inquiry, InquiryEventKind.ACCEPTED)
+    assert event.detail == f"Accepted by {user.name}"
+    assert "Awaiting acceptance" not in client.get("/inquiries/").get_data(as_text=True)
+
+    before = written()
+    again = client.post(f"/inquiries/{spanish.id}/accept")
+    assert again.status_code == 409
+    assert "already been accepted" in again.get_data(as_text=True)
+    assert written() == before
+
+
+def test_staff_accept_for_the_contact(client, login, spanish):
+    me = login(Role.STAFF)
+    client.post(f"/inquiries/{spanish.id}/accept")
+    [event] = events_of(spanish, InquiryEventKind.ACCEPTED)
+    assert event.detail == f"Accepted by {me.name} for {reload(spanish).assigned_contact.name}"
+
+
+def test_a_partner_of_another_organisation_can_neither_see_nor_accept_it(client, world, spanish):
+    sign_in(client, partner_of(world.south))
+    before = written()
+
+    assert client.post(f"/inquiries/{spanish.id}/accept").status_code == 404
+    assert client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language"}).status_code == 404
+    assert written() == before
+    assert reload(spanish).accepted_at is None
+
+
+# --- passing on --------------------------------------------------------------------------------
+
+
+def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_emailed_again(client, world, spanish):
+    first = spanish.assigned_contact
+    second = world.ned if first.id == world.nora.id else world.nora
+    user = partner_of(world.north, contact=first)
+    sign_in(client, user)
+    acknowledgements = len(emails(spanish, "requester_ack"))
+
+    response = client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language", "note": "No Spanish here."})
+
+    assert response.status_code == 302
+    inquiry = reload(spanish)
+    assert inquiry.assigned_contact_id == second.id
+    assert inquiry.awaiting_acceptance
+    assert inquiry.acceptance_due_at is not None
+    [passed] = db.session.scalars(select(InquiryPass)).all()
+    assert (passed.contact_id, passed.reason, passed.note, passed.passed_by_id) == (
+        first.id,
+        PassReason.LANGUAGE,
+        "No Spanish here.",
+        user.id,
+    )
+    [event] = events_of(inquiry, InquiryEventKind.PASSED)
+    assert event.detail == f"Passed on by {user.name}: Language\nNo Spanish here."
+    routed = events_of(inquiry, InquiryEventKind.ROUTED)[-1]
+    assert routed.detail.startswith(f"{first.name} passed it on (language) -> ")
+    assert routed.data["contact_id"] == second.id
+    assert [email.to_address for email in emails(inquiry, "contact_notice")] == [first.email, second.email]
+    assert len(emails(inquiry, "requester_ack")) == acknowledgements == 1
+
+    # The second passes too: nobody else at North, no backup, so the foundation's fallback.
+    client.post(f"/inquiries/{inquiry.id}/pass", data={"reason": "no_capacity"})
+    inquiry = reload(inquiry)
+    assert inquiry.assigned_contact_id == world.fallback.id
+    assert inquiry.organisation_id == world.foundation.id
+
+
+def test_when_everyone_has_passed_it_stays_with_the_fallback_without_a_timer(client, login, world):
+    login(Role.STAFF)
+    inquiry = receive()  # no topic: no rule, so the fallback
+    assert inquiry.assigned_contact_id == world.fallback.id
+
+    response = client.post(f"/inquiries/{inquiry.id}/pass", data={"reason": "not_a_service"}, follow_redirects=True)
+
+    assert "Assign it by hand" in response.get_data(as_text=True)
+    inquiry = reload(inquiry)
+    assert inquiry.assigned_contact_id == world.fallback.id
+    assert inquiry.awaiting_acceptance
+    assert inquiry.acceptance_due_at is None
+    assert len(emails(inquiry, "contact_notice")) == 1, "nobody is told twice about what they passed"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"reason": "other", "note": ""}, "required with “Other”"),
+        ({"reason": "other", "note": "   "}, "required with “Other”"),
+        ({"reason": ""}, "Choose a reason from the list."),
+        ({"reason": "not_accepted_in_time"}, "Choose a reason from the list."),
+        ({"reason": "busy"}, "Choose a reason from the list."),
+        ({"reason": "no_capacity", "note": "x" * 1001}, "1,000 characters or fewer"),
+        ({"reason": "no_capacity", "note": "bad\x07bell"}, ""),
+    ],
+)
+def test_a_pass_without_a_proper_reason_is_refused_and_writes_nothing(client, login, spanish, data, message):
+    login(Role.STAFF)
+    before = written()
+
+    response = client.post(f"/inquiries/{spanish.id}/pass", data=data)
+
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert written() == before
+    assert db.session.scalar(select(func.count()).select_from(InquiryPass)) == 0
+    assert reload(spanish).assigned_contact_id == spanish.assigned_contact_id
+
+
+def test_a_closed_inquiry_cannot_be_accepted_or_passed(client, login, spanish):
+    login(Role.STAFF)
+    spanish.status = InquiryStatus.CLOSED
+    db.session.commit()
+    before = written()
+
+    assert client.post(f"/inquiries/{spanish.id}/accept").status_code == 409
+    assert client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "language"}).status_code == 409
+    assert written() == before
+
+
+# --- the link in the notice ---------------------------------------------------------------------
+
+
+def test_the_notice_link_asks_for_sign_in_then_a_confirmation_and_works_once(client, world, spanish):
+    link = accept_link(emails(spanish, "contact_notice")[0])
+
+    # Not signed in: to the sign-in page, which comes back here.
+    response = client.get(link)
+    assert response.status_code == 302
+    assert "/login" in response.location
+    assert "/inquiries/accept" in unquote(response.location)
+
+    user = partner_of(world.north, contact=spanish.assigned_contact)
+    sign_in(client, user)
+    before = written()
+    page = client.get(link)
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert f"Accept inquiry {spanish.reference}?" in page.get_data(as_text=True)
+    assert written() == before, "opening the link changes nothing"
+    assert reload(spanish).accepted_at is None
+
+    token = link.split("token=", 1)[1]
+    response = client.post("/inquiries/accept", data={"token": unquote(token)})
+
+    assert response.status_code == 302
+    inquiry = reload(spanish)
+    assert inquiry.accepted_by_id == user.id
+    [event] = events_of(inquiry, InquiryEventKind.ACCEPTED)
+    assert event.data["from_link"] is True
+
+    again = client.get(link)
+    assert again.status_code == 410
+    assert "already been accepted" in again.get_data(as_text=True)
+    assert client.post("/inquiries/accept", data={"token": unquote(token)}).status_code == 410
+
+
+def test_a_link_stops_working_once_the_inquiry_moved_on(client, login, spanish):
+    link = accept_link(emails(spanish, "contact_notice")[0])
+    login(Role.STAFF)
+    client.post(f"/inquiries/{spanish.id}/pass", data={"reason": "no_capacity"})
+
+    response = client.get(link)
+
+    assert response.status_code == 410
+    assert "moved on to someone else" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("token", "status"), [("", 400), ("not-a-token", 404), ("x" * 300, 404), ("WzEsMl0.abc.def", 404)]
+)
+def test_a_bad_link_is_refused(client, login, spanish, token, status):
+    login(Role.STAFF)
+    before = written()
+
+    assert client.get(f"/inquiries/accept?token={token}").status_code == status
+    assert client.post("/inquiries/accept", data={"token": token}).status_code in (400, 404)
+    assert written() == before
+
+
+def test_a_link_for_an_inquiry_the_user_may_not_see_says_nothing_about_it(client, world, spanish):
+    link = accept_link(emails(spanish, "contact_notice")[0])
+    sign_in(client, partner_of(world.south))
+
+    response = client.get(link)
+
+    assert response.status_code == 404
+    assert spanish.reference not in response.get_data(as_text=True)
+
+
+# --- the acceptance job -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def managers(app):
+    return [
+        UserFactory(role=Role.MANAGER, name="Morgan Manager", email="morgan@example.org"),
+        UserFactory(role=Role.MANAGER, name="Mo Manager", email="mo@example.org"),
+        UserFactory(role=Role.MANAGER, name="Gone Manager", email="gone@example.org", active=False),
+    ]
+
+
+def test_nothing_moves_before_the_window_ends(world, spanish, managers):
+    assert run_acceptance_timers(WINDOW_ENDS - timedelta(minutes=1)) == []
+    assert reload(spanish).assigned_contact_id == spanish.assigned_contact_id
+
+
+def test_an_inquiry_nobody_accepts_moves_on_and_managers_get_one_list_each(world, spanish, managers):
+    first = spanish.assigned_contact
+    other = receive(topic=world.doulas)  # to Sam at South Start
+    accepted = receive(topic=world.doulas)
+    accepted.accepted_at = NOW
+    answered = receive(topic=world.doulas)
+    answered.first_response_at = NOW + timedelta(hours=1)
+    db.session.commit()
+
+    moved = run_acceptance_timers(WINDOW_ENDS)
+
+    assert sorted(item.reference for item in moved) == sorted([spanish.reference, other.reference])
+    inquiry = reload(spanish)
+    assert inquiry.assigned_contact_id not in (None, first.id)
+    [passed] = db.session.scalars(select(InquiryPass).where(InquiryPass.inquiry_id == inquiry.id)).all()
+    assert (passed.reason, passed.passed_by_id, passed.contact_id) == (PassReason.NOT_ACCEPTED_IN_TIME, None, first.id)
+    [event] = events_of(inquiry, InquiryEventKind.PASSED)
+    assert event.actor_id is None
+    assert "Not accepted in time" in event.detail
+    assert inquiry.acceptance_due_at is not None
+    assert inquiry.acceptance_due_at > WINDOW_ENDS
+    assert reload(accepted).assigned_contact_id == world.sam.id
+    assert reload(answered).assigned_contact_id == world.sam.id
+    # One email per active manager, listing both references, and nothing the family wrote.
+    notices = emails(kind=EmailKind.ACCEPTANCE_MISSED)
+    assert sorted(email.to_address for email in notices) == ["mo@example.org", "morgan@example.org"]
+    for email in notices:
+        assert spanish.reference in email.body_text
+        assert other.reference in email.body_text
+        assert spanish.message not in email.body_text
+        assert spanish.name not in email.body_text
+        assert email.subject == "2 inquiries were not accepted in time"
+    # The family is not emailed again.
+    assert len(emails(inquiry, "requester_ack")) == 1
+
+    # A second run, or a second runner, finds nothing left to move.
+    assert run_acceptance_timers(WINDOW_ENDS) == []
+    assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 2
+
+
+def test_two_runners_never_move_one_inquiry_twice(world, spanish, managers):
+    """The claim is a conditional UPDATE: a runner holding the row as it was before another
+    runner moved it claims nothing."""
+    as_seen = SimpleNamespace(
+        id=spanish.id, assigned_contact_id=spanish.assigned_contact_id, acceptance_due_at=spanish.acceptance_due_at
+    )
+    assert len(run_acceptance_timers(WINDOW_ENDS)) == 1
+
+    assert acceptance_jobs._claim(as_seen) is False
+    assert db.session.scalar(select(func.count()).select_from(InquiryPass)) == 1
+
+
+def test_the_job_is_in_the_runners_catalogue():
+    from crm.jobs.catalogue import JOB_NAMES
+
+    assert "acceptance-timers" in JOB_NAMES
