@@ -279,6 +279,12 @@ PAGES = [
     Page("manager", "/routing/test", h1="Test routing"),
     Page("manager", "/routing/test?zip=63857&topic={topic}&language=es", h1="Test routing"),
     Page("manager", "/holidays/", h1="Holiday calendars"),
+    # Importing: the upload page; the later steps need an upload (tests/browser/test_import_flow.py).
+    Page("manager", "/import/", h1="Import from a spreadsheet"),
+    Page("manager", "/import/{missing}/columns", status=404, axe=False),
+    Page("manager", "/import/{missing}/preview", status=404, axe=False),
+    Page("manager", "/import/{missing}/refused.csv", status=404, axe=False),
+    Page("partner", "/import/", status=403, axe=False),
     Page("manager", "/holidays/calendars/{calendar}", h1="Foundation holidays"),
     Page("manager", "/holidays/calendars/{calendar}?earlier=1", h1="Foundation holidays", axe=False),
     Page("manager", "/holidays/calendars/{calendar}/edit", h1="Rename"),
