@@ -46,6 +46,9 @@ class Config:
     HSTS_MAX_AGE = _int("HSTS_MAX_AGE", 365 * 24 * 60 * 60)
     HSTS_INCLUDE_SUBDOMAINS = _bool("HSTS_INCLUDE_SUBDOMAINS", True)
     MAX_CONTENT_LENGTH = 256 * 1024  # no form of ours needs more; a huge body gets a 413
+    # A spreadsheet uploaded for import (crm.imports) may be larger, and has this many rows at most.
+    IMPORT_MAX_BYTES = _int("IMPORT_MAX_BYTES", 4 * 1024 * 1024)
+    IMPORT_MAX_ROWS = _int("IMPORT_MAX_ROWS", 5000)
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
 

@@ -158,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
     from crm.holidays.routes import bp as holidays_bp
+    from crm.imports.routes import bp as imports_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.invitations.routes import bp as invitations_bp
@@ -181,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
         contacts_bp,
         grants_bp,
         interactions_bp,
+        imports_bp,
         users_bp,
         routing_bp,
         holidays_bp,
