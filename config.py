@@ -46,6 +46,9 @@ class Config:
     HSTS_MAX_AGE = _int("HSTS_MAX_AGE", 365 * 24 * 60 * 60)
     HSTS_INCLUDE_SUBDOMAINS = _bool("HSTS_INCLUDE_SUBDOMAINS", True)
     MAX_CONTENT_LENGTH = 256 * 1024  # no form of ours needs more; a huge body gets a 413
+    # A spreadsheet uploaded for import (crm.imports) may be larger, and has this many rows at most.
+    IMPORT_MAX_BYTES = _int("IMPORT_MAX_BYTES", 4 * 1024 * 1024)
+    IMPORT_MAX_ROWS = _int("IMPORT_MAX_ROWS", 5000)
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
 
@@ -95,6 +98,10 @@ class Config:
     # may be a no-reply address); empty: acknowledgements carry no Reply-To.
     MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
     MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 10)
+
+    # Origins (https://example.org, comma-separated) whose pages may send inquiries to
+    # POST /api/v1/inquiries from the browser; empty: none, and servers may still post.
+    API_CORS_ORIGINS = os.environ.get("API_CORS_ORIGINS", "")
 
     # Public links in emails point here; behind a proxy set it to the public address.
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")

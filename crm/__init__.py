@@ -149,6 +149,7 @@ def transaction_may_write() -> bool:
 def register_blueprints(app: Flask) -> None:
     from crm.account.routes import bp as account_bp
     from crm.admin_outbox.routes import bp as outbox_bp
+    from crm.api.routes import bp as api_bp
     from crm.audit_trail.routes import bp as audit_trail_bp
     from crm.auth.routes import bp as auth_bp
     from crm.calendar.routes import bp as calendar_bp
@@ -157,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
     from crm.holidays.routes import bp as holidays_bp
+    from crm.imports.routes import bp as imports_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.invitations.routes import bp as invitations_bp
@@ -180,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
         contacts_bp,
         grants_bp,
         interactions_bp,
+        imports_bp,
         users_bp,
         routing_bp,
         holidays_bp,
@@ -187,6 +190,7 @@ def register_blueprints(app: Flask) -> None:
         audit_trail_bp,
         inquiries_bp,
         reports_bp,
+        api_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -15,8 +15,10 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import MISSOURI_COUNTIES
 from crm.holidays.cli import seed_holidays
+from crm.inquiries import services as inquiry_actions
 from crm.inquiries.intake import InquiryDetails, receive, start_acceptance_clock
 from crm.models import (
+    AttemptMethod,
     Contact,
     ContactPreference,
     County,
@@ -24,6 +26,7 @@ from crm.models import (
     GrantReport,
     GrantStatus,
     Inquiry,
+    InquiryOutcome,
     InquirySource,
     Interaction,
     InteractionKind,
@@ -35,6 +38,7 @@ from crm.models import (
     Topic,
     User,
 )
+from crm.models.inquiry_status import InquiryStatus
 from crm.models.organisation import name_key
 
 BOOTHEEL_COUNTIES = ["29069", "29133", "29143", "29155", "29201", "29207"]
@@ -412,3 +416,72 @@ def _seed_inquiries(contacts: dict[str, Contact], staff: User, result: SeedResul
             inquiry.acceptance_due_at = None
         commit(actor=None)
         result.count("inquiries")
+    _seed_closed_inquiries(contacts, staff, topics, result)
+
+
+# Inquiries worked to a close, so the outcomes and attempts have something to show: (days ago,
+# name, email, phone, ZIP, topic, language, message, the email of the contact assigned, the
+# attempts as (hours after receipt, method, note), hours to the response, outcome, the
+# organisation it names, detail).
+CLOSED_INQUIRIES = [
+    (12, "Keisha Monroe", "keisha.monroe@example.com", "(573) 555-0111", "63857", "Support for my family", "en",
+     "Asked for a home visiting program near Kennett.", PARTNER_EMAIL,
+     [(3, AttemptMethod.CALL, "")], 3, InquiryOutcome.CONNECTED, BOOTHEEL_BABIES, "Home visiting, first visit booked"),
+    (9, "María Torres", "maria.torres@example.com", "(573) 555-0122", "63873", "Support for my family", "es",
+     "Pregunta por clases prenatales en español.", PARTNER_EMAIL,
+     [(2, AttemptMethod.NO_ANSWER, ""), (5, AttemptMethod.VOICEMAIL, "Left a message in Spanish."),
+      (26, AttemptMethod.TEXT, "")],
+     5, InquiryOutcome.REFERRED, None, "County health department prenatal classes"),
+    (7, "Dana Price", "", "(573) 555-0133", "63841", "Support for my family", "en",
+     "Left a phone number asking about car seats.", PARTNER_EMAIL,
+     [(1, AttemptMethod.NO_ANSWER, ""), (24, AttemptMethod.VOICEMAIL, ""), (49, AttemptMethod.NO_ANSWER, "")],
+     24, InquiryOutcome.UNREACHABLE, None, "Three tries over three days"),
+]
+
+
+def _seed_closed_inquiries(
+    contacts: dict[str, Contact], staff: User, topics: dict[str, Topic], result: SeedResult
+) -> None:
+    """Each goes through the same actions staff use: attempts, a response, the close."""
+    now = utcnow()
+    organisations = {organisation.name: organisation for organisation in db.session.scalars(select(Organisation))}
+    for (days_ago, name, email, phone, zip_code, topic, language, message, assignee, attempts, response_after,
+         outcome, organisation_name, detail) in CLOSED_INQUIRIES:  # fmt: skip
+        received_at = now - timedelta(days=days_ago)
+        details = InquiryDetails(
+            name=name,
+            email=email,
+            phone=phone,
+            zip_code=zip_code,
+            topic=topics[topic],
+            language=language,
+            message=message,
+            consent=True,
+            source=InquirySource.PHONE if not email else InquirySource.EMAIL,
+            contact_preference=ContactPreference.EMAIL if email else ContactPreference.PHONE,
+        )
+        inquiry = receive(details, received_at, actor=staff, assign_to=contacts[assignee]).inquiry
+        # Taken an hour after it arrived, as the open ones are.
+        inquiry.accepted_at = received_at + timedelta(hours=1)
+        inquiry.accepted_by = user_of_contact(contacts[assignee]) or staff
+        inquiry.acceptance_due_at = None
+        commit(actor=None)
+        for hours, method, note in attempts:
+            at = received_at + timedelta(hours=hours)
+            inquiry_actions.log_attempt(inquiry, method, at, note, staff, at)
+        answered_at = received_at + timedelta(hours=response_after)
+        said = (
+            "Left a voicemail with our number and hours."
+            if outcome is InquiryOutcome.UNREACHABLE
+            else "Spoke with the family."
+        )
+        inquiry_actions.log_response(inquiry, said, "phone", staff, answered_at)
+        organisation = organisations.get(organisation_name) if organisation_name else None
+        inquiry_actions.change_status(
+            inquiry,
+            InquiryStatus.CLOSED,
+            staff,
+            received_at + timedelta(days=2, hours=3),
+            inquiry_actions.Outcome(outcome, detail, organisation.id if organisation else None),
+        )
+        result.count("closed inquiries")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 
 from crm import logs, outage
+from crm.problems import is_api_request, problem
 
 ERROR_TEXT = {
     400: (_l("Something in that request was not right"), _l("Please go back, check the form and try again.")),
@@ -31,6 +32,8 @@ UNAVAILABLE_AFTER_POST = (
 
 
 def render_error(status: int, detail: str | None = None):
+    if is_api_request():
+        return problem(status, detail)
     title, advice = ERROR_TEXT.get(status, ERROR_TEXT[500])
     # This is the staff layout, in English (<html lang="en">), even for an address no route
     # matched, whose request otherwise follows the visitor's language (crm.public.i18n).
@@ -46,6 +49,13 @@ def handle_http_error(error: HTTPException):
     status = error.code or 500
     if status < 400:
         return error
+    if is_api_request():
+        response = problem(status, _api_description(error))
+        # What the error tells clients in headers: the methods a 405's address takes (RFC 9110).
+        for name, value in error.get_headers():
+            if name in ("Allow", "Retry-After"):
+                response.headers[name] = value
+        return response
     return render_error(status, _own_description(error))
 
 
@@ -53,6 +63,15 @@ def _own_description(error: HTTPException) -> str | None:
     """What a view said when it called abort(400, "..."). Werkzeug's stock text is left out in
     favour of ours, and so are other statuses' descriptions (a rate limit's is the limit)."""
     if error.code != 400 or error.description in (None, "", BadRequest.description):
+        return None
+    return error.description
+
+
+def _api_description(error: HTTPException) -> str | None:
+    """What the API code said when it called abort(status, "..."); a rate limit's description
+    is the limit itself, and Werkzeug's stock texts speak of browsers, so both give way to
+    crm.problems' own."""
+    if error.code == 429 or error.description in (None, "", type(error).description):
         return None
     return error.description
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 from werkzeug.http import parse_set_header
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+View = TypeVar("View", bound=Callable[..., Any])
 READ_STEP = 64 * 1024
 # An oversized body is still read to its end (and thrown away) up to this many bytes, so that
 # the client, which is usually still sending, sees the 413 page rather than a reset connection.
@@ -112,9 +113,26 @@ class ChunkedBodyLimit:
             environ["CONTENT_LENGTH"] = str(len(body))
 
 
+def allows_larger_body(config_key: str) -> Callable[[View], View]:
+    """Decorator: this view (a file upload) takes bodies up to app.config[config_key] rather
+    than MAX_CONTENT_LENGTH. Only bodies sent with a Content-Length, as browsers send files:
+    a chunked body is measured against MAX_CONTENT_LENGTH before the view is known."""
+
+    def mark(view: View) -> View:
+        view.body_limit_config = config_key  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def refuse_oversized_body() -> None:
-    """A body over MAX_CONTENT_LENGTH gets a 413 on every route, whether or not the view
-    would have read it, and before anything (a rate limit's key, the CSRF check) reads it."""
+    """A body over MAX_CONTENT_LENGTH (or the view's own limit, see allows_larger_body) gets a
+    413 on every route, whether or not the view would have read it, and before anything (a
+    rate limit's key, the CSRF check) reads it."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    config_key = getattr(view, "body_limit_config", None)
+    if config_key is not None:
+        request.max_content_length = current_app.config[config_key]
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         abort(413)

@@ -3,7 +3,7 @@ conversions that pages, exports, emails and date filters share."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -31,3 +31,18 @@ def local_midnight(day: date) -> datetime:
 def format_datetime(value: datetime | None) -> str:
     local = local_time(value)
     return local.strftime("%d %b %Y, %H:%M") if local else ""
+
+
+def local_to_utc(day: date, at: time) -> datetime:
+    """A wall-clock date and time in the display timezone, as an aware UTC datetime."""
+    return datetime.combine(day, at, tzinfo=display_zone()).astimezone(UTC)
+
+
+def local_today() -> date:
+    return datetime.now(display_zone()).date()
+
+
+def local_parts(moment: datetime) -> tuple[date, time]:
+    """A moment as the date and minute a form's date and time inputs show."""
+    local = local_time(moment)
+    return local.date(), local.time().replace(second=0, microsecond=0)

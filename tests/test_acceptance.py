@@ -19,6 +19,7 @@ from crm.models import (
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
+    InquiryOutcome,
     InquiryPass,
     OutboundEmail,
     PassReason,
@@ -234,6 +235,7 @@ def test_a_pass_without_a_proper_reason_is_refused_and_writes_nothing(client, lo
 def test_a_closed_inquiry_cannot_be_accepted_or_passed(client, login, spanish):
     login(Role.STAFF)
     spanish.status = InquiryStatus.CLOSED
+    spanish.outcome = InquiryOutcome.NOT_NEEDED
     db.session.commit()
     before = written()
 

@@ -105,11 +105,27 @@ def test_the_demo_report_counts_its_overdue_inquiries_as_misses(app, demo):
 
 
 def test_demo_inquiries_are_accepted_but_one_awaits_acceptance_and_nothing_moves_on(app, demo):
+    from crm.demo import CLOSED_INQUIRIES
     from crm.inquiries.acceptance_jobs import run_acceptance_timers
     from crm.models.inquiry import awaiting_acceptance_clause
 
     waiting = db.session.scalars(select(Inquiry).where(awaiting_acceptance_clause())).all()
 
     assert [inquiry.name for inquiry in waiting] == ["Terrence Mills"]
-    assert db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.accepted_at.is_not(None))) == 5
+    assert db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.accepted_at.is_not(None))) == 5 + len(
+        CLOSED_INQUIRIES
+    )
     assert run_acceptance_timers(utcnow()) == []
+
+
+def test_the_demo_has_closed_inquiries_with_outcomes_and_attempts(demo):
+    from crm.models import ContactAttempt, InquiryOutcome
+    from crm.models.inquiry_status import InquiryStatus
+
+    closed = db.session.scalars(select(Inquiry).where(Inquiry.status == InquiryStatus.CLOSED)).all()
+    assert {inquiry.outcome for inquiry in closed} >= {
+        InquiryOutcome.CONNECTED,
+        InquiryOutcome.REFERRED,
+        InquiryOutcome.UNREACHABLE,
+    }
+    assert db.session.scalar(select(func.count()).select_from(ContactAttempt)) >= 3

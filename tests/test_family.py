@@ -17,7 +17,17 @@ from crm.family import links, services
 from crm.family.rules import Answer
 from crm.inquiries.retention import anonymise
 from crm.mail.opt_out import email_hash, opt_out_token
-from crm.models import EmailKind, FamilyOptOut, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role, Topic
+from crm.models import (
+    EmailKind,
+    FamilyOptOut,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryOutcome,
+    OutboundEmail,
+    Role,
+    Topic,
+)
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import InquiryFactory, UserFactory
 from tests.fixtures_world import reload
@@ -35,6 +45,7 @@ def closed(days_ago: float, **fields) -> Inquiry:
     fields.setdefault("topic", db.session.scalar(select(Topic).where(Topic.name_en == "Home visits")))
     inquiry = InquiryFactory(now=utcnow() - timedelta(days=days_ago + 1), message=SECRET + str(utcnow()), **fields)
     inquiry.status = InquiryStatus.CLOSED
+    inquiry.outcome = InquiryOutcome.CONNECTED
     inquiry.first_response_at = utcnow() - timedelta(days=days_ago + 0.5)
     inquiry.closed_at = utcnow() - timedelta(days=days_ago)
     db.session.commit()

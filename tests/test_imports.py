@@ -314,3 +314,102 @@ def test_cli_mapping_and_bad_files(app, tmp_path) -> None:
     bad_option = runner.invoke(args=["crm", "import", "organisations", str(path), "--mapping", "Org"])
     assert bad_option.exit_code == 1
     assert "Heading=field" in bad_option.output
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+
+def _upload(client, content: bytes, name: str = "partners.csv", kind: str = "organisations"):
+    return client.post("/import/", data={"kind": kind, "file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+def test_pages_upload_map_preview_confirm(app, client, login) -> None:
+    user = login(Role.STAFF)
+    response = _upload(client, csv_bytes("Org;Town;Site\nOzark Doulas;West Plains;ozarkdoulas.org\nozark doulas;Again;\n"))
+    assert response.status_code == 302
+    columns_url = response.headers["Location"]
+    upload_id = columns_url.split("/")[2]
+    page = client.get(columns_url)
+    assert page.status_code == 200
+    assert "For example: Ozark Doulas" in page.get_data(as_text=True)
+
+    refused = client.post(columns_url, data={"col0": "", "col1": "city", "col2": "website"})
+    assert refused.status_code == 422
+    assert "Choose the column that holds Name" in refused.get_data(as_text=True)
+    twice = client.post(columns_url, data={"col0": "name", "col1": "name", "col2": ""})
+    assert "both mapped" in twice.get_data(as_text=True)
+
+    mapped = client.post(columns_url, data={"col0": "name", "col1": "city", "col2": "website"})
+    assert mapped.status_code == 302
+    preview = client.get(mapped.headers["Location"])
+    text = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "1 to create, 0 to update, 0 unchanged, 1 refused" in text
+    assert "Same as row 2" in text
+    assert count(Organisation) == 0
+
+    csv_response = client.get(f"/import/{upload_id}/refused.csv")
+    assert csv_response.status_code == 200
+    lines = csv_response.get_data().decode("utf-8-sig").splitlines()
+    assert lines[0] == "Row,Org,Town,Site,Error"
+    assert lines[1].startswith("3,ozark doulas,Again,,Same as row 2")
+
+    done = client.post(f"/import/{upload_id}/confirm")
+    assert done.status_code == 200
+    assert "1 created, 0 updated, 0 unchanged, 1 refused" in done.get_data(as_text=True)
+    assert db.session.scalar(select(Organisation.website)) == "https://ozarkdoulas.org"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "import"))
+    assert event.actor_id == user.id
+    assert event.changes["file"] == "partners.csv"
+
+    # The same headings again: the mapping is remembered, and nothing changes.
+    again = _upload(client, csv_bytes("Org;Town;Site\nOzark Doulas;West Plains;ozarkdoulas.org\n"))
+    form_page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert '<option selected value="name">' in form_page
+    assert count(ImportMapping) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.csv", "The file is empty."),
+        (b"MZ\x90\x00\x03" + b"\x00" * 64, "list.xlsx", "not a CSV or Excel"),
+        (b"PK\x03\x04garbage", "broken.xlsx", "damaged"),
+        (b"Name,City\n\x81\x8d,x\n", "odd.csv", "neither UTF-8 nor Windows-1252"),
+        (("Name\n" + "x\n" * 5001).encode(), "big.csv", "more than 5,000 rows"),
+    ],
+)
+def test_pages_refuse_bad_files_with_a_message(app, client, login, content, name, message) -> None:
+    login(Role.STAFF)
+    response = _upload(client, content, name)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert count(ImportUpload) == 0
+
+
+def test_pages_refuse_no_file_and_an_unknown_kind(app, client, login) -> None:
+    login(Role.STAFF)
+    response = client.post("/import/", data={"kind": "organisations"}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Choose the file to import." in response.get_data(as_text=True)
+    response = _upload(client, b"Name\nA\n", kind="users")
+    assert response.status_code == 422
+
+
+def test_an_upload_is_its_owners_alone(app, client, login) -> None:
+    owner = factories.UserFactory(role=Role.STAFF)
+    upload = services.store_upload(owner, ORGANISATIONS, "a.csv", b"Name\nA\n")
+    login(Role.STAFF)
+    for url in (f"/import/{upload.id}/columns", f"/import/{upload.id}/preview", f"/import/{upload.id}/refused.csv"):
+        assert client.get(url).status_code == 404
+    assert client.post(f"/import/{upload.id}/confirm").status_code == 404
+    assert count(Organisation) == 0
+
+
+def test_larger_files_are_allowed_on_the_upload_page_only(app, client, login) -> None:
+    login(Role.STAFF)
+    rows = "".join(f"Organisation number {n:05d},Somewhere in Missouri,https://example{n}.org\n" for n in range(4000))
+    content = ("Name,City,Website\n" + rows).encode()
+    assert len(content) > app.config["MAX_CONTENT_LENGTH"]
+    assert _upload(client, content).status_code == 302
+    assert client.post("/organisations/new", data={"name": "x" * len(content)}).status_code == 413

@@ -18,6 +18,7 @@ from crm.models import (
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
+    InquiryOutcome,
     OutboundEmail,
     Role,
 )
@@ -45,6 +46,8 @@ def events_of(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
 
 def set_status(inquiry: Inquiry, status: InquiryStatus, **fields) -> None:
     inquiry.status = status
+    if status is InquiryStatus.CLOSED:
+        fields.setdefault("outcome", InquiryOutcome.NOT_NEEDED)  # every closed inquiry has one
     for name, value in fields.items():
         setattr(inquiry, name, value)
     db.session.commit()
@@ -62,8 +65,8 @@ def test_status_moves_through_http(client, login, inquiry, current, target):
     set_status(inquiry, current, first_response_at=NOW + timedelta(hours=1))
     before = written()
 
-    # Closing asks first: the POST from that page carries "confirmed".
-    confirmed = {"confirmed": "yes"} if target is InquiryStatus.CLOSED else {}
+    # Closing asks what came of it first: the POST from that page carries "confirmed" and the outcome.
+    confirmed = {"confirmed": "yes", "outcome": "not_needed"} if target is InquiryStatus.CLOSED else {}
     response = client.post(f"/inquiries/{inquiry.id}/status", data={"status": target.value, **confirmed})
 
     inquiry = reload(inquiry)
@@ -74,7 +77,8 @@ def test_status_moves_through_http(client, login, inquiry, current, target):
         assert inquiry.status is expected
         change = events_of(inquiry, InquiryEventKind.STATUS_CHANGED)[-1 if target is not InquiryStatus.NEW else 0]
         assert change.actor_id == me.id
-        assert change.data == {"from": current.value, "to": target.value}
+        outcome = {"outcome": "not_needed", "outcome_organisation_id": None} if target is InquiryStatus.CLOSED else {}
+        assert change.data == {"from": current.value, "to": target.value, **outcome}
     else:
         assert response.status_code == 409
         assert inquiry.status is current
@@ -104,19 +108,29 @@ def test_unknown_status_is_invalid_input(client, login, inquiry):
     assert written() == before
 
 
-def test_close_records_when_and_reopen_clears_it(client, login, inquiry):
+def test_close_records_when_and_what_and_reopen_keeps_it(client, login, inquiry):
     login(Role.STAFF)
     set_status(inquiry, InquiryStatus.RESPONDED, first_response_at=NOW + timedelta(hours=1))
 
-    assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "closed", "confirmed": "yes"}).status_code == 302
+    response = client.post(
+        f"/inquiries/{inquiry.id}/status",
+        data={"status": "closed", "confirmed": "yes", "outcome": "referred", "detail": "County WIC office"},
+    )
+    assert response.status_code == 302
     closed = reload(inquiry)
     assert closed.status is InquiryStatus.CLOSED
     assert closed.closed_at is not None
+    assert (closed.outcome, closed.outcome_detail) == (InquiryOutcome.REFERRED, "County WIC office")
+    closed_at = closed.closed_at
 
     assert client.post(f"/inquiries/{inquiry.id}/status", data={"status": "in_progress"}).status_code == 302
     reopened = reload(inquiry)
     assert reopened.status is InquiryStatus.IN_PROGRESS
-    assert reopened.closed_at is None
+    # Reopening clears nothing: the page says "Last closed", and the timeline keeps each close.
+    assert (reopened.outcome, reopened.closed_at) == (InquiryOutcome.REFERRED, closed_at)
+    page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert "Last closed" in page
+    assert "Responded → Closed: Referred elsewhere: County WIC office" in page
 
 
 def test_mark_spam_from_the_inbox_goes_back_to_the_same_inbox_page(client, login, inquiry):

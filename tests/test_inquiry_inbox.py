@@ -17,7 +17,7 @@ from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.filters import InboxFilters, conditions
-from crm.models import AuditEvent, ContactPreference, Inquiry, Role
+from crm.models import AuditEvent, ContactPreference, Inquiry, InquiryOutcome, Role
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import NOW, ContactFactory, CountyFactory, InquiryFactory, OrganisationFactory
@@ -60,7 +60,7 @@ def three(world):
 def test_the_inbox_shows_open_inquiries_newest_first(client, login, world, three):
     ana, ben, cleo = three
     spam = InquiryFactory(name="Spammy", spam_reason="honeypot", now=NOW + timedelta(hours=3))
-    closed = set_fields(InquiryFactory(name="Done", now=NOW + timedelta(hours=4)), status=InquiryStatus.CLOSED)
+    closed = set_fields(InquiryFactory(name="Done", now=NOW + timedelta(hours=4)), status=InquiryStatus.CLOSED, outcome=InquiryOutcome.NOT_NEEDED)
     login(Role.STAFF)
 
     assert listed(client.get("/inquiries/")) == [cleo.id, ben.id, ana.id]
@@ -160,7 +160,7 @@ def test_my_open_inquiries_are_those_of_the_contact_my_email_linked_me_to_ignori
         mine = set_fields(mine, assigned_contact_id=world.nora.id)
     InquiryFactory(name="For Sam", topic=world.doulas)
     closed = set_fields(InquiryFactory(name="Closed", topic=world.home_visits), assigned_contact_id=world.nora.id)
-    set_fields(closed, status=InquiryStatus.CLOSED)
+    set_fields(closed, status=InquiryStatus.CLOSED, outcome=InquiryOutcome.NOT_NEEDED)
     login(Role.STAFF, email="Nora@NORTH.example.org")
 
     assert listed(client.get("/inquiries/?mine=1")) == [mine.id]

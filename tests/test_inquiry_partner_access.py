@@ -44,6 +44,7 @@ VALID_POSTS = {
     "inquiries.log_response": lambda world: {"response": "Called the family back.", "channel": "phone"},
     "inquiries.add_note": lambda world: {"note": "Evening calls only."},
     "inquiries.link_contact": lambda world: {},
+    "inquiries.log_attempt": lambda world: {"method": "call", "attempted_on": "2026-03-10", "attempted_time": "10:00"},
 }
 
 

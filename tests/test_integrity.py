@@ -24,7 +24,17 @@ from crm.contacts import services as contact_services
 from crm.database import Base, violated_constraint
 from crm.extensions import db
 from crm.grants import services as grant_services
-from crm.models import AuditEvent, Contact, GrantReport, InquiryPass, PassReason, Role, User
+from crm.models import (
+    AttemptMethod,
+    AuditEvent,
+    Contact,
+    ContactAttempt,
+    GrantReport,
+    InquiryPass,
+    PassReason,
+    Role,
+    User,
+)
 from crm.models.account_token import TokenPurpose
 from crm.users import services as user_services
 from tests.factories import (
@@ -55,8 +65,11 @@ def rows(app, world) -> dict[str, object]:
     invitation, _token = tokens.issue(
         TokenPurpose.INVITE, email="invited@example.org", valid_for=timedelta(days=1), role=Role.STAFF
     )
+    attempt = ContactAttempt(inquiry=inquiry, method=AttemptMethod.CALL)
+    db.session.add(attempt)
     db.session.commit()
     return {
+        "attempt": attempt.id,
         "organisation": world.north.id,
         "grant": grant.id,
         "report": second_report.id,
@@ -114,6 +127,13 @@ INVALID_WRITES = [
     ("an inquiry source", "ck_inquiries_source", "UPDATE inquiries SET source = 'fax' WHERE id = :inquiry"),
     ("an inquiry status in capitals", "ck_inquiries_status", "UPDATE inquiries SET status = 'NEW' WHERE id = :inquiry"),
     ("an inquiry language", "ck_inquiries_language", "UPDATE inquiries SET language = 'fr' WHERE id = :inquiry"),
+    ("an inquiry outcome", "ck_inquiries_outcome", "UPDATE inquiries SET outcome = 'shrug' WHERE id = :inquiry"),
+    (
+        "a close without an outcome",
+        "ck_inquiries_closed_outcome",
+        "UPDATE inquiries SET status = 'closed', outcome = NULL WHERE id = :inquiry",
+    ),
+    ("an attempt method", "ck_contact_attempts_method", "UPDATE contact_attempts SET method = 'fax' WHERE id = :attempt"),
     (
         "an inquiry contact preference",
         "ck_inquiries_contact_preference",
@@ -198,6 +218,7 @@ def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     }
     named |= {
         "ck_inquiries_language",
+        "ck_inquiries_closed_outcome",
         "ck_inquiries_reachable",
         "ck_grants_amount_positive",
         "ck_grants_ends_on_or_after_start",

@@ -19,7 +19,7 @@ from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import Inquiry, Region, Role, Topic
+from crm.models import Inquiry, InquiryOutcome, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, services, stats
 from tests import factories
@@ -275,7 +275,7 @@ def test_open_load_counts_open_inquiries_per_contact_now(app):
     calm = factories.ContactFactory(name="Calm Contact")
     for status, due in ((InquiryStatus.ASSIGNED, now - timedelta(hours=1)), (InquiryStatus.IN_PROGRESS, now + timedelta(days=1))):
         InquiryFactory(assigned_contact=busy, status=status, due_at=due, received_at=now - timedelta(days=400))
-    InquiryFactory(assigned_contact=busy, status=InquiryStatus.CLOSED, first_response_at=now)
+    InquiryFactory(assigned_contact=busy, status=InquiryStatus.CLOSED, outcome=InquiryOutcome.CONNECTED, first_response_at=now)
     InquiryFactory(assigned_contact=calm, status=InquiryStatus.RESPONDED, first_response_at=now)
     InquiryFactory(assigned_contact=None, status=InquiryStatus.NEW)
     InquiryFactory(assigned_contact=calm, status=InquiryStatus.SPAM)

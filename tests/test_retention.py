@@ -14,7 +14,17 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.retention import ANONYMISED_NAME, purge_command, retention_purge_job
 from crm.mail.outbox import queue_email
-from crm.models import AuditEvent, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.models import (
+    AttemptMethod,
+    AuditEvent,
+    ContactAttempt,
+    EmailStatus,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryOutcome,
+    OutboundEmail,
+)
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import services
 from tests import factories
@@ -38,6 +48,7 @@ class InquiryFactory(factories.BaseFactory):
     message = SECRET
     dedupe_key = "a" * 64
     status = InquiryStatus.CLOSED
+    outcome = factory.LazyAttribute(lambda o: InquiryOutcome.OTHER if o.status is InquiryStatus.CLOSED else None)
     language = "es"
 
 
@@ -63,6 +74,8 @@ def inquiries(app):
         message=SECRET,
         dedupe_key="b" * 64,
         status=InquiryStatus.CLOSED,
+        outcome=InquiryOutcome.OTHER,
+        outcome_detail="Maria moved to her sister's in Memphis",
         first_response_at=days_ago(899),
         closed_at=days_ago(800),
         assigned_contact=contact,
@@ -163,6 +176,23 @@ def test_personal_details_go_and_what_reports_need_stays(app, inquiries):
     )
     assert inquiry.anonymised_at is not None
     assert {name: getattr(inquiry, name) for name in kept} == kept
+
+
+def test_the_outcome_stays_and_its_words_and_attempt_notes_go(app, inquiries):
+    inquiry = inquiries["old_closed"]
+    tried_at = days_ago(899)
+    attempt = ContactAttempt(inquiry=inquiry, method=AttemptMethod.VOICEMAIL, attempted_at=tried_at, note="Maria's sister answered")
+    db.session.add(attempt)
+    audit.commit(actor=None)
+
+    invoke(app, "--yes")
+
+    inquiry = db.session.get(Inquiry, inquiry.id)
+    assert (inquiry.outcome, inquiry.outcome_detail) == (InquiryOutcome.OTHER, "")
+    attempt = db.session.get(ContactAttempt, attempt.id)
+    assert (attempt.method, attempt.attempted_at, attempt.note) == (AttemptMethod.VOICEMAIL, tried_at, "")
+    trail = db.session.scalars(select(AuditEvent)).all()
+    assert not [entry for entry in trail if "Maria" in str(entry.changes) or "Memphis" in str(entry.changes)]
 
 
 def test_timeline_and_outbox_are_cleared(app, inquiries):

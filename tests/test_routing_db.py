@@ -17,7 +17,7 @@ from crm.audit import commit
 from crm.demo import BOOTHEEL_BABIES, FOUNDATION, GENERATE_HEALTH, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
-from crm.models import AuditEvent, Contact, Inquiry, Organisation, RoutingRule, Topic
+from crm.models import AuditEvent, Contact, Inquiry, InquiryOutcome, Organisation, RoutingRule, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import active_topics
 from crm.routing import services
@@ -309,6 +309,7 @@ def test_round_robin_is_fair_and_prefers_fewest_open(demo):
     # Keisha closes four of hers: she now has 6 open against Ana's 10, so she takes the next four.
     for inquiry in [i for i in inquiries if i.assigned_contact.name == KEISHA][:4]:
         inquiry.status = InquiryStatus.CLOSED
+        inquiry.outcome = InquiryOutcome.NOT_NEEDED
         inquiry.closed_at = NOW + 20 * minute
     commit(actor=None)
     assert services.open_inquiry_counts() == {contact(KEISHA).id: 6, contact(ANA).id: 10}
@@ -343,6 +344,7 @@ def test_round_robin_by_turns_when_open_counts_are_equal(demo):
         inquiry = inquire("63857", n, now=NOW + n * minute)
         names.append(inquiry.assigned_contact.name)
         inquiry.status = InquiryStatus.CLOSED
+        inquiry.outcome = InquiryOutcome.NOT_NEEDED
         commit(actor=None)
     assert names == [LUCIA, MARCUS, PAT] * 2
     assert "least recently assigned" in where("63857", now=NOW + 10 * minute)["reason"]

@@ -13,7 +13,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks, sla_command
 from crm.mail.outbox import inquiry_url
-from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, Role
+from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, OutboundEmail, Role
 from crm.models.inquiry_status import InquiryStatus
 from tests import factories
 
@@ -190,7 +190,7 @@ def test_unassigned_inquiry_is_escalated_but_nobody_is_reminded(app, managers):
     "fields",
     [
         {"status": InquiryStatus.RESPONDED, "first_response_at": local(2026, 3, 2, 10)},
-        {"status": InquiryStatus.CLOSED, "first_response_at": local(2026, 3, 2, 10)},
+        {"status": InquiryStatus.CLOSED, "outcome": InquiryOutcome.CONNECTED, "first_response_at": local(2026, 3, 2, 10)},
         {"status": InquiryStatus.IN_PROGRESS, "first_response_at": local(2026, 3, 2, 10)},
         {"status": InquiryStatus.SPAM},
         {"due_at": None},

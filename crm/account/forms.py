@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms import PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
 from crm.auth.passwords import MIN_PASSWORD_LENGTH
-from crm.forms import CrmForm
+from crm.forms import CrmForm, NoControlCharacters, strip
+from crm.models import TokenScope
 
 
 class PasswordChangeForm(CrmForm):
@@ -31,3 +33,22 @@ class PasswordChangeForm(CrmForm):
     def validate_new_password(self, field) -> None:
         if field.data and field.data == self.current_password.data:
             raise ValidationError("Choose a password different from your current one.")
+
+
+class ApiTokenForm(CrmForm):
+    name = StringField(
+        "Name",
+        filters=[strip],
+        description="What the token is for, e.g. \"Website inquiry sync\", so you know which to revoke.",
+        validators=[DataRequired("Give the token a name."), Length(max=100), NoControlCharacters()],
+    )
+    scope = RadioField(
+        "What it may do",
+        choices=[
+            SelectChoice(TokenScope.READ.value, "Read only: list and read records"),
+            SelectChoice(TokenScope.WRITE.value, "Read and write: also create and change records, where your role may"),
+        ],
+        default=TokenScope.READ.value,
+        invalid_choice_message="Choose read only, or read and write.",
+        validators=[InputRequired("Choose what the token may do.")],
+    )

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from crm.account import services
-from crm.account.forms import PasswordChangeForm
+from crm.account.forms import ApiTokenForm, PasswordChangeForm
+from crm.api import tokens as api_tokens
 from crm.auth import second_factor, sessions, totp
 from crm.auth.forms import CodeForm
 from crm.auth.gate import role_requires_second_factor
@@ -17,6 +18,8 @@ from crm.auth.redirects import is_safe_next
 from crm.auth.services import my_contact_id
 from crm.calendar import services as calendar_services
 from crm.extensions import limiter
+from crm.models import TokenScope
+from crm.records import MAX_ID
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -201,3 +204,47 @@ def two_factor_recovery_codes():
         _code_from_app_or_recovery(form)
         return _two_factor_page(form, 422)
     return _recovery_codes_page(codes, first_time=False)
+
+
+# --- personal API tokens -----------------------------------------------------------------------
+
+
+def _api_tokens_page(form: ApiTokenForm | None = None, new_secret: str | None = None, status: int = 200):
+    return render_template(
+        "account/api_tokens.html",
+        form=form or ApiTokenForm(formdata=None),
+        tokens=api_tokens.tokens_of(current_user),
+        new_secret=new_secret,
+        max_tokens=api_tokens.MAX_TOKENS_PER_USER,
+    ), status
+
+
+@bp.route("/api-tokens", methods=["GET", "POST"])
+@requires(Access.SIGNED_IN)
+def api_tokens_page():
+    if request.method == "GET":
+        return _api_tokens_page()
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _api_tokens_page(form, status=422)
+    try:
+        made = api_tokens.create(current_user._get_current_object(), form.name.data, TokenScope(form.scope.data))
+    except api_tokens.TooManyTokens:
+        form.name.errors.append(f"You have {api_tokens.MAX_TOKENS_PER_USER} working tokens; revoke one first.")
+        return _api_tokens_page(form, status=422)
+    # Shown in this answer only, never stored or redirected with: the page is not cached.
+    return _api_tokens_page(new_secret=made.secret, status=201)
+
+
+@bp.route("/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def revoke_api_token(token_id: int):
+    user = current_user._get_current_object()
+    token = api_tokens.token_of(user, token_id) if 0 < token_id <= MAX_ID else None
+    if token is None:
+        abort(404)
+    if api_tokens.revoke(token, user):
+        flash(f"The token “{token.name}” is revoked: it no longer opens the API.", "success")
+    else:
+        flash(f"The token “{token.name}” was already revoked.", "info")
+    return redirect(url_for(".api_tokens_page"))

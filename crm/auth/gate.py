@@ -55,7 +55,10 @@ def _send_to_setup():
     if endpoint is None or endpoint in SETUP_ENDPOINTS:
         return None
     view = current_app.view_functions.get(endpoint)
-    if view is None or access_of(view) is Access.PUBLIC or not current_user.is_authenticated:
+    # The API's views answer to a token, never to the browser's sign-in (crm.api.auth).
+    if view is None or access_of(view) is Access.PUBLIC or getattr(view, "token_auth", False):
+        return None
+    if not current_user.is_authenticated:
         return None
     setting = current_app.config["TWO_FACTOR_REQUIRED_ROLES"]
     if not role_requires_second_factor(current_user.role, setting) or second_factor.is_on(current_user):

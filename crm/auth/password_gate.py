@@ -20,8 +20,9 @@ def _is_open(endpoint: str | None) -> bool:
     if endpoint is None or endpoint in ALWAYS_OPEN:
         return True
     view = current_app.view_functions.get(endpoint)
-    # Public pages (signing out, the public form, the emailed-link pages) stay reachable.
-    return view is None or access_of(view) is Access.PUBLIC
+    # Public pages (signing out, the public form, the emailed-link pages) stay reachable, and
+    # the API's views answer to a token, never to the browser's sign-in (crm.api.auth).
+    return view is None or access_of(view) is Access.PUBLIC or getattr(view, "token_auth", False)
 
 
 def send_to_password_page():

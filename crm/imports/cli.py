@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -44,7 +45,7 @@ def import_command(kind: str, file: Path, mapping: str | None, dry_run: bool, us
     if file.stat().st_size > MAX_FILE_BYTES:
         raise click.ClickException(f"{file.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     try:
-        sheet = read_file(file.read_bytes())
+        sheet = read_file(file.read_bytes(), current_app.config["IMPORT_MAX_ROWS"])
     except ImportFileError as error:
         raise click.ClickException(f"{file.name}: {error}") from None
     try:

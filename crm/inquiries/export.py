@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from crm.business_hours import is_overdue
 from crm.extensions import db
+from crm.inquiries import attempts
 from crm.inquiries.filters import InboxFilters, conditions
 from crm.inquiries.paging import order_by
 from crm.languages import language_name
@@ -35,6 +37,11 @@ EXPORT_HEADER = (
     "Due",
     "First response",
     "Closed",
+    "Outcome",
+    "Outcome organisation",
+    "Outcome detail",
+    "Attempts",
+    "Last attempt",
     "Overdue",
     "Message",
 )
@@ -49,6 +56,8 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
     """Every inquiry the filters match, in the chosen order, one list of cells each, read from
     the database in batches of plain columns so nothing piles up in the session while streaming.
     Times are in the display timezone; the CSV writer neutralises every cell."""
+    outcome_organisation = aliased(Organisation)
+    tried = attempts.per_inquiry()
     query = (
         select(
             Inquiry.reference,
@@ -68,6 +77,11 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
             Inquiry.due_at,
             Inquiry.first_response_at,
             Inquiry.closed_at,
+            Inquiry.outcome,
+            outcome_organisation.name,
+            Inquiry.outcome_detail,
+            tried.c.attempts,
+            tried.c.last_attempt_at,
             Inquiry.message,
         )
         .select_from(Inquiry)
@@ -75,13 +89,16 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
         .outerjoin(Organisation, Organisation.id == Inquiry.organisation_id)
         .outerjoin(Contact, Contact.id == Inquiry.assigned_contact_id)
+        .outerjoin(outcome_organisation, outcome_organisation.id == Inquiry.outcome_organisation_id)
+        .outerjoin(tried, tried.c.inquiry_id == Inquiry.id)
         .where(*conditions(filters, user, now))
         .order_by(*order_by(filters.sort))
         .execution_options(yield_per=batch)
     )
     for row in db.session.execute(query):
         (reference, received_at, source, status, name, email, phone, preference, zip_code, county, topic, language,
-         organisation, assignee, due_at, first_response_at, closed_at, message) = row  # fmt: skip
+         organisation, assignee, due_at, first_response_at, closed_at, outcome, outcome_organisation_name,
+         outcome_detail, attempt_count, last_attempt_at, message) = row  # fmt: skip
         overdue = status in OPEN_STATUSES and due_at is not None and is_overdue(due_at, first_response_at, now)
         yield [
             reference,
@@ -101,6 +118,11 @@ def export_table(filters: InboxFilters, user: Any, now: datetime, *, batch: int 
             _local_text(due_at),
             _local_text(first_response_at),
             _local_text(closed_at),
+            outcome.label if outcome else "",
+            outcome_organisation_name or "",
+            outcome_detail,
+            attempt_count or 0,
+            _local_text(last_attempt_at),
             "yes" if overdue else "",
             message,
         ]

@@ -6,9 +6,9 @@ posted id that is not offered to this user (another organisation's contact) is r
 
 from __future__ import annotations
 
-from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.forms import (
     CalendarDateField,
@@ -24,12 +24,15 @@ from crm.forms import (
     with_empty_choice,
 )
 from crm.geography.zip_lookup import normalise_zip
+from crm.inquiries import outcomes
 from crm.inquiries.acceptance import CHOSEN_REASONS, NOTE_MAX
 from crm.inquiries.filters import ANY, OPEN, SORTS
 from crm.languages import LANGUAGES
-from crm.models import ContactPreference, InquirySource, PassReason
+from crm.models import AttemptMethod, ContactPreference, InquiryOutcome, InquirySource, PassReason
 from crm.models.contact_preference import missing_detail
 from crm.models.inquiry_status import InquiryStatus
+from crm.organisation_menu import organisation_select
+from crm.timezones import display_timezone, local_to_utc
 
 NOT_OFFERED = "Choose from the list."
 RESPONSE_CHANNELS: dict[str, str] = {"email": "Email", "phone": "Phone", "in_person": "In person"}
@@ -106,6 +109,84 @@ class ResponseForm(CrmForm):
         validators=[DataRequired("Choose how the response was made.")],
         invalid_choice_message="Choose email, phone or in person.",
     )
+
+
+class AttemptForm(CrmForm):
+    """One try at reaching the family; the view fills in the date and time as now."""
+
+    method = RadioField(
+        "How",
+        choices=[SelectChoice(method.value, method.label) for method in AttemptMethod],
+        validators=[DataRequired("Choose how you tried to reach them.")],
+        invalid_choice_message="Choose call, text message, email, voicemail left or no answer.",
+    )
+    attempted_on = CalendarDateField(
+        "Date", validators=[InputRequired("Enter the date of the attempt."), DateWithin()]
+    )
+    attempted_time = TimeField(
+        "Time",
+        format=["%H:%M", "%H:%M:%S"],
+        validators=[InputRequired("Enter the time of the attempt.")],
+        invalid_value_message="Enter a time like 14:30.",
+    )
+    note = TextAreaField(
+        "Note",
+        id="attempt-note",  # the note form and the pass form on the same page have a "note" too
+        filters=[strip],
+        description="Optional. Seen by staff and the partner, never by the requester.",
+        validators=[Optional(), Length(max=2000), NoControlCharacters()],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attempted_time.description = f"Local time ({display_timezone().replace('_', ' ')})."
+
+    def attempted_at(self):
+        """The date and time given, as an aware UTC datetime (once the form is valid)."""
+        return local_to_utc(self.attempted_on.data, self.attempted_time.data)
+
+
+class CloseForm(CrmForm):
+    """Closing says what came of it; the rules are crm.inquiries.outcomes'. The view sets the
+    organisation menu and the number of attempts logged before validating."""
+
+    status = HiddenField(default=InquiryStatus.CLOSED.value)
+    next = HiddenField()
+    outcome = RadioField(
+        "What came of it",
+        choices=[SelectChoice(outcome.value, outcome.label) for outcome in InquiryOutcome],
+        validators=[DataRequired("Choose what came of it.")],
+        invalid_choice_message="Choose one of the outcomes listed.",
+    )
+    organisation = organisation_select(
+        "Organisation they were connected or referred to",
+        description="For “connected” or “referred”, if it is one of ours.",
+    )
+    detail = StringField(
+        "Program, person or what happened",
+        filters=[strip],
+        description="Required for “other”, and for “connected” or “referred” without an organisation.",
+        validators=[Optional(), Length(max=outcomes.DETAIL_MAX), NoControlCharacters()],
+    )
+
+    def __init__(self, *args, attempts: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attempts = attempts
+
+    def chosen_outcome(self) -> InquiryOutcome | None:
+        return InquiryOutcome(self.outcome.data) if self.outcome.data else None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not valid:
+            return False
+        problems = outcomes.outcome_problems(
+            self.chosen_outcome(), self.detail.data or "", self.organisation.data, self.attempts
+        )
+        fields = {"outcome": self.outcome, "detail": self.detail, "organisation": self.organisation}
+        for name, message in problems.items():
+            fields[name].errors.append(message)
+        return not problems
 
 
 class NoteForm(CrmForm):

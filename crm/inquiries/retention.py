@@ -5,9 +5,10 @@ when the close date is missing), or is spam received before the cutoff. Anonymis
 removes what identifies the person and what they wrote, and keeps what the reports need:
 
 - removed: name (becomes "Anonymised"), email, phone, ZIP code, message, the duplicate
-  key (a hash of email and message) and the link to a requester contact record;
-- kept: county, state, language, topic, organisation, assigned contact, status and every
-  date, so the figures for past periods do not change.
+  key (a hash of email and message), the link to a requester contact record, the outcome's
+  words and the notes of attempts to reach them;
+- kept: county, state, language, topic, organisation, assigned contact, status, the outcome
+  and its organisation, the attempts' times and methods, and every date, so the figures for past periods do not change.
 
 The ZIP code goes entirely rather than keeping its first three digits: the reports use the
 county, and a three-digit ZIP area in a rural county adds little but a way back to a person.
@@ -36,7 +37,17 @@ from sqlalchemy.orm import selectinload
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import AuditEvent, EmailKind, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail, User
+from crm.models import (
+    AuditEvent,
+    ContactAttempt,
+    EmailKind,
+    EmailStatus,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    OutboundEmail,
+    User,
+)
 from crm.models.inquiry_status import InquiryStatus
 
 DEFAULT_RETENTION_DAYS = 730
@@ -53,12 +64,15 @@ CLEARED_FIELDS: dict[str, Any] = {
     "message": "",
     "dedupe_key": "",
     "requester_contact_id": None,
+    # What came of it stays (outcome, organisation) for the reports; the words can be about the family.
+    "outcome_detail": "",
 }
 # Timeline events whose text or data can hold what the requester wrote, or their address.
 SCRUBBED_EVENT_KINDS = frozenset(
     {
         InquiryEventKind.NOTE,
         InquiryEventKind.RESPONSE,
+        InquiryEventKind.ATTEMPT,
         InquiryEventKind.LINKED,
         InquiryEventKind.STATUS_CHANGED,
         InquiryEventKind.EMAIL_QUEUED,
@@ -67,6 +81,7 @@ SCRUBBED_EVENT_KINDS = frozenset(
     }
 )
 EVENT_FIELDS = ("detail", "data")
+ATTEMPT_FIELDS = ("note",)
 EMAIL_FIELDS = ("body_text", "to_address")
 REQUESTER_EMAIL_KINDS = frozenset({EmailKind.REQUESTER_ACK, EmailKind.FAMILY_FOLLOW_UP})
 
@@ -145,6 +160,11 @@ def anonymise(inquiry: Inquiry, now: datetime, days: int, actor: User | None = N
         event.detail = ""
         event.data = {}
 
+    # Attempts keep when and how (the loop's record); their notes can quote the family.
+    attempts = db.session.scalars(select(ContactAttempt).where(ContactAttempt.inquiry_id == inquiry.id)).all()
+    for attempt in attempts:
+        attempt.note = ""
+
     emails = db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
     requester_emails = []
     for email in emails:
@@ -158,6 +178,7 @@ def anonymise(inquiry: Inquiry, now: datetime, days: int, actor: User | None = N
 
     _scrub_audit("Inquiry", [inquiry.id], CLEARED_FIELDS)
     _scrub_audit("InquiryEvent", [event.id for event in scrubbed_events], EVENT_FIELDS)
+    _scrub_audit("ContactAttempt", [attempt.id for attempt in attempts], ATTEMPT_FIELDS)
     _scrub_audit("OutboundEmail", [email.id for email in emails if email.id not in requester_emails], ("body_text",))
     _scrub_audit("OutboundEmail", requester_emails, EMAIL_FIELDS)
 

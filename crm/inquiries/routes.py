@@ -33,7 +33,7 @@ from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow, writes_on_get
 from crm.extensions import db
 from crm.forms import with_empty_choice
-from crm.inquiries import accept_links, acceptance, accepting, queries, services
+from crm.inquiries import accept_links, acceptance, accepting, attempts, outcomes, queries, services
 from crm.inquiries.acceptance import may_decide
 from crm.inquiries.due import due_label
 from crm.inquiries.export import EXPORT_HEADER, export_table
@@ -42,6 +42,8 @@ from crm.inquiries.forms import (
     AcceptForm,
     AcceptLinkForm,
     AssignForm,
+    AttemptForm,
+    CloseForm,
     InboxFilterForm,
     LinkContactForm,
     ManualInquiryForm,
@@ -61,11 +63,12 @@ from crm.inquiries.menus import (
 )
 from crm.inquiries.paging import Page, fetch_page
 from crm.inquiries.timeline import timeline
-from crm.models import Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
+from crm.models import AttemptMethod, Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry_status import InquiryStatus
+from crm.organisation_menu import organisation_choices as all_organisation_choices
 from crm.records import MAX_ID, get_or_404
 from crm.routing.services import foundation_contact_ids
-from crm.timezones import local_time
+from crm.timezones import local_parts, local_time
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 
@@ -143,6 +146,8 @@ def index():
         args=args,
         now=now,
         due_label=due_label,
+        attempts=attempts.summaries(inquiry.id for inquiry in page.items),
+        no_attempts=attempts.NONE_YET,
         is_staff=is_staff(current_user),
         # "Assigned to me" finds nothing for someone who is no contact: the page says why.
         not_a_contact=filters is not None and filters.mine and not queries.takes_inquiries(current_user),
@@ -250,6 +255,8 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     forms.setdefault("assign_form", _assign_form(inquiry, formdata=None))
     forms.setdefault("response_form", ResponseForm(formdata=None))
     forms.setdefault("note_form", NoteForm(formdata=None))
+    forms.setdefault("attempt_form", _attempt_form(formdata=None))
+    attempt_list = services.load_attempts(inquiry)
     forms.setdefault("pass_form", PassForm(formdata=None))
     return render_template(
         "inquiries/detail.html",
@@ -263,6 +270,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
         due=due_label(inquiry, now),
         moves=[(target, services.move_label(inquiry.status, target)) for target in services.menu_moves(inquiry)],
         is_staff=is_staff(current_user),
+        attempt_list=attempt_list,
         may_decide=may_decide(current_user.role, current_user.organisation_id, inquiry.organisation_id),
         InquiryEventKind=InquiryEventKind,
         **forms,
@@ -433,23 +441,41 @@ def change_status(inquiry_id: int):
         return _render_detail(inquiry, 422)
     target = InquiryStatus(form.status.data)
     back = form.next.data if is_safe_next(form.next.data) and form.next.data.startswith(url_for(".index")) else None
-    if target is InquiryStatus.CLOSED and not confirmation.confirmed():
+    outcome = None
+    if target is InquiryStatus.CLOSED:
         try:
             services.check_status_change(inquiry, target)
         except services.ActionRefused as refusal:
             return _refused(inquiry, refusal)
-        return _ask_to_close(inquiry, back)
+        close_form = _close_form(inquiry, formdata=request.form if confirmation.confirmed() else None)
+        # The Close button asks what came of it first; the form on that page closes.
+        if not confirmation.confirmed():
+            close_form.next.data = back or ""
+            return _ask_to_close(inquiry, close_form, back)
+        if not close_form.validate():
+            return _ask_to_close(inquiry, close_form, back), 422
+        outcome = services.Outcome(
+            close_form.chosen_outcome(), close_form.detail.data or "", close_form.organisation.data
+        )
 
     def done(_) -> str:
         if target is InquiryStatus.NEW and inquiry.assigned_contact is not None:
             return f"{inquiry.reference} is no longer spam and was routed to {inquiry.assigned_contact.name}."
+        if target is InquiryStatus.CLOSED:
+            return f"{inquiry.reference} is closed: {inquiry.outcome.label.lower()}."
         return f"{inquiry.reference} is now {inquiry.status.label.lower()}."
 
-    return _act(inquiry, lambda: services.change_status(inquiry, target, _me(), utcnow()), done, back)
+    return _act(inquiry, lambda: services.change_status(inquiry, target, _me(), utcnow(), outcome), done, back)
 
 
-def _ask_to_close(inquiry: Inquiry, back: str | None) -> str:
-    """The Close button asks first; the POST from this page closes."""
+def _close_form(inquiry: Inquiry, **kwargs) -> CloseForm:
+    form = CloseForm(attempts=services.attempt_count(inquiry), **kwargs)
+    form.organisation.choices = with_empty_choice("None of ours", all_organisation_choices())
+    return form
+
+
+def _ask_to_close(inquiry: Inquiry, form: CloseForm, back: str | None) -> str:
+    """The Close button asks what came of it first; the POST from this page closes."""
     explanation = ["It leaves the open inquiries, and nobody is reminded of it again. It can be reopened."]
     if inquiry.first_response_at is None:
         explanation.insert(0, "No response to the requester has been logged.")
@@ -457,15 +483,41 @@ def _ask_to_close(inquiry: Inquiry, back: str | None) -> str:
         f"The requester’s name and contact details are removed {current_app.config['RETENTION_DAYS']} days after "
         "it closes."
     )
-    return confirmation.ask(
-        question=f"Close inquiry {inquiry.reference}?",
+    return render_template(
+        "inquiries/close.html",
+        inquiry=inquiry,
+        form=form,
         explanation=explanation,
-        action=url_for(".change_status", inquiry_id=inquiry.id),
-        fields={"status": InquiryStatus.CLOSED.value, "next": back or ""},
-        button="Close the inquiry",
-        button_class="button primary",
+        confirmed_field=confirmation.FIELD,
+        confirmed_value=confirmation.YES,
         cancel_url=back or url_for(".detail", inquiry_id=inquiry.id),
-        cancel_label="Cancel, keep it open",
+    )
+
+
+def _attempt_form(**kwargs) -> AttemptForm:
+    form = AttemptForm(**kwargs)
+    if kwargs.get("formdata", True) is None:
+        form.attempted_on.data, form.attempted_time.data = local_parts(utcnow())
+    return form
+
+
+@bp.route(ONE + "/attempt", methods=["POST"])
+@requires(Access.SIGNED_IN)
+def log_attempt(inquiry_id: int):
+    inquiry = get_or_404(Inquiry, inquiry_id)
+    form = _attempt_form()
+    if not form.validate_on_submit():
+        return _render_detail(inquiry, 422, attempt_form=form)
+    now = utcnow()
+    problem = outcomes.attempt_time_problem(form.attempted_at(), inquiry.received_at, now)
+    if problem:
+        form.attempted_on.errors.append(problem)
+        return _render_detail(inquiry, 422, attempt_form=form)
+    method = AttemptMethod(form.method.data)
+    return _act(
+        inquiry,
+        lambda: services.log_attempt(inquiry, method, form.attempted_at(), form.note.data or "", _me(), now),
+        lambda _: f"The attempt ({method.label.lower()}) was logged.",
     )
 
 

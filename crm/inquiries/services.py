@@ -4,9 +4,10 @@ writes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
@@ -14,9 +15,20 @@ from crm.auth.services import contact_with_email
 from crm.business_hours import business_hours_between
 from crm.extensions import db
 from crm.holidays import calendars
-from crm.inquiries import intake, timeline
+from crm.inquiries import intake, outcomes, timeline
 from crm.inquiries.intake import InquiryDetails, Received
-from crm.models import AuditEvent, Contact, Inquiry, InquiryEvent, InquiryEventKind, User
+from crm.models import (
+    AttemptMethod,
+    AuditEvent,
+    Contact,
+    ContactAttempt,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryOutcome,
+    Organisation,
+    User,
+)
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import (
     IllegalTransition,
@@ -45,7 +57,9 @@ def _event(inquiry: Inquiry, kind: InquiryEventKind, actor: User | None, now: da
     add_event(inquiry, kind, occurred_at=now, actor=actor, detail=detail, data=data)
 
 
-def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "") -> None:
+def _status_event(
+    inquiry: Inquiry, before: InquiryStatus, actor: User | None, now: datetime, note: str = "", **data
+) -> None:
     detail = f"{before.label} → {inquiry.status.label}" + (f": {note}" if note else "")
     _event(
         inquiry,
@@ -54,6 +68,7 @@ def _status_event(inquiry: Inquiry, before: InquiryStatus, actor: User | None, n
         now,
         detail,
         **{"from": before.value, "to": inquiry.status.value},
+        **data,
     )
 
 
@@ -155,16 +170,56 @@ def check_status_change(inquiry: Inquiry, target: InquiryStatus) -> None:
         raise ActionRefused(refusal)
 
 
-def change_status(inquiry: Inquiry, target: InquiryStatus, actor: User, now: datetime) -> None:
-    """Move the inquiry along the workflow; recovering spam routes it again."""
+@dataclass(frozen=True)
+class Outcome:
+    """What came of an inquiry, as the close form gives it (crm.inquiries.outcomes has the rules)."""
+
+    outcome: InquiryOutcome
+    detail: str = ""
+    organisation_id: int | None = None
+
+
+def attempt_count(inquiry: Inquiry) -> int:
+    return db.session.scalar(select(func.count()).where(ContactAttempt.inquiry_id == inquiry.id)) or 0
+
+
+def _record_outcome(inquiry: Inquiry, outcome: Outcome | None, now: datetime) -> str:
+    """Set the close's outcome, refusing one the rules refuse; returns the timeline's words for it."""
+    if outcome is None:
+        raise ActionRefused("Say what came of it: closing records an outcome.", 422)
+    organisation = db.session.get(Organisation, outcome.organisation_id) if outcome.organisation_id else None
+    if outcome.organisation_id is not None and organisation is None:
+        raise ActionRefused("That organisation is not on record.", 422)
+    problems = outcomes.outcome_problems(outcome.outcome, outcome.detail, outcome.organisation_id, attempt_count(inquiry))
+    if problems:
+        raise ActionRefused(" ".join(problems.values()), 422)
+    inquiry.outcome = outcome.outcome
+    inquiry.outcome_detail = outcome.detail
+    inquiry.outcome_organisation = organisation
+    inquiry.closed_at = now
+    return outcomes.describe_outcome(outcome.outcome, outcome.detail, organisation.name if organisation else None)
+
+
+def change_status(
+    inquiry: Inquiry, target: InquiryStatus, actor: User, now: datetime, outcome: Outcome | None = None
+) -> None:
+    """Move the inquiry along the workflow; closing records ``outcome``, recovering spam routes
+    it again. Reopening keeps the last outcome and closing time: the timeline has every close."""
     check_status_change(inquiry, target)
     before = inquiry.status
+    said = _record_outcome(inquiry, outcome, now) if target is InquiryStatus.CLOSED else ""
     inquiry.status = target
-    if target is InquiryStatus.CLOSED:
-        inquiry.closed_at = now
-    elif before is InquiryStatus.CLOSED:
-        inquiry.closed_at = None
-    if target is InquiryStatus.SPAM:
+    if said:
+        _status_event(
+            inquiry,
+            before,
+            actor,
+            now,
+            said,
+            outcome=inquiry.outcome.value,
+            outcome_organisation_id=inquiry.outcome_organisation_id,
+        )
+    elif target is InquiryStatus.SPAM:
         inquiry.spam_reason = f"Marked as spam by {actor.name}"[:200]
         _status_event(inquiry, before, actor, now)
     elif before is InquiryStatus.SPAM:
@@ -184,6 +239,47 @@ def _route_again(inquiry: Inquiry, actor: User, now: datetime) -> None:
         db.session.rollback()
         raise ActionRefused(str(error)) from None
     intake.route_to_contact(inquiry, outcome, now, actor)
+
+
+# --- attempts to reach the requester ----------------------------------------------------
+
+
+def log_attempt(
+    inquiry: Inquiry, method: AttemptMethod, attempted_at: datetime, note: str, actor: User, now: datetime
+) -> ContactAttempt:
+    """Record a try at reaching the family. It does not stop the response clock: only a
+    logged response does."""
+    _refuse_unless_open(inquiry, "logging an attempt")
+    problem = outcomes.attempt_time_problem(attempted_at, inquiry.received_at, now)
+    if problem:
+        raise ActionRefused(problem, 422)
+    attempt = ContactAttempt(
+        inquiry=inquiry, method=method, attempted_at=attempted_at, note=note, logged_by=actor, logged_at=now
+    )
+    db.session.add(attempt)
+    _event(
+        inquiry,
+        InquiryEventKind.ATTEMPT,
+        actor,
+        now,
+        f"{method.label}" + (f": {note}" if note else ""),
+        method=method.value,
+        attempted_at=attempted_at.isoformat(),
+    )
+    audit.commit(actor)
+    return attempt
+
+
+def load_attempts(inquiry: Inquiry) -> list[ContactAttempt]:
+    """The inquiry's attempts, newest first, with who logged each."""
+    return list(
+        db.session.scalars(
+            select(ContactAttempt)
+            .options(selectinload(ContactAttempt.logged_by))
+            .where(ContactAttempt.inquiry_id == inquiry.id)
+            .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
+        )
+    )
 
 
 # --- assignment --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from crm.forms import (
 from crm.interactions import services
 from crm.models import Contact, Interaction, InteractionKind
 from crm.organisation_menu import organisation_select
-from crm.timezones import display_timezone
+from crm.timezones import display_timezone, local_to_utc, local_today
 
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_FOLLOW_UP = date(9000, 1, 1)
@@ -69,7 +69,7 @@ class InteractionForm(CrmForm):
             return
         if field.data < EARLIEST_DATE:
             raise ValidationError(f"Enter a date after {EARLIEST_DATE.year}.")
-        if field.data > services.local_today() + FUTURE_ALLOWANCE:
+        if field.data > local_today() + FUTURE_ALLOWANCE:
             raise ValidationError(FUTURE_MESSAGE)
 
     def validate_follow_up_on(self, field) -> None:
@@ -78,7 +78,7 @@ class InteractionForm(CrmForm):
         if field.data >= LATEST_FOLLOW_UP:
             raise ValidationError("Enter a follow-up date within the next few years.")
         unchanged = self.interaction is not None and self.interaction.follow_up_on == field.data
-        if field.data < services.local_today() and not unchanged:
+        if field.data < local_today() and not unchanged:
             raise ValidationError("The follow-up date is in the past; choose today or a later date.")
 
     def validate_contacts(self, field) -> None:
@@ -109,4 +109,4 @@ class InteractionForm(CrmForm):
         day, at = self.occurred_on.data, self.occurred_time.data
         if day is None or at is None or self.occurred_on.errors or self.occurred_time.errors:
             return False
-        return services.local_to_utc(day, at) > utcnow() + FUTURE_ALLOWANCE
+        return local_to_utc(day, at) > utcnow() + FUTURE_ALLOWANCE

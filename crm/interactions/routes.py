@@ -15,7 +15,7 @@ from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
 from crm.organisation_menu import organisation_choices
 from crm.records import get_or_404
-from crm.timezones import format_datetime
+from crm.timezones import format_datetime, local_parts
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 
@@ -98,7 +98,7 @@ def new():
         chosen = organisation or (contact.organisation if contact else None)
         form.organisation_id.data = chosen.id if chosen else None
         form.contacts.data = [contact.id] if contact else []
-        form.occurred_on.data, form.occurred_time.data = services.local_parts(utcnow())
+        form.occurred_on.data, form.occurred_time.data = local_parts(utcnow())
     elif request.form.get("action") == "refresh":
         _refresh_contacts(form)
         return _render_form(form, cancel_url)
@@ -118,7 +118,7 @@ def edit(interaction_id: int):
     form = _with_organisation_choices(InteractionForm(obj=interaction, interaction=interaction))
     if request.method == "GET":
         form.kind.data = interaction.kind.value
-        form.occurred_on.data, form.occurred_time.data = services.local_parts(interaction.occurred_at)
+        form.occurred_on.data, form.occurred_time.data = local_parts(interaction.occurred_at)
         form.contacts.data = [contact.id for contact in interaction.contacts]
     elif request.form.get("action") == "refresh":
         _refresh_contacts(form)

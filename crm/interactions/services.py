@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -9,21 +7,7 @@ from crm import audit
 from crm.extensions import db
 from crm.models import Contact, Interaction, InteractionKind, Organisation, User
 from crm.records import MAX_ID
-from crm.timezones import display_zone, local_time
-
-
-def local_to_utc(day: date, at: time) -> datetime:
-    """A wall-clock date and time in the display timezone, as an aware UTC datetime."""
-    return datetime.combine(day, at, tzinfo=display_zone()).astimezone(UTC)
-
-
-def local_today() -> date:
-    return datetime.now(display_zone()).date()
-
-
-def local_parts(moment: datetime) -> tuple[date, time]:
-    local = local_time(moment)
-    return local.date(), local.time().replace(second=0, microsecond=0)
+from crm.timezones import local_to_utc
 
 
 def newest_first() -> Select:

@@ -1,16 +1,26 @@
 """Every model, imported in one place so metadata (and migrations) see them all."""
 
 from crm.models.account_token import AccountToken, TokenPurpose
+from crm.models.api_token import ApiToken, TokenScope
 from crm.models.audit import AuditEvent
 from crm.models.calendar_feed import CalendarFeed
 from crm.models.contact import Contact, ContactRole
+from crm.models.contact_attempt import AttemptMethod, ContactAttempt
 from crm.models.contact_preference import ContactPreference
 from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
 from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
-from crm.models.inquiry import Inquiry, InquiryEvent, InquiryEventKind, InquiryPass, InquirySource, PassReason
+from crm.models.inquiry import (
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryOutcome,
+    InquiryPass,
+    InquirySource,
+    PassReason,
+)
 from crm.models.interaction import Interaction, InteractionKind
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
@@ -22,9 +32,12 @@ from crm.models.user_session import UserSession
 
 __all__ = [
     "AccountToken",
+    "ApiToken",
+    "AttemptMethod",
     "AuditEvent",
     "CalendarFeed",
     "Contact",
+    "ContactAttempt",
     "ContactPreference",
     "ContactRole",
     "County",
@@ -42,6 +55,7 @@ __all__ = [
     "Inquiry",
     "InquiryEvent",
     "InquiryEventKind",
+    "InquiryOutcome",
     "InquiryPass",
     "InquirySource",
     "Interaction",
@@ -56,8 +70,9 @@ __all__ = [
     "Role",
     "RoutingRule",
     "ScheduledJob",
-    "Topic",
     "TokenPurpose",
+    "TokenScope",
+    "Topic",
     "User",
     "UserSecondFactor",
     "UserSession",

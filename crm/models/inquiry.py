@@ -62,6 +62,31 @@ class InquirySource(enum.StrEnum):
         }[self.value]
 
 
+class InquiryOutcome(enum.StrEnum):
+    """What came of an inquiry, recorded when it is closed (crm.inquiries.outcomes has the rules)."""
+
+    CONNECTED = "connected"
+    REFERRED = "referred"
+    UNREACHABLE = "unreachable"
+    NOT_NEEDED = "not_needed"
+    OUT_OF_AREA = "out_of_area"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return _OUTCOME_LABELS[self]
+
+
+_OUTCOME_LABELS: dict[InquiryOutcome, str] = {
+    InquiryOutcome.CONNECTED: "Connected to a service",
+    InquiryOutcome.REFERRED: "Referred elsewhere",
+    InquiryOutcome.UNREACHABLE: "Could not reach after attempts",
+    InquiryOutcome.NOT_NEEDED: "No longer needed",
+    InquiryOutcome.OUT_OF_AREA: "Out of area",
+    InquiryOutcome.OTHER: "Other",
+}
+
+
 # Conditions of partial indexes, written as open_clause and awaiting_response_clause (below)
 # write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
@@ -89,6 +114,8 @@ class Inquiry(db.Model):
         CheckConstraint(REACHABLE, name="reachable"),
         # ck_inquiries_language: an inquiry is written in a language the app can answer in.
         CheckConstraint(one_of("language", CODES), name="language"),
+        # ck_inquiries_closed_outcome: every close records what came of it.
+        CheckConstraint("status <> 'closed' OR outcome IS NOT NULL", name="closed_outcome"),
         # The inbox pages by (received_at, id) within the filters staff use most.
         Index("ix_inquiries_received", "received_at", "id"),
         Index("ix_inquiries_status_received", "status", "received_at", "id"),
@@ -212,7 +239,14 @@ class Inquiry(db.Model):
     # Business hours from receipt to the first response, fixed when that response is logged,
     # so reports over many thousands of inquiries need not run the business clock per row.
     first_response_hours: Mapped[float | None] = mapped_column(Float)
+    # When it was last closed, and what came of it. Reopening keeps them (the timeline holds
+    # every close); closing again overwrites them.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[InquiryOutcome | None] = mapped_column(enum_column(InquiryOutcome, "outcome"))
+    outcome_detail: Mapped[str] = mapped_column(Text, default="")
+    outcome_organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     requester_contact_id: Mapped[int | None] = mapped_column(
@@ -229,7 +263,8 @@ class Inquiry(db.Model):
     topic: Mapped[Topic | None] = relationship()
     county: Mapped[County | None] = relationship()
     routing_rule: Mapped[RoutingRule | None] = relationship()
-    organisation: Mapped[Organisation | None] = relationship()
+    organisation: Mapped[Organisation | None] = relationship(foreign_keys=[organisation_id])
+    outcome_organisation: Mapped[Organisation | None] = relationship(foreign_keys=[outcome_organisation_id])
     assigned_contact: Mapped[Contact | None] = relationship(foreign_keys=[assigned_contact_id])
     requester_contact: Mapped[Contact | None] = relationship(foreign_keys=[requester_contact_id])
     logged_by: Mapped[User | None] = relationship(foreign_keys=[logged_by_id])
@@ -337,6 +372,7 @@ class InquiryEventKind(enum.StrEnum):
     REMINDER = "reminder"
     ESCALATED = "escalated"
     ANONYMISED = "anonymised"
+    ATTEMPT = "attempt"
     FAMILY_CONFIRMED = "family_confirmed"
     FAMILY_NEEDS_HELP = "family_needs_help"
     ACCEPTED = "accepted"
@@ -363,6 +399,7 @@ _EVENT_LABELS: dict[InquiryEventKind, str] = {
     InquiryEventKind.REMINDER: "Deadline reminder",
     InquiryEventKind.ESCALATED: "Escalated: overdue",
     InquiryEventKind.ANONYMISED: "Personal details removed",
+    InquiryEventKind.ATTEMPT: "Attempt to reach the requester",
     InquiryEventKind.FAMILY_CONFIRMED: "Family confirmed they got help",
     InquiryEventKind.FAMILY_NEEDS_HELP: "Family still needs help",
     InquiryEventKind.ACCEPTED: "Accepted",

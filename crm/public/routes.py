@@ -66,11 +66,11 @@ def _language_context() -> dict[str, object]:
     return {"current_language": current_language(), "language_links": language_links()}
 
 
-def _form_rate_limit() -> str:
+def form_rate_limit() -> str:
     return current_app.config.get("PUBLIC_FORM_RATE_LIMIT", DEFAULT_RATE_LIMIT)
 
 
-def _refused_rate_limit() -> str:
+def refused_rate_limit() -> str:
     return current_app.config.get("PUBLIC_FORM_REFUSED_RATE_LIMIT", DEFAULT_REFUSED_RATE_LIMIT)
 
 
@@ -78,11 +78,11 @@ def _refused_rate_limit() -> str:
 # wifi correcting a mistyped ZIP code sends several refused forms in a row: those count against
 # a loose limit, which still stops a flood; only sends that went through (the redirect to the
 # thank-you page) count against the strict one.
-def _sent_key() -> str:
+def sent_key() -> str:
     return "public-form-sent:" + (get_remote_address() or "")
 
 
-def _refused_key() -> str:
+def refused_key() -> str:
     return "public-form-refused:" + (get_remote_address() or "")
 
 
@@ -105,8 +105,8 @@ def index():
 @bp.route("/get-in-touch", methods=["GET", "POST"])
 @requires(Access.PUBLIC)
 @csrf.exempt
-@limiter.limit(_form_rate_limit, key_func=_sent_key, methods=["POST"], deduct_when=_was_sent)
-@limiter.limit(_refused_rate_limit, key_func=_refused_key, methods=["POST"], deduct_when=_was_refused)
+@limiter.limit(form_rate_limit, key_func=sent_key, methods=["POST"], deduct_when=_was_sent)
+@limiter.limit(refused_rate_limit, key_func=refused_key, methods=["POST"], deduct_when=_was_refused)
 def get_in_touch():
     # A database connection lost on the way is met by one more attempt on a fresh connection;
     # for a send, `sending` carries the first attempt's reference, so nothing is stored twice.

@@ -16,7 +16,7 @@ from crm.extensions import db
 from crm.family.services import send_follow_ups
 from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails
-from crm.models import EmailKind, Inquiry, InquiryEventKind, InquirySource, OutboundEmail, Topic
+from crm.models import EmailKind, Inquiry, InquiryEventKind, InquiryOutcome, InquirySource, OutboundEmail, Topic
 from crm.models.inquiry_status import InquiryStatus
 from tests.browser.test_account_links import mail  # noqa: F401  (the fixture)
 
@@ -36,6 +36,7 @@ def _closed_spanish_request(live_app, email: str) -> tuple[int, str]:
         )
         inquiry = intake.receive(details, utcnow() - timedelta(days=8)).inquiry
         inquiry.status = InquiryStatus.CLOSED
+        inquiry.outcome = InquiryOutcome.CONNECTED
         inquiry.first_response_at = utcnow() - timedelta(days=7)
         inquiry.closed_at = utcnow() - timedelta(days=6)
         db.session.commit()
