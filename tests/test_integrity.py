@@ -135,6 +135,12 @@ INVALID_WRITES = [
     ),
     ("an attempt method", "ck_contact_attempts_method", "UPDATE contact_attempts SET method = 'fax' WHERE id = :attempt"),
     (
+        "an API token's scope",
+        "ck_api_tokens_scope",
+        "INSERT INTO api_tokens (user_id, name, scope, token_hash, hint, created_at)"
+        " VALUES (:user, 'sweep', 'admin', '" + "a" * 64 + "', 'sweep', CURRENT_TIMESTAMP)",
+    ),
+    (
         "an inquiry contact preference",
         "ck_inquiries_contact_preference",
         "UPDATE inquiries SET contact_preference = 'fax', phone = '(573) 555-0100' WHERE id = :inquiry",

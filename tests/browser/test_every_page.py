@@ -232,6 +232,11 @@ PAGES = [
     Page(None, "/reset-password?token=made-up", status=404, h1="not valid"),
     Page(None, "/invitations/accept", status=400, h1="not valid"),
     Page(None, "/invitations/accept?token=made-up", status=404, h1="not valid"),
+    Page(None, "/status?lang=en", h1="Check on"),
+    Page(None, "/opt-out?token=made-up", status=404, axe=False),
+    Page(None, "/follow-up/yes?token=made-up", status=404, axe=False),
+    Page(None, "/calendar/made-up.ics", status=404, axe=False),
+    Page("manager", "/audit/", h1="Audit trail"),
     # The link in a new-inquiry notice, once signed in: without its token, or a made-up one.
     Page("partner", "/inquiries/accept", status=400, h1="missing its link"),
     Page("partner", "/inquiries/accept?token=made-up", status=404, h1="not valid"),
