@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from crm import audit
+from crm import audit, timezones
 from crm.contacts import services as contacts
 from crm.contacts.forms import ContactForm
 from crm.extensions import db
@@ -404,7 +404,7 @@ def _interaction_form(formdata: MultiDict, record: Interaction | None, lookups: 
 
 
 def _interaction_posted(record: Interaction) -> dict[str, list[str]]:
-    day, at = interactions.local_parts(record.occurred_at)
+    day, at = timezones.local_parts(record.occurred_at)
     return {
         "kind": [record.kind.value],
         "occurred_on": [day.isoformat()],
@@ -418,7 +418,7 @@ def _interaction_posted(record: Interaction) -> dict[str, list[str]]:
 
 def _interaction_key(data: dict) -> tuple:
     return (
-        interactions.local_to_utc(data["occurred_on"], data["occurred_time"]),
+        timezones.local_to_utc(data["occurred_on"], data["occurred_time"]),
         data.get("organisation_id"),
         data["summary"],
     )
