@@ -17,6 +17,7 @@ from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.sla_jobs import run_sla_checks
 from crm.models import AuditEvent, Holiday, HolidayCalendar, Inquiry, Role, Topic
+from crm.models.contact_preference import ContactPreference
 from tests import factories
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -54,7 +55,7 @@ def receive(at: datetime, target_hours: int = 16) -> Inquiry:
     db.session.commit()
     details = InquiryDetails(
         name="Private Requester", email="", phone="(573) 555-0100", zip_code="", topic=topic,
-        language="en", message="Please call me back.", consent=True,
+        language="en", message="Please call me back.", consent=True, contact_preference=ContactPreference.PHONE,
     )
     return intake.receive(details, at).inquiry
 
