@@ -196,17 +196,15 @@ def test_the_yearly_job_loads_the_year_come_into_range_and_keeps_managers_edits(
     services.update_holiday(days[date(2030, 11, 11)], date(2030, 11, 11), "Veterans Day (closed at noon)", manager)
 
     summary = federal_holidays_job(local(date(2027, 1, 4), 0, 30))
+    holidays = {holiday.day: holiday.name for holiday in services.foundation_calendar().holidays}
     again = federal_holidays_job(local(date(2027, 1, 5), 0, 30))
 
-    holidays = {holiday.day: holiday.name for holiday in services.foundation_calendar().holidays}
     assert "(federal holiday years: 2031-2031)" in summary
     assert {day for day in holidays if day.year == 2031} >= {date(2031, 1, 1), date(2031, 7, 4), date(2031, 12, 25)}
     assert date(2026, 10, 12) not in holidays
     assert holidays[date(2030, 11, 11)] == "Veterans Day (closed at noon)"
     assert again == "Foundation holiday calendar: 0 day(s) added (federal holiday years: none new)."
-    assert {day: name for day, name in holidays.items()} == {
-        holiday.day: holiday.name for holiday in services.foundation_calendar().holidays
-    }
+    assert {holiday.day: holiday.name for holiday in services.foundation_calendar().holidays} == holidays
 
 
 def test_the_yearly_job_creates_the_foundation_calendar_when_missing(app):
