@@ -50,12 +50,15 @@ def fallback(app):
 
 
 def receive(at: datetime, target_hours: int = 16) -> Inquiry:
+    # Each message names its time: the same words from the same phone within minutes would be
+    # taken as a double submission and return the first inquiry.
     topic = Topic(name_en=f"Topic {target_hours} {at.isoformat()}", name_es="Tema", sort_order=1, response_target_hours=target_hours)
     db.session.add(topic)
     db.session.commit()
     details = InquiryDetails(
         name="Private Requester", email="", phone="(573) 555-0100", zip_code="", topic=topic,
-        language="en", message="Please call me back.", consent=True, contact_preference=ContactPreference.PHONE,
+        language="en", message=f"Please call me back (sent {at.isoformat()}).", consent=True,
+        contact_preference=ContactPreference.PHONE,
     )
     return intake.receive(details, at).inquiry
 
