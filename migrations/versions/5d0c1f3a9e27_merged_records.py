@@ -5,7 +5,7 @@ merged into (crm.merging). SQLite adds a foreign key by copying the table, with 
 off so that nothing referring to it is emptied on the way.
 
 Revision ID: 5d0c1f3a9e27
-Revises: a92d3de6bad7
+Revises: 5245dc9be1a4
 Create Date: 2026-12-03 06:50:00.000000
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d0c1f3a9e27'
-down_revision = 'a92d3de6bad7'
+down_revision = '5245dc9be1a4'
 branch_labels = None
 depends_on = None
 
