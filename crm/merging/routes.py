@@ -79,6 +79,8 @@ def _page(kind: Kind, survivor, loser, choices: dict[str, str], step: str, statu
 def _merge(kind: Kind):
     values = request.args if request.method == "GET" else request.form
     try:
+        if request.method == "POST" and request.form.get("kind") != kind.key:
+            raise MergeRefused(f"This page merges {kind.key}; the form sent was not for {kind.key}.", 400)
         survivor_id, loser_id = _record_id(values, "survivor", kind), _record_id(values, "merged", kind)
         if request.method == "GET":
             survivor, loser = services.load_pair(kind, survivor_id, loser_id)
