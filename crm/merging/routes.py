@@ -35,7 +35,10 @@ def detail_url(kind: Kind, record_id: int) -> str:
 
 def _refused(kind: Kind, refusal: MergeRefused):
     db.session.rollback()
-    return render_template("merging/refused.html", kind=kind, message=refusal.message), refusal.status
+    return (
+        render_template("merging/refused.html", kind=kind, message=refusal.message, status=refusal.status),
+        refusal.status,
+    )
 
 
 def _duplicates(kind: Kind):
