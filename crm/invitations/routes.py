@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.invitations import services
 from crm.invitations.forms import ColleagueInvitationForm
 from crm.models import AccountToken, Contact, Role, TokenPurpose, User
-from crm.records import get_or_404
+from crm.records import get_or_404, get_unmerged_or_404
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
 
@@ -67,7 +67,7 @@ def new():
 @bp.route("/contact/<int:contact_id>", methods=["POST"])
 @requires(Access.STAFF)
 def invite_contact(contact_id: int):
-    contact = get_or_404(Contact, contact_id)
+    contact = get_unmerged_or_404(Contact, contact_id)
     if not may_invite(current_user.role, Role.PARTNER):
         abort(403)
     try:
