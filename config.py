@@ -59,6 +59,8 @@ class Config:
 
     # Flask-Limiter: memory by default, Redis when RATELIMIT_STORAGE_URI names one.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Put before every rate-limit key: deployments (or tests) sharing one Redis keep apart.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
@@ -140,6 +142,11 @@ class Config:
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
     PAGE_SIZE = _int("PAGE_SIZE", 25)
+    # Possible duplicates (crm.merging): two names in one organisation (or two organisations'
+    # names) scoring at least this (rapidfuzz token_sort_ratio, 0-100) are listed; the list
+    # shows at most DUPLICATES_SHOWN pairs, the likeliest first.
+    DUPLICATE_NAME_THRESHOLD = _int("DUPLICATE_NAME_THRESHOLD", 85)
+    DUPLICATES_SHOWN = _int("DUPLICATES_SHOWN", 200)
     DORMANT_PARTNER_DAYS = _int("DORMANT_PARTNER_DAYS", 60)
 
 
