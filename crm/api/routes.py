@@ -189,7 +189,7 @@ def _send(data: dict[str, Any], sending: public_services.Sending) -> public_serv
     values.pop("topic_id", None)
     form = InquiryForm(formdata=formdata(values), meta=NO_CSRF)
     language = values["language"]
-    form.set_topics(public_services.topic_choices(public_services.active_topics(), language), "Choose a topic")
+    form.set_topics(public_services.public_topic_choices(language), "Choose a topic")
     if not form.validate():
         raise Invalid(form_errors(form, renamed={"topic": "topic_id"}))
     details = public_services.inquiry_details(
