@@ -33,6 +33,11 @@ class Config:
     # hide_parameters: SQL errors and echo never show bound values, which can be what a family
     # wrote (create_app adds it to any other options too).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    # PostgreSQL connections each process keeps (pool size) and may open beyond them at a busy
+    # moment (overflow); SQLAlchemy's defaults. README, Production, sizes them against the
+    # server's max_connections. SQLite ignores them.
+    DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 5)
+    DATABASE_MAX_OVERFLOW = _int("DATABASE_MAX_OVERFLOW", 10)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

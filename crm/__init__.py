@@ -30,6 +30,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     # Whatever engine options a deployment or a test sets, SQL errors and echo carry no values
     # unless it asks for them by name.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    _size_connection_pool(app)
     logs.hide_result_rows()
     _refuse_weak_secret(app)
     _refuse_bad_reply_to(app)
@@ -46,6 +47,21 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_handlers(app)
     register_commands(app)
     return app
+
+
+def _size_connection_pool(app: Flask) -> None:
+    """On PostgreSQL, each process keeps DATABASE_POOL_SIZE connections and opens at most
+    DATABASE_MAX_OVERFLOW more, unless the engine options name their own. SQLite's pools
+    (one file, or one connection in memory) take no such options."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() != "postgresql":
+        return
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_size": app.config["DATABASE_POOL_SIZE"],
+        "max_overflow": app.config["DATABASE_MAX_OVERFLOW"],
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
 
 
 def _refuse_weak_secret(app: Flask) -> None:
@@ -158,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.health.routes import bp as health_bp
     from crm.holidays.routes import bp as holidays_bp
     from crm.imports.routes import bp as imports_bp
     from crm.inquiries.routes import bp as inquiries_bp
@@ -171,6 +188,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.users.routes import bp as users_bp
 
     for blueprint in (
+        health_bp,
         public_bp,
         family_bp,
         auth_bp,

@@ -5,12 +5,17 @@ and the development server logs every request line whole through the `werkzeug` 
 filter below cuts the query string out of each URL in those log lines, and the secret token out
 of a calendar feed's address. In production the
 access log is gunicorn's, whose format the README gives without the query string.
+
+Both logs also leave out the load balancer's successful health checks (crm.health).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+
+from crm.health import HEALTH_CHECK_PATH
 
 # A path followed by a query string, up to the next space or quote, or the colour code the
 # development server wraps a request line in: "GET /inquiries/?q=Kowalczyk HTTP/1.1".
@@ -36,9 +41,31 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
+# A successful health check as the development server logs it.
+HEALTH_CHECK_LINE = re.compile(r'"(?:GET|HEAD) ' + re.escape(HEALTH_CHECK_PATH) + r' HTTP/[\d.]+" 200 ')
+
+
+class DropHealthChecks(logging.Filter):
+    """A load balancer asks for /healthz every few seconds: its successful answers would bury
+    the requests worth reading. A failed check (503) is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if isinstance(atoms, Mapping) and "U" in atoms:  # gunicorn's access log: its atoms by name
+            return not (atoms["U"] == HEALTH_CHECK_PATH and str(atoms.get("s")) == "200")
+        return not HEALTH_CHECK_LINE.search(record.getMessage())
+
+
+def _add_once(logger: logging.Logger, kind: type[logging.Filter]) -> None:
+    if not any(isinstance(existing, kind) for existing in logger.filters):
+        logger.addFilter(kind())
+
+
 def install() -> None:
-    """Install the filter on the development server's request log, once per process (the
-    logger is the process's, whichever app is being served)."""
-    logger = logging.getLogger("werkzeug")
-    if not any(isinstance(existing, DropQueryStrings) for existing in logger.filters):
-        logger.addFilter(DropQueryStrings())
+    """Install the filters on the request logs, once per process (a logger is the process's,
+    whichever app is being served): the development server's (werkzeug) and gunicorn's access
+    log, which the app's workers write."""
+    werkzeug = logging.getLogger("werkzeug")
+    _add_once(werkzeug, DropQueryStrings)
+    _add_once(werkzeug, DropHealthChecks)
+    _add_once(logging.getLogger("gunicorn.access"), DropHealthChecks)

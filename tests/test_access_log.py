@@ -72,3 +72,12 @@ def test_the_development_servers_request_log_has_no_query_string(caplog: pytest.
     logged = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert any("GET /inquiries/ HTTP/1.1" in line and " 302 " in line for line in logged), logged
     assert not any(TERM in line or "q=" in line for line in logged), logged
+
+
+def test_the_readme_command_leaves_successful_health_checks_out(readme_gunicorn: Gunicorn) -> None:
+    assert get(readme_gunicorn.host, readme_gunicorn.port, "/healthz") == 200
+    get(readme_gunicorn.host, readme_gunicorn.port, "/after-the-health-check")  # a 404, logged
+    output = readme_gunicorn.output_once_it_shows("/after-the-health-check")
+
+    assert "/after-the-health-check" in output
+    assert "/healthz" not in output

@@ -16,8 +16,9 @@ from wtforms.validators import Length, NumberRange, Optional
 import crm
 from crm.forms import CalendarDateField, CrmForm, DateWithin, optional_id
 
-# The public form speaks Spanish too and words every message itself.
-OWN_BASE = {"crm.public.forms"}
+# The family's public forms (the inquiry form, the status look-up) speak Spanish too and word
+# every message themselves.
+OWN_BASE = {"crm.public.forms", "crm.family.forms"}
 
 
 def _all_form_classes() -> list[type]:

@@ -51,6 +51,7 @@ def _staff_post(app, number: int):
             data={
                 "source": "phone",
                 "name": f"Caller {number}",
+                "contact_preference": "phone",
                 "phone": "573-555-0142",
                 "zip_code": "63857",
                 "topic_id": "",

@@ -2,7 +2,7 @@
 
 Pages: each GET route of app.url_map is opened as the role that uses it (and, for some, as a
 role that may not), with the demo data and a few inquiries of our own. The status must be the
-expected one, the page must have one visible h1, the console must stay free of errors and axe
+expected one, the page must have one visible h1 and no id used twice, the console must stay free of errors and axe
 must find nothing serious or critical. CSV downloads and SVG charts are fetched by status.
 
 Forms: one clearly bad input per form (an empty required field, a date that does not exist,
@@ -361,7 +361,21 @@ def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
     if case.axe:
         assert_accessible(page)
     assert_enter_presses_the_main_button(page)
+    assert_ids_are_unique(page)
     assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
+
+
+# The ids used by more than one element: a label or aria reference finds only the first.
+DUPLICATE_IDS = """() => {
+    const seen = new Map();
+    document.querySelectorAll('[id]').forEach(el => seen.set(el.id, (seen.get(el.id) || 0) + 1));
+    return [...seen].filter(([, times]) => times > 1).map(([id, times]) => `#${id} x${times}`);
+}"""
+
+
+def assert_ids_are_unique(page) -> None:
+    duplicates = page.evaluate(DUPLICATE_IDS)
+    assert duplicates == [], f"{page.url}: ids used more than once: {', '.join(duplicates)}"
 
 
 # Forms with more than one submit button whose first (the one Enter in a text field presses)

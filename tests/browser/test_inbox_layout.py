@@ -12,6 +12,7 @@ from crm.extensions import db
 from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails
 from crm.models import Contact, InquirySource, User
+from crm.models.contact_preference import ContactPreference
 from tests.browser.test_staff_flow import sign_in
 
 pytestmark = pytest.mark.browser
@@ -37,6 +38,7 @@ def partner_inquiries(live_app) -> None:
                 message=f"A request for the inbox layout test from {name}, long enough to wrap on a phone.",
                 consent=True,
                 source=InquirySource.PHONE,
+                contact_preference=ContactPreference.PHONE,
             )
             intake.receive(details, utcnow() - timedelta(days=days_ago), actor=staff, assign_to=pat)
         db.session.remove()
