@@ -207,7 +207,14 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
 
     preview = client.post(
         "/contacts/merge",
-        data={"survivor": survivor_id, "merged": loser_id, "version": version, "step": "preview", **choices},
+        data={
+            "survivor": survivor_id,
+            "merged": loser_id,
+            "version": version,
+            "kind": "contacts",
+            "step": "preview",
+            **choices,
+        },
     )
     text = preview.get_data(as_text=True)
     assert preview.status_code == 200, text
@@ -215,7 +222,14 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
     assert "Already on" in text
     done = client.post(
         "/contacts/merge",
-        data={"survivor": survivor_id, "merged": loser_id, "version": version, "step": "confirm", **choices},
+        data={
+            "survivor": survivor_id,
+            "merged": loser_id,
+            "version": version,
+            "kind": "contacts",
+            "step": "confirm",
+            **choices,
+        },
     )
     assert done.status_code == 302, done.get_data(as_text=True)
 
@@ -269,7 +283,13 @@ def test_merged_contact_is_hidden_and_points_to_the_survivor(client: FlaskClient
     survivor, loser = two_contacts["survivor"], two_contacts["loser"]
     survivor_id, loser_id = survivor.id, loser.id
     url = _merge_url(survivor_id, loser_id)
-    data = {"survivor": survivor_id, "merged": loser_id, "version": _version(client, url), "step": "confirm"}
+    data = {
+        "survivor": survivor_id,
+        "merged": loser_id,
+        "version": _version(client, url),
+        "kind": "contacts",
+        "step": "confirm",
+    }
     data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
     assert client.post("/contacts/merge", data=data).status_code == 302
 
@@ -311,7 +331,7 @@ def test_stale_form_and_missing_choice_are_refused_and_write_nothing(client: Fla
     survivor, loser = two_contacts["survivor"], two_contacts["loser"]
     survivor_id, loser_id = survivor.id, loser.id
     version = _version(client, _merge_url(survivor_id, loser_id))
-    base = {"survivor": survivor_id, "merged": loser_id, "step": "confirm"}
+    base = {"survivor": survivor_id, "merged": loser_id, "kind": "contacts", "step": "confirm"}
 
     missing = client.post("/contacts/merge", data={**base, "version": version})
     assert missing.status_code == 400
@@ -336,8 +356,8 @@ def test_two_user_accounts_refuse_the_merge(client: FlaskClient, login, two_cont
     data = {"survivor": survivor.id, "merged": loser.id, "version": _version(client, url)}
     data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
 
-    preview = client.post("/contacts/merge", data={**data, "step": "preview"})
-    confirm = client.post("/contacts/merge", data={**data, "step": "confirm"})
+    preview = client.post("/contacts/merge", data={**data, "kind": "contacts", "step": "preview"})
+    confirm = client.post("/contacts/merge", data={**data, "kind": "contacts", "step": "confirm"})
 
     assert preview.status_code == 409
     assert "user account" in preview.get_data(as_text=True)
@@ -350,7 +370,12 @@ def test_partners_may_not_merge(client: FlaskClient, login) -> None:
     login(Role.PARTNER)
     a, b = factories.ContactFactory(), factories.ContactFactory()
     assert client.get(_merge_url(a.id, b.id)).status_code == 403
-    assert client.post("/contacts/merge", data={"survivor": a.id, "merged": b.id, "step": "confirm"}).status_code == 403
+    assert (
+        client.post(
+            "/contacts/merge", data={"survivor": a.id, "merged": b.id, "kind": "contacts", "step": "confirm"}
+        ).status_code
+        == 403
+    )
     assert client.get("/contacts/duplicates").status_code == 403
 
 
@@ -388,6 +413,7 @@ def test_organisation_merge_moves_every_row_and_frees_the_name(client: FlaskClie
     data = {
         "survivor": survivor_id,
         "merged": loser_id,
+        "kind": "organisations",
         "version": version,
         "field-name": "merged",
         "field-city": "merged",
@@ -416,22 +442,57 @@ def test_organisation_merge_moves_every_row_and_frees_the_name(client: FlaskClie
     assert f'/organisations/{survivor_id}"' in listed
 
 
-def test_contacts_and_organisations_are_not_mixed(client: FlaskClient, login) -> None:
+def test_a_form_for_organisations_is_not_taken_as_one_for_contacts(client: FlaskClient, login) -> None:
     login(Role.STAFF)
-    organisation = factories.OrganisationFactory()
-    contact = factories.ContactFactory(organisation=None)
-    # An organisation's number given as a contact's: no such contact.
-    response = client.get(_merge_url(contact.id, organisation.id + 1000))
-    assert response.status_code == 404
+    a, b = factories.ContactFactory(), factories.ContactFactory()
+    data = {"survivor": a.id, "merged": b.id, "version": _version(client, _merge_url(a.id, b.id)), "step": "confirm"}
+
+    response = client.post("/contacts/merge", data={**data, "kind": "organisations"})
+
+    assert response.status_code == 400
+    assert "merges contacts" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Contact, b.id).merged_into_id is None
 
 
-def test_api_lists_leave_merged_records_out_and_refuse_changes(app) -> None:
-    from crm.api.resources import visible_contacts
+def test_reimporting_a_merged_records_rows_updates_the_survivor(app) -> None:
+    from crm.imports import services as imports
+    from crm.imports.kinds import ORGANISATIONS
+    from crm.imports.reading import read_file
 
     staff = factories.UserFactory(role=Role.STAFF)
+    survivor = factories.OrganisationFactory(name="Ozark Doulas", external_id="ORG-1")
+    loser = factories.OrganisationFactory(name="Ozark Doulas Collective", external_id="ORG-2")
+    form = {"version": services.version(survivor, loser), "field-name": "merged", "field-external_id": "merged"}
+    services.merge(services.ORGANISATIONS, survivor.id, loser.id, form, staff)
+    assert (survivor.external_id, loser.external_id) == ("ORG-2", "ORG-1"), "the two ids swap"
+
+    sheet = read_file(
+        b"ID,Name,City\r\nORG-1,Ozark Doulas Collective,West Plains\r\nORG-2,Ozark Doulas Collective,West Plains\r\n"
+    )
+    mapping = imports.suggested_mapping(ORGANISATIONS, sheet.headings)
+    result = imports.run(ORGANISATIONS, sheet, mapping, staff, filename="partners.csv", dry_run=False)
+
+    assert result.counts["create"] == 0
+    assert result.counts["refused"] == 1, "both rows are the same record now"
+    db.session.expire_all()
+    assert db.session.get(Organisation, survivor.id).city == "West Plains"
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+
+
+def test_api_lists_leave_merged_records_out_and_refuse_changes(client: FlaskClient) -> None:
+    from tests.api_support import bearer, user_with_token
+
+    _user, secret = user_with_token(Role.STAFF)
     kept, merged = factories.ContactFactory(), factories.ContactFactory()
     merged.merged_into_id = kept.id
     db.session.commit()
-    ids = set(db.session.scalars(visible_contacts(staff).with_only_columns(Contact.id)))
+
+    listed = client.get("/api/v1/contacts?limit=100", headers=bearer(secret)).get_json()
+    changed = client.patch(f"/api/v1/contacts/{merged.id}", json={"title": "Director"}, headers=bearer(secret))
+
+    ids = {item["id"] for item in listed["items"]}
     assert kept.id in ids
     assert merged.id not in ids
+    assert changed.status_code == 409
+    assert f"merged into contact {kept.id}" in changed.get_json()["detail"]

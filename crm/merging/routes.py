@@ -35,7 +35,10 @@ def detail_url(kind: Kind, record_id: int) -> str:
 
 def _refused(kind: Kind, refusal: MergeRefused):
     db.session.rollback()
-    return render_template("merging/refused.html", kind=kind, message=refusal.message), refusal.status
+    return (
+        render_template("merging/refused.html", kind=kind, message=refusal.message, status=refusal.status),
+        refusal.status,
+    )
 
 
 def _duplicates(kind: Kind):
@@ -79,6 +82,8 @@ def _page(kind: Kind, survivor, loser, choices: dict[str, str], step: str, statu
 def _merge(kind: Kind):
     values = request.args if request.method == "GET" else request.form
     try:
+        if request.method == "POST" and request.form.get("kind") != kind.key:
+            raise MergeRefused(f"This page merges {kind.key}; the form sent was not for {kind.key}.", 400)
         survivor_id, loser_id = _record_id(values, "survivor", kind), _record_id(values, "merged", kind)
         if request.method == "GET":
             survivor, loser = services.load_pair(kind, survivor_id, loser_id)
