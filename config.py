@@ -59,6 +59,8 @@ class Config:
 
     # Flask-Limiter: memory by default, Redis when RATELIMIT_STORAGE_URI names one.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Put before every rate-limit key: deployments (or tests) sharing one Redis keep apart.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
