@@ -180,6 +180,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.invitations.routes import bp as invitations_bp
+    from crm.merging.routes import bp as merging_bp
     from crm.organisations.routes import bp as organisations_bp
     from crm.password_reset.routes import bp as password_reset_bp
     from crm.public.routes import bp as public_bp
@@ -202,6 +203,7 @@ def register_blueprints(app: Flask) -> None:
         grants_bp,
         interactions_bp,
         imports_bp,
+        merging_bp,
         users_bp,
         routing_bp,
         holidays_bp,

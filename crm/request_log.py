@@ -3,8 +3,10 @@
 Search terms (a family's name or email typed into the inbox search) travel in query strings,
 and the development server logs every request line whole through the `werkzeug` logger. The
 filter below cuts the query string out of each URL in those log lines, and the secret token out
-of a calendar feed's address. In production the
-access log is gunicorn's, whose format the README gives without the query string.
+of a calendar feed's address. In production the access log is gunicorn's, whose format the
+README gives without the query string; a filter on it writes the calendar feed's token as
+"(token)" in every value a line can show (path, request line, referer, headers), whatever the
+access log format picks.
 
 Both logs also leave out the load balancer's successful health checks (crm.health).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from crm.health import HEALTH_CHECK_PATH
 
@@ -26,8 +28,13 @@ QUERY_STRING = re.compile(r"(/[^\s?\"'\x1b]*)\?[^\s\"'\x1b]*")
 CALENDAR_TOKEN = re.compile(r"(/calendar/)[^/\s?\"'\x1b]+(\.ics)")
 
 
+def without_calendar_tokens(text: str) -> str:
+    """The text with each calendar feed token written as "(token)": /calendar/(token).ics."""
+    return CALENDAR_TOKEN.sub(r"\1(token)\2", text)
+
+
 def without_query_strings(text: str) -> str:
-    return CALENDAR_TOKEN.sub(r"\1(token)\2", QUERY_STRING.sub(r"\1", text))
+    return without_calendar_tokens(QUERY_STRING.sub(r"\1", text))
 
 
 class DropQueryStrings(logging.Filter):
@@ -38,6 +45,25 @@ class DropQueryStrings(logging.Filter):
         cleaned = without_query_strings(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        return True
+
+
+class HideCalendarTokens(logging.Filter):
+    """gunicorn's access log: its record's arguments are the line's values by name (the path
+    "U", the request line "r", the referer "f", headers and environ values); each that names a
+    calendar feed has the token written as "(token)" before the line is formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if isinstance(atoms, MutableMapping):
+            for key, value in list(atoms.items()):
+                if isinstance(value, str) and "/calendar/" in value:
+                    atoms[key] = without_calendar_tokens(value)
+        else:
+            message = record.getMessage()
+            cleaned = without_calendar_tokens(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
         return True
 
 
@@ -68,4 +94,6 @@ def install() -> None:
     werkzeug = logging.getLogger("werkzeug")
     _add_once(werkzeug, DropQueryStrings)
     _add_once(werkzeug, DropHealthChecks)
-    _add_once(logging.getLogger("gunicorn.access"), DropHealthChecks)
+    gunicorn_access = logging.getLogger("gunicorn.access")
+    _add_once(gunicorn_access, DropHealthChecks)
+    _add_once(gunicorn_access, HideCalendarTokens)

@@ -53,6 +53,7 @@ def test_token_is_shown_once_and_stored_hashed(client: FlaskClient, login) -> No
     response = client.post("/account/api-tokens", data={"name": "Website sync", "scope": "read"})
 
     assert response.status_code == 201
+    assert response.headers["Referrer-Policy"] == "no-referrer"  # like every page showing a secret once
     html = response.get_data(as_text=True)
     secret = re.search(r'id="new-token" type="text" readonly value="([^"]+)"', html).group(1)
     stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))

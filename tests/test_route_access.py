@@ -90,6 +90,18 @@ def test_the_health_check_is_public() -> None:
     assert access_of(_ROUTE_APP.view_functions[health[0].endpoint]) is Access.PUBLIC
 
 
+def test_merging_is_for_staff_managers_and_admins_not_partners() -> None:
+    """Duplicates and merges (crm.merging) change records partners never see whole."""
+    merging = [route for route in ROUTES if route.endpoint.startswith("merging.")]
+    assert {route.rule.rule for route in merging} == {
+        "/contacts/duplicates", "/contacts/merge", "/organisations/duplicates", "/organisations/merge",
+    }
+    for route in merging:
+        access = access_of(_ROUTE_APP.view_functions[route.endpoint])
+        assert access is Access.STAFF, route
+        assert [role_may(role, access) for role in ROLES] == [False, False, True, True, True], route
+
+
 def test_every_route_is_classified() -> None:
     unclassified = sorted(
         f"{rule.rule} ({endpoint})"

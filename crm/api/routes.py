@@ -134,6 +134,8 @@ def _create_view(resource: Resource):
 def _update_view(resource: Resource):
     def view(record_id: int):
         record = get_or_404(resource.model, record_id)
+        if getattr(record, "merged_into_id", None) is not None:
+            abort(409, f"This {resource.singular} was merged into {resource.singular} {record.merged_into_id}; change that one.")
         data = _checked_body(schemas.without_required(resource.new_schema))
         saved = resource.save(record, {**resource.values(record), **data}, _user())
         return jsonify(resource.to_json(saved))

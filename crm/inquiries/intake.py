@@ -221,6 +221,7 @@ def start_acceptance_clock(inquiry: Inquiry, now: datetime) -> None:
     window in business hours of the calendar of the organisation it is with."""
     inquiry.accepted_at = None
     inquiry.accepted_by = None
+    inquiry.accepted_after_hours = None
     hours = inquiry.topic.acceptance_hours if inquiry.topic else DEFAULT_ACCEPTANCE_HOURS
     inquiry.acceptance_due_at = add_business_hours(now, hours, calendars.calendar_for(inquiry.organisation_id))
 
