@@ -33,6 +33,11 @@ class Config:
     # hide_parameters: SQL errors and echo never show bound values, which can be what a family
     # wrote (create_app adds it to any other options too).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    # PostgreSQL connections each process keeps (pool size) and may open beyond them at a busy
+    # moment (overflow); SQLAlchemy's defaults. README, Production, sizes them against the
+    # server's max_connections. SQLite ignores them.
+    DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 5)
+    DATABASE_MAX_OVERFLOW = _int("DATABASE_MAX_OVERFLOW", 10)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -54,6 +59,8 @@ class Config:
 
     # Flask-Limiter: memory by default, Redis when RATELIMIT_STORAGE_URI names one.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Put before every rate-limit key: deployments (or tests) sharing one Redis keep apart.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
@@ -82,6 +89,9 @@ class Config:
     # a password reset at once.
     INVITATION_VALID_HOURS = _int("INVITATION_VALID_HOURS", 72)
     PASSWORD_RESET_VALID_MINUTES = _int("PASSWORD_RESET_VALID_MINUTES", 60)
+    # Days a link's row is kept once it stopped working (used, withdrawn or expired), so its page
+    # can still say why; the job runner's account-tokens job then deletes it.
+    ACCOUNT_TOKEN_KEEP_DAYS = _int("ACCOUNT_TOKEN_KEEP_DAYS", 30)
     # Wrong codes at the sign-in's second step, per account and per client address.
     TWO_FACTOR_LIMIT_PER_ACCOUNT = os.environ.get("TWO_FACTOR_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
     TWO_FACTOR_LIMIT_PER_IP = os.environ.get("TWO_FACTOR_LIMIT_PER_IP", "20 per 15 minutes")
@@ -131,7 +141,15 @@ class Config:
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
+    # How long a process keeps topics, regions, routing rules and holiday calendars it read
+    # (crm.reference_cache): an edit made in another process takes effect within this time.
+    REFERENCE_CACHE_SECONDS = _int("REFERENCE_CACHE_SECONDS", 30)
     PAGE_SIZE = _int("PAGE_SIZE", 25)
+    # Possible duplicates (crm.merging): two names in one organisation (or two organisations'
+    # names) scoring at least this (rapidfuzz token_sort_ratio, 0-100) are listed; the list
+    # shows at most DUPLICATES_SHOWN pairs, the likeliest first.
+    DUPLICATE_NAME_THRESHOLD = _int("DUPLICATE_NAME_THRESHOLD", 85)
+    DUPLICATES_SHOWN = _int("DUPLICATES_SHOWN", 200)
     DORMANT_PARTNER_DAYS = _int("DORMANT_PARTNER_DAYS", 60)
 
 

@@ -21,7 +21,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20130601, help="random seed (default 20130601)")
     parser.add_argument("--only", default="", help="time only the pages whose name contains this text")
     parser.add_argument(
-        "--budget", type=float, default=30.0, help=f"seconds per page before it stops repeating (at least {MIN_SAMPLES} requests; default 30)"
+        "--budget",
+        type=float,
+        default=30.0,
+        help=f"seconds per page before it stops repeating (at least {MIN_SAMPLES} requests; default 30)",
     )
     args = parser.parse_args(argv)
     if args.inquiries < 1 or args.contacts < 1 or args.repeat < 1 or args.years <= 0:

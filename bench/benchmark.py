@@ -63,23 +63,128 @@ PARTNER_EMAIL = f"bench-partner@{DOMAIN}"
 CONTACTS_PER_ORGANISATION = 20
 
 FIRST_NAMES = (
-    "Maria", "Ana", "Lucia", "Keisha", "Jasmine", "Emily", "Sarah", "Ashley", "Jessica", "Brittany", "Amanda",
-    "Tiffany", "Latoya", "Destiny", "Rosa", "Carmen", "Gabriela", "Megan", "Hannah", "Olivia", "Emma", "Ava",
-    "Sophia", "Mia", "Aaliyah", "Imani", "Tanya", "Crystal", "Kayla", "Alyssa",
+    "Maria",
+    "Ana",
+    "Lucia",
+    "Keisha",
+    "Jasmine",
+    "Emily",
+    "Sarah",
+    "Ashley",
+    "Jessica",
+    "Brittany",
+    "Amanda",
+    "Tiffany",
+    "Latoya",
+    "Destiny",
+    "Rosa",
+    "Carmen",
+    "Gabriela",
+    "Megan",
+    "Hannah",
+    "Olivia",
+    "Emma",
+    "Ava",
+    "Sophia",
+    "Mia",
+    "Aaliyah",
+    "Imani",
+    "Tanya",
+    "Crystal",
+    "Kayla",
+    "Alyssa",
 )
 LAST_NAMES = (
-    "Garcia", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez",
-    "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez",
-    "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
+    "Garcia",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
 )
 MESSAGE_WORDS = (
-    "pregnancy", "prenatal", "care", "appointment", "baby", "clinic", "doctor", "help", "support", "transport",
-    "ride", "insurance", "medicaid", "housing", "food", "formula", "diapers", "breastfeeding", "doula",
-    "midwife", "postpartum", "depression", "counselling", "volunteer", "partner", "church", "school", "grant",
-    "funding", "media", "interview", "story", "question", "family", "neighbour", "Kennett", "Sikeston",
-    "Caruthersville", "Hayti", "Portageville", "Charleston", "Dexter", "Malden", "St.", "Louis", "north",
-    "city", "county",
+    "pregnancy",
+    "prenatal",
+    "care",
+    "appointment",
+    "baby",
+    "clinic",
+    "doctor",
+    "help",
+    "support",
+    "transport",
+    "ride",
+    "insurance",
+    "medicaid",
+    "housing",
+    "food",
+    "formula",
+    "diapers",
+    "breastfeeding",
+    "doula",
+    "midwife",
+    "postpartum",
+    "depression",
+    "counselling",
+    "volunteer",
+    "partner",
+    "church",
+    "school",
+    "grant",
+    "funding",
+    "media",
+    "interview",
+    "story",
+    "question",
+    "family",
+    "neighbour",
+    "Kennett",
+    "Sikeston",
+    "Caruthersville",
+    "Hayti",
+    "Portageville",
+    "Charleston",
+    "Dexter",
+    "Malden",
+    "St.",
+    "Louis",
+    "north",
+    "city",
+    "county",
 )
 
 
@@ -167,7 +272,12 @@ def bench_manager() -> User:
     user = db.session.scalar(select(User).where(User.email == MANAGER_EMAIL))
     if user is None:
         # Nobody knows this password: the bench signs in by session, not by form.
-        user = User(email=MANAGER_EMAIL, name="Bench Manager", role=Role.MANAGER, password_hash=hash_password(secrets.token_urlsafe(24)))
+        user = User(
+            email=MANAGER_EMAIL,
+            name="Bench Manager",
+            role=Role.MANAGER,
+            password_hash=hash_password(secrets.token_urlsafe(24)),
+        )
         db.session.add(user)
         db.session.commit()
     return user
@@ -264,7 +374,9 @@ def _insert_organisations(count: int, now: datetime) -> list[int]:
 RESPONDER_EVERY = 200
 
 
-def _insert_contacts(count: int, organisation_ids: list[int], rng: random.Random, now: datetime) -> list[tuple[int, int]]:
+def _insert_contacts(
+    count: int, organisation_ids: list[int], rng: random.Random, now: datetime
+) -> list[tuple[int, int]]:
     """Insert the contacts; returns (id, organisation id) of those who take inquiries."""
     rows = (
         {
@@ -312,7 +424,13 @@ def _status(rng: random.Random, age: timedelta) -> InquiryStatus:
     if age < timedelta(days=1) and roll < 0.08:
         return InquiryStatus.NEW
     return rng.choice(
-        (InquiryStatus.ASSIGNED, InquiryStatus.IN_PROGRESS, InquiryStatus.RESPONDED, InquiryStatus.RESPONDED, InquiryStatus.CLOSED)
+        (
+            InquiryStatus.ASSIGNED,
+            InquiryStatus.IN_PROGRESS,
+            InquiryStatus.RESPONDED,
+            InquiryStatus.RESPONDED,
+            InquiryStatus.CLOSED,
+        )
     )
 
 
@@ -413,8 +531,9 @@ def _insert_inquiries(
         db.session.execute(
             insert(events).from_select(
                 columns,
-                select(Inquiry.id, occurred_at, literal(kind.value), literal(detail), literal({}, events.c.data.type))
-                .where(Inquiry.reference.like(REFERENCE_PREFIX + "%"), occurred_at.is_not(None)),
+                select(
+                    Inquiry.id, occurred_at, literal(kind.value), literal(detail), literal({}, events.c.data.type)
+                ).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"), occurred_at.is_not(None)),
             )
         )
     db.session.commit()
@@ -454,7 +573,9 @@ def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: i
         say(f"  loaded in {time.perf_counter() - began:.0f} s")
         maintain(say)
     first, last = db.session.execute(
-        select(func.min(Inquiry.received_at), func.max(Inquiry.received_at)).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"))
+        select(func.min(Inquiry.received_at), func.max(Inquiry.received_at)).where(
+            Inquiry.reference.like(REFERENCE_PREFIX + "%")
+        )
     ).one()
     return DataSet(
         inquiries=_count(bench_inquiries()),
@@ -531,16 +652,33 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
 
     inbox = [
         Case("Inbox", fixed("/inquiries/")),
-        Case("Inbox: status, county, language", fixed("/inquiries/?" + urlencode({"status": "assigned", "county": "29069", "language": "es"}))),
-        Case("Inbox: organisation, topic", fixed("/inquiries/?" + urlencode({"organisation": organisation or "", "topic": topic or ""}))),
+        Case(
+            "Inbox: status, county, language",
+            fixed("/inquiries/?" + urlencode({"status": "assigned", "county": "29069", "language": "es"})),
+        ),
+        Case(
+            "Inbox: organisation, topic",
+            fixed("/inquiries/?" + urlencode({"organisation": organisation or "", "topic": topic or ""})),
+        ),
         Case("Inbox: assignee", fixed("/inquiries/?" + urlencode({"assignee": assignee or "", "status": ""}))),
         Case(
             "Inbox: region, last 30 days",
-            fixed("/inquiries/?" + urlencode({"region": region or "", "received_from": month_ago, "received_to": today.isoformat(), "status": ""})),
+            fixed(
+                "/inquiries/?"
+                + urlencode(
+                    {"region": region or "", "received_from": month_ago, "received_to": today.isoformat(), "status": ""}
+                )
+            ),
         ),
         Case("Inbox: overdue", fixed("/inquiries/?overdue=y")),
         Case("Inbox: search a surname", fixed("/inquiries/?" + urlencode({"q": surname, "status": ""}))),
-        Case("Inbox: search a reference", lambda n: "/inquiries/?" + urlencode({"q": f"{REFERENCE_PREFIX}{rng.randrange(max(data.inquiries, 1)):09d}", "status": ""})),
+        Case(
+            "Inbox: search a reference",
+            lambda n: (
+                "/inquiries/?"
+                + urlencode({"q": f"{REFERENCE_PREFIX}{rng.randrange(max(data.inquiries, 1)):09d}", "status": ""})
+            ),
+        ),
         Case("Inbox: any status, oldest first", fixed("/inquiries/?status=&sort=oldest")),
         Case("Inbox: due soonest", fixed("/inquiries/?sort=due")),
     ]
@@ -549,14 +687,21 @@ def cases(app: Flask, data: DataSet, rng: random.Random) -> list[Case]:
     partner = bench_partner()
     theirs = list(
         db.session.scalars(
-            bench_inquiries().where(Inquiry.organisation_id == partner.organisation_id).order_by(func.random()).limit(200)
+            bench_inquiries()
+            .where(Inquiry.organisation_id == partner.organisation_id)
+            .order_by(func.random())
+            .limit(200)
         )
     ) or [1]
     chosen += [
         Case("Inbox: search, no match", fixed("/inquiries/?" + urlencode({"q": "xylophone", "status": ""}))),
         Case("Partner: inbox", fixed("/inquiries/"), as_partner=True),
         Case("Partner: overdue", fixed("/inquiries/?overdue=y"), as_partner=True),
-        Case("Partner: search a surname", fixed("/inquiries/?" + urlencode({"q": surname, "status": ""})), as_partner=True),
+        Case(
+            "Partner: search a surname",
+            fixed("/inquiries/?" + urlencode({"q": surname, "status": ""})),
+            as_partner=True,
+        ),
         Case("Partner: inquiry page", lambda n: f"/inquiries/{theirs[n % len(theirs)]}", as_partner=True),
     ]
     chosen += [
@@ -587,7 +732,12 @@ def bench_partner() -> User:
     )
     user = db.session.scalar(select(User).where(User.email == PARTNER_EMAIL))
     if user is None:
-        user = User(email=PARTNER_EMAIL, name="Bench Partner", role=Role.PARTNER, password_hash=hash_password(secrets.token_urlsafe(24)))
+        user = User(
+            email=PARTNER_EMAIL,
+            name="Bench Partner",
+            role=Role.PARTNER,
+            password_hash=hash_password(secrets.token_urlsafe(24)),
+        )
         db.session.add(user)
     user.organisation_id = busiest
     db.session.commit()

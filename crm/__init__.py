@@ -30,6 +30,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     # Whatever engine options a deployment or a test sets, SQL errors and echo carry no values
     # unless it asks for them by name.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    _size_connection_pool(app)
     logs.hide_result_rows()
     _refuse_weak_secret(app)
     _refuse_bad_reply_to(app)
@@ -46,6 +47,21 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_handlers(app)
     register_commands(app)
     return app
+
+
+def _size_connection_pool(app: Flask) -> None:
+    """On PostgreSQL, each process keeps DATABASE_POOL_SIZE connections and opens at most
+    DATABASE_MAX_OVERFLOW more, unless the engine options name their own. SQLite's pools
+    (one file, or one connection in memory) take no such options."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() != "postgresql":
+        return
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_size": app.config["DATABASE_POOL_SIZE"],
+        "max_overflow": app.config["DATABASE_MAX_OVERFLOW"],
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
 
 
 def _refuse_weak_secret(app: Flask) -> None:
@@ -73,9 +89,10 @@ def _refuse_bad_reply_to(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     import crm.models  # noqa: F401  (every model must be known to metadata and migrations)
-    from crm import outage
+    from crm import outage, reference_cache
 
     db.init_app(app)
+    reference_cache.install(app)
     # Teardowns run last-registered first: this closes the session before Flask-SQLAlchemy's
     # own teardown would, without failing the request over a connection killed meanwhile.
     app.teardown_appcontext(outage.end_session)
@@ -157,11 +174,13 @@ def register_blueprints(app: Flask) -> None:
     from crm.dashboard.routes import bp as dashboard_bp
     from crm.family.routes import bp as family_bp
     from crm.grants.routes import bp as grants_bp
+    from crm.health.routes import bp as health_bp
     from crm.holidays.routes import bp as holidays_bp
     from crm.imports.routes import bp as imports_bp
     from crm.inquiries.routes import bp as inquiries_bp
     from crm.interactions.routes import bp as interactions_bp
     from crm.invitations.routes import bp as invitations_bp
+    from crm.merging.routes import bp as merging_bp
     from crm.organisations.routes import bp as organisations_bp
     from crm.password_reset.routes import bp as password_reset_bp
     from crm.public.routes import bp as public_bp
@@ -170,6 +189,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.users.routes import bp as users_bp
 
     for blueprint in (
+        health_bp,
         public_bp,
         family_bp,
         auth_bp,
@@ -183,6 +203,7 @@ def register_blueprints(app: Flask) -> None:
         grants_bp,
         interactions_bp,
         imports_bp,
+        merging_bp,
         users_bp,
         routing_bp,
         holidays_bp,

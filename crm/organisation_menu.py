@@ -21,7 +21,7 @@ def organisation_select(label: str = "Organisation", **kwargs) -> SelectField:
 def organisation_choices(include_id: int | None = None, active_only: bool = True) -> list[tuple[int, str]]:
     """Organisations to pick from: the active ones plus `include_id` (the one already chosen),
     or all of them, the inactive marked as such."""
-    query = select(Organisation).order_by(Organisation.name_key)
+    query = select(Organisation).where(Organisation.merged_into_id.is_(None)).order_by(Organisation.name_key)
     if active_only:
         query = query.where(or_(Organisation.status == RecordStatus.ACTIVE, Organisation.id == include_id))
     return [

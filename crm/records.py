@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import abort, current_app, request
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, false
 
 from crm.auth.permissions import can_see_inquiry, can_see_organisation, is_staff
 from crm.extensions import db
-from crm.models import Inquiry, Organisation
+from crm.models import Contact, Inquiry, Organisation
 
 Record = TypeVar("Record")
 # The largest id a record can have: the id columns are 32-bit integers on PostgreSQL, which
@@ -38,6 +38,21 @@ def get_or_404(model: type[Record], record_id: int) -> Record:
             abort(404)
     elif not is_staff(current_user):
         abort(404)
+    return record
+
+
+# The page of a record that can be merged into another (crm.merging), and its URL argument.
+MERGEABLE_PAGES = {Contact: ("contacts.detail", "contact_id"), Organisation: ("organisations.detail", "organisation_id")}
+
+
+def get_unmerged_or_404(model: type[Record], record_id: int) -> Record:
+    """get_or_404 for a view that changes the record. A merged record is not changed: the
+    visitor is sent to its page, which points to the record it was merged into."""
+    record = get_or_404(model, record_id)
+    if getattr(record, "merged_into_id", None) is not None:
+        endpoint, argument = MERGEABLE_PAGES[type(record)]
+        flash(f"{record} was merged into another record; change that one instead.", "error")
+        abort(redirect(url_for(endpoint, **{argument: record.id})))
     return record
 
 

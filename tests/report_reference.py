@@ -1,10 +1,11 @@
-"""The report's response figures measured the plain way, one inquiry at a time: the
-definition the report's SQL aggregates (crm.reports.services) are held to.
+"""The report's response and loop figures measured the plain way, one inquiry at a time: the
+definition the report's SQL aggregates (crm.reports.services, crm.reports.loop) are held to.
 
 ``responses`` reads every responded inquiry of a period and runs the business clock where
 hours were not stored when the response was logged; ``misses`` picks, one by one, the
 period's inquiries still open and unanswered past their deadline; ``breakdown_of`` measures
-them together (a miss counts against the share within target).
+them together (a miss counts against the share within target). ``loop_recount`` counts the
+closed loop (acceptance, passes, outcomes, the families' answers) from whole inquiries and passes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 
-from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar
+from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar, business_hours_between
 from crm.extensions import db
 from crm.holidays.calendars import calendar_for
 from crm.languages import LANGUAGES
-from crm.models import County, Inquiry, Topic
+from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason, Topic
 from crm.models.inquiry_status import InquiryStatus
+from crm.reports.loop import AcceptanceFigures, Breakdown, LoopCounts, LoopFigures
 from crm.reports.services import NO_COUNTY, Period, ResponseBreakdown, ResponseFigures
 from crm.reports.stats import percentile
 
@@ -176,7 +178,7 @@ def breakdown_of(measured: Sequence[Response], missed: Sequence[Miss] = ()) -> R
     )
 
 
-Item = TypeVar("Item", Response, Miss)
+Item = TypeVar("Item")
 
 
 def grouped(items: Iterable[Item], key: Callable[[Item], str]) -> dict[str, list[Item]]:
@@ -184,3 +186,106 @@ def grouped(items: Iterable[Item], key: Callable[[Item], str]) -> dict[str, list
     for item in items:
         groups.setdefault(key(item), []).append(item)
     return groups
+
+
+# --- the closed loop -----------------------------------------------------------------------------
+
+
+def loop_recount(period: Period, now: datetime) -> LoopFigures:
+    """The loop's figures (crm.reports.loop) counted one inquiry and one pass at a time.
+
+    Every inquiry of the period is read whole, with its county's name, and every pass of
+    every inquiry; the rules are written out plainly here: accepted when it has an
+    accepted_at, measured from receipt by its stored hours or, without them, the business
+    clock of the calendar of its organisation; not accepted when open, with a contact, neither
+    accepted nor answered, and its window has passed or was stopped; an outcome counts when
+    the inquiry is closed now."""
+    inquiries = [
+        (inquiry, county)
+        for inquiry, county in db.session.execute(
+            select(Inquiry, County.name).outerjoin(County, County.fips == Inquiry.county_fips)
+        ).all()
+        if period.starts_at <= inquiry.received_at < period.ends_before and inquiry.status is not InquiryStatus.SPAM
+    ]
+    passes_of: dict[int, list[InquiryPass]] = {}
+    for row in db.session.scalars(select(InquiryPass)):
+        passes_of.setdefault(row.inquiry_id, []).append(row)
+    clocks: dict[int | None, BusinessCalendar] = {}
+
+    def hours_to_acceptance(inquiry: Inquiry) -> float:
+        if inquiry.accepted_after_hours is not None:
+            return inquiry.accepted_after_hours
+        if inquiry.organisation_id not in clocks:
+            clocks[inquiry.organisation_id] = calendar_for(inquiry.organisation_id)
+        return business_hours_between(inquiry.received_at, inquiry.accepted_at, clocks[inquiry.organisation_id])
+
+    def counts_of(members: list[Inquiry]) -> LoopCounts:
+        def count(test: Callable[[Inquiry], bool]) -> int:
+            return sum(1 for inquiry in members if test(inquiry))
+
+        def reasons(inquiry: Inquiry) -> list[PassReason]:
+            return [row.reason for row in passes_of.get(inquiry.id, [])]
+
+        return LoopCounts(
+            inquiries=len(members),
+            accepted=count(lambda inquiry: inquiry.accepted_at is not None),
+            not_accepted=count(
+                lambda inquiry: (
+                    inquiry.status.is_open
+                    and inquiry.assigned_contact_id is not None
+                    and inquiry.accepted_at is None
+                    and inquiry.first_response_at is None
+                    and (inquiry.acceptance_due_at is None or inquiry.acceptance_due_at < now)
+                )
+            ),
+            passed=count(lambda inquiry: bool(reasons(inquiry))),
+            passes={reason: sum(reasons(inquiry).count(reason) for inquiry in members) for reason in PassReason},
+            passed_for={
+                reason: count(lambda inquiry, reason=reason: reason in reasons(inquiry)) for reason in PassReason
+            },
+            outcomes={
+                outcome: count(
+                    lambda inquiry, outcome=outcome: (
+                        inquiry.status is InquiryStatus.CLOSED and inquiry.outcome is outcome
+                    )
+                )
+                for outcome in InquiryOutcome
+            },
+            asked=count(lambda inquiry: inquiry.follow_up_sent_at is not None),
+            answered=count(lambda inquiry: inquiry.family_answered_at is not None),
+            confirmed=count(lambda inquiry: inquiry.family_confirmed is True),
+        )
+
+    def times_of(members: list[Inquiry]) -> AcceptanceFigures:
+        hours = sorted(hours_to_acceptance(inquiry) for inquiry in members if inquiry.accepted_at is not None)
+        if not hours:
+            return AcceptanceFigures(0, None, None)
+        return AcceptanceFigures(len(hours), percentile(hours, 50), percentile(hours, 90))
+
+    everyone = [inquiry for inquiry, _county in inquiries]
+    by_county = grouped(inquiries, lambda pair: pair[1] if pair[0].county_fips is not None else NO_COUNTY)
+    by_language = grouped(inquiries, lambda pair: LANGUAGES.get(pair[0].language, pair[0].language))
+    for name in LANGUAGES.values():  # every language has its row, inquiries or none
+        by_language.setdefault(name, [])
+    county_members = {label: [inquiry for inquiry, _county in pairs] for label, pairs in by_county.items()}
+    language_members = {label: [inquiry for inquiry, _county in pairs] for label, pairs in by_language.items()}
+    return LoopFigures(
+        counts=Breakdown(
+            counts_of(everyone),
+            {label: counts_of(members) for label, members in county_members.items()},
+            {label: counts_of(members) for label, members in language_members.items()},
+        ),
+        acceptance=Breakdown(
+            times_of(everyone),
+            {
+                label: times_of(members)
+                for label, members in county_members.items()
+                if any(m.accepted_at for m in members)
+            },
+            {
+                label: times_of(members)
+                for label, members in language_members.items()
+                if any(m.accepted_at for m in members)
+            },
+        ),
+    )

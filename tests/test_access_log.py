@@ -72,3 +72,44 @@ def test_the_development_servers_request_log_has_no_query_string(caplog: pytest.
     logged = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert any("GET /inquiries/ HTTP/1.1" in line and " 302 " in line for line in logged), logged
     assert not any(TERM in line or "q=" in line for line in logged), logged
+
+
+def test_the_readme_command_leaves_successful_health_checks_out(readme_gunicorn: Gunicorn) -> None:
+    assert get(readme_gunicorn.host, readme_gunicorn.port, "/healthz") == 200
+    get(readme_gunicorn.host, readme_gunicorn.port, "/after-the-health-check")  # a 404, logged
+    output = readme_gunicorn.output_once_it_shows("/after-the-health-check")
+
+    assert "/after-the-health-check" in output
+    assert "/healthz" not in output
+
+
+FEED_TOKEN = "Zq3vYk1Xw9-ab_CDefGhIjKlMnOpQrStUvWxYz01234"
+
+
+def test_the_readme_command_logs_a_calendar_feed_without_its_token(readme_gunicorn: Gunicorn) -> None:
+    """The feed's address is its key: gunicorn's access log writes the path as /calendar/(token).ics."""
+    assert get(readme_gunicorn.host, readme_gunicorn.port, f"/calendar/{FEED_TOKEN}.ics") == 404
+    output = readme_gunicorn.output_once_it_shows('"GET /calendar/')
+
+    assert '"GET /calendar/(token).ics HTTP/1.1" 404 ' in output
+    assert FEED_TOKEN not in output
+
+
+def test_every_value_of_a_gunicorn_access_line_loses_the_feed_token() -> None:
+    """Whatever --access-logformat picks: the request line, the path, the referer, environ values."""
+    from gunicorn.glogging import SafeAtoms
+
+    from crm.request_log import HideCalendarTokens
+
+    path = f"/calendar/{FEED_TOKEN}.ics"
+    atoms = SafeAtoms(
+        {"r": f"GET {path}?x=1 HTTP/1.1", "U": path, "f": f"https://crm.example.org{path}", "{raw_uri}e": path, "s": "200", "B": 512}
+    )
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '%(r)s %(U)s %(f)s %({raw_uri}e)s %(s)s %(B)s %(a)s', (atoms,), None)
+
+    assert HideCalendarTokens().filter(record)
+
+    assert record.getMessage() == (
+        "GET /calendar/(token).ics?x=1 HTTP/1.1 /calendar/(token).ics https://crm.example.org/calendar/(token).ics "
+        "/calendar/(token).ics 200 512 -"
+    )

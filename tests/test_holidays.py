@@ -3,7 +3,7 @@ managers keep them on."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -177,6 +177,44 @@ def test_the_setting_adds_its_days_to_the_foundation_calendar(app):
     assert days[date(2026, 12, 24)] == services.SETTING_HOLIDAY_NAME
     assert days[THANKSGIVING] == "Thanksgiving Day"
     assert seeded.added == len(days)
+
+
+def test_the_yearly_job_loads_the_year_come_into_range_and_keeps_managers_edits(app):
+    """The federal-holidays job of the job runner: a new year brings one more year of federal
+    holidays into the foundation calendar, without a deploy or a hand-run seed-holidays; what
+    managers removed or renamed stays as they left it, and a second run changes nothing."""
+    from crm.holidays.cli import federal_holidays_job
+    from crm.jobs.catalogue import JOBS
+
+    [job] = [job for job in JOBS if job.name == "federal-holidays"]
+    assert job.run is federal_holidays_job
+    assert job.every == timedelta(days=1)
+    manager = factories.UserFactory(role=Role.MANAGER)
+    seed(date(2026, 3, 1))  # 2026-2030, as seed-holidays loaded them at the deploy
+    days = {holiday.day: holiday for holiday in services.foundation_calendar().holidays}
+    services.delete_holiday(days[date(2026, 10, 12)], manager)  # Columbus Day: the foundation works
+    services.update_holiday(days[date(2030, 11, 11)], date(2030, 11, 11), "Veterans Day (closed at noon)", manager)
+
+    summary = federal_holidays_job(local(date(2027, 1, 4), 0, 30))
+    holidays = {holiday.day: holiday.name for holiday in services.foundation_calendar().holidays}
+    again = federal_holidays_job(local(date(2027, 1, 5), 0, 30))
+
+    assert "(federal holiday years: 2031-2031)" in summary
+    assert {day for day in holidays if day.year == 2031} >= {date(2031, 1, 1), date(2031, 7, 4), date(2031, 12, 25)}
+    assert date(2026, 10, 12) not in holidays
+    assert holidays[date(2030, 11, 11)] == "Veterans Day (closed at noon)"
+    assert again == "Foundation holiday calendar: 0 day(s) added (federal holiday years: none new)."
+    assert {holiday.day: holiday.name for holiday in services.foundation_calendar().holidays} == holidays
+
+
+def test_the_yearly_job_creates_the_foundation_calendar_when_missing(app):
+    from crm.holidays.cli import federal_holidays_job
+
+    summary = federal_holidays_job(local(date(2026, 6, 1), 12))
+
+    assert summary.startswith("Foundation holiday calendar created: ")
+    assert "(federal holiday years: 2026-2030)" in summary
+    assert THANKSGIVING in {holiday.day for holiday in services.foundation_calendar().holidays}
 
 
 def test_seed_holidays_command(app, monkeypatch):

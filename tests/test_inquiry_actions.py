@@ -3,6 +3,8 @@ notice on reassignment, linking the requester to a contact, and the access log."
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -826,3 +828,24 @@ def test_the_web_form_notice_names_the_form(world, app_context):
 
     notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
     assert "came in through the Get in Touch form" in notice.body_text
+
+
+def duplicate_ids(html: str) -> list[str]:
+    counts = Counter(re.findall(r"""\sid=["']([^"']+)["']""", html))
+    return sorted(name for name, times in counts.items() if times > 1)
+
+
+@pytest.mark.parametrize("status", [None, InquiryStatus.IN_PROGRESS, InquiryStatus.CLOSED])
+def test_every_form_on_the_inquiry_page_has_ids_of_its_own(client, login, inquiry, status):
+    """The accept/pass, attempt, response and note forms share one page: a label must find its own
+    field, so no id is used twice (a doubled #note once sent the pass form's label to the note)."""
+    login(Role.MANAGER)
+    if status is not None:
+        set_status(inquiry, status, first_response_at=NOW)
+
+    html = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+
+    if status is None:
+        assert 'id="pass-heading"' in html  # awaiting acceptance: the pass form is there too
+    assert 'id="note-heading"' in html
+    assert duplicate_ids(html) == []

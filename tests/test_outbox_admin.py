@@ -109,6 +109,25 @@ def test_the_detail_page_shows_the_whole_message(client, login, app, monkeypatch
     assert "<dt>Reply-To</dt><dd>IMRI Team &lt;imri@foundation.example.org&gt;</dd>" in html
 
 
+def test_the_pages_name_the_job_runner_that_sends_mail(client, login, app, monkeypatch):
+    """Mail goes out through the job runner's send-mail job (`flask crm jobs`): the pages say
+    so, where they once spoke of a mail worker that no longer runs on its own."""
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "")
+    login(Role.ADMIN)
+    email = make_email(EmailStatus.HELD)
+
+    pages = {
+        "list": client.get("/admin/outbox/").get_data(as_text=True),
+        "message": client.get(f"/admin/outbox/{email.id}").get_data(as_text=True),
+        "resent": client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True).get_data(as_text=True),
+    }
+
+    assert "so the job runner sends nothing" in pages["list"]
+    assert "so the job runner will hold it again" in pages["message"]
+    assert "is back in the queue; the job runner sends it shortly." in pages["resent"]
+    assert [name for name, html in pages.items() if "worker" in html.lower()] == []
+
+
 @pytest.mark.parametrize("status", [EmailStatus.DEAD, EmailStatus.HELD])
 def test_resend_puts_the_message_back_and_the_worker_delivers_it(
     client, login, status, smtp_server, mail_config

@@ -83,6 +83,25 @@ def test_routes_were_found() -> None:
     assert len(ROUTES) > 5, "app.url_map has almost no routes: is a blueprint missing?"
 
 
+def test_the_health_check_is_public() -> None:
+    """A load balancer asks for it without signing in (crm.health)."""
+    health = [route for route in ROUTES if route.rule.rule == "/healthz"]
+    assert [route.method for route in health] == ["GET"]
+    assert access_of(_ROUTE_APP.view_functions[health[0].endpoint]) is Access.PUBLIC
+
+
+def test_merging_is_for_staff_managers_and_admins_not_partners() -> None:
+    """Duplicates and merges (crm.merging) change records partners never see whole."""
+    merging = [route for route in ROUTES if route.endpoint.startswith("merging.")]
+    assert {route.rule.rule for route in merging} == {
+        "/contacts/duplicates", "/contacts/merge", "/organisations/duplicates", "/organisations/merge",
+    }
+    for route in merging:
+        access = access_of(_ROUTE_APP.view_functions[route.endpoint])
+        assert access is Access.STAFF, route
+        assert [role_may(role, access) for role in ROLES] == [False, False, True, True, True], route
+
+
 def test_every_route_is_classified() -> None:
     unclassified = sorted(
         f"{rule.rule} ({endpoint})"

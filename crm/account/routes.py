@@ -20,6 +20,7 @@ from crm.calendar import services as calendar_services
 from crm.extensions import limiter
 from crm.models import TokenScope
 from crm.records import MAX_ID
+from crm.shown_once import show_once, turned_off
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -34,6 +35,15 @@ def _attempt_failed(response: Response) -> bool:
 def _code_refused(response: Response) -> bool:
     # Success shows the recovery codes (200) or redirects; a wrong code is a 4xx.
     return response.status_code >= 400
+
+
+# Setting up, turning off and renewing two-factor sign-in share one count of wrong codes.
+two_factor_change_limit = limiter.limit(
+    CHANGE_ATTEMPTS_LIMIT,
+    key_func=lambda: f"two-factor-change:{current_user.id}",
+    methods=["POST"],
+    deduct_when=_code_refused,
+)
 
 
 @bp.route("/")
@@ -110,7 +120,11 @@ def _two_factor_page(form: CodeForm | None = None, status: int = 200, off_form: 
 
 
 def _recovery_codes_page(codes: list[str], first_time: bool):
-    return render_template("account/recovery_codes.html", codes=codes, first_time=first_time)
+    return show_once("account/recovery_codes.html", codes=codes, first_time=first_time)
+
+
+def _two_factor_is_not_on():
+    return turned_off(False, done="", nothing_to_do="Two-factor sign-in is not on.", back_to=".two_factor")
 
 
 @bp.route("/two-factor")
@@ -131,12 +145,7 @@ def two_factor_start():
 
 @bp.route("/two-factor/confirm", methods=["POST"])
 @requires(Access.SIGNED_IN)
-@limiter.limit(
-    CHANGE_ATTEMPTS_LIMIT,
-    key_func=lambda: f"two-factor-change:{current_user.id}",
-    methods=["POST"],
-    deduct_when=_code_refused,
-)
+@two_factor_change_limit
 def two_factor_confirm():
     user = current_user._get_current_object()
     if second_factor.setup_secret(user) is None:
@@ -161,16 +170,10 @@ def _code_from_app_or_recovery(form: CodeForm) -> None:
 
 @bp.route("/two-factor/off", methods=["POST"])
 @requires(Access.SIGNED_IN)
-@limiter.limit(
-    CHANGE_ATTEMPTS_LIMIT,
-    key_func=lambda: f"two-factor-change:{current_user.id}",
-    methods=["POST"],
-    deduct_when=_code_refused,
-)
+@two_factor_change_limit
 def two_factor_off():
     if not second_factor.is_on(current_user):
-        flash("Two-factor sign-in is not on.", "info")
-        return redirect(url_for(".two_factor"))
+        return _two_factor_is_not_on()
     form = CodeForm(prefix="off")
     if not form.validate_on_submit():
         return _two_factor_page(off_form=form, status=422)
@@ -179,22 +182,17 @@ def two_factor_off():
     except second_factor.WrongCode:
         _code_from_app_or_recovery(form)
         return _two_factor_page(off_form=form, status=422)
-    flash("Two-factor sign-in is off. Your recovery codes no longer work.", "success")
-    return redirect(url_for(".two_factor"))
+    return turned_off(
+        True, done="Two-factor sign-in is off. Your recovery codes no longer work.", nothing_to_do="", back_to=".two_factor"
+    )
 
 
 @bp.route("/two-factor/recovery-codes", methods=["POST"])
 @requires(Access.SIGNED_IN)
-@limiter.limit(
-    CHANGE_ATTEMPTS_LIMIT,
-    key_func=lambda: f"two-factor-change:{current_user.id}",
-    methods=["POST"],
-    deduct_when=_code_refused,
-)
+@two_factor_change_limit
 def two_factor_recovery_codes():
     if not second_factor.is_on(current_user):
-        flash("Two-factor sign-in is not on.", "info")
-        return redirect(url_for(".two_factor"))
+        return _two_factor_is_not_on()
     form = CodeForm()
     if not form.validate_on_submit():
         return _two_factor_page(form, 422)
@@ -210,13 +208,14 @@ def two_factor_recovery_codes():
 
 
 def _api_tokens_page(form: ApiTokenForm | None = None, new_secret: str | None = None, status: int = 200):
-    return render_template(
+    return show_once(
         "account/api_tokens.html",
         form=form or ApiTokenForm(formdata=None),
         tokens=api_tokens.tokens_of(current_user),
         new_secret=new_secret,
         max_tokens=api_tokens.MAX_TOKENS_PER_USER,
-    ), status
+        status=status,
+    )
 
 
 @bp.route("/api-tokens", methods=["GET", "POST"])
@@ -243,8 +242,9 @@ def revoke_api_token(token_id: int):
     token = api_tokens.token_of(user, token_id) if 0 < token_id <= MAX_ID else None
     if token is None:
         abort(404)
-    if api_tokens.revoke(token, user):
-        flash(f"The token “{token.name}” is revoked: it no longer opens the API.", "success")
-    else:
-        flash(f"The token “{token.name}” was already revoked.", "info")
-    return redirect(url_for(".api_tokens_page"))
+    return turned_off(
+        api_tokens.revoke(token, user),
+        done=f"The token “{token.name}” is revoked: it no longer opens the API.",
+        nothing_to_do=f"The token “{token.name}” was already revoked.",
+        back_to=".api_tokens_page",
+    )

@@ -47,5 +47,5 @@ def resend(email_id: int):
     except services.NotResendable:
         flash(f"This message is {email.status.label.lower()}, so it cannot be re-sent.", "error")
     else:
-        flash(f"The message to {email.to_address} is back in the queue; the worker sends it shortly.", "success")
+        flash(f"The message to {email.to_address} is back in the queue; the job runner sends it shortly.", "success")
     return redirect(url_for(".detail", email_id=email.id))

@@ -105,7 +105,11 @@ def save_organisation(organisation: Organisation | None, values: dict[str, Any],
 
 
 def visible_organisations(user: Any) -> Select:
-    query = select(Organisation).options(selectinload(Organisation.regions), selectinload(Organisation.counties))
+    query = (
+        select(Organisation)
+        .options(selectinload(Organisation.regions), selectinload(Organisation.counties))
+        .where(Organisation.merged_into_id.is_(None))
+    )
     if is_staff(user):
         return query
     # A partner sees their own organisation, as on the web pages (can_see_organisation).
@@ -158,7 +162,7 @@ def save_contact(contact: Contact | None, values: dict[str, Any], actor: User) -
 
 
 def visible_contacts(_user: Any) -> Select:
-    return select(Contact).options(selectinload(Contact.topics))
+    return select(Contact).options(selectinload(Contact.topics)).where(Contact.merged_into_id.is_(None))
 
 
 # --- grants ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -13,7 +15,7 @@ from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.auth.services import authenticate
 from crm.extensions import limiter
-from crm.models.user import normalise_email
+from crm.models.user import User, normalise_email
 
 bp = Blueprint("auth", __name__)
 bp.before_app_request(send_to_password_page)
@@ -39,30 +41,27 @@ def _login_failed(response: Response) -> bool:
     return response.status_code != 302
 
 
+def _failures_limit(setting: str, key_func: Callable[[], str], **options):
+    """A limit, the setting's, on the POSTs of a sign-in step that fail (any answer but the
+    redirect that moves on), counted under `key_func`'s key."""
+    return limiter.limit(
+        lambda: current_app.config[setting], key_func=key_func, methods=["POST"], deduct_when=_login_failed, **options
+    )
+
+
+def _signed_in(user: User, target: str | None) -> Response:
+    """Open the session (committing what the step changed with it) and go where the user was headed."""
+    sessions.sign_in(user, request.headers.get("User-Agent", ""))
+    return redirect(after_sign_in(user, target))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @requires(Access.PUBLIC)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_IP"],
-    key_func=lambda: "login-ip:" + (get_remote_address() or ""),
-    methods=["POST"],
-    deduct_when=_login_failed,
-)
+@_failures_limit("LOGIN_LIMIT_PER_IP", lambda: "login-ip:" + (get_remote_address() or ""))
 # Strangers' failures fill the account's limit; a browser that signed in to the account
 # before is neither counted nor stopped by it, and has a limit of its own (crm.auth.devices).
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_submitted_email,
-    methods=["POST"],
-    deduct_when=_login_failed,
-    exempt_when=lambda: _known_device() is not None,
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_DEVICE"],
-    key_func=_known_device_key,
-    methods=["POST"],
-    deduct_when=_login_failed,
-    exempt_when=lambda: _known_device() is None,
-)
+@_failures_limit("LOGIN_LIMIT_PER_ACCOUNT", _submitted_email, exempt_when=lambda: _known_device() is not None)
+@_failures_limit("LOGIN_LIMIT_PER_DEVICE", _known_device_key, exempt_when=lambda: _known_device() is None)
 def login():
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
@@ -77,8 +76,7 @@ def login():
                 pending.begin(user, target)
                 response = redirect(url_for(".login_code"))
             else:
-                sessions.sign_in(user, request.headers.get("User-Agent", ""))
-                response = redirect(after_sign_in(user, target))
+                response = _signed_in(user, target)
             # The password was right: the device cookie is about password guesses (crm.auth.devices).
             devices.remember(response, user.id)
             return response
@@ -100,18 +98,8 @@ WRONG_CODE = (
 # Guessing codes is throttled as guessing passwords is: per account, and per client address.
 @bp.route("/login/code", methods=["GET", "POST"])
 @requires(Access.PUBLIC)
-@limiter.limit(
-    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_IP"],
-    key_func=lambda: "two-factor-ip:" + (get_remote_address() or ""),
-    methods=["POST"],
-    deduct_when=_login_failed,
-)
-@limiter.limit(
-    lambda: current_app.config["TWO_FACTOR_LIMIT_PER_ACCOUNT"],
-    key_func=_pending_account_key,
-    methods=["POST"],
-    deduct_when=_login_failed,
-)
+@_failures_limit("TWO_FACTOR_LIMIT_PER_IP", lambda: "two-factor-ip:" + (get_remote_address() or ""))
+@_failures_limit("TWO_FACTOR_LIMIT_PER_ACCOUNT", _pending_account_key)
 def login_code():
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
@@ -132,7 +120,7 @@ def login_code():
             target = pending.next_url()
             pending.clear()
             # Commits the code's use together with the new session.
-            sessions.sign_in(user, request.headers.get("User-Agent", ""))
+            response = _signed_in(user, target)
             if used is second_factor.SecondStep.RECOVERY_CODE:
                 left = second_factor.recovery_codes_left(user)
                 flash(
@@ -140,7 +128,7 @@ def login_code():
                     "Lost your phone? Turn two-factor sign-in off and on again on your account page to use a new one.",
                     "info",
                 )
-            return redirect(after_sign_in(user, target))
+            return response
     elif form.errors:
         status = 422
     return render_template("auth/login_code.html", form=form), status

@@ -20,7 +20,7 @@ def contact_with_email(email: str) -> Contact | None:
         return None
     return db.session.scalar(
         select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower())
+        .where(func.lower(Contact.email) == email.strip().lower(), Contact.merged_into_id.is_(None))
         .order_by(Contact.active.desc(), Contact.id)
         .limit(1)
     )

@@ -6,7 +6,8 @@ an indexed equality). The row found by the hash is compared with the hash once m
 constant time, so nothing about a near miss shows in how long the answer takes.
 
 Whether a link still works is a plain rule over the row and the time (`state_of`); the pages
-it leads to say which of the reasons it does not.
+it leads to say which of the reasons it does not. A row is kept ACCOUNT_TOKEN_KEEP_DAYS after
+its link stopped working, for those pages, and then deleted by the account-tokens job.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from crm.database import utcnow
 from crm.extensions import db
@@ -115,3 +117,34 @@ def use(row: AccountToken, now: datetime | None = None) -> None:
 
 def withdraw(row: AccountToken, now: datetime | None = None) -> None:
     row.withdrawn_at = now or utcnow()
+
+
+# --- removing the links that stopped working -------------------------------------------------
+
+
+def stopped_working_before(cutoff: datetime) -> ColumnElement[bool]:
+    """The rows whose link stopped working before `cutoff`: used, withdrawn or expired then (a
+    link stops at the first of the three, and never works again)."""
+    return or_(
+        AccountToken.used_at < cutoff,
+        AccountToken.withdrawn_at < cutoff,
+        AccountToken.expires_at < cutoff,
+    )
+
+
+def remove_stopped(cutoff: datetime) -> int:
+    """Delete the rows whose link stopped working before `cutoff`; the caller commits. Returns
+    how many. Their hashes open nothing, and a link that old is answered as not valid."""
+    removed = db.session.execute(
+        delete(AccountToken).where(stopped_working_before(cutoff)).execution_options(synchronize_session=False)
+    )
+    return removed.rowcount
+
+
+def account_tokens_job(now: datetime) -> str:
+    """The account-tokens job (crm.jobs.catalogue): delete the invitation and password-reset
+    rows whose link stopped working more than ACCOUNT_TOKEN_KEEP_DAYS ago."""
+    days = max(current_app.config["ACCOUNT_TOKEN_KEEP_DAYS"], 0)  # never a working link
+    removed = remove_stopped(now - timedelta(days=days))
+    db.session.commit()
+    return f"Removed {removed} invitation and password-reset link(s) that stopped working more than {days} days ago."

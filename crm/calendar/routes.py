@@ -3,12 +3,13 @@ buttons that create, reset and turn off its address."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort
 from flask_login import current_user
 
 from crm.auth.permissions import Access, requires
 from crm.calendar import services
 from crm.database import utcnow
+from crm.shown_once import show_once, turned_off
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendar")
 
@@ -29,29 +30,21 @@ def feed(token: str):
     return response
 
 
-def _address_page(token: str, reset: bool):
-    response = Response(
-        render_template("calendar/address.html", url=services.feed_url(token), reset=reset)
-    )
-    # The page shows the secret address: it must not leak through a Referer either.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @bp.route("/address", methods=["POST"])
 @requires(Access.SIGNED_IN)
 def create_address():
     """Create the feed's address, or replace it (the old one stops working), and show it once."""
     user = current_user._get_current_object()
     had_one = services.feed_of(user) is not None
-    return _address_page(services.issue(user, utcnow()), reset=had_one)
+    return show_once("calendar/address.html", url=services.feed_url(services.issue(user, utcnow())), reset=had_one)
 
 
 @bp.route("/address/off", methods=["POST"])
 @requires(Access.SIGNED_IN)
 def turn_off():
-    if services.turn_off(current_user._get_current_object()):
-        flash("Your calendar feed is off: its address no longer works.", "success")
-    else:
-        flash("You had no calendar feed.", "info")
-    return redirect(url_for("account.index"))
+    return turned_off(
+        services.turn_off(current_user._get_current_object()),
+        done="Your calendar feed is off: its address no longer works.",
+        nothing_to_do="You had no calendar feed.",
+        back_to="account.index",
+    )

@@ -12,7 +12,7 @@ from crm.inquiries.services import ActionRefused
 from crm.invitations.services import sign_in_status
 from crm.models import Contact, Inquiry
 from crm.organisation_menu import organisation_choices
-from crm.records import MAX_ID, filtered_page, get_or_404, id_from_query, page_args
+from crm.records import MAX_ID, filtered_page, get_or_404, get_unmerged_or_404, id_from_query, page_args
 from crm.routing.engine import unavailable_reason
 from crm.routing.services import candidate_for
 
@@ -95,7 +95,7 @@ def detail(contact_id: int):
 @bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def edit(contact_id: int):
-    contact = get_or_404(Contact, contact_id)
+    contact = get_unmerged_or_404(Contact, contact_id)
     form = _form_with_choices(contact.organisation_id, contact)
     if form.validate_on_submit():
         try:
@@ -111,7 +111,7 @@ def edit(contact_id: int):
 @bp.route("/<int:contact_id>/deactivate", methods=["POST"])
 @requires(Access.STAFF)
 def deactivate(contact_id: int):
-    contact = get_or_404(Contact, contact_id)
+    contact = get_unmerged_or_404(Contact, contact_id)
     services.set_active(contact, False, current_user)
     flash(f"{contact.name} is now inactive.", "success")
     return redirect(url_for(".detail", contact_id=contact.id))
@@ -120,7 +120,7 @@ def deactivate(contact_id: int):
 @bp.route("/<int:contact_id>/reactivate", methods=["POST"])
 @requires(Access.STAFF)
 def reactivate(contact_id: int):
-    contact = get_or_404(Contact, contact_id)
+    contact = get_unmerged_or_404(Contact, contact_id)
     try:
         services.set_active(contact, True, current_user)
     except services.DuplicateEmail:
@@ -143,6 +143,10 @@ def _contact_whose_availability_may_change(contact_id: int) -> Contact:
     contact = db.session.get(Contact, contact_id) if 0 < contact_id <= MAX_ID else None
     if contact is None or not may_edit_availability(current_user, contact, my_contact_id(current_user)):
         abort(404)
+    if contact.merged_into_id is not None:
+        if not is_staff(current_user):
+            abort(404)
+        get_unmerged_or_404(Contact, contact.id)  # sends staff to its page, which points on
     return contact
 
 

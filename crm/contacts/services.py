@@ -42,7 +42,12 @@ def _json_list_has(column, code: str):
 
 
 def search(filters: ContactFilters) -> Select:
-    query = select(Contact).options(selectinload(Contact.organisation)).order_by(func.lower(Contact.name), Contact.id)
+    query = (
+        select(Contact)
+        .options(selectinload(Contact.organisation))
+        .where(Contact.merged_into_id.is_(None))
+        .order_by(func.lower(Contact.name), Contact.id)
+    )
     if filters.q:
         pattern = like_pattern(filters.q.casefold())
         query = query.where(

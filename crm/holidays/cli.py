@@ -1,6 +1,9 @@
-"""`flask crm seed-holidays`: the foundation calendar, with the US federal holidays."""
+"""`flask crm seed-holidays` and the job runner's federal-holidays job: the foundation calendar,
+with the US federal holidays."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import click
 from flask import current_app
@@ -12,11 +15,19 @@ from crm.holidays.services import Seeded, seed_foundation_calendar
 from crm.timezones import local_time
 
 
-def seed_holidays() -> Seeded:
-    """Seed the foundation calendar for the running app: this year by the response clock's
-    zone, the SLA_HOLIDAYS setting as extra closed days. Raises ValueError for a bad setting."""
+def seed_holidays(now: datetime | None = None) -> Seeded:
+    """Seed the foundation calendar for the running app: the year of ``now`` (the present when
+    not given) in the display zone, the SLA_HOLIDAYS setting as extra closed days. Raises
+    ValueError for a bad setting."""
     setting_days = parse_holidays(current_app.config.get("SLA_HOLIDAYS", ""))
-    return seed_foundation_calendar(local_time(utcnow()).date(), setting_days)
+    return seed_foundation_calendar(local_time(now or utcnow()).date(), setting_days)
+
+
+def federal_holidays_job(now: datetime) -> str:
+    """The federal-holidays job (crm.jobs.catalogue): once a new year has begun, the year that
+    has come into the five-year range is loaded; the years loaded before stay as managers
+    edited them, so a run with nothing new to load changes nothing."""
+    return describe(seed_holidays(now))
 
 
 def describe(seeded: Seeded) -> str:

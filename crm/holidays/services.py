@@ -52,7 +52,9 @@ def organisations_without_calendar() -> list[tuple[int, str]]:
     return [
         (organisation.id, organisation.name)
         for organisation in db.session.scalars(
-            select(Organisation).where(Organisation.id.not_in(has_one)).order_by(Organisation.name, Organisation.id)
+            select(Organisation)
+            .where(Organisation.id.not_in(has_one), Organisation.merged_into_id.is_(None))
+            .order_by(Organisation.name, Organisation.id)
         )
     ]
 

@@ -275,6 +275,11 @@ class _Run:
         if external_id is not None:
             self._earlier([("external", external_id)], "the same external id")
             record = db.session.scalar(select(kind.model).where(kind.model.external_id == external_id))
+        followed = False
+        while record is not None and getattr(record, "merged_into_id", None) is not None:
+            # A merged record's row updates the record it was merged into (crm.merging), which
+            # keeps an external id of its own.
+            record, followed = db.session.get(kind.model, record.merged_into_id), True
         form, valid = self._form(record, overlay)
         key = self._natural_key(form.data)
         if record is None and key is not None:
@@ -290,13 +295,13 @@ class _Run:
             # Every problem of the row at once: the cells not read, then what the form says of the rest.
             others = _errors(form, kind, skip=set(unreadable)) if not valid else ""
             raise RowRefused(" ".join([*unreadable.values(), others]).strip())
-        if record is not None and external_id and record.external_id not in (None, external_id):
+        if record is not None and external_id and not followed and record.external_id not in (None, external_id):
             raise RowRefused(f"This matches a record whose external id is {record.external_id}, not {external_id}.")
         existing = record is not None
         record = record if existing else kind.model()
         before = kind.fingerprint(record) if existing else None
         kind.stage(record, form.data, self.actor)
-        if external_id:
+        if external_id and not followed:
             record.external_id = external_id
         try:
             db.session.flush()

@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from crm import audit
+from crm.business_hours import business_hours_between
 from crm.extensions import db
+from crm.holidays import calendars
 from crm.inquiries import acceptance, intake
 from crm.inquiries.services import ActionRefused
 from crm.models import Contact, Inquiry, InquiryEventKind, InquiryPass, PassReason, User
@@ -42,6 +44,9 @@ def accept(inquiry: Inquiry, actor: User, now: datetime, *, from_link: bool = Fa
     )
     if refusal:
         raise ActionRefused(refusal)
+    # Business hours from receipt, by the calendar of the organisation it is with, as the
+    # first response's are: the report's time to acceptance.
+    hours = business_hours_between(inquiry.received_at, now, calendars.calendar_for(inquiry.organisation_id))
     # Conditional, so that of two clicks (or a click and the acceptance job) one wins.
     taken = db.session.execute(
         update(Inquiry)
@@ -50,7 +55,7 @@ def accept(inquiry: Inquiry, actor: User, now: datetime, *, from_link: bool = Fa
             Inquiry.accepted_at.is_(None),
             Inquiry.assigned_contact_id == inquiry.assigned_contact_id,
         )
-        .values(accepted_at=now, accepted_by_id=actor.id, acceptance_due_at=None)
+        .values(accepted_at=now, accepted_by_id=actor.id, acceptance_due_at=None, accepted_after_hours=hours)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:
@@ -60,6 +65,7 @@ def accept(inquiry: Inquiry, actor: User, now: datetime, *, from_link: bool = Fa
     inquiry.accepted_at = now
     inquiry.accepted_by = actor
     inquiry.acceptance_due_at = None
+    inquiry.accepted_after_hours = hours
     how = " from the link in the notice" if from_link else ""
     add_event(
         inquiry,

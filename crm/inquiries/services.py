@@ -366,7 +366,7 @@ def contact_with_phone(phone: str) -> Contact | None:
         return None
     return db.session.scalar(
         select(Contact)
-        .where(Contact.phone == phone.strip(), Contact.email == "")
+        .where(Contact.phone == phone.strip(), Contact.email == "", Contact.merged_into_id.is_(None))
         .order_by(Contact.active.desc(), Contact.id)
         .limit(1)
     )

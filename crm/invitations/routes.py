@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
@@ -12,8 +14,8 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.invitations import services
 from crm.invitations.forms import ColleagueInvitationForm
-from crm.models import AccountToken, Contact, Role, TokenPurpose
-from crm.records import get_or_404
+from crm.models import AccountToken, Contact, Role, TokenPurpose, User
+from crm.records import get_or_404, get_unmerged_or_404
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
 
@@ -65,7 +67,7 @@ def new():
 @bp.route("/contact/<int:contact_id>", methods=["POST"])
 @requires(Access.STAFF)
 def invite_contact(contact_id: int):
-    contact = get_or_404(Contact, contact_id)
+    contact = get_unmerged_or_404(Contact, contact_id)
     if not may_invite(current_user.role, Role.PARTNER):
         abort(403)
     try:
@@ -83,32 +85,32 @@ def _hours_text(row: AccountToken) -> str:
     return "1 hour" if hours == 1 else f"{hours} hours"
 
 
-@bp.route("/<int:invitation_id>/resend", methods=["POST"])
-@requires(Access.STAFF)
-def resend(invitation_id: int):
+def _act_on_invitation(invitation_id: int, action: Callable[[AccountToken, User], object], done: str):
+    """Resend or withdraw a pending invitation, then back to the list: `done` (formatted with
+    the invitation's email) when it worked, the refusal when it did not."""
     row = _open_invitation(invitation_id)
     try:
-        services.resend(row, current_user._get_current_object())
+        action(row, current_user._get_current_object())
     except services.InvitationRefused as refusal:
         db.session.rollback()
         flash(str(refusal), "error")
     else:
-        flash(f"A new invitation was sent to {row.email}; the link in the earlier one no longer works.", "success")
+        flash(done.format(email=row.email), "success")
     return redirect(_back_to_list())
+
+
+@bp.route("/<int:invitation_id>/resend", methods=["POST"])
+@requires(Access.STAFF)
+def resend(invitation_id: int):
+    return _act_on_invitation(
+        invitation_id, services.resend, "A new invitation was sent to {email}; the link in the earlier one no longer works."
+    )
 
 
 @bp.route("/<int:invitation_id>/withdraw", methods=["POST"])
 @requires(Access.STAFF)
 def withdraw(invitation_id: int):
-    row = _open_invitation(invitation_id)
-    try:
-        services.withdraw(row, current_user._get_current_object())
-    except services.InvitationRefused as refusal:
-        db.session.rollback()
-        flash(str(refusal), "error")
-    else:
-        flash(f"The invitation to {row.email} was withdrawn; its link no longer works.", "success")
-    return redirect(_back_to_list())
+    return _act_on_invitation(invitation_id, services.withdraw, "The invitation to {email} was withdrawn; its link no longer works.")
 
 
 @bp.route("/accept", methods=["GET", "POST"])

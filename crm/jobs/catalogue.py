@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from crm.auth.tokens import account_tokens_job
 from crm.family.services import follow_up_job
+from crm.holidays.cli import federal_holidays_job
 from crm.inquiries.acceptance_jobs import acceptance_timers_job
 from crm.inquiries.retention import retention_purge_job
 from crm.inquiries.sla_jobs import sla_checks_job
@@ -53,6 +55,20 @@ JOBS: tuple[Job, ...] = (
         every=timedelta(days=1),
         lease=timedelta(hours=1),
         description="anonymise closed and spam inquiries older than RETENTION_DAYS",
+    ),
+    Job(
+        name="federal-holidays",
+        run=federal_holidays_job,
+        every=timedelta(days=1),
+        lease=timedelta(minutes=10),
+        description="load the US federal holidays of the years come into range into the foundation calendar",
+    ),
+    Job(
+        name="account-tokens",
+        run=account_tokens_job,
+        every=timedelta(days=1),
+        lease=timedelta(minutes=10),
+        description="delete invitation and password-reset links that stopped working ACCOUNT_TOKEN_KEEP_DAYS ago",
     ),
 )
 

@@ -26,9 +26,10 @@ class AccountToken(db.Model):
     """A single-use, expiring link sent by email (crm.auth.tokens).
 
     The link carries a random token; only its SHA-256 is kept, so a copy of this table opens
-    nothing. A row is never deleted when it is used, withdrawn or expires: it says what
+    nothing. A row is not deleted when it is used, withdrawn or expires: it says what
     happened to the link, so the page it leads to can explain itself, and the users page can
-    list who was invited and by whom.
+    list who was invited and by whom. ACCOUNT_TOKEN_KEEP_DAYS later the account-tokens job
+    deletes it (crm.auth.tokens.remove_stopped).
     """
 
     __tablename__ = "account_tokens"

@@ -111,6 +111,9 @@ class Contact(TimestampMixin, db.Model):
     # re-import matches rows on it. Unique where set (a unique index: SQLite adds one without
     # copying the table); most records have none.
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
+    # Set when this contact was merged into another (crm.merging): the record is kept, with its
+    # history, but hidden from lists, search, routing and the API's lists; its page points on.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
 
     organisation: Mapped[Organisation | None] = relationship(
         back_populates="contacts", foreign_keys=[organisation_id]

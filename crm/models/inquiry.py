@@ -94,6 +94,7 @@ _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
 _FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_at").is_(None))
 _AWAITING_ACCEPTANCE = and_(column("accepted_at").is_(None), column("acceptance_due_at").is_not(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
+_ACCEPTED_WITHOUT_HOURS = and_(column("accepted_at").is_not(None), column("accepted_after_hours").is_(None))
 
 # crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
 # the requester wants to be reached and holds what that needs. An anonymised inquiry has
@@ -168,6 +169,14 @@ class Inquiry(db.Model):
             postgresql_where=_ANSWERED_WITHOUT_HOURS,
             sqlite_where=_ANSWERED_WITHOUT_HOURS,
         ),
+        # ...and the accepted ones whose business hours to acceptance were not stored (accepted
+        # before they were, or written by other means than the app): normally none.
+        Index(
+            "ix_inquiries_unmeasured_acceptance",
+            "received_at",
+            postgresql_where=_ACCEPTED_WITHOUT_HOURS,
+            sqlite_where=_ACCEPTED_WITHOUT_HOURS,
+        ),
         # The acceptance job looks only at inquiries still waiting to be accepted: a handful.
         Index(
             "ix_inquiries_acceptance_due",
@@ -233,6 +242,9 @@ class Inquiry(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     acceptance_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Business hours from receipt to acceptance, fixed when it is accepted (as
+    # first_response_hours is), so that reports need not run the business clock per row.
+    accepted_after_hours: Mapped[float | None] = mapped_column(Float)
 
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -97,6 +97,10 @@ class Organisation(TimestampMixin, db.Model):
     backup_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # Set when this organisation was merged into another (crm.merging): kept, hidden from lists.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
 
     regions: Mapped[list[Region]] = relationship(secondary=organisation_regions, order_by=Region.name)
     counties: Mapped[list[County]] = relationship(

@@ -9,7 +9,7 @@ from crm.inquiries.overdue import overdue_inquiries
 from crm.models import Organisation, RecordStatus
 from crm.organisations import services
 from crm.organisations.forms import OrganisationFilterForm, OrganisationForm
-from crm.records import filtered_page, get_or_404, page_args
+from crm.records import filtered_page, get_or_404, get_unmerged_or_404, page_args
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
 
@@ -81,7 +81,7 @@ def detail(organisation_id: int):
 @bp.route("/<int:organisation_id>/edit", methods=["GET", "POST"])
 @requires(Access.STAFF)
 def edit(organisation_id: int):
-    organisation = get_or_404(Organisation, organisation_id)
+    organisation = get_unmerged_or_404(Organisation, organisation_id)
     form = _form_with_choices(organisation, obj=organisation)
     if request.method == "GET":
         form.kind.data = organisation.kind.value
@@ -103,7 +103,7 @@ def edit(organisation_id: int):
 @bp.route("/<int:organisation_id>/deactivate", methods=["POST"])
 @requires(Access.STAFF)
 def deactivate(organisation_id: int):
-    organisation = get_or_404(Organisation, organisation_id)
+    organisation = get_unmerged_or_404(Organisation, organisation_id)
     services.set_status(organisation, RecordStatus.INACTIVE, current_user)
     flash(f"{organisation.name} is now inactive.", "success")
     return redirect(url_for(".detail", organisation_id=organisation.id))
@@ -112,7 +112,7 @@ def deactivate(organisation_id: int):
 @bp.route("/<int:organisation_id>/reactivate", methods=["POST"])
 @requires(Access.STAFF)
 def reactivate(organisation_id: int):
-    organisation = get_or_404(Organisation, organisation_id)
+    organisation = get_unmerged_or_404(Organisation, organisation_id)
     services.set_status(organisation, RecordStatus.ACTIVE, current_user)
     flash(f"{organisation.name} is active again.", "success")
     return redirect(url_for(".detail", organisation_id=organisation.id))

@@ -31,7 +31,12 @@ class OrganisationFilters:
 
 
 def search(filters: OrganisationFilters) -> Select:
-    query = select(Organisation).options(selectinload(Organisation.regions)).order_by(Organisation.name_key)
+    query = (
+        select(Organisation)
+        .options(selectinload(Organisation.regions))
+        .where(Organisation.merged_into_id.is_(None))
+        .order_by(Organisation.name_key)
+    )
     if filters.q:
         pattern = like_pattern(filters.q.casefold())
         query = query.where(

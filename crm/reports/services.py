@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     CTE,
@@ -60,122 +59,35 @@ from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import open_clause, overdue_clause
-from crm.models.inquiry_status import InquiryStatus
+from crm.reports.common import (
+    DEFAULT_DAYS,  # noqa: F401  (read from here by the routes and the tests, as before crm.reports.common)
+    NO_COUNTY,
+    Kind,
+    Period,
+    Table,
+    county_label,
+    county_names,
+    default_period,  # noqa: F401
+    in_period,
+    on_postgresql,
+)
+from crm.reports.loop import LOOP_TABLES, LoopFigures, loop_figures
 from crm.reports.stats import percentile
-
-DEFAULT_DAYS = 90
 
 # Long tables (organisations, contacts) show this many rows on the page; the CSV has all.
 PAGE_LIMIT = 25
 
 NO_TOPIC = "No topic"
-NO_COUNTY = "Outside Missouri or unknown"
 NO_REGION = "No region"
 NO_ORGANISATION = "No organisation"
 UNASSIGNED = "Not assigned"
 
-Kind = Literal["text", "count", "hours", "percent"]
-
-
-# --- the period ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Received dates from ``start`` to ``end``, both included, in the display timezone."""
-
-    start: date
-    end: date
-    timezone: str = "America/Chicago"
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def starts_at(self) -> datetime:
-        return datetime.combine(self.start, time(0), tzinfo=self.zone).astimezone(UTC)
-
-    @property
-    def ends_before(self) -> datetime:
-        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=self.zone).astimezone(UTC)
-
-    def months(self) -> list[date]:
-        """The first day of every calendar month the period touches."""
-        months, month = [], self.start.replace(day=1)
-        while month <= self.end:
-            months.append(month)
-            month = (month + timedelta(days=32)).replace(day=1)
-        return months
-
-    def month_boundaries(self) -> list[datetime]:
-        """The UTC instants at which the second and later months begin."""
-        return [datetime.combine(month, time(0), tzinfo=self.zone).astimezone(UTC) for month in self.months()[1:]]
-
-    def month_ranges(self) -> list[tuple[date, datetime, datetime]]:
-        """Each month the period touches: its first day, and the UTC instants at which its part
-        of the period starts and ends (exclusive)."""
-        boundaries = self.month_boundaries()
-        return list(zip(self.months(), [self.starts_at, *boundaries], [*boundaries, self.ends_before], strict=True))
-
-    def query_args(self) -> dict[str, str]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
-
-
-def default_period(today: date, timezone: str) -> Period:
-    return Period(start=today - timedelta(days=DEFAULT_DAYS - 1), end=today, timezone=timezone)
-
-
-# --- tables --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Table:
-    """One report: rows of a text label and numbers, drawn as a chart of one column."""
-
-    name: str
-    title: str
-    columns: tuple[str, ...]
-    kinds: tuple[Kind, ...]
-    rows: list[tuple[Any, ...]]
-    chart_column: int = 1
-    note: str = ""
-    # Ranked tables run largest first and chart only their top rows; the month table runs in time order.
-    ranked: bool = True
-    # How many rows the page shows; the CSV always has them all.
-    page_limit: int | None = None
-    # How many rows there are in all, when the query stopped at a limit.
-    total_rows: int | None = None
-
-    @property
-    def row_count(self) -> int:
-        return len(self.rows) if self.total_rows is None else self.total_rows
-
-    @property
-    def chart_unit(self) -> str:
-        return {"hours": "business hours", "percent": "%"}.get(self.kinds[self.chart_column], "")
-
-    def chart_points(self, limit: int | None = None) -> list[tuple[str, float]]:
-        points = [(str(row[0]), row[self.chart_column]) for row in self.rows if row[self.chart_column] is not None]
-        return points[:limit] if limit else points
+# --- counts --------------------------------------------------------------------------------
 
 
 def _sorted_counts(rows: Iterable[tuple[Any, int]]) -> list[tuple[Any, int]]:
     """Largest first, then by label, so equal counts always come out in the same order."""
     return sorted(rows, key=lambda row: (-row[1], str(row[0]).casefold()))
-
-
-def in_period(period: Period) -> list[ColumnElement[bool]]:
-    """Received in the period, and not spam: every figure but the open load."""
-    return [
-        Inquiry.received_at >= period.starts_at,
-        Inquiry.received_at < period.ends_before,
-        Inquiry.status != InquiryStatus.SPAM,
-    ]
-
-
-def _on_postgresql() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass(frozen=True)
@@ -229,7 +141,7 @@ def count_query(period: Period) -> Select:
         .join(Inquiry, and_(Inquiry.received_at >= months.c.starts_at, Inquiry.received_at < months.c.ends_before))
         .where(*in_period(period))
     )
-    if _on_postgresql():
+    if on_postgresql():
         counted = counted.add_columns(func.grouping(*keys).label("grouping_set")).group_by(func.grouping_sets(*keys))
     else:  # no GROUPING SETS: every combination of the five, summed per dimension by count_period
         counted = counted.add_columns(literal(0, Integer).label("grouping_set")).group_by(*keys)
@@ -528,11 +440,11 @@ def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, st
     rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
     if not rows:
         return ResponseBreakdown(ResponseFigures(0, None, None), {}, {})
-    county_names = _county_names()
+    names = county_names()
     by_county: dict[str, list[tuple[float, float]]] = {}
     by_language: dict[str, list[tuple[float, float]]] = {}
     for county, language, target, hours in rows:
-        label = _county_label(county, county_names)
+        label = county_label(county, names)
         by_county.setdefault(label, []).append((hours, target))
         by_language.setdefault(LANGUAGES.get(language, language), []).append((hours, target))
     return ResponseBreakdown(
@@ -540,14 +452,6 @@ def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, st
         by_county={label: _figures_of(answered) for label, answered in by_county.items()},
         by_language={label: _figures_of(answered) for label, answered in by_language.items()},
     )
-
-
-def _county_names() -> dict[str, str]:
-    return dict(db.session.execute(select(County.fips, County.name)).all())
-
-
-def _county_label(fips: str | None, names: dict[str, str]) -> str:
-    return names.get(fips, fips) if fips else NO_COUNTY
 
 
 def missed_deadlines(period: Period, now: datetime) -> Select:
@@ -565,11 +469,11 @@ def _with_missed(breakdown: ResponseBreakdown, period: Period, now: datetime) ->
     rows = db.session.execute(missed_deadlines(period, now)).all()
     if not rows:
         return breakdown
-    names = _county_names()
+    names = county_names()
     by_county: dict[str, int] = {}
     by_language: dict[str, int] = {}
     for county, language, missed in rows:
-        label = _county_label(county, names)
+        label = county_label(county, names)
         by_county[label] = by_county.get(label, 0) + missed
         language_label = LANGUAGES.get(language, language)
         by_language[language_label] = by_language.get(language_label, 0) + missed
@@ -590,7 +494,7 @@ def response_breakdown(period: Period, now: datetime) -> ResponseBreakdown:
     overall, per county and per language; ``now`` decides which unanswered inquiries are
     already past their deadline."""
     measured_now = _responses_measured_now(period)
-    if not _on_postgresql():
+    if not on_postgresql():
         return _with_missed(_breakdown_in_python(period, measured_now), period, now)
     overall = ResponseFigures(0, None, None)
     by_county: dict[str, ResponseFigures] = {}
@@ -664,6 +568,7 @@ class Report:
     total: int
     awaiting: int
     overall: ResponseFigures
+    loop: LoopFigures
     tables: list[Table] = field(default_factory=list)
 
     def table(self, name: str) -> Table:
@@ -683,7 +588,7 @@ RESPONSE_TABLES: dict[str, Callable[[ResponseBreakdown], Table]] = {
     "response_county": response_by_county,
     "response_language": response_by_language,
 }
-TABLE_NAMES: tuple[str, ...] = (*COUNT_TABLES, *RESPONSE_TABLES, "open_load")
+TABLE_NAMES: tuple[str, ...] = (*COUNT_TABLES, *RESPONSE_TABLES, *LOOP_TABLES, "open_load")
 
 
 def build_table(name: str, period: Period, now: datetime, limit: int | None = None) -> Table:
@@ -694,6 +599,8 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
         return COUNT_TABLES[name](period, None)
     if name in RESPONSE_TABLES:
         return RESPONSE_TABLES[name](response_breakdown(period, now))
+    if name in LOOP_TABLES:
+        return LOOP_TABLES[name](loop_figures(period, now))
     if name == "open_load":
         return open_load(now, limit)
     raise KeyError(name)
@@ -701,12 +608,16 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
 
 def build_report(period: Period, now: datetime) -> Report:
     """Every table of the page: the counts (one query), the regions' counties, the response
-    figures (one query, and one for responses measured now), and the open load."""
+    figures (one query, and one for responses measured now), the loop's figures
+    (crm.reports.loop: its counts, and the times to acceptance with those measured now), and
+    the open load."""
     counts = count_period(period)
     breakdown = response_breakdown(period, now)
+    loop = loop_figures(period, now)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),
+        *(builder(loop) for builder in LOOP_TABLES.values()),
         open_load(now, limit=PAGE_LIMIT),
     ]
     return Report(
@@ -714,5 +625,6 @@ def build_report(period: Period, now: datetime) -> Report:
         total=counts.total,
         awaiting=counts.total - breakdown.overall.count,
         overall=breakdown.overall,
+        loop=loop,
         tables=tables,
     )

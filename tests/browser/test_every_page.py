@@ -2,7 +2,7 @@
 
 Pages: each GET route of app.url_map is opened as the role that uses it (and, for some, as a
 role that may not), with the demo data and a few inquiries of our own. The status must be the
-expected one, the page must have one visible h1, the console must stay free of errors and axe
+expected one, the page must have one visible h1 and no id used twice, the console must stay free of errors and axe
 must find nothing serious or critical. CSV downloads and SVG charts are fetched by status.
 
 Forms: one clearly bad input per form (an empty required field, a date that does not exist,
@@ -92,6 +92,7 @@ def ids(live_app) -> dict[str, int]:
             "org": bootheel.id,
             "other_org": generate.id,
             "contact": pat.id,
+            "other_contact": keisha.id,
             "grant": grant.id,
             "report": one(select(GrantReport.id).where(GrantReport.grant_id == grant.id).order_by(GrantReport.id)),
             "interaction": one(select(Interaction.id).order_by(Interaction.id)),
@@ -253,6 +254,15 @@ PAGES = [
     Page("manager", "/contacts/new", h1="contact"),
     Page("manager", "/contacts/{contact}", h1="Pat Partner"),
     Page("manager", "/contacts/{contact}/edit", h1="Pat Partner"),
+    # Possible duplicates and the side-by-side merge page (nothing is merged by opening it).
+    Page("manager", "/contacts/duplicates", h1="Possible duplicate contacts"),
+    Page("manager", "/organisations/duplicates", h1="Possible duplicate organisations"),
+    Page("manager", "/contacts/merge?survivor={contact}&merged={other_contact}", h1="merge .* into Pat Partner"),
+    Page("manager", "/organisations/merge?survivor={org}&merged={other_org}", h1="merge .* into " + BOOTHEEL_BABIES),
+    Page("manager", "/contacts/merge?survivor={contact}&merged={contact}", status=400, h1="cannot be merged"),
+    Page("manager", "/organisations/merge", status=400, h1="cannot be merged", axe=False),
+    Page("partner", "/contacts/duplicates", status=403, axe=False),
+    Page("partner", "/organisations/merge?survivor={org}&merged={other_org}", status=403, axe=False),
     Page("manager", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
     Page("partner", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
     Page("partner", "/contacts/{contact}/handover", h1="Open inquiries due while Pat Partner is away"),
@@ -361,7 +371,21 @@ def test_page_opens(open_as, assert_accessible, ids, case: Page) -> None:
     if case.axe:
         assert_accessible(page)
     assert_enter_presses_the_main_button(page)
+    assert_ids_are_unique(page)
     assert browser.unexpected_errors(allow_4xx=case.status >= 400) == []
+
+
+# The ids used by more than one element: a label or aria reference finds only the first.
+DUPLICATE_IDS = """() => {
+    const seen = new Map();
+    document.querySelectorAll('[id]').forEach(el => seen.set(el.id, (seen.get(el.id) || 0) + 1));
+    return [...seen].filter(([, times]) => times > 1).map(([id, times]) => `#${id} x${times}`);
+}"""
+
+
+def assert_ids_are_unique(page) -> None:
+    duplicates = page.evaluate(DUPLICATE_IDS)
+    assert duplicates == [], f"{page.url}: ids used more than once: {', '.join(duplicates)}"
 
 
 # Forms with more than one submit button whose first (the one Enter in a text field presses)
@@ -634,6 +658,7 @@ def test_every_get_route_is_opened(live_app) -> None:
     opened = {case.path.split("?")[0] for case in PAGES} | {
         "/reports/export/<name>.csv",
         "/reports/chart/<name>.svg",
+        "/healthz",  # no page: a load balancer's check, fetched in tests/test_health.py
     }
     pattern_of = {
         rule.rule: re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", rule.rule) + "$")

@@ -1,0 +1,1 @@
+"""Possible duplicates and merging two contacts or two organisations into one."""

@@ -1,0 +1,125 @@
+"""What every table of the report shares: the period it covers, the table itself, and the
+groups the figures are broken down by (the inquiry's county and language)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, select
+
+from crm.extensions import db
+from crm.models import County, Inquiry
+from crm.models.inquiry_status import InquiryStatus
+
+DEFAULT_DAYS = 90
+
+NO_COUNTY = "Outside Missouri or unknown"
+
+Kind = Literal["text", "count", "hours", "percent"]
+
+
+# --- the period ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Received dates from ``start`` to ``end``, both included, in the display timezone."""
+
+    start: date
+    end: date
+    timezone: str = "America/Chicago"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time(0), tzinfo=self.zone).astimezone(UTC)
+
+    @property
+    def ends_before(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=self.zone).astimezone(UTC)
+
+    def months(self) -> list[date]:
+        """The first day of every calendar month the period touches."""
+        months, month = [], self.start.replace(day=1)
+        while month <= self.end:
+            months.append(month)
+            month = (month + timedelta(days=32)).replace(day=1)
+        return months
+
+    def month_boundaries(self) -> list[datetime]:
+        """The UTC instants at which the second and later months begin."""
+        return [datetime.combine(month, time(0), tzinfo=self.zone).astimezone(UTC) for month in self.months()[1:]]
+
+    def month_ranges(self) -> list[tuple[date, datetime, datetime]]:
+        """Each month the period touches: its first day, and the UTC instants at which its part
+        of the period starts and ends (exclusive)."""
+        boundaries = self.month_boundaries()
+        return list(zip(self.months(), [self.starts_at, *boundaries], [*boundaries, self.ends_before], strict=True))
+
+    def query_args(self) -> dict[str, str]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def default_period(today: date, timezone: str) -> Period:
+    return Period(start=today - timedelta(days=DEFAULT_DAYS - 1), end=today, timezone=timezone)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """One report: rows of a text label and numbers, drawn as a chart of one column."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    rows: list[tuple[Any, ...]]
+    chart_column: int = 1
+    note: str = ""
+    # Ranked tables run largest first and chart only their top rows; the month table runs in time order.
+    ranked: bool = True
+    # How many rows the page shows; the CSV always has them all.
+    page_limit: int | None = None
+    # How many rows there are in all, when the query stopped at a limit.
+    total_rows: int | None = None
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows) if self.total_rows is None else self.total_rows
+
+    @property
+    def chart_unit(self) -> str:
+        return {"hours": "business hours", "percent": "%"}.get(self.kinds[self.chart_column], "")
+
+    def chart_points(self, limit: int | None = None) -> list[tuple[str, float]]:
+        points = [(str(row[0]), row[self.chart_column]) for row in self.rows if row[self.chart_column] is not None]
+        return points[:limit] if limit else points
+
+
+def in_period(period: Period) -> list[ColumnElement[bool]]:
+    """Received in the period, and not spam: every figure but the open load."""
+    return [
+        Inquiry.received_at >= period.starts_at,
+        Inquiry.received_at < period.ends_before,
+        Inquiry.status != InquiryStatus.SPAM,
+    ]
+
+
+def on_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def county_names() -> dict[str, str]:
+    return dict(db.session.execute(select(County.fips, County.name)).all())
+
+
+def county_label(fips: str | None, names: dict[str, str]) -> str:
+    return names.get(fips, fips) if fips else NO_COUNTY

@@ -1,0 +1,557 @@
+"""The closed loop in the managers' review: whether partners took the period's inquiries, why
+they passed them on, what came of them and whether the families say they got help.
+
+Every figure is broken down by county and by language, as the first-response figures are, and
+covers the inquiries received in the period, spam left out (crm.reports.common.in_period):
+
+- Time to acceptance: business hours from receipt to acceptance (passes on the way included),
+  by the calendar of the organisation that accepted it, stored when it is accepted
+  (``Inquiry.accepted_after_hours``) as first-response hours are; an inquiry accepted without
+  them is measured when it is reported. Median and 90th percentile as the response figures
+  have them (``percentile_cont`` on PostgreSQL; crm.reports.stats on SQLite, which serves local
+  work only). An inquiry still open, with a contact, neither accepted nor answered, and past
+  its acceptance window (or left with a contact after everyone passed) is counted as not
+  accepted: a miss, never left out.
+- Passes by reason (``inquiry_passes``), and how many inquiries were passed on at least once.
+- Outcomes by category of the inquiries closed now.
+- Families asked "Did you get the help you needed?", how many answered and how many said yes.
+
+The counts are two statements: the inquiries grouped by county, language and the outcome of
+the closed ones, and the period's passes grouped by county, language and reason (and by
+county and language alone, for the inquiries passed on at least once). Their few rows are
+summed here into counties, languages and the whole: an inquiry has one county and one
+language, so nothing is counted twice. Every language the app takes and every county
+with an inquiry in the period gets a row, zeros included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    values,
+)
+
+from crm.business_hours import business_hours_between
+from crm.extensions import db
+from crm.holidays import calendars
+from crm.languages import LANGUAGES
+from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason
+from crm.models.inquiry import open_clause
+from crm.models.inquiry_status import InquiryStatus
+from crm.reports.common import Kind, Period, Table, county_label, county_names, in_period, on_postgresql
+from crm.reports.stats import percentile
+
+ALL = "All"
+REASONS: tuple[PassReason, ...] = tuple(PassReason)
+OUTCOMES: tuple[InquiryOutcome, ...] = tuple(InquiryOutcome)
+
+
+# --- the counts ------------------------------------------------------------------------------
+
+
+def _zeros(keys: Iterable[Any]) -> dict[Any, int]:
+    return dict.fromkeys(keys, 0)
+
+
+@dataclass(frozen=True)
+class LoopCounts:
+    """The loop's counts for one group of inquiries: a county, a language or all of them."""
+
+    inquiries: int = 0
+    accepted: int = 0
+    # Open, with a contact, neither accepted nor answered, past the acceptance window.
+    not_accepted: int = 0
+    passed: int = 0  # inquiries passed on at least once
+    passes: dict[PassReason, int] = field(default_factory=lambda: _zeros(REASONS))
+    passed_for: dict[PassReason, int] = field(default_factory=lambda: _zeros(REASONS))  # inquiries, per reason
+    outcomes: dict[InquiryOutcome, int] = field(default_factory=lambda: _zeros(OUTCOMES))  # closed ones
+    asked: int = 0
+    answered: int = 0
+    confirmed: int = 0
+
+    @property
+    def closed(self) -> int:
+        return sum(self.outcomes.values())
+
+    def __add__(self, other: LoopCounts) -> LoopCounts:
+        def plus(mine: dict, theirs: dict) -> dict:
+            return {key: mine[key] + theirs[key] for key in mine}
+
+        return LoopCounts(
+            inquiries=self.inquiries + other.inquiries,
+            accepted=self.accepted + other.accepted,
+            not_accepted=self.not_accepted + other.not_accepted,
+            passed=self.passed + other.passed,
+            passes=plus(self.passes, other.passes),
+            passed_for=plus(self.passed_for, other.passed_for),
+            outcomes=plus(self.outcomes, other.outcomes),
+            asked=self.asked + other.asked,
+            answered=self.answered + other.answered,
+            confirmed=self.confirmed + other.confirmed,
+        )
+
+
+def not_accepted_clause(now: datetime) -> ColumnElement[bool]:
+    """Still open with a contact who has neither accepted it nor answered the family, and past
+    the acceptance window; no window at all means everyone routing could offer it to passed."""
+    return and_(
+        open_clause(),
+        Inquiry.assigned_contact_id.is_not(None),
+        Inquiry.accepted_at.is_(None),
+        Inquiry.first_response_at.is_(None),
+        or_(Inquiry.acceptance_due_at.is_(None), Inquiry.acceptance_due_at < now),
+    )
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet the condition (count() skips the NULL of a false one)."""
+    return func.count(case((condition, 1)))
+
+
+def counts_query(period: Period, now: datetime) -> Select:
+    """The loop's counts per county, language and outcome of a closed inquiry (None for one
+    not closed), with the county's name: county_fips, language, outcome, county_name,
+    inquiries, accepted, not_accepted, asked, answered, confirmed."""
+    closed_outcome = case((Inquiry.status == InquiryStatus.CLOSED, Inquiry.outcome)).label("outcome")
+    grouped = (
+        select(
+            Inquiry.county_fips,
+            Inquiry.language,
+            closed_outcome,
+            func.count().label("inquiries"),
+            func.count(Inquiry.accepted_at).label("accepted"),
+            _count_if(not_accepted_clause(now)).label("not_accepted"),
+            func.count(Inquiry.follow_up_sent_at).label("asked"),
+            func.count(Inquiry.family_answered_at).label("answered"),
+            _count_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
+        )
+        .where(*in_period(period))
+        .group_by(Inquiry.county_fips, Inquiry.language, closed_outcome)
+        .subquery("grouped")
+    )
+    return select(grouped, County.name.label("county_name")).outerjoin(County, County.fips == grouped.c.county_fips)
+
+
+def passes_query(period: Period) -> Select:
+    """The passes of the period's inquiries per county, language and reason, and (reason None)
+    per county and language alone: county_fips, language, reason, passes, inquiries (those
+    passed on at least once, for that reason or for any). One statement, two GROUP BYs: an
+    inquiry passed for two reasons is one inquiry passed on."""
+    passed = (
+        select(Inquiry.county_fips, Inquiry.language, InquiryPass.reason, InquiryPass.inquiry_id)
+        .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
+        .where(*in_period(period))
+        .subquery("passed")
+    )
+    inquiries = func.count(passed.c.inquiry_id.distinct())
+    return union_all(
+        select(passed.c.county_fips, passed.c.language, passed.c.reason, func.count(), inquiries).group_by(
+            passed.c.county_fips, passed.c.language, passed.c.reason
+        ),
+        select(passed.c.county_fips, passed.c.language, null(), func.count(), inquiries).group_by(
+            passed.c.county_fips, passed.c.language
+        ),
+    )
+
+
+def _language_label(code: str) -> str:
+    return LANGUAGES.get(code, code)
+
+
+Figures = TypeVar("Figures")
+
+
+@dataclass(frozen=True)
+class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Breakdown[Figures])
+    """Figures for the whole period, per county (by name) and per language (by name)."""
+
+    overall: Figures
+    by_county: dict[str, Figures]
+    by_language: dict[str, Figures]
+
+
+def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
+    """The loop's counts overall, per county and per language; every language the app takes
+    has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
+    counts and the passes'."""
+    groups: dict[tuple[str | None, str], LoopCounts] = {}
+    names: dict[str, str] = {}
+    for row in db.session.execute(counts_query(period, now)):
+        outcomes = _zeros(OUTCOMES)
+        if row.outcome is not None:
+            outcomes[InquiryOutcome(row.outcome)] = row.inquiries
+        key = (row.county_fips, row.language)
+        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+            inquiries=row.inquiries,
+            accepted=row.accepted,
+            not_accepted=row.not_accepted,
+            outcomes=outcomes,
+            asked=row.asked,
+            answered=row.answered,
+            confirmed=row.confirmed,
+        )
+        if row.county_fips and row.county_name:
+            names[row.county_fips] = row.county_name
+    for county_fips, language, reason, passes, inquiries in db.session.execute(passes_query(period)):
+        if reason is None:
+            passed = LoopCounts(passed=inquiries)
+        else:
+            passed = LoopCounts(
+                passes={**_zeros(REASONS), PassReason(reason): passes},
+                passed_for={**_zeros(REASONS), PassReason(reason): inquiries},
+            )
+        key = (county_fips, language)
+        groups[key] = groups.get(key, LoopCounts()) + passed
+    overall = LoopCounts()
+    by_county: dict[str, LoopCounts] = {}
+    by_language: dict[str, LoopCounts] = {_language_label(code): LoopCounts() for code in LANGUAGES}
+    for (county_fips, language), counts in groups.items():
+        county = county_label(county_fips, names)
+        overall += counts
+        by_county[county] = by_county.get(county, LoopCounts()) + counts
+        by_language[_language_label(language)] = by_language.get(_language_label(language), LoopCounts()) + counts
+    return Breakdown(overall, by_county, by_language)
+
+
+# --- time to acceptance ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AcceptanceFigures:
+    accepted: int
+    median: float | None
+    p90: float | None
+
+
+NO_ACCEPTANCE = AcceptanceFigures(0, None, None)
+
+
+def _stored_acceptances(period: Period) -> Select:
+    """The period's accepted inquiries with the hours stored when they were accepted:
+    county_fips, language, hours."""
+    return select(Inquiry.county_fips, Inquiry.language, Inquiry.accepted_after_hours.label("hours")).where(
+        *in_period(period), Inquiry.accepted_at.is_not(None), Inquiry.accepted_after_hours.is_not(None)
+    )
+
+
+def _acceptances_measured_now(period: Period) -> list[tuple[str | None, str, float]]:
+    """The period's accepted inquiries without stored hours (ix_inquiries_unmeasured_acceptance
+    finds them; normally none), measured by today's calendar of the organisation each is with:
+    (county_fips, language, hours)."""
+    rows = db.session.execute(
+        select(
+            Inquiry.county_fips, Inquiry.language, Inquiry.received_at, Inquiry.accepted_at, Inquiry.organisation_id
+        ).where(*in_period(period), Inquiry.accepted_at.is_not(None), Inquiry.accepted_after_hours.is_(None))
+    ).all()
+    if not rows:
+        return []
+    by_organisation = calendars.calendars_for({row.organisation_id for row in rows})
+    return [
+        (county, language, business_hours_between(received, accepted, by_organisation[organisation_id]))
+        for county, language, received, accepted, organisation_id in rows
+    ]
+
+
+def acceptance_query(period: Period, measured_now: list[tuple[str | None, str, float]]) -> Select:
+    """PostgreSQL: accepted, median and 90th percentile overall, per county and per language in
+    one query; ``grouping_set`` is 3 overall, 1 a county, 2 a language."""
+    accepted = _stored_acceptances(period)
+    if measured_now:
+        measured = values(
+            column("county_fips", String), column("language", String), column("hours", Float), name="measured_now"
+        ).data(measured_now)
+        accepted = union_all(accepted, select(measured))
+    rows = accepted.subquery("acceptances")
+    figures = (
+        select(
+            func.grouping(rows.c.county_fips, rows.c.language).label("grouping_set"),
+            rows.c.county_fips,
+            rows.c.language,
+            func.count().label("accepted"),
+            func.percentile_cont(0.5).within_group(rows.c.hours).label("median"),
+            func.percentile_cont(0.9).within_group(rows.c.hours).label("p90"),
+        )
+        .group_by(func.grouping_sets(text("()"), rows.c.county_fips, rows.c.language))
+        .subquery("figures")
+    )
+    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
+
+
+def _figures_of(hours: list[float]) -> AcceptanceFigures:
+    return AcceptanceFigures(len(hours), percentile(hours, 50), percentile(hours, 90)) if hours else NO_ACCEPTANCE
+
+
+def acceptance_times(period: Period) -> Breakdown[AcceptanceFigures]:
+    """How long the period's accepted inquiries took to be accepted, in business hours."""
+    measured_now = _acceptances_measured_now(period)
+    if on_postgresql():
+        overall = NO_ACCEPTANCE
+        by_county: dict[str, AcceptanceFigures] = {}
+        by_language: dict[str, AcceptanceFigures] = {}
+        for row in db.session.execute(acceptance_query(period, measured_now)):
+            figures = AcceptanceFigures(row.accepted, row.median, row.p90)
+            if row.grouping_set == 3:
+                overall = figures
+            elif row.grouping_set == 1:
+                by_county[(row.county_name or row.county_fips) if row.county_fips else county_label(None, {})] = figures
+            else:
+                by_language[_language_label(row.language)] = figures
+        return Breakdown(overall, by_county, by_language)
+    # SQLite: the accepted inquiries of the period, read and measured here.
+    rows = [*db.session.execute(_stored_acceptances(period)).all(), *measured_now]
+    names = county_names() if rows else {}
+    counties: dict[str, list[float]] = {}
+    languages: dict[str, list[float]] = {}
+    for county, language, hours in rows:
+        counties.setdefault(county_label(county, names), []).append(hours)
+        languages.setdefault(_language_label(language), []).append(hours)
+    return Breakdown(
+        overall=_figures_of([hours for _county, _language, hours in rows]),
+        by_county={label: _figures_of(hours) for label, hours in counties.items()},
+        by_language={label: _figures_of(hours) for label, hours in languages.items()},
+    )
+
+
+# --- the figures and their tables ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoopFigures:
+    counts: Breakdown[LoopCounts]
+    acceptance: Breakdown[AcceptanceFigures]
+
+
+def loop_figures(period: Period, now: datetime) -> LoopFigures:
+    """Every loop figure of the period; ``now`` decides which inquiries are past their window."""
+    return LoopFigures(loop_counts(period, now), acceptance_times(period))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole * 100, 1) if whole else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _groups(figures: LoopFigures, by: str) -> list[tuple[str, LoopCounts, AcceptanceFigures]]:
+    """A breakdown's groups, most inquiries first, each with its counts and acceptance times."""
+    counts: dict[str, LoopCounts] = getattr(figures.counts, by)
+    times: dict[str, AcceptanceFigures] = getattr(figures.acceptance, by)
+    labels = counts.keys() | times.keys()
+    ordered = sorted(labels, key=lambda label: (-counts.get(label, LoopCounts()).inquiries, label.casefold()))
+    return [(label, counts.get(label, LoopCounts()), times.get(label, NO_ACCEPTANCE)) for label in ordered]
+
+
+def _with_all(figures: LoopFigures, by: str) -> list[tuple[str, LoopCounts, AcceptanceFigures]]:
+    if by == "overall":
+        return [(ALL, figures.counts.overall, figures.acceptance.overall)]
+    return _groups(figures, by)
+
+
+ACCEPTANCE_COLUMNS = (
+    "Inquiries",
+    "Accepted",
+    "Not accepted past the window",
+    "Median to acceptance (business hours)",
+    "90th percentile to acceptance (business hours)",
+)
+ACCEPTANCE_KINDS: tuple[Kind, ...] = ("text", "count", "count", "count", "hours", "hours")
+
+
+def _acceptance_table(name: str, title: str, heading: str, figures: LoopFigures, by: str, note: str = "") -> Table:
+    rows = [
+        (label, counts.inquiries, times.accepted, counts.not_accepted, _rounded(times.median), _rounded(times.p90))
+        for label, counts, times in _with_all(figures, by)
+    ]
+    return Table(name, title, (heading, *ACCEPTANCE_COLUMNS), ACCEPTANCE_KINDS, rows, chart_column=4, note=note)
+
+
+def acceptance_overall(figures: LoopFigures) -> Table:
+    return _acceptance_table(
+        "acceptance",
+        "Time to acceptance",
+        "Inquiries",
+        figures,
+        "overall",
+        note="Business hours from receipt until a partner accepted the inquiry, passes on the way included, by the "
+        "calendar of the organisation that accepted it. An inquiry still open with a contact who has neither accepted "
+        "nor answered it after the acceptance window is counted as not accepted.",
+    )
+
+
+def acceptance_by_county(figures: LoopFigures) -> Table:
+    return _acceptance_table("acceptance_county", "Time to acceptance by county", "County", figures, "by_county")
+
+
+def acceptance_by_language(figures: LoopFigures) -> Table:
+    return _acceptance_table(
+        "acceptance_language", "Time to acceptance by language", "Language", figures, "by_language"
+    )
+
+
+def passes_by_reason(figures: LoopFigures) -> Table:
+    """Every reason, in the order the pass form lists them, then any reason at all."""
+    counts = figures.counts.overall
+    rows: list[tuple[Any, ...]] = [
+        (reason.label, counts.passes[reason], counts.passed_for[reason]) for reason in REASONS
+    ]
+    rows.append(("Any reason", sum(counts.passes.values()), counts.passed))
+    return Table(
+        "passes",
+        "Passes by reason",
+        ("Reason", "Passes", "Inquiries passed on"),
+        ("text", "count", "count"),
+        rows,
+        ranked=False,
+        note="An inquiry passed on twice for one reason counts once in the last column; "
+        "“Any reason” counts the inquiries passed on at least once.",
+    )
+
+
+def _passes_table(name: str, title: str, heading: str, figures: LoopFigures, by: str) -> Table:
+    rows = [
+        (
+            label,
+            counts.inquiries,
+            counts.passed,
+            _share(counts.passed, counts.inquiries),
+            *(counts.passes[reason] for reason in REASONS),
+        )
+        for label, counts, _times in _groups(figures, by)
+    ]
+    return Table(
+        name,
+        title,
+        (
+            heading,
+            "Inquiries",
+            "Passed on at least once",
+            "Passed on (%)",
+            *(f"Passes: {reason.label}" for reason in REASONS),
+        ),
+        ("text", "count", "count", "percent", *(("count",) * len(REASONS))),
+        rows,
+        chart_column=3,
+    )
+
+
+def passes_by_county(figures: LoopFigures) -> Table:
+    return _passes_table("passes_county", "Passes by county", "County", figures, "by_county")
+
+
+def passes_by_language(figures: LoopFigures) -> Table:
+    return _passes_table("passes_language", "Passes by language", "Language", figures, "by_language")
+
+
+def outcomes_by_category(figures: LoopFigures) -> Table:
+    counts = figures.counts.overall
+    rows: list[tuple[Any, ...]] = [
+        (outcome.label, counts.outcomes[outcome], _share(counts.outcomes[outcome], counts.closed))
+        for outcome in OUTCOMES
+    ]
+    rows.append(("Every outcome", counts.closed, _share(counts.closed, counts.closed)))
+    return Table(
+        "outcomes",
+        "Outcomes of closed inquiries",
+        ("Outcome", "Closed inquiries", "Share of closed (%)"),
+        ("text", "count", "percent"),
+        rows,
+        ranked=False,
+        note="The inquiries of the period closed now, by what came of them; one reopened is not counted until it "
+        "is closed again.",
+    )
+
+
+def _outcomes_table(name: str, title: str, heading: str, figures: LoopFigures, by: str) -> Table:
+    rows = [
+        (
+            label,
+            counts.inquiries,
+            counts.closed,
+            _share(counts.outcomes[InquiryOutcome.CONNECTED], counts.closed),
+            *(counts.outcomes[outcome] for outcome in OUTCOMES),
+        )
+        for label, counts, _times in _groups(figures, by)
+    ]
+    return Table(
+        name,
+        title,
+        (heading, "Inquiries", "Closed", "Connected to a service (%)", *(outcome.label for outcome in OUTCOMES)),
+        ("text", "count", "count", "percent", *(("count",) * len(OUTCOMES))),
+        rows,
+        chart_column=3,
+    )
+
+
+def outcomes_by_county(figures: LoopFigures) -> Table:
+    return _outcomes_table("outcomes_county", "Outcomes by county", "County", figures, "by_county")
+
+
+def outcomes_by_language(figures: LoopFigures) -> Table:
+    return _outcomes_table("outcomes_language", "Outcomes by language", "Language", figures, "by_language")
+
+
+FAMILY_COLUMNS = ("Families asked", "Answered", "Got help", "Got help (% of answered)")
+FAMILY_KINDS: tuple[Kind, ...] = ("text", "count", "count", "count", "percent")
+
+
+def _family_table(name: str, title: str, heading: str, figures: LoopFigures, by: str, note: str = "") -> Table:
+    rows = [
+        (label, counts.asked, counts.answered, counts.confirmed, _share(counts.confirmed, counts.answered))
+        for label, counts, _times in _with_all(figures, by)
+    ]
+    return Table(name, title, (heading, *FAMILY_COLUMNS), FAMILY_KINDS, rows, chart_column=4, note=note)
+
+
+def family_overall(figures: LoopFigures) -> Table:
+    return _family_table(
+        "family",
+        "Families who got help",
+        "Inquiries",
+        figures,
+        "overall",
+        note="Families asked “Did you get the help you needed?” after a close, how many answered and how many "
+        "said yes; the share is of those who answered, so read it beside how few that may be.",
+    )
+
+
+def family_by_county(figures: LoopFigures) -> Table:
+    return _family_table("family_county", "Families who got help, by county", "County", figures, "by_county")
+
+
+def family_by_language(figures: LoopFigures) -> Table:
+    return _family_table("family_language", "Families who got help, by language", "Language", figures, "by_language")
+
+
+LOOP_TABLES: dict[str, Callable[[LoopFigures], Table]] = {
+    "acceptance": acceptance_overall,
+    "acceptance_county": acceptance_by_county,
+    "acceptance_language": acceptance_by_language,
+    "passes": passes_by_reason,
+    "passes_county": passes_by_county,
+    "passes_language": passes_by_language,
+    "outcomes": outcomes_by_category,
+    "outcomes_county": outcomes_by_county,
+    "outcomes_language": outcomes_by_language,
+    "family": family_overall,
+    "family_county": family_by_county,
+    "family_language": family_by_language,
+}

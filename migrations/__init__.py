@@ -1,0 +1,1 @@
+"""Alembic migrations (Flask-Migrate); a package so revisions can import migrations.helpers."""
