@@ -566,6 +566,32 @@ def test_reimporting_rows_matched_by_email_or_name_does_not_bring_a_merged_recor
     assert [contact.id for contact in interaction.contacts] == [nora.id]
 
 
+def test_a_merged_contacts_email_finds_the_contact_it_was_merged_into(client: FlaskClient, login) -> None:
+    """A family writing from the merged contact's email, or a user invited with it, is that
+    person: linked to the contact kept, not given a new contact that brings the duplicate back."""
+    from crm.auth.services import link_contact
+
+    staff = login(Role.STAFF)
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org")
+    merged = factories.ContactFactory(name="Nora M. North", email="Nora@Home.example.org", organisation=kept.organisation)
+    kept_id, merged_id = kept.id, merged.id
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept_id, merged_id, form, staff)
+    inquiry = factories.InquiryFactory(name="Nora", email="nora@home.example.org")
+    contacts_before = db.session.scalar(select(func.count()).select_from(Contact))
+
+    assert client.post(f"/inquiries/{inquiry.id}/link-contact").status_code == 302
+    user = factories.UserFactory(role=Role.STAFF, email="nora@home.example.org")
+    link_contact(user)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Inquiry, inquiry.id).requester_contact_id == kept_id
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == contacts_before
+    assert user.contact_id == kept_id
+
+
 def test_api_lists_leave_merged_records_out_and_refuse_changes(client: FlaskClient) -> None:
     from tests.api_support import bearer, user_with_token
 
