@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from rapidfuzz import fuzz, process, utils
-
 SAME_EMAIL = "same email"
 SAME_PHONE = "same phone"
 SIMILAR_NAME = "similar name"
@@ -67,6 +65,9 @@ def phone_key(phone: str) -> str:
 
 def name_score(first: str, second: str) -> int:
     """How alike two names are, 0-100: case, punctuation and word order do not count."""
+    # rapidfuzz is imported where it is used: only the duplicates pages need it, not every request.
+    from rapidfuzz import fuzz, utils
+
     return round(fuzz.token_sort_ratio(first, second, processor=utils.default_process))
 
 
@@ -109,6 +110,8 @@ def contact_pairs(rows: Sequence[ContactRow], threshold: int) -> list[Pair]:
 def organisation_pairs(rows: Sequence[NamedRow], threshold: int) -> list[Pair]:
     """The pairs of organisations whose names are alike, likeliest first. Each name is
     compared with those after it in rapidfuzz's compiled loop, the names cleaned once."""
+    from rapidfuzz import fuzz, process, utils
+
     pairs = _Pairs()
     names = [utils.default_process(row.name) for row in rows]
     for index, name in enumerate(names):
