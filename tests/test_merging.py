@@ -251,6 +251,11 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
     assert preview.status_code == 200, text
     assert "Inquiries assigned" in text
     assert "Already on" in text
+    # "Change the choices" goes back to the fields with the choices made.
+    back = re.search(r'href="([^"]*)">Change the choices', text).group(1).replace("&amp;", "&")
+    # (Takes inquiries: "No" here, "Yes" there; the kept record's value is the default.)
+    row = client.get(back).get_data(as_text=True).split('name="field-accepts_inquiries"')[2]
+    assert row.startswith(' id="field-accepts_inquiries-merged" value="merged" checked')
     done = client.post(
         "/contacts/merge",
         data={
