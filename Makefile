@@ -19,6 +19,8 @@ export CRM_ENV ?= development
 
 # `make test` leaves out the tests marked slow (the full naughty-strings sweep); .ci/run runs them too.
 PYTEST_MARKERS ?= not slow
+# pytest-xdist workers: one per core by default; PYTEST_WORKERS=0 runs in this process alone.
+PYTEST_WORKERS ?= auto
 
 .PHONY: help install install-dev run test lint bench bench-http migrate migration
 
@@ -74,7 +76,7 @@ run: install | instance
 
 test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(PYTEST_MARKERS)" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

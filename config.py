@@ -141,6 +141,9 @@ class Config:
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
+    # How long a process keeps topics, regions, routing rules and holiday calendars it read
+    # (crm.reference_cache): an edit made in another process takes effect within this time.
+    REFERENCE_CACHE_SECONDS = _int("REFERENCE_CACHE_SECONDS", 30)
     PAGE_SIZE = _int("PAGE_SIZE", 25)
     # Possible duplicates (crm.merging): two names in one organisation (or two organisations'
     # names) scoring at least this (rapidfuzz token_sort_ratio, 0-100) are listed; the list

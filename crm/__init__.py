@@ -92,9 +92,10 @@ def _refuse_bad_reply_to(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     import crm.models  # noqa: F401  (every model must be known to metadata and migrations)
-    from crm import outage
+    from crm import outage, reference_cache
 
     db.init_app(app)
+    reference_cache.install(app)
     # Teardowns run last-registered first: this closes the session before Flask-SQLAlchemy's
     # own teardown would, without failing the request over a connection killed meanwhile.
     app.teardown_appcontext(outage.end_session)

@@ -130,6 +130,37 @@ def test_possible_duplicate_organisations(client: FlaskClient, login) -> None:
     assert "South Start" not in text
 
 
+def test_the_databases_blocking_loses_no_pair(app) -> None:
+    """contact_duplicates loads only contacts that can pair; it finds what the rules find over all."""
+    from crm.merging import duplicates
+
+    north, south, alone = (
+        factories.OrganisationFactory(),
+        factories.OrganisationFactory(),
+        factories.OrganisationFactory(),
+    )
+    factories.ContactFactory(name="Nora North", email="nora@x.org", organisation=north)
+    factories.ContactFactory(name="Nora North", email="", organisation=north)
+    factories.ContactFactory(name="Sam South", email="SAM@x.org", organisation=south)
+    factories.ContactFactory(name="Samuel", email="sam@x.org", organisation=None, active=False)
+    factories.ContactFactory(name="Only One", email="only@x.org", organisation=alone)
+    factories.ContactFactory(name="Call Me", email="", phone="573-555-0100", organisation=None)
+    factories.ContactFactory(name="Call Me Too", email="", phone="5735550100", organisation=None)
+    factories.ContactFactory(name="No Org", email="noorg@x.org", organisation=None)
+    every = [
+        duplicates.ContactRow(*row)
+        for row in db.session.execute(
+            select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.organisation_id)
+        )
+    ]
+    threshold = app.config["DUPLICATE_NAME_THRESHOLD"]
+
+    found = services.contact_duplicates()
+
+    assert found == duplicates.contact_pairs(every, threshold)
+    assert len(found) == 3
+
+
 def test_duplicates_read_only_the_rule_columns(client: FlaskClient, login, count_queries) -> None:
     login(Role.STAFF)
     north = factories.OrganisationFactory()
@@ -220,6 +251,11 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
     assert preview.status_code == 200, text
     assert "Inquiries assigned" in text
     assert "Already on" in text
+    # "Change the choices" goes back to the fields with the choices made.
+    back = re.search(r'href="([^"]*)">Change the choices', text).group(1).replace("&amp;", "&")
+    # (Takes inquiries: "No" here, "Yes" there; the kept record's value is the default.)
+    row = client.get(back).get_data(as_text=True).split('name="field-accepts_inquiries"')[2]
+    assert row.startswith(' id="field-accepts_inquiries-merged" value="merged" checked')
     done = client.post(
         "/contacts/merge",
         data={

@@ -11,9 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Commands (Flask-Migrate brings Alembic, Mako, Pygments), the calendar feed, the API's body
-# checks, the duplicates pages, two-factor set-up and secrets, imports' spreadsheets, and the
+# checks, two-factor set-up and secrets, imports' spreadsheets, and the
 # ZIP package (the app reads its own table).
-LEFT_OUT = ("flask_migrate", "alembic", "mako", "pygments", "icalendar", "jsonschema", "rapidfuzz", "segno",
+LEFT_OUT = ("flask_migrate", "alembic", "mako", "pygments", "icalendar", "jsonschema", "segno",
             "cryptography", "openpyxl", "zipcodes")  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
@@ -129,11 +129,32 @@ def _not_merged(model):
 
 
 def contact_duplicates() -> list[duplicates.Pair]:
-    """Pairs of contacts not yet merged that may be one person. Only the five columns the
-    rules read are loaded, not the records."""
+    """Pairs of contacts not yet merged that may be one person.
+
+    The database blocks first: only contacts sharing an email (ignoring case) with another,
+    with a phone, or at an organisation with other contacts can pair, and only the five
+    columns the rules read are loaded. Phone digits and names are compared in Python."""
+    live = _not_merged(Contact)
+    shared_emails = (
+        select(func.lower(Contact.email))
+        .where(live, Contact.email != "")
+        .group_by(func.lower(Contact.email))
+        .having(func.count() > 1)
+    )
+    shared_organisations = (
+        select(Contact.organisation_id)
+        .where(live, Contact.organisation_id.is_not(None))
+        .group_by(Contact.organisation_id)
+        .having(func.count() > 1)
+    )
     rows = db.session.execute(
         select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.organisation_id).where(
-            _not_merged(Contact)
+            live,
+            or_(
+                Contact.phone != "",
+                func.lower(Contact.email).in_(shared_emails),
+                Contact.organisation_id.in_(shared_organisations),
+            ),
         )
     )
     contacts = [duplicates.ContactRow(*row) for row in rows]
