@@ -343,6 +343,22 @@ def test_merged_contact_is_hidden_and_points_to_the_survivor(client: FlaskClient
     assert "already merged" in again.get_data(as_text=True)
 
 
+def test_the_organisation_page_does_not_list_a_merged_contact(client: FlaskClient, login) -> None:
+    staff = login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org", organisation=home)
+    merged = factories.ContactFactory(name="Nora M. North", email="nora@home.example.org", organisation=home)
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept.id, merged.id, form, staff)
+
+    page = client.get(f"/organisations/{home.id}").get_data(as_text=True)
+
+    assert "Nora North" in page
+    assert "Nora M. North" not in page
+    assert "nora@home.example.org" not in page
+
+
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
