@@ -477,3 +477,19 @@ def test_the_run_reads_the_pending_inquiries_from_their_partial_indexes(app, man
         assert "SEARCH inquiries USING INDEX" in reminder_plan
         assert "SEARCH inquiries USING INDEX" in escalation_plan
         assert "SCAN inquiries" not in reminder_plan + escalation_plan
+
+
+def test_the_acceptance_timers_read_their_partial_index(app, managers):
+    from crm.inquiries.acceptance_jobs import run_acceptance_timers
+
+    with statements_run() as ran:
+        run_acceptance_timers(local(2026, 3, 4, 9))
+
+    [(statement, parameters)] = [
+        (statement, parameters) for statement, parameters in ran if "acceptance_due_at <=" in statement
+    ]
+    plan = _plan(statement, parameters)
+    if db.engine.dialect.name == "postgresql":
+        assert "ix_inquiries_acceptance_due" in plan
+    else:
+        assert "SCAN inquiries" not in plan
