@@ -516,6 +516,82 @@ def test_reimporting_a_merged_records_rows_updates_the_survivor(app) -> None:
     assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
 
 
+def test_reimporting_rows_matched_by_email_or_name_does_not_bring_a_merged_record_back(app) -> None:
+    """Without external ids, rows are matched by a contact's email or an organisation's name:
+    the merged record's email or name still finds the record it was merged into."""
+    from crm.imports import services as imports
+    from crm.imports.kinds import CONTACTS, INTERACTIONS, ORGANISATIONS
+    from crm.imports.reading import read_file
+
+    staff = factories.UserFactory(role=Role.STAFF)
+    partners = b"Name,City\r\nOzark Doulas,West Plains\r\nOzark Doula Collective,West Plains\r\n"
+    people = (
+        b"Name,Organisation,Email\r\n"
+        b"Nora North,Ozark Doulas,nora@work.example.org\r\n"
+        b"Nora M. North,Ozark Doulas,nora@home.example.org\r\n"
+    )
+
+    def run(kind, data: bytes):
+        sheet = read_file(data)
+        return imports.run(
+            kind, sheet, imports.suggested_mapping(kind, sheet.headings), staff, filename="f.csv", dry_run=False
+        )
+
+    run(ORGANISATIONS, partners)
+    kept, merged = db.session.scalars(select(Organisation).order_by(Organisation.id)).all()
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.ORGANISATIONS.fields})
+    services.merge(services.ORGANISATIONS, kept.id, merged.id, form, staff)
+    run(CONTACTS, people)
+    nora, nora_again = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+    form = {"version": services.version(nora, nora_again)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, nora.id, nora_again.id, form, staff)
+
+    again = run(ORGANISATIONS, partners)
+    people_again = run(CONTACTS, people)
+    meeting = run(
+        INTERACTIONS,
+        b"Type,Date,Organisation,Summary,Contacts\r\nmeeting,2026-03-02,Ozark Doula Collective,Visit,nora@home.example.org\r\n",
+    )
+
+    assert again.counts["create"] == 0
+    assert people_again.counts["create"] == 0
+    assert meeting.counts["create"] == 1, meeting.outcomes
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+    interaction = db.session.scalars(select(factories.Interaction)).one()
+    assert interaction.organisation_id == kept.id
+    assert [contact.id for contact in interaction.contacts] == [nora.id]
+
+
+def test_a_merged_contacts_email_finds_the_contact_it_was_merged_into(client: FlaskClient, login) -> None:
+    """A family writing from the merged contact's email, or a user invited with it, is that
+    person: linked to the contact kept, not given a new contact that brings the duplicate back."""
+    from crm.auth.services import link_contact
+
+    staff = login(Role.STAFF)
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org")
+    merged = factories.ContactFactory(name="Nora M. North", email="Nora@Home.example.org", organisation=kept.organisation)
+    kept_id, merged_id = kept.id, merged.id
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept_id, merged_id, form, staff)
+    inquiry = factories.InquiryFactory(name="Nora", email="nora@home.example.org")
+    contacts_before = db.session.scalar(select(func.count()).select_from(Contact))
+
+    assert client.post(f"/inquiries/{inquiry.id}/link-contact").status_code == 302
+    user = factories.UserFactory(role=Role.STAFF, email="nora@home.example.org")
+    link_contact(user)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Inquiry, inquiry.id).requester_contact_id == kept_id
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == contacts_before
+    assert user.contact_id == kept_id
+
+
 def test_api_lists_leave_merged_records_out_and_refuse_changes(client: FlaskClient) -> None:
     from tests.api_support import bearer, user_with_token
 

@@ -31,9 +31,9 @@ FORM_SETTINGS = {
     "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
     "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
 }
-# The reference and duplicate checks, the candidates with their open counts, and the chosen
-# contact; everything else a post sends is a write (the inquiry, its timeline, the contact's
-# turn, the two emails, the audit entries).
+# The topic, the reference and duplicate checks, and the candidates with their open counts
+# (the chosen contact's record among them); everything else a post sends is a write (the
+# inquiry, its timeline, the contact's turn, the two emails, the audit entries).
 MOST_READS_PER_POST = 4
 
 
@@ -91,7 +91,7 @@ def test_spam_is_stored_without_routing_it(app, client, world):
 
 
 def _seen_by_routing() -> dict[int, int]:
-    candidates, fallback = routing.fresh_candidates(routing.routing_setup())
+    candidates, fallback, _records = routing.fresh_candidates(routing.routing_setup())
     return {candidate.id: candidate.open_inquiries for candidate in [*candidates, fallback]}
 
 

@@ -326,6 +326,28 @@ def _retire(kind: Kind, survivor: Any, loser: Any) -> None:
         loser.name_key = f"{name_key(loser.name)} (merged {loser.id})"[-200:]
 
 
+def survivor_of(record: Any) -> Any:
+    """The record a merged record was merged into (following earlier merges); any other
+    record (of any model), or None, as it is."""
+    while record is not None and getattr(record, "merged_into_id", None) is not None:
+        record = db.session.get(type(record), record.merged_into_id)
+    return record
+
+
+def merged_organisation_named(key: str) -> Organisation | None:
+    """An organisation merged into another under the name with this ``name_key``, which
+    _retire made unique so the name is free; the oldest if several."""
+    candidates = db.session.scalars(
+        select(Organisation)
+        .where(
+            Organisation.merged_into_id.is_not(None),
+            Organisation.name_key.startswith(f"{key} (merged ", autoescape=True),
+        )
+        .order_by(Organisation.id)
+    )
+    return next((organisation for organisation in candidates if name_key(organisation.name) == key), None)
+
+
 def _apply(kind: Kind, survivor: Any, loser: Any, choices: dict[str, str], taken: dict[str, Any]) -> None:
     for name, choice in choices.items():
         if choice != TAKE:
