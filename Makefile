@@ -19,8 +19,10 @@ export CRM_ENV ?= development
 
 # `make test` leaves out the tests marked slow (the full naughty-strings sweep); .ci/run runs them too.
 PYTEST_MARKERS ?= not slow
+# pytest-xdist workers: one per core by default; PYTEST_WORKERS=0 runs in this process alone.
+PYTEST_WORKERS ?= auto
 
-.PHONY: help install install-dev run test lint bench migrate migration
+.PHONY: help install install-dev run test lint bench bench-http migrate migration
 
 help:
 	@echo "make run                 set up, migrate, load demo data, start the job runner and serve on http://$(HOST):$(PORT)"
@@ -30,6 +32,8 @@ help:
 	@echo "make migrate             flask db upgrade on the configured database"
 	@echo "make migration m=\"...\"   autogenerate a migration from the models"
 	@echo "make bench               python -m bench (BENCH_ARGS=\"--inquiries 20000 ...\")"
+	@echo "make bench-http          the app under gunicorn over real HTTP: pages, form posts, a bare insert,"
+	@echo "                         mail drain, worker memory (BENCH_DATABASE_URL=...; BENCH_ARGS=\"--inquiries 20000 ...\")"
 	@echo "make install             create .venv and install requirements.txt (what the app needs to run)"
 	@echo "make install-dev         make install, then requirements-dev.txt (tests and tools)"
 
@@ -72,7 +76,7 @@ run: install | instance
 
 test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(PYTEST_MARKERS)" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -82,6 +86,11 @@ lint: install-dev
 bench: install | instance
 	$(FLASK) db upgrade
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The app under gunicorn, measured over HTTP (bench/over_http.py); it migrates the database
+# itself, and needs the dev packages (httpx, aiosmtpd). Options as above, plus --posts and --concurrency.
+bench-http: install-dev | instance
+	$(BIN)/python -m bench.over_http $(BENCH_ARGS)
 
 migrate: install | instance
 	$(FLASK) db upgrade

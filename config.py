@@ -59,6 +59,8 @@ class Config:
 
     # Flask-Limiter: memory by default, Redis when RATELIMIT_STORAGE_URI names one.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Put before every rate-limit key: deployments (or tests) sharing one Redis keep apart.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
     # Behind a reverse proxy, the number of proxies whose X-Forwarded-For to trust (0: none);
@@ -139,6 +141,9 @@ class Config:
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
+    # How long a process keeps topics, regions, routing rules and holiday calendars it read
+    # (crm.reference_cache): an edit made in another process takes effect within this time.
+    REFERENCE_CACHE_SECONDS = _int("REFERENCE_CACHE_SECONDS", 30)
     PAGE_SIZE = _int("PAGE_SIZE", 25)
     # Possible duplicates (crm.merging): two names in one organisation (or two organisations'
     # names) scoring at least this (rapidfuzz token_sort_ratio, 0-100) are listed; the list

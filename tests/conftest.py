@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from config import TestConfig
-from crm import create_app
+from crm import create_app, reference_cache
 from crm.extensions import db, limiter
 from crm.models import Role, User
 from tests import factories
@@ -62,6 +62,8 @@ def _isolated_database(request: pytest.FixtureRequest) -> Iterator[None]:
         transaction = connection.begin()
         engines[None] = connection
         limiter.reset()
+        # What an earlier test read is rolled back with it.
+        reference_cache.forget()
         try:
             yield
         finally:

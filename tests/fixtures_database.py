@@ -12,8 +12,29 @@ from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+def database_url() -> Iterator[str]:
+    """TEST_DATABASE_URL, or an in-memory SQLite database per process.
+
+    Under pytest-xdist each worker gets a PostgreSQL database of its own, named after the
+    configured one and the worker (`test_gw0`, ...), made afresh and dropped afterwards: the
+    session's tables and the schemas that tests make must not meet another worker's."""
+    url = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or make_url(url).get_backend_name() == "sqlite":
+        yield url
+        return
+    configured = make_url(url)
+    name = f"{configured.database}_{worker}"
+    admin = create_engine(configured.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield configured.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @contextmanager

@@ -406,6 +406,35 @@ def test_honeypot_keeps_it_as_spam(app: Flask, client: FlaskClient) -> None:
         assert inquiry.is_spam
 
 
+@pytest.mark.parametrize(("seconds", "spam"), [(0.4, True), (2.9, True), (3, False), (3600 * 24 * 30, False), (1e300, False)])
+def test_a_form_sent_too_fast_is_kept_as_spam(app: Flask, client: FlaskClient, seconds: float, spam: bool) -> None:
+    with public_site(app, PUBLIC_FORM_MIN_SECONDS=3):
+        response = client.post(f"{API}/inquiries", json=_submission(form_seconds=seconds))
+
+        assert response.status_code == 201, response.get_json()
+        inquiry = db.session.scalar(select(Inquiry).where(Inquiry.reference == response.get_json()["reference"]))
+        assert inquiry.is_spam is spam
+        if spam:
+            assert f"Sent {seconds:.1f} s after the form was shown" in inquiry.spam_reason
+
+
+@pytest.mark.parametrize("seconds", [-1, "fast", True, None])
+def test_a_form_time_that_is_no_number_of_seconds_is_refused(app: Flask, client: FlaskClient, seconds) -> None:
+    with public_site(app):
+        body = _problem(client.post(f"{API}/inquiries", json=_submission(form_seconds=seconds)), 422)
+
+        assert set(body["errors"]) == {"form_seconds"}
+        assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
+
+
+def test_a_site_that_does_not_time_its_form_is_not_judged_on_it(app: Flask, client: FlaskClient) -> None:
+    with public_site(app, PUBLIC_FORM_MIN_SECONDS=3):
+        response = client.post(f"{API}/inquiries", json=_submission())
+
+        inquiry = db.session.scalar(select(Inquiry).where(Inquiry.reference == response.get_json()["reference"]))
+        assert not inquiry.is_spam
+
+
 def test_inquiries_share_the_forms_rate_limit(app: Flask, client: FlaskClient) -> None:
     with public_site(app, PUBLIC_FORM_RATE_LIMIT="2 per minute"):
         for number in range(2):

@@ -130,6 +130,37 @@ def test_possible_duplicate_organisations(client: FlaskClient, login) -> None:
     assert "South Start" not in text
 
 
+def test_the_databases_blocking_loses_no_pair(app) -> None:
+    """contact_duplicates loads only contacts that can pair; it finds what the rules find over all."""
+    from crm.merging import duplicates
+
+    north, south, alone = (
+        factories.OrganisationFactory(),
+        factories.OrganisationFactory(),
+        factories.OrganisationFactory(),
+    )
+    factories.ContactFactory(name="Nora North", email="nora@x.org", organisation=north)
+    factories.ContactFactory(name="Nora North", email="", organisation=north)
+    factories.ContactFactory(name="Sam South", email="SAM@x.org", organisation=south)
+    factories.ContactFactory(name="Samuel", email="sam@x.org", organisation=None, active=False)
+    factories.ContactFactory(name="Only One", email="only@x.org", organisation=alone)
+    factories.ContactFactory(name="Call Me", email="", phone="573-555-0100", organisation=None)
+    factories.ContactFactory(name="Call Me Too", email="", phone="5735550100", organisation=None)
+    factories.ContactFactory(name="No Org", email="noorg@x.org", organisation=None)
+    every = [
+        duplicates.ContactRow(*row)
+        for row in db.session.execute(
+            select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.organisation_id)
+        )
+    ]
+    threshold = app.config["DUPLICATE_NAME_THRESHOLD"]
+
+    found = services.contact_duplicates()
+
+    assert found == duplicates.contact_pairs(every, threshold)
+    assert len(found) == 3
+
+
 def test_duplicates_read_only_the_rule_columns(client: FlaskClient, login, count_queries) -> None:
     login(Role.STAFF)
     north = factories.OrganisationFactory()
@@ -207,15 +238,34 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
 
     preview = client.post(
         "/contacts/merge",
-        data={"survivor": survivor_id, "merged": loser_id, "version": version, "step": "preview", **choices},
+        data={
+            "survivor": survivor_id,
+            "merged": loser_id,
+            "version": version,
+            "kind": "contacts",
+            "step": "preview",
+            **choices,
+        },
     )
     text = preview.get_data(as_text=True)
     assert preview.status_code == 200, text
     assert "Inquiries assigned" in text
     assert "Already on" in text
+    # "Change the choices" goes back to the fields with the choices made.
+    back = re.search(r'href="([^"]*)">Change the choices', text).group(1).replace("&amp;", "&")
+    # (Takes inquiries: "No" here, "Yes" there; the kept record's value is the default.)
+    row = client.get(back).get_data(as_text=True).split('name="field-accepts_inquiries"')[2]
+    assert row.startswith(' id="field-accepts_inquiries-merged" value="merged" checked')
     done = client.post(
         "/contacts/merge",
-        data={"survivor": survivor_id, "merged": loser_id, "version": version, "step": "confirm", **choices},
+        data={
+            "survivor": survivor_id,
+            "merged": loser_id,
+            "version": version,
+            "kind": "contacts",
+            "step": "confirm",
+            **choices,
+        },
     )
     assert done.status_code == 302, done.get_data(as_text=True)
 
@@ -269,7 +319,13 @@ def test_merged_contact_is_hidden_and_points_to_the_survivor(client: FlaskClient
     survivor, loser = two_contacts["survivor"], two_contacts["loser"]
     survivor_id, loser_id = survivor.id, loser.id
     url = _merge_url(survivor_id, loser_id)
-    data = {"survivor": survivor_id, "merged": loser_id, "version": _version(client, url), "step": "confirm"}
+    data = {
+        "survivor": survivor_id,
+        "merged": loser_id,
+        "version": _version(client, url),
+        "kind": "contacts",
+        "step": "confirm",
+    }
     data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
     assert client.post("/contacts/merge", data=data).status_code == 302
 
@@ -311,7 +367,7 @@ def test_stale_form_and_missing_choice_are_refused_and_write_nothing(client: Fla
     survivor, loser = two_contacts["survivor"], two_contacts["loser"]
     survivor_id, loser_id = survivor.id, loser.id
     version = _version(client, _merge_url(survivor_id, loser_id))
-    base = {"survivor": survivor_id, "merged": loser_id, "step": "confirm"}
+    base = {"survivor": survivor_id, "merged": loser_id, "kind": "contacts", "step": "confirm"}
 
     missing = client.post("/contacts/merge", data={**base, "version": version})
     assert missing.status_code == 400
@@ -336,8 +392,8 @@ def test_two_user_accounts_refuse_the_merge(client: FlaskClient, login, two_cont
     data = {"survivor": survivor.id, "merged": loser.id, "version": _version(client, url)}
     data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
 
-    preview = client.post("/contacts/merge", data={**data, "step": "preview"})
-    confirm = client.post("/contacts/merge", data={**data, "step": "confirm"})
+    preview = client.post("/contacts/merge", data={**data, "kind": "contacts", "step": "preview"})
+    confirm = client.post("/contacts/merge", data={**data, "kind": "contacts", "step": "confirm"})
 
     assert preview.status_code == 409
     assert "user account" in preview.get_data(as_text=True)
@@ -350,7 +406,12 @@ def test_partners_may_not_merge(client: FlaskClient, login) -> None:
     login(Role.PARTNER)
     a, b = factories.ContactFactory(), factories.ContactFactory()
     assert client.get(_merge_url(a.id, b.id)).status_code == 403
-    assert client.post("/contacts/merge", data={"survivor": a.id, "merged": b.id, "step": "confirm"}).status_code == 403
+    assert (
+        client.post(
+            "/contacts/merge", data={"survivor": a.id, "merged": b.id, "kind": "contacts", "step": "confirm"}
+        ).status_code
+        == 403
+    )
     assert client.get("/contacts/duplicates").status_code == 403
 
 
@@ -388,6 +449,7 @@ def test_organisation_merge_moves_every_row_and_frees_the_name(client: FlaskClie
     data = {
         "survivor": survivor_id,
         "merged": loser_id,
+        "kind": "organisations",
         "version": version,
         "field-name": "merged",
         "field-city": "merged",
@@ -416,22 +478,133 @@ def test_organisation_merge_moves_every_row_and_frees_the_name(client: FlaskClie
     assert f'/organisations/{survivor_id}"' in listed
 
 
-def test_contacts_and_organisations_are_not_mixed(client: FlaskClient, login) -> None:
+def test_a_form_for_organisations_is_not_taken_as_one_for_contacts(client: FlaskClient, login) -> None:
     login(Role.STAFF)
-    organisation = factories.OrganisationFactory()
-    contact = factories.ContactFactory(organisation=None)
-    # An organisation's number given as a contact's: no such contact.
-    response = client.get(_merge_url(contact.id, organisation.id + 1000))
-    assert response.status_code == 404
+    a, b = factories.ContactFactory(), factories.ContactFactory()
+    data = {"survivor": a.id, "merged": b.id, "version": _version(client, _merge_url(a.id, b.id)), "step": "confirm"}
+
+    response = client.post("/contacts/merge", data={**data, "kind": "organisations"})
+
+    assert response.status_code == 400
+    assert "merges contacts" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Contact, b.id).merged_into_id is None
 
 
-def test_api_lists_leave_merged_records_out_and_refuse_changes(app) -> None:
-    from crm.api.resources import visible_contacts
+def test_reimporting_a_merged_records_rows_updates_the_survivor(app) -> None:
+    from crm.imports import services as imports
+    from crm.imports.kinds import ORGANISATIONS
+    from crm.imports.reading import read_file
 
     staff = factories.UserFactory(role=Role.STAFF)
+    survivor = factories.OrganisationFactory(name="Ozark Doulas", external_id="ORG-1")
+    loser = factories.OrganisationFactory(name="Ozark Doulas Collective", external_id="ORG-2")
+    form = {"version": services.version(survivor, loser), "field-name": "merged", "field-external_id": "merged"}
+    services.merge(services.ORGANISATIONS, survivor.id, loser.id, form, staff)
+    assert (survivor.external_id, loser.external_id) == ("ORG-2", "ORG-1"), "the two ids swap"
+
+    sheet = read_file(
+        b"ID,Name,City\r\nORG-1,Ozark Doulas Collective,West Plains\r\nORG-2,Ozark Doulas Collective,West Plains\r\n"
+    )
+    mapping = imports.suggested_mapping(ORGANISATIONS, sheet.headings)
+    result = imports.run(ORGANISATIONS, sheet, mapping, staff, filename="partners.csv", dry_run=False)
+
+    assert result.counts["create"] == 0
+    assert result.counts["refused"] == 1, "both rows are the same record now"
+    db.session.expire_all()
+    assert db.session.get(Organisation, survivor.id).city == "West Plains"
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+
+
+def test_reimporting_rows_matched_by_email_or_name_does_not_bring_a_merged_record_back(app) -> None:
+    """Without external ids, rows are matched by a contact's email or an organisation's name:
+    the merged record's email or name still finds the record it was merged into."""
+    from crm.imports import services as imports
+    from crm.imports.kinds import CONTACTS, INTERACTIONS, ORGANISATIONS
+    from crm.imports.reading import read_file
+
+    staff = factories.UserFactory(role=Role.STAFF)
+    partners = b"Name,City\r\nOzark Doulas,West Plains\r\nOzark Doula Collective,West Plains\r\n"
+    people = (
+        b"Name,Organisation,Email\r\n"
+        b"Nora North,Ozark Doulas,nora@work.example.org\r\n"
+        b"Nora M. North,Ozark Doulas,nora@home.example.org\r\n"
+    )
+
+    def run(kind, data: bytes):
+        sheet = read_file(data)
+        return imports.run(
+            kind, sheet, imports.suggested_mapping(kind, sheet.headings), staff, filename="f.csv", dry_run=False
+        )
+
+    run(ORGANISATIONS, partners)
+    kept, merged = db.session.scalars(select(Organisation).order_by(Organisation.id)).all()
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.ORGANISATIONS.fields})
+    services.merge(services.ORGANISATIONS, kept.id, merged.id, form, staff)
+    run(CONTACTS, people)
+    nora, nora_again = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+    form = {"version": services.version(nora, nora_again)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, nora.id, nora_again.id, form, staff)
+
+    again = run(ORGANISATIONS, partners)
+    people_again = run(CONTACTS, people)
+    meeting = run(
+        INTERACTIONS,
+        b"Type,Date,Organisation,Summary,Contacts\r\nmeeting,2026-03-02,Ozark Doula Collective,Visit,nora@home.example.org\r\n",
+    )
+
+    assert again.counts["create"] == 0
+    assert people_again.counts["create"] == 0
+    assert meeting.counts["create"] == 1, meeting.outcomes
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+    interaction = db.session.scalars(select(factories.Interaction)).one()
+    assert interaction.organisation_id == kept.id
+    assert [contact.id for contact in interaction.contacts] == [nora.id]
+
+
+def test_a_merged_contacts_email_finds_the_contact_it_was_merged_into(client: FlaskClient, login) -> None:
+    """A family writing from the merged contact's email, or a user invited with it, is that
+    person: linked to the contact kept, not given a new contact that brings the duplicate back."""
+    from crm.auth.services import link_contact
+
+    staff = login(Role.STAFF)
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org")
+    merged = factories.ContactFactory(name="Nora M. North", email="Nora@Home.example.org", organisation=kept.organisation)
+    kept_id, merged_id = kept.id, merged.id
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept_id, merged_id, form, staff)
+    inquiry = factories.InquiryFactory(name="Nora", email="nora@home.example.org")
+    contacts_before = db.session.scalar(select(func.count()).select_from(Contact))
+
+    assert client.post(f"/inquiries/{inquiry.id}/link-contact").status_code == 302
+    user = factories.UserFactory(role=Role.STAFF, email="nora@home.example.org")
+    link_contact(user)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Inquiry, inquiry.id).requester_contact_id == kept_id
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == contacts_before
+    assert user.contact_id == kept_id
+
+
+def test_api_lists_leave_merged_records_out_and_refuse_changes(client: FlaskClient) -> None:
+    from tests.api_support import bearer, user_with_token
+
+    _user, secret = user_with_token(Role.STAFF)
     kept, merged = factories.ContactFactory(), factories.ContactFactory()
     merged.merged_into_id = kept.id
     db.session.commit()
-    ids = set(db.session.scalars(visible_contacts(staff).with_only_columns(Contact.id)))
+
+    listed = client.get("/api/v1/contacts?limit=100", headers=bearer(secret)).get_json()
+    changed = client.patch(f"/api/v1/contacts/{merged.id}", json={"title": "Director"}, headers=bearer(secret))
+
+    ids = {item["id"] for item in listed["items"]}
     assert kept.id in ids
     assert merged.id not in ids
+    assert changed.status_code == 409
+    assert f"merged into contact {kept.id}" in changed.get_json()["detail"]

@@ -211,3 +211,36 @@ def test_contact_preference_keeps_every_row_and_answers_phone_only_requests_by_p
     # The table copy on SQLite must not take the timeline with the old table.
     assert (preferences, events) == ({"IM-EMAIL1": "email", "IM-PHONE1": "phone"}, 2)
     assert_no_drift()
+
+
+# --- hours to acceptance of rows accepted before they were stored (revision fcd878707e40) ----------
+
+BEFORE_ACCEPTANCE_HOURS_BACKFILL = "5d0c1f3a9e27"
+
+
+def test_acceptances_at_receipt_get_zero_hours_and_the_others_are_left_to_the_report(migrated_app: Flask) -> None:
+    config = alembic_config()
+    command.upgrade(config, BEFORE_ACCEPTANCE_HOURS_BACKFILL)
+    with db.engine.begin() as connection:
+        received = "2026-01-05 15:00:00"
+        for number, accepted in ((1, received), (2, "2026-01-06 15:00:00"), (3, None)):
+            _insert(
+                connection,
+                "inquiries",
+                id=number,
+                reference=f"IM-ACCEPT{number}",
+                email=f"family{number}@example.org",
+                source="web",
+                status="new",
+                language="en",
+                contact_preference="email",
+                received_at=received,
+                accepted_at=accepted,
+            )
+
+    command.upgrade(config, "head")
+
+    with db.engine.connect() as connection:
+        hours = dict(connection.execute(text("SELECT reference, accepted_after_hours FROM inquiries")).all())
+    assert hours == {"IM-ACCEPT1": 0.0, "IM-ACCEPT2": None, "IM-ACCEPT3": None}
+    assert_no_drift()

@@ -419,9 +419,11 @@ def statements_run() -> Iterator[list[tuple[str, Any]]]:
 
 
 def _run_counting(now: datetime) -> int:
+    """The statements a run takes, those reading holiday calendars aside: a process may keep
+    those for a while, so whether a run reads them depends on the runs before it."""
     with statements_run() as ran:
         run_sla_checks(now)
-    return len(ran)
+    return len([statement for statement, _parameters in ran if "holiday" not in statement])
 
 
 def test_a_run_takes_the_same_number_of_statements_for_three_inquiries_or_thirty(app, managers):

@@ -4,6 +4,7 @@ forms and services (crm.api.resources), and every error is problem+json (crm.pro
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
@@ -189,9 +190,10 @@ def submit_inquiry():
 def _send(data: dict[str, Any], sending: public_services.Sending) -> public_services.Confirmation:
     values = {**data, "topic": data.get("topic_id"), "language": data.get("language", "en")}
     values.pop("topic_id", None)
+    values.pop("form_seconds", None)
     form = InquiryForm(formdata=formdata(values), meta=NO_CSRF)
     language = values["language"]
-    form.set_topics(public_services.topic_choices(public_services.active_topics(), language), "Choose a topic")
+    form.set_topics(public_services.public_topic_choices(language), "Choose a topic")
     if not form.validate():
         raise Invalid(form_errors(form, renamed={"topic": "topic_id"}))
     details = public_services.inquiry_details(
@@ -203,9 +205,11 @@ def _send(data: dict[str, Any], sending: public_services.Sending) -> public_serv
         language=form.language.data,
         message=form.message.data,
     )
-    # The honeypot is the calling site's to pass on; how long its form was open, it knows
-    # and we cannot, so only the honeypot is judged here.
-    reason = spam.spam_reason(honeypot=spam.honeypot_filled(data.get("website")), timing=spam.Timing.OK, age=None)
+    # The honeypot and how long its form was open are the calling site's to pass on: we did not
+    # show the form, so there is no signed render time, and a form open for days is not expired.
+    age = spam.reported_form_age(data.get("form_seconds"))
+    timing = spam.Timing.OK if age is None else spam.judge_timing(age, spam.min_form_seconds(), max_age=timedelta.max)
+    reason = spam.spam_reason(honeypot=spam.honeypot_filled(data.get("website")), timing=timing, age=age)
     return sending.send(details, spam_reason=reason)
 
 

@@ -204,6 +204,14 @@ INQUIRY_SUBMISSION = body(
         "message": STRING,
         "consent": {**BOOLEAN, "description": "Must be true: the sender agrees to be contacted about this message."},
         "website": {**STRING, "description": "Your form's hidden honeypot field, if it has one: filled in by bots only."},
+        "form_seconds": {
+            "type": "number",
+            "minimum": 0,
+            "description": (
+                "How many seconds your visitor's form was open before it was sent, if your site measures it: "
+                "a message sent sooner than people can write one is kept as spam, as the Get in Touch form's is."
+            ),
+        },
     },
     ["name", "email", "zip_code", "topic_id", "message", "consent"],
     "An inquiry sent from another site, checked and routed as the Get in Touch form's.",

@@ -17,11 +17,12 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from crm.business_hours import DEFAULT_TARGET_HOURS, BusinessCalendar, add_business_hours, calendar_from_config
 from crm.extensions import db
 from crm.models import Holiday, HolidayCalendar, Inquiry
+from crm.reference_cache import cached
 
 # A range added in one go ("closed the week of Christmas") spans at most this many days: a
 # longer one is more likely a typo in the year than a closure.
@@ -104,23 +105,32 @@ def calendar_for(organisation_id: int | None) -> BusinessCalendar:
 
 
 def calendars_for(organisation_ids: Iterable[int | None]) -> dict[int | None, BusinessCalendar]:
-    """The business calendars of several organisations, read in one query."""
-    wanted = set(organisation_ids)
-    own_ids = [organisation_id for organisation_id in wanted if organisation_id is not None]
-    rows = db.session.execute(
-        select(Holiday.day, HolidayCalendar.organisation_id)
-        .join(HolidayCalendar, Holiday.calendar_id == HolidayCalendar.id)
-        .where(or_(HolidayCalendar.is_foundation.is_(True), HolidayCalendar.organisation_id.in_(own_ids)))
-    ).all()
-    foundation = [day for day, organisation_id in rows if organisation_id is None]
-    own: dict[int, list[date]] = {}
-    for day, organisation_id in rows:
-        if organisation_id is not None:
-            own.setdefault(organisation_id, []).append(day)
+    """The business calendars of several organisations."""
+    foundation, own = closed_days_by_calendar()
     return {
         organisation_id: _working_week(closed_days(foundation, own.get(organisation_id, ())))
-        for organisation_id in wanted
+        for organisation_id in set(organisation_ids)
     }
+
+
+def _load_closed_days() -> tuple[frozenset[date], dict[int, frozenset[date]]]:
+    rows = db.session.execute(
+        select(Holiday.day, HolidayCalendar.organisation_id, HolidayCalendar.is_foundation).join(
+            HolidayCalendar, Holiday.calendar_id == HolidayCalendar.id
+        )
+    ).all()
+    own: dict[int, set[date]] = {}
+    for day, organisation_id, is_foundation in rows:
+        if not is_foundation and organisation_id is not None:
+            own.setdefault(organisation_id, set()).add(day)
+    foundation = frozenset(day for day, _organisation_id, is_foundation in rows if is_foundation)
+    return foundation, {organisation_id: frozenset(days) for organisation_id, days in own.items()}
+
+
+def closed_days_by_calendar() -> tuple[frozenset[date], dict[int, frozenset[date]]]:
+    """The foundation calendar's days, and each organisation's own calendar's days (kept for
+    a while: crm.reference_cache)."""
+    return cached("holidays", _load_closed_days)
 
 
 def widest_calendar() -> BusinessCalendar:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -25,7 +25,6 @@ from crm.mail.outbox import (
 from crm.models import (
     Contact,
     ContactPreference,
-    County,
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
@@ -173,16 +172,19 @@ def take_in(
         db.session.flush()
         return Received(inquiry=inquiry, duplicate=False)
 
-    if assign_to is not None:
-        route_to_contact(inquiry, routing.decided_by_hand(details.zip_code, assign_to, actor.name), now, actor)
-    else:
-        try:
-            outcome = rules_outcome(inquiry, now)
-        except routing.NoFallbackContact as error:
-            set_place(inquiry, routing.place_of(details.zip_code))
-            keep_unrouted(inquiry, str(error), now)
+    # Routing reads before anything is written, so that the inquiry is inserted once, with
+    # where it goes, rather than inserted and then updated.
+    with db.session.no_autoflush:
+        if assign_to is not None:
+            route_to_contact(inquiry, routing.decided_by_hand(details.zip_code, assign_to, actor.name), now, actor)
         else:
-            route_to_contact(inquiry, outcome, now, actor)
+            try:
+                outcome = rules_outcome(inquiry, now)
+            except routing.NoFallbackContact as error:
+                set_place(inquiry, routing.place_of(details.zip_code))
+                keep_unrouted(inquiry, str(error), now)
+            else:
+                route_to_contact(inquiry, outcome, now, actor)
     return Received(inquiry=inquiry, duplicate=False)
 
 
@@ -210,7 +212,7 @@ def set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
         return
     inquiry.state = place.state
     # Only counties we keep records for; another state's county stays unrecorded.
-    if place.county_fips and db.session.get(County, place.county_fips) is not None:
+    if place.county_fips and place.county_fips in routing.known_counties():
         inquiry.county_fips = place.county_fips
 
 
@@ -247,14 +249,17 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
 
 def queue_notice_to_accept(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> None:
     """The usual notice, with the link to accept the inquiry."""
-    queue_contact_notice(inquiry, contact, reason=reason, accept_url=accept_links.url_for_contact(inquiry.id, contact.id))
+    queue_contact_notice(
+        inquiry, contact, reason=reason, accept_url=accept_links.url_for_contact(inquiry.id, contact.id)
+    )
 
 
 def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> None:
+    stored_before = inspect(inquiry).has_identity
     contact = place_with_contact(inquiry, outcome, now, actor)
     # Recovered spam may have been routed and acknowledged before it was marked: tell only
-    # whoever has not been told, so nobody gets the same email twice.
-    queued = already_queued(inquiry)
+    # whoever has not been told, so nobody gets the same email twice. A new inquiry has no email yet.
+    queued = already_queued(inquiry) if stored_before else set()
     if not any((kind, contact.email.lower()) in queued for kind in CONTACT_NOTICE_KINDS):
         queue_notice_to_accept(inquiry, contact)
     if not any(kind == "requester_ack" for kind, _address in queued):

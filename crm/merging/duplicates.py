@@ -65,9 +65,26 @@ def phone_key(phone: str) -> str:
     return digits if len(digits) >= MIN_PHONE_DIGITS else ""
 
 
+def sorted_name(name: str) -> str:
+    """A name as token_sort_ratio compares it: cleaned (case, punctuation), its words sorted."""
+    return " ".join(sorted(utils.default_process(name).split()))
+
+
 def name_score(first: str, second: str) -> int:
     """How alike two names are, 0-100: case, punctuation and word order do not count."""
     return round(fuzz.token_sort_ratio(first, second, processor=utils.default_process))
+
+
+def _similar_names(ids: Sequence[int], names: Sequence[str], threshold: int):
+    """(id, id, score) for each two names scoring at least ``threshold``. The names are
+    cleaned and sorted once, then compared with plain ratio (which is token_sort_ratio on
+    sorted names) in rapidfuzz's compiled loop, each with those after it."""
+    keys = [sorted_name(name) for name in names]
+    for index, key in enumerate(keys):
+        for _, score, offset in process.extract(
+            key, keys[index + 1 :], scorer=fuzz.ratio, processor=None, score_cutoff=threshold, limit=None
+        ):
+            yield ids[index], ids[index + 1 + offset], round(score)
 
 
 class _Pairs:
@@ -99,22 +116,14 @@ def contact_pairs(rows: Sequence[ContactRow], threshold: int) -> list[Pair]:
             for one, other in combinations(group, 2):
                 pairs.add(one.id, other.id, reason, 100)
     for group in _groups(rows, lambda row: row.organisation_id):
-        for one, other in combinations(group, 2):
-            score = name_score(one.name, other.name)
-            if score >= threshold:
-                pairs.add(one.id, other.id, SIMILAR_NAME, score)
+        for one, other, score in _similar_names([row.id for row in group], [row.name for row in group], threshold):
+            pairs.add(one, other, SIMILAR_NAME, score)
     return pairs.sorted()
 
 
 def organisation_pairs(rows: Sequence[NamedRow], threshold: int) -> list[Pair]:
-    """The pairs of organisations whose names are alike, likeliest first. Each name is
-    compared with those after it in rapidfuzz's compiled loop, the names cleaned once."""
+    """The pairs of organisations whose names are alike, likeliest first."""
     pairs = _Pairs()
-    names = [utils.default_process(row.name) for row in rows]
-    for index, name in enumerate(names):
-        later = names[index + 1 :]
-        for _, score, offset in process.extract(
-            name, later, scorer=fuzz.token_sort_ratio, processor=None, score_cutoff=threshold, limit=None
-        ):
-            pairs.add(rows[index].id, rows[index + 1 + offset].id, SIMILAR_NAME, round(score))
+    for one, other, score in _similar_names([row.id for row in rows], [row.name for row in rows], threshold):
+        pairs.add(one, other, SIMILAR_NAME, score)
     return pairs.sorted()

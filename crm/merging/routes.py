@@ -35,7 +35,10 @@ def detail_url(kind: Kind, record_id: int) -> str:
 
 def _refused(kind: Kind, refusal: MergeRefused):
     db.session.rollback()
-    return render_template("merging/refused.html", kind=kind, message=refusal.message), refusal.status
+    return (
+        render_template("merging/refused.html", kind=kind, message=refusal.message, status=refusal.status),
+        refusal.status,
+    )
 
 
 def _duplicates(kind: Kind):
@@ -71,6 +74,7 @@ def _page(kind: Kind, survivor, loser, choices: dict[str, str], step: str, statu
         value_of=services.value_of,
         labels=services.REFERENCE_LABELS,
         detail_url=detail_url,
+        choice_args={f"field-{name}": choice for name, choice in choices.items()},
         KEEP=KEEP,
         TAKE=TAKE,
     ), (409 if step == "preview" and plan.refusals else status)
@@ -79,10 +83,21 @@ def _page(kind: Kind, survivor, loser, choices: dict[str, str], step: str, statu
 def _merge(kind: Kind):
     values = request.args if request.method == "GET" else request.form
     try:
+        if request.method == "POST" and request.form.get("kind") != kind.key:
+            raise MergeRefused(f"This page merges {kind.key}; the form sent was not for {kind.key}.", 400)
         survivor_id, loser_id = _record_id(values, "survivor", kind), _record_id(values, "merged", kind)
         if request.method == "GET":
             survivor, loser = services.load_pair(kind, survivor_id, loser_id)
-            return _page(kind, survivor, loser, services.default_choices(kind, survivor, loser), "choose")
+            choices = services.default_choices(kind, survivor, loser)
+            # Back from the preview ("Change the choices"): the choices made, where still valid.
+            choices.update(
+                {
+                    name: request.args[f"field-{name}"]
+                    for name in choices
+                    if request.args.get(f"field-{name}") in (KEEP, TAKE)
+                }
+            )
+            return _page(kind, survivor, loser, choices, "choose")
         if request.form.get("step") == "confirm":
             services.merge(kind, survivor_id, loser_id, request.form, current_user)
             flash(f"The two {kind.key} are now one; the other is kept as merged into this one.", "success")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
@@ -129,11 +129,32 @@ def _not_merged(model):
 
 
 def contact_duplicates() -> list[duplicates.Pair]:
-    """Pairs of contacts not yet merged that may be one person. Only the five columns the
-    rules read are loaded, not the records."""
+    """Pairs of contacts not yet merged that may be one person.
+
+    The database blocks first: only contacts sharing an email (ignoring case) with another,
+    with a phone, or at an organisation with other contacts can pair, and only the five
+    columns the rules read are loaded. Phone digits and names are compared in Python."""
+    live = _not_merged(Contact)
+    shared_emails = (
+        select(func.lower(Contact.email))
+        .where(live, Contact.email != "")
+        .group_by(func.lower(Contact.email))
+        .having(func.count() > 1)
+    )
+    shared_organisations = (
+        select(Contact.organisation_id)
+        .where(live, Contact.organisation_id.is_not(None))
+        .group_by(Contact.organisation_id)
+        .having(func.count() > 1)
+    )
     rows = db.session.execute(
         select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.organisation_id).where(
-            _not_merged(Contact)
+            live,
+            or_(
+                Contact.phone != "",
+                func.lower(Contact.email).in_(shared_emails),
+                Contact.organisation_id.in_(shared_organisations),
+            ),
         )
     )
     contacts = [duplicates.ContactRow(*row) for row in rows]
@@ -303,6 +324,28 @@ def _retire(kind: Kind, survivor: Any, loser: Any) -> None:
         loser.backup_contact_id = None
         # Its name stays as it was; its key no longer blocks the name for the survivor or a new record.
         loser.name_key = f"{name_key(loser.name)} (merged {loser.id})"[-200:]
+
+
+def survivor_of(record: Any) -> Any:
+    """The record a merged record was merged into (following earlier merges); any other
+    record (of any model), or None, as it is."""
+    while record is not None and getattr(record, "merged_into_id", None) is not None:
+        record = db.session.get(type(record), record.merged_into_id)
+    return record
+
+
+def merged_organisation_named(key: str) -> Organisation | None:
+    """An organisation merged into another under the name with this ``name_key``, which
+    _retire made unique so the name is free; the oldest if several."""
+    candidates = db.session.scalars(
+        select(Organisation)
+        .where(
+            Organisation.merged_into_id.is_not(None),
+            Organisation.name_key.startswith(f"{key} (merged ", autoescape=True),
+        )
+        .order_by(Organisation.id)
+    )
+    return next((organisation for organisation in candidates if name_key(organisation.name) == key), None)
 
 
 def _apply(kind: Kind, survivor: Any, loser: Any, choices: dict[str, str], taken: dict[str, Any]) -> None:

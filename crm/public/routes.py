@@ -150,7 +150,7 @@ def _inquiry_form(formdata, topics: list[tuple[int, str]] | None = None) -> Inqu
     language = current_language()
     form = InquiryForm(formdata=formdata, language=language)
     if topics is None:
-        topics = services.topic_choices(services.active_topics(), language)
+        topics = services.public_topic_choices(language)
     form.set_topics(topics, _("Choose a topic"))
     return form
 

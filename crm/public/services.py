@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.extensions import db
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, new_reference, take_in
+from crm.languages import CODES
 from crm.models import (
     ContactPreference,
     Inquiry,
@@ -20,6 +21,7 @@ from crm.models import (
     RecordStatus,
     Topic,
 )
+from crm.reference_cache import cached
 from crm.routing import services as routing
 
 
@@ -125,6 +127,17 @@ def active_topics() -> list[Topic]:
 
 def topic_choices(topics: list[Topic], language: str) -> list[tuple[int, str]]:
     return [(topic.id, topic.name_in(language)) for topic in topics]
+
+
+def _load_public_topics() -> dict[str, tuple[tuple[int, str], ...]]:
+    topics = active_topics()
+    return {language: tuple(topic_choices(topics, language)) for language in CODES}
+
+
+def public_topic_choices(language: str) -> list[tuple[int, str]]:
+    """The topics the form offers, named in ``language`` (kept for a while: crm.reference_cache)."""
+    by_language = cached("public-topics", _load_public_topics)
+    return list(by_language.get(language, by_language["en"]))
 
 
 def inquiry_details(

@@ -13,6 +13,7 @@ Spam is still stored (marked, never routed), so staff can rescue a person caught
 from __future__ import annotations
 
 import enum
+import math
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -51,6 +52,15 @@ def form_age(token: str | None, now: datetime) -> timedelta | None:
     if payload != SIGNED_PAYLOAD:
         return None
     return now - signed_at
+
+
+def reported_form_age(seconds: object) -> timedelta | None:
+    """How long a form another site showed was open, as that site reports it in seconds; None
+    when it reports nothing usable. Only a short time says anything, so a long one is cut to
+    MAX_FORM_AGE."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(timedelta(seconds=min(seconds, MAX_FORM_AGE.total_seconds())), MAX_FORM_AGE)
 
 
 def judge_timing(age: timedelta | None, min_seconds: float, max_age: timedelta = MAX_FORM_AGE) -> Timing:

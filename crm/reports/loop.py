@@ -16,9 +16,11 @@ covers the inquiries received in the period, spam left out (crm.reports.common.i
 - Outcomes by category of the inquiries closed now.
 - Families asked "Did you get the help you needed?", how many answered and how many said yes.
 
-The counts are one GROUP BY of the inquiries by county and language (the passes counted per
-inquiry first), summed here into counties, languages and the whole: an inquiry has one county
-and one language, so nothing is counted twice. Every language the app takes and every county
+The counts are two statements: the inquiries grouped by county, language and the outcome of
+the closed ones, and the period's passes grouped by county, language and reason (and by
+county and language alone, for the inquiries passed on at least once). Their few rows are
+summed here into counties, languages and the whole: an inquiry has one county and one
+language, so nothing is counted twice. Every language the app takes and every county
 with an inquiry in the period gets a row, zeros included.
 """
 
@@ -38,6 +40,7 @@ from sqlalchemy import (
     case,
     column,
     func,
+    null,
     or_,
     select,
     text,
@@ -117,66 +120,54 @@ def not_accepted_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet the condition (count() skips the NULL of a false one)."""
+    return func.count(case((condition, 1)))
 
 
 def counts_query(period: Period, now: datetime) -> Select:
-    """The loop's counts per county and language, with the county's name: county_fips,
-    language, county_name, inquiries, accepted, not_accepted, passed, pass_<reason>,
-    passed_for_<reason>, outcome_<outcome>, asked, answered, confirmed."""
-    passes = (
-        select(
-            InquiryPass.inquiry_id,
-            *(_one_if(InquiryPass.reason == reason).label(f"pass_{reason.value}") for reason in REASONS),
-        )
-        .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
-        .where(*in_period(period))
-        .group_by(InquiryPass.inquiry_id)
-        .subquery("passes")
-    )
-    closed = Inquiry.status == InquiryStatus.CLOSED
+    """The loop's counts per county, language and outcome of a closed inquiry (None for one
+    not closed), with the county's name: county_fips, language, outcome, county_name,
+    inquiries, accepted, not_accepted, asked, answered, confirmed."""
+    closed_outcome = case((Inquiry.status == InquiryStatus.CLOSED, Inquiry.outcome)).label("outcome")
     grouped = (
         select(
             Inquiry.county_fips,
             Inquiry.language,
+            closed_outcome,
             func.count().label("inquiries"),
-            _one_if(Inquiry.accepted_at.is_not(None)).label("accepted"),
-            _one_if(not_accepted_clause(now)).label("not_accepted"),
-            func.count(passes.c.inquiry_id).label("passed"),
-            *(
-                func.coalesce(func.sum(passes.c[f"pass_{reason.value}"]), 0).label(f"pass_{reason.value}")
-                for reason in REASONS
-            ),
-            *(_one_if(passes.c[f"pass_{reason.value}"] > 0).label(f"passed_for_{reason.value}") for reason in REASONS),
-            *(
-                _one_if(and_(closed, Inquiry.outcome == outcome)).label(f"outcome_{outcome.value}")
-                for outcome in OUTCOMES
-            ),
-            _one_if(Inquiry.follow_up_sent_at.is_not(None)).label("asked"),
-            _one_if(Inquiry.family_answered_at.is_not(None)).label("answered"),
-            _one_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
+            func.count(Inquiry.accepted_at).label("accepted"),
+            _count_if(not_accepted_clause(now)).label("not_accepted"),
+            func.count(Inquiry.follow_up_sent_at).label("asked"),
+            func.count(Inquiry.family_answered_at).label("answered"),
+            _count_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
         )
-        .outerjoin(passes, passes.c.inquiry_id == Inquiry.id)
         .where(*in_period(period))
-        .group_by(Inquiry.county_fips, Inquiry.language)
+        .group_by(Inquiry.county_fips, Inquiry.language, closed_outcome)
         .subquery("grouped")
     )
     return select(grouped, County.name.label("county_name")).outerjoin(County, County.fips == grouped.c.county_fips)
 
 
-def _counts_of(row: Any) -> LoopCounts:
-    return LoopCounts(
-        inquiries=row.inquiries,
-        accepted=int(row.accepted),
-        not_accepted=int(row.not_accepted),
-        passed=row.passed,
-        passes={reason: int(getattr(row, f"pass_{reason.value}")) for reason in REASONS},
-        passed_for={reason: int(getattr(row, f"passed_for_{reason.value}")) for reason in REASONS},
-        outcomes={outcome: int(getattr(row, f"outcome_{outcome.value}")) for outcome in OUTCOMES},
-        asked=int(row.asked),
-        answered=int(row.answered),
-        confirmed=int(row.confirmed),
+def passes_query(period: Period) -> Select:
+    """The passes of the period's inquiries per county, language and reason, and (reason None)
+    per county and language alone: county_fips, language, reason, passes, inquiries (those
+    passed on at least once, for that reason or for any). One statement, two GROUP BYs: an
+    inquiry passed for two reasons is one inquiry passed on."""
+    passed = (
+        select(Inquiry.county_fips, Inquiry.language, InquiryPass.reason, InquiryPass.inquiry_id)
+        .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
+        .where(*in_period(period))
+        .subquery("passed")
+    )
+    inquiries = func.count(passed.c.inquiry_id.distinct())
+    return union_all(
+        select(passed.c.county_fips, passed.c.language, passed.c.reason, func.count(), inquiries).group_by(
+            passed.c.county_fips, passed.c.language, passed.c.reason
+        ),
+        select(passed.c.county_fips, passed.c.language, null(), func.count(), inquiries).group_by(
+            passed.c.county_fips, passed.c.language
+        ),
     )
 
 
@@ -198,17 +189,44 @@ class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Bre
 
 def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
     """The loop's counts overall, per county and per language; every language the app takes
-    has a row, as has every county with an inquiry in the period."""
+    has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
+    counts and the passes'."""
+    groups: dict[tuple[str | None, str], LoopCounts] = {}
+    names: dict[str, str] = {}
+    for row in db.session.execute(counts_query(period, now)):
+        outcomes = _zeros(OUTCOMES)
+        if row.outcome is not None:
+            outcomes[InquiryOutcome(row.outcome)] = row.inquiries
+        key = (row.county_fips, row.language)
+        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+            inquiries=row.inquiries,
+            accepted=row.accepted,
+            not_accepted=row.not_accepted,
+            outcomes=outcomes,
+            asked=row.asked,
+            answered=row.answered,
+            confirmed=row.confirmed,
+        )
+        if row.county_fips and row.county_name:
+            names[row.county_fips] = row.county_name
+    for county_fips, language, reason, passes, inquiries in db.session.execute(passes_query(period)):
+        if reason is None:
+            passed = LoopCounts(passed=inquiries)
+        else:
+            passed = LoopCounts(
+                passes={**_zeros(REASONS), PassReason(reason): passes},
+                passed_for={**_zeros(REASONS), PassReason(reason): inquiries},
+            )
+        key = (county_fips, language)
+        groups[key] = groups.get(key, LoopCounts()) + passed
     overall = LoopCounts()
     by_county: dict[str, LoopCounts] = {}
     by_language: dict[str, LoopCounts] = {_language_label(code): LoopCounts() for code in LANGUAGES}
-    for row in db.session.execute(counts_query(period, now)):
-        counts = _counts_of(row)
-        county = (row.county_name or row.county_fips) if row.county_fips else county_label(None, {})
-        language = _language_label(row.language)
+    for (county_fips, language), counts in groups.items():
+        county = county_label(county_fips, names)
         overall += counts
         by_county[county] = by_county.get(county, LoopCounts()) + counts
-        by_language[language] = by_language.get(language, LoopCounts()) + counts
+        by_language[_language_label(language)] = by_language.get(_language_label(language), LoopCounts()) + counts
     return Breakdown(overall, by_county, by_language)
 
 

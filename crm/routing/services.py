@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
+from crm.models.contact import contact_topics
 from crm.models.inquiry import open_clause
+from crm.reference_cache import cached
 from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route
+
+NO_FALLBACK = "No fallback contact is set: choose one on the routing rules page."
 
 
 class NoFallbackContact(RuntimeError):
@@ -23,6 +28,8 @@ class NoFallbackContact(RuntimeError):
 class RoutingOutcome:
     place: ZipPlace | None
     decision: Decision
+    # The chosen contact's record, when the decision read it already (apply_decision stores it).
+    chosen: Contact | None = field(default=None, compare=False, repr=False)
 
 
 def place_of(zip_code: str) -> ZipPlace | None:
@@ -30,17 +37,44 @@ def place_of(zip_code: str) -> ZipPlace | None:
     return lookup_zip(zip5) if zip5 else None
 
 
+@dataclass(frozen=True)
+class CountyRegions:
+    """A county we keep records for and the regions it is in, by name."""
+
+    fips: str
+    name: str
+    region_ids: frozenset[int]
+    region_names: tuple[str, ...]
+
+
+def _load_counties() -> dict[str, CountyRegions]:
+    counties = db.session.scalars(select(County).options(selectinload(County.regions)))
+    return {
+        county.fips: CountyRegions(
+            fips=county.fips,
+            name=county.name,
+            region_ids=frozenset(region.id for region in county.regions),
+            region_names=tuple(region.name for region in county.regions),
+        )
+        for county in counties
+    }
+
+
+def known_counties() -> dict[str, CountyRegions]:
+    """Every county we keep records for, by FIPS code (kept for a while: crm.reference_cache)."""
+    return cached("counties", _load_counties)
+
+
 def routing_request(zip_code: str, topic: Topic | None, language: str) -> tuple[RoutingRequest, ZipPlace | None]:
     place = place_of(zip_code)
-    county = db.session.get(County, place.county_fips) if place and place.county_fips else None
-    regions = county.regions if county else []
+    county = known_counties().get(place.county_fips) if place and place.county_fips else None
     request = RoutingRequest(
         zip5=normalise_zip(zip_code or ""),
         state=place.state if place else None,
         county_fips=county.fips if county else None,
         county_name=county.name if county else (place.county_name if place else None),
-        region_ids=frozenset(region.id for region in regions),
-        region_names=tuple(region.name for region in regions),
+        region_ids=county.region_ids if county else frozenset(),
+        region_names=county.region_names if county else (),
         topic_id=topic.id if topic else None,
         topic_name=topic.name_en if topic else None,
         language=language,
@@ -66,7 +100,25 @@ def rules_in_order(*, active_only: bool = False) -> list[RoutingRule]:
     return list(db.session.scalars(query))
 
 
-def active_rules() -> list[Rule]:
+@dataclass(frozen=True)
+class RoutingSetup:
+    """What routing reads that changes only when someone edits it: the active rules, the
+    organisations' backups and the topics each contact handles (none: every topic)."""
+
+    rules: tuple[Rule, ...]
+    backups: dict[int, int]
+    contact_topics: dict[int, frozenset[int]]
+
+    @property
+    def named_contact_ids(self) -> frozenset[int]:
+        return frozenset(rule.target_contact_id for rule in self.rules if rule.target_contact_id)
+
+    @property
+    def organisation_ids(self) -> frozenset[int]:
+        return frozenset(rule.target_organisation_id for rule in self.rules if rule.target_organisation_id)
+
+
+def _load_active_rules() -> list[Rule]:
     return [
         Rule(
             id=rule.id,
@@ -85,12 +137,38 @@ def active_rules() -> list[Rule]:
     ]
 
 
-def open_inquiry_counts() -> dict[int, int]:
-    rows = db.session.execute(
+def _load_setup() -> RoutingSetup:
+    rules = _load_active_rules()
+    topics: dict[int, set[int]] = {}
+    for contact_id, topic_id in db.session.execute(select(contact_topics.c.contact_id, contact_topics.c.topic_id)):
+        topics.setdefault(contact_id, set()).add(topic_id)
+    return RoutingSetup(
+        rules=tuple(rules),
+        backups=backups(rules),
+        contact_topics={contact_id: frozenset(ids) for contact_id, ids in topics.items()},
+    )
+
+
+def routing_setup() -> RoutingSetup:
+    """The rules, backups and contacts' topics (kept for a while: crm.reference_cache)."""
+    return cached("routing", _load_setup)
+
+
+def active_rules() -> list[Rule]:
+    return list(routing_setup().rules)
+
+
+def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Open inquiries per contact with any, of the contacts given (all by default). For a
+    few contacts the count reads the assignee index over their open inquiries alone."""
+    query = (
         select(Inquiry.assigned_contact_id, func.count())
         .where(Inquiry.assigned_contact_id.is_not(None), open_clause())
         .group_by(Inquiry.assigned_contact_id)
     )
+    if contact_ids is not None:
+        query = query.where(Inquiry.assigned_contact_id.in_(list(contact_ids)))
+    rows = db.session.execute(query)
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
 
 
@@ -112,16 +190,51 @@ def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
     )
 
 
-def candidates(rules: list[Rule], open_counts: dict[int, int]) -> list[Candidate]:
-    """The contacts any rule could pick: named targets and the members of target organisations."""
-    contact_ids = {rule.target_contact_id for rule in rules if rule.target_contact_id}
-    organisation_ids = {rule.target_organisation_id for rule in rules if rule.target_organisation_id}
-    contacts = db.session.scalars(
-        select(Contact)
-        .options(selectinload(Contact.organisation), selectinload(Contact.topics))
-        .where(Contact.id.in_(contact_ids) | Contact.organisation_id.in_(organisation_ids))
+def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None, dict[int, Contact]]:
+    """The contacts any rule could pick (named targets, members of target organisations) and
+    the fallback contact, as they are now, in one statement: whether they are available,
+    the languages they speak, their open inquiries (counted over the assignee index, theirs
+    alone) and when they were last assigned one; and their records, by id."""
+    open_count = (
+        select(func.count())
+        .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
+        .correlate(Contact)
+        .scalar_subquery()
     )
-    return [candidate_for(contact, open_counts) for contact in contacts]
+    # Whole contacts, with their organisation, so that storing the choice (apply_decision)
+    # finds the chosen one in the session instead of reading it again.
+    rows = db.session.execute(
+        select(Contact, open_count)
+        .options(joinedload(Contact.organisation))
+        .where(
+            Contact.id.in_(setup.named_contact_ids)
+            | Contact.organisation_id.in_(setup.organisation_ids)
+            | Contact.is_inquiry_fallback.is_(True)
+        )
+        .order_by(Contact.id)
+    ).all()
+    candidates, fallback = [], None
+    for contact, open_inquiries in rows:
+        candidate = Candidate(
+            id=contact.id,
+            name=contact.name,
+            email=contact.email,
+            organisation_id=contact.organisation_id,
+            organisation_name=contact.organisation.name if contact.organisation else None,
+            active=contact.active,
+            accepts_inquiries=contact.accepts_inquiries,
+            languages=frozenset(contact.languages or []),
+            away_from=contact.away_from,
+            away_until=contact.away_until,
+            open_inquiries=open_inquiries,
+            last_assigned_at=contact.last_assigned_at,
+            topic_ids=setup.contact_topics.get(contact.id, frozenset()),
+        )
+        if contact.is_inquiry_fallback and fallback is None:
+            fallback = candidate
+        if candidate.id in setup.named_contact_ids or candidate.organisation_id in setup.organisation_ids:
+            candidates.append(candidate)
+    return candidates, fallback, {contact.id: contact for contact, _open_inquiries in rows}
 
 
 def backups(rules: list[Rule]) -> dict[int, int]:
@@ -137,15 +250,13 @@ def backups(rules: list[Rule]) -> dict[int, int]:
 
 def current_fallback() -> Contact | None:
     """The contact who takes what no rule can place, if one is set."""
-    return db.session.scalar(
-        select(Contact).where(Contact.is_inquiry_fallback.is_(True)).order_by(Contact.id).limit(1)
-    )
+    return db.session.scalar(select(Contact).where(Contact.is_inquiry_fallback.is_(True)).order_by(Contact.id).limit(1))
 
 
 def fallback_contact() -> Contact:
     contact = current_fallback()
     if contact is None:
-        raise NoFallbackContact("No fallback contact is set: choose one on the routing rules page.")
+        raise NoFallbackContact(NO_FALLBACK)
     return contact
 
 
@@ -155,13 +266,12 @@ def decide(
     """Where an inquiry with these details would go now, never to the ``excluded`` contacts
     (those who passed it on) but for the fallback; reads only, changes nothing."""
     request, place = routing_request(zip_code, topic, language)
-    rules = active_rules()
-    open_counts = open_inquiry_counts()
-    fallback = candidate_for(fallback_contact(), open_counts)
-    decision = route(
-        request, rules, candidates(rules, open_counts), fallback, now, backups=backups(rules), excluded=excluded
-    )
-    return RoutingOutcome(place=place, decision=decision)
+    setup = routing_setup()
+    candidates, fallback, records = fresh_candidates(setup)
+    if fallback is None:
+        raise NoFallbackContact(NO_FALLBACK)
+    decision = route(request, list(setup.rules), candidates, fallback, now, backups=setup.backups, excluded=excluded)
+    return RoutingOutcome(place=place, decision=decision, chosen=records.get(decision.contact.id))
 
 
 def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
@@ -190,7 +300,9 @@ def decided_by_hand(zip_code: str, contact: Contact, chosen_by: str) -> RoutingO
 def kept_with_foundation(zip_code: str) -> RoutingOutcome:
     """The outcome for an inquiry the requester did not agree to pass on: the fallback contact takes it."""
     fallback = fallback_contact()
-    reason = f"The requester did not agree to be passed to a partner, so it is kept with the foundation -> {fallback.name}"
+    reason = (
+        f"The requester did not agree to be passed to a partner, so it is kept with the foundation -> {fallback.name}"
+    )
     return _outcome_without_rules(zip_code, fallback, reason, used_fallback=True)
 
 
@@ -208,7 +320,7 @@ def foundation_contact_ids() -> set[int]:
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
     """Store the decision on the inquiry and note the assignment for round-robin."""
     decision = outcome.decision
-    contact = db.session.get(Contact, decision.contact.id)
+    contact = outcome.chosen if outcome.chosen is not None else db.session.get(Contact, decision.contact.id)
     inquiry.assigned_contact_id = contact.id
     inquiry.organisation_id = decision.organisation_id or contact.organisation_id
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None

@@ -12,7 +12,7 @@ handful of entries however many inquiries there are. Building them reads the inq
 (a few seconds per million on PostgreSQL).
 
 Revision ID: b7e3c2a91f54
-Revises: 5d0c1f3a9e27
+Revises: fcd878707e40
 Create Date: 2026-12-03 07:10:00.000000
 
 """
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e3c2a91f54'
-down_revision = '5d0c1f3a9e27'
+down_revision = 'fcd878707e40'
 branch_labels = None
 depends_on = None
 

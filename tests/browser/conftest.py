@@ -134,3 +134,47 @@ def assert_accessible() -> Callable:
         assert not blocking, f"axe found serious/critical problems on {page.url}:\n" + describe_violations(blocking)
 
     return check
+
+
+@pytest.fixture
+def sign_in() -> Callable:
+    """sign_in(page, email, password=DEMO_PASSWORD, go_to_login=True): fill in the sign-in page
+    (opened first, unless the page was sent there already, e.g. by a link that asks to sign in)
+    and check that it let the user in."""
+
+    def fill(page, email: str, password: str = DEMO_PASSWORD, *, go_to_login: bool = True) -> None:
+        if go_to_login:
+            page.goto("/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        assert "/login" not in page.url, page.locator("main").inner_text()
+
+    return fill
+
+
+@pytest.fixture
+def mail(live_app: Flask, live_url: str, smtp_server, monkeypatch) -> Callable:
+    """Point the live app's mail at the test SMTP server and its links at the live server;
+    deliver() sends the due outbox once and returns the messages received so far."""
+    from crm.database import utcnow
+    from crm.mail.smtp import SMTPTransport
+    from crm.mail.worker import send_due
+
+    for key, value in {
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_DEFAULT_SENDER": "Backbone CRM <crm@backbone-crm.test>",
+        "MAIL_TIMEOUT": 5,
+        "PUBLIC_BASE_URL": live_url,
+    }.items():
+        monkeypatch.setitem(live_app.config, key, value)
+
+    def deliver():
+        with live_app.app_context():
+            send_due(utcnow(), SMTPTransport.from_config(live_app.config))
+            db.session.remove()
+        return smtp_server.messages
+
+    return deliver

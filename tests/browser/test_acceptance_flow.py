@@ -17,8 +17,6 @@ from crm.extensions import db
 from crm.inquiries import intake
 from crm.inquiries.acceptance_jobs import run_acceptance_timers
 from crm.inquiries.intake import InquiryDetails
-from crm.mail.smtp import SMTPTransport
-from crm.mail.worker import send_due
 from crm.models import Contact, Inquiry, Organisation, Role, Topic, User
 from tests.browser.conftest import DEMO_PASSWORD
 
@@ -26,26 +24,6 @@ pytestmark = pytest.mark.browser
 
 LUCIA = "lucia.ramirez@bootheel-babies.example.org"
 DANA = "dana.whitfield@bootheel-babies.example.org"
-
-
-@pytest.fixture
-def mail(live_app, live_url, smtp_server, monkeypatch):
-    for key, value in {
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_DEFAULT_SENDER": "Backbone CRM <crm@backbone-crm.test>",
-        "MAIL_TIMEOUT": 5,
-        "PUBLIC_BASE_URL": live_url,
-    }.items():
-        monkeypatch.setitem(live_app.config, key, value)
-
-    def deliver():
-        with live_app.app_context():
-            send_due(utcnow(), SMTPTransport.from_config(live_app.config))
-            db.session.remove()
-        return smtp_server.messages
-
-    return deliver
 
 
 def receive(live_app, name: str, *, zip_code: str, language: str, topic_name: str = "Support for my family") -> tuple[int, str]:
@@ -87,13 +65,6 @@ def dana_signs_in(live_app) -> None:
         db.session.remove()
 
 
-def sign_in(page, email: str) -> None:
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-
-
 def main_text(page) -> str:
     return page.locator("main").inner_text()
 
@@ -105,14 +76,13 @@ def assigned_to(live_app, inquiry_id: int) -> str:
     return name
 
 
-def test_passed_for_language_then_accepted_from_the_email(live_app, new_page, assert_accessible, mail) -> None:
+def test_passed_for_language_then_accepted_from_the_email(live_app, new_page, assert_accessible, mail, sign_in) -> None:
     dana_signs_in(live_app)
     inquiry_id, reference = receive(live_app, "Familia Bootheel", zip_code="63857", language="es")
     assert assigned_to(live_app, inquiry_id) == "Lucía Ramírez"
 
     # Lucía cannot take it after all; Sasha Staff passes it on for her, for language.
     page = new_page()
-    page.goto("/login")
     sign_in(page, "staff@example.org")
     page.goto(f"/inquiries/{inquiry_id}")
     assert "Awaiting acceptance" in main_text(page)
@@ -140,7 +110,7 @@ def test_passed_for_language_then_accepted_from_the_email(live_app, new_page, as
     dana = new_page(width=360, height=740)
     dana.goto(link)
     assert "/login" in dana.url
-    sign_in(dana, DANA)
+    sign_in(dana, DANA, go_to_login=False)  # the link sent her to the sign-in page
     assert f"Accept inquiry {reference}?" in main_text(dana)
     assert_accessible(dana)
     dana.get_by_role("button", name="Accept the inquiry").click()
@@ -154,7 +124,7 @@ def test_passed_for_language_then_accepted_from_the_email(live_app, new_page, as
     assert "already been accepted" in main_text(dana)
 
 
-def test_an_inquiry_nobody_accepts_moves_on_after_the_window(live_app, new_page, assert_accessible, mail) -> None:
+def test_an_inquiry_nobody_accepts_moves_on_after_the_window(live_app, new_page, assert_accessible, mail, sign_in) -> None:
     inquiry_id, reference = receive(live_app, "Familia sin respuesta", zip_code="63857", language="en")
     first = assigned_to(live_app, inquiry_id)
 
@@ -172,7 +142,6 @@ def test_an_inquiry_nobody_accepts_moves_on_after_the_window(live_app, new_page,
     assert reference in managers[-1].get_content()
 
     page = new_page()
-    page.goto("/login")
     sign_in(page, "manager@example.org")
     page.goto(f"/inquiries/{inquiry_id}")
     assert f"Not accepted in time by {first}" in main_text(page)

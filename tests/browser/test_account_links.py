@@ -13,10 +13,7 @@ from sqlalchemy import select
 from crm.auth.passwords import hash_password
 from crm.database import utcnow
 from crm.extensions import db
-from crm.mail.smtp import SMTPTransport
-from crm.mail.worker import send_due
 from crm.models import AccountToken, Contact, Role, User
-from tests.browser.conftest import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -26,48 +23,17 @@ RESET_USER = "forgetful.reset@example.org"
 RESET_PASSWORD = "my newly chosen passphrase"  # noqa: S105
 
 
-@pytest.fixture
-def mail(live_app, live_url, smtp_server, monkeypatch):
-    """Point the live app's mail at the test SMTP server and its links at the live server;
-    deliver() runs the outbox worker once and returns the messages received so far."""
-    for key, value in {
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_server.port,
-        "MAIL_DEFAULT_SENDER": "Backbone CRM <crm@backbone-crm.test>",
-        "MAIL_TIMEOUT": 5,
-        "PUBLIC_BASE_URL": live_url,
-    }.items():
-        monkeypatch.setitem(live_app.config, key, value)
-
-    def deliver():
-        with live_app.app_context():
-            send_due(utcnow(), SMTPTransport.from_config(live_app.config))
-            db.session.remove()
-        return smtp_server.messages
-
-    return deliver
-
-
 def link_in(message, path: str) -> str:
     found = re.search(rf"(http\S+{re.escape(path)}\?token=\S+)", message.get_content())
     assert found, message.get_content()
     return found.group(1)
 
 
-def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.locator("main").inner_text()
-
-
 def main_text(page) -> str:
     return page.locator("main").inner_text()
 
 
-def test_manager_invites_a_routed_contact_who_chooses_a_password(live_app, new_page, assert_accessible, mail) -> None:
+def test_manager_invites_a_routed_contact_who_chooses_a_password(live_app, new_page, assert_accessible, mail, sign_in) -> None:
     with live_app.app_context():
         contact_id = db.session.scalars(select(Contact.id).where(Contact.email == CONTACT_EMAIL)).one()
         db.session.remove()
@@ -117,7 +83,7 @@ def test_manager_invites_a_routed_contact_who_chooses_a_password(live_app, new_p
     assert "Can sign in" in main_text(manager)
 
 
-def test_a_forgotten_password_is_reset_from_the_email(live_app, new_page, assert_accessible, mail) -> None:
+def test_a_forgotten_password_is_reset_from_the_email(live_app, new_page, assert_accessible, mail, sign_in) -> None:
     with live_app.app_context():
         db.session.add(User(email=RESET_USER, name="Forgetful Reset", role=Role.STAFF, password_hash=hash_password("unknown to anyone at all")))
         db.session.commit()

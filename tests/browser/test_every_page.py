@@ -92,6 +92,7 @@ def ids(live_app) -> dict[str, int]:
             "org": bootheel.id,
             "other_org": generate.id,
             "contact": pat.id,
+            "other_contact": keisha.id,
             "grant": grant.id,
             "report": one(select(GrantReport.id).where(GrantReport.grant_id == grant.id).order_by(GrantReport.id)),
             "interaction": one(select(Interaction.id).order_by(Interaction.id)),
@@ -253,6 +254,15 @@ PAGES = [
     Page("manager", "/contacts/new", h1="contact"),
     Page("manager", "/contacts/{contact}", h1="Pat Partner"),
     Page("manager", "/contacts/{contact}/edit", h1="Pat Partner"),
+    # Possible duplicates and the side-by-side merge page (nothing is merged by opening it).
+    Page("manager", "/contacts/duplicates", h1="Possible duplicate contacts"),
+    Page("manager", "/organisations/duplicates", h1="Possible duplicate organisations"),
+    Page("manager", "/contacts/merge?survivor={contact}&merged={other_contact}", h1="merge .* into Pat Partner"),
+    Page("manager", "/organisations/merge?survivor={org}&merged={other_org}", h1="merge .* into " + BOOTHEEL_BABIES),
+    Page("manager", "/contacts/merge?survivor={contact}&merged={contact}", status=400, h1="cannot be merged"),
+    Page("manager", "/organisations/merge", status=400, h1="cannot be merged", axe=False),
+    Page("partner", "/contacts/duplicates", status=403, axe=False),
+    Page("partner", "/organisations/merge?survivor={org}&merged={other_org}", status=403, axe=False),
     Page("manager", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
     Page("partner", "/contacts/{contact}/availability", h1="Availability: Pat Partner"),
     Page("partner", "/contacts/{contact}/handover", h1="Open inquiries due while Pat Partner is away"),
@@ -648,6 +658,7 @@ def test_every_get_route_is_opened(live_app) -> None:
     opened = {case.path.split("?")[0] for case in PAGES} | {
         "/reports/export/<name>.csv",
         "/reports/chart/<name>.svg",
+        "/healthz",  # no page: a load balancer's check, fetched in tests/test_health.py
     }
     pattern_of = {
         rule.rule: re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", rule.rule) + "$")

@@ -1,0 +1,208 @@
+"""What a public post costs, and the per-process reference cache that keeps it cheap.
+
+A post reads its reference data (topics, counties, rules, calendars) from crm.reference_cache
+and its candidates, with their open inquiries, in one statement; these tests hold it to a
+fixed handful of statements whatever the load, check that the open counts routing sees stay
+right through every state change, and that an edit takes effect at once in this process and
+within REFERENCE_CACHE_SECONDS in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import event, func, select, text
+
+from crm import reference_cache
+from crm.extensions import db
+from crm.inquiries import accepting
+from crm.inquiries import services as inquiry_services
+from crm.models import Inquiry, InquiryOutcome, Role, RoutingRule
+from crm.models.inquiry import open_clause
+from crm.models.inquiry_status import InquiryStatus
+from crm.routing import services as routing
+from tests.factories import NOW, InquiryFactory, UserFactory
+from tests.public_support import GENEROUS_LIMIT, app_config, valid_form
+
+FORM_SETTINGS = {
+    "PUBLIC_FORM_MIN_SECONDS": 0,
+    "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
+    "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
+}
+# The topic, the reference and duplicate checks, and the candidates with their open counts
+# (the chosen contact's record among them); everything else a post sends is a write (the
+# inquiry, its timeline, the contact's turn, the two emails, the audit entries).
+MOST_READS_PER_POST = 4
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_connection, _cursor, statement, *_args) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+
+def _post(client, world, number: int):
+    data = valid_form(client, email=f"family{number}@example.net", zip_code="63857", topic=str(world.home_visits.id))
+    return client.post("/get-in-touch", data=data)
+
+
+def test_a_post_costs_the_same_few_statements_however_many_inquiries_are_open(app, client, world, count_queries):
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302  # the first reads the reference data
+        data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        with statements() as quiet:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+
+        for number in range(30):
+            InquiryFactory(topic=world.home_visits, email=f"earlier{number}@example.net")
+        data = valid_form(client, email="family2@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        with count_queries() as counter:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+
+    assert quiet.count("SELECT") <= MOST_READS_PER_POST
+    assert counter.count == len(quiet)
+
+
+def test_spam_is_stored_without_routing_it(app, client, world):
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302
+        data = valid_form(client, email="bot@example.net", topic=str(world.home_visits.id), website="http://spam.example")
+        with statements() as sent:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+    spam = db.session.scalar(select(Inquiry).where(Inquiry.email == "bot@example.net"))
+    assert spam.status is InquiryStatus.SPAM
+    assert spam.assigned_contact_id is None
+    # Only the reference and duplicate checks, and who would have answered (the confirmation names them).
+    assert sent.count("SELECT") <= 3
+    assert "UPDATE" not in sent
+
+
+# --- the open counts least-loaded routing reads --------------------------------------------
+
+
+def _seen_by_routing() -> dict[int, int]:
+    candidates, fallback, _records = routing.fresh_candidates(routing.routing_setup())
+    return {candidate.id: candidate.open_inquiries for candidate in [*candidates, fallback]}
+
+
+def _counted() -> dict[int, int]:
+    rows = db.session.execute(
+        select(Inquiry.assigned_contact_id, func.count()).where(open_clause()).group_by(Inquiry.assigned_contact_id)
+    )
+    return {contact_id: count for contact_id, count in rows if contact_id is not None}
+
+
+def _assert_counts_right(world) -> None:
+    seen, counted = _seen_by_routing(), _counted()
+    for contact in (world.nora, world.ned, world.sam, world.fallback):
+        assert seen[contact.id] == counted.get(contact.id, 0), contact.name
+
+
+def test_open_counts_follow_every_state_change(app, world):
+    manager = UserFactory(role=Role.MANAGER)
+    now = NOW
+    first = InquiryFactory(topic=world.home_visits, email="one@example.net")
+    second = InquiryFactory(topic=world.home_visits, email="two@example.net")
+    assert {first.assigned_contact_id, second.assigned_contact_id} == {world.nora.id, world.ned.id}
+    _assert_counts_right(world)
+    assert _seen_by_routing()[world.nora.id] == 1
+
+    steps = [
+        lambda: accepting.accept(first, manager, now),
+        lambda: inquiry_services.assign(first, world.sam, manager, now),  # reassigned
+        lambda: accepting.pass_on(first, "no_capacity", "", manager, now),  # passed on
+        lambda: inquiry_services.change_status(second, InquiryStatus.IN_PROGRESS, manager, now),
+        lambda: inquiry_services.log_response(second, "Called back.", "phone", manager, now),
+        lambda: inquiry_services.change_status(
+            second, InquiryStatus.CLOSED, manager, now, inquiry_services.Outcome(InquiryOutcome.NOT_NEEDED)
+        ),
+        lambda: inquiry_services.change_status(second, InquiryStatus.IN_PROGRESS, manager, now),  # reopened
+        lambda: inquiry_services.change_status(first, InquiryStatus.SPAM, manager, now),
+        lambda: inquiry_services.change_status(first, InquiryStatus.NEW, manager, now),  # not spam: routed again
+    ]
+    for step in steps:
+        now += timedelta(minutes=5)
+        step()
+        _assert_counts_right(world)
+    assert sum(_seen_by_routing().values()) == 2
+
+
+def test_least_loaded_routing_reads_the_counts(app, world):
+    for number in range(3):
+        inquiry = InquiryFactory(topic=world.home_visits, email=f"load{number}@example.net")
+        if inquiry.assigned_contact_id != world.nora.id:
+            inquiry_services.assign(inquiry, world.nora, UserFactory(role=Role.STAFF), NOW)
+    nextone = InquiryFactory(topic=world.home_visits, email="next@example.net")
+    assert nextone.assigned_contact_id == world.ned.id
+    assert "fewest open inquiries" in nextone.routing_reason
+
+
+# --- the reference cache --------------------------------------------------------------------
+
+
+def test_an_edit_in_this_process_takes_effect_at_once(app, world):
+    assert InquiryFactory(topic=world.doulas).assigned_contact_id == world.sam.id
+    rule = db.session.scalar(select(RoutingRule).where(RoutingRule.name == "Doulas to South"))
+    rule.active = False
+    db.session.commit()
+    assert InquiryFactory(topic=world.doulas).assigned_contact_id == world.fallback.id
+
+
+def test_a_contact_who_now_handles_topics_is_seen_at_once(app, world):
+    world.nora.topics = [world.doulas]
+    db.session.commit()
+    routed = [InquiryFactory(topic=world.home_visits, email=f"visit{n}@example.net") for n in range(2)]
+    assert {inquiry.assigned_contact_id for inquiry in routed} == {world.ned.id}
+
+
+def test_who_is_away_is_read_fresh_with_every_post(app, world):
+    InquiryFactory(topic=world.home_visits)  # the reference data is read and kept
+    # Written behind the session's back, as another process would: the cache is not told.
+    db.session.execute(text("UPDATE contacts SET accepts_inquiries = false WHERE id = :id"), {"id": world.nora.id})
+    db.session.execute(text("UPDATE contacts SET accepts_inquiries = false WHERE id = :id"), {"id": world.ned.id})
+    db.session.expire_all()
+    assert InquiryFactory(topic=world.home_visits, email="later@example.net").assigned_contact_id == world.fallback.id
+
+
+def test_an_edit_in_another_process_takes_effect_within_the_cache_time(app, world, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(reference_cache.time, "monotonic", lambda: clock[0])
+    assert InquiryFactory(topic=world.doulas).assigned_contact_id == world.sam.id
+    # Another process turns the rule off; this one is not told.
+    db.session.execute(text("UPDATE routing_rules SET active = false WHERE name = 'Doulas to South'"))
+    db.session.expire_all()
+
+    clock[0] += app.config["REFERENCE_CACHE_SECONDS"] - 1
+    assert InquiryFactory(topic=world.doulas, email="b@example.net").assigned_contact_id == world.sam.id
+    clock[0] += 2
+    assert InquiryFactory(topic=world.doulas, email="c@example.net").assigned_contact_id == world.fallback.id
+
+
+def test_a_value_read_while_the_cache_is_emptied_is_not_kept():
+    cache = reference_cache.ReferenceCache()
+
+    def load_during_an_edit():
+        cache.clear()
+        return "read before the edit"
+
+    assert cache.get("rules", load_during_an_edit, max_age=30) == "read before the edit"
+    assert cache.get("rules", lambda: "read after", max_age=30) == "read after"
+    assert cache.get("rules", lambda: "not read again", max_age=30) == "read after"
+
+
+def test_no_cache_time_reads_every_time(app):
+    with app_config(app, REFERENCE_CACHE_SECONDS=0):
+        calls = []
+        reference_cache.cached("x", lambda: calls.append(1) or len(calls))
+        reference_cache.cached("x", lambda: calls.append(1) or len(calls))
+    assert len(calls) == 2

@@ -1,0 +1,237 @@
+"""Two web servers and two job runners on one PostgreSQL database and one Redis, as on two hosts
+(README, Production: more than one machine).
+
+A stream of Get in Touch sends alternates between the servers, each form read from one server
+and sent to the other (the form's CSRF token lives in the signed cookie, not in a process),
+each thank-you page read from the server the send did not go to. Then: every inquiry is
+stored once, every email the outbox holds is delivered once to the SMTP server though two
+runners were sending, and one address's sends over the form's limit get a 429 whichever
+server they reach (the counts are in Redis).
+
+Slow tier; needs TEST_DATABASE_URL=postgresql+psycopg://... and Redis at TEST_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from config import DEVELOPMENT_SECRET_KEY, DevelopmentConfig
+from crm import create_app
+from crm.demo import seed_demo
+from crm.extensions import db
+from crm.models import Inquiry, OutboundEmail
+from crm.models.outbox import EmailStatus
+from tests.fixtures_database import database_of_its_own
+from tests.gunicorn_server import ROOT, Gunicorn
+from tests.public_support import first_topic_id
+from tests.smtp_server import SMTPTestServer
+
+pytestmark = pytest.mark.slow
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+SENDS = 40
+SENDERS = 2
+LIMIT = 3  # sends that go through per address per hour
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+RENDERED_RE = re.compile(r'name="rendered" type="hidden" value="([^"]+)"')
+REFERENCE_RE = re.compile(r'<strong class="reference">([^<]+)</strong>')
+DELIVERY_SECONDS = 90
+
+
+@pytest.fixture(scope="module")
+def redis_prefix() -> Iterator[tuple[object, str]]:
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"two-instances-{uuid.uuid4().hex}"
+    yield connection, prefix
+    for key in connection.scan_iter(f"*{prefix}*"):
+        connection.delete(key)
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def shared_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A URL every process can use for one fresh PostgreSQL schema with the demo data."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("two instances share PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://...")
+    with database_of_its_own(database_url, tmp_path_factory.mktemp("two"), "two") as (_url, options):
+        search_path = options["connect_args"]["options"]
+        url = make_url(database_url).update_query_dict({"options": search_path}).render_as_string(hide_password=False)
+        app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, TWO_FACTOR_REQUIRED_ROLES="")
+        with app.app_context():
+            db.create_all()
+            seed_demo("two instances demo password")
+            db.session.remove()
+            db.engine.dispose()
+        yield url
+
+
+def _environment(url: str, prefix: str, **extra: str) -> dict[str, str]:
+    """What every process of every "host" reads: the same key, database, Redis and limits."""
+    return {
+        "CRM_ENV": "development",
+        "SECRET_KEY": DEVELOPMENT_SECRET_KEY,
+        "DATABASE_URL": url,
+        "DATABASE_POOL_SIZE": "1",
+        "DATABASE_MAX_OVERFLOW": "1",
+        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": prefix,
+        "PUBLIC_FORM_RATE_LIMIT": f"{LIMIT} per hour",
+        "PUBLIC_FORM_MIN_SECONDS": "0",
+        # One proxy in front: each family's address comes in X-Forwarded-For.
+        "TRUSTED_PROXY_COUNT": "1",
+        "TWO_FACTOR_REQUIRED_ROLES": "",
+        "MAIL_SERVER": "",
+        **extra,
+    }
+
+
+class JobRunner:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> JobRunner:
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+                [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "jobs"],
+                cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _send(httpx, form_from: str, send_to: str, thanks_from: str, number: int, address: str, topic_id: int):
+    """Read the form from one server, send it to another, read the thank-you page from a
+    third (or the first): (the send's status, the reference on the thank-you page)."""
+    with httpx.Client(timeout=60) as browser:
+        page = browser.get(f"{form_from}/get-in-touch").text
+        fields = {
+            "csrf_token": CSRF_RE.search(page).group(1),
+            "rendered": RENDERED_RE.search(page).group(1),
+            "name": f"Family {number}",
+            "email": f"family{number}@two.example.org",
+            "phone": "",
+            "zip_code": "63857",
+            "topic": str(topic_id),
+            "language": "en",
+            "message": f"Send number {number}: we would like to know what help there is near us.",
+            "consent": "y",
+            "website": "",
+        }
+        sent = browser.post(f"{send_to}/get-in-touch", data=fields, headers={"X-Forwarded-For": address})
+        if sent.status_code != 302:
+            return sent.status_code, None
+        thanks = browser.get(f"{thanks_from}/get-in-touch/thank-you").text
+        match = REFERENCE_RE.search(thanks)
+        return 302, match.group(1) if match else None
+
+
+def _wait_for_delivery(app, smtp: SMTPTestServer) -> None:
+    deadline = time.monotonic() + DELIVERY_SECONDS
+    while time.monotonic() < deadline:
+        with app.app_context():
+            waiting = db.session.scalar(
+                select(func.count()).select_from(OutboundEmail).where(OutboundEmail.status != EmailStatus.SENT)
+            )
+            db.session.remove()
+        if waiting == 0:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{waiting} emails still not sent after {DELIVERY_SECONDS} s; {len(smtp.messages)} received")
+
+
+def test_two_servers_and_two_runners_store_send_and_limit_once(shared_database, redis_prefix, tmp_path):
+    httpx = pytest.importorskip("httpx")
+    redis, prefix = redis_prefix
+    url = shared_database
+    app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, TWO_FACTOR_REQUIRED_ROLES="")
+    with app.app_context():
+        topic_id = first_topic_id()
+        db.session.remove()
+    smtp = SMTPTestServer()
+    smtp.start()
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port), "MAIL_USE_TLS": "false", "JOBS_POLL_SECONDS": "1"}
+    outcomes: list[tuple[int, int, str | None]] = []
+    try:
+        with (
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-a.log") as web_a,
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-b.log") as web_b,
+            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-a.log"),
+            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-b.log"),
+        ):
+            servers = [f"http://{web_a.host}:{web_a.port}", f"http://{web_b.host}:{web_b.port}"]
+
+            def sender(numbers: range) -> None:
+                for number in numbers:
+                    form_from, send_to = servers[number % 2], servers[(number + 1) % 2]
+                    address = f"10.20.{number // 200}.{number % 200 + 1}"
+                    status, reference = _send(httpx, form_from, send_to, form_from, number, address, topic_id)
+                    outcomes.append((number, status, reference))
+
+            threads = [threading.Thread(target=sender, args=(range(n, SENDS, SENDERS),)) for n in range(SENDERS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=300)
+
+            # One address, over the limit, alternating between the servers.
+            limited = [
+                _send(httpx, servers[n % 2], servers[n % 2], servers[n % 2], 1000 + n, "10.99.0.1", topic_id)[0]
+                for n in range(LIMIT + 3)
+            ]
+
+            _wait_for_delivery(app, smtp)
+            time.sleep(2)  # a message delivered twice would arrive within a poll or two
+    finally:
+        smtp.stop()
+
+    assert sorted(number for number, _status, _reference in outcomes) == list(range(SENDS))
+    assert {status for _number, status, _reference in outcomes} == {302}, outcomes
+    references = [reference for _number, _status, reference in outcomes]
+    assert all(references), outcomes
+    assert limited == [302] * LIMIT + [429] * 3
+    assert any(b"public-form-sent:10.99.0.1" in key for key in redis.scan_iter(f"*{prefix}*"))
+
+    with app.app_context():
+        stored = db.session.execute(
+            select(Inquiry.reference, Inquiry.email).where(Inquiry.email.like("%@two.example.org"))
+        ).all()
+        emails = db.session.execute(select(OutboundEmail.message_id, OutboundEmail.status)).all()
+        db.session.remove()
+        db.engine.dispose()
+    # Every thanked send is one inquiry, with the family that was thanked.
+    assert len(stored) == SENDS + LIMIT
+    assert {reference for reference, _email in stored} >= set(references)
+    assert len({reference for reference, _email in stored}) == len(stored)
+    # Every email the outbox holds was sent, and received exactly once.
+    assert {status for _id, status in emails} == {EmailStatus.SENT}
+    received = Counter(message["Message-ID"] for message in smtp.messages)
+    assert [message_id for message_id, times in received.items() if times > 1] == []
+    assert set(received) == {message_id for message_id, _status in emails}
+    assert len(emails) >= SENDS + LIMIT  # an acknowledgement per send, at least
