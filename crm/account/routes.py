@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import segno
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from markupsafe import Markup
@@ -99,6 +98,8 @@ def password():
 
 def _qr_code(uri: str) -> Markup:
     """The QR code as inline SVG, drawn here: the secret never leaves for a third-party service."""
+    import segno  # only this page draws QR codes
+
     svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=False)
     return Markup(svg)  # noqa: S704  (segno's own markup; the URI is encoded as modules, not text)
 
