@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def count(_connection, _cursor, statement, *_args, **_kwargs):
             statements[0] += 1
-            last_post.append(" ".join(statement.split())[:160])
+            last_post.append(" ".join(statement.split())[-220:])
 
         event.listen(engine, "before_cursor_execute", count)
         client = app.test_client()

@@ -8,22 +8,26 @@ from sqlalchemy.engine import Engine
 
 from config import Config, config_from_environment
 from crm import logs, request_body, request_log
-from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
+from crm.extensions import babel, csrf, db, limiter, login_manager
 from crm.secret_key import secret_key_weakness
 
 
 class BackboneFlask(Flask):
     def log_exception(self, exc_info) -> None:
         """Flask's "Exception on ..." record of an unhandled error, told without the exception
-        messages, which can quote what a family wrote (crm.logs)."""
+        messages, which can quote what a family wrote (crm.logs), and without a calendar
+        feed's token, which is its path (crm.request_log)."""
         error = exc_info[1]
         if error is None:
             super().log_exception(exc_info)
             return
-        logs.log_failure(self.logger, "Exception on %s [%s]", request.path, request.method, error=error)
+        path = request_log.without_calendar_tokens(request.path)
+        logs.log_failure(self.logger, "Exception on %s [%s]", path, request.method, error=error)
 
 
-def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+def create_app(config_class: type[Config] | None = None, *, commands: bool = True, **overrides) -> Flask:
+    """The app. `commands=False` leaves out the `flask` commands (`flask db`, `flask crm`) and
+    the libraries only they use (Alembic, Mako, Pygments...): wsgi.py serves gunicorn so."""
     app = BackboneFlask(__name__, template_folder="../templates", instance_relative_config=False)
     app.config.from_object(config_class or config_from_environment())
     app.config.update(overrides)
@@ -45,7 +49,8 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_handlers(app)
-    register_commands(app)
+    if commands:
+        register_commands(app)
     return app
 
 
@@ -96,7 +101,6 @@ def register_extensions(app: Flask) -> None:
     # Teardowns run last-registered first: this closes the session before Flask-SQLAlchemy's
     # own teardown would, without failing the request over a connection killed meanwhile.
     app.teardown_appcontext(outage.end_session)
-    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -228,6 +232,11 @@ def register_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    """`flask crm ...`, and `flask db ...` (Flask-Migrate, bound here rather than created in
+    crm.extensions: it brings Alembic, which only commands and tests need)."""
+    from flask_migrate import Migrate
+
     from crm.cli import crm_cli
 
+    Migrate(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     app.cli.add_command(crm_cli)

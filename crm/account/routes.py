@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import segno
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from markupsafe import Markup
@@ -99,6 +98,8 @@ def password():
 
 def _qr_code(uri: str) -> Markup:
     """The QR code as inline SVG, drawn here: the secret never leaves for a third-party service."""
+    import segno  # only this page draws QR codes
+
     svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=False)
     return Markup(svg)  # noqa: S704  (segno's own markup; the URI is encoded as modules, not text)
 
@@ -124,7 +125,9 @@ def _recovery_codes_page(codes: list[str], first_time: bool):
 
 
 def _two_factor_is_not_on():
-    return turned_off(False, done="", nothing_to_do="Two-factor sign-in is not on.", back_to=".two_factor")
+    """Turning off or renewing what is not on: say so, back to the two-factor page."""
+    flash("Two-factor sign-in is not on.", "info")
+    return redirect(url_for(".two_factor"))
 
 
 @bp.route("/two-factor")
@@ -182,9 +185,8 @@ def two_factor_off():
     except second_factor.WrongCode:
         _code_from_app_or_recovery(form)
         return _two_factor_page(off_form=form, status=422)
-    return turned_off(
-        True, done="Two-factor sign-in is off. Your recovery codes no longer work.", nothing_to_do="", back_to=".two_factor"
-    )
+    flash("Two-factor sign-in is off. Your recovery codes no longer work.", "success")
+    return redirect(url_for(".two_factor"))
 
 
 @bp.route("/two-factor/recovery-codes", methods=["POST"])

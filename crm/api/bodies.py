@@ -7,14 +7,15 @@ A field's problems come back as {"field": ["message", ...]}, raised as Invalid (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, request
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaError
 from werkzeug.datastructures import MultiDict
 
 from crm.api.schemas import Schema
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 BODY = "body"  # the key of a problem with the body as a whole
 
@@ -75,6 +76,8 @@ def _message(error: SchemaError) -> tuple[str, str]:
 
 def check(data: dict[str, Any], schema: Schema) -> None:
     """Raise Invalid with every field's problems if `data` does not fit `schema`."""
+    from jsonschema import Draft202012Validator  # only API requests need it: kept out of the others
+
     errors: dict[str, list[str]] = {}
     for error in sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path)):
         field, message = _message(error)

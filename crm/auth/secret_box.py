@@ -8,11 +8,12 @@ then sign in with a recovery code and set their app up again, or an admin resets
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 PURPOSE = b"backbone-crm two-factor secrets"
 
@@ -22,6 +23,11 @@ class UnreadableSecret(ValueError):
 
 
 def _fernet(secret_key: str) -> Fernet:
+    # Imported here: only two-factor sign-in and set-up need cryptography, not every request.
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE).derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
@@ -31,6 +37,8 @@ def seal(plaintext: str, secret_key: str | None = None) -> str:
 
 
 def open_sealed(token: str, secret_key: str | None = None) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(secret_key or current_app.secret_key).decrypt(token.encode()).decode()
     except InvalidToken:

@@ -7,8 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from icalendar import Calendar, Event, vDuration
-
 PRODUCT_ID = "-//Backbone CRM//Calendar feed//EN"
 # Calendar apps poll a subscribed feed on their own schedule; this asks for hourly at most.
 REFRESH = timedelta(hours=1)
@@ -29,6 +27,8 @@ class Entry:
 def calendar_bytes(name: str, uid: str, entries: Iterable[Entry], stamp: datetime) -> bytes:
     """The feed: a VCALENDAR of all-day VEVENTs (a date, no time: DTEND is the next day, as
     RFC 5545 says for one-day events), free time, so they never block a day in a scheduler."""
+    from icalendar import Calendar, Event, vDuration  # only feeds need it: kept out of other requests
+
     calendar = Calendar.new(prodid=PRODUCT_ID, uid=uid, name=name, refresh_interval=REFRESH)
     calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's name for the refresh interval
     for entry in entries:

@@ -1,13 +1,22 @@
-"""ZIP code -> place (city, state, county) lookup backed by the ``zipcodes`` package."""
+"""ZIP code -> place (city, state, county) lookup, from the table built from the ``zipcodes``
+package (crm/geography/zip_places.tsv.gz; crm.geography.build_zip_places rebuilds it).
 
+The package builds all its records in memory at the first question (tens of MB in every web
+worker); the table is kept as one string and the offsets of its lines, and searched by bisection.
+"""
+
+import gzip
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Final
 
-import zipcodes
-
 from crm.geography.missouri import MISSOURI_COUNTIES
+
+ZIP_TABLE: Final = Path(__file__).resolve().parent / "zip_places.tsv.gz"
 
 _ZIP_RE: Final = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
 
@@ -85,25 +94,48 @@ def lookup_zip(zip5: str) -> ZipPlace | None:
     return _lookup(normalised) if normalised else None
 
 
-# The package builds its 42k-record table on first use and each query still costs a search;
-# forms and imports ask about the same few ZIPs over and over.
+class _ZipTable:
+    """The table's text, one ZIP per line in ZIP order, and where each line starts."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = array("I", [0])
+        self.starts.extend(match.end() for match in re.finditer("\n", text))
+        self.starts.pop()  # the end of the last line starts nothing
+
+    def record(self, zip5: str) -> list[str] | None:
+        """[zip, city, state, county] for this ZIP, or None."""
+        text = self.text
+        index = bisect_left(self.starts, zip5, key=lambda start: text[start : start + 5])
+        if index == len(self.starts) or text[self.starts[index] : self.starts[index] + 5] != zip5:
+            return None
+        start = self.starts[index]
+        return text[start : text.index("\n", start)].split("\t")
+
+
+@lru_cache(maxsize=1)
+def _table() -> _ZipTable:
+    with gzip.open(ZIP_TABLE, "rt", encoding="utf-8") as table:
+        return _ZipTable(table.read())
+
+
+# Forms and imports ask about the same few ZIPs over and over.
 @lru_cache(maxsize=4096)
 def _lookup(zip5: str) -> ZipPlace | None:
     # Inactive (decommissioned) ZIPs are kept on purpose: people go on writing the
     # ZIP they always had, and it still says where they live, which is all routing
     # needs. Rejecting them would only push those inquiries to the fallback.
-    records = zipcodes.matching(zip5)
-    if not records:
+    record = _table().record(zip5)
+    if record is None:
         return None
-    record = records[0]
-    state: str = record["state"]
-    county_name: str | None = record.get("county") or None
+    zip_code, city, state, county = record
+    county_name: str | None = county or None
     county_fips = county_fips_for(state, county_name) if county_name else None
     if county_fips:
         county_name = MISSOURI_COUNTIES[county_fips]
     return ZipPlace(
-        zip5=record["zip_code"],
-        city=record["city"],
+        zip5=zip_code,
+        city=city,
         state=state,
         county_name=county_name,
         county_fips=county_fips,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -28,6 +28,8 @@ class NoFallbackContact(RuntimeError):
 class RoutingOutcome:
     place: ZipPlace | None
     decision: Decision
+    # The chosen contact's record, when the decision read it already (apply_decision stores it).
+    chosen: Contact | None = field(default=None, compare=False, repr=False)
 
 
 def place_of(zip_code: str) -> ZipPlace | None:
@@ -188,34 +190,22 @@ def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
     )
 
 
-def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None]:
+def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None, dict[int, Contact]]:
     """The contacts any rule could pick (named targets, members of target organisations) and
     the fallback contact, as they are now, in one statement: whether they are available,
     the languages they speak, their open inquiries (counted over the assignee index, theirs
-    alone) and when they were last assigned one."""
+    alone) and when they were last assigned one; and their records, by id."""
     open_count = (
         select(func.count())
         .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
         .correlate(Contact)
         .scalar_subquery()
     )
+    # Whole contacts, with their organisation, so that storing the choice (apply_decision)
+    # finds the chosen one in the session instead of reading it again.
     rows = db.session.execute(
-        select(
-            Contact.id,
-            Contact.name,
-            Contact.email,
-            Contact.organisation_id,
-            Organisation.name,
-            Contact.active,
-            Contact.accepts_inquiries,
-            Contact.languages,
-            Contact.away_from,
-            Contact.away_until,
-            Contact.last_assigned_at,
-            Contact.is_inquiry_fallback,
-            open_count,
-        )
-        .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
+        select(Contact, open_count)
+        .options(joinedload(Contact.organisation))
         .where(
             Contact.id.in_(setup.named_contact_ids)
             | Contact.organisation_id.in_(setup.organisation_ids)
@@ -224,28 +214,27 @@ def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | 
         .order_by(Contact.id)
     ).all()
     candidates, fallback = [], None
-    wanted = setup.named_contact_ids
-    for row in rows:
+    for contact, open_inquiries in rows:
         candidate = Candidate(
-            id=row[0],
-            name=row[1],
-            email=row[2],
-            organisation_id=row[3],
-            organisation_name=row[4],
-            active=row[5],
-            accepts_inquiries=row[6],
-            languages=frozenset(row[7] or []),
-            away_from=row[8],
-            away_until=row[9],
-            open_inquiries=row[12],
-            last_assigned_at=row[10],
-            topic_ids=setup.contact_topics.get(row[0], frozenset()),
+            id=contact.id,
+            name=contact.name,
+            email=contact.email,
+            organisation_id=contact.organisation_id,
+            organisation_name=contact.organisation.name if contact.organisation else None,
+            active=contact.active,
+            accepts_inquiries=contact.accepts_inquiries,
+            languages=frozenset(contact.languages or []),
+            away_from=contact.away_from,
+            away_until=contact.away_until,
+            open_inquiries=open_inquiries,
+            last_assigned_at=contact.last_assigned_at,
+            topic_ids=setup.contact_topics.get(contact.id, frozenset()),
         )
-        if row[11] and fallback is None:
+        if contact.is_inquiry_fallback and fallback is None:
             fallback = candidate
-        if candidate.id in wanted or candidate.organisation_id in setup.organisation_ids:
+        if candidate.id in setup.named_contact_ids or candidate.organisation_id in setup.organisation_ids:
             candidates.append(candidate)
-    return candidates, fallback
+    return candidates, fallback, {contact.id: contact for contact, _open_inquiries in rows}
 
 
 def backups(rules: list[Rule]) -> dict[int, int]:
@@ -278,11 +267,11 @@ def decide(
     (those who passed it on) but for the fallback; reads only, changes nothing."""
     request, place = routing_request(zip_code, topic, language)
     setup = routing_setup()
-    candidates, fallback = fresh_candidates(setup)
+    candidates, fallback, records = fresh_candidates(setup)
     if fallback is None:
         raise NoFallbackContact(NO_FALLBACK)
     decision = route(request, list(setup.rules), candidates, fallback, now, backups=setup.backups, excluded=excluded)
-    return RoutingOutcome(place=place, decision=decision)
+    return RoutingOutcome(place=place, decision=decision, chosen=records.get(decision.contact.id))
 
 
 def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
@@ -331,7 +320,7 @@ def foundation_contact_ids() -> set[int]:
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
     """Store the decision on the inquiry and note the assignment for round-robin."""
     decision = outcome.decision
-    contact = db.session.get(Contact, decision.contact.id, options=[joinedload(Contact.organisation)])
+    contact = outcome.chosen if outcome.chosen is not None else db.session.get(Contact, decision.contact.id)
     inquiry.assigned_contact_id = contact.id
     inquiry.organisation_id = decision.organisation_id or contact.organisation_id
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None

@@ -18,7 +18,6 @@ from crm.inquiries import intake
 from crm.inquiries.intake import InquiryDetails
 from crm.models import EmailKind, Inquiry, InquiryEventKind, InquiryOutcome, InquirySource, OutboundEmail, Topic
 from crm.models.inquiry_status import InquiryStatus
-from tests.browser.test_account_links import mail  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -1,8 +1,11 @@
+import gzip
+
 import pytest
 import zipcodes
 
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
 from crm.geography.zip_lookup import (
+    ZIP_TABLE,
     ZipPlace,
     county_fips_for,
     lookup_zip,
@@ -186,3 +189,26 @@ def test_lookup_is_cached_across_spellings() -> None:
 )
 def test_state_name(code: str, name: str) -> None:
     assert state_name(code) == name
+
+
+def test_the_table_and_the_package_agree_on_every_zip() -> None:
+    """crm/geography/zip_places.tsv.gz is the package's data, one line per ZIP: rebuild it with
+    `python -m crm.geography.build_zip_places` when the package is upgraded."""
+    from crm.geography.build_zip_places import table_lines
+
+    with gzip.open(ZIP_TABLE, "rt", encoding="utf-8") as table:
+        assert table.read().splitlines() == table_lines()
+
+
+@pytest.mark.parametrize("zip5", ["00501", "00000", "63857", "99950", "99999", "12"])
+def test_lookup_at_the_table_edges_is_the_packages(zip5: str) -> None:
+    records = zipcodes.matching(zip5) if len(zip5) == 5 else []
+    place = lookup_zip(zip5)
+    if not records:
+        assert place is None
+    else:
+        assert (place.zip5, place.city, place.state) == (
+            records[0]["zip_code"],
+            records[0]["city"],
+            records[0]["state"],
+        )
