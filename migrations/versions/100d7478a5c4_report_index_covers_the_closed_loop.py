@@ -11,7 +11,7 @@ PostgreSQL only: on SQLite the index is on received_at alone and stays as it is.
 the index holds off writes to inquiries while it is built (seconds on a million inquiries).
 
 Revision ID: 100d7478a5c4
-Revises: fcd878707e40
+Revises: b7e3c2a91f54
 Create Date: 2026-12-03 07:45:00.000000
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '100d7478a5c4'
-down_revision = 'fcd878707e40'
+down_revision = 'b7e3c2a91f54'
 branch_labels = None
 depends_on = None
 
