@@ -343,6 +343,71 @@ def test_merged_contact_is_hidden_and_points_to_the_survivor(client: FlaskClient
     assert "already merged" in again.get_data(as_text=True)
 
 
+def test_the_organisation_page_does_not_list_a_merged_contact(client: FlaskClient, login) -> None:
+    staff = login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org", organisation=home)
+    merged = factories.ContactFactory(name="Nora M. North", email="nora@home.example.org", organisation=home)
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept.id, merged.id, form, staff)
+
+    page = client.get(f"/organisations/{home.id}").get_data(as_text=True)
+
+    assert "Nora North" in page
+    assert "Nora M. North" not in page
+    assert "nora@home.example.org" not in page
+
+
+def test_merging_an_active_contact_into_an_inactive_one_keeps_the_person_active(client: FlaskClient, login) -> None:
+    """The older record of someone who left and came back is inactive; kept as the survivor, it
+    must not quietly take the person, their account and their inquiries out of routing."""
+    login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    old = factories.ContactFactory(name="Nora North", email="nora@old.example.org", organisation=home, active=False)
+    new = factories.ContactFactory(name="Nora North", email="nora@new.example.org", organisation=home, accepts_inquiries=True)
+    user = factories.UserFactory(role=Role.PARTNER, organisation=home, contact=new, email="nora@new.example.org")
+    old_id, new_id, user_id = old.id, new.id, user.id
+    url = _merge_url(old_id, new_id)
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="field-active-merged" value="merged" checked' in page, "the active one is the default"
+    data = {"survivor": old_id, "merged": new_id, "version": _version(client, url), "kind": "contacts"}
+    data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    data.update({"field-active": "merged", "field-email": "merged", "field-accepts_inquiries": "merged"})
+
+    preview = client.post("/contacts/merge", data={**data, "step": "preview"})
+    done = client.post("/contacts/merge", data={**data, "step": "confirm"})
+
+    assert preview.status_code == 200
+    assert "<dt>Active</dt><dd>Yes" in preview.get_data(as_text=True)
+    assert done.status_code == 302
+    db.session.expire_all()
+    kept = db.session.get(Contact, old_id)
+    assert (kept.active, kept.email, kept.accepts_inquiries) == (True, "nora@new.example.org", True)
+    assert db.session.get(User, user_id).contact_id == old_id
+
+
+def test_an_active_survivor_must_not_take_an_email_another_active_contact_uses(client: FlaskClient, login) -> None:
+    login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    old = factories.ContactFactory(name="Nora North", email="shared@example.org", organisation=home, active=False)
+    factories.ContactFactory(name="Front Desk", email="Shared@example.org", organisation=home)
+    new = factories.ContactFactory(name="Nora North", email="nora@new.example.org", organisation=home)
+    old_id, new_id = old.id, new.id
+    url = _merge_url(old_id, new_id)
+    data = {"survivor": old_id, "merged": new_id, "version": _version(client, url), "kind": "contacts"}
+    data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    data["field-active"] = "merged"
+
+    response = client.post("/contacts/merge", data={**data, "step": "confirm"})
+
+    assert response.status_code == 409
+    assert "Another active contact already uses shared@example.org" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Contact, new_id).merged_into_id is None
+    assert db.session.get(Contact, new_id).active
+
+
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
