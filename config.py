@@ -137,6 +137,8 @@ class Config:
     # Look-ups on the public /status page, per client address.
     STATUS_RATE_LIMIT = os.environ.get("STATUS_RATE_LIMIT", "10 per minute; 50 per hour")
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # SMTP connections a drain keeps open side by side, each with a database connection of its own.
+    MAIL_SENDERS = _int("MAIL_SENDERS", 4)
     # How often `flask crm jobs` looks for due jobs; sending mail runs at every look.
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
     # The same email and message within this many minutes make one inquiry, not two.

@@ -157,11 +157,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.mail_drain", description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=2000, help="emails to queue and drain (default 2000)")
+    parser.add_argument("--senders", type=int, help="SMTP connections side by side (default: MAIL_SENDERS)")
     args = parser.parse_args(argv)
     url = os.environ.get("DATABASE_URL") or Config.SQLALCHEMY_DATABASE_URI
     app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, RATELIMIT_ENABLED=False)
+    if args.senders:
+        app.config["MAIL_SENDERS"] = args.senders
     with app.app_context():
-        print(f"Database: {db.engine.url.render_as_string(hide_password=True)}")  # noqa: T201
+        print(f"Database: {db.engine.url.render_as_string(hide_password=True)}; senders: {app.config['MAIL_SENDERS']}")  # noqa: T201
         result = measure_drain(app, args.emails)
     print(result.line())  # noqa: T201
     return 0 if result.sent == result.received == args.emails else 1

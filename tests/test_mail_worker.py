@@ -443,11 +443,11 @@ def test_a_locked_database_while_recording_is_retried_not_a_duplicate(app, smtp_
     email = make_email()
     calls = []
 
-    def locked_once(outgoing, now):
+    def locked_once(outgoing, now, session=None):
         calls.append(outgoing.id)
         if len(calls) == 1:
             raise OperationalError("UPDATE outbound_emails ...", {}, Exception("database is locked"))
-        _record_sent(outgoing, now)
+        _record_sent(outgoing, now, session)
 
     monkeypatch.setattr(worker, "_record_sent", locked_once)
     monkeypatch.setattr(worker, "RECORD_RETRY_PAUSE", 0)

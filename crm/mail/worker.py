@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,8 +39,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, literal, or_, select, text, update
+from sqlalchemy.engine import Connection as DatabaseConnection
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from crm import logs
 from crm.database import utcnow
@@ -56,6 +59,7 @@ MAX_PER_RUN = 1000
 # Longer than a batch can take: every SMTP step is bounded by MAIL_TIMEOUT (10 s by default).
 LEASE = timedelta(minutes=10)
 DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_SENDERS = 4
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 HELD_MAIL_PAGE = "/admin/outbox/"
@@ -140,9 +144,16 @@ def _snapshot(email: OutboundEmail) -> Outgoing:
     )
 
 
-def claim_due(now: datetime, limit: int, lease: timedelta = LEASE, exclude: Collection[int] = ()) -> list[Outgoing]:
+def claim_due(
+    now: datetime,
+    limit: int,
+    lease: timedelta = LEASE,
+    exclude: Collection[int] = (),
+    session: Session | None = None,
+) -> list[Outgoing]:
     """Claim up to `limit` due messages until now + lease, commit the claim, and return
-    what is needed to send them."""
+    what is needed to send them (on `session`, by default the app's)."""
+    session = session or db.session
     query = (
         select(OutboundEmail)
         .where(_due(now))
@@ -153,14 +164,17 @@ def claim_due(now: datetime, limit: int, lease: timedelta = LEASE, exclude: Coll
     )
     if exclude:
         query = query.where(OutboundEmail.id.not_in(list(exclude)))
-    candidates = list(db.session.scalars(query))
+    if session.get_bind().dialect.name == "postgresql":
+        # The claim waits for the disk even where the drain's acknowledgements do not.
+        session.execute(text("SET LOCAL synchronous_commit TO ON"))
+    candidates = list(session.scalars(query))
     if not candidates:
-        db.session.commit()
+        session.commit()
         return []
     # The due condition again: where rows are not locked (SQLite), a row another worker has
     # claimed since our SELECT no longer matches, and RETURNING tells us which rows are ours.
     claimed = set(
-        db.session.scalars(
+        session.scalars(
             update(OutboundEmail)
             .where(OutboundEmail.id.in_([email.id for email in candidates]), _due(now))
             .values(locked_until=now + lease)
@@ -169,7 +183,7 @@ def claim_due(now: datetime, limit: int, lease: timedelta = LEASE, exclude: Coll
         )
     )
     batch = [_snapshot(email) for email in candidates if email.id in claimed]
-    db.session.commit()
+    session.commit()
     return batch
 
 
@@ -185,26 +199,28 @@ def hold_due(now: datetime) -> int:
     return result.rowcount or 0
 
 
-def _release(batch: list[Outgoing], locked_until: datetime) -> None:
-    db.session.execute(
+def _release(session: Session, batch: list[Outgoing], locked_until: datetime) -> None:
+    session.execute(
         update(OutboundEmail)
         .where(OutboundEmail.id.in_([outgoing.id for outgoing in batch]), OutboundEmail.locked_until == locked_until)
         .values(locked_until=None)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    session.commit()
 
 
-def _fresh(email_id: int) -> OutboundEmail | None:
+def _stored(session: Session, email_id: int) -> OutboundEmail | None:
     # As stored: the claim was a bulk UPDATE, which the session's copy does not know about.
-    return db.session.get(OutboundEmail, email_id, populate_existing=True)
+    return session.get(OutboundEmail, email_id, populate_existing=True)
 
 
-def _inquiry_event(email: OutboundEmail, kind: InquiryEventKind, now: datetime, detail: str, **data: Any) -> None:
+def _inquiry_event(
+    session: Session, email: OutboundEmail, kind: InquiryEventKind, now: datetime, detail: str, **data: Any
+) -> None:
     """What became of the email, as a line on the timeline of the inquiry it is about (if any)."""
     if email.inquiry_id is None:
         return
-    db.session.add(
+    session.add(
         InquiryEvent(
             inquiry_id=email.inquiry_id,
             occurred_at=now,
@@ -215,40 +231,65 @@ def _inquiry_event(email: OutboundEmail, kind: InquiryEventKind, now: datetime, 
     )
 
 
-def _record_sent(outgoing: Outgoing, now: datetime) -> None:
+def _sent_event_values(outgoing: Outgoing, now: datetime) -> dict[str, Any]:
+    return {
+        "inquiry_id": outgoing.inquiry_id,
+        "occurred_at": now,
+        "kind": InquiryEventKind.EMAIL_SENT,
+        "actor_id": None,
+        "detail": email_line(outgoing.kind, "emailed to", outgoing.to_address),
+        "data": {
+            "email_id": outgoing.id,
+            "kind": outgoing.kind,
+            "to": outgoing.to_address,
+            "message_id": outgoing.message_id,
+        },
+    }
+
+
+def _mark_sent(outgoing: Outgoing, now: datetime):  # noqa: ANN202 (an UPDATE, or an INSERT that runs it first)
+    """The acknowledgement as one statement: the outbox row marked SENT and, for an email about
+    an inquiry, the timeline's line, written by the same statement (a data-modifying WITH on
+    PostgreSQL), so it needs no transaction of its own."""
+    mark = (
+        update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(status=EmailStatus.SENT, sent_at=now, locked_until=None)
+    )
+    if outgoing.inquiry_id is None:
+        return mark
+    marked = mark.returning(OUTBOX.c.id).cte("marked")
+    values = _sent_event_values(outgoing, now)
+    columns = list(values)
+    row = select(*(literal(values[name], type_=EVENTS.c[name].type) for name in columns)).select_from(marked)
+    return insert(EVENTS).from_select(columns, row).add_cte(marked)
+
+
+def _record_sent(outgoing: Outgoing, now: datetime, session: Session | None = None) -> None:
     """The acknowledgement: one UPDATE, the timeline's line if the email is about an inquiry,
     one commit; written from the snapshot, on the session's connection without the ORM (this
     runs once per message sent). On PostgreSQL the commit does not wait for the disk (see the
     module's docstring for what that risks: a repeat only if the database server crashes)."""
-    connection = db.session.connection()
+    session = session or db.session
+    connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     connection.execute(
         update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(status=EmailStatus.SENT, sent_at=now, locked_until=None)
     )
     if outgoing.inquiry_id is not None:
-        connection.execute(
-            insert(EVENTS).values(
-                inquiry_id=outgoing.inquiry_id,
-                occurred_at=now,
-                kind=InquiryEventKind.EMAIL_SENT,
-                actor_id=None,
-                detail=email_line(outgoing.kind, "emailed to", outgoing.to_address),
-                data={
-                    "email_id": outgoing.id,
-                    "kind": outgoing.kind,
-                    "to": outgoing.to_address,
-                    "message_id": outgoing.message_id,
-                },
-            )
-        )
-    db.session.commit()
+        connection.execute(insert(EVENTS).values(**_sent_event_values(outgoing, now)))
+    session.commit()
 
 
 def _record_failure(
-    outgoing: Outgoing, failure: DeliveryError, now: datetime, max_attempts: int, rng: UniformSource
+    outgoing: Outgoing,
+    failure: DeliveryError,
+    now: datetime,
+    max_attempts: int,
+    rng: UniformSource,
+    session: Session | None = None,
 ) -> EmailStatus | None:
-    email = _fresh(outgoing.id)
+    session = session or db.session
+    email = _stored(session, outgoing.id)
     if email is None:
         return None
     email.attempts += 1
@@ -261,6 +302,7 @@ def _record_failure(
         email.next_attempt_at = now + backoff_delay(email.attempts, rng)
         outcome = f"attempt {email.attempts} of {max_attempts}; will retry"
     _inquiry_event(
+        session,
         email,
         InquiryEventKind.EMAIL_FAILED,
         now,
@@ -269,7 +311,7 @@ def _record_failure(
         dead=email.status is EmailStatus.DEAD,
     )
     status = email.status
-    db.session.commit()
+    session.commit()
     # A server's reply can quote the recipient, a family's address: the log gets it masked
     # (the outbox page keeps the reply whole, for admins).
     logger.warning(
@@ -278,7 +320,76 @@ def _record_failure(
     return status
 
 
-def _with_retries(record: Callable[..., Result], outgoing: Outgoing, *args: Any) -> Result:
+class _Drain:
+    """The database side of a drain: one session on one connection, held from the first claim
+    to the last acknowledgement, so no message pays for a checkout from the pool (and its
+    liveness ping).
+
+    Where the drain owns its connection to PostgreSQL, an acknowledgement is one statement in
+    autocommit mode on a connection whose commits do not wait for the disk: one round trip.
+    Claims still wait for the disk (claim_due). Elsewhere (SQLite, or a connection lent by the
+    tests inside their own transaction) it is the transaction of _record_sent."""
+
+    def __init__(self, session: Session, connection: DatabaseConnection | None) -> None:
+        self.session = session
+        self._autocommit_connection = connection
+
+    @classmethod
+    @contextmanager
+    def opened(cls) -> Iterator[_Drain]:
+        bind = db.engine
+        if not isinstance(bind, Engine):  # the tests' connection, inside their transaction
+            session = Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False)
+            try:
+                yield cls(session, None)
+            finally:
+                session.close()
+            return
+        with bind.connect() as connection:
+            session = Session(bind=connection, expire_on_commit=False)
+            postgresql = connection.dialect.name == "postgresql"
+            try:
+                if postgresql:
+                    connection.exec_driver_sql("SET synchronous_commit TO OFF")
+                    connection.commit()
+                yield cls(session, connection if postgresql else None)
+            finally:
+                session.close()
+                if postgresql:
+                    _reset_synchronous_commit(connection)
+
+    def record_sent(self, outgoing: Outgoing, now: datetime) -> None:
+        connection = self._autocommit_connection
+        if connection is None:
+            _record_sent(outgoing, now, self.session)
+            return
+        default_level = connection.default_isolation_level
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            connection.execute(_mark_sent(outgoing, now))
+            connection.commit()  # ends SQLAlchemy's view of the transaction; no round trip
+        finally:
+            if not connection.invalidated:
+                connection.execution_options(isolation_level=default_level)
+
+    def record_failure(
+        self, outgoing: Outgoing, failure: DeliveryError, now: datetime, max_attempts: int, rng: UniformSource
+    ) -> EmailStatus | None:
+        return _record_failure(outgoing, failure, now, max_attempts, rng, self.session)
+
+
+def _reset_synchronous_commit(connection: DatabaseConnection) -> None:
+    """Hand the connection back to the pool as it came: a connection that cannot be reset is
+    dropped rather than pooled."""
+    try:
+        connection.rollback()
+        connection.exec_driver_sql("RESET synchronous_commit")
+        connection.commit()
+    except Exception:  # noqa: BLE001 (a broken connection: not pooled again)
+        connection.invalidate()
+
+
+def _with_retries(session: Session, record: Callable[..., Result], outgoing: Outgoing, *args: Any) -> Result:
     """Record an outcome, trying again when the database is briefly unavailable (SQLite's
     "database is locked" when workers collide, a PostgreSQL failover): giving up on a sent
     message means sending it again once its claim expires."""
@@ -286,7 +397,7 @@ def _with_retries(record: Callable[..., Result], outgoing: Outgoing, *args: Any)
         try:
             return record(outgoing, *args)
         except OperationalError:
-            db.session.rollback()
+            session.rollback()
             if attempt == RECORD_ATTEMPTS - 1:
                 logger.error(
                     "Could not record the outcome for email %s; once its claim expires it is tried again "
@@ -299,6 +410,7 @@ def _with_retries(record: Callable[..., Result], outgoing: Outgoing, *args: Any)
 
 
 def _deliver_batch(
+    drain: _Drain,
     batch: list[Outgoing],
     now: datetime,
     lease: timedelta,
@@ -312,7 +424,7 @@ def _deliver_batch(
     for position, outgoing in enumerate(batch):
         if time.monotonic() - claimed_at > lease.total_seconds() / 2:
             rest = batch[position:]
-            _release(rest, now + lease)
+            _release(drain.session, rest, now + lease)
             report.released += len(rest)
             logger.warning("Half the lease has passed; %d claimed message(s) handed back unsent", len(rest))
             return
@@ -320,7 +432,7 @@ def _deliver_batch(
         if failure is None:
             try:
                 # No transaction is open here: the claim is committed and `outgoing` is a
-                # plain snapshot, so a slow server holds no locks and no connection.
+                # plain snapshot, so a slow server holds no locks.
                 connection.send(outgoing)
             except DeliveryError as error:
                 failure = error
@@ -332,9 +444,12 @@ def _deliver_batch(
                 report.connection_failed = True
         if failure is None:
             # The duplicate window: sent, not yet recorded. Record it before anything else.
-            _with_retries(_record_sent, outgoing, now)
+            _with_retries(drain.session, drain.record_sent, outgoing, now)
             report.sent += 1
-        elif _with_retries(_record_failure, outgoing, failure, now, max_attempts, rng) is EmailStatus.DEAD:
+        elif (
+            _with_retries(drain.session, drain.record_failure, outgoing, failure, now, max_attempts, rng)
+            is EmailStatus.DEAD
+        ):
             report.dead += 1
         else:
             report.failed += 1
@@ -348,6 +463,7 @@ def send_due(
     batch_size: int | None = None,
     limit: int | None = None,
     lease: timedelta = LEASE,
+    drain: _Drain | None = None,
 ) -> SendReport:
     """Send the messages due at `now`, up to `limit` (MAX_PER_RUN), in batches of `batch_size` (BATCH_SIZE),
     over one connection. A batch that could not reach the server ends the run: what is still
@@ -363,6 +479,9 @@ def send_due(
                 "MAIL_SERVER is not set: %d due email(s) marked HELD, not sent; read them at %s", held, HELD_MAIL_PAGE
             )
         return SendReport(held=held)
+    if drain is None:
+        with _Drain.opened() as opened:
+            return send_due(now, transport, rng=rng, batch_size=batch_size, limit=limit, lease=lease, drain=opened)
 
     max_attempts = max(int(current_app.config.get("MAIL_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)), 1)
     limit = limit or MAX_PER_RUN
@@ -371,11 +490,11 @@ def send_due(
     handled: list[int] = []  # a message retried in this run (a zero backoff) waits for the next run
     with transport.connect() as connection:
         while len(handled) < limit:
-            batch = claim_due(now, min(batch_size, limit - len(handled)), lease, exclude=handled)
+            batch = claim_due(now, min(batch_size, limit - len(handled)), lease, exclude=handled, session=drain.session)
             if not batch:
                 break
             handled.extend(outgoing.id for outgoing in batch)
-            _deliver_batch(batch, now, lease, connection, report, rng, max_attempts)
+            _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts)
             if report.released or report.connection_failed:
                 break
     return report
@@ -392,17 +511,51 @@ class _KeptConnection:
         yield self._connection
 
 
-def send_all_due(transport: Transport, *, budget: timedelta = LEASE / 4) -> SendReport:
-    """Send what is due, run after run, over one SMTP connection, until a run finds less than
-    a full load (nothing more is waiting), cannot reach the server, or `budget` has passed.
-    The budget keeps a whole call inside the send-mail job's lease (crm.jobs.catalogue): a
-    run started just before it ends stops sending once half of its own claim has passed."""
+def send_all_due(transport: Transport, *, budget: timedelta = LEASE / 4, senders: int | None = None) -> SendReport:
+    """Send what is due, run after run, until a run finds less than a full load (nothing more
+    is waiting), cannot reach the server, or `budget` has passed. The budget keeps a whole call
+    inside the send-mail job's lease (crm.jobs.catalogue): a run started just before it ends
+    stops sending once half of its own claim has passed.
+
+    `senders` (MAIL_SENDERS) drains run side by side in threads, each with its own SMTP
+    connection, database connection and claimed batches, exactly as separate runners would:
+    one message's round trips to the SMTP server and the database overlap another's."""
     started = time.monotonic()
+    senders = max(senders or int(current_app.config.get("MAIL_SENDERS", DEFAULT_SENDERS)), 1)
+    if senders == 1 or not current_app.config.get("MAIL_SERVER") or not isinstance(db.engine, Engine):
+        # One sender: also without MAIL_SERVER (nothing is sent), and on a connection lent by
+        # the tests, which threads cannot share.
+        return _drain(transport, started, budget)
+    app = current_app._get_current_object()  # noqa: SLF001 (Flask's documented way to hand the app to a thread)
+    reports = [SendReport() for _ in range(senders)]
+    errors: list[BaseException] = []
+
+    def sender(index: int) -> None:
+        with app.app_context():
+            try:
+                reports[index] = _drain(transport, started, budget)
+            except BaseException as error:  # raised again below, in the caller's thread
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=sender, args=(index,), name=f"mail-sender-{index}") for index in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(reports, SendReport())
+
+
+def _drain(transport: Transport, started: float, budget: timedelta) -> SendReport:
+    """One sender: runs over one SMTP connection and one database connection."""
     report = SendReport()
-    with transport.connect() as connection:
+    with transport.connect() as connection, _Drain.opened() as drain:
         kept = _KeptConnection(connection)
         while True:
-            run = send_due(utcnow(), kept)
+            run = send_due(utcnow(), kept, drain=drain)
             report += run
             if (
                 run.total < MAX_PER_RUN
