@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from config import TestConfig
 from crm import create_app
@@ -337,3 +337,114 @@ def test_a_line_break_in_any_header_is_refused(field):
 
     with pytest.raises(ValueError, match="line break"):
         build_message(Outgoing(**values), "Backbone CRM <crm@backbone-crm.test>")
+
+
+# --- senders side by side, one database connection each --------------------------------------
+
+
+@contextmanager
+def drain_database_traffic(engine) -> Iterator[tuple[list[str], list[object]]]:
+    """Every statement run, and every connection taken from the pool, while the block runs."""
+    statements: list[str] = []
+    checkouts: list[object] = []
+
+    def on_execute(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    def on_checkout(dbapi_connection, *_args) -> None:
+        checkouts.append(dbapi_connection)
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", on_execute)
+    sqlalchemy_event.listen(engine, "checkout", on_checkout)
+    try:
+        yield statements, checkouts
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", on_execute)
+        sqlalchemy_event.remove(engine, "checkout", on_checkout)
+
+
+def test_a_drain_holds_one_database_connection_and_acknowledges_in_one_statement(own_database_app, smtp_server):
+    own_database_app.config["MAIL_SENDERS"] = 1
+    emails = 2 * BATCH_SIZE + 30
+    with own_database_app.app_context():
+        queue(emails)
+        db.session.remove()
+        with drain_database_traffic(db.engine) as (statements, checkouts):
+            assert drain_outbox() == emails
+        # A claim is at most four statements (the claim's commit waits for the disk on
+        # PostgreSQL, SQLite's BEGIN IMMEDIATE, the SELECT, the UPDATE), the last finding
+        # nothing; the drain sets and resets its connection's commit mode. Everything else is one
+        # statement per email sent: on PostgreSQL in autocommit, on SQLite (no round trips, in
+        # process) inside the BEGIN IMMEDIATE that takes the write lock.
+        per_email = 2 if db.engine.dialect.name == "sqlite" else 1
+        batches = -(-emails // BATCH_SIZE) + 1
+        assert len(statements) <= per_email * emails + 4 * batches + 2
+        assert len(checkouts) == 1  # no checkout from the pool (and no liveness ping) per email
+        assert statuses() == Counter({EmailStatus.SENT: emails})
+        if db.engine.dialect.name == "postgresql":
+            # The connection goes back to the pool as it came: commits wait for the disk.
+            assert db.session.scalar(text("SHOW synchronous_commit")) == "on"
+        db.session.remove()
+    assert len(smtp_server.messages) == emails
+
+
+def test_senders_side_by_side_send_each_email_once_with_its_timeline_line(own_database_app, smtp_server, monkeypatch):
+    own_database_app.config["MAIL_SENDERS"] = 3
+    monkeypatch.setattr(worker, "BATCH_SIZE", 10)
+    opened = []
+    real_smtp = smtplib.SMTP
+
+    def counting_smtp(*args, **kwargs):
+        opened.append(args)
+        return real_smtp(*args, **kwargs)
+
+    monkeypatch.setattr(smtplib, "SMTP", counting_smtp)
+    with own_database_app.app_context():
+        inquiry = Inquiry(reference="BB-DRAIN-2", name="Rae Requester", email="rae@example.org", message="Call me.")
+        db.session.add(inquiry)
+        db.session.commit()
+        message_ids = queue(120, inquiry_id=inquiry.id) + queue(80)
+
+        assert drain_outbox() == 200
+
+        assert len(opened) == 3  # one SMTP connection per sender
+        assert received_ids(smtp_server) == Counter(message_ids)
+        assert statuses() == Counter({EmailStatus.SENT: 200})
+        events = db.session.scalars(select(InquiryEvent).where(InquiryEvent.kind == InquiryEventKind.EMAIL_SENT)).all()
+        assert Counter(event.data["message_id"] for event in events) == Counter(message_ids[:120])
+        assert {event.inquiry_id for event in events} == {inquiry.id}
+        assert all(event.detail.startswith("New-inquiry notice emailed to") for event in events)
+        db.session.remove()
+
+
+def test_a_database_connection_lost_mid_drain_is_opened_again_and_nothing_is_sent_twice(own_database_app, smtp_server):
+    with own_database_app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("kills a PostgreSQL backend")
+        own_database_app.config["MAIL_SENDERS"] = 1
+        message_ids = queue(60)
+        db.session.remove()
+        drain_pids: list[int] = []
+        engine = db.engine  # for the SMTP server's thread, which has no app context
+
+        def remember_pid(dbapi_connection, *_args) -> None:
+            drain_pids.append(dbapi_connection.info.backend_pid)
+
+        def kill_drain_connection(_message) -> None:
+            if len(smtp_server.messages) == 20:
+                with engine.connect() as killer:
+                    killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": drain_pids[0]})
+
+        smtp_server.on_message = kill_drain_connection
+        sqlalchemy_event.listen(db.engine, "checkout", remember_pid)
+        try:
+            report = send_all_due(SMTPTransport.from_config(own_database_app.config))
+        finally:
+            sqlalchemy_event.remove(db.engine, "checkout", remember_pid)
+            smtp_server.on_message = None
+
+        # The 20th acknowledgement found its connection gone and was written on a new one.
+        assert report == SendReport(sent=60)
+        assert received_ids(smtp_server) == Counter(message_ids)
+        assert statuses() == Counter({EmailStatus.SENT: 60})
+        db.session.remove()

@@ -368,9 +368,11 @@ class _Drain:
         try:
             connection.execute(_mark_sent(outgoing, now))
             connection.commit()  # ends SQLAlchemy's view of the transaction; no round trip
+        except BaseException:
+            connection.rollback()  # a lost connection is opened again by the retry
+            raise
         finally:
-            if not connection.invalidated:
-                connection.execution_options(isolation_level=default_level)
+            connection.execution_options(isolation_level=default_level)
 
     def record_failure(
         self, outgoing: Outgoing, failure: DeliveryError, now: datetime, max_attempts: int, rng: UniformSource
