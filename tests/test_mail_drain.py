@@ -407,7 +407,8 @@ def test_senders_side_by_side_send_each_email_once_with_its_timeline_line(own_da
 
         assert drain_outbox() == 200
 
-        assert len(opened) == 3  # one SMTP connection per sender
+        # One SMTP connection per sender; SQLite (one writer at a time) drains with one.
+        assert len(opened) == (3 if db.engine.dialect.name == "postgresql" else 1)
         assert received_ids(smtp_server) == Counter(message_ids)
         assert statuses() == Counter({EmailStatus.SENT: 200})
         events = db.session.scalars(select(InquiryEvent).where(InquiryEvent.kind == InquiryEventKind.EMAIL_SENT)).all()
@@ -448,3 +449,24 @@ def test_a_database_connection_lost_mid_drain_is_opened_again_and_nothing_is_sen
         assert received_ids(smtp_server) == Counter(message_ids)
         assert statuses() == Counter({EmailStatus.SENT: 60})
         db.session.remove()
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "wanted", "allowed"),
+    [
+        ("postgresql+psycopg://crm@127.0.0.1/crm", {"pool_size": 1, "max_overflow": 1}, 4, 2),
+        ("postgresql+psycopg://crm@127.0.0.1/crm", {"pool_size": 5, "max_overflow": 10}, 4, 4),
+        ("postgresql+psycopg://crm@127.0.0.1/crm", {"pool_size": 1, "max_overflow": -1}, 8, 8),
+        ("postgresql+psycopg://crm@127.0.0.1/crm", {"pool_size": 1, "max_overflow": 0}, 4, 1),
+        ("sqlite:///outbox.sqlite", {}, 4, 1),
+    ],
+    ids=["runner-pool", "default-pool", "no-limit", "one-connection", "sqlite"],
+)
+def test_senders_are_as_many_as_the_pool_has_connections_for(url, options, wanted, allowed):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, **options)  # connects to nothing until used
+    try:
+        assert worker._senders_the_pool_allows(engine, wanted) == allowed
+    finally:
+        engine.dispose()

@@ -43,6 +43,7 @@ from sqlalchemy import ColumnElement, Engine, and_, insert, literal, or_, select
 from sqlalchemy.engine import Connection as DatabaseConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from crm import logs
 from crm.database import utcnow
@@ -523,10 +524,11 @@ def send_all_due(transport: Transport, *, budget: timedelta = LEASE / 4, senders
     connection, database connection and claimed batches, exactly as separate runners would:
     one message's round trips to the SMTP server and the database overlap another's."""
     started = time.monotonic()
-    senders = max(senders or int(current_app.config.get("MAIL_SENDERS", DEFAULT_SENDERS)), 1)
-    if senders == 1 or not current_app.config.get("MAIL_SERVER") or not isinstance(db.engine, Engine):
-        # One sender: also without MAIL_SERVER (nothing is sent), and on a connection lent by
-        # the tests, which threads cannot share.
+    senders = _senders_the_pool_allows(
+        db.engine, senders or int(current_app.config.get("MAIL_SENDERS", DEFAULT_SENDERS))
+    )
+    if senders <= 1 or not current_app.config.get("MAIL_SERVER"):
+        # One sender: also without MAIL_SERVER (nothing is sent).
         return _drain(transport, started, budget)
     app = current_app._get_current_object()  # noqa: SLF001 (Flask's documented way to hand the app to a thread)
     reports = [SendReport() for _ in range(senders)]
@@ -549,6 +551,22 @@ def send_all_due(transport: Transport, *, budget: timedelta = LEASE / 4, senders
     if errors:
         raise errors[0]
     return sum(reports, SendReport())
+
+
+def _senders_the_pool_allows(bind: Engine | DatabaseConnection, wanted: int) -> int:
+    """How many of `wanted` senders can each have a database connection without waiting for the
+    pool: on PostgreSQL, up to the pool's size and overflow less what this process already
+    holds. One on SQLite (one writer at a time), and on a connection lent by the tests, which
+    threads cannot share."""
+    if wanted <= 1 or not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return 1
+    pool = bind.pool
+    if not isinstance(pool, QueuePool):
+        return 1
+    max_overflow = pool._max_overflow  # noqa: SLF001 (QueuePool has no public reader for it)
+    if max_overflow < 0:  # no limit
+        return wanted
+    return max(min(wanted, pool.size() + max_overflow - pool.checkedout()), 1)
 
 
 def _drain(transport: Transport, started: float, budget: timedelta) -> SendReport:
