@@ -15,12 +15,14 @@ from crm.secret_key import secret_key_weakness
 class BackboneFlask(Flask):
     def log_exception(self, exc_info) -> None:
         """Flask's "Exception on ..." record of an unhandled error, told without the exception
-        messages, which can quote what a family wrote (crm.logs)."""
+        messages, which can quote what a family wrote (crm.logs), and without a calendar
+        feed's token, which is its path (crm.request_log)."""
         error = exc_info[1]
         if error is None:
             super().log_exception(exc_info)
             return
-        logs.log_failure(self.logger, "Exception on %s [%s]", request.path, request.method, error=error)
+        path = request_log.without_calendar_tokens(request.path)
+        logs.log_failure(self.logger, "Exception on %s [%s]", path, request.method, error=error)
 
 
 def create_app(config_class: type[Config] | None = None, *, commands: bool = True, **overrides) -> Flask:

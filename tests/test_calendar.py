@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 
@@ -174,6 +175,28 @@ def test_an_address_that_opens_nothing_is_a_404(client, token):
 def test_the_request_log_leaves_the_token_out():
     line = '127.0.0.1 - - "GET /calendar/Abc-DEF_123.ics HTTP/1.1" 200 -'
     assert without_query_strings(line) == '127.0.0.1 - - "GET /calendar/(token).ics HTTP/1.1" 200 -'
+
+
+def test_a_feed_that_fails_is_logged_without_its_token(app, client, login, monkeypatch, caplog):
+    """Flask's "Exception on <path>" record names the path: a feed's is written as /calendar/(token).ics."""
+    from crm.calendar import services as calendar_services
+
+    login(Role.STAFF)
+    path, token = create_feed(client)
+    client.post("/logout")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the feed could not be built")
+
+    monkeypatch.setattr(calendar_services, "feed_for", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    with caplog.at_level(logging.ERROR):
+        response = client.get(path)
+
+    assert response.status_code == 500
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Exception on /calendar/(token).ics [GET]" in logged
+    assert token not in logged
 
 
 def test_follow_ups_of_contacts_without_an_organisation_link_to_the_contact(client, login):

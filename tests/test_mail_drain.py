@@ -280,3 +280,60 @@ def test_two_runners_draining_one_outbox_send_each_email_once(own_database_app, 
     with own_database_app.app_context():
         assert statuses() == Counter({EmailStatus.SENT: emails})
         db.session.remove()
+
+
+# --- building a message without parsing its headers -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["New inquiry BB-1 for you", "Recibimos su mensaje (referencia BB-1) — ñ", "Overdue " + "x" * 200],
+    ids=["ascii", "spanish", "long"],
+)
+def test_a_built_message_reads_back_as_stored_and_folds_long_lines(subject):
+    from email import message_from_bytes, policy
+
+    from crm.mail.smtp import Outgoing, build_message
+
+    outgoing = Outgoing(
+        id=1,
+        message_id="abc.123@backbone-crm.test",
+        kind="contact_notice",
+        to_address="dana@partner.example.org",
+        subject=subject,
+        body_text="Hola,\n",
+        language="es",
+        created_at=utcnow(),
+        reply_to="IMRI Team <imri@foundation.example.org>",
+    )
+
+    raw = build_message(outgoing, "Backbone CRM <crm@backbone-crm.test>").as_bytes(policy=policy.SMTP)
+
+    assert raw.isascii() or b"Content-Transfer-Encoding: 8bit" in raw
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["To"] == "dana@partner.example.org"
+    assert parsed["Reply-To"] == "IMRI Team <imri@foundation.example.org>"
+    assert parsed["Message-ID"] == "<abc.123@backbone-crm.test>"
+
+
+@pytest.mark.parametrize("field", ["to_address", "reply_to", "message_id"])
+def test_a_line_break_in_any_header_is_refused(field):
+    from crm.mail.smtp import Outgoing, build_message
+
+    values = {
+        "id": 1,
+        "message_id": "abc@backbone-crm.test",
+        "kind": "contact_notice",
+        "to_address": "dana@partner.example.org",
+        "subject": "Hello",
+        "body_text": "Hi\n",
+        "language": "en",
+        "created_at": utcnow(),
+        "reply_to": "imri@foundation.example.org",
+    }
+    values[field] = values[field] + "\r\nBcc: everyone@example.org"
+
+    with pytest.raises(ValueError, match="line break"):
+        build_message(Outgoing(**values), "Backbone CRM <crm@backbone-crm.test>")

@@ -343,6 +343,105 @@ def test_merged_contact_is_hidden_and_points_to_the_survivor(client: FlaskClient
     assert "already merged" in again.get_data(as_text=True)
 
 
+def test_the_organisation_page_does_not_list_a_merged_contact(client: FlaskClient, login) -> None:
+    staff = login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org", organisation=home)
+    merged = factories.ContactFactory(name="Nora M. North", email="nora@home.example.org", organisation=home)
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept.id, merged.id, form, staff)
+
+    page = client.get(f"/organisations/{home.id}").get_data(as_text=True)
+
+    assert "Nora North" in page
+    assert "Nora M. North" not in page
+    assert "nora@home.example.org" not in page
+
+
+def test_merging_an_active_contact_into_an_inactive_one_keeps_the_person_active(client: FlaskClient, login) -> None:
+    """The older record of someone who left and came back is inactive; kept as the survivor, it
+    must not quietly take the person, their account and their inquiries out of routing."""
+    login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    old = factories.ContactFactory(name="Nora North", email="nora@old.example.org", organisation=home, active=False)
+    new = factories.ContactFactory(name="Nora North", email="nora@new.example.org", organisation=home, accepts_inquiries=True)
+    user = factories.UserFactory(role=Role.PARTNER, organisation=home, contact=new, email="nora@new.example.org")
+    old_id, new_id, user_id = old.id, new.id, user.id
+    url = _merge_url(old_id, new_id)
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="field-active-merged" value="merged" checked' in page, "the active one is the default"
+    data = {"survivor": old_id, "merged": new_id, "version": _version(client, url), "kind": "contacts"}
+    data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    data.update({"field-active": "merged", "field-email": "merged", "field-accepts_inquiries": "merged"})
+
+    preview = client.post("/contacts/merge", data={**data, "step": "preview"})
+    done = client.post("/contacts/merge", data={**data, "step": "confirm"})
+
+    assert preview.status_code == 200
+    assert "<dt>Active</dt><dd>Yes" in preview.get_data(as_text=True)
+    assert done.status_code == 302
+    db.session.expire_all()
+    kept = db.session.get(Contact, old_id)
+    assert (kept.active, kept.email, kept.accepts_inquiries) == (True, "nora@new.example.org", True)
+    assert db.session.get(User, user_id).contact_id == old_id
+
+
+def test_an_active_survivor_must_not_take_an_email_another_active_contact_uses(client: FlaskClient, login) -> None:
+    login(Role.STAFF)
+    home = factories.OrganisationFactory(name="Home Organisation")
+    old = factories.ContactFactory(name="Nora North", email="shared@example.org", organisation=home, active=False)
+    factories.ContactFactory(name="Front Desk", email="Shared@example.org", organisation=home)
+    new = factories.ContactFactory(name="Nora North", email="nora@new.example.org", organisation=home)
+    old_id, new_id = old.id, new.id
+    url = _merge_url(old_id, new_id)
+    data = {"survivor": old_id, "merged": new_id, "version": _version(client, url), "kind": "contacts"}
+    data.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    data["field-active"] = "merged"
+
+    response = client.post("/contacts/merge", data={**data, "step": "confirm"})
+
+    assert response.status_code == 409
+    assert "Another active contact already uses shared@example.org" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Contact, new_id).merged_into_id is None
+    assert db.session.get(Contact, new_id).active
+
+
+def test_an_interaction_form_opened_before_the_merge_logs_nothing_on_the_merged_contact(
+    client: FlaskClient, login, two_contacts
+) -> None:
+    """"Log an interaction" opened from the merged contact's page before the merge, sent after
+    it: the interaction would hang off a record nobody sees any more."""
+    staff = login(Role.STAFF)
+    survivor, loser, home = two_contacts["survivor"], two_contacts["loser"], two_contacts["home"]
+    loser_id, home_id = loser.id, home.id
+    form_url = f"/interactions/new?contact_id={loser_id}"
+    assert client.get(form_url).status_code == 200
+    merge = {"version": services.version(survivor, loser)}
+    merge.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, survivor.id, loser_id, merge, staff)
+    before = db.session.scalar(select(func.count()).select_from(factories.Interaction))
+
+    response = client.post(
+        form_url,
+        data={
+            "kind": "call",
+            "occurred_on": "2026-03-02",
+            "occurred_time": "10:00",
+            "summary": "Called about the home visits",
+            "organisation_id": str(home_id),
+            "contacts": str(loser_id),
+        },
+    )
+    merged_org = client.get(f"/interactions/new?organisation_id={home_id}")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/contacts/{loser_id}")
+    assert db.session.scalar(select(func.count()).select_from(factories.Interaction)) == before
+    assert merged_org.status_code == 200
+
+
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
@@ -514,6 +613,82 @@ def test_reimporting_a_merged_records_rows_updates_the_survivor(app) -> None:
     db.session.expire_all()
     assert db.session.get(Organisation, survivor.id).city == "West Plains"
     assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+
+
+def test_reimporting_rows_matched_by_email_or_name_does_not_bring_a_merged_record_back(app) -> None:
+    """Without external ids, rows are matched by a contact's email or an organisation's name:
+    the merged record's email or name still finds the record it was merged into."""
+    from crm.imports import services as imports
+    from crm.imports.kinds import CONTACTS, INTERACTIONS, ORGANISATIONS
+    from crm.imports.reading import read_file
+
+    staff = factories.UserFactory(role=Role.STAFF)
+    partners = b"Name,City\r\nOzark Doulas,West Plains\r\nOzark Doula Collective,West Plains\r\n"
+    people = (
+        b"Name,Organisation,Email\r\n"
+        b"Nora North,Ozark Doulas,nora@work.example.org\r\n"
+        b"Nora M. North,Ozark Doulas,nora@home.example.org\r\n"
+    )
+
+    def run(kind, data: bytes):
+        sheet = read_file(data)
+        return imports.run(
+            kind, sheet, imports.suggested_mapping(kind, sheet.headings), staff, filename="f.csv", dry_run=False
+        )
+
+    run(ORGANISATIONS, partners)
+    kept, merged = db.session.scalars(select(Organisation).order_by(Organisation.id)).all()
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.ORGANISATIONS.fields})
+    services.merge(services.ORGANISATIONS, kept.id, merged.id, form, staff)
+    run(CONTACTS, people)
+    nora, nora_again = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+    form = {"version": services.version(nora, nora_again)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, nora.id, nora_again.id, form, staff)
+
+    again = run(ORGANISATIONS, partners)
+    people_again = run(CONTACTS, people)
+    meeting = run(
+        INTERACTIONS,
+        b"Type,Date,Organisation,Summary,Contacts\r\nmeeting,2026-03-02,Ozark Doula Collective,Visit,nora@home.example.org\r\n",
+    )
+
+    assert again.counts["create"] == 0
+    assert people_again.counts["create"] == 0
+    assert meeting.counts["create"] == 1, meeting.outcomes
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+    interaction = db.session.scalars(select(factories.Interaction)).one()
+    assert interaction.organisation_id == kept.id
+    assert [contact.id for contact in interaction.contacts] == [nora.id]
+
+
+def test_a_merged_contacts_email_finds_the_contact_it_was_merged_into(client: FlaskClient, login) -> None:
+    """A family writing from the merged contact's email, or a user invited with it, is that
+    person: linked to the contact kept, not given a new contact that brings the duplicate back."""
+    from crm.auth.services import link_contact
+
+    staff = login(Role.STAFF)
+    kept = factories.ContactFactory(name="Nora North", email="nora@work.example.org")
+    merged = factories.ContactFactory(name="Nora M. North", email="Nora@Home.example.org", organisation=kept.organisation)
+    kept_id, merged_id = kept.id, merged.id
+    form = {"version": services.version(kept, merged)}
+    form.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, kept_id, merged_id, form, staff)
+    inquiry = factories.InquiryFactory(name="Nora", email="nora@home.example.org")
+    contacts_before = db.session.scalar(select(func.count()).select_from(Contact))
+
+    assert client.post(f"/inquiries/{inquiry.id}/link-contact").status_code == 302
+    user = factories.UserFactory(role=Role.STAFF, email="nora@home.example.org")
+    link_contact(user)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Inquiry, inquiry.id).requester_contact_id == kept_id
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == contacts_before
+    assert user.contact_id == kept_id
 
 
 def test_api_lists_leave_merged_records_out_and_refuse_changes(client: FlaskClient) -> None:

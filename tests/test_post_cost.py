@@ -17,11 +17,13 @@ from sqlalchemy import event, func, select, text
 
 from crm import reference_cache
 from crm.extensions import db
-from crm.inquiries import accepting
+from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
+from crm.inquiries.intake import InquiryDetails
 from crm.models import Inquiry, InquiryOutcome, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
+from crm.public.services import Sending
 from crm.routing import services as routing
 from tests.factories import NOW, InquiryFactory, UserFactory
 from tests.public_support import GENEROUS_LIMIT, app_config, valid_form
@@ -31,10 +33,11 @@ FORM_SETTINGS = {
     "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
     "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
 }
-# The topic, the reference and duplicate checks, and the candidates with their open counts
-# (the chosen contact's record among them); everything else a post sends is a write (the
-# inquiry, its timeline, the contact's turn, the two emails, the audit entries).
-MOST_READS_PER_POST = 4
+# The topic, the duplicate check (which also tells whether the reference is in use), and the
+# candidates with their open counts (the chosen contact's record among them); everything else
+# a post sends is a write (the inquiry, its timeline, the contact's turn, the two emails, the
+# audit entries).
+MOST_READS_PER_POST = 3
 
 
 @contextmanager
@@ -82,7 +85,7 @@ def test_spam_is_stored_without_routing_it(app, client, world):
     spam = db.session.scalar(select(Inquiry).where(Inquiry.email == "bot@example.net"))
     assert spam.status is InquiryStatus.SPAM
     assert spam.assigned_contact_id is None
-    # Only the reference and duplicate checks, and who would have answered (the confirmation names them).
+    # Only the topic, the duplicate check, and who would have answered (the confirmation names them).
     assert sent.count("SELECT") <= 3
     assert "UPDATE" not in sent
 
@@ -206,3 +209,48 @@ def test_no_cache_time_reads_every_time(app):
         reference_cache.cached("x", lambda: calls.append(1) or len(calls))
         reference_cache.cached("x", lambda: calls.append(1) or len(calls))
     assert len(calls) == 2
+
+
+# --- the reference, checked by the duplicate check's statement ------------------------------
+
+
+def test_a_reference_in_use_is_replaced(app, world):
+    earlier = InquiryFactory(topic=world.home_visits, email="first@example.net")
+    details = InquiryDetails(
+        name="Sam Other", email="other@example.net", phone="", zip_code="", topic=world.home_visits,
+        language="en", message="Another message altogether.", consent=True,
+    )  # fmt: skip
+
+    received = intake.take_in(details, NOW, reference=earlier.reference)
+
+    assert not received.duplicate
+    assert received.inquiry.reference != earlier.reference
+    assert received.inquiry.reference.startswith("IM-")
+
+
+def test_a_duplicate_is_found_whatever_the_reference(app, world):
+    earlier = InquiryFactory(topic=world.home_visits, email="first@example.net", message="Same words.")
+    details = InquiryDetails(
+        name="Alex Requester", email="FIRST@example.net", phone="", zip_code="", topic=world.home_visits,
+        language="en", message="Same   words.", consent=True,
+    )  # fmt: skip
+
+    assert intake.take_in(details, NOW + timedelta(minutes=1)).inquiry == earlier
+    assert intake.take_in(details, NOW + timedelta(minutes=1), reference=earlier.reference).inquiry == earlier
+
+
+def test_a_retried_send_confirms_only_its_own_inquiry(app, world):
+    """A first attempt whose reference turned out to be in use stored its inquiry under
+    another one; the retry must not confirm the inquiry that holds the reference."""
+    other = InquiryFactory(topic=world.home_visits, email="other@example.net")
+    details = InquiryDetails(
+        name="Jo Family", email="jo@example.net", phone="", zip_code="", topic=world.home_visits,
+        language="en", message="Our own message.", consent=True,
+    )  # fmt: skip
+    sending = Sending(now=NOW, reference=other.reference)
+
+    confirmation = sending.send(details)
+
+    assert confirmation.reference != other.reference
+    mine = db.session.scalar(select(Inquiry).where(Inquiry.reference == confirmation.reference))
+    assert mine.email == "jo@example.net"

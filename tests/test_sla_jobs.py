@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import factory
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.sla_jobs import run_sla_checks, sla_command
 from crm.mail.outbox import inquiry_url
-from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, OutboundEmail, Role
+from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, OutboundEmail, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from tests import factories
 
@@ -74,7 +78,9 @@ def emails(kind: str | None = None) -> list[OutboundEmail]:
 
 
 def events(inquiry: Inquiry, kind: InquiryEventKind) -> list[InquiryEvent]:
-    return list(db.session.scalars(select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind)))
+    return list(
+        db.session.scalars(select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry.id, InquiryEvent.kind == kind))
+    )
 
 
 # --- when a reminder goes ---------------------------------------------------------------------------
@@ -128,9 +134,13 @@ def test_reminder_goes_to_the_assigned_contact_with_a_link_only(app, managers):
 
     [email] = emails("sla_reminder")
     assert email.to_address == inquiry.assigned_contact.email
-    assert inquiry.reference in email.subject
+    assert email.subject == "Reminder: inquiries due for a first response (1)"
+    assert f"- {inquiry.reference} · " in email.body_text
+    assert " · due in 3 h\n" in email.body_text
     assert inquiry_url(inquiry) in email.body_text
-    assert email.inquiry_id == inquiry.id
+    assert email.inquiry_id is None  # a digest is about its list, not one inquiry
+    [event] = events(inquiry, InquiryEventKind.REMINDER)
+    assert event.detail.startswith("Reminder for Lucía Ramírez: a first response is due by ")
 
 
 # --- escalation -------------------------------------------------------------------------------------
@@ -183,14 +193,18 @@ def test_unassigned_inquiry_is_escalated_but_nobody_is_reminded(app, managers):
 
     assert (reminders, escalations) == (0, 1)
     assert inquiry.reminder_sent_at is None  # a contact assigned later is still reminded
-    assert "Assigned to: nobody yet." in emails("sla_escalation")[0].body_text
+    assert f"- {inquiry.reference} · " in emails("sla_escalation")[0].body_text
 
 
 @pytest.mark.parametrize(
     "fields",
     [
         {"status": InquiryStatus.RESPONDED, "first_response_at": local(2026, 3, 2, 10)},
-        {"status": InquiryStatus.CLOSED, "outcome": InquiryOutcome.CONNECTED, "first_response_at": local(2026, 3, 2, 10)},
+        {
+            "status": InquiryStatus.CLOSED,
+            "outcome": InquiryOutcome.CONNECTED,
+            "first_response_at": local(2026, 3, 2, 10),
+        },
         {"status": InquiryStatus.IN_PROGRESS, "first_response_at": local(2026, 3, 2, 10)},
         {"status": InquiryStatus.SPAM},
         {"due_at": None},
@@ -264,7 +278,6 @@ def test_sla_check_command(app, managers):
     assert db.session.scalar(select(func.count()).select_from(OutboundEmail)) == 3
 
 
-
 def test_a_reassigned_inquiry_reminds_its_new_assignee(app, managers):
     """The reminder belongs to whoever holds the inquiry, so reassigning re-arms it."""
     from crm.inquiries import services as actions
@@ -292,3 +305,193 @@ def test_jobs_once_queues_reminders_before_sending(app, managers, monkeypatch):
     assert "send-mail: done: Outbox: 0 sent, 0 failed (will retry), 0 dead, 1 held" in result.output
     assert len(emails("sla_reminder")) == 1
     assert emails("sla_reminder")[0].status is EmailStatus.HELD  # queued, then handled in the same pass
+
+
+# --- digests: one email per contact and per manager, whatever the number of inquiries -------------
+
+
+def prenatal_care() -> Topic:
+    topic = Topic(name_en="Prenatal care", name_es="Atención prenatal")
+    db.session.add(topic)
+    db.session.commit()
+    return topic
+
+
+def test_one_reminder_digest_per_contact_and_one_escalation_digest_per_manager(app, managers):
+    lucia = factories.ContactFactory(name="Lucía Ramírez", email="lucia@example.org")
+    dana = factories.ContactFactory(name="Dana Doe", email="dana@example.org")
+    county = factories.CountyFactory()
+    topic = prenatal_care()
+    hers = [
+        InquiryFactory(due_at=TUESDAY_3PM + timedelta(minutes=n), assigned_contact=lucia, county=county, topic=topic)
+        for n in range(3)
+    ]
+    his = [InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=dana) for _ in range(2)]
+    now = local(2026, 3, 4, 9)  # the next morning: all five overdue
+
+    assert run_sla_checks(now) == (5, 5)
+
+    reminders = {email.to_address: email for email in emails("sla_reminder")}
+    assert sorted(reminders) == ["dana@example.org", "lucia@example.org"]
+    assert reminders["lucia@example.org"].subject == "Reminder: inquiries due for a first response (3)"
+    for inquiry in hers:
+        assert (
+            f"- {inquiry.reference} · {county.name} · Prenatal care · overdue by "
+            in reminders["lucia@example.org"].body_text
+        )
+        assert inquiry.reference not in reminders["dana@example.org"].body_text
+    escalations = emails("sla_escalation")
+    assert sorted(email.to_address for email in escalations) == ["mo@example.org", "morgan@example.org"]
+    for email in escalations:
+        assert email.subject == "Overdue: inquiries without a first response (5)"
+        for inquiry in hers + his:
+            assert f"- {inquiry.reference} · " in email.body_text
+            assert inquiry_url(inquiry) in email.body_text
+        for private in (SECRET, REQUESTER, REQUESTER_EMAIL, "Lucía", "Dana"):
+            assert private not in email.body_text
+    for inquiry in hers + his:
+        assert len(events(inquiry, InquiryEventKind.REMINDER)) == 1
+        assert len(events(inquiry, InquiryEventKind.ESCALATED)) == 1
+        assert "Morgan Manager" in events(inquiry, InquiryEventKind.ESCALATED)[0].detail
+
+
+def test_digests_are_in_the_readers_language(app):
+    hablante = factories.ContactFactory(name="Rosa Ruiz", email="rosa@example.org", languages=["es"])
+    both = factories.ContactFactory(name="Ana Both", email="ana@example.org", languages=["en", "es"])
+    manager_contact = factories.ContactFactory(name="Marta Manager", email="marta@example.org", languages=["es"])
+    factories.UserFactory(role=Role.MANAGER, name="Marta Manager", email="marta@example.org", contact=manager_contact)
+    factories.UserFactory(role=Role.MANAGER, name="Morgan Manager", email="morgan@example.org")
+    topic = prenatal_care()
+    InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=hablante, topic=topic)
+    InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=both, topic=topic)
+
+    run_sla_checks(local(2026, 3, 3, 17))  # two hours late
+
+    by_address = {email.to_address: email for email in emails()}
+    spanish = by_address["rosa@example.org"]
+    assert (spanish.language, spanish.subject) == (
+        "es",
+        "Recordatorio: consultas que esperan una primera respuesta (1)",
+    )
+    assert "Hola, Rosa Ruiz:" in spanish.body_text
+    assert " · Atención prenatal · vencida hace 2 h\n" in spanish.body_text
+    assert by_address["ana@example.org"].language == "en"
+    assert " · Prenatal care · overdue by 2 h\n" in by_address["ana@example.org"].body_text
+    assert by_address["marta@example.org"].subject == "Vencidas: consultas sin primera respuesta (2)"
+    assert by_address["morgan@example.org"].subject == "Overdue: inquiries without a first response (2)"
+
+
+def test_a_long_digest_lists_the_first_inquiries_and_links_to_the_rest(app, managers, monkeypatch):
+    from crm.inquiries import sla_jobs
+
+    monkeypatch.setattr(sla_jobs, "DIGEST_MAX_LINES", 2)
+    contact = factories.ContactFactory(email="busy@example.org")
+    inquiries = [InquiryFactory(due_at=TUESDAY_3PM + timedelta(minutes=n), assigned_contact=contact) for n in range(5)]
+
+    assert run_sla_checks(local(2026, 3, 4, 9)) == (5, 5)
+
+    [reminder] = emails("sla_reminder")
+    assert [inquiry.reference in reminder.body_text for inquiry in inquiries] == [True, True, False, False, False]
+    assert "And 3 more, in your list:\nhttp://127.0.0.1:5000/inquiries/?mine=1\n" in reminder.body_text
+    escalation = emails("sla_escalation")[0]
+    assert (
+        "And 3 more, in the list of overdue inquiries:\nhttp://127.0.0.1:5000/inquiries/?overdue=1\n"
+        in escalation.body_text
+    )
+    assert all(inquiry.escalated_at is not None for inquiry in inquiries)  # all handled, listed or not
+
+
+# --- incremental: a run reads what is due, from an index, in a fixed number of statements ---------
+
+
+@contextmanager
+def statements_run() -> Iterator[list[tuple[str, Any]]]:
+    ran: list[tuple[str, Any]] = []
+
+    def on_execute(_connection, _cursor, statement, parameters, *_args) -> None:
+        ran.append((statement, parameters))
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield ran
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+def _run_counting(now: datetime) -> int:
+    """The statements a run takes, those reading holiday calendars aside: a process may keep
+    those for a while, so whether a run reads them depends on the runs before it."""
+    with statements_run() as ran:
+        run_sla_checks(now)
+    return len([statement for statement, _parameters in ran if "holiday" not in statement])
+
+
+def test_a_run_takes_the_same_number_of_statements_for_three_inquiries_or_thirty(app, managers):
+    contacts = [factories.ContactFactory() for _ in range(3)]
+    for n in range(3):
+        InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=contacts[n])
+    few = _run_counting(local(2026, 3, 4, 9))
+
+    for n in range(30):
+        InquiryFactory(due_at=TUESDAY_3PM + timedelta(days=2), assigned_contact=contacts[n % 3])
+    many = _run_counting(local(2026, 3, 6, 9))
+
+    assert len(emails("sla_reminder")) == 6  # two runs, three contacts
+    assert len(emails("sla_escalation")) == 4  # two runs, two managers
+    assert many == few
+    nothing_new = _run_counting(local(2026, 3, 6, 9, 1))
+    assert nothing_new < few
+
+
+def _plan(statement: str, parameters: Any) -> str:
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # Whatever a tiny test table makes cheapest, the question is whether the index serves the query.
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    else:
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_the_run_reads_the_pending_inquiries_from_their_partial_indexes(app, managers):
+    InquiryFactory(due_at=TUESDAY_3PM)
+    InquiryFactory(due_at=TUESDAY_3PM + timedelta(days=30))  # far from due: must not be read
+
+    with statements_run() as ran:
+        run_sla_checks(local(2026, 3, 4, 9))
+
+    reads = [
+        (statement, parameters)
+        for statement, parameters in ran
+        if statement.lstrip().upper().startswith("SELECT") and "FROM inquiries" in statement
+    ]
+    reminder = [entry for entry in reads if "reminder_sent_at IS NULL" in entry[0]]
+    escalation = [entry for entry in reads if "escalated_at IS NULL" in entry[0]]
+    assert len(reminder) == len(escalation) == 1
+    reminder_plan, escalation_plan = _plan(*reminder[0]), _plan(*escalation[0])
+    if db.engine.dialect.name == "postgresql":
+        assert "ix_inquiries_reminder_pending" in reminder_plan
+        assert "ix_inquiries_escalation_pending" in escalation_plan
+    else:
+        # SQLite (local work), without statistics, may take another index matching a term;
+        # either way it searches an index rather than reading the table.
+        assert "SEARCH inquiries USING INDEX" in reminder_plan
+        assert "SEARCH inquiries USING INDEX" in escalation_plan
+        assert "SCAN inquiries" not in reminder_plan + escalation_plan
+
+
+def test_the_acceptance_timers_read_their_partial_index(app, managers):
+    from crm.inquiries.acceptance_jobs import run_acceptance_timers
+
+    with statements_run() as ran:
+        run_acceptance_timers(local(2026, 3, 4, 9))
+
+    [(statement, parameters)] = [
+        (statement, parameters) for statement, parameters in ran if "acceptance_due_at <=" in statement
+    ]
+    plan = _plan(statement, parameters)
+    if db.engine.dialect.name == "postgresql":
+        assert "ix_inquiries_acceptance_due" in plan
+    else:
+        assert "SCAN inquiries" not in plan

@@ -15,15 +15,24 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def contact_with_email(email: str) -> Contact | None:
-    """The contact with this email, ignoring case: an active one first, then the oldest."""
+    """The contact with this email, ignoring case: an active one first, then the oldest; with
+    none, the one a contact with this email was merged into (crm.merging)."""
     if not email:
         return None
-    return db.session.scalar(
+    same_email = func.lower(Contact.email) == email.strip().lower()
+    found = db.session.scalar(
         select(Contact)
-        .where(func.lower(Contact.email) == email.strip().lower(), Contact.merged_into_id.is_(None))
+        .where(same_email, Contact.merged_into_id.is_(None))
         .order_by(Contact.active.desc(), Contact.id)
         .limit(1)
     )
+    if found is None:
+        # A merge moves the contacts merged into the one it retires, so this one is not merged.
+        merged_into = db.session.scalar(
+            select(Contact.merged_into_id).where(same_email, Contact.merged_into_id.is_not(None)).order_by(Contact.id).limit(1)
+        )
+        found = db.session.get(Contact, merged_into) if merged_into is not None else None
+    return found
 
 
 def my_contact_id(user: Any) -> int | None:

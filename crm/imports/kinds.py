@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from werkzeug.datastructures import MultiDict
 
 from crm import audit, timezones
@@ -22,6 +22,7 @@ from crm.grants.forms import GrantForm
 from crm.imports.reading import money_text, parse_date, parse_time, text_value
 from crm.interactions import services as interactions
 from crm.interactions.forms import InteractionForm
+from crm.merging import services as merging
 from crm.models import (
     Contact,
     Grant,
@@ -87,6 +88,27 @@ def as_choice(enum_type) -> Callable[[Any, Lookups], list[str]]:
     return convert
 
 
+def _organisation_named(key: str) -> Organisation | None:
+    """The organisation with this name key; else one merged under that name, whose rows then
+    update the organisation it was merged into."""
+    found = db.session.scalar(select(Organisation).where(Organisation.name_key == key))
+    return found if found is not None else merging.merged_organisation_named(key)
+
+
+def _contact_with_email(key: str) -> Contact | None:
+    """The active contact with this email (lower case); else one merged into another, whose
+    rows then update the contact it was merged into."""
+    return db.session.scalar(
+        select(Contact)
+        .where(
+            func.lower(Contact.email) == key,
+            or_(Contact.active.is_(True), Contact.merged_into_id.is_not(None)),
+        )
+        .order_by(Contact.active.desc(), Contact.id)
+        .limit(1)
+    )
+
+
 def as_organisation(value: Any, lookups: Lookups) -> list[str]:
     name = text_value(value)
     organisation = lookups.organisation_named(name)
@@ -146,15 +168,13 @@ class Lookups:
     def organisation_named(self, name: str) -> Organisation | None:
         key = name_key(name)
         if key not in self._organisations:
-            self._organisations[key] = db.session.scalar(select(Organisation).where(Organisation.name_key == key))
+            self._organisations[key] = merging.survivor_of(_organisation_named(key))
         return self._organisations[key]
 
     def contact_with_email(self, email: str) -> Contact | None:
         key = email.strip().lower()
         if key not in self._contacts:
-            self._contacts[key] = db.session.scalar(
-                select(Contact).where(func.lower(Contact.email) == key, Contact.active.is_(True)).limit(1)
-            )
+            self._contacts[key] = merging.survivor_of(_contact_with_email(key))
         return self._contacts[key]
 
     def organisation_menu(self, current_id: int | None) -> list[tuple[int, str]]:
@@ -259,7 +279,7 @@ ORGANISATIONS = Kind(
     posted=_organisation_posted,
     defaults={"kind": [OrganisationKind.GRANTEE.value], "state": ["MO"]},
     natural_key=lambda data: (name_key(data["name"]),),
-    find=lambda key: db.session.scalar(select(Organisation).where(Organisation.name_key == key[0])),
+    find=lambda key: _organisation_named(key[0]),
     stage=_stage_organisation,
     describe=lambda data: data["name"],
     key_words="the same name",
@@ -321,9 +341,7 @@ CONTACTS = Kind(
     posted=_contact_posted,
     defaults={"languages": ["en"]},
     natural_key=_contact_key,
-    find=lambda key: db.session.scalar(
-        select(Contact).where(func.lower(Contact.email) == key[0], Contact.active.is_(True)).order_by(Contact.id).limit(1)
-    ),
+    find=lambda key: _contact_with_email(key[0]),
     stage=_stage_contact,
     describe=lambda data: data["name"],
     key_words="the same email",

@@ -24,6 +24,7 @@ from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.imports.kinds import EXTERNAL_ID, EXTERNAL_ID_MAX, KINDS, ImportField, Kind, Lookups, RowRefused
 from crm.imports.reading import Sheet, text_value
+from crm.merging import services as merging
 from crm.models import AuditEvent, ImportMapping, ImportUpload, User
 
 # An upload nobody confirmed is removed this long after it arrived.
@@ -207,6 +208,13 @@ def _errors(form, kind: Kind, skip: set[str] | None = None) -> str:
     return " ".join(parts)
 
 
+def _followed(record: Any) -> tuple[Any, bool]:
+    """A merged record's row updates the record it was merged into (crm.merging), which keeps
+    an external id of its own: (that record, True); any other record, or None: (it, False)."""
+    survivor = merging.survivor_of(record)
+    return survivor, survivor is not record
+
+
 class _Run:
     def __init__(self, kind: Kind, sheet: Sheet, mapping: dict[str, str], actor: User | None) -> None:
         self.kind = kind
@@ -275,22 +283,20 @@ class _Run:
         if external_id is not None:
             self._earlier([("external", external_id)], "the same external id")
             record = db.session.scalar(select(kind.model).where(kind.model.external_id == external_id))
-        followed = False
-        while record is not None and getattr(record, "merged_into_id", None) is not None:
-            # A merged record's row updates the record it was merged into (crm.merging), which
-            # keeps an external id of its own.
-            record, followed = db.session.get(kind.model, record.merged_into_id), True
+        record, followed = _followed(record)
         form, valid = self._form(record, overlay)
         key = self._natural_key(form.data)
         if record is None and key is not None:
-            record = kind.find(key)
+            record, followed = _followed(kind.find(key))
             if record is not None:
                 form, valid = self._form(record, overlay)
                 key = self._natural_key(form.data)
         if key is not None:
             self._earlier([("key", key)], kind.key_words)
         if record is not None:
-            self._earlier([("record", id(record))], kind.key_words if external_id is None else "the same record")
+            self._earlier(
+                [("record", id(record))], kind.key_words if external_id is None and not followed else "the same record"
+            )
         if unreadable or not valid:
             # Every problem of the row at once: the cells not read, then what the form says of the rest.
             others = _errors(form, kind, skip=set(unreadable)) if not valid else ""

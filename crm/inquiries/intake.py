@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import inspect, select
+from sqlalchemy import and_, inspect, or_, select
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -65,9 +65,14 @@ class Received:
     duplicate: bool
 
 
+def random_reference() -> str:
+    """A reference not yet checked against those in use (take_in checks it)."""
+    return "IM-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
 def new_reference() -> str:
     while True:
-        reference = "IM-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+        reference = random_reference()
         if db.session.scalar(select(Inquiry.id).where(Inquiry.reference == reference)) is None:
             return reference
 
@@ -91,14 +96,30 @@ def set_due(inquiry: Inquiry) -> None:
     inquiry.due_at = calendars.due_at(inquiry)
 
 
+def _window_start(now: datetime) -> datetime:
+    return now - timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
+
+
 def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
-    window = timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
     return db.session.scalar(
         select(Inquiry)
-        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= now - window)
+        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= _window_start(now))
         .order_by(Inquiry.id)
         .limit(1)
     )
+
+
+def duplicate_or_taken(key: str, reference: str, now: datetime) -> tuple[Inquiry | None, bool]:
+    """In one statement: the first inquiry with this dedupe key within the window (None
+    without a key or such an inquiry), and whether ``reference`` is in use already."""
+    since = _window_start(now)
+    found = Inquiry.reference == reference
+    if key:
+        found = or_(found, and_(Inquiry.dedupe_key == key, Inquiry.received_at >= since))
+    # The earliest duplicate is among the first two rows: the other can only be the reference's.
+    rows = db.session.scalars(select(Inquiry).where(found).order_by(Inquiry.id).limit(2)).all()
+    duplicate = next((row for row in rows if key and row.dedupe_key == key and row.received_at >= since), None)
+    return duplicate, any(row.reference == reference for row in rows)
 
 
 def receive(
@@ -133,15 +154,17 @@ def take_in(
 ) -> Received:
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
-    beforehand (new_reference); by default one is chosen here."""
+    beforehand (random_reference, or new_reference); by default one is chosen here."""
     key = dedupe_key(details.email, details.message, details.phone)
-    if key:
-        earlier = recent_duplicate(key, now)
-        if earlier is not None:
-            return Received(inquiry=earlier, duplicate=True)
+    reference = reference or random_reference()
+    earlier, taken = duplicate_or_taken(key, reference, now)
+    if earlier is not None:
+        return Received(inquiry=earlier, duplicate=True)
+    if taken:
+        reference = new_reference()
 
     inquiry = Inquiry(
-        reference=reference or new_reference(),
+        reference=reference,
         received_at=now,
         source=details.source,
         name=details.name,
@@ -159,15 +182,20 @@ def take_in(
     )
     db.session.add(inquiry)
     received_how = details.source.label if actor is None else f"{details.source.label}, logged by {actor.name}"
+    # Every event of a post names the same columns (data too), so the flush writes them in one statement.
     inquiry.events.append(
-        InquiryEvent(kind=InquiryEventKind.RECEIVED, occurred_at=now, actor=actor, detail=f"Received ({received_how})")
+        InquiryEvent(
+            kind=InquiryEventKind.RECEIVED, occurred_at=now, actor=actor, detail=f"Received ({received_how})", data={}
+        )
     )
 
     if spam_reason:
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         inquiry.events.append(
-            InquiryEvent(kind=InquiryEventKind.STATUS_CHANGED, occurred_at=now, detail=f"Marked as spam: {spam_reason}")
+            InquiryEvent(
+                kind=InquiryEventKind.STATUS_CHANGED, occurred_at=now, actor=None, detail=f"Marked as spam: {spam_reason}", data={}
+            )
         )
         db.session.flush()
         return Received(inquiry=inquiry, duplicate=False)

@@ -23,7 +23,7 @@ JOBS: tuple[Job, ...] = (
         run=sla_checks_job,
         every=timedelta(minutes=1),
         lease=timedelta(minutes=5),
-        description="response-time reminders to assignees and escalations to managers",
+        description="response-time reminder digests to contacts and escalation digests to managers",
     ),
     Job(
         name="acceptance-timers",

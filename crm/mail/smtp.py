@@ -68,16 +68,30 @@ class Transport(Protocol):
 
 def build_message(outgoing: Outgoing, sender: str) -> EmailMessage:
     """The email as sent. Every header comes from the stored row, so a retry sends the same
-    message: same Message-ID (receivers drop repeats by it) and the Date it was queued."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = outgoing.to_address
-    message["Subject"] = outgoing.subject
-    if outgoing.reply_to:
-        message["Reply-To"] = outgoing.reply_to
+    message: same Message-ID (receivers drop repeats by it) and the Date it was queued.
+
+    ASCII headers are stored as they are (``set_raw``) rather than parsed: parsing them was
+    most of the cost of a message, and the generator still folds a long one on the way out.
+    Others (a Spanish subject, a display name with an accent) are parsed, to be encoded. A line
+    break, which would let a value add a header of its own, is refused here as parsing refuses it."""
     message_id = outgoing.message_id.strip()
-    message["Message-ID"] = message_id if message_id.startswith("<") else f"<{message_id}>"
-    message["Date"] = format_datetime(outgoing.created_at)
+    headers = [
+        ("From", sender),
+        ("To", outgoing.to_address),
+        ("Subject", outgoing.subject),
+        *([("Reply-To", outgoing.reply_to)] if outgoing.reply_to else []),
+        ("Message-ID", message_id if message_id.startswith("<") else f"<{message_id}>"),
+        ("Date", format_datetime(outgoing.created_at)),
+    ]
+    for name, value in headers:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the {name} header holds a line break")
+    message = EmailMessage()
+    for name, value in headers:
+        if value.isascii():
+            message.set_raw(name, value)
+        else:
+            message[name] = value
     message.set_content(outgoing.body_text, subtype="plain", charset="utf-8")
     message["Content-Language"] = outgoing.language or "en"  # after set_content, which drops Content-*
     return message

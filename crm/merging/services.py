@@ -18,7 +18,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
-from crm.contacts.services import email_taken
 from crm.extensions import db
 from crm.languages import language_name
 from crm.merging import duplicates, references
@@ -58,6 +57,7 @@ CONTACTS = Kind(
     "contact",
     (
         ("name", "Name"),
+        ("active", "Active"),
         ("organisation_id", "Organisation"),
         ("title", "Title"),
         ("email", "Email"),
@@ -214,9 +214,13 @@ def _empty(value: Any) -> bool:
 
 
 def default_choices(kind: Kind, survivor: Any, loser: Any) -> dict[str, str]:
-    """The survivor's value wherever it has one; the merged record's where only it has one."""
+    """The survivor's value wherever it has one; the merged record's where only it has one.
+    An active contact merged into an inactive one leaves it active."""
     return {
-        name: TAKE if _empty(value_of(survivor, name)) and not _empty(value_of(loser, name)) else KEEP
+        name: TAKE
+        if (_empty(value_of(survivor, name)) and not _empty(value_of(loser, name)))
+        or (name == "active" and loser.active and not survivor.active)
+        else KEEP
         for name, _label in kind.fields
     }
 
@@ -326,6 +330,28 @@ def _retire(kind: Kind, survivor: Any, loser: Any) -> None:
         loser.name_key = f"{name_key(loser.name)} (merged {loser.id})"[-200:]
 
 
+def survivor_of(record: Any) -> Any:
+    """The record a merged record was merged into (following earlier merges); any other
+    record (of any model), or None, as it is."""
+    while record is not None and getattr(record, "merged_into_id", None) is not None:
+        record = db.session.get(type(record), record.merged_into_id)
+    return record
+
+
+def merged_organisation_named(key: str) -> Organisation | None:
+    """An organisation merged into another under the name with this ``name_key``, which
+    _retire made unique so the name is free; the oldest if several."""
+    candidates = db.session.scalars(
+        select(Organisation)
+        .where(
+            Organisation.merged_into_id.is_not(None),
+            Organisation.name_key.startswith(f"{key} (merged ", autoescape=True),
+        )
+        .order_by(Organisation.id)
+    )
+    return next((organisation for organisation in candidates if name_key(organisation.name) == key), None)
+
+
 def _apply(kind: Kind, survivor: Any, loser: Any, choices: dict[str, str], taken: dict[str, Any]) -> None:
     for name, choice in choices.items():
         if choice != TAKE:
@@ -356,8 +382,8 @@ def merge(kind: Kind, survivor_id: int, loser_id: int, form: dict[str, str], act
     if merge_plan.refusals:
         raise MergeRefused(" ".join(merge_plan.refusals), 409)
     taken = {name: value_of(loser, name) for name, choice in choices.items() if choice == TAKE}
-    if kind is CONTACTS and taken.get("email") and survivor.active and email_taken(taken["email"], loser.id):
-        raise MergeRefused(f"Another active contact already uses {taken['email']}; keep this contact's email.", 409)
+    if kind is CONTACTS:
+        _refuse_a_used_email(survivor, loser, taken)
     was_fallback = kind is CONTACTS and loser.is_inquiry_fallback
     old_external_id = survivor.external_id
     _retire(kind, survivor, loser)
@@ -382,6 +408,27 @@ def merge(kind: Kind, survivor_id: int, loser_id: int, form: dict[str, str], act
     db.session.add_all(_merge_events(kind, survivor, loser, choices, moved, actor))
     audit.commit(actor)
     return merge_plan
+
+
+def _refuse_a_used_email(survivor: Contact, loser: Contact, taken: dict[str, Any]) -> None:
+    """MergeRefused when the contact kept would be active with an email another active
+    contact (neither of the two) uses: an active contact's email is unique."""
+    active = taken.get("active", survivor.active)
+    email = taken.get("email", survivor.email)
+    if not (active and email and ("email" in taken or "active" in taken)):
+        return
+    used = db.session.scalar(
+        select(Contact.id)
+        .where(
+            func.lower(Contact.email) == func.lower(email),
+            Contact.active.is_(True),
+            Contact.id.not_in([survivor.id, loser.id]),
+        )
+        .limit(1)
+    )
+    if used is not None:
+        which = "keep this contact's email" if "email" in taken else "change one of the two emails first"
+        raise MergeRefused(f"Another active contact already uses {email}; {which}.", 409)
 
 
 def _check_backups(kind: Kind, survivor: Any) -> None:

@@ -91,10 +91,37 @@ _OUTCOME_LABELS: dict[InquiryOutcome, str] = {
 # write them for every query, so that the planner can tell an index holds every row a query wants.
 _OPEN = column("status").in_([status.value for status in OPEN_STATUS_ORDER])
 _AWAITING_RESPONSE = and_(_OPEN, column("first_response_at").is_(None))
+# What the response-time jobs (crm.inquiries.sla_jobs) still have to do: reminders go to the
+# assigned contact, escalations to the managers. A handled inquiry leaves its index.
+_REMINDER_PENDING = and_(
+    _AWAITING_RESPONSE, column("reminder_sent_at").is_(None), column("assigned_contact_id").is_not(None)
+)
+_ESCALATION_PENDING = and_(_AWAITING_RESPONSE, column("escalated_at").is_(None))
 _FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_at").is_(None))
 _AWAITING_ACCEPTANCE = and_(column("accepted_at").is_(None), column("acceptance_due_at").is_not(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
 _ACCEPTED_WITHOUT_HOURS = and_(column("accepted_at").is_not(None), column("accepted_after_hours").is_(None))
+
+# What ix_inquiries_report holds beside received_at (migration 100d7478a5c4 widened it for the
+# closed loop; tests/test_reports.py checks every period statement of the report finds its columns here).
+REPORT_INCLUDE = (
+    "status",
+    "first_response_at",
+    "first_response_hours",
+    "topic_id",
+    "county_fips",
+    "language",
+    "organisation_id",
+    "id",
+    "outcome",
+    "assigned_contact_id",
+    "accepted_at",
+    "accepted_after_hours",
+    "acceptance_due_at",
+    "follow_up_sent_at",
+    "family_answered_at",
+    "family_confirmed",
+)
 
 # crm.models.contact_preference.missing_detail, kept by the database too: an inquiry says how
 # the requester wants to be reached and holds what that needs. An anonymised inquiry has
@@ -147,20 +174,10 @@ class Inquiry(db.Model):
         Index("ix_inquiries_org_due", "organisation_id", "due_at", "id"),
         Index("ix_inquiries_due", "due_at", "id"),
         Index("ix_inquiries_dedupe", "dedupe_key", "received_at"),
-        # Reports read a period's rows from the index alone on PostgreSQL.
-        Index(
-            "ix_inquiries_report",
-            "received_at",
-            postgresql_include=[
-                "status",
-                "first_response_at",
-                "first_response_hours",
-                "topic_id",
-                "county_fips",
-                "language",
-                "organisation_id",
-            ],
-        ),
+        # Reports read a period's rows from the index alone on PostgreSQL: the counts, the
+        # response figures and the closed loop (crm.reports.loop: acceptance, the window, the
+        # outcome, the follow-up; the id joins the passes). REPORT_INCLUDE has the columns.
+        Index("ix_inquiries_report", "received_at", postgresql_include=list(REPORT_INCLUDE)),
         # ...and the few answered inquiries whose business hours were not stored (written by
         # other means than the app), which a report measures itself: normally none at all.
         Index(
@@ -176,6 +193,20 @@ class Inquiry(db.Model):
             "received_at",
             postgresql_where=_ACCEPTED_WITHOUT_HOURS,
             sqlite_where=_ACCEPTED_WITHOUT_HOURS,
+        ),
+        # The response-time jobs read only the inquiries not yet reminded or escalated, by
+        # deadline: a run reads the entries whose deadline has come, not every open inquiry.
+        Index(
+            "ix_inquiries_reminder_pending",
+            "due_at",
+            postgresql_where=_REMINDER_PENDING,
+            sqlite_where=_REMINDER_PENDING,
+        ),
+        Index(
+            "ix_inquiries_escalation_pending",
+            "due_at",
+            postgresql_where=_ESCALATION_PENDING,
+            sqlite_where=_ESCALATION_PENDING,
         ),
         # The acceptance job looks only at inquiries still waiting to be accepted: a handful.
         Index(
@@ -320,6 +351,19 @@ def open_clause() -> ColumnElement[bool]:
 def awaiting_response_clause() -> ColumnElement[bool]:
     """Open inquiries still without a first response: the response-time clock is running."""
     return and_(open_clause(), Inquiry.first_response_at.is_(None))
+
+
+def reminder_pending_clause() -> ColumnElement[bool]:
+    """Assigned inquiries awaiting their first response whose contact has not been reminded
+    (the condition of ix_inquiries_reminder_pending, term for term)."""
+    return and_(
+        awaiting_response_clause(), Inquiry.reminder_sent_at.is_(None), Inquiry.assigned_contact_id.is_not(None)
+    )
+
+
+def escalation_pending_clause() -> ColumnElement[bool]:
+    """Inquiries awaiting their first response not yet escalated (ix_inquiries_escalation_pending's condition)."""
+    return and_(awaiting_response_clause(), Inquiry.escalated_at.is_(None))
 
 
 def awaiting_acceptance_clause() -> ColumnElement[bool]:

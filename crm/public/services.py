@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, new_reference, take_in
+from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, random_reference, take_in
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
@@ -201,10 +201,12 @@ class Sending:
 
     def send(self, details: InquiryDetails, *, spam_reason: str = "") -> Confirmation:
         if self.reference is None:
-            self.reference = new_reference()
+            # Checked against the references in use by the duplicate check's statement (take_in).
+            self.reference = random_reference()
         else:
             stored = db.session.scalar(select(Inquiry).where(Inquiry.reference == self.reference))
-            if stored is not None:
+            # Another inquiry's, had the reference been in use when the first attempt checked it.
+            if stored is not None and (stored.name, stored.message) == (details.name, details.message):
                 return confirmation_for(stored, self.now)
         return send_inquiry(details, self.now, spam_reason=spam_reason, reference=self.reference)
 
