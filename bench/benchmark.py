@@ -16,7 +16,8 @@ from itertools import islice
 from typing import Any
 
 from flask import Flask, g, request_started
-from sqlalchemy import Engine, Table, delete, func, insert, literal, select
+from sqlalchemy import Engine, Table, delete, func, insert, literal, null, select
+from sqlalchemy import case as sql_case
 
 from crm.auth.passwords import hash_password
 from crm.auth.sessions import open_session
@@ -31,9 +32,11 @@ from crm.models import (
     InquiryEvent,
     InquiryEventKind,
     InquiryOutcome,
+    InquiryPass,
     InquirySource,
     Organisation,
     OrganisationKind,
+    PassReason,
     RecordStatus,
     Region,
     Role,
@@ -61,6 +64,12 @@ ORGANISATION_PREFIX = "Bench organisation "
 MANAGER_EMAIL = f"bench-manager@{DOMAIN}"
 PARTNER_EMAIL = f"bench-partner@{DOMAIN}"
 CONTACTS_PER_ORGANISATION = 20
+# The closed loop of the bench rows: the acceptance window, the follow-up's delay after a close
+# (as crm.inquiries.intake and config.py have them by default), and one routed inquiry in
+# PASS_EVERY passed on once.
+ACCEPTANCE_HOURS = 4
+FOLLOW_UP_DAYS = 5
+PASS_EVERY = 8
 
 FIRST_NAMES = (
     "Maria",
@@ -244,12 +253,13 @@ def remove_bench_data(say) -> None:
     """Delete what an earlier run wrote, children first (no real row is touched)."""
     inquiry_ids = bench_inquiries().scalar_subquery()
     db.session.execute(delete(InquiryEvent).where(InquiryEvent.inquiry_id.in_(inquiry_ids)))
+    db.session.execute(delete(InquiryPass).where(InquiryPass.inquiry_id.in_(inquiry_ids)))
     db.session.execute(delete(Inquiry).where(Inquiry.reference.like(REFERENCE_PREFIX + "%")))
     db.session.commit()
     # Each contact deleted below makes PostgreSQL look up its inquiries (ON DELETE SET NULL) in
     # ix_inquiries_requester_contact_id, which still lists the inquiries just deleted until
     # they are vacuumed away: vacuum first.
-    maintain(say, tables=("inquiry_events", "inquiries"))
+    maintain(say, tables=("inquiry_events", "inquiry_passes", "inquiries"))
     db.session.execute(delete(Contact).where(Contact.email.like(f"%@{DOMAIN}")))
     db.session.execute(delete(Organisation).where(Organisation.name.like(ORGANISATION_PREFIX + "%")))
     db.session.commit()
@@ -483,6 +493,12 @@ def _inquiry_rows(
             "first_response_hours": None,
             "closed_at": None,
             "outcome": None,
+            "acceptance_due_at": None,
+            "accepted_at": None,
+            "accepted_after_hours": None,
+            "follow_up_sent_at": None,
+            "family_answered_at": None,
+            "family_confirmed": None,
         }
         if status not in (InquiryStatus.SPAM, InquiryStatus.NEW):
             contact_id, organisation_id = rng.choice(contacts)
@@ -492,7 +508,14 @@ def _inquiry_rows(
                 "routing_reason": "Benchmark",
                 "routed_at": received,
                 "due_at": calendar.add(received, target),
+                "acceptance_due_at": calendar.add(received, ACCEPTANCE_HOURS),
             }
+            if status is not InquiryStatus.ASSIGNED:  # assigned ones still wait to be accepted
+                # The closed loop is derived from what is already drawn, not from the
+                # generator, so the other columns of every row are the same as before it.
+                accepted_after = (number % 97) / 97 * ACCEPTANCE_HOURS * 2
+                row["accepted_at"] = min(calendar.add(received, accepted_after), end)
+                row["accepted_after_hours"] = accepted_after
             if status in (InquiryStatus.RESPONDED, InquiryStatus.CLOSED):
                 delay = min(rng.lognormvariate(math.log(6), 1.0), 200.0)
                 responded = calendar.add(received, delay)
@@ -507,7 +530,23 @@ def _inquiry_rows(
                     # from the response time rather than the generator, so the rows that
                     # follow are the same as before outcomes existed.
                     row["outcome"] = BENCH_OUTCOMES[int(delay * 1000) % len(BENCH_OUTCOMES)]
+                    row |= _follow_up(number, row["closed_at"], end)
         yield row
+
+
+def _follow_up(number: int, closed_at: datetime, end: datetime) -> dict[str, Any]:
+    """The family follow-up of a closed inquiry: sent FOLLOW_UP_DAYS after the close, answered
+    by one family in three, two of those three answers a yes."""
+    sent = closed_at + timedelta(days=FOLLOW_UP_DAYS)
+    if sent > end:
+        return {}
+    if number % 3:
+        return {"follow_up_sent_at": sent}
+    return {
+        "follow_up_sent_at": sent,
+        "family_answered_at": min(sent + timedelta(days=1), end),
+        "family_confirmed": number % 9 != 0,
+    }
 
 
 def _insert_inquiries(
@@ -536,11 +575,30 @@ def _insert_inquiries(
                 ).where(Inquiry.reference.like(REFERENCE_PREFIX + "%"), occurred_at.is_not(None)),
             )
         )
+    # One routed inquiry in PASS_EVERY was passed on once before it was accepted, for a reason
+    # taken from its id.
+    reasons = [reason.value for reason in PassReason if reason is not PassReason.OTHER]
+    reason = sql_case(
+        *((Inquiry.id % len(reasons) == position, value) for position, value in enumerate(reasons)),
+        else_=reasons[0],
+    )
+    db.session.execute(
+        insert(InquiryPass.__table__).from_select(
+            ["inquiry_id", "contact_id", "reason", "note", "passed_at", "passed_by_id"],
+            select(Inquiry.id, null(), reason, literal(""), Inquiry.received_at, null()).where(
+                Inquiry.reference.like(REFERENCE_PREFIX + "%"),
+                Inquiry.routed_at.is_not(None),
+                Inquiry.id % PASS_EVERY == 0,
+            ),
+        )
+    )
     db.session.commit()
-    say(f"  timeline events written ({time.perf_counter() - began:.0f} s)")
+    say(f"  timeline events and passes written ({time.perf_counter() - began:.0f} s)")
 
 
-def maintain(say, tables: tuple[str, ...] = ("organisations", "contacts", "inquiries", "inquiry_events")) -> None:
+def maintain(
+    say, tables: tuple[str, ...] = ("organisations", "contacts", "inquiries", "inquiry_events", "inquiry_passes")
+) -> None:
     """Refresh PostgreSQL's statistics and visibility map, as autovacuum would after a big change."""
     bind = db.session.get_bind()
     if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":

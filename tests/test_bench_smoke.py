@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bench import benchmark
 from crm.extensions import db
-from crm.models import Contact, Inquiry, InquiryEvent, Organisation
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryPass, Organisation
 
 
 def _count(model) -> int:
@@ -23,6 +23,18 @@ def test_bench_generates_data_and_times_every_page(app, monkeypatch):
 
     assert (_count(Inquiry), _count(Contact), _count(Organisation)) == (200, 50, 2)
     assert _count(InquiryEvent) >= 200
+    # The closed loop the report measures: acceptances with their hours, passes, follow-ups and answers.
+    loop = db.session.execute(
+        select(
+            func.count(Inquiry.accepted_at),
+            func.count(Inquiry.accepted_after_hours),
+            func.count(Inquiry.follow_up_sent_at),
+            func.count(Inquiry.family_confirmed),
+        )
+    ).one()
+    assert loop[0] == loop[1] > 100
+    assert loop[2] > loop[3] > 0
+    assert 0 < _count(InquiryPass) < loop[0]
     by_name = {timing.name: timing for timing in timings}
     for name in ("Reports, last 90 days", "Reports, last 365 days", "Reports chart (month)", "Reports CSV (county)"):
         assert by_name[name].statuses == (200, 200), name

@@ -13,7 +13,8 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Float, column, func, select, values
+from sqlalchemy import Column, Float, column, func, select, values
+from sqlalchemy.sql import visitors
 
 from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
@@ -21,7 +22,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.models import Inquiry, InquiryOutcome, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
-from crm.reports import charts, services, stats
+from crm.reports import charts, loop, services, stats
 from tests import factories
 from tests import report_reference as reference
 from tests.naughty import naughty_strings
@@ -313,6 +314,44 @@ def test_percentile_cont_is_linear_interpolation_between_closest_ranks(on_postgr
     )
 
     assert db.session.scalar(sql) == pytest.approx(stats.percentile(sample, p), rel=1e-9, abs=1e-9)
+
+
+# --- the period's figures read the report index alone ------------------------------------------
+
+
+def _report_index_columns() -> set[str]:
+    index = next(index for index in Inquiry.__table__.indexes if index.name == "ix_inquiries_report")
+    return {column.name for column in index.columns} | set(index.dialect_options["postgresql"]["include"])
+
+
+def _inquiry_columns(statement) -> set[str]:
+    return {
+        element.name
+        for element in visitors.iterate(statement)
+        if isinstance(element, Column) and element.table is Inquiry.__table__
+    }
+
+
+# Every statement that reads all the period's inquiries (the counts, the response figures and the
+# loop's counts, acceptances and passes); those over a few rows found by a partial index (missed
+# deadlines, hours measured now) and the open load are not among them.
+PERIOD_STATEMENTS = {
+    "counts": lambda: services.count_query(MARCH_PERIOD),
+    "responses": lambda: services.response_query(MARCH_PERIOD, []),
+    "loop counts": lambda: loop.counts_query(MARCH_PERIOD, AS_OF),
+    "acceptances": lambda: loop.acceptance_query(MARCH_PERIOD, []),
+    "passes": lambda: loop.passes_query(MARCH_PERIOD),
+}
+
+
+@pytest.mark.parametrize("name", PERIOD_STATEMENTS)
+def test_the_report_index_holds_every_column_a_period_statement_reads(app, name):
+    """On PostgreSQL ix_inquiries_report covers the period's statements: each reads the
+    period's entries of the index and never the table's rows (an index-only scan)."""
+    read = _inquiry_columns(PERIOD_STATEMENTS[name]())
+
+    assert "received_at" in read, "not a statement over the period"
+    assert read <= _report_index_columns(), sorted(read - _report_index_columns())
 
 
 # --- the business clock matches the SLA clock ------------------------------------------------------

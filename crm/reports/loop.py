@@ -153,12 +153,13 @@ def passes_query(period: Period) -> Select:
     """The passes of the period's inquiries per county, language and reason, and (reason None)
     per county and language alone: county_fips, language, reason, passes, inquiries (those
     passed on at least once, for that reason or for any). One statement, two GROUP BYs: an
-    inquiry passed for two reasons is one inquiry passed on."""
+    inquiry passed for two reasons is one inquiry passed on. The passes are joined to the
+    period's inquiries once, in a CTE both read (as a subquery each would join them again)."""
     passed = (
         select(Inquiry.county_fips, Inquiry.language, InquiryPass.reason, InquiryPass.inquiry_id)
         .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
         .where(*in_period(period))
-        .subquery("passed")
+        .cte("passed")
     )
     inquiries = func.count(passed.c.inquiry_id.distinct())
     return union_all(
