@@ -427,6 +427,21 @@ def test_a_database_out_of_reach_still_shows_the_form_again_in_spanish(site, out
     assert_no_family_traces(records)
 
 
+def test_with_the_topics_in_hand_the_form_comes_back_with_its_topic_chosen(site, outage_app, engine, lose_connection):
+    """The topics this process read a moment ago (crm.reference_cache) need no database: the
+    form comes back with the visitor's topic still chosen."""
+    data = form_for(outage_app, site, **FAMILY)
+    lose_connection.statements[""] = 1_000_000
+
+    response = site.post("/get-in-touch", data=data)
+
+    lose_connection.statements.clear()
+    assert response.status_code == 503
+    html = assert_form_kept(response)
+    assert re.search(rf'<option selected value="{data["topic"]}"|<option value="{data["topic"]}" selected', html)
+    assert stored(engine, email=FAMILY["email"]) == []
+
+
 def test_the_form_page_is_drawn_again_when_its_connection_is_lost(site, lose_connection):
     lose_connection.statements["SELECT topics"] = 1
 
