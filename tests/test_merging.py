@@ -408,6 +408,40 @@ def test_an_active_survivor_must_not_take_an_email_another_active_contact_uses(c
     assert db.session.get(Contact, new_id).active
 
 
+def test_an_interaction_form_opened_before_the_merge_logs_nothing_on_the_merged_contact(
+    client: FlaskClient, login, two_contacts
+) -> None:
+    """"Log an interaction" opened from the merged contact's page before the merge, sent after
+    it: the interaction would hang off a record nobody sees any more."""
+    staff = login(Role.STAFF)
+    survivor, loser, home = two_contacts["survivor"], two_contacts["loser"], two_contacts["home"]
+    loser_id, home_id = loser.id, home.id
+    form_url = f"/interactions/new?contact_id={loser_id}"
+    assert client.get(form_url).status_code == 200
+    merge = {"version": services.version(survivor, loser)}
+    merge.update({f"field-{name}": "survivor" for name, _ in services.CONTACTS.fields})
+    services.merge(services.CONTACTS, survivor.id, loser_id, merge, staff)
+    before = db.session.scalar(select(func.count()).select_from(factories.Interaction))
+
+    response = client.post(
+        form_url,
+        data={
+            "kind": "call",
+            "occurred_on": "2026-03-02",
+            "occurred_time": "10:00",
+            "summary": "Called about the home visits",
+            "organisation_id": str(home_id),
+            "contacts": str(loser_id),
+        },
+    )
+    merged_org = client.get(f"/interactions/new?organisation_id={home_id}")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/contacts/{loser_id}")
+    assert db.session.scalar(select(func.count()).select_from(factories.Interaction)) == before
+    assert merged_org.status_code == 200
+
+
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [

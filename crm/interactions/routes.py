@@ -14,14 +14,15 @@ from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.models import Contact, Interaction, Organisation
 from crm.organisation_menu import organisation_choices
-from crm.records import get_or_404
+from crm.records import get_or_404, get_unmerged_or_404
 from crm.timezones import format_datetime, local_parts
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 
 
 def _record_from_query(model, name: str):
-    """The record named by ?name=id, None when absent, 404 when unknown or malformed."""
+    """The record named by ?name=id, None when absent, 404 when unknown or malformed. A merged
+    record gets no new interaction (a form opened before the merge): its page is shown instead."""
     raw = request.args.get(name, "")
     if not raw:
         return None
@@ -29,7 +30,7 @@ def _record_from_query(model, name: str):
         record_id = int(raw)
     except ValueError:
         abort(404)
-    return get_or_404(model, record_id)
+    return get_unmerged_or_404(model, record_id)
 
 
 def _with_organisation_choices(form: InteractionForm) -> InteractionForm:
