@@ -72,6 +72,13 @@ def engine(outage_app: Flask) -> Engine:
         return db.engine
 
 
+@pytest.fixture(autouse=True)
+def _cold_reference_cache(outage_app: Flask) -> None:
+    """Each test starts with nothing read: what a test reads first is what it expects to lose."""
+    with outage_app.app_context():
+        reference_cache.forget()
+
+
 @pytest.fixture
 def site(outage_app: Flask) -> FlaskClient:
     """A visitor's browser. No app context is kept open around its requests: each one gets its
