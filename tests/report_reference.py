@@ -254,6 +254,9 @@ def loop_recount(period: Period, now: datetime) -> LoopFigures:
             asked=count(lambda inquiry: inquiry.follow_up_sent_at is not None),
             answered=count(lambda inquiry: inquiry.family_answered_at is not None),
             confirmed=count(lambda inquiry: inquiry.family_confirmed is True),
+            confirmed_closed=count(
+                lambda inquiry: inquiry.family_confirmed is True and inquiry.status is InquiryStatus.CLOSED
+            ),
         )
 
     def times_of(members: list[Inquiry]) -> AcceptanceFigures:

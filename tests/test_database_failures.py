@@ -72,6 +72,13 @@ def engine(outage_app: Flask) -> Engine:
         return db.engine
 
 
+@pytest.fixture(autouse=True)
+def _cold_reference_cache(outage_app: Flask) -> None:
+    """Each test starts with nothing read: what a test reads first is what it expects to lose."""
+    with outage_app.app_context():
+        reference_cache.forget()
+
+
 @pytest.fixture
 def site(outage_app: Flask) -> FlaskClient:
     """A visitor's browser. No app context is kept open around its requests: each one gets its
@@ -425,6 +432,21 @@ def test_a_database_out_of_reach_still_shows_the_form_again_in_spanish(site, out
     assert "No podemos acceder a nuestros registros en este momento" in text_of(response)
     assert stored(engine, email=FAMILY["email"]) == []
     assert_no_family_traces(records)
+
+
+def test_with_the_topics_in_hand_the_form_comes_back_with_its_topic_chosen(site, outage_app, engine, lose_connection):
+    """The topics this process read a moment ago (crm.reference_cache) need no database: the
+    form comes back with the visitor's topic still chosen."""
+    data = form_for(outage_app, site, **FAMILY)
+    lose_connection.statements[""] = 1_000_000
+
+    response = site.post("/get-in-touch", data=data)
+
+    lose_connection.statements.clear()
+    assert response.status_code == 503
+    html = assert_form_kept(response)
+    assert re.search(rf'<option selected value="{data["topic"]}"|<option value="{data["topic"]}" selected', html)
+    assert stored(engine, email=FAMILY["email"]) == []
 
 
 def test_the_form_page_is_drawn_again_when_its_connection_is_lost(site, lose_connection):

@@ -184,6 +184,16 @@ def test_an_expired_lease_is_taken_over_and_the_dead_runner_cannot_hand_it_back(
     assert row("orphaned").last_error == ""
 
 
+def test_a_runner_takes_back_its_own_lease_that_it_could_not_hand_back(app):
+    """The database went away while the runner was handing the lease back: the runner's next
+    pass runs the job again instead of waiting for the lease to run out."""
+    locks.register(["stranded"], utcnow())
+    assert locks.take_lease("stranded", "runner-1", utcnow(), timedelta(minutes=10))
+
+    assert locks.take_lease("stranded", "runner-1", utcnow(), timedelta(minutes=10), due_only=False)
+    assert not locks.take_lease("stranded", "runner-2", utcnow(), timedelta(minutes=10), due_only=False)
+
+
 def test_a_lease_that_has_not_expired_is_respected(app):
     locks.register(["held"], utcnow())
     assert locks.take_lease("held", "other-host", utcnow(), timedelta(minutes=5))

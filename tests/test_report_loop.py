@@ -244,8 +244,8 @@ def test_loop_tables_by_hand(spanish_passed_then_accepted, world, manager):
         ("Dunklin County", 2, 1, 100.0, 1, 0, 0, 0, 0, 0),
         (services.NO_COUNTY, 1, 0, None, 0, 0, 0, 0, 0, 0),
     ]
-    assert tables["family"].rows == [("All", 1, 1, 1, 100.0)]
-    assert tables["family_language"].rows == [("English", 1, 1, 1, 100.0), ("Spanish", 0, 0, 0, None)]
+    assert tables["family"].rows == [("All", 1, 1, 1, 1, 100.0, 100.0)]
+    assert tables["family_language"].rows == [("English", 1, 1, 1, 1, 100.0, 100.0), ("Spanish", 0, 0, 0, 0, None, None)]
 
 
 def test_a_language_without_inquiries_still_has_its_row(app):
@@ -256,7 +256,7 @@ def test_a_language_without_inquiries_still_has_its_row(app):
         ("Spanish", 0, 0, None, 0, 0, 0, 0, 0, 0),
     ]
     assert loop.acceptance_overall(figures).rows == [("All", 0, 0, 0, None, None)]
-    assert loop.family_overall(figures).rows == [("All", 0, 0, 0, None)]
+    assert loop.family_overall(figures).rows == [("All", 0, 0, 0, 0, None, None)]
 
 
 def test_an_inquiry_answered_without_being_accepted_is_not_a_miss(world, manager):

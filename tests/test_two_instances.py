@@ -8,6 +8,11 @@ stored once, every email the outbox holds is delivered once to the SMTP server t
 runners were sending, and one address's sends over the form's limit get a 429 whichever
 server they reach (the counts are in Redis).
 
+The same again while another thread keeps killing every process's database connections
+(pg_terminate_backend) and the SMTP server is down for a while: each send gets its thank-you
+page or a 503, what was thanked is stored once and nothing else, and every email is still
+delivered once.
+
 Slow tier; needs TEST_DATABASE_URL=postgresql+psycopg://... and Redis at TEST_REDIS_URL.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import threading
@@ -24,9 +30,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from config import DEVELOPMENT_SECRET_KEY, DevelopmentConfig
 from crm import create_app
@@ -48,7 +56,10 @@ LIMIT = 3  # sends that go through per address per hour
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 RENDERED_RE = re.compile(r'name="rendered" type="hidden" value="([^"]+)"')
 REFERENCE_RE = re.compile(r'<strong class="reference">([^<]+)</strong>')
-DELIVERY_SECONDS = 90
+DELIVERY_SECONDS = 150
+# Every process's connections carry this name, so that only they are killed.
+APPLICATION_NAME = f"crm_two_{secrets.token_hex(4)}"
+KILL_EVERY = 1.0  # seconds between rounds of pg_terminate_backend
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +84,8 @@ def shared_database(database_url: str, tmp_path_factory: pytest.TempPathFactory)
         pytest.skip("two instances share PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://...")
     with database_of_its_own(database_url, tmp_path_factory.mktemp("two"), "two") as (_url, options):
         search_path = options["connect_args"]["options"]
-        url = make_url(database_url).update_query_dict({"options": search_path}).render_as_string(hide_password=False)
+        query = {"options": search_path, "application_name": APPLICATION_NAME}
+        url = make_url(database_url).update_query_dict(query).render_as_string(hide_password=False)
         app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, TWO_FACTOR_REQUIRED_ROLES="")
         with app.app_context():
             db.create_all()
@@ -126,16 +138,19 @@ class JobRunner:
             self.process.wait()
 
 
-def _send(httpx, form_from: str, send_to: str, thanks_from: str, number: int, address: str, topic_id: int):
+def _send(httpx, form_from, send_to, thanks_from, number, address, topic_id, domain="two.example.org"):
     """Read the form from one server, send it to another, read the thank-you page from a
     third (or the first): (the send's status, the reference on the thank-you page)."""
     with httpx.Client(timeout=60) as browser:
-        page = browser.get(f"{form_from}/get-in-touch").text
+        form = browser.get(f"{form_from}/get-in-touch")
+        if form.status_code != 200:
+            return form.status_code, None
+        page = form.text
         fields = {
             "csrf_token": CSRF_RE.search(page).group(1),
             "rendered": RENDERED_RE.search(page).group(1),
             "name": f"Family {number}",
-            "email": f"family{number}@two.example.org",
+            "email": f"family{number}@{domain}",
             "phone": "",
             "zip_code": "63857",
             "topic": str(topic_id),
@@ -235,3 +250,109 @@ def test_two_servers_and_two_runners_store_send_and_limit_once(shared_database, 
     assert [message_id for message_id, times in received.items() if times > 1] == []
     assert set(received) == {message_id for message_id, _status in emails}
     assert len(emails) >= SENDS + LIMIT  # an acknowledgement per send, at least
+
+
+def _wait_for(app, query, seconds: float = 120) -> None:
+    """Until `query` gives a true value, asked again when a killed connection fails it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with app.app_context():
+                try:
+                    if db.session.scalar(query):
+                        return
+                finally:
+                    db.session.remove()
+        except (OperationalError, psycopg.OperationalError):
+            pass  # its connection was killed: ask again
+        time.sleep(0.3)
+    pytest.fail(f"not true after {seconds} s: {query}")
+
+
+def _keep_killing(database_url: str, stop: threading.Event, killed: list[int]) -> None:
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, application_name="crm_two_killer") as connection:
+        while not stop.is_set():
+            row = connection.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                (APPLICATION_NAME,),
+            ).fetchone()
+            killed.append(row[0])
+            stop.wait(KILL_EVERY)
+
+
+def test_killed_connections_and_a_stopped_mail_server_lose_and_double_nothing(
+    shared_database, redis_prefix, database_url, tmp_path
+):
+    httpx = pytest.importorskip("httpx")
+    _redis, prefix = redis_prefix
+    url = shared_database
+    domain = "killed.example.org"
+    app = create_app(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=url, TWO_FACTOR_REQUIRED_ROLES="")
+    with app.app_context():
+        topic_id = first_topic_id()
+        first_new_email = (db.session.scalar(select(func.max(OutboundEmail.id))) or 0) + 1
+        db.session.remove()
+        db.engine.dispose()
+    smtp = SMTPTestServer()
+    smtp.start()
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port), "MAIL_USE_TLS": "false", "JOBS_POLL_SECONDS": "1"}
+    outcomes: list[tuple[int, int, str | None]] = []
+    killed: list[int] = []
+    stop = threading.Event()
+    try:
+        with (
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-a.log") as web_a,
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-b.log") as web_b,
+            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-a.log"),
+            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-b.log"),
+        ):
+            servers = [f"http://{web_a.host}:{web_a.port}", f"http://{web_b.host}:{web_b.port}"]
+            killer = threading.Thread(target=_keep_killing, args=(database_url, stop, killed), daemon=True)
+            killer.start()
+
+            def sender(numbers: range) -> None:
+                for number in numbers:
+                    form_from, send_to = servers[number % 2], servers[(number + 1) % 2]
+                    address = f"10.30.{number // 200}.{number % 200 + 1}"
+                    status, reference = _send(httpx, form_from, send_to, form_from, number, address, topic_id, domain)
+                    outcomes.append((number, status, reference))
+
+            threads = [threading.Thread(target=sender, args=(range(n, SENDS, SENDERS),)) for n in range(SENDERS)]
+            smtp.stop()  # the mail server is down until a runner has failed to reach it
+            for thread in threads:
+                thread.start()
+            _wait_for(app, select(func.max(OutboundEmail.attempts)).where(OutboundEmail.id >= first_new_email))
+            smtp.start()
+            for thread in threads:
+                thread.join(timeout=300)
+            stop.set()
+            killer.join(timeout=10)
+            _wait_for_delivery(app, smtp)
+            time.sleep(2)  # a message delivered twice would arrive within a poll or two
+    finally:
+        stop.set()
+        smtp.stop()
+
+    assert sum(killed) > 0, "no connection was killed: the test proved nothing"
+    assert sorted(number for number, _status, _reference in outcomes) == list(range(SENDS))
+    assert {status for _number, status, _reference in outcomes} <= {302, 503}, outcomes
+    thanked = {reference for _number, status, reference in outcomes if status == 302}
+    assert None not in thanked, outcomes
+    with app.app_context():
+        stored = db.session.scalars(select(Inquiry.reference).where(Inquiry.email.like(f"%@{domain}"))).all()
+        emails = db.session.execute(
+            select(OutboundEmail.message_id, OutboundEmail.status).where(OutboundEmail.id >= first_new_email)
+        ).all()
+        most_attempts = db.session.scalar(
+            select(func.max(OutboundEmail.attempts)).where(OutboundEmail.id >= first_new_email)
+        )
+        db.session.remove()
+        db.engine.dispose()
+    # What the thank-you pages named is stored, once each, and nothing else.
+    assert sorted(stored) == sorted(thanked)
+    assert {status for _id, status in emails} == {EmailStatus.SENT}
+    assert most_attempts >= 1, "no delivery met the mail server down: the test proved nothing"
+    received = Counter(message["Message-ID"] for message in smtp.messages)
+    assert [message_id for message_id, times in received.items() if times > 1] == []
+    assert set(received) == {message_id for message_id, _status in emails}

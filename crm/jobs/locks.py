@@ -63,10 +63,14 @@ def register(names: Iterable[str], now: datetime) -> None:
 
 def take_lease(name: str, owner: str, now: datetime, lease: timedelta, *, due_only: bool = True) -> bool:
     """Lease the job to `owner` until now + lease if no one holds it (and, with `due_only`,
-    if it is due); commit, and say whether this runner got it."""
+    if it is due); commit, and say whether this runner got it.
+
+    A lease this runner still holds counts as free to it: a runner runs one job at a time, so
+    its own lease is one it could not hand back (the database went away at that moment), and
+    waiting for it to run out would stop that job, mail included, for the whole lease."""
     conditions = [
         ScheduledJob.name == name,
-        or_(ScheduledJob.leased_until.is_(None), ScheduledJob.leased_until < now),
+        or_(ScheduledJob.leased_until.is_(None), ScheduledJob.leased_until < now, ScheduledJob.lease_owner == owner),
     ]
     if due_only:
         conditions.append(ScheduledJob.next_run_at <= now)

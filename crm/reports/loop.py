@@ -85,6 +85,7 @@ class LoopCounts:
     asked: int = 0
     answered: int = 0
     confirmed: int = 0
+    confirmed_closed: int = 0  # of the closed ones: the share the issue asks for is of these
 
     @property
     def closed(self) -> int:
@@ -105,6 +106,7 @@ class LoopCounts:
             asked=self.asked + other.asked,
             answered=self.answered + other.answered,
             confirmed=self.confirmed + other.confirmed,
+            confirmed_closed=self.confirmed_closed + other.confirmed_closed,
         )
 
 
@@ -207,6 +209,8 @@ def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
             asked=row.asked,
             answered=row.answered,
             confirmed=row.confirmed,
+            # Rows are grouped by the outcome of a closed inquiry (None when not closed).
+            confirmed_closed=row.confirmed if row.outcome is not None else 0,
         )
         if row.county_fips and row.county_name:
             names[row.county_fips] = row.county_name
@@ -510,16 +514,31 @@ def outcomes_by_language(figures: LoopFigures) -> Table:
     return _outcomes_table("outcomes_language", "Outcomes by language", "Language", figures, "by_language")
 
 
-FAMILY_COLUMNS = ("Families asked", "Answered", "Got help", "Got help (% of answered)")
-FAMILY_KINDS: tuple[Kind, ...] = ("text", "count", "count", "count", "percent")
+FAMILY_COLUMNS = (
+    "Closed",
+    "Families asked",
+    "Answered",
+    "Got help",
+    "Got help (% of closed)",
+    "Got help (% of answered)",
+)
+FAMILY_KINDS: tuple[Kind, ...] = ("text", "count", "count", "count", "count", "percent", "percent")
 
 
 def _family_table(name: str, title: str, heading: str, figures: LoopFigures, by: str, note: str = "") -> Table:
     rows = [
-        (label, counts.asked, counts.answered, counts.confirmed, _share(counts.confirmed, counts.answered))
+        (
+            label,
+            counts.closed,
+            counts.asked,
+            counts.answered,
+            counts.confirmed,
+            _share(counts.confirmed_closed, counts.closed),
+            _share(counts.confirmed, counts.answered),
+        )
         for label, counts, _times in _with_all(figures, by)
     ]
-    return Table(name, title, (heading, *FAMILY_COLUMNS), FAMILY_KINDS, rows, chart_column=4, note=note)
+    return Table(name, title, (heading, *FAMILY_COLUMNS), FAMILY_KINDS, rows, chart_column=5, note=note)
 
 
 def family_overall(figures: LoopFigures) -> Table:
@@ -530,7 +549,9 @@ def family_overall(figures: LoopFigures) -> Table:
         figures,
         "overall",
         note="Families asked “Did you get the help you needed?” after a close, how many answered and how many "
-        "said yes; the share is of those who answered, so read it beside how few that may be.",
+        "said yes. The first share is of the closed inquiries whose family confirmed help (a family not asked "
+        "or not answering counts as not confirmed); the second is of those who answered, so read it beside "
+        "how few that may be.",
     )
 
 
