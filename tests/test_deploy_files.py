@@ -42,7 +42,8 @@ def test_procfile_runs_the_readme_gunicorn_command_and_the_job_runner() -> None:
 
     assert set(processes) == {"web", "jobs"}
     assert _same_command(shlex.split(processes["web"])) == _same_command(readme_gunicorn_command())
-    assert processes["jobs"] == "flask --app wsgi crm jobs"
+    # The runner's pool holds a connection for each of the mail drain's senders.
+    assert processes["jobs"] == "env DATABASE_POOL_SIZE=4 flask --app wsgi crm jobs"
 
 
 def _exec_start(unit: str) -> list[str]:
@@ -60,6 +61,11 @@ def test_systemd_units_run_the_readme_gunicorn_command_and_the_job_runner() -> N
     assert _same_command(["gunicorn", *web[1:]]) == _same_command(readme_gunicorn_command())
     assert jobs[0].endswith("/.venv/bin/flask")
     assert jobs[1:] == ["--app", "wsgi", "crm", "jobs"]
+    # As many pooled connections as the mail drain has senders (README, Production).
+    from config import Config
+
+    jobs_unit = (DEPLOY / "systemd" / "backbone-jobs.service").read_text()
+    assert re.findall(r"^Environment=DATABASE_POOL_SIZE=(\d+)$", jobs_unit, re.MULTILINE) == [str(Config.MAIL_SENDERS)]
     # Only doubled percent signs: a single one would be a systemd specifier.
     for unit in ("backbone-web.service", "backbone-jobs.service"):
         line = next(

@@ -18,12 +18,18 @@ Guarantees:
   then sends it again, with the same Message-ID so receivers can drop the repeat. The window
   is one message wide: each acknowledgement is committed straight after its own send
   (retried for a second or so if the database is busy), never at the end of the batch. On
-  PostgreSQL that commit does not wait for the disk (synchronous_commit off, for that
-  transaction alone): a killed runner loses nothing it committed, and only a crash of the
-  database server itself within a fraction of a second of the commit could forget an
-  acknowledgement, which again means one repeat with the same Message-ID.
-- A drain (`send_all_due`, `drain_outbox`) keeps one SMTP connection open across all its
-  batches; a dropped connection is opened again for the next message.
+  PostgreSQL that commit does not wait for the disk (synchronous_commit off for the
+  acknowledgements; claims still wait): a killed runner loses nothing it committed, and only
+  a crash of the database server itself within a fraction of a second of the commit could
+  forget an acknowledgement, which again means one repeat with the same Message-ID.
+- A drain (`send_all_due`, `drain_outbox`) keeps one SMTP connection and one database
+  connection across all its batches; a dropped connection is opened again for the next
+  message (the database's, for the acknowledgement's retry). On PostgreSQL an
+  acknowledgement is one statement in autocommit: the row marked SENT and, for an email about
+  an inquiry, the timeline's line, in one statement.
+- A drain runs MAIL_SENDERS such senders side by side in threads (PostgreSQL only, and no more
+  than the database pool has room for), each with its own connections and claims, exactly as
+  separate runners would: the drain waits on round trips, and their waits overlap.
 """
 
 from __future__ import annotations
