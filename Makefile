@@ -17,17 +17,19 @@ PORT ?= 5000
 # Local work runs the development configuration unless the caller chose another one.
 export CRM_ENV ?= development
 
-# `make test` leaves out the tests marked slow (the full naughty-strings sweep); .ci/run runs them too.
-PYTEST_MARKERS ?= not slow
+# `make test` leaves out the tests marked slow (the full naughty-strings sweep) and the Chromium
+# tests (two thirds of the suite's time): .ci/run runs both. `make test-all` runs everything.
+PYTEST_MARKERS ?= not slow and not browser
 # pytest-xdist workers: one per core by default; PYTEST_WORKERS=0 runs in this process alone.
 PYTEST_WORKERS ?= auto
 
-.PHONY: help install install-dev run test lint bench bench-http migrate migration
+.PHONY: help install install-dev run test test-all lint bench bench-http migrate migration
 
 help:
 	@echo "make run                 set up, migrate, load demo data, start the job runner and serve on http://$(HOST):$(PORT)"
-	@echo "make test                install-dev, ruff, pytest without the slow tier (PYTEST_MARKERS= runs everything;"
-	@echo "                         TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
+	@echo "make test                install-dev, ruff, pytest without the slow tier and the Chromium tests"
+	@echo "                         (TEST_DATABASE_URL=postgresql+psycopg://... for PostgreSQL)"
+	@echo "make test-all            the same with the Chromium tests and the slow tier, as .ci/run does"
 	@echo "make lint                ruff check ."
 	@echo "make migrate             flask db upgrade on the configured database"
 	@echo "make migration m=\"...\"   autogenerate a migration from the models"
@@ -77,6 +79,9 @@ run: install | instance
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "$(PYTEST_MARKERS)" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-all:
+	$(MAKE) test PYTEST_MARKERS=
 
 lint: install-dev
 	$(BIN)/ruff check .
