@@ -44,7 +44,7 @@ def colleagues(contact: Contact, now: datetime) -> list[Contact]:
         )
         .order_by(func.lower(Contact.name), Contact.id)
     )
-    return [person for person in people if unavailable_reason(candidate_for(person, {}), now) is None]
+    return [person for person in people if unavailable_reason(candidate_for(person), now) is None]
 
 
 def hand_over(inquiry: Inquiry, to: Contact, note: str, actor: User, now: datetime) -> None:

@@ -38,7 +38,7 @@ def _with_away_days(contact: Contact | None, kwargs: dict) -> dict:
 
 def availability_status(contact: Contact) -> str | None:
     """Why routing passes the contact by now ("out of office until ..."), or None."""
-    return unavailable_reason(candidate_for(contact, {}), utcnow())
+    return unavailable_reason(candidate_for(contact), utcnow())
 
 
 @bp.route("/")

@@ -172,7 +172,9 @@ def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, i
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
 
 
-def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
+def candidate_for(contact: Contact, open_inquiries: int = 0, topic_ids: frozenset[int] | None = None) -> Candidate:
+    """The routing engine's view of a contact; ``topic_ids`` default to the contact's own
+    (routing passes them from its per-process cache, so as not to load each contact's)."""
     return Candidate(
         id=contact.id,
         name=contact.name,
@@ -184,9 +186,9 @@ def candidate_for(contact: Contact, open_counts: dict[int, int]) -> Candidate:
         languages=frozenset(contact.languages or []),
         away_from=contact.away_from,
         away_until=contact.away_until,
-        open_inquiries=open_counts.get(contact.id, 0),
+        open_inquiries=open_inquiries,
         last_assigned_at=contact.last_assigned_at,
-        topic_ids=frozenset(topic.id for topic in contact.topics),
+        topic_ids=frozenset(topic.id for topic in contact.topics) if topic_ids is None else topic_ids,
     )
 
 
@@ -215,21 +217,7 @@ def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | 
     ).all()
     candidates, fallback = [], None
     for contact, open_inquiries in rows:
-        candidate = Candidate(
-            id=contact.id,
-            name=contact.name,
-            email=contact.email,
-            organisation_id=contact.organisation_id,
-            organisation_name=contact.organisation.name if contact.organisation else None,
-            active=contact.active,
-            accepts_inquiries=contact.accepts_inquiries,
-            languages=frozenset(contact.languages or []),
-            away_from=contact.away_from,
-            away_until=contact.away_until,
-            open_inquiries=open_inquiries,
-            last_assigned_at=contact.last_assigned_at,
-            topic_ids=setup.contact_topics.get(contact.id, frozenset()),
-        )
+        candidate = candidate_for(contact, open_inquiries, setup.contact_topics.get(contact.id, frozenset()))
         if contact.is_inquiry_fallback and fallback is None:
             fallback = candidate
         if candidate.id in setup.named_contact_ids or candidate.organisation_id in setup.organisation_ids:
@@ -276,7 +264,7 @@ def decide(
 
 def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
     """The outcome when ``contact`` takes the inquiry without the rules being asked."""
-    candidate = candidate_for(contact, {})
+    candidate = candidate_for(contact)
     decision = Decision(
         contact=candidate,
         rule=None,
