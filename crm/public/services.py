@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
+from crm.inquiries.held_posts import held_with_reference
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, random_reference, take_in
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
+    HeldPost,
     Inquiry,
     InquirySource,
     Organisation,
@@ -140,6 +143,19 @@ def public_topic_choices(language: str) -> list[tuple[int, str]]:
     return list(by_language.get(language, by_language["en"]))
 
 
+class PostedFields(TypedDict):
+    """What the form's send carries, as inquiry_details and a HeldPost take it."""
+
+    name: str
+    email: str
+    phone: str
+    contact_preference: ContactPreference
+    zip_code: str
+    topic_id: int | None
+    language: str
+    message: str
+
+
 def inquiry_details(
     *,
     name: str,
@@ -209,6 +225,31 @@ class Sending:
             if stored is not None and (stored.name, stored.message) == (details.name, details.message):
                 return confirmation_for(stored, self.now)
         return send_inquiry(details, self.now, spam_reason=spam_reason, reference=self.reference)
+
+
+    def hold(self, fields: PostedFields, *, spam_reason: str = "") -> Confirmation:
+        """Store the send as it came, for the job runner to file (crm.inquiries.held_posts):
+        one insert, nothing routed or read, so that detected spam and sends beyond the routing
+        budget cost little. Thanked like any other, naming the initiative (nothing is routed
+        yet), so a sender cannot tell spam from a send held in a flood."""
+        # A second attempt finds the first one's row if its COMMIT went through unanswered.
+        if self.reference is not None and held_with_reference(self.reference) is not None:
+            return held_confirmation(self.reference, fields)
+        # Checked against the references in use when filed; a clash, unlikely as it is, gives
+        # the inquiry another, which its acknowledgement then carries.
+        self.reference = self.reference or random_reference()
+        db.session.add(HeldPost(reference=self.reference, received_at=self.now, spam_reason=spam_reason[:200], **fields))
+        db.session.commit()
+        return held_confirmation(self.reference, fields)
+
+
+def held_confirmation(reference: str, fields: PostedFields) -> Confirmation:
+    return Confirmation(
+        reference=reference,
+        organisation=INITIATIVE_NAME,
+        preference=fields["contact_preference"],
+        emailed=bool(fields["email"]),
+    )
 
 
 def confirmation_for(inquiry: Inquiry, now: datetime) -> Confirmation:
