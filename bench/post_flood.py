@@ -192,10 +192,10 @@ def flood_outcome(names: str) -> tuple[int, int, int]:
 
     routed = db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.name.like(names)))
     held = db.session.execute(
-        select(HeldPost.spam_reason != "", func.count()).where(HeldPost.name.like(names)).group_by(HeldPost.spam_reason != "")
+        select(HeldPost.spam_reason, func.count()).where(HeldPost.name.like(names)).group_by(HeldPost.spam_reason)
     ).all()
-    by_kind = {bool(spam): count for spam, count in held}
-    return routed, by_kind.get(True, 0), by_kind.get(False, 0)
+    spam = sum(count for reason, count in held if reason)
+    return routed, spam, sum(count for _reason, count in held) - spam
 
 
 def file_after_flood() -> tuple[int, float, int]:
