@@ -289,14 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             rows += [family, bots]
         finally:
             server.stop()
-        outcomes = {who: flood_outcome(names) for who, names in (("bots", BOT_NAMES), ("family", FAMILY_NAMES))}
+        outcomes = {who: flood_outcome(names) for who, names in (("the bots' posts", BOT_NAMES), ("the family's posts", FAMILY_NAMES))}
         answered = sum(1 for status in (*family.statuses, *bots.statuses) if status == 302)
         filed, filing_seconds, stored = file_after_flood()
         removed = over_http.remove_posts()
     print(format_table(rows))  # noqa: T201
     print(f"Flood with PUBLIC_FORM_ROUTING_BUDGET={budget!r}:")  # noqa: T201
     for who, (routed, spam, held) in outcomes.items():
-        print(f"  the {who}' posts: {routed} routed at once, {held} held, {spam} held as spam")  # noqa: T201
+        print(f"  {who}: {routed} routed at once, {held} held, {spam} held as spam")  # noqa: T201
     print(  # noqa: T201
         f"  held posts filed afterwards as the job runner files them: {filed} in {filing_seconds:.1f} s; "
         f"{answered} posts thanked, {stored} inquiries stored from them"
