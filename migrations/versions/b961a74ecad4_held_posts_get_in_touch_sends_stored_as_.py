@@ -1,5 +1,9 @@
 """held posts: Get in Touch sends stored as they came, filed by the job runner
 
+A send taken for spam, or beyond the shared routing budget during a flood
+(PUBLIC_FORM_ROUTING_BUDGET), is one insert here; the file-held-posts job turns each into an
+inquiry and deletes its row in the same transaction. A new table: nothing else changes.
+
 Revision ID: b961a74ecad4
 Revises: 100d7478a5c4
 Create Date: 2026-12-03 09:50:07.490758
