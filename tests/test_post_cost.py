@@ -20,7 +20,7 @@ from crm.extensions import db
 from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
-from crm.models import Inquiry, InquiryOutcome, Role, RoutingRule
+from crm.models import Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -38,14 +38,18 @@ FORM_SETTINGS = {
 # a post sends is a write (the inquiry, its timeline, the contact's turn, the two emails, the
 # audit entries).
 MOST_READS_PER_POST = 3
+# The tables a routed post writes, each in one statement: the unit of work is left with the
+# inquiry and the contact's turn, the rest are inserted as values (crm.audit.insert_rows).
+TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
 
 
 @contextmanager
-def statements() -> Iterator[list[str]]:
+def statements(words: int = 1) -> Iterator[list[str]]:
+    """The first ``words`` words of every statement sent, upper-cased."""
     seen: list[str] = []
 
     def note(_connection, _cursor, statement, *_args) -> None:
-        seen.append(statement.split(None, 1)[0].upper())
+        seen.append(" ".join(statement.split()[:words]).upper())
 
     event.listen(db.engine, "before_cursor_execute", note)
     try:
@@ -74,6 +78,25 @@ def test_a_post_costs_the_same_few_statements_however_many_inquiries_are_open(ap
 
     assert quiet.count("SELECT") <= MOST_READS_PER_POST
     assert counter.count == len(quiet)
+
+
+def test_a_post_inserts_into_each_table_once(app, client, world):
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302
+        data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        with statements(words=3) as sent:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+    inserts = [statement.split()[2].strip('"').lower() for statement in sent if statement.startswith("INSERT INTO")]
+    assert sorted(set(inserts)) == sorted(TABLES_WRITTEN)
+    assert [statement for statement in sent if statement.startswith("UPDATE")] == ["UPDATE CONTACTS SET"]
+    if db.engine.dialect.name == "postgresql":
+        # SQLite cannot return the ids of a multi-row insert in order, so it sends a row at a time.
+        assert sorted(inserts) == sorted(TABLES_WRITTEN)
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.email == "family1@example.net"))
+    kinds = [event.kind for event in sorted(inquiry.events, key=lambda event: event.id)]
+    assert kinds == ["received", "routed", "email_queued", "email_queued"]
+    emails = db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.inquiry_id == inquiry.id))
+    assert sorted(emails) == ["contact_notice", "requester_ack"]
 
 
 def test_spam_is_stored_without_routing_it(app, client, world):
