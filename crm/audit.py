@@ -203,7 +203,7 @@ def commit(actor: User | None) -> None:
     if entries:
         # One statement, without objects: nothing reads an entry back in the transaction that
         # wrote it, and the unit of work cost more than the insert.
-        session.execute(insert(AuditEvent), entries)
+        session.execute(insert(AuditEvent.__table__), entries)
     session.commit()
 
 
@@ -219,7 +219,8 @@ def insert_rows(model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
         return []
     mapper = inspect(model)
     rows = [_with_defaults(mapper, row) for row in rows]
-    statement = insert(model).returning(mapper.primary_key[0], sort_by_parameter_order=True)
+    # On the table, not the class: the ORM's bulk insert would add its own bookkeeping.
+    statement = insert(mapper.local_table).returning(mapper.primary_key[0], sort_by_parameter_order=True)
     ids = list(db.session.scalars(statement, rows))
     if _is_audited_type(model):
         names = _audited_attributes_of(mapper)

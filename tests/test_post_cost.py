@@ -33,19 +33,19 @@ FORM_SETTINGS = {
     "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
     "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
 }
-# The topic, the duplicate check (which also tells whether the reference is in use), and the
-# candidates with their open counts (the chosen contact's record among them); everything else
-# a post sends is a write (the inquiry, its timeline, the contact's turn, the two emails, the
-# audit entries).
-MOST_READS_PER_POST = 3
+# The duplicate check (which also tells whether the reference is in use) and the candidates
+# with their open counts (the chosen contact's record among them); the topic comes from the
+# reference cache, and everything else a post sends is a write (the inquiry, its timeline,
+# the contact's turn, the two emails, the audit entries).
+MOST_READS_PER_POST = 2
 # The tables a routed post writes, each in one statement: the unit of work is left with the
 # inquiry and the contact's turn, the rest are inserted as values (crm.audit.insert_rows).
 TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
 
 
 @contextmanager
-def statements(words: int = 1) -> Iterator[list[str]]:
-    """The first ``words`` words of every statement sent, upper-cased."""
+def statements(words: int | None = 1) -> Iterator[list[str]]:
+    """The first ``words`` words of every statement sent, upper-cased (None: all of it)."""
     seen: list[str] = []
 
     def note(_connection, _cursor, statement, *_args) -> None:
@@ -99,6 +99,19 @@ def test_a_post_inserts_into_each_table_once(app, client, world):
     assert sorted(emails) == ["contact_notice", "requester_ack"]
 
 
+def test_a_post_takes_its_topic_from_the_reference_cache(app, client, world):
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302  # the topics are read and kept
+        db.session.expunge_all()  # nothing left in the session to find the topic in
+        data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        with statements(words=None) as sent:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+    assert not [statement for statement in sent if "FROM TOPICS" in statement]
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.email == "family1@example.net"))
+    assert inquiry.topic_id == world.home_visits.id
+    assert inquiry.acceptance_due_at is not None
+
+
 def test_spam_is_stored_without_routing_it(app, client, world):
     with app_config(app, **FORM_SETTINGS):
         assert _post(client, world, 0).status_code == 302
@@ -108,8 +121,8 @@ def test_spam_is_stored_without_routing_it(app, client, world):
     spam = db.session.scalar(select(Inquiry).where(Inquiry.email == "bot@example.net"))
     assert spam.status is InquiryStatus.SPAM
     assert spam.assigned_contact_id is None
-    # Only the topic, the duplicate check, and who would have answered (the confirmation names them).
-    assert sent.count("SELECT") <= 3
+    # Only the duplicate check, and who would have answered (the confirmation names them).
+    assert sent.count("SELECT") <= 2
     assert "UPDATE" not in sent
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from crm import audit
 from crm.extensions import db
@@ -140,6 +140,24 @@ def public_topic_choices(language: str) -> list[tuple[int, str]]:
     return list(by_language.get(language, by_language["en"]))
 
 
+def _load_topic_values() -> dict[int, dict[str, object]]:
+    columns = [attribute.key for attribute in inspect(Topic).column_attrs]
+    rows = db.session.execute(select(*(getattr(Topic, name) for name in columns)))
+    return {row.id: dict(zip(columns, row, strict=True)) for row in rows}
+
+
+def known_topic(topic_id: int) -> Topic | None:
+    """The topic, in this session, from the values this process keeps (crm.reference_cache)
+    rather than read again: a post names one and needs it for routing and its emails."""
+    values = cached("topic-values", _load_topic_values).get(topic_id)
+    if values is None:
+        return db.session.get(Topic, topic_id)
+    topic = Topic(**values)
+    make_transient_to_detached(topic)
+    # The session's own copy if it has one; otherwise this one, taken as read, without a SELECT.
+    return db.session.merge(topic, load=False)
+
+
 def inquiry_details(
     *,
     name: str,
@@ -151,7 +169,7 @@ def inquiry_details(
     message: str,
     contact_preference: ContactPreference = ContactPreference.EMAIL,
 ) -> InquiryDetails:
-    topic = db.session.get(Topic, topic_id) if topic_id is not None else None
+    topic = known_topic(topic_id) if topic_id is not None else None
     return InquiryDetails(
         name=name,
         email=email or "",
