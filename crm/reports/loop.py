@@ -16,12 +16,11 @@ covers the inquiries received in the period, spam left out (crm.reports.common.i
 - Outcomes by category of the inquiries closed now.
 - Families asked "Did you get the help you needed?", how many answered and how many said yes.
 
-The counts are two statements: the inquiries grouped by county, language and the outcome of
-the closed ones, and the period's passes grouped by county, language and reason (and by
-county and language alone, for the inquiries passed on at least once). Their few rows are
-summed here into counties, languages and the whole: an inquiry has one county and one
-language, so nothing is counted twice. Every language the app takes and every county
-with an inquiry in the period gets a row, zeros included.
+The counts are two statements, each a row per county and language: the inquiries' counts (the
+closed ones per outcome too) and the period's passes per reason (and the inquiries passed on at
+least once). Their few rows are summed here into counties, languages and the whole: an
+inquiry has one county and one language, so nothing is counted twice. Every language the app
+takes and every county with an inquiry in the period gets a row, zeros included.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from sqlalchemy import (
     case,
     column,
     func,
-    null,
     or_,
     select,
     text,
@@ -128,49 +126,52 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def counts_query(period: Period, now: datetime) -> Select:
-    """The loop's counts per county, language and outcome of a closed inquiry (None for one
-    not closed), with the county's name: county_fips, language, outcome, county_name,
-    inquiries, accepted, not_accepted, asked, answered, confirmed."""
-    closed_outcome = case((Inquiry.status == InquiryStatus.CLOSED, Inquiry.outcome)).label("outcome")
+    """The loop's counts per county and language, with the county's name: county_fips,
+    language, county_name, inquiries, accepted, not_accepted, asked, answered, confirmed,
+    confirmed_closed, and the closed inquiries per outcome (``closed_<outcome>``)."""
+    closed = Inquiry.status == InquiryStatus.CLOSED
     grouped = (
         select(
             Inquiry.county_fips,
             Inquiry.language,
-            closed_outcome,
             func.count().label("inquiries"),
             func.count(Inquiry.accepted_at).label("accepted"),
             _count_if(not_accepted_clause(now)).label("not_accepted"),
             func.count(Inquiry.follow_up_sent_at).label("asked"),
             func.count(Inquiry.family_answered_at).label("answered"),
             _count_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
+            _count_if(closed & Inquiry.family_confirmed.is_(True)).label("confirmed_closed"),
+            *(_count_if(closed & (Inquiry.outcome == outcome)).label(f"closed_{outcome.value}") for outcome in OUTCOMES),
         )
         .where(*in_period(period))
-        .group_by(Inquiry.county_fips, Inquiry.language, closed_outcome)
+        .group_by(Inquiry.county_fips, Inquiry.language)
         .subquery("grouped")
     )
     return select(grouped, County.name.label("county_name")).outerjoin(County, County.fips == grouped.c.county_fips)
 
 
 def passes_query(period: Period) -> Select:
-    """The passes of the period's inquiries per county, language and reason, and (reason None)
-    per county and language alone: county_fips, language, reason, passes, inquiries (those
-    passed on at least once, for that reason or for any). One statement, two GROUP BYs: an
-    inquiry passed for two reasons is one inquiry passed on. The passes are joined to the
-    period's inquiries once, in a CTE both read (as a subquery each would join them again)."""
-    passed = (
-        select(Inquiry.county_fips, Inquiry.language, InquiryPass.reason, InquiryPass.inquiry_id)
+    """The passes of the period's inquiries per county and language: county_fips, language,
+    and per reason the passes (``passes_<reason>``) and the inquiries passed on for it
+    (``passed_<reason>``), then the inquiries passed on for any reason (``passed``): an inquiry
+    passed for two reasons is one inquiry passed on.
+
+    A pass comes after its inquiry was received, so only the passes made since the period
+    began can be of its inquiries: the older ones are left out before the join."""
+    inquiries = InquiryPass.inquiry_id.distinct()
+    by_reason = []
+    for reason in REASONS:
+        this_reason = InquiryPass.reason == reason
+        by_reason += [
+            func.count().filter(this_reason).label(f"passes_{reason.value}"),
+            func.count(inquiries).filter(this_reason).label(f"passed_{reason.value}"),
+        ]
+    return (
+        select(Inquiry.county_fips, Inquiry.language, *by_reason, func.count(inquiries).label("passed"))
+        .select_from(InquiryPass)
         .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
-        .where(*in_period(period))
-        .cte("passed")
-    )
-    inquiries = func.count(passed.c.inquiry_id.distinct())
-    return union_all(
-        select(passed.c.county_fips, passed.c.language, passed.c.reason, func.count(), inquiries).group_by(
-            passed.c.county_fips, passed.c.language, passed.c.reason
-        ),
-        select(passed.c.county_fips, passed.c.language, null(), func.count(), inquiries).group_by(
-            passed.c.county_fips, passed.c.language
-        ),
+        .where(InquiryPass.passed_at >= period.starts_at, *in_period(period))
+        .group_by(Inquiry.county_fips, Inquiry.language)
     )
 
 
@@ -193,37 +194,29 @@ class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Bre
 def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
     """The loop's counts overall, per county and per language; every language the app takes
     has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
-    counts and the passes'."""
+    counts and the passes', each a row per county and language."""
     groups: dict[tuple[str | None, str], LoopCounts] = {}
     names: dict[str, str] = {}
     for row in db.session.execute(counts_query(period, now)):
-        outcomes = _zeros(OUTCOMES)
-        if row.outcome is not None:
-            outcomes[InquiryOutcome(row.outcome)] = row.inquiries
-        key = (row.county_fips, row.language)
-        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+        groups[(row.county_fips, row.language)] = LoopCounts(
             inquiries=row.inquiries,
             accepted=row.accepted,
             not_accepted=row.not_accepted,
-            outcomes=outcomes,
+            outcomes={outcome: row._mapping[f"closed_{outcome.value}"] for outcome in OUTCOMES},
             asked=row.asked,
             answered=row.answered,
             confirmed=row.confirmed,
-            # Rows are grouped by the outcome of a closed inquiry (None when not closed).
-            confirmed_closed=row.confirmed if row.outcome is not None else 0,
+            confirmed_closed=row.confirmed_closed,
         )
         if row.county_fips and row.county_name:
             names[row.county_fips] = row.county_name
-    for county_fips, language, reason, passes, inquiries in db.session.execute(passes_query(period)):
-        if reason is None:
-            passed = LoopCounts(passed=inquiries)
-        else:
-            passed = LoopCounts(
-                passes={**_zeros(REASONS), PassReason(reason): passes},
-                passed_for={**_zeros(REASONS), PassReason(reason): inquiries},
-            )
-        key = (county_fips, language)
-        groups[key] = groups.get(key, LoopCounts()) + passed
+    for row in db.session.execute(passes_query(period)):
+        key = (row.county_fips, row.language)
+        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+            passed=row.passed,
+            passes={reason: row._mapping[f"passes_{reason.value}"] for reason in REASONS},
+            passed_for={reason: row._mapping[f"passed_{reason.value}"] for reason in REASONS},
+        )
     overall = LoopCounts()
     by_county: dict[str, LoopCounts] = {}
     by_language: dict[str, LoopCounts] = {_language_label(code): LoopCounts() for code in LANGUAGES}
