@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -37,13 +37,9 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    column,
     func,
     or_,
     select,
-    text,
-    union_all,
-    values,
 )
 
 from crm.business_hours import business_hours_between
@@ -53,7 +49,19 @@ from crm.languages import LANGUAGES
 from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
-from crm.reports.common import Kind, Period, Table, county_label, county_names, in_period, on_postgresql
+from crm.reports.common import (
+    Breakdown,
+    Kind,
+    Period,
+    Table,
+    breakdown_in_python,
+    breakdown_of_groups,
+    county_label,
+    hours_query,
+    in_period,
+    language_label,
+    on_postgresql,
+)
 from crm.reports.stats import percentile
 
 ALL = "All"
@@ -175,22 +183,6 @@ def passes_query(period: Period) -> Select:
     )
 
 
-def _language_label(code: str) -> str:
-    return LANGUAGES.get(code, code)
-
-
-Figures = TypeVar("Figures")
-
-
-@dataclass(frozen=True)
-class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Breakdown[Figures])
-    """Figures for the whole period, per county (by name) and per language (by name)."""
-
-    overall: Figures
-    by_county: dict[str, Figures]
-    by_language: dict[str, Figures]
-
-
 def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
     """The loop's counts overall, per county and per language; every language the app takes
     has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
@@ -219,12 +211,12 @@ def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
         )
     overall = LoopCounts()
     by_county: dict[str, LoopCounts] = {}
-    by_language: dict[str, LoopCounts] = {_language_label(code): LoopCounts() for code in LANGUAGES}
+    by_language: dict[str, LoopCounts] = {language_label(code): LoopCounts() for code in LANGUAGES}
     for (county_fips, language), counts in groups.items():
         county = county_label(county_fips, names)
         overall += counts
         by_county[county] = by_county.get(county, LoopCounts()) + counts
-        by_language[_language_label(language)] = by_language.get(_language_label(language), LoopCounts()) + counts
+        by_language[language_label(language)] = by_language.get(language_label(language), LoopCounts()) + counts
     return Breakdown(overall, by_county, by_language)
 
 
@@ -267,32 +259,18 @@ def _acceptances_measured_now(period: Period) -> list[tuple[str | None, str, flo
     ]
 
 
+# The types of _stored_acceptances' columns, for the rows measured now.
+MEASURED_ACCEPTANCE_TYPES = (String(), String(), Float())
+
+
 def acceptance_query(period: Period, measured_now: list[tuple[str | None, str, float]]) -> Select:
     """PostgreSQL: accepted, median and 90th percentile overall, per county and per language in
-    one query; ``grouping_set`` is 3 overall, 1 a county, 2 a language."""
-    accepted = _stored_acceptances(period)
-    if measured_now:
-        measured = values(
-            column("county_fips", String), column("language", String), column("hours", Float), name="measured_now"
-        ).data(measured_now)
-        accepted = union_all(accepted, select(measured))
-    rows = accepted.subquery("acceptances")
-    figures = (
-        select(
-            func.grouping(rows.c.county_fips, rows.c.language).label("grouping_set"),
-            rows.c.county_fips,
-            rows.c.language,
-            func.count().label("accepted"),
-            func.percentile_cont(0.5).within_group(rows.c.hours).label("median"),
-            func.percentile_cont(0.9).within_group(rows.c.hours).label("p90"),
-        )
-        .group_by(func.grouping_sets(text("()"), rows.c.county_fips, rows.c.language))
-        .subquery("figures")
-    )
-    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
+    one query (crm.reports.common.hours_query)."""
+    return hours_query(_stored_acceptances(period), measured_now, MEASURED_ACCEPTANCE_TYPES)
 
 
-def _figures_of(hours: list[float]) -> AcceptanceFigures:
+def _figures_of(measured: list[tuple[float]]) -> AcceptanceFigures:
+    hours = [hours for (hours,) in measured]
     return AcceptanceFigures(len(hours), percentile(hours, 50), percentile(hours, 90)) if hours else NO_ACCEPTANCE
 
 
@@ -300,31 +278,13 @@ def acceptance_times(period: Period) -> Breakdown[AcceptanceFigures]:
     """How long the period's accepted inquiries took to be accepted, in business hours."""
     measured_now = _acceptances_measured_now(period)
     if on_postgresql():
-        overall = NO_ACCEPTANCE
-        by_county: dict[str, AcceptanceFigures] = {}
-        by_language: dict[str, AcceptanceFigures] = {}
-        for row in db.session.execute(acceptance_query(period, measured_now)):
-            figures = AcceptanceFigures(row.accepted, row.median, row.p90)
-            if row.grouping_set == 3:
-                overall = figures
-            elif row.grouping_set == 1:
-                by_county[(row.county_name or row.county_fips) if row.county_fips else county_label(None, {})] = figures
-            else:
-                by_language[_language_label(row.language)] = figures
-        return Breakdown(overall, by_county, by_language)
+        return breakdown_of_groups(
+            db.session.execute(acceptance_query(period, measured_now)),
+            lambda row: AcceptanceFigures(row.measured, row.median, row.p90),
+            NO_ACCEPTANCE,
+        )
     # SQLite: the accepted inquiries of the period, read and measured here.
-    rows = [*db.session.execute(_stored_acceptances(period)).all(), *measured_now]
-    names = county_names() if rows else {}
-    counties: dict[str, list[float]] = {}
-    languages: dict[str, list[float]] = {}
-    for county, language, hours in rows:
-        counties.setdefault(county_label(county, names), []).append(hours)
-        languages.setdefault(_language_label(language), []).append(hours)
-    return Breakdown(
-        overall=_figures_of([hours for _county, _language, hours in rows]),
-        by_county={label: _figures_of(hours) for label, hours in counties.items()},
-        by_language={label: _figures_of(hours) for label, hours in languages.items()},
-    )
+    return breakdown_in_python([*db.session.execute(_stored_acceptances(period)).all(), *measured_now], _figures_of)
 
 
 # --- the figures and their tables ------------------------------------------------------------
