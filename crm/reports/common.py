@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from sqlalchemy import ColumnElement, Row, Select, Subquery, column, func, select, text, union_all, values
 from sqlalchemy.types import TypeEngine
 
@@ -24,6 +25,22 @@ DEFAULT_DAYS = 90
 NO_COUNTY = "Outside Missouri or unknown"
 
 Kind = Literal["text", "count", "hours", "percent"]
+
+NO_FIGURE = Markup('<span aria-hidden="true">–</span><span class="visually-hidden">no figure</span>')
+
+
+def format_cell(value: Any, kind: Kind) -> Any:
+    """A figure as the page shows it (the report_cell filter): a filter, not a macro, because a
+    county table has a thousand cells and a macro call costs many times a function's."""
+    if value is None:
+        return NO_FIGURE
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "hours":
+        return f"{value:.1f}"
+    if kind == "percent":
+        return f"{value:.1f}%"
+    return value  # text, escaped by the template
 
 
 # --- the period ----------------------------------------------------------------------------
