@@ -268,6 +268,23 @@ def test_an_inquiry_answered_without_being_accepted_is_not_a_miss(world, manager
     assert (figures.counts.overall.accepted, figures.counts.overall.not_accepted) == (0, 0)
 
 
+def test_passes_at_the_edges_of_the_period_count_with_their_inquiry(world, manager):
+    """The passes statement leaves out passes older than the period: one made the instant the
+    period opens, of an inquiry received that instant, still counts; one made inside the
+    period, of an inquiry received before it, does not."""
+    opening = PERIOD.starts_at
+    inside = factories.InquiryFactory(now=opening, topic=world.doulas)
+    before = factories.InquiryFactory(now=opening - timedelta(seconds=1), topic=world.doulas)
+    accepting.pass_on(inside, PassReason.NO_CAPACITY.value, "", manager, opening)
+    accepting.pass_on(before, PassReason.LANGUAGE.value, "", manager, opening + timedelta(hours=1))
+
+    figures = assert_loop_matches_recount()
+
+    assert figures.counts.overall.passed == 1
+    assert figures.counts.overall.passes[PassReason.NO_CAPACITY] == 1
+    assert figures.counts.overall.passes[PassReason.LANGUAGE] == 0
+
+
 # --- the page, the CSV and who may read them -------------------------------------------------------
 
 

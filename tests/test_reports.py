@@ -23,6 +23,7 @@ from crm.extensions import db
 from crm.models import Inquiry, InquiryOutcome, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, loop, services, stats
+from crm.reports.common import NO_FIGURE, format_cell
 from tests import factories
 from tests import report_reference as reference
 from tests.naughty import naughty_strings
@@ -374,6 +375,33 @@ def test_business_clock_agrees_with_business_hours_between(start, end, holidays)
 
 
 # --- the page -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "shown"),
+    [
+        (None, "count", NO_FIGURE),
+        (None, "text", NO_FIGURE),
+        (1234567, "count", "1,234,567"),
+        (0, "count", "0"),
+        (2.26, "hours", "2.3"),
+        (75.0, "percent", "75.0%"),
+        ("<b>Dunklin</b>", "text", "<b>Dunklin</b>"),  # the template escapes it
+    ],
+)
+def test_a_cell_is_formatted_by_its_kind(value, kind, shown):
+    assert format_cell(value, kind) == shown
+
+
+def test_a_text_cell_is_escaped_on_the_page(app):
+    table = services.Table("t", "T", ("Name", "Inquiries"), ("text", "count"), [("<b>x</b>", None)])
+    with app.test_request_context():
+        html = app.jinja_env.from_string(
+            '{% from "reports/_report.html" import report_section %}{{ report_section(table, {}) }}'
+        ).render(table=table)
+
+    assert '<th scope="row">&lt;b&gt;x&lt;/b&gt;</th>' in html
+    assert f'<td class="num">{NO_FIGURE}</td>' in html
 
 
 def test_page_shows_figures_charts_and_tables(client, login, march):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from crm import audit
 from crm.extensions import db
@@ -156,6 +156,24 @@ class PostedFields(TypedDict):
     message: str
 
 
+def _load_topic_values() -> dict[int, dict[str, object]]:
+    columns = [attribute.key for attribute in inspect(Topic).column_attrs]
+    rows = db.session.execute(select(*(getattr(Topic, name) for name in columns)))
+    return {row.id: dict(zip(columns, row, strict=True)) for row in rows}
+
+
+def known_topic(topic_id: int) -> Topic | None:
+    """The topic, in this session, from the values this process keeps (crm.reference_cache)
+    rather than read again: a post names one and needs it for routing and its emails."""
+    values = cached("topic-values", _load_topic_values).get(topic_id)
+    if values is None:
+        return db.session.get(Topic, topic_id)
+    topic = Topic(**values)
+    make_transient_to_detached(topic)
+    # The session's own copy if it has one; otherwise this one, taken as read, without a SELECT.
+    return db.session.merge(topic, load=False)
+
+
 def inquiry_details(
     *,
     name: str,
@@ -167,7 +185,7 @@ def inquiry_details(
     message: str,
     contact_preference: ContactPreference = ContactPreference.EMAIL,
 ) -> InquiryDetails:
-    topic = db.session.get(Topic, topic_id) if topic_id is not None else None
+    topic = known_topic(topic_id) if topic_id is not None else None
     return InquiryDetails(
         name=name,
         email=email or "",

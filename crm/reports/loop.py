@@ -16,12 +16,11 @@ covers the inquiries received in the period, spam left out (crm.reports.common.i
 - Outcomes by category of the inquiries closed now.
 - Families asked "Did you get the help you needed?", how many answered and how many said yes.
 
-The counts are two statements: the inquiries grouped by county, language and the outcome of
-the closed ones, and the period's passes grouped by county, language and reason (and by
-county and language alone, for the inquiries passed on at least once). Their few rows are
-summed here into counties, languages and the whole: an inquiry has one county and one
-language, so nothing is counted twice. Every language the app takes and every county
-with an inquiry in the period gets a row, zeros included.
+The counts are two statements, each a row per county and language: the inquiries' counts (the
+closed ones per outcome too) and the period's passes per reason (and the inquiries passed on at
+least once). Their few rows are summed here into counties, languages and the whole: an
+inquiry has one county and one language, so nothing is counted twice. Every language the app
+takes and every county with an inquiry in the period gets a row, zeros included.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,14 +37,9 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    column,
     func,
-    null,
     or_,
     select,
-    text,
-    union_all,
-    values,
 )
 
 from crm.business_hours import business_hours_between
@@ -55,7 +49,19 @@ from crm.languages import LANGUAGES
 from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
-from crm.reports.common import Kind, Period, Table, county_label, county_names, in_period, on_postgresql
+from crm.reports.common import (
+    Breakdown,
+    Kind,
+    Period,
+    Table,
+    breakdown_in_python,
+    breakdown_of_groups,
+    county_label,
+    hours_query,
+    in_period,
+    language_label,
+    on_postgresql,
+)
 from crm.reports.stats import percentile
 
 ALL = "All"
@@ -128,110 +134,89 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def counts_query(period: Period, now: datetime) -> Select:
-    """The loop's counts per county, language and outcome of a closed inquiry (None for one
-    not closed), with the county's name: county_fips, language, outcome, county_name,
-    inquiries, accepted, not_accepted, asked, answered, confirmed."""
-    closed_outcome = case((Inquiry.status == InquiryStatus.CLOSED, Inquiry.outcome)).label("outcome")
+    """The loop's counts per county and language, with the county's name: county_fips,
+    language, county_name, inquiries, accepted, not_accepted, asked, answered, confirmed,
+    confirmed_closed, and the closed inquiries per outcome (``closed_<outcome>``)."""
+    closed = Inquiry.status == InquiryStatus.CLOSED
     grouped = (
         select(
             Inquiry.county_fips,
             Inquiry.language,
-            closed_outcome,
             func.count().label("inquiries"),
             func.count(Inquiry.accepted_at).label("accepted"),
             _count_if(not_accepted_clause(now)).label("not_accepted"),
             func.count(Inquiry.follow_up_sent_at).label("asked"),
             func.count(Inquiry.family_answered_at).label("answered"),
             _count_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
+            _count_if(closed & Inquiry.family_confirmed.is_(True)).label("confirmed_closed"),
+            *(_count_if(closed & (Inquiry.outcome == outcome)).label(f"closed_{outcome.value}") for outcome in OUTCOMES),
         )
         .where(*in_period(period))
-        .group_by(Inquiry.county_fips, Inquiry.language, closed_outcome)
+        .group_by(Inquiry.county_fips, Inquiry.language)
         .subquery("grouped")
     )
     return select(grouped, County.name.label("county_name")).outerjoin(County, County.fips == grouped.c.county_fips)
 
 
 def passes_query(period: Period) -> Select:
-    """The passes of the period's inquiries per county, language and reason, and (reason None)
-    per county and language alone: county_fips, language, reason, passes, inquiries (those
-    passed on at least once, for that reason or for any). One statement, two GROUP BYs: an
-    inquiry passed for two reasons is one inquiry passed on. The passes are joined to the
-    period's inquiries once, in a CTE both read (as a subquery each would join them again)."""
-    passed = (
-        select(Inquiry.county_fips, Inquiry.language, InquiryPass.reason, InquiryPass.inquiry_id)
+    """The passes of the period's inquiries per county and language: county_fips, language,
+    and per reason the passes (``passes_<reason>``) and the inquiries passed on for it
+    (``passed_<reason>``), then the inquiries passed on for any reason (``passed``): an inquiry
+    passed for two reasons is one inquiry passed on.
+
+    A pass comes after its inquiry was received, so only the passes made since the period
+    began can be of its inquiries: the older ones are left out before the join."""
+    inquiries = InquiryPass.inquiry_id.distinct()
+    by_reason = []
+    for reason in REASONS:
+        this_reason = InquiryPass.reason == reason
+        by_reason += [
+            func.count().filter(this_reason).label(f"passes_{reason.value}"),
+            func.count(inquiries).filter(this_reason).label(f"passed_{reason.value}"),
+        ]
+    return (
+        select(Inquiry.county_fips, Inquiry.language, *by_reason, func.count(inquiries).label("passed"))
+        .select_from(InquiryPass)
         .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
-        .where(*in_period(period))
-        .cte("passed")
+        .where(InquiryPass.passed_at >= period.starts_at, *in_period(period))
+        .group_by(Inquiry.county_fips, Inquiry.language)
     )
-    inquiries = func.count(passed.c.inquiry_id.distinct())
-    return union_all(
-        select(passed.c.county_fips, passed.c.language, passed.c.reason, func.count(), inquiries).group_by(
-            passed.c.county_fips, passed.c.language, passed.c.reason
-        ),
-        select(passed.c.county_fips, passed.c.language, null(), func.count(), inquiries).group_by(
-            passed.c.county_fips, passed.c.language
-        ),
-    )
-
-
-def _language_label(code: str) -> str:
-    return LANGUAGES.get(code, code)
-
-
-Figures = TypeVar("Figures")
-
-
-@dataclass(frozen=True)
-class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Breakdown[Figures])
-    """Figures for the whole period, per county (by name) and per language (by name)."""
-
-    overall: Figures
-    by_county: dict[str, Figures]
-    by_language: dict[str, Figures]
 
 
 def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
     """The loop's counts overall, per county and per language; every language the app takes
     has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
-    counts and the passes'."""
+    counts and the passes', each a row per county and language."""
     groups: dict[tuple[str | None, str], LoopCounts] = {}
     names: dict[str, str] = {}
     for row in db.session.execute(counts_query(period, now)):
-        outcomes = _zeros(OUTCOMES)
-        if row.outcome is not None:
-            outcomes[InquiryOutcome(row.outcome)] = row.inquiries
-        key = (row.county_fips, row.language)
-        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+        groups[(row.county_fips, row.language)] = LoopCounts(
             inquiries=row.inquiries,
             accepted=row.accepted,
             not_accepted=row.not_accepted,
-            outcomes=outcomes,
+            outcomes={outcome: row._mapping[f"closed_{outcome.value}"] for outcome in OUTCOMES},
             asked=row.asked,
             answered=row.answered,
             confirmed=row.confirmed,
-            # Rows are grouped by the outcome of a closed inquiry (None when not closed).
-            confirmed_closed=row.confirmed if row.outcome is not None else 0,
+            confirmed_closed=row.confirmed_closed,
         )
         if row.county_fips and row.county_name:
             names[row.county_fips] = row.county_name
-    for county_fips, language, reason, passes, inquiries in db.session.execute(passes_query(period)):
-        if reason is None:
-            passed = LoopCounts(passed=inquiries)
-        else:
-            passed = LoopCounts(
-                passes={**_zeros(REASONS), PassReason(reason): passes},
-                passed_for={**_zeros(REASONS), PassReason(reason): inquiries},
-            )
-        key = (county_fips, language)
-        groups[key] = groups.get(key, LoopCounts()) + passed
+    for row in db.session.execute(passes_query(period)):
+        key = (row.county_fips, row.language)
+        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
+            passed=row.passed,
+            passes={reason: row._mapping[f"passes_{reason.value}"] for reason in REASONS},
+            passed_for={reason: row._mapping[f"passed_{reason.value}"] for reason in REASONS},
+        )
     overall = LoopCounts()
     by_county: dict[str, LoopCounts] = {}
-    by_language: dict[str, LoopCounts] = {_language_label(code): LoopCounts() for code in LANGUAGES}
+    by_language: dict[str, LoopCounts] = {language_label(code): LoopCounts() for code in LANGUAGES}
     for (county_fips, language), counts in groups.items():
         county = county_label(county_fips, names)
         overall += counts
         by_county[county] = by_county.get(county, LoopCounts()) + counts
-        by_language[_language_label(language)] = by_language.get(_language_label(language), LoopCounts()) + counts
+        by_language[language_label(language)] = by_language.get(language_label(language), LoopCounts()) + counts
     return Breakdown(overall, by_county, by_language)
 
 
@@ -274,32 +259,18 @@ def _acceptances_measured_now(period: Period) -> list[tuple[str | None, str, flo
     ]
 
 
+# The types of _stored_acceptances' columns, for the rows measured now.
+MEASURED_ACCEPTANCE_TYPES = (String(), String(), Float())
+
+
 def acceptance_query(period: Period, measured_now: list[tuple[str | None, str, float]]) -> Select:
     """PostgreSQL: accepted, median and 90th percentile overall, per county and per language in
-    one query; ``grouping_set`` is 3 overall, 1 a county, 2 a language."""
-    accepted = _stored_acceptances(period)
-    if measured_now:
-        measured = values(
-            column("county_fips", String), column("language", String), column("hours", Float), name="measured_now"
-        ).data(measured_now)
-        accepted = union_all(accepted, select(measured))
-    rows = accepted.subquery("acceptances")
-    figures = (
-        select(
-            func.grouping(rows.c.county_fips, rows.c.language).label("grouping_set"),
-            rows.c.county_fips,
-            rows.c.language,
-            func.count().label("accepted"),
-            func.percentile_cont(0.5).within_group(rows.c.hours).label("median"),
-            func.percentile_cont(0.9).within_group(rows.c.hours).label("p90"),
-        )
-        .group_by(func.grouping_sets(text("()"), rows.c.county_fips, rows.c.language))
-        .subquery("figures")
-    )
-    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
+    one query (crm.reports.common.hours_query)."""
+    return hours_query(_stored_acceptances(period), measured_now, MEASURED_ACCEPTANCE_TYPES)
 
 
-def _figures_of(hours: list[float]) -> AcceptanceFigures:
+def _figures_of(measured: list[tuple[float]]) -> AcceptanceFigures:
+    hours = [hours for (hours,) in measured]
     return AcceptanceFigures(len(hours), percentile(hours, 50), percentile(hours, 90)) if hours else NO_ACCEPTANCE
 
 
@@ -307,31 +278,13 @@ def acceptance_times(period: Period) -> Breakdown[AcceptanceFigures]:
     """How long the period's accepted inquiries took to be accepted, in business hours."""
     measured_now = _acceptances_measured_now(period)
     if on_postgresql():
-        overall = NO_ACCEPTANCE
-        by_county: dict[str, AcceptanceFigures] = {}
-        by_language: dict[str, AcceptanceFigures] = {}
-        for row in db.session.execute(acceptance_query(period, measured_now)):
-            figures = AcceptanceFigures(row.accepted, row.median, row.p90)
-            if row.grouping_set == 3:
-                overall = figures
-            elif row.grouping_set == 1:
-                by_county[(row.county_name or row.county_fips) if row.county_fips else county_label(None, {})] = figures
-            else:
-                by_language[_language_label(row.language)] = figures
-        return Breakdown(overall, by_county, by_language)
+        return breakdown_of_groups(
+            db.session.execute(acceptance_query(period, measured_now)),
+            lambda row: AcceptanceFigures(row.measured, row.median, row.p90),
+            NO_ACCEPTANCE,
+        )
     # SQLite: the accepted inquiries of the period, read and measured here.
-    rows = [*db.session.execute(_stored_acceptances(period)).all(), *measured_now]
-    names = county_names() if rows else {}
-    counties: dict[str, list[float]] = {}
-    languages: dict[str, list[float]] = {}
-    for county, language, hours in rows:
-        counties.setdefault(county_label(county, names), []).append(hours)
-        languages.setdefault(_language_label(language), []).append(hours)
-    return Breakdown(
-        overall=_figures_of([hours for _county, _language, hours in rows]),
-        by_county={label: _figures_of(hours) for label, hours in counties.items()},
-        by_language={label: _figures_of(hours) for label, hours in languages.items()},
-    )
+    return breakdown_in_python([*db.session.execute(_stored_acceptances(period)).all(), *measured_now], _figures_of)
 
 
 # --- the figures and their tables ------------------------------------------------------------

@@ -13,9 +13,11 @@ from crm.database import utcnow
 from crm.forms import CalendarDateField, CrmForm, DateWithin
 from crm.reports import services
 from crm.reports.charts import bar_chart
+from crm.reports.common import format_cell
 from crm.timezones import display_timezone, local_time
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+bp.add_app_template_filter(format_cell, "report_cell")
 
 SVG_MEDIA_TYPE = "image/svg+xml"
 CHART_ROWS = 25  # a ranked chart draws the largest rows; the table beside it lists them all

@@ -46,8 +46,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
-    union_all,
     values,
 )
 
@@ -55,20 +53,24 @@ from crm.business_hours import DEFAULT_TARGET_HOURS, business_hours_between
 from crm.database import UTCDateTime
 from crm.extensions import db
 from crm.holidays import calendars
-from crm.languages import LANGUAGES
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import open_clause, overdue_clause
 from crm.reports.common import (
     DEFAULT_DAYS,  # noqa: F401  (read from here by the routes and the tests, as before crm.reports.common)
     NO_COUNTY,
+    Breakdown,
     Kind,
     Period,
     Table,
+    breakdown_in_python,
+    breakdown_of_groups,
     county_label,
     county_names,
     default_period,  # noqa: F401
+    hours_query,
     in_period,
+    language_label,
     on_postgresql,
 )
 from crm.reports.loop import LOOP_TABLES, LoopFigures, loop_figures
@@ -245,7 +247,7 @@ def by_region(period: Period, counts: PeriodCounts | None = None) -> Table:
 
 def by_language(period: Period, counts: PeriodCounts | None = None) -> Table:
     counts = counts or count_period(period)
-    rows = _sorted_counts((LANGUAGES.get(code, code), count) for code, count in counts.languages.items())
+    rows = _sorted_counts((language_label(code), count) for code, count in counts.languages.items())
     return Table("language", "Inquiries by language", ("Language", "Inquiries"), ("text", "count"), rows)
 
 
@@ -338,13 +340,8 @@ class ResponseFigures:
         return replace(self, missed=missed)
 
 
-@dataclass(frozen=True)
-class ResponseBreakdown:
-    """First-response figures for the whole period, per county (by name) and per language."""
-
-    overall: ResponseFigures
-    by_county: dict[str, ResponseFigures]
-    by_language: dict[str, ResponseFigures]
+# First-response figures for the whole period, per county (by name) and per language (by name).
+ResponseBreakdown = Breakdown[ResponseFigures]
 
 
 def _target_hours() -> ColumnElement[float]:
@@ -395,63 +392,26 @@ def _responses_measured_now(period: Period) -> list[tuple[str | None, str, float
     ]
 
 
-def response_query(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> Select:
-    """PostgreSQL: the response figures overall, per county and per language, in one query.
+# The types of _stored_responses' columns, for the rows measured now.
+MEASURED_RESPONSE_TYPES = (String(), String(), Float(), Float())
 
-    Each row has a ``grouping_set``: 3 overall, 1 a county, 2 a language (grouping() sets a
-    bit for each column the row is not grouped by)."""
-    responses = _stored_responses(period)
-    if measured_now:
-        measured = values(
-            column("county_fips", String),
-            column("language", String),
-            column("target", Float),
-            column("hours", Float),
-            name="measured_now",
-        ).data(measured_now)
-        responses = union_all(responses, select(measured))
-    answered = responses.subquery("responses")
-    figures = (
-        select(
-            func.grouping(answered.c.county_fips, answered.c.language).label("grouping_set"),
-            answered.c.county_fips,
-            answered.c.language,
-            func.count().label("responded"),
-            # The two percentiles share one sort of each group's hours.
-            func.percentile_cont(0.5).within_group(answered.c.hours).label("median"),
-            func.percentile_cont(0.9).within_group(answered.c.hours).label("p90"),
-            func.count().filter(answered.c.hours <= answered.c.target).label("within_target"),
-        )
-        .group_by(func.grouping_sets(text("()"), answered.c.county_fips, answered.c.language))
-        .subquery("figures")
+
+def response_query(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> Select:
+    """PostgreSQL: the response figures overall, per county and per language, in one query
+    (crm.reports.common.hours_query), with how many were answered within their target."""
+    return hours_query(
+        _stored_responses(period),
+        measured_now,
+        MEASURED_RESPONSE_TYPES,
+        lambda answered: [func.count().filter(answered.c.hours <= answered.c.target).label("within_target")],
     )
-    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
 
 
 def _figures_of(answered: list[tuple[float, float]]) -> ResponseFigures:
-    """(hours, target) pairs measured with crm.reports.stats, as PostgreSQL measures them."""
-    hours = [measured for measured, _target in answered]
-    within = sum(1 for measured, target in answered if measured <= target)
+    """(target, hours) pairs measured with crm.reports.stats, as PostgreSQL measures them."""
+    hours = [measured for _target, measured in answered]
+    within = sum(1 for target, measured in answered if measured <= target)
     return ResponseFigures(len(hours), percentile(hours, 50), percentile(hours, 90), within)
-
-
-def _breakdown_in_python(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> ResponseBreakdown:
-    """SQLite: the answered inquiries of the period, read and measured here."""
-    rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
-    if not rows:
-        return ResponseBreakdown(ResponseFigures(0, None, None), {}, {})
-    names = county_names()
-    by_county: dict[str, list[tuple[float, float]]] = {}
-    by_language: dict[str, list[tuple[float, float]]] = {}
-    for county, language, target, hours in rows:
-        label = county_label(county, names)
-        by_county.setdefault(label, []).append((hours, target))
-        by_language.setdefault(LANGUAGES.get(language, language), []).append((hours, target))
-    return ResponseBreakdown(
-        overall=_figures_of([(hours, target) for _county, _language, target, hours in rows]),
-        by_county={label: _figures_of(answered) for label, answered in by_county.items()},
-        by_language={label: _figures_of(answered) for label, answered in by_language.items()},
-    )
 
 
 def missed_deadlines(period: Period, now: datetime) -> Select:
@@ -473,10 +433,9 @@ def _with_missed(breakdown: ResponseBreakdown, period: Period, now: datetime) ->
     by_county: dict[str, int] = {}
     by_language: dict[str, int] = {}
     for county, language, missed in rows:
-        label = county_label(county, names)
-        by_county[label] = by_county.get(label, 0) + missed
-        language_label = LANGUAGES.get(language, language)
-        by_language[language_label] = by_language.get(language_label, 0) + missed
+        county_group, language_group = county_label(county, names), language_label(language)
+        by_county[county_group] = by_county.get(county_group, 0) + missed
+        by_language[language_group] = by_language.get(language_group, 0) + missed
 
     def fold(figures: dict[str, ResponseFigures], missed: dict[str, int]) -> dict[str, ResponseFigures]:
         empty = ResponseFigures(0, None, None)
@@ -494,20 +453,16 @@ def response_breakdown(period: Period, now: datetime) -> ResponseBreakdown:
     overall, per county and per language; ``now`` decides which unanswered inquiries are
     already past their deadline."""
     measured_now = _responses_measured_now(period)
-    if not on_postgresql():
-        return _with_missed(_breakdown_in_python(period, measured_now), period, now)
-    overall = ResponseFigures(0, None, None)
-    by_county: dict[str, ResponseFigures] = {}
-    by_language: dict[str, ResponseFigures] = {}
-    for row in db.session.execute(response_query(period, measured_now)):
-        figures = ResponseFigures(row.responded, row.median, row.p90, row.within_target)
-        if row.grouping_set == 3:
-            overall = figures
-        elif row.grouping_set == 1:
-            by_county[(row.county_name or row.county_fips) if row.county_fips else NO_COUNTY] = figures
-        else:
-            by_language[LANGUAGES.get(row.language, row.language)] = figures
-    return _with_missed(ResponseBreakdown(overall, by_county, by_language), period, now)
+    if on_postgresql():
+        breakdown = breakdown_of_groups(
+            db.session.execute(response_query(period, measured_now)),
+            lambda row: ResponseFigures(row.measured, row.median, row.p90, row.within_target),
+            ResponseFigures(0, None, None),
+        )
+    else:  # SQLite: the answered inquiries of the period, read and measured here
+        rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
+        breakdown = breakdown_in_python(rows, _figures_of)
+    return _with_missed(breakdown, period, now)
 
 
 def _figures_row(label: str, figures: ResponseFigures) -> tuple[Any, ...]:
