@@ -1,7 +1,6 @@
 """What every table of the report shares: the period it covers, the table itself, the groups
-the figures are broken down by (the inquiry's county and language), and the one statement
-shape both timed figures use (first response and acceptance): how many, the median and the
-90th percentile of business hours, overall, per county and per language."""
+the figures are broken down by (the inquiry's county and language) and a breakdown of
+figures into them."""
 
 from __future__ import annotations
 
