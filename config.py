@@ -70,6 +70,13 @@ class Config:
     # refused ones (a mistyped ZIP code, an expired page) against the second, looser one.
     PUBLIC_FORM_RATE_LIMIT = os.environ.get("PUBLIC_FORM_RATE_LIMIT", "5 per minute; 30 per hour")
     PUBLIC_FORM_REFUSED_RATE_LIMIT = os.environ.get("PUBLIC_FORM_REFUSED_RATE_LIMIT", "30 per minute; 300 per hour")
+    # Sends that went through per email address typed in (or phone number, without one),
+    # whatever the client's address: a bot farm reusing one identity (crm.public.admission).
+    PUBLIC_FORM_IDENTITY_RATE_LIMIT = os.environ.get("PUBLIC_FORM_IDENTITY_RATE_LIMIT", "5 per hour; 20 per day")
+    # Sends routed while the sender waits, across every process sharing the rate-limit storage
+    # (crm.public.admission); beyond it a send is held, thanked at once and routed by the job
+    # runner shortly after. Empty: every send is routed at once, as under no flood.
+    PUBLIC_FORM_ROUTING_BUDGET = os.environ.get("PUBLIC_FORM_ROUTING_BUDGET", "2 per second")
     # A submission sooner than this after the form was rendered is treated as a bot.
     PUBLIC_FORM_MIN_SECONDS = _int("PUBLIC_FORM_MIN_SECONDS", 3)
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
@@ -171,6 +178,8 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     WTF_CSRF_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
+    # Tests of the form see their sends routed at once; those of the budget set one.
+    PUBLIC_FORM_ROUTING_BUDGET = ""
     PASSWORD_HASH_FAST = True
     PASSWORD_RESET_ANSWER_SECONDS = 0.0
     # Tests that are not about two-factor sign-in sign in with a password alone.

@@ -13,6 +13,9 @@ seed-demo`, or a `python -m bench` data set with them). Four phases, one table:
 3. one family at a time posting while --bots clients post as fast as they can, each post from
    an address of its own (X-Forwarded-For behind one trusted proxy), so no per-address limit
    stops them; half of the bots' posts fill in the honeypot. The family's latency is the figure.
+   This phase's server has the routing budget (--routing-budget, config.py's by default;
+   crm.public.admission); the others route every post. Afterwards the held posts are filed
+   here as the job runner files them, and the inquiries counted against the posts thanked.
 
 Mail is held. The posts are made with addresses @post.bench.example.org and removed at the end.
 --app-root serves the app from another checkout (an earlier version, for a before and after).
@@ -174,6 +177,49 @@ def _capacities(server: Server, bare: Server, topic_id: int, posts: int, concurr
     return form, bare_row
 
 
+# The flood's posts by their numbers (form_fields names each "Bench Family <number>"): the bots'
+# are 20,000,000 and up, the family's 30,000,000 and up.
+BOT_NAMES, FAMILY_NAMES = "Bench Family 2_______", "Bench Family 3_______"
+
+
+def flood_outcome(names: str) -> tuple[int, int, int]:
+    """Of the posts whose names match: (routed at once, held as spam, held within the form's
+    rules), as stored when the flood ends."""
+    from sqlalchemy import func, select
+
+    from crm.extensions import db
+    from crm.models import HeldPost, Inquiry
+
+    routed = db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.name.like(names)))
+    held = db.session.execute(
+        select(HeldPost.spam_reason, func.count()).where(HeldPost.name.like(names)).group_by(HeldPost.spam_reason)
+    ).all()
+    spam = sum(count for reason, count in held if reason)
+    return routed, spam, sum(count for _reason, count in held) - spam
+
+
+def file_after_flood() -> tuple[int, float, int]:
+    """What the job runner does next, here in this process: file every held post; (filed,
+    seconds, inquiries the flood's posts make in the end)."""
+    from sqlalchemy import func, or_, select
+
+    from crm.extensions import db
+    from crm.inquiries.held_posts import file_held_posts
+    from crm.models import Inquiry
+
+    filed, began = 0, time.perf_counter()
+    while (done := file_held_posts()[0]) > 0:
+        filed += done
+    took = time.perf_counter() - began
+    stored = db.session.scalar(
+        select(func.count())
+        .select_from(Inquiry)
+        .where(or_(Inquiry.name.like(BOT_NAMES), Inquiry.name.like(FAMILY_NAMES)))
+    )
+    db.session.commit()
+    return filed, took, stored
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.post_flood", description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=400, help="posts for each capacity measure (default 400)")
@@ -183,11 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=STEADY_SECONDS, help="seconds of the steady phase (default 20)")
     parser.add_argument("--flood-seconds", type=float, default=FLOOD_SECONDS, help="seconds of the flood (default 30)")
     parser.add_argument("--app-root", type=Path, default=None, help="serve the app from this checkout")
+    parser.add_argument(
+        "--routing-budget",
+        default=None,
+        help="PUBLIC_FORM_ROUTING_BUDGET during the flood (default: config.py's); the other phases route every post",
+    )
     args = parser.parse_args(argv)
 
     from sqlalchemy import select
 
-    from config import DevelopmentConfig
+    from config import Config, DevelopmentConfig
     from crm import create_app
     from crm.extensions import db
     from crm.models import Topic
@@ -197,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     log = Path(f"/tmp/post_flood_{secrets.token_hex(3)}.log")  # noqa: S108
     rows: list[Row] = []
     with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade(directory=str(over_http.ROOT / "migrations"))
         topic_id = db.session.scalar(select(Topic.id).where(Topic.active.is_(True)).order_by(Topic.sort_order))
         over_http.remove_posts()
         environment = {
@@ -206,25 +260,47 @@ def main(argv: list[str] | None = None) -> int:
             "PUBLIC_FORM_REFUSED_RATE_LIMIT": "30 per minute; 300 per hour",
             "TRUSTED_PROXY_COUNT": "1",
         }
-        if args.app_root is not None:
-            over_http.ROOT = args.app_root.resolve()
-        server = Server("wsgi:app", workers=args.workers, env=environment, log=log)
+        budget = Config.PUBLIC_FORM_ROUTING_BUDGET if args.routing_budget is None else args.routing_budget
+
+        def serve(budget: str) -> Server:
+            if args.app_root is not None:
+                over_http.ROOT = args.app_root.resolve()
+            server = Server("wsgi:app", workers=args.workers, env={**environment, "PUBLIC_FORM_ROUTING_BUDGET": budget}, log=log)
+            try:
+                server.start("/get-in-touch")
+            finally:
+                over_http.ROOT = Path(over_http.__file__).resolve().parent.parent
+            return server
+
+        # The capacity and the steady rate are those of the routed post: no budget holds any.
+        server = serve("")
         try:
-            server.start("/get-in-touch")
-            over_http.ROOT = Path(over_http.__file__).resolve().parent.parent
             with bare_server(url, args.workers, log) as bare:
                 form, bare_row = _capacities(server, bare, topic_id, args.posts, args.concurrency)
             rows += [form, bare_row]
             capacity = len(form.seconds) / form.wall_seconds
             form.value = f"{capacity / (len(bare_row.seconds) / bare_row.wall_seconds):.2f}x bare"
             rows.append(paced(server.url, topic_id, capacity / 2, args.seconds, "Form post at half capacity"))
+        finally:
+            server.stop()
+        server = serve(budget)
+        try:
             family, bots = flood(server.url, topic_id, args.bots, args.flood_seconds)
             rows += [family, bots]
         finally:
             server.stop()
-            over_http.ROOT = Path(over_http.__file__).resolve().parent.parent
+        outcomes = {who: flood_outcome(names) for who, names in (("the bots' posts", BOT_NAMES), ("the family's posts", FAMILY_NAMES))}
+        answered = sum(1 for status in (*family.statuses, *bots.statuses) if status == 302)
+        filed, filing_seconds, stored = file_after_flood()
         removed = over_http.remove_posts()
     print(format_table(rows))  # noqa: T201
+    print(f"Flood with PUBLIC_FORM_ROUTING_BUDGET={budget!r}:")  # noqa: T201
+    for who, (routed, spam, held) in outcomes.items():
+        print(f"  {who}: {routed} routed at once, {held} held, {spam} held as spam")  # noqa: T201
+    print(  # noqa: T201
+        f"  held posts filed afterwards as the job runner files them: {filed} in {filing_seconds:.1f} s; "
+        f"{answered} posts thanked, {stored} inquiries stored from them"
+    )
     print(f"({removed} posted inquiries removed; gunicorn log {log})")  # noqa: T201
     return 0
 

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import RelationshipProperty, Session, selectinload
+from sqlalchemy import event, insert, inspect, select
+from sqlalchemy.orm import Mapper, RelationshipProperty, Session, selectinload
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
@@ -39,7 +39,10 @@ def _plain(value: Any) -> Any:
 
 
 def _audited_attributes(obj: Any) -> list[str]:
-    mapper = inspect(obj).mapper
+    return _audited_attributes_of(inspect(obj).mapper)
+
+
+def _audited_attributes_of(mapper: Mapper) -> list[str]:
     names = [column.key for column in mapper.column_attrs]
     # Many-to-many collections (regions served, contacts in a meeting) are part of the record;
     # one-to-many back references are audited on the child instead.
@@ -94,6 +97,10 @@ def _is_audited(obj: Any) -> bool:
     return isinstance(obj, db.Model) and not isinstance(obj, NOT_AUDITED)
 
 
+def _is_audited_type(model: type[Any]) -> bool:
+    return issubclass(model, db.Model) and not issubclass(model, NOT_AUDITED)
+
+
 def audited_types() -> list[str]:
     """The names the trail files records under (AuditEvent.entity_type), sorted."""
     models = (mapper.class_ for mapper in db.Model.registry.mappers)
@@ -115,6 +122,8 @@ class _PendingChanges:
         self.created: list[Any] = []
         self.updated: dict[int, tuple[Any, dict[str, list[Any]]]] = {}
         self.deleted: list[tuple[Any, dict[str, Any]]] = []
+        # Rows written by insert_rows, without an object: (entity type, id, snapshot).
+        self.inserted: list[tuple[str, str, dict[str, Any]]] = []
 
     def note_flush(self, session: Session) -> None:
         self.created += [obj for obj in session.new if _is_audited(obj)]
@@ -127,22 +136,30 @@ class _PendingChanges:
                 changes[name] = [changes[name][0] if name in changes else before, after]
         self.deleted += [(obj, _snapshot(obj)) for obj in session.deleted if _is_audited(obj)]
 
-    def events(self, actor_id: int | None) -> list[AuditEvent]:
+    def events(self, actor_id: int | None) -> list[dict[str, Any]]:
+        """The AuditEvent rows to insert, as values."""
         deleted_ids = {id(obj) for obj, _ in self.deleted}
 
-        def event(action: str, obj: Any, changes: dict[str, Any]) -> AuditEvent:
-            return AuditEvent(
-                actor_id=actor_id,
-                action=action,
-                entity_type=type(obj).__name__,
-                entity_id=_identity(obj),
-                changes=changes,
-            )
+        def event(action: str, obj: Any, changes: dict[str, Any]) -> dict[str, Any]:
+            return entry(action, type(obj).__name__, _identity(obj), changes)
+
+        def entry(action: str, entity_type: str, entity_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "actor_id": actor_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "changes": changes,
+            }
 
         events = [
             event("create", obj, {name: [None, value] for name, value in _snapshot(obj).items()})
             for obj in self.created
             if id(obj) not in deleted_ids
+        ]
+        events += [
+            entry("create", entity_type, entity_id, {name: [None, value] for name, value in snapshot.items()})
+            for entity_type, entity_id, snapshot in self.inserted
         ]
         for obj, changes in self.updated.values():
             # A field changed and changed back within the transaction is no change.
@@ -182,9 +199,53 @@ def commit(actor: User | None) -> None:
     session = db.session()
     session.flush()
     pending = session.info.pop(_PENDING_KEY, None)
-    if pending is not None:
-        session.add_all(pending.events(actor.id if actor is not None else None))
+    entries = pending.events(actor.id if actor is not None else None) if pending is not None else []
+    if entries:
+        # One statement, without objects: nothing reads an entry back in the transaction that
+        # wrote it, and the unit of work cost more than the insert.
+        session.execute(insert(AuditEvent.__table__), entries)
     session.commit()
+
+
+def insert_rows(model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new rows of ``model`` in one statement, without ORM objects, and note them for
+    the trail as a flush notes a new object; returns their ids, in order.
+
+    For rows written once and not read back in the same transaction (a new inquiry's timeline
+    and emails): the unit of work costs far more than the insert. The session knows nothing
+    of them, so a relationship already loaded in it does not list them until it is read again.
+    """
+    if not rows:
+        return []
+    mapper = inspect(model)
+    rows = [_with_defaults(mapper, row) for row in rows]
+    # On the table, not the class: the ORM's bulk insert would add its own bookkeeping.
+    statement = insert(mapper.local_table).returning(mapper.primary_key[0], sort_by_parameter_order=True)
+    ids = list(db.session.scalars(statement, rows))
+    if _is_audited_type(model):
+        names = _audited_attributes_of(mapper)
+        pending = _pending(db.session())
+        pending.inserted += [
+            (model.__name__, str(row_id), {name: _shown(name, row_id if name == "id" else row.get(name)) for name in names})
+            for row_id, row in zip(ids, rows, strict=True)
+        ]
+    return ids
+
+
+def _with_defaults(mapper: Mapper, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the Python-side defaults of the columns it leaves out filled in, as the
+    unit of work would, so that the trail records the values stored."""
+    filled = dict(row)
+    for attribute in mapper.column_attrs:
+        column = attribute.columns[0]
+        if attribute.key in filled or column.default is None:
+            continue
+        default = column.default
+        if default.is_scalar:
+            filled[attribute.key] = default.arg
+        elif default.is_callable:
+            filled[attribute.key] = default.arg(None)
+    return filled
 
 
 def history_for(entity_type: str, entity_id: int | str, limit: int = 50) -> list[AuditEvent]:

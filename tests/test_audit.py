@@ -4,8 +4,8 @@ from sqlalchemy import select
 
 from crm import audit
 from crm.extensions import db
-from crm.models import AuditEvent, Organisation, OrganisationKind, Region, Role
-from tests.factories import OrganisationFactory, RegionFactory, UserFactory
+from crm.models import AuditEvent, EmailKind, EmailStatus, Organisation, OrganisationKind, OutboundEmail, Region, Role
+from tests.factories import NOW, InquiryFactory, OrganisationFactory, RegionFactory, UserFactory
 
 
 def events_for(entity: str, entity_id: int) -> list[AuditEvent]:
@@ -92,3 +92,28 @@ def test_changes_committed_outside_audit_commit_are_not_blamed_on_the_next_one(a
     audit.commit(None)
     assert [event.action for event in events_for("Organisation", organisation.id)] == []
     assert [event.action for event in events_for("Organisation", other.id)] == ["update"]
+
+
+def test_rows_inserted_without_objects_are_recorded_as_a_flush_records_them(app):
+    """audit.insert_rows (a new inquiry's emails and timeline) leaves the trail the entry the
+    unit of work would have left for the same row, defaults included."""
+    actor = UserFactory(role=Role.STAFF)
+    inquiry = InquiryFactory()
+    values = {"kind": EmailKind.REQUESTER_ACK, "to_address": "a@example.net", "subject": "S", "body_text": "B"}
+    when = {"next_attempt_at": NOW, "created_at": NOW}
+    flushed = OutboundEmail(message_id="<one@example.org>", inquiry_id=inquiry.id, **values, **when)
+    db.session.add(flushed)
+    audit.commit(actor)
+    [inserted_id] = audit.insert_rows(
+        OutboundEmail, [{"message_id": "<two@example.org>", "inquiry_id": inquiry.id, **values, **when}]
+    )
+    audit.commit(actor)
+
+    [by_flush] = events_for("OutboundEmail", flushed.id)
+    [by_insert] = events_for("OutboundEmail", inserted_id)
+    assert (by_insert.action, by_insert.actor_id, by_insert.entity_id) == ("create", actor.id, str(inserted_id))
+    assert by_insert.changes.keys() == by_flush.changes.keys()
+    differ = {name for name in by_flush.changes if by_flush.changes[name] != by_insert.changes[name]}
+    assert differ == {"id", "message_id"}
+    assert by_insert.changes["body_text"] == [None, "(changed)"]  # redacted, as from a flush
+    assert db.session.get(OutboundEmail, inserted_id).status is EmailStatus.PENDING

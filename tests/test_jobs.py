@@ -268,14 +268,15 @@ def test_once_runs_every_job_and_exits_zero(app, mail):
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:5] == [
+    assert lines[:6] == [
         "sla-checks: done: Queued 0 reminder(s) and 0 escalation(s).",
         "acceptance-timers: done: Moved on 0 inquiries not accepted in time.",
+        "file-held-posts: done: 0 filed, 0 failed, 0 waiting",
         "family-follow-up: done: Queued 0 follow-up(s).",
         "send-mail: done: Outbox: 1 sent, 0 failed (will retry), 0 dead, 0 held.",
         "retention-purge: done: Anonymised 0 inquiries.",
     ]
-    assert lines[5].startswith("federal-holidays: done: Foundation holiday calendar created: ")
+    assert lines[6].startswith("federal-holidays: done: Foundation holiday calendar created: ")
     assert len(lines) == len(JOB_NAMES)
     assert status_of(email) is EmailStatus.SENT
     assert [row(name).run_count for name in JOB_NAMES] == [1] * len(JOB_NAMES)

@@ -16,7 +16,8 @@ from config import TestConfig
 from crm import create_app
 from crm.demo import seed_demo
 from crm.extensions import db, limiter
-from crm.models import Inquiry, OutboundEmail
+from crm.inquiries.held_posts import file_held_posts
+from crm.models import HeldPost, Inquiry, OutboundEmail
 from crm.models.inquiry_status import InquiryStatus
 from crm.public import spam
 from crm.public.spam import Timing, judge_timing
@@ -93,6 +94,10 @@ def test_a_filled_honeypot_is_kept_as_spam_unrouted_and_the_bot_sees_an_ordinary
 
     reference = confirmation_in_session(public)["reference"]
     assert reference in html
+    # Held as it came, one insert, no routing; the job runner files it.
+    assert count(Inquiry) == 0
+    assert db.session.scalar(select(HeldPost.spam_reason).where(HeldPost.reference == reference))
+    assert file_held_posts() == (1, 0)
     inquiry = inquiry_by_reference(reference)
     # The reference shown is the spam record's own, never that of a real routed inquiry.
     assert inquiry.status is InquiryStatus.SPAM
@@ -109,6 +114,7 @@ def test_a_form_sent_back_too_fast_is_taken_for_a_bot(app, public):
         response = public.post("/get-in-touch", data=valid_form(public))  # right after showing it
         html = shown_page(public, response)
     assert "Thank you. We received your message." in html
+    assert file_held_posts() == (1, 0)
     inquiry = inquiry_by_reference(confirmation_in_session(public)["reference"])
     assert inquiry.status is InquiryStatus.SPAM
     assert "after the form was shown" in inquiry.spam_reason
@@ -266,7 +272,11 @@ def test_the_sixth_send_in_a_minute_is_refused_with_the_text_kept(limited):
     assert "Keep my words, please.</textarea>" in html
     assert count(Inquiry) == 5
     # The limit is per client address: another one still gets through.
-    other = limited.post("/get-in-touch", data=valid_form(limited, message="Another family."), **_from("203.0.113.20"))
+    other = limited.post(
+        "/get-in-touch",
+        data=valid_form(limited, email="another.family@example.org", message="Another family."),
+        **_from("203.0.113.20"),
+    )
     assert other.status_code == 302
 
 
@@ -387,7 +397,11 @@ def test_both_counts_are_kept_per_address_in_the_configured_storage(redis_app):
     sent_counts = {value for key, value in kept.items() if "public-form-sent:198.51.100.7" in key}
     assert refused_counts == {2}, kept  # per minute and per hour
     assert sent_counts == {1}, kept
-    assert len(kept) == 4, kept
+    # ...and the sent one per email address too, hashed (crm.public.admission.identity_key).
+    identity_counts = {value for key, value in kept.items() if "public-form-identity:" in key}
+    assert identity_counts == {1}, kept
+    assert not any("jamie" in key for key in kept), kept
+    assert len(kept) == 6, kept
 
 
 def test_a_rate_limited_send_shows_the_form_again_with_the_text_kept(app, public):

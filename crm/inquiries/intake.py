@@ -19,8 +19,11 @@ from crm.inquiries import accept_links
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
+    contact_notice,
+    insert_drafts,
     queue_contact_notice,
     queue_requester_acknowledgement,
+    requester_acknowledgement,
 )
 from crm.models import (
     Contact,
@@ -32,7 +35,7 @@ from crm.models import (
     Topic,
     User,
 )
-from crm.models.inquiry import add_event
+from crm.models.inquiry import add_event, event_row
 from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
 
@@ -181,39 +184,63 @@ def take_in(
         status=InquiryStatus.NEW,
     )
     db.session.add(inquiry)
+    actor_id = actor.id if actor is not None else None
     received_how = details.source.label if actor is None else f"{details.source.label}, logged by {actor.name}"
-    # Every event of a post names the same columns (data too), so the flush writes them in one statement.
-    inquiry.events.append(
-        InquiryEvent(
-            kind=InquiryEventKind.RECEIVED, occurred_at=now, actor=actor, detail=f"Received ({received_how})", data={}
-        )
-    )
+    # The timeline's lines, written after the inquiry (they need its id), all in one statement.
+    lines = [(InquiryEventKind.RECEIVED, f"Received ({received_how})", actor_id, {})]
 
     if spam_reason:
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
-        inquiry.events.append(
-            InquiryEvent(
-                kind=InquiryEventKind.STATUS_CHANGED, occurred_at=now, actor=None, detail=f"Marked as spam: {spam_reason}", data={}
-            )
-        )
+        lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
         db.session.flush()
+        _write_timeline(inquiry, now, lines, drafts=[])
         return Received(inquiry=inquiry, duplicate=False)
 
     # Routing reads before anything is written, so that the inquiry is inserted once, with
     # where it goes, rather than inserted and then updated.
+    contact: Contact | None = None
     with db.session.no_autoflush:
-        if assign_to is not None:
-            route_to_contact(inquiry, routing.decided_by_hand(details.zip_code, assign_to, actor.name), now, actor)
-        else:
-            try:
-                outcome = rules_outcome(inquiry, now)
-            except routing.NoFallbackContact as error:
-                set_place(inquiry, routing.place_of(details.zip_code))
-                keep_unrouted(inquiry, str(error), now)
+        try:
+            if assign_to is not None:
+                outcome = routing.decided_by_hand(details.zip_code, assign_to, actor.name)
             else:
-                route_to_contact(inquiry, outcome, now, actor)
+                outcome = rules_outcome(inquiry, now)
+        except routing.NoFallbackContact as error:
+            # A misconfigured rule set must not lose a request: keep it new, in every staff
+            # inbox, and still acknowledge the requester.
+            set_place(inquiry, routing.place_of(details.zip_code))
+            inquiry.routing_reason = f"Not routed: {error}"
+            set_due(inquiry)
+            lines.append((InquiryEventKind.ROUTED, inquiry.routing_reason, None, {}))
+        else:
+            contact = apply_route(inquiry, outcome, now)
+            routed = {"contact_id": contact.id, "rule_id": inquiry.routing_rule_id}
+            lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
+    db.session.flush()  # the inquiry and the contact's turn; the emails' links need its id
+    if contact is None:
+        drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
+    else:
+        accept_url = accept_links.url_for_contact(inquiry.id, contact.id)
+        drafts = [
+            contact_notice(inquiry, contact, accept_url=accept_url),
+            requester_acknowledgement(inquiry, answering_name(contact)),
+        ]
+    _write_timeline(inquiry, now, lines, drafts=drafts)
     return Received(inquiry=inquiry, duplicate=False)
+
+
+def _write_timeline(
+    inquiry: Inquiry, now: datetime, lines: list[tuple[InquiryEventKind, str, int | None, dict]], *, drafts: list
+) -> None:
+    """Queue a new inquiry's emails and write its timeline (``lines``, then a line per email),
+    a statement each, without ORM objects: nothing reads them back before the commit."""
+    rows = [
+        event_row(inquiry.id, kind, occurred_at=now, detail=detail, actor_id=actor_id, data=data)
+        for kind, detail, actor_id, data in lines
+    ]
+    rows += insert_drafts(inquiry.id, drafts)
+    audit.insert_rows(InquiryEvent, rows)
 
 
 def rules_outcome(inquiry: Inquiry, now: datetime) -> routing.RoutingOutcome:
@@ -223,16 +250,6 @@ def rules_outcome(inquiry: Inquiry, now: datetime) -> routing.RoutingOutcome:
     if not inquiry.consent:
         return routing.kept_with_foundation(inquiry.zip_code)
     return routing.decide(inquiry.zip_code, inquiry.topic, inquiry.language, now)
-
-
-def keep_unrouted(inquiry: Inquiry, why: str, now: datetime) -> None:
-    """A misconfigured rule set must not lose a request: keep it new, in every staff inbox,
-    and still acknowledge the requester."""
-    inquiry.routing_reason = f"Not routed: {why}"
-    set_due(inquiry)
-    inquiry.events.append(InquiryEvent(kind=InquiryEventKind.ROUTED, occurred_at=now, detail=inquiry.routing_reason))
-    db.session.flush()
-    queue_requester_acknowledgement(inquiry, INITIATIVE_NAME)
 
 
 def set_place(inquiry: Inquiry, place: ZipPlace | None) -> None:
@@ -254,14 +271,21 @@ def start_acceptance_clock(inquiry: Inquiry, now: datetime) -> None:
     inquiry.acceptance_due_at = add_business_hours(now, hours, calendars.calendar_for(inquiry.organisation_id))
 
 
-def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> Contact:
-    """Store where the routing sent the inquiry, start its clocks and put it on the timeline;
-    no email (the caller decides who is told)."""
+def apply_route(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime) -> Contact:
+    """Store where the routing sent the inquiry and start its clocks; nothing on the timeline,
+    no email, no flush."""
     set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
     set_due(inquiry)
     start_acceptance_clock(inquiry, now)
+    return contact
+
+
+def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime, actor: User | None) -> Contact:
+    """Store where the routing sent the inquiry, start its clocks and put it on the timeline;
+    no email (the caller decides who is told)."""
+    contact = apply_route(inquiry, outcome, now)
     # Recovered spam comes through here too, with a timeline that need not be loaded.
     add_event(
         inquiry,
@@ -273,6 +297,11 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
     )
     db.session.flush()  # the emails need the inquiry's id for their link
     return contact
+
+
+def answering_name(contact: Contact) -> str:
+    """Who the acknowledgement says will answer: the contact's organisation, or the contact."""
+    return contact.organisation.name if contact.organisation else contact.name
 
 
 def queue_notice_to_accept(inquiry: Inquiry, contact: Contact, *, reason: str = "new") -> None:
@@ -291,5 +320,4 @@ def route_to_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: dat
     if not any((kind, contact.email.lower()) in queued for kind in CONTACT_NOTICE_KINDS):
         queue_notice_to_accept(inquiry, contact)
     if not any(kind == "requester_ack" for kind, _address in queued):
-        organisation_name = contact.organisation.name if contact.organisation else contact.name
-        queue_requester_acknowledgement(inquiry, organisation_name)
+        queue_requester_acknowledgement(inquiry, answering_name(contact))

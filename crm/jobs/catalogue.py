@@ -1,6 +1,6 @@
 """The periodic jobs, in the order a runner's pass takes them.
 
-SLA checks, acceptance timers and follow-ups come before sending, so what they queue goes out in the same pass.
+SLA checks, acceptance timers, held sends and follow-ups come before sending, so what they queue goes out in the same pass.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from crm.auth.tokens import account_tokens_job
 from crm.family.services import follow_up_job
 from crm.holidays.cli import federal_holidays_job
 from crm.inquiries.acceptance_jobs import acceptance_timers_job
+from crm.inquiries.held_posts import file_held_posts_job
 from crm.inquiries.retention import retention_purge_job
 from crm.inquiries.sla_jobs import sla_checks_job
 from crm.jobs.runner import Job
@@ -31,6 +32,13 @@ JOBS: tuple[Job, ...] = (
         every=timedelta(minutes=1),
         lease=timedelta(minutes=5),
         description="move on the inquiries not accepted within their topic's acceptance window; tell managers",
+    ),
+    Job(
+        name="file-held-posts",
+        run=file_held_posts_job,
+        every=None,
+        lease=timedelta(minutes=5),
+        description="file the Get in Touch sends held during a flood or taken for spam, in order, as inquiries",
     ),
     Job(
         name="family-follow-up",

@@ -14,11 +14,12 @@ from flask import current_app, render_template
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
+from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.opt_out import opt_out_token
 from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, OutboundEmail
-from crm.models.inquiry import add_event
+from crm.models.inquiry import add_event, event_row
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,44 @@ def requester_reply_to() -> str | None:
     return (current_app.config.get("MAIL_REPLY_TO") or "").strip() or None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """An email composed but not yet queued: what the outbox row holds besides its Message-ID,
+    its inquiry and its delivery state."""
+
+    kind: EmailKind
+    to_address: str
+    subject: str
+    body_text: str
+    language: str = "en"
+    reply_to: str | None = None
+
+
+def _email_values(draft: Draft) -> dict[str, object]:
+    """The outbox row's own values for ``draft``: one home for both ways of queueing it."""
+    kind = EmailKind(draft.kind)  # a kind the outbox does not know fails here, not at the insert
+    return {
+        "message_id": make_msgid(idstring=kind, domain=_message_domain()),
+        "kind": kind,
+        "to_address": draft.to_address,
+        "subject": draft.subject,
+        "body_text": draft.body_text,
+        "language": draft.language,
+        # Stored with the message rather than read when it is sent: a retry or an admin's
+        # re-send goes out as it was queued (as its Message-ID and Date do), whatever the
+        # setting says by then, and the outbox page shows where a reply will go.
+        "reply_to": draft.reply_to,
+        "next_attempt_at": utcnow(),
+    }
+
+
+def _queued_line(values: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """The timeline's EMAIL_QUEUED line for an outbox row: (detail, data)."""
+    kind, to_address = values["kind"], values["to_address"]
+    detail = email_line(kind, "queued for", to_address)  # type: ignore[arg-type]
+    return detail, {"message_id": values["message_id"], "kind": kind.value, "to": to_address}  # type: ignore[union-attr]
+
+
 def queue_email(
     *,
     kind: EmailKind,
@@ -117,30 +156,32 @@ def queue_email(
     inquiry: Inquiry | None = None,
     reply_to: str | None = None,
 ) -> OutboundEmail:
-    kind = EmailKind(kind)  # a kind the outbox does not know fails here, not at the flush
-    email = OutboundEmail(
-        message_id=make_msgid(idstring=kind, domain=_message_domain()),
-        kind=kind,
-        to_address=to_address,
-        subject=subject,
-        body_text=body_text,
-        language=language,
-        # Stored with the message rather than read when it is sent: a retry or an admin's
-        # re-send goes out as it was queued (as its Message-ID and Date do), whatever the
-        # setting says by then, and the outbox page shows where a reply will go.
-        reply_to=reply_to,
-        inquiry=inquiry,
-        next_attempt_at=utcnow(),
-    )
+    draft = Draft(kind, to_address, subject, body_text, language, reply_to)
+    return queue_draft(draft, inquiry)
+
+
+def queue_draft(draft: Draft, inquiry: Inquiry | None = None) -> OutboundEmail:
+    values = _email_values(draft)
+    email = OutboundEmail(**values, inquiry=inquiry)
     db.session.add(email)
     if inquiry is not None:
-        add_event(
-            inquiry,
-            InquiryEventKind.EMAIL_QUEUED,
-            detail=email_line(kind, "queued for", to_address),
-            data={"message_id": email.message_id, "kind": kind.value, "to": to_address},
-        )
+        detail, data = _queued_line(values)
+        add_event(inquiry, InquiryEventKind.EMAIL_QUEUED, detail=detail, data=data)
     return email
+
+
+def insert_drafts(inquiry_id: int, drafts: list[Draft | None]) -> list[dict[str, object]]:
+    """Queue the emails about an inquiry just inserted, in one statement and without objects
+    (crm.audit.insert_rows); returns their timeline lines, as crm.models.inquiry.event_row
+    values, for the caller to write with the rest of the timeline."""
+    rows = [{**_email_values(draft), "inquiry_id": inquiry_id} for draft in drafts if draft is not None]
+    audit.insert_rows(OutboundEmail, rows)
+    now = utcnow()
+    lines = []
+    for values in rows:
+        detail, data = _queued_line(values)
+        lines.append(event_row(inquiry_id, InquiryEventKind.EMAIL_QUEUED, occurred_at=now, detail=detail, data=data))
+    return lines
 
 
 def already_queued(inquiry: Inquiry) -> set[tuple[str, str]]:
@@ -155,8 +196,17 @@ def queue_contact_notice(
     inquiry: Inquiry, contact: Contact, *, reason: str = "new", accept_url: str | None = None
 ) -> OutboundEmail | None:
     """Tell the assigned contact there is an inquiry for them, with ``accept_url`` (a signed
-    link, crm.inquiries.accept_links) when it waits for them to accept it. The message text
-    stays behind login: it can be about a pregnancy or a loss, and email is not the place for it."""
+    link, crm.inquiries.accept_links) when it waits for them to accept it."""
+    draft = contact_notice(inquiry, contact, reason=reason, accept_url=accept_url)
+    return queue_draft(draft, inquiry) if draft is not None else None
+
+
+def contact_notice(
+    inquiry: Inquiry, contact: Contact, *, reason: str = "new", accept_url: str | None = None
+) -> Draft | None:
+    """The notice queue_contact_notice sends; None for a contact without an email address.
+    The message text stays behind login: it can be about a pregnancy or a loss, and email is
+    not the place for it."""
     if not contact.email:
         return None
     # Contacts read staff mail in English; the requester's language is stated in the body.
@@ -174,21 +224,26 @@ def queue_contact_notice(
         if reason == "reassigned"
         else f"New inquiry {inquiry.reference} for you"
     )
-    return queue_email(
+    return Draft(
         kind=EmailKind.CONTACT_NOTICE if reason == "new" else EmailKind.REASSIGNED_NOTICE,
         to_address=contact.email,
         subject=subject,
         body_text=body,
         language="en",
-        inquiry=inquiry,
     )
 
 
 def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> OutboundEmail | None:
-    """The "we received your message" email. It is the one email with a Reply-To: a family
-    who answers it reaches the foundation. Staff notices, reminders and escalations have none:
-    their readers answer inside the app, and a reply by email would carry an inquiry's
-    details into a mailbox, where they must not go."""
+    """The "we received your message" email (requester_acknowledgement), queued."""
+    draft = requester_acknowledgement(inquiry, organisation_name)
+    return queue_draft(draft, inquiry) if draft is not None else None
+
+
+def requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> Draft | None:
+    """The "we received your message" email; None without an email address. It is the one
+    email with a Reply-To: a family who answers it reaches the foundation. Staff notices,
+    reminders and escalations have none: their readers answer inside the app, and a reply by
+    email would carry an inquiry's details into a mailbox, where they must not go."""
     if not inquiry.email:
         return None
     with force_locale(inquiry.language):
@@ -199,12 +254,11 @@ def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) ->
             organisation_name=organisation_name,
             opt_out_url=opt_out_url(inquiry.email, inquiry.language),
         )
-    return queue_email(
+    return Draft(
         kind=EmailKind.REQUESTER_ACK,
         to_address=inquiry.email,
         subject=subject,
         body_text=body,
         language=inquiry.language,
-        inquiry=inquiry,
         reply_to=requester_reply_to(),
     )

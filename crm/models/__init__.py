@@ -10,6 +10,7 @@ from crm.models.contact_preference import ContactPreference
 from crm.models.family import FamilyOptOut
 from crm.models.geography import County, Region
 from crm.models.grant import Grant, GrantReport, GrantStatus
+from crm.models.held_post import HeldPost
 from crm.models.holiday import Holiday, HolidayCalendar
 from crm.models.imports import IMPORT_KINDS, ImportMapping, ImportUpload
 from crm.models.inquiry import (
@@ -47,6 +48,7 @@ __all__ = [
     "Grant",
     "GrantReport",
     "GrantStatus",
+    "HeldPost",
     "Holiday",
     "HolidayCalendar",
     "IMPORT_KINDS",

@@ -15,7 +15,7 @@ from crm.auth.permissions import Access, requires
 from crm.database import utcnow
 from crm.errors import ERROR_TEXT
 from crm.extensions import csrf, limiter
-from crm.public import services, spam
+from crm.public import admission, services, spam
 from crm.public.forms import InquiryForm
 from crm.public.i18n import answers_as_public_page, current_language, language_links, remember_language_choice
 from crm.public.services import Confirmation
@@ -107,6 +107,7 @@ def index():
 @csrf.exempt
 @limiter.limit(form_rate_limit, key_func=sent_key, methods=["POST"], deduct_when=_was_sent)
 @limiter.limit(refused_rate_limit, key_func=refused_key, methods=["POST"], deduct_when=_was_refused)
+@limiter.limit(admission.identity_rate_limit, key_func=admission.identity_key, methods=["POST"], deduct_when=_was_sent)
 def get_in_touch():
     # A database connection lost on the way is met by one more attempt on a fresh connection;
     # for a send, `sending` carries the first attempt's reference, so nothing is stored twice.
@@ -127,10 +128,10 @@ def _send_form(sending: services.Sending):
     if expired or not valid:
         return _render_form(form, expired=expired), 422
 
-    details = services.inquiry_details(
+    fields = services.PostedFields(
         name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
+        email=form.email.data or "",
+        phone=form.phone.data or "",
         contact_preference=form.preference,
         zip_code=form.zip_code.data,
         topic_id=form.topic.data,
@@ -138,7 +139,13 @@ def _send_form(sending: services.Sending):
         message=form.message.data,
     )
     reason = spam.spam_reason(honeypot=spam.honeypot_filled(form.website.data), timing=timing, age=age)
-    confirmation = sending.send(details, spam_reason=reason)
+    # Spam, and sends beyond the shared routing budget, are held before any routing work:
+    # one insert each, so a flood cannot keep a family's send waiting (crm.public.admission).
+    # Spam is not counted against the budget.
+    if reason or not admission.within_routing_budget():
+        confirmation = sending.hold(fields, spam_reason=reason)
+    else:
+        confirmation = sending.send(services.inquiry_details(**fields), spam_reason=reason)
     # Stored and committed: from here on nothing needs the database, nor may fail.
     session[CONFIRMATION_KEY] = confirmation.to_session()
     return redirect(url_for("public.thanks"))

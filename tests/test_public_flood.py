@@ -1,0 +1,242 @@
+"""The Get in Touch form under a flood: a shared routing budget beyond which sends are held
+(one insert) and filed by the job runner, spam held before any routing work, and a limit per
+email address or phone number (crm.public.admission, crm.inquiries.held_posts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from crm.extensions import db, limiter
+from crm.inquiries import held_posts
+from crm.inquiries.held_posts import file_held_posts
+from crm.jobs.catalogue import jobs_named
+from crm.jobs.runner import Outcome, run_jobs
+from crm.models import EmailKind, HeldPost, Inquiry, OutboundEmail
+from crm.models.inquiry_status import InquiryStatus
+from crm.public import admission
+from tests.fixtures_world import count
+from tests.public_support import (
+    app_config,
+    confirmation_in_session,
+    inquiry_by_reference,
+    public_site,
+    text_of,
+    valid_form,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+
+
+@pytest.fixture
+def public(app, client):
+    with public_site(app, PUBLIC_FORM_ROUTING_BUDGET="2 per hour"):
+        yield client
+
+
+def _send(client, number: int, **overrides):
+    data = valid_form(client, email=f"family{number}@example.org", message=f"Question {number} about help near us.", **overrides)
+    response = client.post("/get-in-touch", data=data)
+    assert response.status_code == 302, text_of(response)[:2000]
+    return confirmation_in_session(client)
+
+
+def _emails_of(inquiry: Inquiry) -> set[EmailKind]:
+    return set(db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.inquiry_id == inquiry.id)))
+
+
+def test_a_send_beyond_the_budget_is_held_thanked_and_then_filed_by_the_job_runner(public):
+    routed = [_send(public, number) for number in range(2)]
+    assert all(inquiry_by_reference(sent["reference"]) is not None for sent in routed)
+
+    held = _send(public, 2)
+    # Thanked at once with its reference, naming the initiative: nothing is routed yet.
+    page = text_of(public.get("/get-in-touch/thank-you"))
+    assert held["reference"] in page
+    assert "Infant Mortality Reduction Initiative will answer you" in page
+    assert inquiry_by_reference(held["reference"]) is None
+    assert count(HeldPost) == 1
+
+    runs = run_jobs(jobs_named(["file-held-posts"]), "runner-1", force=True)
+    assert [run.outcome for run in runs] == [Outcome.DONE]
+    assert runs[0].detail == "1 filed, 0 failed, 0 waiting"
+    inquiry = inquiry_by_reference(held["reference"])
+    assert inquiry.status is not InquiryStatus.SPAM
+    assert inquiry.assigned_contact_id is not None
+    assert inquiry.email == "family2@example.org"
+    # The family's acknowledgement and the contact's notice, as for a send routed at once.
+    assert _emails_of(inquiry) == {EmailKind.REQUESTER_ACK, EmailKind.CONTACT_NOTICE}
+    assert count(HeldPost) == 0
+
+
+def test_held_sends_are_filed_in_order_each_once(app, public):
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET="1 per hour"):
+        _send(public, 0)
+        references = [_send(public, number)["reference"] for number in range(1, 5)]
+        # The same family pressing send twice: one inquiry, as for sends routed at once.
+        again = public.post("/get-in-touch", data=valid_form(public, email="family4@example.org", message="Question 4 about help near us."))
+        assert again.status_code == 302
+        spam_reference = _send(public, 5, website="http://cheap-pills.example")["reference"]
+    assert count(HeldPost) == 6
+
+    assert file_held_posts(limit=2) == (2, 0)
+    assert file_held_posts() == (4, 0)
+    assert file_held_posts() == (0, 0)
+
+    filed = [inquiry_by_reference(reference) for reference in references]
+    assert [inquiry.id for inquiry in filed] == sorted(inquiry.id for inquiry in filed)
+    assert all(inquiry.assigned_contact_id is not None for inquiry in filed)
+    assert inquiry_by_reference(spam_reference).status is InquiryStatus.SPAM
+    assert count(Inquiry) == 1 + 4 + 1
+    assert count(HeldPost) == 0
+
+
+def test_spam_is_held_without_spending_the_budget(public):
+    _send(public, 0, website="http://cheap-pills.example")
+    _send(public, 1, website="http://cheap-pills.example")
+    assert count(HeldPost) == 2
+    # The budget of two is untouched: a family's send is still routed at once.
+    family = _send(public, 2)
+    assert inquiry_by_reference(family["reference"]) is not None
+
+
+def test_a_held_send_that_cannot_be_filed_stays_held_and_the_others_go_on(public, monkeypatch):
+    for number in range(3):
+        _send(public, number, website="http://cheap-pills.example")
+    take_in = held_posts.take_in
+
+    def failing_for_one(details, *args, **kwargs):
+        if details.email == "family1@example.org":
+            raise ValueError("cannot file this one")
+        return take_in(details, *args, **kwargs)
+
+    monkeypatch.setattr(held_posts, "take_in", failing_for_one)
+    assert file_held_posts() == (2, 1)
+    assert db.session.scalar(select(HeldPost.email)) == "family1@example.org"
+    monkeypatch.setattr(held_posts, "take_in", take_in)
+    assert file_held_posts() == (1, 0)
+    assert count(Inquiry) == 3
+
+
+def test_a_budget_that_cannot_be_counted_holds_the_send(public, monkeypatch):
+    def storage_down(*_args, **_kwargs):
+        raise ConnectionError("storage unreachable")
+
+    monkeypatch.setattr(type(limiter.limiter), "hit", storage_down)
+    sent = _send(public, 0)
+    assert inquiry_by_reference(sent["reference"]) is None
+    assert count(HeldPost) == 1
+
+
+def test_an_empty_budget_routes_every_send(app, public):
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+        sent = [_send(public, number) for number in range(4)]
+    assert all(inquiry_by_reference(one["reference"]) is not None for one in sent)
+    assert count(HeldPost) == 0
+
+
+def _from(address: str) -> dict:
+    return {"environ_overrides": {"REMOTE_ADDR": address}}
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "advice"),
+    [
+        ("en", "Too many attempts", "The form was sent several times in a short while."),
+        ("es", "Demasiados intentos", "El formulario se envió varias veces en poco tiempo."),
+    ],
+)
+def test_one_email_address_from_many_client_addresses_meets_its_own_limit(app, public, language, title, advice):
+    public.get(f"/?lang={language}")
+    with app_config(app, PUBLIC_FORM_IDENTITY_RATE_LIMIT="2 per hour", PUBLIC_FORM_ROUTING_BUDGET=""):
+        for number in range(2):
+            data = valid_form(public, email="same.bot@example.org", message=f"Message {number}.")
+            assert public.post("/get-in-touch", data=data, **_from(f"198.51.100.{number + 1}")).status_code == 302
+        data = valid_form(public, email="Same.Bot@example.org ", message="Keep my words, please.")
+        refused = public.post("/get-in-touch", data=data, **_from("198.51.100.9"))
+        # Another email address from that same client address still gets through.
+        other = valid_form(public, email="another.family@example.org", message="Another family.")
+        assert public.post("/get-in-touch", data=other, **_from("198.51.100.9")).status_code == 302
+    assert refused.status_code == 429
+    html = text_of(refused)
+    assert title in html
+    assert advice in html
+    assert "Keep my words, please.</textarea>" in html
+    assert count(Inquiry) == 3
+
+
+def test_one_phone_number_without_an_email_meets_the_limit_too(app, public):
+    with app_config(app, PUBLIC_FORM_IDENTITY_RATE_LIMIT="1 per hour", PUBLIC_FORM_ROUTING_BUDGET=""):
+        statuses = [
+            public.post(
+                "/get-in-touch",
+                data=valid_form(public, email="", phone=phone, contact_preference="phone", message=f"Please call me about help near us ({number})."),
+                **_from(f"198.51.100.{number + 1}"),
+            ).status_code
+            for number, phone in enumerate(["(573) 555-0142", "573.555.0142"])
+        ]
+    assert statuses == [302, 429]
+
+
+# --- two processes, one budget ----------------------------------------------------------------
+
+_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    from config import TestConfig
+    from crm import create_app
+    from crm.public import admission
+
+    app = create_app(
+        TestConfig,
+        RATELIMIT_STORAGE_URI=sys.argv[1],
+        RATELIMIT_KEY_PREFIX=sys.argv[2],
+        PUBLIC_FORM_ROUTING_BUDGET="3 per hour",
+    )
+    with app.test_request_context("/get-in-touch", method="POST"):
+        print(json.dumps([admission.within_routing_budget() for _ in range(int(sys.argv[3]))]))
+    """
+)
+
+
+def _budget_in_another_process(prefix: str, sends: int) -> list[bool]:
+    done = subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", _PROCESS, REDIS_URL, prefix, str(sends)],
+        cwd=ROOT,
+        env={**os.environ, "CRM_ENV": "testing", "TEST_DATABASE_URL": "sqlite://"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_two_processes_draw_on_one_budget_in_redis():
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4().hex}"
+    try:
+        assert _budget_in_another_process(prefix, 2) == [True, True]
+        # The second process finds one send left of the three, not a budget of its own.
+        assert _budget_in_another_process(prefix, 2) == [True, False]
+        keys = [key.decode() for key in connection.scan_iter(f"*{prefix}*")]
+        assert len(keys) == 1
+        assert admission.BUDGET_KEY in keys[0]
+    finally:
+        for key in connection.scan_iter(f"*{prefix}*"):
+            connection.delete(key)
+        connection.close()
