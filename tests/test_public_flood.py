@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from crm.extensions import db, limiter
 from crm.inquiries import held_posts
@@ -161,6 +162,63 @@ def test_status_knows_a_held_send_before_it_is_filed(app, public, language, rece
     missing = status("IM-ZZZZZZ", "someone.else@example.org")
     assert answer(wrong, held["reference"]) == answer(missing, "IM-ZZZZZZ")
     assert received not in answer(wrong, held["reference"])
+
+
+def _failing_for(monkeypatch, email: str, error: Exception) -> None:
+    take_in = held_posts.take_in
+
+    def failing(details, *args, **kwargs):
+        if details.email == email:
+            raise error
+        return take_in(details, *args, **kwargs)
+
+    monkeypatch.setattr(held_posts, "take_in", failing)
+
+
+def test_a_held_send_that_keeps_failing_is_filed_for_routing_by_hand(public, monkeypatch):
+    for number in range(2):
+        _send(public, number)
+    held = _send(public, 2)
+    _failing_for(monkeypatch, "family2@example.org", ValueError("routing is broken for this one"))
+
+    for tries in range(1, held_posts.MAX_ATTEMPTS):
+        assert file_held_posts() == (0, 1)
+        row = db.session.scalar(select(HeldPost))
+        assert (row.attempts, row.last_error) == (tries, "ValueError")
+        db.session.rollback()
+    assert file_held_posts() == (1, 0)
+
+    # Not lost: an inquiry with its words, new and with nobody, for staff to route by hand.
+    inquiry = inquiry_by_reference(held["reference"])
+    assert inquiry.status is InquiryStatus.NEW
+    assert inquiry.assigned_contact_id is None
+    assert inquiry.message == "Question 2 about help near us."
+    assert "route it by hand" in inquiry.routing_reason
+    assert inquiry.due_at is not None
+    assert count(HeldPost) == 0
+
+
+def test_a_lost_connection_is_not_counted_against_a_held_send(public, monkeypatch):
+    for number in range(3):
+        _send(public, number)
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
+    _failing_for(monkeypatch, "family2@example.org", lost)
+    for _ in range(held_posts.MAX_ATTEMPTS + 1):
+        assert file_held_posts() == (0, 1)
+    assert db.session.scalar(select(HeldPost.attempts)) == 0
+
+
+def test_a_held_send_that_cannot_be_filed_even_by_hand_stays_held_untried(public, monkeypatch):
+    for number in range(3):
+        _send(public, number)
+    _failing_for(monkeypatch, "family2@example.org", ValueError("broken"))
+    monkeypatch.setattr(held_posts, "set_due", lambda _inquiry: (_ for _ in ()).throw(ValueError("no calendar")))
+    for _ in range(held_posts.MAX_ATTEMPTS):
+        assert file_held_posts() == (0, 1)
+    assert db.session.scalar(select(HeldPost.attempts)) == held_posts.MAX_ATTEMPTS
+    # No longer tried at each run, kept for an admin to see.
+    assert file_held_posts() == (0, 0)
+    assert count(HeldPost) == 1
 
 
 def test_a_budget_that_cannot_be_counted_holds_the_send(public, monkeypatch):
