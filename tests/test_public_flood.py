@@ -5,18 +5,21 @@ email address or phone number (crm.public.admission, crm.inquiries.held_posts)."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import textwrap
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from crm.database import utcnow
 from crm.extensions import db, limiter
 from crm.inquiries import held_posts
 from crm.inquiries.held_posts import file_held_posts
@@ -334,3 +337,37 @@ def test_two_processes_draw_on_one_budget_in_redis():
         for key in connection.scan_iter(f"*{prefix}*"):
             connection.delete(key)
         connection.close()
+
+
+# --- the backlog: the runner warns, the health check stays 200 --------------------------------
+
+
+def _held_for(minutes: int, number: int) -> None:
+    db.session.add(
+        HeldPost(
+            reference=f"IM-WAIT{number:02d}",
+            received_at=utcnow() - timedelta(minutes=minutes),
+            name="Waiting Family",
+            email=f"waiting{number}@example.org",
+            message="Please help us, this is private.",
+        )
+    )
+    db.session.commit()
+
+
+def test_the_runner_warns_of_an_old_backlog_without_what_was_sent(app, client, caplog, monkeypatch):
+    monkeypatch.setattr(held_posts, "file_held_posts", lambda: (0, 0))  # a backlog the runner cannot keep up with
+    _held_for(2, 1)
+    with caplog.at_level(logging.WARNING, logger="crm.inquiries.held_posts"):
+        run_jobs(jobs_named(["file-held-posts"]), "runner-1", force=True)
+    assert not [record for record in caplog.records if "waiting to be filed" in record.getMessage()]
+
+    _held_for(12, 2)
+    with app_config(app, HELD_POSTS_WARN_MINUTES=5), caplog.at_level(logging.WARNING, logger="crm.inquiries.held_posts"):
+        [run] = run_jobs(jobs_named(["file-held-posts"]), "runner-1", force=True)
+    assert run.detail == "0 filed, 0 failed, 2 waiting"
+    [warning] = [record.getMessage() for record in caplog.records if "waiting to be filed" in record.getMessage()]
+    assert warning.startswith("Held Get in Touch sends are waiting to be filed: 2, the oldest for 12 minutes")
+    for private in ("Waiting Family", "waiting2@example.org", "private", "IM-WAIT02"):
+        assert private not in warning
+    assert client.get("/healthz").status_code == 200

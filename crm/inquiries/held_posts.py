@@ -17,15 +17,17 @@ admins, who can have it tried again. Nothing a family sent is dropped.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, dedupe_key, new_reference, set_due, take_in
-from crm.models import HeldPost, Inquiry, InquiryEventKind, InquirySource, Topic
+from crm.models import HeldPost, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus
 
@@ -37,6 +39,7 @@ FILE_BATCH = 500
 # Failed tries before a held send is filed for routing by hand: a few polls' worth, enough
 # to ride out a passing fault, few enough that the family is not kept waiting on a lasting one.
 MAX_ATTEMPTS = 5
+DEFAULT_WARN_MINUTES = 5
 
 
 def held_with_reference(reference: str) -> HeldPost | None:
@@ -171,8 +174,59 @@ def file_for_routing_by_hand(held_id: int, now: datetime | None = None) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The held sends not yet filed, as staff see them (the outbox page) and the runner logs them."""
+
+    waiting: int  # still tried at each run
+    oldest_received_at: datetime | None  # of those
+    given_up: int  # no longer tried: not filed even for routing by hand (MAX_ATTEMPTS)
+
+    def oldest_wait(self, now: datetime) -> timedelta:
+        return now - self.oldest_received_at if self.oldest_received_at is not None else timedelta(0)
+
+
+def backlog() -> Backlog:
+    tried = HeldPost.attempts < MAX_ATTEMPTS
+    waiting, oldest, given_up = db.session.execute(
+        select(
+            func.count().filter(tried),
+            func.min(HeldPost.received_at).filter(tried),
+            func.count().filter(~tried),
+        ).select_from(HeldPost)
+    ).one()
+    return Backlog(waiting=waiting, oldest_received_at=oldest, given_up=given_up)
+
+
+def try_again(actor: User) -> int:
+    """Have the held sends that were given up tried again from the next run, with a fresh
+    count of tries; commits, with an audit entry each. Returns how many."""
+    given_up = db.session.scalars(select(HeldPost).where(HeldPost.attempts >= MAX_ATTEMPTS)).all()
+    for held in given_up:
+        held.attempts = 0
+    audit.commit(actor)
+    return len(given_up)
+
+
+def warn_of_backlog(waiting: Backlog, now: datetime) -> None:
+    """A warning while the oldest held send still tried has waited longer than
+    HELD_POSTS_WARN_MINUTES: counts and minutes only, nothing a family sent. The health check
+    stays 200 meanwhile: the web processes are well, and taking them out of rotation would
+    turn families away."""
+    limit = timedelta(minutes=int(current_app.config.get("HELD_POSTS_WARN_MINUTES", DEFAULT_WARN_MINUTES)))
+    waited = waiting.oldest_wait(now)
+    if waiting.waiting and waited > limit:
+        logger.warning(
+            "Held Get in Touch sends are waiting to be filed: %d, the oldest for %d minutes (%d given up, shown on the outbox page)",
+            waiting.waiting,
+            waited // timedelta(minutes=1),
+            waiting.given_up,
+        )
+
+
 def file_held_posts_job(_started_at: datetime) -> str:
     filed, failed = file_held_posts()
-    waiting = db.session.scalar(select(func.count()).select_from(HeldPost))
+    waiting = backlog()
     db.session.commit()
-    return f"{filed} filed, {failed} failed, {waiting} waiting"
+    warn_of_backlog(waiting, utcnow())
+    return f"{filed} filed, {failed} failed, {waiting.waiting} waiting"
