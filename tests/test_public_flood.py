@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -125,6 +126,41 @@ def test_a_held_send_that_cannot_be_filed_stays_held_and_the_others_go_on(public
     monkeypatch.setattr(held_posts, "take_in", take_in)
     assert file_held_posts() == (1, 0)
     assert count(Inquiry) == 3
+
+
+@pytest.mark.parametrize(
+    ("language", "received", "not_yet"),
+    [("en", "Received", "With a partner"), ("es", "Recibida", "Con una organización")],
+)
+def test_status_knows_a_held_send_before_it_is_filed(app, public, language, received, not_yet):
+    _send(public, 0)
+    _send(public, 1)
+    held = _send(public, 2, language=language)
+    spam = _send(public, 3, website="http://cheap-pills.example")
+    assert count(HeldPost) == 2
+
+    def status(reference: str, email: str):
+        return public.post(f"/status?lang={language}", data={"reference": reference, "email": email})
+
+    page = status(held["reference"].lower(), "FAMILY2@example.org")
+    assert page.status_code == 200
+    html = text_of(page)
+    # Received and with nobody yet, as a freshly received inquiry not yet passed on.
+    assert re.search(rf'class="reached" aria-current="step">\s*{received}', html)
+    assert re.search(rf'class="not-reached">\s*{not_yet}', html)
+    assert "Question 2" not in html
+
+    def answer(response, reference: str) -> str:
+        section = re.search(r'<section class="status-answer".*?</section>', text_of(response), re.DOTALL).group(0)
+        return section.replace(reference, "REF")
+
+    # Held spam answers as a held send does: the sender cannot tell.
+    assert answer(status(spam["reference"], "family3@example.org"), spam["reference"]) == answer(page, held["reference"])
+    # The same checks as for any request: a wrong address learns nothing.
+    wrong = status(held["reference"], "someone.else@example.org")
+    missing = status("IM-ZZZZZZ", "someone.else@example.org")
+    assert answer(wrong, held["reference"]) == answer(missing, "IM-ZZZZZZ")
+    assert received not in answer(wrong, held["reference"])
 
 
 def test_a_budget_that_cannot_be_counted_holds_the_send(public, monkeypatch):
