@@ -20,7 +20,7 @@ from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import Inquiry, InquiryOutcome, Region, Role, Topic
+from crm.models import Inquiry, InquiryOutcome, InquiryPass, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports import charts, loop, services, stats, timed
 from crm.reports.common import NO_FIGURE, format_cell
@@ -370,6 +370,21 @@ def test_the_page_reads_the_period_once_for_both_waits(on_postgresql, march):
 
     assert sum("percentile_cont" in statement for statement in statements) == 1
     assert report.overall.median == 6.0
+
+
+def test_the_passes_index_holds_every_column_the_passes_statement_reads(app):
+    """The report finds the passes made since its period began by time, from the index alone
+    on PostgreSQL (the inquiry and the reason ride along)."""
+    index = next(index for index in InquiryPass.__table__.indexes if index.name == "ix_inquiry_passes_passed_at")
+    held = {column.name for column in index.columns} | set(index.dialect_options["postgresql"]["include"])
+    read = {
+        element.name
+        for element in visitors.iterate(loop.passes_query(MARCH_PERIOD))
+        if isinstance(element, Column) and element.table is InquiryPass.__table__
+    }
+
+    assert [column.name for column in index.columns] == ["passed_at"]
+    assert read <= held, sorted(read - held)
 
 
 # --- the business clock matches the SLA clock ------------------------------------------------------
