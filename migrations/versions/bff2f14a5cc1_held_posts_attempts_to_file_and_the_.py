@@ -5,7 +5,7 @@ routing by hand rather than tried for ever. Two columns with defaults: rows held
 at no attempts.
 
 Revision ID: bff2f14a5cc1
-Revises: b961a74ecad4
+Revises: 5c2d9e41a7b3
 Create Date: 2026-12-03 10:10:10.914264
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'bff2f14a5cc1'
-down_revision = 'b961a74ecad4'
+down_revision = '5c2d9e41a7b3'
 branch_labels = None
 depends_on = None
 
