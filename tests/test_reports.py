@@ -13,16 +13,16 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Float, column, func, select, values
+from sqlalchemy import Column, Float, column, event, func, select, values
 from sqlalchemy.sql import visitors
 
 from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import Inquiry, InquiryOutcome, Region, Role, Topic
+from crm.models import Inquiry, InquiryOutcome, InquiryPass, Region, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
-from crm.reports import charts, loop, services, stats
+from crm.reports import charts, loop, services, stats, timed
 from crm.reports.common import NO_FIGURE, format_cell
 from tests import factories
 from tests import report_reference as reference
@@ -333,14 +333,13 @@ def _inquiry_columns(statement) -> set[str]:
     }
 
 
-# Every statement that reads all the period's inquiries (the counts, the response figures and the
-# loop's counts, acceptances and passes); those over a few rows found by a partial index (missed
+# Every statement that reads all the period's inquiries (the counts, the hours to response and
+# acceptance, and the loop's counts and passes); those over a few rows found by a partial index (missed
 # deadlines, hours measured now) and the open load are not among them.
 PERIOD_STATEMENTS = {
     "counts": lambda: services.count_query(MARCH_PERIOD),
-    "responses": lambda: services.response_query(MARCH_PERIOD, []),
+    "responses and acceptances": lambda: timed.waits_query(MARCH_PERIOD, []),
     "loop counts": lambda: loop.counts_query(MARCH_PERIOD, AS_OF),
-    "acceptances": lambda: loop.acceptance_query(MARCH_PERIOD, []),
     "passes": lambda: loop.passes_query(MARCH_PERIOD),
 }
 
@@ -353,6 +352,39 @@ def test_the_report_index_holds_every_column_a_period_statement_reads(app, name)
 
     assert "received_at" in read, "not a statement over the period"
     assert read <= _report_index_columns(), sorted(read - _report_index_columns())
+
+
+def test_the_page_reads_the_period_once_for_both_waits(on_postgresql, march):
+    """Hours to first response and to acceptance come from one sort of the period's rows per
+    grouping, not one statement each (crm.reports.timed)."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        report = services.build_report(MARCH_PERIOD, AS_OF)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+
+    assert sum("percentile_cont" in statement for statement in statements) == 1
+    assert report.overall.median == 6.0
+
+
+def test_the_passes_index_holds_every_column_the_passes_statement_reads(app):
+    """The report finds the passes made since its period began by time, from the index alone
+    on PostgreSQL (the inquiry and the reason ride along)."""
+    index = next(index for index in InquiryPass.__table__.indexes if index.name == "ix_inquiry_passes_passed_at")
+    held = {column.name for column in index.columns} | set(index.dialect_options["postgresql"]["include"])
+    read = {
+        element.name
+        for element in visitors.iterate(loop.passes_query(MARCH_PERIOD))
+        if isinstance(element, Column) and element.table is InquiryPass.__table__
+    }
+
+    assert [column.name for column in index.columns] == ["passed_at"]
+    assert read <= held, sorted(read - held)
 
 
 # --- the business clock matches the SLA clock ------------------------------------------------------

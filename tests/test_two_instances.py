@@ -107,9 +107,10 @@ def _environment(url: str, prefix: str, **extra: str) -> dict[str, str]:
         "RATELIMIT_KEY_PREFIX": prefix,
         "PUBLIC_FORM_RATE_LIMIT": f"{LIMIT} per hour",
         "PUBLIC_FORM_MIN_SECONDS": "0",
-        # A routing budget the stream outruns: some sends are routed at once, the rest held and
-        # filed by whichever runner claims them (crm.inquiries.held_posts).
-        "PUBLIC_FORM_ROUTING_BUDGET": "1 per second",
+        # A routing budget of one send for the module's run (the key prefix is the module's):
+        # the first send is routed at once, every other one held and filed by whichever runner
+        # claims it (crm.inquiries.held_posts).
+        "PUBLIC_FORM_ROUTING_BUDGET": "1 per hour",
         # One proxy in front: each family's address comes in X-Forwarded-For.
         "TRUSTED_PROXY_COUNT": "1",
         "TWO_FACTOR_REQUIRED_ROLES": "",

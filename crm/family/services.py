@@ -22,7 +22,7 @@ from crm.family.rules import Answer, FamilyStatus, FollowUpFacts, StatusFacts, f
 from crm.inquiries.sla_jobs import escalation_recipients
 from crm.mail.opt_out import email_hash
 from crm.mail.outbox import inquiry_url, opt_out_url, queue_email, requester_reply_to
-from crm.models import Contact, EmailKind, FamilyOptOut, Inquiry, InquiryEventKind
+from crm.models import Contact, EmailKind, FamilyOptOut, HeldPost, Inquiry, InquiryEventKind
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus, check_move
 
@@ -277,8 +277,16 @@ class Lookup:
 def look_up(reference: str, email: str) -> Lookup:
     """What /status may say about a request: only to someone who knows both its reference and
     its address. The same answer, after the same work, whether the reference is unknown or the
-    address wrong; the addresses are compared as digests, in constant time."""
+    address wrong; the addresses are compared as digests, in constant time. A send still held
+    is received and with nobody yet, as an inquiry just received that is not passed on."""
     reference = normalise_reference(reference)
+    # A send held during a flood (crm.inquiries.held_posts) is a request received, not yet
+    # passed on. Read before the inquiry: filing deletes the held row and inserts the inquiry
+    # in one transaction, so a send filed between the two reads is found by the second. Both
+    # are read whatever the first finds, so that no answer takes less work than another.
+    held = db.session.execute(
+        select(HeldPost.email, HeldPost.spam_reason).where(HeldPost.reference == reference)
+    ).first()
     inquiry = db.session.scalar(
         select(Inquiry)
         .options(
@@ -287,11 +295,21 @@ def look_up(reference: str, email: str) -> Lookup:
         )
         .where(Inquiry.reference == reference)
     )
-    stored = inquiry.email if inquiry is not None and inquiry.email else _NO_ADDRESS
+    if inquiry is not None:
+        stored = inquiry.email
+        facts = StatusFacts(
+            status=inquiry.status, partner=partner_of(inquiry), answered=inquiry.first_response_at is not None
+        )
+    elif held is not None:
+        # As a freshly received inquiry that is with nobody yet; held spam as spam (received).
+        stored = held.email
+        facts = StatusFacts(
+            status=InquiryStatus.SPAM if held.spam_reason else InquiryStatus.NEW, partner="", answered=False
+        )
+    else:
+        stored, facts = "", None
+    stored = stored or _NO_ADDRESS
     matches = hmac.compare_digest(_address_digest(stored), _address_digest(email))
-    if inquiry is None or not matches or stored == _NO_ADDRESS:
+    if facts is None or not matches or stored == _NO_ADDRESS:
         return Lookup(reference=reference, status=None)
-    facts = StatusFacts(
-        status=inquiry.status, partner=partner_of(inquiry), answered=inquiry.first_response_at is not None
-    )
     return Lookup(reference=reference, status=family_status(facts))

@@ -1,19 +1,17 @@
 """What every table of the report shares: the period it covers, the table itself, the groups
-the figures are broken down by (the inquiry's county and language), and the one statement
-shape both timed figures use (first response and acceptance): how many, the median and the
-90th percentile of business hours, overall, per county and per language."""
+the figures are broken down by (the inquiry's county and language) and a breakdown of
+figures into them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, Row, Select, Subquery, column, func, select, text, union_all, values
-from sqlalchemy.types import TypeEngine
+from sqlalchemy import ColumnElement, select
 
 from crm.extensions import db
 from crm.languages import LANGUAGES
@@ -163,59 +161,6 @@ class Breakdown(Generic[Figures]):  # noqa: UP046  (Python 3.11 has no class Bre
     overall: Figures
     by_county: dict[str, Figures]
     by_language: dict[str, Figures]
-
-
-# grouping() of hours_query's rows: a bit for each column the row is not grouped by.
-OVERALL, BY_COUNTY, BY_LANGUAGE = 3, 1, 2
-
-
-def hours_query(
-    stored: Select,
-    measured_now: Sequence[tuple[Any, ...]],
-    measured_types: Sequence[TypeEngine[Any]],
-    more: Callable[[Subquery], Iterable[ColumnElement[Any]]] = lambda _rows: (),
-) -> Select:
-    """PostgreSQL: over the period's rows whose hours were stored (``stored``: county_fips,
-    language, any other columns, hours) and those measured now (sent as a VALUES list of the
-    same columns, of ``measured_types``), per group: ``measured`` (how many), the ``median`` and
-    ``p90`` of the hours, and the columns ``more`` makes of the rows. The groups are the whole,
-    each county and each language, told apart by ``grouping_set`` (OVERALL, BY_COUNTY,
-    BY_LANGUAGE); the county's name comes with its row."""
-    if measured_now:
-        measured = values(
-            *(column(stored_column.name, type_) for stored_column, type_ in zip(stored.selected_columns, measured_types, strict=True)),
-            name="measured_now",
-        ).data(list(measured_now))
-        stored = union_all(stored, select(measured))
-    rows = stored.subquery("measured")
-    figures = (
-        select(
-            func.grouping(rows.c.county_fips, rows.c.language).label("grouping_set"),
-            rows.c.county_fips,
-            rows.c.language,
-            func.count().label("measured"),
-            # The two percentiles share one sort of each group's hours.
-            func.percentile_cont(0.5).within_group(rows.c.hours).label("median"),
-            func.percentile_cont(0.9).within_group(rows.c.hours).label("p90"),
-            *more(rows),
-        )
-        .group_by(func.grouping_sets(text("()"), rows.c.county_fips, rows.c.language))
-        .subquery("figures")
-    )
-    return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
-
-
-def breakdown_of_groups(rows: Iterable[Row], figures_of: Callable[[Row], Figures], empty: Figures) -> Breakdown[Figures]:
-    """hours_query's rows as a Breakdown; ``empty`` stands for the whole when nothing was measured."""
-    overall, by_county, by_language = empty, {}, {}
-    for row in rows:
-        if row.grouping_set == OVERALL:
-            overall = figures_of(row)
-        elif row.grouping_set == BY_COUNTY:
-            by_county[(row.county_name or row.county_fips) if row.county_fips else NO_COUNTY] = figures_of(row)
-        else:
-            by_language[language_label(row.language)] = figures_of(row)
-    return Breakdown(overall, by_county, by_language)
 
 
 def breakdown_in_python(

@@ -8,8 +8,7 @@ covers the inquiries received in the period, spam left out (crm.reports.common.i
   by the calendar of the organisation that accepted it, stored when it is accepted
   (``Inquiry.accepted_after_hours``) as first-response hours are; an inquiry accepted without
   them is measured when it is reported. Median and 90th percentile as the response figures
-  have them (``percentile_cont`` on PostgreSQL; crm.reports.stats on SQLite, which serves local
-  work only). An inquiry still open, with a contact, neither accepted nor answered, and past
+  have them, read with them (crm.reports.timed). An inquiry still open, with a contact, neither accepted nor answered, and past
   its acceptance window (or left with a contact after everyone passed) is counted as not
   accepted: a miss, never left out.
 - Passes by reason (``inquiry_passes``), and how many inquiries were passed on at least once.
@@ -32,9 +31,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Select,
-    String,
     and_,
     case,
     func,
@@ -42,9 +39,7 @@ from sqlalchemy import (
     select,
 )
 
-from crm.business_hours import business_hours_between
 from crm.extensions import db
-from crm.holidays import calendars
 from crm.languages import LANGUAGES
 from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason
 from crm.models.inquiry import open_clause
@@ -54,15 +49,11 @@ from crm.reports.common import (
     Kind,
     Period,
     Table,
-    breakdown_in_python,
-    breakdown_of_groups,
     county_label,
-    hours_query,
     in_period,
     language_label,
-    on_postgresql,
 )
-from crm.reports.stats import percentile
+from crm.reports.timed import NO_ACCEPTANCE, AcceptanceFigures, Waits, period_waits
 
 ALL = "All"
 REASONS: tuple[PassReason, ...] = tuple(PassReason)
@@ -220,73 +211,6 @@ def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
     return Breakdown(overall, by_county, by_language)
 
 
-# --- time to acceptance ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AcceptanceFigures:
-    accepted: int
-    median: float | None
-    p90: float | None
-
-
-NO_ACCEPTANCE = AcceptanceFigures(0, None, None)
-
-
-def _stored_acceptances(period: Period) -> Select:
-    """The period's accepted inquiries with the hours stored when they were accepted:
-    county_fips, language, hours."""
-    return select(Inquiry.county_fips, Inquiry.language, Inquiry.accepted_after_hours.label("hours")).where(
-        *in_period(period), Inquiry.accepted_at.is_not(None), Inquiry.accepted_after_hours.is_not(None)
-    )
-
-
-def _acceptances_measured_now(period: Period) -> list[tuple[str | None, str, float]]:
-    """The period's accepted inquiries without stored hours (ix_inquiries_unmeasured_acceptance
-    finds them; normally none), measured by today's calendar of the organisation each is with:
-    (county_fips, language, hours)."""
-    rows = db.session.execute(
-        select(
-            Inquiry.county_fips, Inquiry.language, Inquiry.received_at, Inquiry.accepted_at, Inquiry.organisation_id
-        ).where(*in_period(period), Inquiry.accepted_at.is_not(None), Inquiry.accepted_after_hours.is_(None))
-    ).all()
-    if not rows:
-        return []
-    by_organisation = calendars.calendars_for({row.organisation_id for row in rows})
-    return [
-        (county, language, business_hours_between(received, accepted, by_organisation[organisation_id]))
-        for county, language, received, accepted, organisation_id in rows
-    ]
-
-
-# The types of _stored_acceptances' columns, for the rows measured now.
-MEASURED_ACCEPTANCE_TYPES = (String(), String(), Float())
-
-
-def acceptance_query(period: Period, measured_now: list[tuple[str | None, str, float]]) -> Select:
-    """PostgreSQL: accepted, median and 90th percentile overall, per county and per language in
-    one query (crm.reports.common.hours_query)."""
-    return hours_query(_stored_acceptances(period), measured_now, MEASURED_ACCEPTANCE_TYPES)
-
-
-def _figures_of(measured: list[tuple[float]]) -> AcceptanceFigures:
-    hours = [hours for (hours,) in measured]
-    return AcceptanceFigures(len(hours), percentile(hours, 50), percentile(hours, 90)) if hours else NO_ACCEPTANCE
-
-
-def acceptance_times(period: Period) -> Breakdown[AcceptanceFigures]:
-    """How long the period's accepted inquiries took to be accepted, in business hours."""
-    measured_now = _acceptances_measured_now(period)
-    if on_postgresql():
-        return breakdown_of_groups(
-            db.session.execute(acceptance_query(period, measured_now)),
-            lambda row: AcceptanceFigures(row.measured, row.median, row.p90),
-            NO_ACCEPTANCE,
-        )
-    # SQLite: the accepted inquiries of the period, read and measured here.
-    return breakdown_in_python([*db.session.execute(_stored_acceptances(period)).all(), *measured_now], _figures_of)
-
-
 # --- the figures and their tables ------------------------------------------------------------
 
 
@@ -296,9 +220,10 @@ class LoopFigures:
     acceptance: Breakdown[AcceptanceFigures]
 
 
-def loop_figures(period: Period, now: datetime) -> LoopFigures:
-    """Every loop figure of the period; ``now`` decides which inquiries are past their window."""
-    return LoopFigures(loop_counts(period, now), acceptance_times(period))
+def loop_figures(period: Period, now: datetime, waits: Waits | None = None) -> LoopFigures:
+    """Every loop figure of the period; ``now`` decides which inquiries are past their window.
+    The times to acceptance are crm.reports.timed's (``waits`` when already read)."""
+    return LoopFigures(loop_counts(period, now), (waits or period_waits(period)).acceptances)
 
 
 def _share(part: int, whole: int) -> float | None:

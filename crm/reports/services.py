@@ -9,18 +9,13 @@ themselves, read from the ``ix_inquiries_report`` covering index (crm.models.inq
   SQLite, which has none, groups by the five together and the sums are taken here. Regions
   are summed from the county counts.
 - First-response figures overall, per county and per language: the number answered, the
-  median and the 90th percentile (linear interpolation between closest ranks, PostgreSQL's
-  ``percentile_cont``) and the share answered within target, where an inquiry still unanswered
-  past its deadline counts as a miss. PostgreSQL works them out in
-  one GROUPING SETS query; on SQLite, which serves local work only, the answered inquiries
-  are read and measured with ``crm.reports.stats``.
+  median and the 90th percentile and the share answered within target (crm.reports.timed,
+  which reads the period once for these and for the times to acceptance), where an inquiry
+  still unanswered past its deadline counts as a miss (counted here, from the open-work
+  indexes).
 
-The counts and the response figures are two queries, not one: ``percentile_cont`` cannot be
+The counts and the timed figures are two queries, not one: ``percentile_cont`` cannot be
 hashed, so in one statement every count would be sorted for as well.
-
-Response times are the business hours stored when a first response is logged. An inquiry
-answered without them (written by other means than the app) is measured with the business
-clock when it is reported; a partial index finds those, normally none.
 
 Open load is a snapshot of now, whatever the period: it counts every open inquiry.
 """
@@ -28,18 +23,15 @@ Open load is a snapshot of now, whatever the period: it counts every open inquir
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     CTE,
-    ColumnElement,
     Date,
-    Float,
     Integer,
     Select,
-    String,
     and_,
     case,
     column,
@@ -49,32 +41,32 @@ from sqlalchemy import (
     values,
 )
 
-from crm.business_hours import DEFAULT_TARGET_HOURS, business_hours_between
+from crm.business_hours import DEFAULT_TARGET_HOURS
 from crm.database import UTCDateTime
 from crm.extensions import db
-from crm.holidays import calendars
 from crm.models import Contact, County, Inquiry, Organisation, Region, Topic
 from crm.models.geography import region_counties
 from crm.models.inquiry import open_clause, overdue_clause
 from crm.reports.common import (
     DEFAULT_DAYS,  # noqa: F401  (read from here by the routes and the tests, as before crm.reports.common)
     NO_COUNTY,
-    Breakdown,
     Kind,
     Period,
     Table,
-    breakdown_in_python,
-    breakdown_of_groups,
     county_label,
     county_names,
     default_period,  # noqa: F401
-    hours_query,
     in_period,
     language_label,
     on_postgresql,
 )
 from crm.reports.loop import LOOP_TABLES, LoopFigures, loop_figures
-from crm.reports.stats import percentile
+from crm.reports.timed import (  # noqa: F401  (ResponseFigures and ResponseBreakdown are read from here too)
+    ResponseBreakdown,
+    ResponseFigures,
+    Waits,
+    period_waits,
+)
 
 # Long tables (organisations, contacts) show this many rows on the page; the CSV has all.
 PAGE_LIMIT = 25
@@ -317,103 +309,6 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
 # --- response times ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResponseFigures:
-    """First responses of a period: how many, how fast, and how many within target.
-
-    ``missed`` counts the period's inquiries still open and unanswered past their deadline: each
-    is a miss of the target, so the share within target is taken over the answered and the
-    missed together (an inquiry nobody answers must not make the share look better)."""
-
-    count: int
-    median: float | None
-    p90: float | None
-    within_target: int = 0
-    missed: int = 0
-
-    @property
-    def within_target_share(self) -> float | None:
-        judged = self.count + self.missed
-        return self.within_target / judged if judged else None
-
-    def with_missed(self, missed: int) -> ResponseFigures:
-        return replace(self, missed=missed)
-
-
-# First-response figures for the whole period, per county (by name) and per language (by name).
-ResponseBreakdown = Breakdown[ResponseFigures]
-
-
-def _target_hours() -> ColumnElement[float]:
-    """An inquiry's response target: its topic's, or the default without one (joined to Topic)."""
-    return func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
-
-
-def _stored_responses(period: Period) -> Select:
-    """The period's answered inquiries whose business hours were stored with the response:
-    county_fips, language, target, hours."""
-    return (
-        select(Inquiry.county_fips, Inquiry.language, _target_hours().label("target"), Inquiry.first_response_hours.label("hours"))
-        .select_from(Inquiry)
-        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .where(*in_period(period), Inquiry.first_response_at.is_not(None), Inquiry.first_response_hours.is_not(None))
-    )
-
-
-def _unmeasured_responses(period: Period) -> Select:
-    """The period's answered inquiries whose hours were not stored (written by other means than
-    the app): county_fips, language, target, received_at, first_response_at, organisation_id. The partial index
-    ix_inquiries_unmeasured_response finds them; there are normally none."""
-    return (
-        select(
-            Inquiry.county_fips,
-            Inquiry.language,
-            _target_hours(),
-            Inquiry.received_at,
-            Inquiry.first_response_at,
-            Inquiry.organisation_id,
-        )
-        .select_from(Inquiry)
-        .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .where(*in_period(period), Inquiry.first_response_at.is_not(None), Inquiry.first_response_hours.is_(None))
-    )
-
-
-def _responses_measured_now(period: Period) -> list[tuple[str | None, str, float, float]]:
-    """The unmeasured responses, measured by today's holiday calendar of the organisation each
-    is with: (county_fips, language, target, hours)."""
-    rows = db.session.execute(_unmeasured_responses(period)).all()
-    if not rows:
-        return []
-    by_organisation = calendars.calendars_for({row.organisation_id for row in rows})
-    return [
-        (county, language, float(target), business_hours_between(received, answered, by_organisation[organisation_id]))
-        for county, language, target, received, answered, organisation_id in rows
-    ]
-
-
-# The types of _stored_responses' columns, for the rows measured now.
-MEASURED_RESPONSE_TYPES = (String(), String(), Float(), Float())
-
-
-def response_query(period: Period, measured_now: list[tuple[str | None, str, float, float]]) -> Select:
-    """PostgreSQL: the response figures overall, per county and per language, in one query
-    (crm.reports.common.hours_query), with how many were answered within their target."""
-    return hours_query(
-        _stored_responses(period),
-        measured_now,
-        MEASURED_RESPONSE_TYPES,
-        lambda answered: [func.count().filter(answered.c.hours <= answered.c.target).label("within_target")],
-    )
-
-
-def _figures_of(answered: list[tuple[float, float]]) -> ResponseFigures:
-    """(target, hours) pairs measured with crm.reports.stats, as PostgreSQL measures them."""
-    hours = [measured for _target, measured in answered]
-    within = sum(1 for target, measured in answered if measured <= target)
-    return ResponseFigures(len(hours), percentile(hours, 50), percentile(hours, 90), within)
-
-
 def missed_deadlines(period: Period, now: datetime) -> Select:
     """The period's inquiries still open and unanswered past their deadline, counted per county
     and language: county_fips, language, missed. The open-work indexes find them."""
@@ -448,21 +343,11 @@ def _with_missed(breakdown: ResponseBreakdown, period: Period, now: datetime) ->
     )
 
 
-def response_breakdown(period: Period, now: datetime) -> ResponseBreakdown:
+def response_breakdown(period: Period, now: datetime, waits: Waits | None = None) -> ResponseBreakdown:
     """Median, 90th percentile and share within target of the period's first responses,
-    overall, per county and per language; ``now`` decides which unanswered inquiries are
-    already past their deadline."""
-    measured_now = _responses_measured_now(period)
-    if on_postgresql():
-        breakdown = breakdown_of_groups(
-            db.session.execute(response_query(period, measured_now)),
-            lambda row: ResponseFigures(row.measured, row.median, row.p90, row.within_target),
-            ResponseFigures(0, None, None),
-        )
-    else:  # SQLite: the answered inquiries of the period, read and measured here
-        rows = [*db.session.execute(_stored_responses(period)).all(), *measured_now]
-        breakdown = breakdown_in_python(rows, _figures_of)
-    return _with_missed(breakdown, period, now)
+    overall, per county and per language (crm.reports.timed; ``waits`` when already read);
+    ``now`` decides which unanswered inquiries are already past their deadline."""
+    return _with_missed((waits or period_waits(period)).responses, period, now)
 
 
 def _figures_row(label: str, figures: ResponseFigures) -> tuple[Any, ...]:
@@ -567,8 +452,9 @@ def build_report(period: Period, now: datetime) -> Report:
     (crm.reports.loop: its counts, and the times to acceptance with those measured now), and
     the open load."""
     counts = count_period(period)
-    breakdown = response_breakdown(period, now)
-    loop = loop_figures(period, now)
+    waits = period_waits(period)
+    breakdown = response_breakdown(period, now, waits)
+    loop = loop_figures(period, now, waits)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),
