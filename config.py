@@ -148,6 +148,8 @@ class Config:
     MAIL_SENDERS = _int("MAIL_SENDERS", 4)
     # How often `flask crm jobs` looks for due jobs; sending mail runs at every look.
     JOBS_POLL_SECONDS = _int("JOBS_POLL_SECONDS", 5)
+    # The job runner warns while the oldest Get in Touch send held in a flood waits longer than this.
+    HELD_POSTS_WARN_MINUTES = _int("HELD_POSTS_WARN_MINUTES", 5)
     # The same email and message within this many minutes make one inquiry, not two.
     DUPLICATE_WINDOW_MINUTES = _int("DUPLICATE_WINDOW_MINUTES", 10)
     # How long a process keeps topics, regions, routing rules and holiday calendars it read

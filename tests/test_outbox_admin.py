@@ -1,4 +1,4 @@
-"""The admin outbox pages: reading mail, held mail in development, and re-sending."""
+"""The admin outbox pages: reading mail, held mail in development, re-sending, and the held Get in Touch sends."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries import held_posts
 from crm.mail.worker import SendReport, send_due
-from crm.models import AuditEvent, EmailStatus, OutboundEmail, Role
+from crm.models import AuditEvent, EmailStatus, HeldPost, OutboundEmail, Role
 
 
 def make_email(status: EmailStatus = EmailStatus.PENDING, **fields) -> OutboundEmail:
@@ -210,3 +211,64 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
         assert response.status_code == 302
         assert "/login" in response.headers["Location"]
     assert reload(email).status is EmailStatus.DEAD
+
+
+# --- the held Get in Touch sends -------------------------------------------------------------
+
+
+def hold(reference: str, *, minutes_ago: int, attempts: int = 0) -> HeldPost:
+    held = HeldPost(
+        reference=reference,
+        received_at=utcnow() - timedelta(minutes=minutes_ago),
+        name="Held Family",
+        email="held.family@example.net",
+        message="Words a family wrote.",
+        attempts=attempts,
+    )
+    db.session.add(held)
+    db.session.commit()
+    return held
+
+
+def test_the_outbox_shows_the_held_backlog_and_its_oldest(client, login):
+    login(Role.ADMIN)
+    assert "Held Get in Touch sends" not in client.get("/admin/outbox/").text
+    hold("IM-AAAAAA", minutes_ago=42)
+    hold("IM-BBBBBB", minutes_ago=3)
+
+    page = client.get("/admin/outbox/").text
+
+    assert "Held Get in Touch sends" in page
+    assert "2 held in a flood or taken for spam" in page
+    assert "the oldest received 42 minutes ago" in page
+    assert "no longer tried" not in page
+    assert "Words a family wrote." not in page
+
+
+def test_held_sends_given_up_are_shown_and_tried_again_on_request(client, login):
+    admin = login(Role.ADMIN)
+    given_up = hold("IM-CCCCCC", minutes_ago=60, attempts=held_posts.MAX_ATTEMPTS)
+    assert held_posts.file_held_posts() == (0, 0)
+
+    page = client.get("/admin/outbox/").text
+    assert "1 could not be filed, not even for routing by hand, and are no longer tried" in page
+    assert client.get("/admin/outbox/held/try-again").status_code == 405
+
+    response = client.post("/admin/outbox/held/try-again", follow_redirects=True)
+
+    assert "1 held Get in Touch sends will be tried again" in response.text
+    db.session.expire_all()
+    assert db.session.get(HeldPost, given_up.id).attempts == 0
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.entity_type == "HeldPost"))
+    assert event.actor_id == admin.id
+    assert event.changes["attempts"] == [held_posts.MAX_ATTEMPTS, 0]
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.STAFF, Role.PARTNER])
+def test_only_admins_try_held_sends_again(client, login, role):
+    login(role)
+    given_up = hold("IM-DDDDDD", minutes_ago=60, attempts=held_posts.MAX_ATTEMPTS)
+
+    assert client.post("/admin/outbox/held/try-again").status_code == 403
+    db.session.expire_all()
+    assert db.session.get(HeldPost, given_up.id).attempts == held_posts.MAX_ATTEMPTS

@@ -5,17 +5,21 @@ email address or phone number (crm.public.admission, crm.inquiries.held_posts)."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import textwrap
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from crm.database import utcnow
 from crm.extensions import db, limiter
 from crm.inquiries import held_posts
 from crm.inquiries.held_posts import file_held_posts
@@ -163,6 +167,63 @@ def test_status_knows_a_held_send_before_it_is_filed(app, public, language, rece
     assert received not in answer(wrong, held["reference"])
 
 
+def _failing_for(monkeypatch, email: str, error: Exception) -> None:
+    take_in = held_posts.take_in
+
+    def failing(details, *args, **kwargs):
+        if details.email == email:
+            raise error
+        return take_in(details, *args, **kwargs)
+
+    monkeypatch.setattr(held_posts, "take_in", failing)
+
+
+def test_a_held_send_that_keeps_failing_is_filed_for_routing_by_hand(public, monkeypatch):
+    for number in range(2):
+        _send(public, number)
+    held = _send(public, 2)
+    _failing_for(monkeypatch, "family2@example.org", ValueError("routing is broken for this one"))
+
+    for tries in range(1, held_posts.MAX_ATTEMPTS):
+        assert file_held_posts() == (0, 1)
+        row = db.session.scalar(select(HeldPost))
+        assert (row.attempts, row.last_error) == (tries, "ValueError")
+        db.session.rollback()
+    assert file_held_posts() == (1, 0)
+
+    # Not lost: an inquiry with its words, new and with nobody, for staff to route by hand.
+    inquiry = inquiry_by_reference(held["reference"])
+    assert inquiry.status is InquiryStatus.NEW
+    assert inquiry.assigned_contact_id is None
+    assert inquiry.message == "Question 2 about help near us."
+    assert "route it by hand" in inquiry.routing_reason
+    assert inquiry.due_at is not None
+    assert count(HeldPost) == 0
+
+
+def test_a_lost_connection_is_not_counted_against_a_held_send(public, monkeypatch):
+    for number in range(3):
+        _send(public, number)
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
+    _failing_for(monkeypatch, "family2@example.org", lost)
+    for _ in range(held_posts.MAX_ATTEMPTS + 1):
+        assert file_held_posts() == (0, 1)
+    assert db.session.scalar(select(HeldPost.attempts)) == 0
+
+
+def test_a_held_send_that_cannot_be_filed_even_by_hand_stays_held_untried(public, monkeypatch):
+    for number in range(3):
+        _send(public, number)
+    _failing_for(monkeypatch, "family2@example.org", ValueError("broken"))
+    monkeypatch.setattr(held_posts, "set_due", lambda _inquiry: (_ for _ in ()).throw(ValueError("no calendar")))
+    for _ in range(held_posts.MAX_ATTEMPTS):
+        assert file_held_posts() == (0, 1)
+    assert db.session.scalar(select(HeldPost.attempts)) == held_posts.MAX_ATTEMPTS
+    # No longer tried at each run, kept for an admin to see.
+    assert file_held_posts() == (0, 0)
+    assert count(HeldPost) == 1
+
+
 def test_a_budget_that_cannot_be_counted_holds_the_send(public, monkeypatch):
     def storage_down(*_args, **_kwargs):
         raise ConnectionError("storage unreachable")
@@ -276,3 +337,37 @@ def test_two_processes_draw_on_one_budget_in_redis():
         for key in connection.scan_iter(f"*{prefix}*"):
             connection.delete(key)
         connection.close()
+
+
+# --- the backlog: the runner warns, the health check stays 200 --------------------------------
+
+
+def _held_for(minutes: int, number: int) -> None:
+    db.session.add(
+        HeldPost(
+            reference=f"IM-WAIT{number:02d}",
+            received_at=utcnow() - timedelta(minutes=minutes),
+            name="Waiting Family",
+            email=f"waiting{number}@example.org",
+            message="Please help us, this is private.",
+        )
+    )
+    db.session.commit()
+
+
+def test_the_runner_warns_of_an_old_backlog_without_what_was_sent(app, client, caplog, monkeypatch):
+    monkeypatch.setattr(held_posts, "file_held_posts", lambda: (0, 0))  # a backlog the runner cannot keep up with
+    _held_for(2, 1)
+    with caplog.at_level(logging.WARNING, logger="crm.inquiries.held_posts"):
+        run_jobs(jobs_named(["file-held-posts"]), "runner-1", force=True)
+    assert not [record for record in caplog.records if "waiting to be filed" in record.getMessage()]
+
+    _held_for(12, 2)
+    with app_config(app, HELD_POSTS_WARN_MINUTES=5), caplog.at_level(logging.WARNING, logger="crm.inquiries.held_posts"):
+        [run] = run_jobs(jobs_named(["file-held-posts"]), "runner-1", force=True)
+    assert run.detail == "0 filed, 0 failed, 2 waiting"
+    [warning] = [record.getMessage() for record in caplog.records if "waiting to be filed" in record.getMessage()]
+    assert warning.startswith("Held Get in Touch sends are waiting to be filed: 2, the oldest for 12 minutes")
+    for private in ("Waiting Family", "waiting2@example.org", "private", "IM-WAIT02"):
+        assert private not in warning
+    assert client.get("/healthz").status_code == 200

@@ -4,6 +4,8 @@ from flask_login import current_user
 from crm.admin_outbox import services
 from crm.admin_outbox.forms import OutboxFilterForm
 from crm.auth.permissions import Access, requires
+from crm.database import utcnow
+from crm.inquiries import held_posts
 from crm.models import OutboundEmail
 from crm.records import filtered_page, get_or_404, page_args
 
@@ -23,7 +25,17 @@ def index():
         args=page_args(),
         counts=services.counts_by_status(),
         mail_server=current_app.config.get("MAIL_SERVER"),
+        held=held_posts.backlog(),
+        now=utcnow(),
     ), status
+
+
+@bp.route("/held/try-again", methods=["POST"])
+@requires(Access.ADMIN)
+def try_held_again():
+    tried = held_posts.try_again(current_user)
+    flash(f"{tried} held Get in Touch sends will be tried again at the job runner's next run.", "success")
+    return redirect(url_for(".index"))
 
 
 @bp.route("/<int:email_id>")

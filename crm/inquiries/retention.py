@@ -10,6 +10,11 @@ removes what identifies the person and what they wrote, and keeps what the repor
 - kept: county, state, language, topic, organisation, assigned contact, status, the outcome
   and its organisation, the attempts' times and methods, and every date, so the figures for past periods do not change.
 
+A send held during a flood (crm.inquiries.held_posts) is due by the same rules: one taken
+for spam once received before the cutoff, and it is deleted, as it was never filed and the
+reports count nothing of it. Any other held send is an open request, as an open inquiry is
+kept: the job files it, for routing by hand if need be, and the inquiry's rules then apply.
+
 The ZIP code goes entirely rather than keeping its first three digits: the reports use the
 county, and a three-digit ZIP area in a rural county adds little but a way back to a person.
 
@@ -32,7 +37,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.database import utcnow
@@ -42,6 +47,7 @@ from crm.models import (
     ContactAttempt,
     EmailKind,
     EmailStatus,
+    HeldPost,
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
@@ -116,6 +122,22 @@ def due_for_anonymising(cutoff: datetime) -> list[Due]:
         select(Inquiry.id, Inquiry.reference).where(_eligible(cutoff)).order_by(Inquiry.received_at, Inquiry.id)
     )
     return [Due(id=id_, reference=reference) for id_, reference in rows]
+
+
+def _held_eligible(cutoff: datetime):
+    return and_(HeldPost.spam_reason != "", HeldPost.received_at < cutoff)
+
+
+def held_due(cutoff: datetime) -> int:
+    """How many held sends the cutoff makes due (see the module's docstring)."""
+    return db.session.scalar(select(func.count()).select_from(HeldPost).where(_held_eligible(cutoff))) or 0
+
+
+def purge_held(cutoff: datetime) -> int:
+    """Delete the held sends the cutoff makes due, and commit; returns how many."""
+    deleted = db.session.execute(delete(HeldPost).where(_held_eligible(cutoff))).rowcount
+    db.session.commit()
+    return deleted
 
 
 def _scrub_values(changes: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
@@ -226,9 +248,14 @@ def purge(ids: Sequence[int], now: datetime, days: int, actor: User | None = Non
 def retention_purge_job(now: datetime) -> str:
     """The retention-purge job (crm.jobs.catalogue): anonymise everything due under RETENTION_DAYS."""
     days = retention_days()
-    done = purge([item.id for item in due_for_anonymising(cutoff_for(now, days))], now, days)
+    cutoff = cutoff_for(now, days)
+    done = purge([item.id for item in due_for_anonymising(cutoff)], now, days)
     if done:
         current_app.logger.info("Retention: anonymised %d inquiries closed more than %d days ago", len(done), days)
+    held = purge_held(cutoff)
+    if held:
+        current_app.logger.info("Retention: deleted %d held spam sends received more than %d days ago", held, days)
+        return f"Anonymised {len(done)} inquiries; deleted {held} held spam sends."
     return f"Anonymised {len(done)} inquiries."
 
 
@@ -254,12 +281,17 @@ def purge_command(dry_run: bool, older_than_days: int | None, yes: bool) -> None
     )
     for item in due:
         click.echo(f"  {item.reference}")
+    held = held_due(cutoff)
+    if held:
+        click.echo(f"{held} held spam sends received before then {'would be' if dry_run else 'are due to be'} deleted.")
     if dry_run:
         click.echo("Dry run: nothing was changed.")
         return
-    if not due:
+    if not due and not held:
         return
     if not yes:
         click.confirm("Anonymise them now? This cannot be undone.", abort=True)
     done = purge([item.id for item in due], now, days)
     click.echo(f"Anonymised {len(done)} inquiries.")
+    if held:
+        click.echo(f"Deleted {purge_held(cutoff)} held spam sends.")

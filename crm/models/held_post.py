@@ -36,3 +36,8 @@ class HeldPost(db.Model):
     message: Mapped[str] = mapped_column(Text)
     # Why it was taken for a bot (crm.public.spam.spam_reason); empty: filed and routed as usual.
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Failed tries to file it (a lost database connection does not count); after
+    # crm.inquiries.held_posts.MAX_ATTEMPTS it is filed for routing by hand instead.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Why the last try failed: the error's type and statement (crm.logs.describe), never what was sent.
+    last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
