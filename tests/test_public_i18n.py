@@ -7,16 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
+from babel import support
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
+from flask_wtf.i18n import translations as flask_wtf_translations
 from sqlalchemy import select
 
 from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH
 from crm.extensions import db
 from crm.models import Organisation, OutboundEmail, Topic
-from crm.public.i18n import answers_as_public_page, select_locale
+from crm.public.i18n import WTFormsMessages, answers_as_public_page, remember_language_choice, select_locale
 from crm.public.services import description_for
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
 
@@ -414,3 +416,28 @@ def test_every_string_in_the_code_and_templates_is_in_the_catalogue():
     assert sorted(in_source - in_template) == [], "run the pybabel commands in babel.cfg"
     assert "We received your message (reference %(reference)s)" in in_catalogue  # crm/mail/outbox.py
     assert "Hello %(name)s," in in_catalogue  # templates/email/requester_ack.txt
+
+
+# --- WTForms' own messages, read once per process -----------------------------------------------
+
+
+def test_wtforms_messages_are_spanish_on_a_spanish_page(app):
+    with app.test_request_context("/get-in-touch?lang=es"):
+        remember_language_choice()
+        assert WTFormsMessages().gettext("Not a valid choice.") == flask_wtf_translations.gettext("Not a valid choice.")
+        assert WTFormsMessages().gettext("Not a valid choice.") != "Not a valid choice."
+
+
+def test_a_post_reads_no_wtforms_catalogue_from_disk(public, monkeypatch):
+    public.get("/?lang=es")
+    assert public.post("/get-in-touch", data=valid_form(public, email="first@example.net")).status_code == 302
+    loaded = []
+    real_load = support.Translations.load
+
+    def load(*args, **kwargs):
+        loaded.append(kwargs.get("domain"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(support.Translations, "load", load)
+    assert public.post("/get-in-touch", data=valid_form(public, email="second@example.net")).status_code == 302
+    assert "wtforms" not in loaded

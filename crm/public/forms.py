@@ -8,6 +8,7 @@ ZIP code is stored as 12345 or 12345-6789.
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -34,6 +35,7 @@ from crm.forms import (
 from crm.geography.zip_lookup import lookup_zip, normalise_zip
 from crm.languages import NATIVE_NAMES
 from crm.models.contact_preference import ContactPreference, missing_detail
+from crm.public.i18n import WTFormsMessages
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -96,6 +98,12 @@ class KnownZipCode:
 
 
 class InquiryForm(FlaskForm):
+    class Meta:
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return WTFormsMessages()
+
     name = StringField(
         _l("Your name"),
         filters=[strip],

@@ -12,9 +12,12 @@ path segment is one of the staff pages' (/organisations/nope stays English).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from babel import support
 from flask import current_app, has_request_context, request, session, url_for
 from flask_babel import get_locale, refresh
+from wtforms.i18n import messages_path
 
 from crm.languages import CODES, NATIVE_NAMES
 
@@ -109,3 +112,19 @@ def language_links() -> list[LanguageLink]:
             url = url_for("public.index", lang=code)
         links.append(LanguageLink(code=code, label=label, url=url, current=code == current))
     return links
+
+
+@cache
+def _wtforms_catalog(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class WTFormsMessages:
+    """WTForms' stock messages in the page's language, as Flask-WTF gives them, but with each
+    catalogue read from disk once per process: Flask-WTF reads it again for every request."""
+
+    def gettext(self, string: str) -> str:
+        return _wtforms_catalog(str(get_locale())).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_catalog(str(get_locale())).ungettext(singular, plural, n)

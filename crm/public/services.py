@@ -165,12 +165,13 @@ def _load_topic_values() -> dict[int, dict[str, object]]:
 def known_topic(topic_id: int) -> Topic | None:
     """The topic, in this session, from the values this process keeps (crm.reference_cache)
     rather than read again: a post names one and needs it for routing and its emails."""
+    in_session = db.session.identity_map.get(db.session.identity_key(Topic, topic_id))
     values = cached("topic-values", _load_topic_values).get(topic_id)
-    if values is None:
-        return db.session.get(Topic, topic_id)
+    if in_session is not None or values is None:
+        return in_session or db.session.get(Topic, topic_id)
     topic = Topic(**values)
     make_transient_to_detached(topic)
-    # The session's own copy if it has one; otherwise this one, taken as read, without a SELECT.
+    # Taken into the session as read, without a SELECT.
     return db.session.merge(topic, load=False)
 
 
