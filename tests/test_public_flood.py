@@ -4,6 +4,7 @@ email address or phone number (crm.public.admission, crm.inquiries.held_posts)."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -282,6 +283,20 @@ def test_one_phone_number_without_an_email_meets_the_limit_too(app, public):
             for number, phone in enumerate(["(573) 555-0142", "573.555.0142"])
         ]
     assert statuses == [302, 429]
+
+
+def test_the_identity_key_is_keyed_with_the_secret_not_a_bare_digest_of_the_address(app):
+    # A bare SHA-256 of an email address or phone number in the limiter's storage is undone
+    # by hashing a list of guesses; one keyed with the app's secret is not.
+    address = "family@example.org"
+    keys = []
+    for secret in ("first-secret-" + "x" * 40, "second-secret-" + "y" * 40):
+        with app_config(app, SECRET_KEY=secret), app.test_request_context("/get-in-touch", method="POST", data={"email": address}):
+            keys.append(admission.identity_key())
+    bare = hashlib.sha256(address.encode()).hexdigest()[:32]
+    assert all(key.startswith("public-form-identity:") for key in keys)
+    assert bare not in keys[0]
+    assert keys[0] != keys[1]
 
 
 # --- two processes, one budget ----------------------------------------------------------------
