@@ -106,6 +106,21 @@ def test_held_sends_are_filed_in_order_each_once(app, public):
     assert count(HeldPost) == 0
 
 
+def test_a_held_send_is_thanked_with_a_reference_no_inquiry_has(public, monkeypatch):
+    # The family keeps the reference they were shown: filing must not have to give theirs another.
+    earlier = _send(public, 0)["reference"]
+    picks = iter([earlier, "IM-HELD22"])
+    monkeypatch.setattr("crm.public.services.random_reference", lambda: next(picks))
+    held = _send(public, 1, website="http://cheap-pills.example")
+    assert held["reference"] == "IM-HELD22"
+    assert db.session.scalar(select(HeldPost.reference)) == "IM-HELD22"
+    assert db.session.scalar(select(HeldPost.contact_preference)) is not None
+
+    assert file_held_posts() == (1, 0)
+    assert inquiry_by_reference(held["reference"]).email == "family1@example.org"
+    assert inquiry_by_reference(earlier).email == "family0@example.org"
+
+
 def test_spam_is_held_without_spending_the_budget(public):
     _send(public, 0, website="http://cheap-pills.example")
     _send(public, 1, website="http://cheap-pills.example")
