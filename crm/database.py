@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator, UniqueConstraint, inspect
+from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 View = TypeVar("View", bound=Callable[..., Any])
-M = TypeVar("M")
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -147,19 +146,3 @@ class Base(DeclarativeBase):
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-def as_stored(session: Session, model: type[M], values: dict[str, Any]) -> M:
-    """The ``model`` record whose columns are ``values`` (all of them, as just read from the
-    database or kept from such a read), in ``session`` as if loaded, without a SELECT; the
-    session's own copy if it holds one. For rows read as plain values because building an
-    object for each would cost more than the statement, when one of them is then needed."""
-    mapper = inspect(model)
-    identity = tuple(values[column.key] for column in mapper.primary_key)
-    held = session.identity_map.get(mapper.identity_key_from_primary_key(identity))
-    if held is not None:
-        return held
-    record = model(**values)
-    make_transient_to_detached(record)
-    session.add(record)
-    return record

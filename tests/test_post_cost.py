@@ -21,7 +21,7 @@ from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
-from crm.models import Contact, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule, Topic
+from crm.models import Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -187,28 +187,6 @@ def test_least_loaded_routing_reads_the_counts(app, world):
     nextone = InquiryFactory(topic=world.home_visits, email="next@example.net")
     assert nextone.assigned_contact_id == world.ned.id
     assert "fewest open inquiries" in nextone.routing_reason
-
-
-def test_routing_reads_the_candidates_as_values(app, world):
-    routing.decide("63857", world.home_visits, "en", NOW)  # the reference data is read and kept
-    db.session.expunge_all()
-    topic = db.session.get(Topic, world.home_visits.id)
-    loaded: list[int] = []
-
-    def note(record, _context) -> None:
-        loaded.append(record.id)
-
-    event.listen(Contact, "load", note)
-    try:
-        with statements() as sent:
-            outcome = routing.decide("63857", topic, "en", NOW)
-            organisation = outcome.chosen.organisation  # read with the candidates
-    finally:
-        event.remove(Contact, "load", note)
-    assert sent == ["SELECT"]
-    assert loaded == []  # no candidate became an object; the chosen one was made from its row
-    assert outcome.chosen.id == outcome.decision.contact.id
-    assert organisation.id == outcome.decision.contact.organisation_id
 
 
 # --- the reference cache --------------------------------------------------------------------

@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from crm import audit
-from crm.database import as_stored
 from crm.extensions import db
 from crm.inquiries.held_posts import held_with_reference
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, random_reference, take_in
@@ -166,10 +165,14 @@ def _load_topic_values() -> dict[int, dict[str, object]]:
 def known_topic(topic_id: int) -> Topic | None:
     """The topic, in this session, from the values this process keeps (crm.reference_cache)
     rather than read again: a post names one and needs it for routing and its emails."""
+    in_session = db.session.identity_map.get(db.session.identity_key(Topic, topic_id))
     values = cached("topic-values", _load_topic_values).get(topic_id)
-    if values is None:
-        return db.session.get(Topic, topic_id)
-    return as_stored(db.session(), Topic, values)
+    if in_session is not None or values is None:
+        return in_session or db.session.get(Topic, topic_id)
+    topic = Topic(**values)
+    make_transient_to_detached(topic)
+    # Taken into the session as read, without a SELECT.
+    return db.session.merge(topic, load=False)
 
 
 def inquiry_details(

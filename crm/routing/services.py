@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import joinedload, selectinload
 
-from crm.database import as_stored
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
@@ -178,58 +175,39 @@ def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, i
 def candidate_for(contact: Contact, open_inquiries: int = 0, topic_ids: frozenset[int] | None = None) -> Candidate:
     """The routing engine's view of a contact; ``topic_ids`` default to the contact's own
     (routing passes them from its per-process cache, so as not to load each contact's)."""
-    values = {name: getattr(contact, name) for name in _CANDIDATE_FIELDS}
-    return _candidate(
-        values,
-        contact.organisation.name if contact.organisation else None,
+    return Candidate(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        organisation_id=contact.organisation_id,
+        organisation_name=contact.organisation.name if contact.organisation else None,
+        active=contact.active,
+        accepts_inquiries=contact.accepts_inquiries,
+        languages=frozenset(contact.languages or []),
+        away_from=contact.away_from,
+        away_until=contact.away_until,
         open_inquiries=open_inquiries,
+        last_assigned_at=contact.last_assigned_at,
         topic_ids=frozenset(topic.id for topic in contact.topics) if topic_ids is None else topic_ids,
     )
 
 
-_CANDIDATE_FIELDS = (
-    "id", "name", "email", "organisation_id", "active", "accepts_inquiries", "languages", "away_from", "away_until",
-    "last_assigned_at",
-)  # fmt: skip
-
-
-def _candidate(
-    contact: dict[str, object], organisation_name: str | None, *, open_inquiries: int, topic_ids: frozenset[int]
-) -> Candidate:
-    """A Candidate from a contact's values (a record's, or a row's)."""
-    return Candidate(
-        id=contact["id"],
-        name=contact["name"],
-        email=contact["email"],
-        organisation_id=contact["organisation_id"],
-        organisation_name=organisation_name,
-        active=contact["active"],
-        accepts_inquiries=contact["accepts_inquiries"],
-        languages=frozenset(contact["languages"] or []),
-        away_from=contact["away_from"],
-        away_until=contact["away_until"],
-        open_inquiries=open_inquiries,
-        last_assigned_at=contact["last_assigned_at"],
-        topic_ids=topic_ids,
-    )
-
-
-def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None, dict[int, CandidateRow]]:
+def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None, dict[int, Contact]]:
     """The contacts any rule could pick (named targets, members of target organisations) and
     the fallback contact, as they are now, in one statement: whether they are available,
     the languages they speak, their open inquiries (counted over the assignee index, theirs
-    alone) and when they were last assigned one; and their rows, by id (chosen_record)."""
+    alone) and when they were last assigned one; and their records, by id."""
     open_count = (
         select(func.count())
         .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
         .correlate(Contact)
         .scalar_subquery()
     )
-    # Whole rows, with their organisation, as values: the chosen one becomes a record without
-    # reading it again (chosen_record); an object for every candidate cost more than the read.
+    # Whole contacts, with their organisation, so that storing the choice (apply_decision)
+    # finds the chosen one in the session instead of reading it again.
     rows = db.session.execute(
-        select(*(attribute.columns[0] for attribute in _CONTACT_ATTRIBUTES + _ORGANISATION_ATTRIBUTES), open_count)
-        .outerjoin(Organisation, Contact.organisation_id == Organisation.id)
+        select(Contact, open_count)
+        .options(joinedload(Contact.organisation))
         .where(
             Contact.id.in_(setup.named_contact_ids)
             | Contact.organisation_id.in_(setup.organisation_ids)
@@ -237,51 +215,14 @@ def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | 
         )
         .order_by(Contact.id)
     ).all()
-    candidates, fallback, records = [], None, {}
-    joined = len(_CONTACT_ATTRIBUTES)  # where the organisation's columns begin (its id first)
-    for row in rows:
-        record = CandidateRow(
-            contact={attribute.key: row[index] for index, attribute in enumerate(_CONTACT_ATTRIBUTES)},
-            organisation=(
-                {attribute.key: row[joined + index] for index, attribute in enumerate(_ORGANISATION_ATTRIBUTES)}
-                if row[joined] is not None
-                else None
-            ),
-        )
-        contact = record.contact
-        candidate = _candidate(
-            contact,
-            record.organisation["name"] if record.organisation else None,
-            open_inquiries=row[-1],
-            topic_ids=setup.contact_topics.get(contact["id"], frozenset()),
-        )
-        if contact["is_inquiry_fallback"] and fallback is None:
+    candidates, fallback = [], None
+    for contact, open_inquiries in rows:
+        candidate = candidate_for(contact, open_inquiries, setup.contact_topics.get(contact.id, frozenset()))
+        if contact.is_inquiry_fallback and fallback is None:
             fallback = candidate
         if candidate.id in setup.named_contact_ids or candidate.organisation_id in setup.organisation_ids:
             candidates.append(candidate)
-        records[contact["id"]] = record
-    return candidates, fallback, records
-
-
-@dataclass(frozen=True)
-class CandidateRow:
-    """A candidate's row and its organisation's, as values (fresh_candidates)."""
-
-    contact: dict[str, object]
-    organisation: dict[str, object] | None
-
-
-_CONTACT_ATTRIBUTES = tuple(sa_inspect(Contact).column_attrs)
-_ORGANISATION_ATTRIBUTES = tuple(sa_inspect(Organisation).column_attrs)
-
-
-def chosen_record(row: CandidateRow) -> Contact:
-    """The chosen contact as a record in the session, with its organisation, as the row read them."""
-    contact = as_stored(db.session(), Contact, row.contact)
-    if row.organisation is not None and "organisation" not in contact.__dict__:
-        # As loaded, not as a change; and held by the contact, or the session would let it go.
-        set_committed_value(contact, "organisation", as_stored(db.session(), Organisation, row.organisation))
-    return contact
+    return candidates, fallback, {contact.id: contact for contact, _open_inquiries in rows}
 
 
 def backups(rules: list[Rule]) -> dict[int, int]:
@@ -318,8 +259,7 @@ def decide(
     if fallback is None:
         raise NoFallbackContact(NO_FALLBACK)
     decision = route(request, list(setup.rules), candidates, fallback, now, backups=setup.backups, excluded=excluded)
-    row = records.get(decision.contact.id)
-    return RoutingOutcome(place=place, decision=decision, chosen=chosen_record(row) if row is not None else None)
+    return RoutingOutcome(place=place, decision=decision, chosen=records.get(decision.contact.id))
 
 
 def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
