@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapper, RelationshipProperty, Session, selectinload
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
+from crm.models.held_post import HeldPost
 from crm.models.second_factor import RecoveryCode, UserSecondFactor
 from crm.models.user import User
 from crm.models.user_session import UserSession
@@ -90,7 +91,10 @@ def _changed_fields(obj: Any) -> dict[str, list[Any]]:
 # Sessions are sign-ins, not records anyone edits: what ends them (a deactivation, a
 # password change) is audited on the user. So are second factors and recovery codes, by
 # events that say what happened (crm.auth.second_factor) and never carry the secrets.
-NOT_AUDITED = (AuditEvent, UserSession, UserSecondFactor, RecoveryCode)
+# A held Get in Touch send is a copy, on its way to being an inquiry whose own entries record
+# it (and are scrubbed by the retention purge); entries of its own would keep what a family
+# wrote out of the purge's reach.
+NOT_AUDITED = (AuditEvent, UserSession, UserSecondFactor, RecoveryCode, HeldPost)
 
 
 def _is_audited(obj: Any) -> bool:

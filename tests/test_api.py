@@ -16,11 +16,13 @@ from crm.api import paging
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries import intake
-from crm.inquiries.intake import InquiryDetails
+from crm.inquiries.held_posts import file_held_posts
+from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails
 from crm.models import (
     ApiToken,
     AuditEvent,
     Grant,
+    HeldPost,
     Inquiry,
     InquiryEventKind,
     Interaction,
@@ -397,13 +399,52 @@ def test_inquiry_from_another_site_is_checked_as_the_form(app: Flask, client: Fl
         assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
 
 
+def _filed(response) -> Inquiry:
+    """The inquiry a submission became, once the job runner filed what was held."""
+    file_held_posts()
+    return db.session.scalar(select(Inquiry).where(Inquiry.reference == response.get_json()["reference"]))
+
+
 def test_honeypot_keeps_it_as_spam(app: Flask, client: FlaskClient) -> None:
     with public_site(app):
         response = client.post(f"{API}/inquiries", json=_submission(website="http://spam.example"))
 
         assert response.status_code == 201
-        inquiry = db.session.scalar(select(Inquiry).where(Inquiry.reference == response.get_json()["reference"]))
-        assert inquiry.is_spam
+        # Held before any routing work, as the form's spam is.
+        assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
+        assert db.session.scalar(select(func.count()).select_from(HeldPost)) == 1
+        assert _filed(response).is_spam
+
+
+def test_a_submission_beyond_the_routing_budget_is_held_then_filed(app: Flask, client: FlaskClient) -> None:
+    with public_site(app, PUBLIC_FORM_ROUTING_BUDGET="1 per hour"):
+        routed = client.post(f"{API}/inquiries", json=_submission(message="The first one."))
+        held = client.post(f"{API}/inquiries", json=_submission(message="The second one."))
+
+        assert routed.status_code == held.status_code == 201
+        assert db.session.scalar(select(Inquiry).where(Inquiry.reference == routed.get_json()["reference"])) is not None
+        # Thanked at once with its reference, naming the initiative: nothing is routed yet.
+        assert held.get_json()["organisation"] == INITIATIVE_NAME
+        assert db.session.scalar(select(Inquiry).where(Inquiry.reference == held.get_json()["reference"])) is None
+        inquiry = _filed(held)
+        assert inquiry.assigned_contact is not None
+        assert inquiry.message == "The second one."
+
+
+def test_one_email_address_from_many_client_addresses_meets_its_own_limit(app: Flask, client: FlaskClient) -> None:
+    with public_site(app, PUBLIC_FORM_IDENTITY_RATE_LIMIT="1 per hour"):
+        statuses = [
+            client.post(
+                f"{API}/inquiries",
+                json=_submission(email="Same.Bot@example.org" if number else "same.bot@example.org", message=f"Bot {number}."),
+                environ_overrides={"REMOTE_ADDR": f"198.51.100.{number + 1}"},
+            ).status_code
+            for number in range(2)
+        ]
+        other = client.post(f"{API}/inquiries", json=_submission(email="another@example.org"), environ_overrides={"REMOTE_ADDR": "198.51.100.2"})
+
+    assert statuses == [201, 429]
+    assert other.status_code == 201
 
 
 @pytest.mark.parametrize(("seconds", "spam"), [(0.4, True), (2.9, True), (3, False), (3600 * 24 * 30, False), (1e300, False)])
@@ -412,7 +453,7 @@ def test_a_form_sent_too_fast_is_kept_as_spam(app: Flask, client: FlaskClient, s
         response = client.post(f"{API}/inquiries", json=_submission(form_seconds=seconds))
 
         assert response.status_code == 201, response.get_json()
-        inquiry = db.session.scalar(select(Inquiry).where(Inquiry.reference == response.get_json()["reference"]))
+        inquiry = _filed(response)
         assert inquiry.is_spam is spam
         if spam:
             assert f"Sent {seconds:.1f} s after the form was shown" in inquiry.spam_reason

@@ -30,6 +30,7 @@ from crm.models import (
     Contact,
     ContactAttempt,
     GrantReport,
+    HeldPost,
     InquiryPass,
     PassReason,
     Role,
@@ -67,6 +68,10 @@ def rows(app, world) -> dict[str, object]:
     )
     attempt = ContactAttempt(inquiry=inquiry, method=AttemptMethod.CALL)
     db.session.add(attempt)
+    held = HeldPost(
+        reference="BX-SWEEP01", received_at=datetime.now(UTC), name="Alex", email="alex@example.net", message="Hi"
+    )
+    db.session.add(held)
     db.session.commit()
     return {
         "attempt": attempt.id,
@@ -84,6 +89,7 @@ def rows(app, world) -> dict[str, object]:
         "token": invitation.id,
         "pass": passed.id,
         "topic": world.home_visits.id,
+        "held": held.id,
     }
 
 
@@ -172,6 +178,17 @@ INVALID_WRITES = [
         "UPDATE topics SET acceptance_hours = 0 WHERE id = :topic",
     ),
     (
+        "a held send's contact preference",
+        "ck_held_posts_contact_preference",
+        "UPDATE held_posts SET contact_preference = 'fax' WHERE id = :held",
+    ),
+    ("a held send's language", "ck_held_posts_language", "UPDATE held_posts SET language = 'fr' WHERE id = :held"),
+    (
+        "a held send's attempts below none",
+        "ck_held_posts_attempts_not_negative",
+        "UPDATE held_posts SET attempts = -1 WHERE id = :held",
+    ),
+    (
         "an interaction kind",
         "ck_interactions_kind",
         "UPDATE interactions SET kind = 'telegram' WHERE id = :interaction",
@@ -224,6 +241,8 @@ def test_every_enum_column_and_every_rule_of_this_kind_is_in_the_sweep():
     }
     named |= {
         "ck_inquiries_language",
+        "ck_held_posts_language",
+        "ck_held_posts_attempts_not_negative",
         "ck_inquiries_closed_outcome",
         "ck_inquiries_reachable",
         "ck_grants_amount_positive",

@@ -25,7 +25,7 @@ from crm.inquiries import held_posts
 from crm.inquiries.held_posts import file_held_posts
 from crm.jobs.catalogue import jobs_named
 from crm.jobs.runner import Outcome, run_jobs
-from crm.models import EmailKind, HeldPost, Inquiry, OutboundEmail
+from crm.models import AuditEvent, EmailKind, HeldPost, Inquiry, OutboundEmail
 from crm.models.inquiry_status import InquiryStatus
 from crm.public import admission
 from tests.fixtures_world import count
@@ -371,3 +371,18 @@ def test_the_runner_warns_of_an_old_backlog_without_what_was_sent(app, client, c
     for private in ("Waiting Family", "waiting2@example.org", "private", "IM-WAIT02"):
         assert private not in warning
     assert client.get("/healthz").status_code == 200
+
+
+def test_filing_a_held_send_leaves_no_copy_of_it_in_the_audit_trail(public, monkeypatch):
+    # The inquiry's own entries hold what was sent, and the retention purge scrubs those; an
+    # entry for the held row would keep a copy out of its reach.
+    _send(public, 0)
+    _send(public, 1)
+    _send(public, 2)
+    _send(public, 3, website="http://cheap-pills.example")
+    _failing_for(monkeypatch, "family3@example.org", ValueError("broken"))
+    for _ in range(held_posts.MAX_ATTEMPTS):
+        file_held_posts()
+    assert count(HeldPost) == 0
+    entries = db.session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "HeldPost")).all()
+    assert entries == []

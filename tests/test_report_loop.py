@@ -285,6 +285,24 @@ def test_passes_at_the_edges_of_the_period_count_with_their_inquiry(world, manag
     assert figures.counts.overall.passes[PassReason.LANGUAGE] == 0
 
 
+def test_an_inquiry_with_neither_wait_stored_is_measured_once_for_each(world, manager):
+    """Accepted and answered before either wait's hours were stored: the report measures both
+    now, each in its own figures (crm.reports.timed reads them in one statement)."""
+    inquiry = factories.InquiryFactory(now=MONDAY, topic=world.doulas)
+    accepting.accept(inquiry, manager, MONDAY + timedelta(hours=2))
+    inquiry_actions.log_response(inquiry, "We called.", "phone", manager, MONDAY + timedelta(hours=3))
+    inquiry.accepted_after_hours = None
+    inquiry.first_response_hours = None
+    db.session.commit()
+
+    figures = assert_loop_matches_recount()
+    responses = services.response_breakdown(PERIOD, AS_OF)
+
+    assert figures.acceptance.overall == loop.AcceptanceFigures(1, pytest.approx(2.0), pytest.approx(2.0))
+    assert (responses.overall.count, responses.overall.median) == (1, pytest.approx(3.0))
+    assert responses == reference.breakdown_of(reference.responses(PERIOD), reference.misses(PERIOD, AS_OF))
+
+
 # --- the page, the CSV and who may read them -------------------------------------------------------
 
 

@@ -135,7 +135,8 @@ SUBMIT_INQUIRY = {
     "summary": "Send an inquiry from another site",
     "description": (
         "No token: this is the Get in Touch form for other sites. The same checks, routing, "
-        "duplicate and spam rules and rate limits as the form. Browsers may call it from the "
+        "duplicate and spam rules, rate limits and flood control as the form (a submission held in a "
+        "flood is routed shortly after; the answer then names the initiative). Browsers may call it from the "
         "origins the foundation configured (CORS)."
     ),
     "tags": ["inquiries"],

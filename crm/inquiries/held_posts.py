@@ -27,7 +27,7 @@ from crm import audit, logs, outage
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, dedupe_key, new_reference, set_due, take_in
-from crm.models import HeldPost, Inquiry, InquiryEventKind, InquirySource, Topic, User
+from crm.models import AuditEvent, HeldPost, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus
 
@@ -198,13 +198,25 @@ def backlog() -> Backlog:
     return Backlog(waiting=waiting, oldest_received_at=oldest, given_up=given_up)
 
 
-def try_again(actor: User) -> int:
+def try_again(actor: User, now: datetime | None = None) -> int:
     """Have the held sends that were given up tried again from the next run, with a fresh
-    count of tries; commits, with an audit entry each. Returns how many."""
+    count of tries; commits. Returns how many. Held sends are not audited (crm.audit), so
+    each gets an entry of its own here, naming the field changed and nothing that was sent."""
     given_up = db.session.scalars(select(HeldPost).where(HeldPost.attempts >= MAX_ATTEMPTS)).all()
+    when = now or utcnow()
     for held in given_up:
+        db.session.add(
+            AuditEvent(
+                occurred_at=when,
+                actor_id=actor.id,
+                action="update",
+                entity_type="HeldPost",
+                entity_id=str(held.id),
+                changes={"attempts": [held.attempts, 0]},
+            )
+        )
         held.attempts = 0
-    audit.commit(actor)
+    db.session.commit()
     return len(given_up)
 
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.database import UTCDateTime, enum_column
+from crm.database import UTCDateTime, enum_column, one_of
 from crm.extensions import db
+from crm.languages import CODES
 from crm.models.contact_preference import ContactPreference
 
 
@@ -19,6 +20,12 @@ class HeldPost(db.Model):
     meanwhile only leaves the inquiry without one."""
 
     __tablename__ = "held_posts"
+    __table_args__ = (
+        # A held send becomes an inquiry, whose language CHECK (ck_inquiries_language) would
+        # refuse it at filing time, after the family was thanked: refuse it when it is held.
+        CheckConstraint(one_of("language", CODES), name="language"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)  # filing order: first held, first filed
     # The reference the sender was shown; the inquiry keeps it.

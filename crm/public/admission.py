@@ -48,11 +48,20 @@ def identity_rate_limit() -> str:
 
 
 def identity_key() -> str:
-    """Sends that went through, per email address typed in (or, without one, per phone
+    """Sends that went through (the form's and the JSON API's), per email address typed in (or, without one, per phone
     number's digits): a bot farm reusing one identity from many addresses. Hashed, so that
     what a family wrote never reaches the limiter's storage; without either, the client's
     address (the form refuses such a send anyway)."""
-    email = (request.form.get("email") or "").strip().lower()
-    digits = "".join(char for char in request.form.get("phone") or "" if char.isdigit())
+    email = _sent("email").strip().lower()
+    digits = "".join(char for char in _sent("phone") if char.isdigit())
     who = email or (f"tel:{digits}" if digits else f"addr:{get_remote_address() or ''}")
     return "public-form-identity:" + hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
+def _sent(name: str) -> str:
+    """A field of the send: the form's, or the JSON API's (POST /api/v1/inquiries)."""
+    value = request.form.get(name)
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""

@@ -153,7 +153,7 @@ def _unmeasured(period: Period, wait: str, ended_at: ColumnElement[Any], hours: 
     )
 
 
-def waits_measured_now(period: Period) -> list[tuple[str | None, str, float, float | None, float | None]]:
+def waits_measured_now(period: Period) -> list[tuple[str | None, str, int, float | None, float | None]]:
     """The period's responses and acceptances whose hours were not stored, measured by today's
     holiday calendar of the organisation each inquiry is with, as stored_waits' rows (one row
     per wait: an inquiry missing both has two)."""
@@ -166,13 +166,13 @@ def waits_measured_now(period: Period) -> list[tuple[str | None, str, float, flo
     if not found:
         return []
     by_organisation = calendars.calendars_for({row.organisation_id for row in found})
-    measured: list[tuple[str | None, str, float, float | None, float | None]] = []
+    measured: list[tuple[str | None, str, int, float | None, float | None]] = []
     for wait, county, language, target, received, ended, organisation in found:
         hours = business_hours_between(received, ended, by_organisation[organisation])
         if wait == "response":
-            measured.append((county, language, float(target), hours, None))
+            measured.append((county, language, target, hours, None))
         else:
-            measured.append((county, language, float(target), None, hours))
+            measured.append((county, language, target, None, hours))
     return measured
 
 
