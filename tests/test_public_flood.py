@@ -88,14 +88,16 @@ def test_held_sends_are_filed_in_order_each_once(app, public):
     with app_config(app, PUBLIC_FORM_ROUTING_BUDGET="1 per hour"):
         _send(public, 0)
         references = [_send(public, number)["reference"] for number in range(1, 5)]
-        # The same family pressing send twice: one inquiry, as for sends routed at once.
+        # The same family pressing send twice: one send, thanked with the first one's
+        # reference, as for sends routed at once.
         again = public.post("/get-in-touch", data=valid_form(public, email="family4@example.org", message="Question 4 about help near us."))
         assert again.status_code == 302
+        assert confirmation_in_session(public)["reference"] == references[-1]
         spam_reference = _send(public, 5, website="http://cheap-pills.example")["reference"]
-    assert count(HeldPost) == 6
+    assert count(HeldPost) == 5
 
     assert file_held_posts(limit=2) == (2, 0)
-    assert file_held_posts() == (4, 0)
+    assert file_held_posts() == (3, 0)
     assert file_held_posts() == (0, 0)
 
     filed = [inquiry_by_reference(reference) for reference in references]
@@ -119,6 +121,16 @@ def test_a_held_send_is_thanked_with_a_reference_no_inquiry_has(public, monkeypa
     assert file_held_posts() == (1, 0)
     assert inquiry_by_reference(held["reference"]).email == "family1@example.org"
     assert inquiry_by_reference(earlier).email == "family0@example.org"
+
+
+def test_the_same_words_again_beyond_the_budget_are_thanked_as_the_routed_send(app, public):
+    # Not held, to be filed later as a duplicate under a reference that would name nothing.
+    first = _send(public, 0)["reference"]
+    _send(public, 1)
+    again = _send(public, 0)  # the budget of two is spent
+    assert again["reference"] == first
+    assert count(HeldPost) == 0
+    assert count(Inquiry) == 2
 
 
 def test_spam_is_held_without_spending_the_budget(public):

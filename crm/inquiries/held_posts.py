@@ -21,12 +21,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, insert, literal, select, update
+from sqlalchemy import exists, func, insert, literal, or_, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries.intake import InquiryDetails, dedupe_key, new_reference, set_due, take_in
+from crm.inquiries.intake import (
+    InquiryDetails,
+    dedupe_key,
+    new_reference,
+    recent_duplicate,
+    set_due,
+    take_in,
+    window_start,
+)
 from crm.models import AuditEvent, HeldPost, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus
@@ -46,17 +54,39 @@ def held_with_reference(reference: str) -> HeldPost | None:
     return db.session.scalar(select(HeldPost).where(HeldPost.reference == reference))
 
 
-def insert_unless_in_use(values: dict[str, object]) -> bool:
+def insert_unless_in_use(values: dict[str, object], since: datetime) -> bool:
     """Insert a held send, in one statement that reads nothing beforehand, unless its
-    reference is an inquiry's already; False then (the caller picks another). The family is
-    shown the reference at once, so it must be theirs when the send is filed: filing it under
-    another would leave them a reference that names someone else's request. (One held send's
-    reference against another's: the unique index.)"""
+    reference is an inquiry's already, or the same words from the same sender (its
+    ``dedupe_key``) came since ``since``, as an inquiry or as a send held already; False then,
+    for the caller to find out which (earlier_send). The family is shown the reference at
+    once, so it must be the one their request is filed under: a reference in use would be
+    replaced at filing, and a second send of the same words filed as the first one, leaving
+    the family a reference that names nothing (or someone else's request). One held send's
+    reference against another's: the unique index."""
     table = HeldPost.__table__
     row = select(*(literal(value, table.c[name].type) for name, value in values.items()))
-    in_use = exists().where(Inquiry.reference == values["reference"])
-    statement = insert(table).from_select(list(values), row.where(~in_use)).returning(table.c.id)
+    refused = exists().where(Inquiry.reference == values["reference"])
+    if key := values.get("dedupe_key"):
+        refused = or_(
+            refused,
+            exists().where(Inquiry.dedupe_key == key, Inquiry.received_at >= since),
+            exists().where(HeldPost.dedupe_key == key, HeldPost.received_at >= since),
+        )
+    statement = insert(table).from_select(list(values), row.where(~refused)).returning(table.c.id)
     return db.session.scalar(statement) is not None
+
+
+def earlier_send(key: str, now: datetime) -> Inquiry | HeldPost | None:
+    """The first send of the same words within the duplicate window: an inquiry, or else a
+    send still held. None without a key."""
+    if not key:
+        return None
+    return recent_duplicate(key, now) or db.session.scalar(
+        select(HeldPost)
+        .where(HeldPost.dedupe_key == key, HeldPost.received_at >= window_start(now))
+        .order_by(HeldPost.id)
+        .limit(1)
+    )
 
 
 def details_of(held: HeldPost) -> InquiryDetails:

@@ -99,14 +99,14 @@ def set_due(inquiry: Inquiry) -> None:
     inquiry.due_at = calendars.due_at(inquiry)
 
 
-def _window_start(now: datetime) -> datetime:
+def window_start(now: datetime) -> datetime:
     return now - timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
 
 
 def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
     return db.session.scalar(
         select(Inquiry)
-        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= _window_start(now))
+        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= window_start(now))
         .order_by(Inquiry.id)
         .limit(1)
     )
@@ -115,7 +115,7 @@ def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
 def duplicate_or_taken(key: str, reference: str, now: datetime) -> tuple[Inquiry | None, bool]:
     """In one statement: the first inquiry with this dedupe key within the window (None
     without a key or such an inquiry), and whether ``reference`` is in use already."""
-    since = _window_start(now)
+    since = window_start(now)
     found = Inquiry.reference == reference
     if key:
         found = or_(found, and_(Inquiry.dedupe_key == key, Inquiry.received_at >= since))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.database import UTCDateTime, enum_column, one_of
@@ -25,6 +25,7 @@ class HeldPost(db.Model):
         # refuse it at filing time, after the family was thanked: refuse it when it is held.
         CheckConstraint(one_of("language", CODES), name="language"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_held_posts_dedupe", "dedupe_key", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)  # filing order: first held, first filed
@@ -43,6 +44,9 @@ class HeldPost(db.Model):
     message: Mapped[str] = mapped_column(Text)
     # Why it was taken for a bot (crm.public.spam.spam_reason); empty: filed and routed as usual.
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
+    # The duplicate check's key (crm.inquiries.intake.dedupe_key): the same words sent again
+    # while the first send is held are that send, thanked with its reference.
+    dedupe_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # Failed tries to file it (a lost database connection does not count); after
     # crm.inquiries.held_posts.MAX_ATTEMPTS it is filed for routing by hand instead.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -11,8 +11,8 @@ from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.inquiries.held_posts import held_with_reference, insert_unless_in_use
-from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, random_reference, take_in
+from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
+from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, dedupe_key, random_reference, take_in, window_start
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
@@ -253,9 +253,16 @@ class Sending:
         # A second attempt finds the first one's row if its COMMIT went through unanswered.
         if self.reference is not None and held_with_reference(self.reference) is not None:
             return held_confirmation(self.reference, fields)
+        key = dedupe_key(fields["email"], fields["message"], fields["phone"])
         self.reference = self.reference or random_reference()
-        values = {"reference": self.reference, "received_at": self.now, "spam_reason": spam_reason[:200], **fields}
-        while not insert_unless_in_use(values):
+        values = {"reference": self.reference, "received_at": self.now, "spam_reason": spam_reason[:200], "dedupe_key": key, **fields}
+        while not insert_unless_in_use(values, window_start(self.now)):
+            # Read only when refused: the same words sent already are thanked as that send.
+            earlier = earlier_send(key, self.now)
+            if isinstance(earlier, Inquiry):
+                return confirmation_for(earlier, self.now)
+            if earlier is not None:
+                return held_confirmation(earlier.reference, fields)
             self.reference = values["reference"] = random_reference()
         db.session.commit()
         return held_confirmation(self.reference, fields)
