@@ -4,6 +4,7 @@ email address or phone number (crm.public.admission, crm.inquiries.held_posts)."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -103,6 +104,21 @@ def test_held_sends_are_filed_in_order_each_once(app, public):
     assert inquiry_by_reference(spam_reference).status is InquiryStatus.SPAM
     assert count(Inquiry) == 1 + 4 + 1
     assert count(HeldPost) == 0
+
+
+def test_a_held_send_is_thanked_with_a_reference_no_inquiry_has(public, monkeypatch):
+    # The family keeps the reference they were shown: filing must not have to give theirs another.
+    earlier = _send(public, 0)["reference"]
+    picks = iter([earlier, "IM-HELD22"])
+    monkeypatch.setattr("crm.public.services.random_reference", lambda: next(picks))
+    held = _send(public, 1, website="http://cheap-pills.example")
+    assert held["reference"] == "IM-HELD22"
+    assert db.session.scalar(select(HeldPost.reference)) == "IM-HELD22"
+    assert db.session.scalar(select(HeldPost.contact_preference)) is not None
+
+    assert file_held_posts() == (1, 0)
+    assert inquiry_by_reference(held["reference"]).email == "family1@example.org"
+    assert inquiry_by_reference(earlier).email == "family0@example.org"
 
 
 def test_spam_is_held_without_spending_the_budget(public):
@@ -282,6 +298,20 @@ def test_one_phone_number_without_an_email_meets_the_limit_too(app, public):
             for number, phone in enumerate(["(573) 555-0142", "573.555.0142"])
         ]
     assert statuses == [302, 429]
+
+
+def test_the_identity_key_is_keyed_with_the_secret_not_a_bare_digest_of_the_address(app):
+    # A bare SHA-256 of an email address or phone number in the limiter's storage is undone
+    # by hashing a list of guesses; one keyed with the app's secret is not.
+    address = "family@example.org"
+    keys = []
+    for secret in ("first-secret-" + "x" * 40, "second-secret-" + "y" * 40):
+        with app_config(app, SECRET_KEY=secret), app.test_request_context("/get-in-touch", method="POST", data={"email": address}):
+            keys.append(admission.identity_key())
+    bare = hashlib.sha256(address.encode()).hexdigest()[:32]
+    assert all(key.startswith("public-form-identity:") for key in keys)
+    assert bare not in keys[0]
+    assert keys[0] != keys[1]
 
 
 # --- two processes, one budget ----------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, insert, literal, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
@@ -44,6 +44,19 @@ DEFAULT_WARN_MINUTES = 5
 
 def held_with_reference(reference: str) -> HeldPost | None:
     return db.session.scalar(select(HeldPost).where(HeldPost.reference == reference))
+
+
+def insert_unless_in_use(values: dict[str, object]) -> bool:
+    """Insert a held send, in one statement that reads nothing beforehand, unless its
+    reference is an inquiry's already; False then (the caller picks another). The family is
+    shown the reference at once, so it must be theirs when the send is filed: filing it under
+    another would leave them a reference that names someone else's request. (One held send's
+    reference against another's: the unique index.)"""
+    table = HeldPost.__table__
+    row = select(*(literal(value, table.c[name].type) for name, value in values.items()))
+    in_use = exists().where(Inquiry.reference == values["reference"])
+    statement = insert(table).from_select(list(values), row.where(~in_use)).returning(table.c.id)
+    return db.session.scalar(statement) is not None
 
 
 def details_of(held: HeldPost) -> InquiryDetails:

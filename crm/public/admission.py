@@ -14,6 +14,7 @@ behind a queue of routed ones.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 
 from flask import current_app, request
@@ -49,13 +50,15 @@ def identity_rate_limit() -> str:
 
 def identity_key() -> str:
     """Sends that went through (the form's and the JSON API's), per email address typed in (or, without one, per phone
-    number's digits): a bot farm reusing one identity from many addresses. Hashed, so that
-    what a family wrote never reaches the limiter's storage; without either, the client's
-    address (the form refuses such a send anyway)."""
+    number's digits): a bot farm reusing one identity from many addresses. Keyed with the
+    app's secret, so that what a family wrote never reaches the limiter's storage: a bare
+    digest of an address or a phone number is undone by hashing guesses; without either,
+    the client's address (the form refuses such a send anyway)."""
     email = _sent("email").strip().lower()
     digits = "".join(char for char in _sent("phone") if char.isdigit())
     who = email or (f"tel:{digits}" if digits else f"addr:{get_remote_address() or ''}")
-    return "public-form-identity:" + hashlib.sha256(who.encode()).hexdigest()[:32]
+    digest = hmac.new(current_app.secret_key.encode(), who.encode(), hashlib.sha256).hexdigest()
+    return "public-form-identity:" + digest[:32]
 
 
 def _sent(name: str) -> str:

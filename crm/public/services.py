@@ -11,12 +11,11 @@ from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from crm import audit
 from crm.extensions import db
-from crm.inquiries.held_posts import held_with_reference
+from crm.inquiries.held_posts import held_with_reference, insert_unless_in_use
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, random_reference, take_in
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
-    HeldPost,
     Inquiry,
     InquirySource,
     Organisation,
@@ -254,10 +253,10 @@ class Sending:
         # A second attempt finds the first one's row if its COMMIT went through unanswered.
         if self.reference is not None and held_with_reference(self.reference) is not None:
             return held_confirmation(self.reference, fields)
-        # Checked against the references in use when filed; a clash, unlikely as it is, gives
-        # the inquiry another, which its acknowledgement then carries.
         self.reference = self.reference or random_reference()
-        db.session.add(HeldPost(reference=self.reference, received_at=self.now, spam_reason=spam_reason[:200], **fields))
+        values = {"reference": self.reference, "received_at": self.now, "spam_reason": spam_reason[:200], **fields}
+        while not insert_unless_in_use(values):
+            self.reference = values["reference"] = random_reference()
         db.session.commit()
         return held_confirmation(self.reference, fields)
 
