@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -211,7 +212,9 @@ def commit(actor: User | None) -> None:
     session.commit()
 
 
-def insert_rows(model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
+def insert_rows(
+    model: type[Any], rows: list[dict[str, Any]], *, filled: Callable[[str, Any], None] | None = None
+) -> list[int]:
     """Insert new rows of ``model`` in one statement, without ORM objects, and note them for
     the trail as a flush notes a new object; returns their ids, in order.
 
@@ -222,7 +225,12 @@ def insert_rows(model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     mapper = inspect(model)
+    given = rows
     rows = [_with_defaults(mapper, row) for row in rows]
+    if filled is not None:
+        [row] = rows
+        for name in row.keys() - given[0].keys():
+            filled(name, row[name])
     # On the table, not the class: the ORM's bulk insert would add its own bookkeeping.
     statement = insert(mapper.local_table).returning(mapper.primary_key[0], sort_by_parameter_order=True)
     ids = list(db.session.scalars(statement, rows))

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
 
 from crm import reference_cache
 from crm.extensions import db
@@ -21,7 +22,7 @@ from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
-from crm.models import Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
+from crm.models import AuditEvent, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -98,6 +99,34 @@ def test_a_post_inserts_into_each_table_once(app, client, world):
     assert kinds == ["received", "routed", "email_queued", "email_queued"]
     emails = db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.inquiry_id == inquiry.id))
     assert sorted(emails) == ["contact_notice", "requester_ack"]
+
+
+def test_a_post_leaves_only_the_contacts_turn_to_the_unit_of_work(app, client, world):
+    """The inquiry, its timeline, its emails and the audit entries are inserted as values
+    (crm.audit.insert_rows); only the contact's last assignment is flushed as a change."""
+    flushed: list[str] = []
+
+    def note(session, _context, _instances) -> None:
+        flushed.extend(type(record).__name__ for record in session.new)
+        flushed.extend(type(record).__name__ + " (changed)" for record in session.dirty if session.is_modified(record))
+
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302
+        data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        event.listen(Session, "before_flush", note)
+        try:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+        finally:
+            event.remove(Session, "before_flush", note)
+    assert flushed == ["Contact (changed)"]
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.email == "family1@example.net"))
+    assert inquiry.topic_id == world.home_visits.id
+    assert inquiry.assigned_contact_id in {world.nora.id, world.ned.id}
+    created = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "Inquiry", AuditEvent.entity_id == str(inquiry.id))
+    ).all()
+    assert [entry.action for entry in created] == ["create"]
+    assert created[0].changes["topic_id"] == [None, world.home_visits.id]
 
 
 def test_a_post_takes_its_topic_from_the_reference_cache(app, client, world):

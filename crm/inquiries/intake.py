@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, inspect, or_, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -183,8 +184,10 @@ def take_in(
         logged_by=actor,
         status=InquiryStatus.NEW,
     )
-    db.session.add(inquiry)
     actor_id = actor.id if actor is not None else None
+    # Inserted as values, not flushed (_insert_new): the keys the relationships would give.
+    inquiry.topic_id = details.topic.id if details.topic is not None else None
+    inquiry.logged_by_id = actor_id
     received_how = details.source.label if actor is None else f"{details.source.label}, logged by {actor.name}"
     # The timeline's lines, written after the inquiry (they need its id), all in one statement.
     lines = [(InquiryEventKind.RECEIVED, f"Received ({received_how})", actor_id, {})]
@@ -193,7 +196,7 @@ def take_in(
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
-        db.session.flush()
+        _insert_new(inquiry)
         _write_timeline(inquiry, now, lines, drafts=[])
         return Received(inquiry=inquiry, duplicate=False)
 
@@ -217,7 +220,7 @@ def take_in(
             contact = apply_route(inquiry, outcome, now)
             routed = {"contact_id": contact.id, "rule_id": inquiry.routing_rule_id}
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
-    db.session.flush()  # the inquiry and the contact's turn; the emails' links need its id
+    _insert_new(inquiry)  # the emails' links need its id; the contact's turn is flushed at the commit
     if contact is None:
         drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
     else:
@@ -228,6 +231,17 @@ def take_in(
         ]
     _write_timeline(inquiry, now, lines, drafts=drafts)
     return Received(inquiry=inquiry, duplicate=False)
+
+
+def _insert_new(inquiry: Inquiry) -> None:
+    """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
+    work, and take it into the session as stored: what was set on it stays loaded, the rest
+    (columns the database fills in) is read when first asked for."""
+    mapper = inspect(Inquiry)
+    values = {attribute.key: inquiry.__dict__[attribute.key] for attribute in mapper.column_attrs if attribute.key in inquiry.__dict__}
+    [inquiry.id] = audit.insert_rows(Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value))
+    make_transient_to_detached(inquiry)
+    db.session.add(inquiry)
 
 
 def _write_timeline(
