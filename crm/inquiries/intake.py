@@ -81,14 +81,19 @@ def new_reference() -> str:
             return reference
 
 
-def dedupe_key(email: str, message: str, phone: str = "") -> str:
-    """The same requester and message: by email address, or, for a family who gave none (a
-    call or a text asked for), by the digits of their phone number. Empty when neither is given."""
+def sender_identity(email: str, phone: str) -> str:
+    """Who sent a request: the email address, or, for a family who gave none (a call or a
+    text asked for), the digits of their phone number ("tel:..."). Empty when neither is given."""
     if email.strip():
-        who = email.strip().lower()
-    elif digits := "".join(char for char in phone if char.isdigit()):
-        who = "tel:" + digits
-    else:
+        return email.strip().lower()
+    digits = "".join(char for char in phone if char.isdigit())
+    return "tel:" + digits if digits else ""
+
+
+def dedupe_key(email: str, message: str, phone: str = "") -> str:
+    """The same requester (sender_identity) and message. Empty when neither address nor phone is given."""
+    who = sender_identity(email, phone)
+    if not who:
         return ""
     normalised = who + "\n" + " ".join(message.split()).casefold()
     return hashlib.sha256(normalised.encode()).hexdigest()

@@ -23,6 +23,7 @@ from limits import parse_many
 
 from crm import logs
 from crm.extensions import limiter
+from crm.inquiries.intake import sender_identity
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,7 @@ def identity_key() -> str:
     app's secret, so that what a family wrote never reaches the limiter's storage: a bare
     digest of an address or a phone number is undone by hashing guesses; without either,
     the client's address (the form refuses such a send anyway)."""
-    email = _sent("email").strip().lower()
-    digits = "".join(char for char in _sent("phone") if char.isdigit())
-    who = email or (f"tel:{digits}" if digits else f"addr:{get_remote_address() or ''}")
+    who = sender_identity(_sent("email"), _sent("phone")) or f"addr:{get_remote_address() or ''}"
     digest = hmac.new(current_app.secret_key.encode(), who.encode(), hashlib.sha256).hexdigest()
     return "public-form-identity:" + digest[:32]
 
