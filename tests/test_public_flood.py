@@ -133,6 +133,31 @@ def test_the_same_words_again_beyond_the_budget_are_thanked_as_the_routed_send(a
     assert count(Inquiry) == 2
 
 
+def test_a_send_again_after_one_taken_for_spam_is_not_swallowed_with_it(public):
+    # A family's first send taken for a bot's (sent too fast, say) is filed as spam and never
+    # acknowledged; the same words sent again are theirs, not a duplicate of the spam.
+    spam = _send(public, 0, website="http://cheap-pills.example")["reference"]
+    assert file_held_posts() == (1, 0)
+    again = _send(public, 0)["reference"]
+    assert again != spam
+    inquiry = inquiry_by_reference(again)
+    assert inquiry.status is not InquiryStatus.SPAM
+    assert inquiry.assigned_contact_id is not None
+    assert inquiry_by_reference(spam).status is InquiryStatus.SPAM
+
+
+def test_a_send_again_beyond_the_budget_after_one_taken_for_spam_is_held_and_routed(public):
+    _send(public, 1)
+    _send(public, 2)  # the budget of two is spent
+    spam = _send(public, 0, website="http://cheap-pills.example")["reference"]
+    again = _send(public, 0)["reference"]
+    assert again != spam
+    assert count(HeldPost) == 2
+    assert file_held_posts() == (2, 0)
+    assert inquiry_by_reference(again).assigned_contact_id is not None
+    assert inquiry_by_reference(spam).status is InquiryStatus.SPAM
+
+
 def test_spam_is_held_without_spending_the_budget(public):
     _send(public, 0, website="http://cheap-pills.example")
     _send(public, 1, website="http://cheap-pills.example")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
@@ -31,6 +31,7 @@ from crm.inquiries.intake import (
     dedupe_key,
     new_reference,
     recent_duplicate,
+    repeated_by,
     set_due,
     take_in,
     window_start,
@@ -67,25 +68,29 @@ def insert_unless_in_use(values: dict[str, object], since: datetime) -> bool:
     row = select(*(literal(value, table.c[name].type) for name, value in values.items()))
     refused = exists().where(Inquiry.reference == values["reference"])
     if key := values.get("dedupe_key"):
+        spam = bool(values.get("spam_reason"))
         refused = or_(
             refused,
-            exists().where(Inquiry.dedupe_key == key, Inquiry.received_at >= since),
-            exists().where(HeldPost.dedupe_key == key, HeldPost.received_at >= since),
+            exists().where(repeated_by(key, since, spam=spam)),
+            exists().where(held_repeated_by(key, since, spam=spam)),
         )
     statement = insert(table).from_select(list(values), row.where(~refused)).returning(table.c.id)
     return db.session.scalar(statement) is not None
 
 
-def earlier_send(key: str, now: datetime) -> Inquiry | HeldPost | None:
-    """The first send of the same words within the duplicate window: an inquiry, or else a
+def held_repeated_by(key: str, since: datetime, *, spam: bool):
+    """The held sends a send with this dedupe key repeats, as intake.repeated_by says of inquiries."""
+    repeats = and_(HeldPost.dedupe_key == key, HeldPost.received_at >= since)
+    return repeats if spam else and_(repeats, HeldPost.spam_reason == "")
+
+
+def earlier_send(key: str, now: datetime, *, spam: bool) -> Inquiry | HeldPost | None:
+    """The first send this one repeats within the duplicate window: an inquiry, or else a
     send still held. None without a key."""
     if not key:
         return None
-    return recent_duplicate(key, now) or db.session.scalar(
-        select(HeldPost)
-        .where(HeldPost.dedupe_key == key, HeldPost.received_at >= window_start(now))
-        .order_by(HeldPost.id)
-        .limit(1)
+    return recent_duplicate(key, now, spam=spam) or db.session.scalar(
+        select(HeldPost).where(held_repeated_by(key, window_start(now), spam=spam)).order_by(HeldPost.id).limit(1)
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, inspect, or_, select
+from sqlalchemy import and_, false, inspect, or_, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from crm import audit
@@ -109,26 +109,33 @@ def window_start(now: datetime) -> datetime:
     return now - timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
 
 
-def recent_duplicate(key: str, now: datetime) -> Inquiry | None:
+def repeated_by(key: str, since: datetime, *, spam: bool):
+    """The inquiries a send with this dedupe key repeats: the same sender and words since
+    ``since``. A send not taken for spam repeats no spam: a family whose first send was taken
+    for a bot's (sent too fast, say) and who sends it again must not see it swallowed as well."""
+    repeats = and_(Inquiry.dedupe_key == key, Inquiry.received_at >= since)
+    return repeats if spam else and_(repeats, Inquiry.status != InquiryStatus.SPAM)
+
+
+def recent_duplicate(key: str, now: datetime, *, spam: bool = False) -> Inquiry | None:
     return db.session.scalar(
-        select(Inquiry)
-        .where(Inquiry.dedupe_key == key, Inquiry.received_at >= window_start(now))
-        .order_by(Inquiry.id)
-        .limit(1)
+        select(Inquiry).where(repeated_by(key, window_start(now), spam=spam)).order_by(Inquiry.id).limit(1)
     )
 
 
-def duplicate_or_taken(key: str, reference: str, now: datetime) -> tuple[Inquiry | None, bool]:
-    """In one statement: the first inquiry with this dedupe key within the window (None
-    without a key or such an inquiry), and whether ``reference`` is in use already."""
-    since = window_start(now)
-    found = Inquiry.reference == reference
-    if key:
-        found = or_(found, and_(Inquiry.dedupe_key == key, Inquiry.received_at >= since))
+def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = False) -> tuple[Inquiry | None, bool]:
+    """In one statement: the first inquiry this send repeats within the window (None without
+    a key or such an inquiry; repeated_by), and whether ``reference`` is in use already."""
+    repeats = repeated_by(key, window_start(now), spam=spam) if key else false()
     # The earliest duplicate is among the first two rows: the other can only be the reference's.
-    rows = db.session.scalars(select(Inquiry).where(found).order_by(Inquiry.id).limit(2)).all()
-    duplicate = next((row for row in rows if key and row.dedupe_key == key and row.received_at >= since), None)
-    return duplicate, any(row.reference == reference for row in rows)
+    rows = db.session.execute(
+        select(Inquiry, repeats.label("repeats"))
+        .where(or_(Inquiry.reference == reference, repeats))
+        .order_by(Inquiry.id)
+        .limit(2)
+    ).all()
+    duplicate = next((row.Inquiry for row in rows if row.repeats), None)
+    return duplicate, any(row.Inquiry.reference == reference for row in rows)
 
 
 def receive(
@@ -166,7 +173,7 @@ def take_in(
     beforehand (random_reference, or new_reference); by default one is chosen here."""
     key = dedupe_key(details.email, details.message, details.phone)
     reference = reference or random_reference()
-    earlier, taken = duplicate_or_taken(key, reference, now)
+    earlier, taken = duplicate_or_taken(key, reference, now, spam=bool(spam_reason))
     if earlier is not None:
         return Received(inquiry=earlier, duplicate=True)
     if taken:

@@ -258,7 +258,7 @@ class Sending:
         values = {"reference": self.reference, "received_at": self.now, "spam_reason": spam_reason[:200], "dedupe_key": key, **fields}
         while not insert_unless_in_use(values, window_start(self.now)):
             # Read only when refused: the same words sent already are thanked as that send.
-            earlier = earlier_send(key, self.now)
+            earlier = earlier_send(key, self.now, spam=bool(spam_reason))
             if isinstance(earlier, Inquiry):
                 return confirmation_for(earlier, self.now)
             if earlier is not None:
