@@ -212,11 +212,8 @@ def _send(data: dict[str, Any], sending: public_services.Sending) -> public_serv
     age = spam.reported_form_age(data.get("form_seconds"))
     timing = spam.Timing.OK if age is None else spam.judge_timing(age, spam.min_form_seconds(), max_age=timedelta.max)
     reason = spam.spam_reason(honeypot=spam.honeypot_filled(data.get("website")), timing=timing, age=age)
-    # Admitted as the form's sends are (crm.public.admission): spam, and sends beyond the
-    # shared routing budget, are held for the job runner; no token is needed to get here.
-    if reason or not admission.within_routing_budget():
-        return sending.hold(fields, spam_reason=reason)
-    return sending.send(public_services.inquiry_details(**fields), spam_reason=reason)
+    # Admitted as the form's sends are: no token is needed to get here.
+    return sending.admit(fields, spam_reason=reason)
 
 
 def _allowed_origins() -> frozenset[str]:

@@ -139,13 +139,7 @@ def _send_form(sending: services.Sending):
         message=form.message.data,
     )
     reason = spam.spam_reason(honeypot=spam.honeypot_filled(form.website.data), timing=timing, age=age)
-    # Spam, and sends beyond the shared routing budget, are held before any routing work:
-    # one insert each, so a flood cannot keep a family's send waiting (crm.public.admission).
-    # Spam is not counted against the budget.
-    if reason or not admission.within_routing_budget():
-        confirmation = sending.hold(fields, spam_reason=reason)
-    else:
-        confirmation = sending.send(services.inquiry_details(**fields), spam_reason=reason)
+    confirmation = sending.admit(fields, spam_reason=reason)
     # Stored and committed: from here on nothing needs the database, nor may fail.
     session[CONFIRMATION_KEY] = confirmation.to_session()
     return redirect(url_for("public.thanks"))

@@ -23,6 +23,7 @@ from crm.models import (
     RecordStatus,
     Topic,
 )
+from crm.public import admission
 from crm.reference_cache import cached
 from crm.routing import services as routing
 
@@ -244,6 +245,15 @@ class Sending:
                 return confirmation_for(stored, self.now)
         return send_inquiry(details, self.now, spam_reason=spam_reason, reference=self.reference)
 
+
+    def admit(self, fields: PostedFields, *, spam_reason: str = "") -> Confirmation:
+        """The form's and the JSON API's send: spam, and sends beyond the shared routing
+        budget (crm.public.admission), are held before any routing work, one insert each, so
+        that a flood cannot keep a family's send waiting; the others are routed at once. Spam
+        is not counted against the budget."""
+        if spam_reason or not admission.within_routing_budget():
+            return self.hold(fields, spam_reason=spam_reason)
+        return self.send(inquiry_details(**fields), spam_reason=spam_reason)
 
     def hold(self, fields: PostedFields, *, spam_reason: str = "") -> Confirmation:
         """Store the send as it came, for the job runner to file (crm.inquiries.held_posts):
