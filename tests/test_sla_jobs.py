@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import factory
 import pytest
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from crm.database import utcnow
@@ -20,6 +16,7 @@ from crm.mail.outbox import inquiry_url
 from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, InquiryOutcome, OutboundEmail, Role, Topic
 from crm.models.inquiry_status import InquiryStatus
 from tests import factories
+from tests.query_plans import plan, statements_run
 
 SECRET = "I lost the baby at 20 weeks and need someone to talk to"
 REQUESTER = "Private Requester"
@@ -404,20 +401,6 @@ def test_a_long_digest_lists_the_first_inquiries_and_links_to_the_rest(app, mana
 # --- incremental: a run reads what is due, from an index, in a fixed number of statements ---------
 
 
-@contextmanager
-def statements_run() -> Iterator[list[tuple[str, Any]]]:
-    ran: list[tuple[str, Any]] = []
-
-    def on_execute(_connection, _cursor, statement, parameters, *_args) -> None:
-        ran.append((statement, parameters))
-
-    sqlalchemy_event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
-        yield ran
-    finally:
-        sqlalchemy_event.remove(db.engine, "before_cursor_execute", on_execute)
-
-
 def _run_counting(now: datetime) -> int:
     """The statements a run takes, those reading holiday calendars aside: a process may keep
     those for a while, so whether a run reads them depends on the runs before it."""
@@ -443,17 +426,6 @@ def test_a_run_takes_the_same_number_of_statements_for_three_inquiries_or_thirty
     assert nothing_new < few
 
 
-def _plan(statement: str, parameters: Any) -> str:
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        # Whatever a tiny test table makes cheapest, the question is whether the index serves the query.
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
-    else:
-        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-    return "\n".join(str(row[-1]) for row in rows)
-
-
 def test_the_run_reads_the_pending_inquiries_from_their_partial_indexes(app, managers):
     InquiryFactory(due_at=TUESDAY_3PM)
     InquiryFactory(due_at=TUESDAY_3PM + timedelta(days=30))  # far from due: must not be read
@@ -469,7 +441,7 @@ def test_the_run_reads_the_pending_inquiries_from_their_partial_indexes(app, man
     reminder = [entry for entry in reads if "reminder_sent_at IS NULL" in entry[0]]
     escalation = [entry for entry in reads if "escalated_at IS NULL" in entry[0]]
     assert len(reminder) == len(escalation) == 1
-    reminder_plan, escalation_plan = _plan(*reminder[0]), _plan(*escalation[0])
+    reminder_plan, escalation_plan = plan(*reminder[0]), plan(*escalation[0])
     if db.engine.dialect.name == "postgresql":
         assert "ix_inquiries_reminder_pending" in reminder_plan
         assert "ix_inquiries_escalation_pending" in escalation_plan
@@ -490,8 +462,8 @@ def test_the_acceptance_timers_read_their_partial_index(app, managers):
     [(statement, parameters)] = [
         (statement, parameters) for statement, parameters in ran if "acceptance_due_at <=" in statement
     ]
-    plan = _plan(statement, parameters)
+    acceptance_plan = plan(statement, parameters)
     if db.engine.dialect.name == "postgresql":
-        assert "ix_inquiries_acceptance_due" in plan
+        assert "ix_inquiries_acceptance_due" in acceptance_plan
     else:
-        assert "SCAN inquiries" not in plan
+        assert "SCAN inquiries" not in acceptance_plan

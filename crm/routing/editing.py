@@ -180,7 +180,7 @@ def set_fallback(contact: Contact, actor: User) -> None:
     if not contact.active:
         raise UnknownTarget("contact")
     others = list(
-        db.session.scalars(select(Contact).where(Contact.is_inquiry_fallback.is_(True), Contact.id != contact.id))
+        db.session.scalars(select(Contact).where(Contact.is_inquiry_fallback, Contact.id != contact.id))
     )
     for other in others:
         other.is_inquiry_fallback = False

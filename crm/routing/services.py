@@ -211,7 +211,7 @@ def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | 
         .where(
             Contact.id.in_(setup.named_contact_ids)
             | Contact.organisation_id.in_(setup.organisation_ids)
-            | Contact.is_inquiry_fallback.is_(True)
+            | Contact.is_inquiry_fallback
         )
         .order_by(Contact.id)
     ).all()
@@ -238,7 +238,9 @@ def backups(rules: list[Rule]) -> dict[int, int]:
 
 def current_fallback() -> Contact | None:
     """The contact who takes what no rule can place, if one is set."""
-    return db.session.scalar(select(Contact).where(Contact.is_inquiry_fallback.is_(True)).order_by(Contact.id).limit(1))
+    # At most one (uq_contacts_inquiry_fallback), found through that partial index: its
+    # condition is the bare column, which ``IS true`` or an ORDER BY id would not use.
+    return db.session.scalar(select(Contact).where(Contact.is_inquiry_fallback))
 
 
 def fallback_contact() -> Contact:
