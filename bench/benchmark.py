@@ -40,6 +40,7 @@ from crm.models import (
     RecordStatus,
     Region,
     Role,
+    RoutingRule,
     Topic,
     User,
 )
@@ -61,6 +62,7 @@ BENCH_OUTCOMES = (
     InquiryOutcome.OUT_OF_AREA,
 )
 ORGANISATION_PREFIX = "Bench organisation "
+RULE_PREFIX = "Bench: "
 MANAGER_EMAIL = f"bench-manager@{DOMAIN}"
 PARTNER_EMAIL = f"bench-partner@{DOMAIN}"
 CONTACTS_PER_ORGANISATION = 20
@@ -260,6 +262,7 @@ def remove_bench_data(say) -> None:
     # ix_inquiries_requester_contact_id, which still lists the inquiries just deleted until
     # they are vacuumed away: vacuum first.
     maintain(say, tables=("inquiry_events", "inquiry_passes", "inquiries"))
+    db.session.execute(delete(RoutingRule).where(RoutingRule.name.like(RULE_PREFIX + "%")))
     db.session.execute(delete(Contact).where(Contact.email.like(f"%@{DOMAIN}")))
     db.session.execute(delete(Organisation).where(Organisation.name.like(ORGANISATION_PREFIX + "%")))
     db.session.commit()
@@ -276,6 +279,42 @@ def reference_data() -> tuple[list[Topic], list[str]]:
     db.session.commit()
     topics = list(db.session.scalars(select(Topic).order_by(Topic.sort_order, Topic.id)))
     return topics, list(MISSOURI_COUNTIES)
+
+
+def routing_rules(say) -> None:
+    """A rule per region sending its inquiries to a bench organisation with responders, and a
+    bench responder as the fallback, when the database has no active rule or no fallback: a
+    form post then does a real post's work (rules matched, the least-loaded of an
+    organisation's responders chosen, the contact's notice queued), not the no-rule path."""
+    has_rule = db.session.scalar(select(RoutingRule.id).where(RoutingRule.active.is_(True)).limit(1))
+    has_fallback = db.session.scalar(select(Contact.id).where(Contact.is_inquiry_fallback))
+    if has_rule is not None and has_fallback is not None:
+        return
+    responders = (
+        select(Contact.organisation_id, Contact.id)
+        .where(Contact.email.like(f"%@{DOMAIN}"), Contact.accepts_inquiries.is_(True), Contact.organisation_id.is_not(None))
+        .order_by(Contact.id)
+    )
+    rows = db.session.execute(responders).all()
+    if not rows:
+        return
+    organisation_ids = list(dict.fromkeys(organisation_id for organisation_id, _id in rows))
+    if has_rule is None:
+        regions = list(db.session.scalars(select(Region).order_by(Region.id)))
+        for number, region in enumerate(regions):
+            db.session.add(
+                RoutingRule(
+                    name=f"{RULE_PREFIX}{region.name}",
+                    priority=100 + number,
+                    regions=[region],
+                    target_organisation_id=organisation_ids[number % len(organisation_ids)],
+                )
+            )
+        say(f"  added {len(regions)} routing rules, one per region")
+    if has_fallback is None:
+        db.session.get(Contact, rows[0][1]).is_inquiry_fallback = True
+        say("  made a bench responder the fallback contact")
+    db.session.commit()
 
 
 def bench_manager() -> User:
@@ -630,6 +669,7 @@ def prepare(*, inquiries: int, contacts: int, years: float, reuse: bool, seed: i
         _insert_inquiries(inquiries, years, topics, counties, contact_rows, rng, now, say)
         say(f"  loaded in {time.perf_counter() - began:.0f} s")
         maintain(say)
+    routing_rules(say)
     first, last = db.session.execute(
         select(func.min(Inquiry.received_at), func.max(Inquiry.received_at)).where(
             Inquiry.reference.like(REFERENCE_PREFIX + "%")

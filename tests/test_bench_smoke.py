@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bench import benchmark
 from crm.extensions import db
-from crm.models import Contact, Inquiry, InquiryEvent, InquiryPass, Organisation
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryPass, Organisation, Region, RoutingRule
 
 
 def _count(model) -> int:
@@ -55,6 +55,26 @@ def test_reuse_keeps_data_of_the_same_size(app):
 
     assert set(db.session.scalars(select(Inquiry.id))) == first_ids
     assert any(line.startswith("Reusing") for line in lines)
+
+
+def test_the_data_set_routes_form_posts_as_a_foundation_would(app):
+    """A rule per region to a bench organisation with responders, and a fallback: a post then
+    does a routed post's work. Kept on reuse, replaced with the data."""
+    benchmark.run(app, inquiries=60, contacts=10, repeat=1, years=1, say=lambda _line: None)
+    rules = list(db.session.scalars(select(RoutingRule)))
+    assert sorted(region.name for rule in rules for region in rule.regions) == sorted(
+        db.session.scalars(select(Region.name))
+    )
+    responders = set(db.session.scalars(select(Contact.organisation_id).where(Contact.accepts_inquiries.is_(True))))
+    assert all(rule.target_organisation_id in responders for rule in rules)
+    [fallback] = db.session.scalars(select(Contact).where(Contact.is_inquiry_fallback))
+    assert fallback.accepts_inquiries
+
+    benchmark.run(app, inquiries=60, contacts=10, repeat=1, years=1, reuse=True, say=lambda _line: None)
+    assert {rule.id for rule in db.session.scalars(select(RoutingRule))} == {rule.id for rule in rules}
+    benchmark.run(app, inquiries=70, contacts=10, repeat=1, years=1, say=lambda _line: None)
+    assert len(db.session.scalars(select(RoutingRule)).all()) == len(rules)
+    assert len(db.session.scalars(select(Contact).where(Contact.is_inquiry_fallback)).all()) == 1
 
 
 def test_refuses_a_database_with_real_inquiries(app):
