@@ -26,6 +26,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.geography.missouri import BOOTHEEL_FIPS, MISSOURI_COUNTIES, ST_LOUIS_FIPS
 from crm.holidays.calendars import calendar_for
+from crm.inquiries.intake import dedupe_key
 from crm.models import (
     Contact,
     Inquiry,
@@ -522,7 +523,11 @@ def _inquiry_rows(
             "consent": True,
             "status": status,
             "spam_reason": "honeypot" if status is InquiryStatus.SPAM else "",
-            "dedupe_key": "",
+        }
+        # As the form stores it: every real inquiry has one (an address or a phone is required),
+        # and with all of them empty the planner took the duplicate check for a table scan.
+        row["dedupe_key"] = dedupe_key(row["email"], row["message"], row["phone"])
+        row |= {
             "organisation_id": None,
             "assigned_contact_id": None,
             "routing_reason": "",

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from bench import benchmark
 from crm.extensions import db
+from crm.inquiries.intake import dedupe_key
 from crm.models import Contact, Inquiry, InquiryEvent, InquiryPass, Organisation, Region, RoutingRule
 
 
@@ -23,6 +24,9 @@ def test_bench_generates_data_and_times_every_page(app, monkeypatch):
 
     assert (_count(Inquiry), _count(Contact), _count(Organisation)) == (200, 50, 2)
     assert _count(InquiryEvent) >= 200
+    # Each with the duplicate check's key, as the form stores it.
+    rows = db.session.execute(select(Inquiry.email, Inquiry.message, Inquiry.phone, Inquiry.dedupe_key)).all()
+    assert all(row.dedupe_key == dedupe_key(row.email, row.message, row.phone) != "" for row in rows)
     # The closed loop the report measures: acceptances with their hours, passes, follow-ups and answers.
     loop = db.session.execute(
         select(
