@@ -19,7 +19,7 @@ from crm import create_app
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail import worker
-from crm.mail.outbox import reply_to_problem
+from crm.mail.outbox import new_message_id, reply_to_problem
 from crm.mail.smtp import Outgoing, SMTPTransport, build_message, describe_error
 from crm.mail.worker import (
     LEASE,
@@ -32,7 +32,7 @@ from crm.mail.worker import (
     send_due,
     send_mail_job,
 )
-from crm.models import EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
+from crm.models import EmailKind, EmailStatus, Inquiry, InquiryEvent, InquiryEventKind, OutboundEmail
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, valid_form
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -185,6 +185,17 @@ def test_errors_are_described_in_one_short_line(error, described):
 
 
 # --- delivery ------------------------------------------------------------------------------
+
+
+def test_message_ids_are_unique_whatever_the_random_module_was_seeded_with(app):
+    """Hypothesis seeds `random` alike for each example, and a post takes less than the
+    hundredth of a second make_msgid's time stamp counts in: two ids drawn that way must
+    still differ (outbound_emails.message_id is unique)."""
+    ids = set()
+    for _ in range(20):
+        random.seed(20261203)
+        ids.add(new_message_id(EmailKind.CONTACT_NOTICE))
+    assert len(ids) == 20
 
 
 def test_a_queued_message_is_delivered_as_stored(app, smtp_server, transport):

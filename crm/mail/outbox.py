@@ -6,6 +6,7 @@ so an email can never be lost between a commit and a send.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from email.utils import getaddresses, make_msgid
 
@@ -121,11 +122,19 @@ class Draft:
     reply_to: str | None = None
 
 
+def new_message_id(kind: EmailKind) -> str:
+    """A Message-ID no other email has (outbound_emails.message_id is unique)."""
+    # make_msgid's own uniqueness is the time in hundredths of a second, the process id and
+    # the `random` module, which a test library may seed alike for every example (and two
+    # posts can come within one hundredth): 64 bits from the OS make it unique regardless.
+    return make_msgid(idstring=f"{kind.value}.{secrets.token_hex(8)}", domain=_message_domain())
+
+
 def _email_values(draft: Draft) -> dict[str, object]:
     """The outbox row's own values for ``draft``: one home for both ways of queueing it."""
     kind = EmailKind(draft.kind)  # a kind the outbox does not know fails here, not at the insert
     return {
-        "message_id": make_msgid(idstring=kind, domain=_message_domain()),
+        "message_id": new_message_id(kind),
         "kind": kind,
         "to_address": draft.to_address,
         "subject": draft.subject,
