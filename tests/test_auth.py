@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import select
 
+from crm.auth import routes as auth_routes
 from crm.extensions import db
 from crm.models import AuditEvent, Role
+from crm.password_reset import routes as password_reset_routes
 from tests.conftest import TEST_PASSWORD
+from tests.public_support import app_config
 
 
 def test_login_page_renders(client):
@@ -92,3 +97,28 @@ def test_passwords_are_argon2id_and_never_audited(app):
         select(AuditEvent).where(AuditEvent.entity_type == "User", AuditEvent.entity_id == str(user.id))
     )
     assert event.changes["password_hash"] == [None, "(changed)"]
+
+
+@pytest.mark.parametrize(
+    ("path", "key_of"),
+    [
+        ("/login", auth_routes._submitted_email),
+        ("/forgot-password", password_reset_routes._submitted_email),
+    ],
+    ids=["sign-in", "password reset"],
+)
+def test_the_per_account_limits_keep_no_email_address_in_the_limiter_storage(app, path, key_of):
+    # The key is what Redis stores for as long as the limit lasts: it names the account by an
+    # HMAC under the app's secret, the same for the same address in any case, and tells
+    # nobody without the secret which address it is (a bare digest is undone by guesses).
+    address = "Staff.Person@Example.org"
+    keys = []
+    for secret, typed in (("first-secret-" + "x" * 40, address), ("first-secret-" + "x" * 40, address.lower()),
+                          ("second-secret-" + "y" * 40, address)):
+        with app_config(app, SECRET_KEY=secret), app.test_request_context(path, method="POST", data={"email": typed}):
+            keys.append(key_of())
+    assert keys[0] == keys[1] != keys[2]
+    for key in keys:
+        assert "example.org" not in key.lower()
+        assert "staff" not in key.lower()
+        assert hashlib.sha256(address.lower().encode()).hexdigest()[:32] not in key

@@ -15,6 +15,7 @@ from crm.auth.permissions import Access, requires
 from crm.auth.redirects import is_safe_next
 from crm.auth.services import authenticate
 from crm.extensions import limiter
+from crm.limit_keys import personal_key
 from crm.models.user import User, normalise_email
 
 bp = Blueprint("auth", __name__)
@@ -22,7 +23,7 @@ bp.before_app_request(send_to_password_page)
 
 
 def _submitted_email() -> str:
-    return "login:" + normalise_email(request.form.get("email", ""))[:254]
+    return personal_key("login", normalise_email(request.form.get("email", ""))[:254])
 
 
 def _known_device() -> devices.Device | None:

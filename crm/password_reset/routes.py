@@ -12,6 +12,7 @@ from crm.auth.home import after_sign_in
 from crm.auth.permissions import Access, requires
 from crm.auth.token_pages import link_token, no_referrer, problem_page
 from crm.extensions import db, limiter
+from crm.limit_keys import personal_key
 from crm.models import TokenPurpose
 from crm.models.user import normalise_email
 from crm.password_reset import services
@@ -20,7 +21,7 @@ bp = Blueprint("password_reset", __name__)
 
 
 def _submitted_email() -> str:
-    return "password-reset:" + normalise_email(request.form.get("email", ""))[:254]
+    return personal_key("password-reset", normalise_email(request.form.get("email", ""))[:254])
 
 
 def _answer_no_sooner_than(started: float) -> None:

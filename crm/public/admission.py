@@ -13,8 +13,6 @@ behind a queue of routed ones.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from flask import current_app, request
@@ -24,6 +22,7 @@ from limits import parse_many
 from crm import logs
 from crm.extensions import limiter
 from crm.inquiries.intake import sender_identity
+from crm.limit_keys import personal_key
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +55,7 @@ def identity_key() -> str:
     digest of an address or a phone number is undone by hashing guesses; without either,
     the client's address (the form refuses such a send anyway)."""
     who = sender_identity(_sent("email"), _sent("phone")) or f"addr:{get_remote_address() or ''}"
-    digest = hmac.new(current_app.secret_key.encode(), who.encode(), hashlib.sha256).hexdigest()
-    return "public-form-identity:" + digest[:32]
+    return personal_key("public-form-identity", who)
 
 
 def _sent(name: str) -> str:
