@@ -29,6 +29,7 @@ from crm.extensions import db
 from crm.inquiries.intake import (
     InquiryDetails,
     dedupe_key,
+    new_inquiry,
     new_reference,
     recent_duplicate,
     repeated_by,
@@ -189,24 +190,11 @@ def file_for_routing_by_hand(held_id: int, now: datetime | None = None) -> bool:
             f"Not routed: it could not be filed automatically ({held.attempts} tries); "
             "route it by hand. No acknowledgement was sent."
         )
-        inquiry = Inquiry(
-            reference=reference,
-            received_at=held.received_at,
-            source=InquirySource.WEB,
-            name=held.name,
-            email=held.email,
-            phone=held.phone,
-            contact_preference=held.contact_preference,
-            zip_code=held.zip_code,
-            topic=db.session.get(Topic, held.topic_id) if held.topic_id is not None else None,
-            language=held.language,
-            message=held.message,
-            consent=True,  # the form does not validate without it
-            dedupe_key=dedupe_key(held.email, held.message, held.phone),
-            status=InquiryStatus.SPAM if held.spam_reason else InquiryStatus.NEW,
-            spam_reason=held.spam_reason,
-            routing_reason=reason,
-        )
+        details = details_of(held)
+        inquiry = new_inquiry(details, reference, held.received_at, dedupe_key(details.email, details.message, details.phone))
+        if held.spam_reason:
+            inquiry.status, inquiry.spam_reason = InquiryStatus.SPAM, held.spam_reason
+        inquiry.routing_reason = reason
         db.session.add(inquiry)
         set_due(inquiry)
         when = now or utcnow()

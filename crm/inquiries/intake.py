@@ -179,23 +179,7 @@ def take_in(
     if taken:
         reference = new_reference()
 
-    inquiry = Inquiry(
-        reference=reference,
-        received_at=now,
-        source=details.source,
-        name=details.name,
-        email=details.email,
-        phone=details.phone,
-        contact_preference=details.contact_preference,
-        zip_code=details.zip_code,
-        topic=details.topic,
-        language=details.language,
-        message=details.message,
-        consent=details.consent,
-        dedupe_key=key,
-        logged_by=actor,
-        status=InquiryStatus.NEW,
-    )
+    inquiry = new_inquiry(details, reference, now, key, actor=actor)
     actor_id = actor.id if actor is not None else None
     # Inserted as values, not flushed (_insert_new): the keys the relationships would give.
     inquiry.topic_id = details.topic.id if details.topic is not None else None
@@ -243,6 +227,30 @@ def take_in(
         ]
     _write_timeline(inquiry, now, lines, drafts=drafts)
     return Received(inquiry=inquiry, duplicate=False)
+
+
+def new_inquiry(
+    details: InquiryDetails, reference: str, received_at: datetime, key: str, *, actor: User | None = None
+) -> Inquiry:
+    """A new inquiry holding what was sent, not yet routed nor stored: one home for take_in
+    and for a held send filed for routing by hand (crm.inquiries.held_posts)."""
+    return Inquiry(
+        reference=reference,
+        received_at=received_at,
+        source=details.source,
+        name=details.name,
+        email=details.email,
+        phone=details.phone,
+        contact_preference=details.contact_preference,
+        zip_code=details.zip_code,
+        topic=details.topic,
+        language=details.language,
+        message=details.message,
+        consent=details.consent,
+        dedupe_key=key,
+        logged_by=actor,
+        status=InquiryStatus.NEW,
+    )
 
 
 def _insert_new(inquiry: Inquiry) -> None:
