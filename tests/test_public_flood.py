@@ -38,9 +38,9 @@ from tests.public_support import (
     text_of,
     valid_form,
 )
+from tests.redis_support import REDIS_URL, redis_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 
 
 @pytest.fixture
@@ -386,12 +386,7 @@ def _budget_in_another_process(prefix: str, sends: int) -> list[bool]:
 
 
 def test_two_processes_draw_on_one_budget_in_redis():
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    connection = redis_or_skip()
     prefix = f"test-{uuid.uuid4().hex}"
     try:
         assert _budget_in_another_process(prefix, 2) == [True, True]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from tests.public_support import (
     text_of,
     valid_form,
 )
+from tests.redis_support import REDIS_URL, redis_or_skip
 
 
 @pytest.fixture
@@ -348,18 +348,12 @@ def test_the_form_keeps_working_when_redis_is_down(redis_down_app):
 
 
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 
 
 @pytest.fixture
 def redis_app(app, tmp_path):
     """An app whose rate-limit storage is Redis, under a key prefix of its own."""
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    connection = redis_or_skip()
     prefix = f"test-{uuid.uuid4().hex}"
     shared = create_app(
         TestConfig,

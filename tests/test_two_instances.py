@@ -45,11 +45,11 @@ from crm.models.outbox import EmailStatus
 from tests.fixtures_database import database_of_its_own
 from tests.gunicorn_server import ROOT, Gunicorn
 from tests.public_support import first_topic_id
+from tests.redis_support import REDIS_URL, redis_or_skip
 from tests.smtp_server import SMTPTestServer
 
 pytestmark = pytest.mark.slow
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 SENDS = 40
 SENDERS = 2
 LIMIT = 3  # sends that go through per address per hour
@@ -64,12 +64,7 @@ KILL_EVERY = 1.0  # seconds between rounds of pg_terminate_backend
 
 @pytest.fixture(scope="module")
 def redis_prefix() -> Iterator[tuple[object, str]]:
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    connection = redis_or_skip()
     prefix = f"two-instances-{uuid.uuid4().hex}"
     yield connection, prefix
     for key in connection.scan_iter(f"*{prefix}*"):
