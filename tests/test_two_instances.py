@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -137,6 +138,26 @@ class JobRunner:
             self.process.wait()
 
 
+@contextmanager
+def _two_hosts(url: str, prefix: str, logs: Path) -> Iterator[tuple[list[str], SMTPTestServer]]:
+    """Two "hosts" on one database and one Redis, each a gunicorn with two workers and a job
+    runner delivering to one SMTP server: (the two servers' base URLs, the SMTP server). All
+    of them are stopped on the way out, whatever happened inside."""
+    smtp = SMTPTestServer()
+    smtp.start()
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port), "MAIL_USE_TLS": "false", "JOBS_POLL_SECONDS": "1"}
+    try:
+        with (
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=logs / "web-a.log") as web_a,
+            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=logs / "web-b.log") as web_b,
+            JobRunner(_environment(url, prefix, **mail), logs / "jobs-a.log"),
+            JobRunner(_environment(url, prefix, **mail), logs / "jobs-b.log"),
+        ):
+            yield [f"http://{web_a.host}:{web_a.port}", f"http://{web_b.host}:{web_b.port}"], smtp
+    finally:
+        smtp.stop()
+
+
 def _send(httpx, form_from, send_to, thanks_from, number, address, topic_id, domain="two.example.org"):
     """Read the form from one server, send it to another, read the thank-you page from a
     third (or the first): (the send's status, the reference on the thank-you page)."""
@@ -166,6 +187,21 @@ def _send(httpx, form_from, send_to, thanks_from, number, address, topic_id, dom
         return 302, match.group(1) if match else None
 
 
+def _senders(httpx, servers: list[str], network: str, topic_id: int, domain: str, outcomes: list) -> list[threading.Thread]:
+    """SENDERS threads, not yet started, making the SENDS sends between them: each form read
+    from one server and sent to the other, from an address of its own in `network` (a.b),
+    each outcome (number, status, reference) appended to `outcomes`."""
+
+    def sender(numbers: range) -> None:
+        for number in numbers:
+            form_from, send_to = servers[number % 2], servers[(number + 1) % 2]
+            address = f"{network}.{number // 200}.{number % 200 + 1}"
+            status, reference = _send(httpx, form_from, send_to, form_from, number, address, topic_id, domain)
+            outcomes.append((number, status, reference))
+
+    return [threading.Thread(target=sender, args=(range(n, SENDS, SENDERS),)) for n in range(SENDERS)]
+
+
 def _wait_for_delivery(app, smtp: SMTPTestServer) -> None:
     # Held sends first: their emails are queued when a runner files them.
     _wait_for(app, select(~exists(select(HeldPost.id))), DELIVERY_SECONDS)
@@ -190,42 +226,22 @@ def test_two_servers_and_two_runners_store_send_and_limit_once(shared_database, 
     with app.app_context():
         topic_id = first_topic_id()
         db.session.remove()
-    smtp = SMTPTestServer()
-    smtp.start()
-    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port), "MAIL_USE_TLS": "false", "JOBS_POLL_SECONDS": "1"}
     outcomes: list[tuple[int, int, str | None]] = []
-    try:
-        with (
-            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-a.log") as web_a,
-            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-b.log") as web_b,
-            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-a.log"),
-            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-b.log"),
-        ):
-            servers = [f"http://{web_a.host}:{web_a.port}", f"http://{web_b.host}:{web_b.port}"]
+    with _two_hosts(url, prefix, tmp_path) as (servers, smtp):
+        threads = _senders(httpx, servers, "10.20", topic_id, "two.example.org", outcomes)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
 
-            def sender(numbers: range) -> None:
-                for number in numbers:
-                    form_from, send_to = servers[number % 2], servers[(number + 1) % 2]
-                    address = f"10.20.{number // 200}.{number % 200 + 1}"
-                    status, reference = _send(httpx, form_from, send_to, form_from, number, address, topic_id)
-                    outcomes.append((number, status, reference))
+        # One address, over the limit, alternating between the servers.
+        limited = [
+            _send(httpx, servers[n % 2], servers[n % 2], servers[n % 2], 1000 + n, "10.99.0.1", topic_id)[0]
+            for n in range(LIMIT + 3)
+        ]
 
-            threads = [threading.Thread(target=sender, args=(range(n, SENDS, SENDERS),)) for n in range(SENDERS)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=300)
-
-            # One address, over the limit, alternating between the servers.
-            limited = [
-                _send(httpx, servers[n % 2], servers[n % 2], servers[n % 2], 1000 + n, "10.99.0.1", topic_id)[0]
-                for n in range(LIMIT + 3)
-            ]
-
-            _wait_for_delivery(app, smtp)
-            time.sleep(2)  # a message delivered twice would arrive within a poll or two
-    finally:
-        smtp.stop()
+        _wait_for_delivery(app, smtp)
+        time.sleep(2)  # a message delivered twice would arrive within a poll or two
 
     assert sorted(number for number, _status, _reference in outcomes) == list(range(SENDS))
     assert {status for _number, status, _reference in outcomes} == {302}, outcomes
@@ -295,31 +311,14 @@ def test_killed_connections_and_a_stopped_mail_server_lose_and_double_nothing(
         first_new_email = (db.session.scalar(select(func.max(OutboundEmail.id))) or 0) + 1
         db.session.remove()
         db.engine.dispose()
-    smtp = SMTPTestServer()
-    smtp.start()
-    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port), "MAIL_USE_TLS": "false", "JOBS_POLL_SECONDS": "1"}
     outcomes: list[tuple[int, int, str | None]] = []
     killed: list[int] = []
     stop = threading.Event()
     try:
-        with (
-            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-a.log") as web_a,
-            Gunicorn(["-w", "2", "wsgi:app"], env=_environment(url, prefix), log=tmp_path / "web-b.log") as web_b,
-            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-a.log"),
-            JobRunner(_environment(url, prefix, **mail), tmp_path / "jobs-b.log"),
-        ):
-            servers = [f"http://{web_a.host}:{web_a.port}", f"http://{web_b.host}:{web_b.port}"]
+        with _two_hosts(url, prefix, tmp_path) as (servers, smtp):
             killer = threading.Thread(target=_keep_killing, args=(database_url, stop, killed), daemon=True)
             killer.start()
-
-            def sender(numbers: range) -> None:
-                for number in numbers:
-                    form_from, send_to = servers[number % 2], servers[(number + 1) % 2]
-                    address = f"10.30.{number // 200}.{number % 200 + 1}"
-                    status, reference = _send(httpx, form_from, send_to, form_from, number, address, topic_id, domain)
-                    outcomes.append((number, status, reference))
-
-            threads = [threading.Thread(target=sender, args=(range(n, SENDS, SENDERS),)) for n in range(SENDERS)]
+            threads = _senders(httpx, servers, "10.30", topic_id, domain, outcomes)
             smtp.stop()  # the mail server is down until a runner has failed to reach it
             for thread in threads:
                 thread.start()
@@ -333,7 +332,6 @@ def test_killed_connections_and_a_stopped_mail_server_lose_and_double_nothing(
             time.sleep(2)  # a message delivered twice would arrive within a poll or two
     finally:
         stop.set()
-        smtp.stop()
 
     assert sum(killed) > 0, "no connection was killed: the test proved nothing"
     assert sorted(number for number, _status, _reference in outcomes) == list(range(SENDS))
