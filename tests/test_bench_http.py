@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench_support import table_row
+
 ROOT = Path(__file__).resolve().parent.parent
 POSTS = 8
 
@@ -35,12 +37,6 @@ ROWS = (
 )
 
 
-def _table_row(output: str, name: str) -> list[str]:
-    lines = [line for line in output.splitlines() if re.match(re.escape(name) + r"\s{2,}", line)]
-    assert len(lines) == 1, f"{name!r} not once in:\n{output}"
-    return re.split(r"\s{2,}", lines[0].strip())
-
-
 @pytest.mark.slow
 def test_the_http_benchmark_measures_every_row(tmp_path: Path) -> None:
     database = tmp_path / "bench.sqlite"
@@ -55,14 +51,14 @@ def test_the_http_benchmark_measures_every_row(tmp_path: Path) -> None:
     output = result.stdout
     assert result.returncode == 0, output + result.stderr
     for name in ROWS:
-        _table_row(output, name)
-    form = _table_row(output, "Form post (validate, route, outbox)")
+        table_row(output, name)
+    form = table_row(output, "Form post (validate, route, outbox)")
     assert form[1:3] == ["302", str(POSTS)], form
-    bare = _table_row(output, "Bare insert, one row (Flask + SQLAlchemy)")
+    bare = table_row(output, "Bare insert, one row (Flask + SQLAlchemy)")
     assert bare[1:3] == ["201", str(POSTS)], bare
-    mail = _table_row(output, "Mail drained into SMTP (send-mail job)")
+    mail = table_row(output, "Mail drained into SMTP (send-mail job)")
     assert int(mail[1]) >= POSTS, mail  # an acknowledgement per post, at least
-    assert re.search(r"\d+\.\d / \d+\.\d MB", " ".join(_table_row(output, "Worker RSS after pages"))), output
+    assert re.search(r"\d+\.\d / \d+\.\d MB", " ".join(table_row(output, "Worker RSS after pages"))), output
     assert "Measured " in output
     # What the run posted is gone, and so is the bare insert's table.
     with sqlite3.connect(database) as connection:
