@@ -6,10 +6,11 @@ import enum
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select
-from sqlalchemy.orm import Mapper, RelationshipProperty, Session, selectinload
+from sqlalchemy import Insert, event, insert, inspect, select
+from sqlalchemy.orm import Mapper, RelationshipProperty, Session, make_transient_to_detached, selectinload
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
@@ -198,6 +199,34 @@ def _forget_changes(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
+_INSERTED_KEY = "records_inserted_as_values"
+
+
+def take_in_inserted(record: Any) -> None:
+    """Take ``record``, whose row insert_rows just stored, into the session as stored: what
+    was set on it stays loaded, the rest (columns the database fills in) is read when first
+    asked for. Should the transaction roll back, the record leaves the session, as one the
+    session inserted itself would: a second attempt (crm.outage) may store another under
+    the same id."""
+    make_transient_to_detached(record)
+    db.session.add(record)
+    db.session.info.setdefault(_INSERTED_KEY, []).append(record)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_inserted(session: Session) -> None:
+    session.info.pop(_INSERTED_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _expunge_inserted(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is not None:  # a savepoint: the outer transaction goes on
+        return
+    for record in session.info.pop(_INSERTED_KEY, []):
+        if record in session:
+            session.expunge(record)
+
+
 def commit(actor: User | None) -> None:
     """Flush the session, write an AuditEvent for every audited create, update and delete of
     this transaction, and commit both together."""
@@ -231,9 +260,9 @@ def insert_rows(
         [row] = rows
         for name in row.keys() - given[0].keys():
             filled(name, row[name])
-    # On the table, not the class: the ORM's bulk insert would add its own bookkeeping.
-    statement = insert(mapper.local_table).returning(mapper.primary_key[0], sort_by_parameter_order=True)
-    ids = list(db.session.scalars(statement, rows))
+    statement = _insert_statement(model)
+    # One row, one execution: a list of one would take the slower path of many rows.
+    ids = [db.session.scalar(statement, rows[0])] if len(rows) == 1 else list(db.session.scalars(statement, rows))
     if _is_audited_type(model):
         names = _audited_attributes_of(mapper)
         pending = _pending(db.session())
@@ -242,6 +271,15 @@ def insert_rows(
             for row_id, row in zip(ids, rows, strict=True)
         ]
     return ids
+
+
+@cache
+def _insert_statement(model: type[Any]) -> Insert:
+    """On the table, not the class: the ORM's bulk insert would add its own bookkeeping. Built
+    once per model: a statement object keeps its cache key, which SQLAlchemy would otherwise
+    work out again at every insert."""
+    mapper = inspect(model)
+    return insert(mapper.local_table).returning(mapper.primary_key[0], sort_by_parameter_order=True)
 
 
 def _with_defaults(mapper: Mapper, row: dict[str, Any]) -> dict[str, Any]:

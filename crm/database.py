@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Enum, Index, MetaData, TypeDecorator, UniqueConstraint, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
 
 View = TypeVar("View", bound=Callable[..., Any])
+M = TypeVar("M")
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -61,6 +62,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The record whose columns hold ``values`` (every column, by attribute name), taken into
+    ``session`` as if a SELECT had just read it, without one: for rows read as plain values
+    (a cache, a statement over many rows) of which one is then needed as a record. The
+    session's own copy wins when it holds one, with whatever it changed."""
+    mapper = inspect(model)
+    key = session.identity_key(model, tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key))
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held
+    record = model(**values)
+    make_transient_to_detached(record)
+    return session.merge(record, load=False)
 
 
 def enum_column(enum_class: type[enum.Enum], column_name: str) -> Enum:

@@ -117,3 +117,38 @@ def test_rows_inserted_without_objects_are_recorded_as_a_flush_records_them(app)
     assert differ == {"id", "message_id"}
     assert by_insert.changes["body_text"] == [None, "(changed)"]  # redacted, as from a flush
     assert db.session.get(OutboundEmail, inserted_id).status is EmailStatus.PENDING
+
+
+def test_a_record_taken_in_as_inserted_leaves_the_session_when_the_transaction_rolls_back(app):
+    """As a record the session inserted itself would: otherwise a second attempt of a send
+    whose COMMIT was lost (crm.outage) can find the first attempt's record under the id the
+    database gives again, and cannot store its own."""
+    inquiry = InquiryFactory()
+    db.session.commit()
+    values = {"kind": EmailKind.REQUESTER_ACK, "to_address": "a@example.net", "subject": "S", "body_text": "B"}
+    [email_id] = audit.insert_rows(
+        OutboundEmail, [{"message_id": "<gone@example.org>", "inquiry_id": inquiry.id, "next_attempt_at": NOW, "created_at": NOW, **values}]
+    )
+    email = OutboundEmail(id=email_id, message_id="<gone@example.org>", inquiry_id=inquiry.id, **values)
+    audit.take_in_inserted(email)
+    assert email in db.session
+
+    db.session.rollback()
+
+    assert email not in db.session
+    assert db.session.get(OutboundEmail, email_id) is None
+
+
+def test_a_record_taken_in_as_inserted_stays_once_committed(app):
+    inquiry = InquiryFactory()
+    values = {"kind": EmailKind.REQUESTER_ACK, "to_address": "a@example.net", "subject": "S", "body_text": "B"}
+    [email_id] = audit.insert_rows(
+        OutboundEmail, [{"message_id": "<stays@example.org>", "inquiry_id": inquiry.id, "next_attempt_at": NOW, "created_at": NOW, **values}]
+    )
+    email = OutboundEmail(id=email_id, message_id="<stays@example.org>", inquiry_id=inquiry.id, **values)
+    audit.take_in_inserted(email)
+    audit.commit(None)
+    db.session.rollback()  # nothing left to undo: the record stays
+
+    assert email in db.session
+    assert db.session.get(OutboundEmail, email_id) is email

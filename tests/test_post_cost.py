@@ -340,3 +340,52 @@ def test_the_fallback_contact_is_found_through_its_partial_index(app, world):
     assert len(lookups) == 2
     for statement, parameters in lookups:
         assert "uq_contacts_inquiry_fallback" in plan(statement, parameters)
+
+
+# --- what routing reads ---------------------------------------------------------------------
+
+
+def _candidate_reads(ran: list[tuple[str, object]]) -> list[list[object]]:
+    """The parameters of each candidates' statement (a dict on PostgreSQL, a tuple on SQLite)."""
+    return [
+        list(parameters.values()) if isinstance(parameters, dict) else list(parameters)
+        for statement, parameters in ran
+        if "FROM contacts" in statement and "is_inquiry_fallback" in statement
+    ]
+
+
+def test_routing_reads_only_the_contacts_of_the_rules_the_request_matches(app, world):
+    """Home visits go to North by their rule: South's contacts (the doulas' rule) are not read."""
+    with statements_run() as ran:
+        outcome = routing.decide("63857", world.home_visits, "en", NOW)
+    assert outcome.decision.contact.id in {world.nora.id, world.ned.id}
+    [parameters] = _candidate_reads(ran)
+    assert world.north.id in parameters
+    assert world.south.id not in parameters
+
+
+def test_the_chosen_contact_and_organisation_are_stored_from_the_row_read(app, world):
+    """Storing the choice reads neither the contact nor their organisation again."""
+    outcome = routing.decide("63857", world.home_visits, "en", NOW)
+    db.session.expunge_all()
+    inquiry = InquiryFactory(topic=world.home_visits)
+    with statements() as sent:
+        contact = routing.apply_decision(inquiry, outcome, NOW)
+        assert intake.answering_name(contact) == "North Families"
+    assert sent == []
+    db.session.commit()
+    assert db.session.get(Inquiry, inquiry.id).assigned_contact_id == contact.id
+    assert contact.last_assigned_at == NOW
+
+
+def test_a_record_read_as_values_yields_to_the_sessions_own_copy(app, world):
+    """A contact the session holds, with a change not yet flushed, keeps the change."""
+    from crm.database import as_read
+    from crm.models import Contact
+
+    nora = db.session.get(Contact, world.nora.id)
+    nora.name = "Nora (edited)"
+    values = {attribute.key: getattr(world.nora, attribute.key) for attribute in db.inspect(Contact).column_attrs}
+    values["name"] = "Nora North"
+    assert as_read(db.session, Contact, values) is nora
+    assert nora.name == "Nora (edited)"

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import and_, false, inspect, or_, select
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import Select, and_, bindparam, false, inspect, or_, select
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -123,17 +123,25 @@ def recent_duplicate(key: str, now: datetime, *, spam: bool = False) -> Inquiry 
     )
 
 
+@cache
+def _duplicate_or_taken_statement(*, with_key: bool, spam: bool) -> Select:
+    """Built once per process for each case: a statement object keeps its cache key, which
+    SQLAlchemy would otherwise work out again at every post."""
+    repeats = repeated_by(bindparam("key"), bindparam("since"), spam=spam) if with_key else false()
+    # The earliest duplicate is among the first two rows: the other can only be the reference's.
+    return (
+        select(Inquiry, repeats.label("repeats"))
+        .where(or_(Inquiry.reference == bindparam("reference"), repeats))
+        .order_by(Inquiry.id)
+        .limit(2)
+    )
+
+
 def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = False) -> tuple[Inquiry | None, bool]:
     """In one statement: the first inquiry this send repeats within the window (None without
     a key or such an inquiry; repeated_by), and whether ``reference`` is in use already."""
-    repeats = repeated_by(key, window_start(now), spam=spam) if key else false()
-    # The earliest duplicate is among the first two rows: the other can only be the reference's.
-    rows = db.session.execute(
-        select(Inquiry, repeats.label("repeats"))
-        .where(or_(Inquiry.reference == reference, repeats))
-        .order_by(Inquiry.id)
-        .limit(2)
-    ).all()
+    parameters = {"reference": reference, "key": key, "since": window_start(now)}
+    rows = db.session.execute(_duplicate_or_taken_statement(with_key=bool(key), spam=spam), parameters).all()
     duplicate = next((row.Inquiry for row in rows if row.repeats), None)
     return duplicate, any(row.Inquiry.reference == reference for row in rows)
 
@@ -255,13 +263,11 @@ def new_inquiry(
 
 def _insert_new(inquiry: Inquiry) -> None:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
-    work, and take it into the session as stored: what was set on it stays loaded, the rest
-    (columns the database fills in) is read when first asked for."""
+    work, and take it into the session as stored (crm.audit.take_in_inserted)."""
     mapper = inspect(Inquiry)
     values = {attribute.key: inquiry.__dict__[attribute.key] for attribute in mapper.column_attrs if attribute.key in inquiry.__dict__}
     [inquiry.id] = audit.insert_rows(Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value))
-    make_transient_to_detached(inquiry)
-    db.session.add(inquiry)
+    audit.take_in_inserted(inquiry)
 
 
 def _write_timeline(

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.database import as_read
 from crm.extensions import db
 from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
 from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, dedupe_key, random_reference, take_in, window_start
@@ -165,14 +166,10 @@ def _load_topic_values() -> dict[int, dict[str, object]]:
 def known_topic(topic_id: int) -> Topic | None:
     """The topic, in this session, from the values this process keeps (crm.reference_cache)
     rather than read again: a post names one and needs it for routing and its emails."""
-    in_session = db.session.identity_map.get(db.session.identity_key(Topic, topic_id))
     values = cached("topic-values", _load_topic_values).get(topic_id)
-    if in_session is not None or values is None:
-        return in_session or db.session.get(Topic, topic_id)
-    topic = Topic(**values)
-    make_transient_to_detached(topic)
-    # Taken into the session as read, without a SELECT.
-    return db.session.merge(topic, load=False)
+    if values is None:
+        return db.session.get(Topic, topic_id)
+    return as_read(db.session, Topic, values)
 
 
 def inquiry_details(

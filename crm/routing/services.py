@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Row, Select, bindparam, func, inspect, select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from crm.database import as_read
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
 from crm.models.contact import contact_topics
 from crm.models.inquiry import open_clause
 from crm.reference_cache import cached
-from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route
+from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route, rule_matches
 
 NO_FALLBACK = "No fallback contact is set: choose one on the routing rules page."
 
@@ -28,8 +31,8 @@ class NoFallbackContact(RuntimeError):
 class RoutingOutcome:
     place: ZipPlace | None
     decision: Decision
-    # The chosen contact's record, when the decision read it already (apply_decision stores it).
-    chosen: Contact | None = field(default=None, compare=False, repr=False)
+    # The chosen contact's row, when the decision read it already (apply_decision stores it).
+    chosen_row: Row | None = field(default=None, compare=False, repr=False)
 
 
 def place_of(zip_code: str) -> ZipPlace | None:
@@ -175,12 +178,19 @@ def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, i
 def candidate_for(contact: Contact, open_inquiries: int = 0, topic_ids: frozenset[int] | None = None) -> Candidate:
     """The routing engine's view of a contact; ``topic_ids`` default to the contact's own
     (routing passes them from its per-process cache, so as not to load each contact's)."""
+    organisation_name = contact.organisation.name if contact.organisation else None
+    topic_ids = frozenset(topic.id for topic in contact.topics) if topic_ids is None else topic_ids
+    return _candidate(contact, organisation_name, open_inquiries, topic_ids)
+
+
+def _candidate(contact: Contact | Row, organisation_name: str | None, open_inquiries: int, topic_ids: frozenset[int]) -> Candidate:
+    """A contact's record, or a row of its columns by attribute name, as the engine sees them."""
     return Candidate(
         id=contact.id,
         name=contact.name,
         email=contact.email,
         organisation_id=contact.organisation_id,
-        organisation_name=contact.organisation.name if contact.organisation else None,
+        organisation_name=organisation_name,
         active=contact.active,
         accepts_inquiries=contact.accepts_inquiries,
         languages=frozenset(contact.languages or []),
@@ -188,41 +198,83 @@ def candidate_for(contact: Contact, open_inquiries: int = 0, topic_ids: frozense
         away_until=contact.away_until,
         open_inquiries=open_inquiries,
         last_assigned_at=contact.last_assigned_at,
-        topic_ids=frozenset(topic.id for topic in contact.topics) if topic_ids is None else topic_ids,
+        topic_ids=topic_ids,
     )
 
 
-def fresh_candidates(setup: RoutingSetup) -> tuple[list[Candidate], Candidate | None, dict[int, Contact]]:
-    """The contacts any rule could pick (named targets, members of target organisations) and
-    the fallback contact, as they are now, in one statement: whether they are available,
-    the languages they speak, their open inquiries (counted over the assignee index, theirs
-    alone) and when they were last assigned one; and their records, by id."""
+# The candidates' statement names every column of a contact by its attribute, and every
+# column of their organisation by its attribute after this prefix: plain rows, cheaper than
+# records by the dozen, of which the chosen one becomes a record (chosen_records).
+ORGANISATION_PREFIX = "organisation__"
+
+
+def _labelled(model: type, prefix: str = "") -> list:
+    return [getattr(model, attribute.key).label(prefix + attribute.key) for attribute in inspect(model).column_attrs]
+
+
+def _values(row: Row, model: type, prefix: str = "") -> dict[str, object]:
+    mapping = row._mapping
+    return {attribute.key: mapping[prefix + attribute.key] for attribute in inspect(model).column_attrs}
+
+
+@cache
+def _candidates_statement() -> Select:
+    """Built once per process: a statement object keeps its cache key, which SQLAlchemy would
+    otherwise work out again over its hundred-odd columns at every post."""
     open_count = (
         select(func.count())
         .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
         .correlate(Contact)
         .scalar_subquery()
     )
-    # Whole contacts, with their organisation, so that storing the choice (apply_decision)
-    # finds the chosen one in the session instead of reading it again.
-    rows = db.session.execute(
-        select(Contact, open_count)
-        .options(joinedload(Contact.organisation))
+    return (
+        select(*_labelled(Contact), *_labelled(Organisation, ORGANISATION_PREFIX), open_count.label("open_inquiries"))
+        .select_from(Contact)
+        .outerjoin(Organisation, Contact.organisation_id == Organisation.id)
         .where(
-            Contact.id.in_(setup.named_contact_ids)
-            | Contact.organisation_id.in_(setup.organisation_ids)
+            Contact.id.in_(bindparam("named_ids", expanding=True))
+            | Contact.organisation_id.in_(bindparam("organisation_ids", expanding=True))
             | Contact.is_inquiry_fallback
         )
         .order_by(Contact.id)
+    )
+
+
+def fresh_candidates(
+    setup: RoutingSetup, rules: Iterable[Rule] | None = None
+) -> tuple[list[Candidate], Candidate | None, dict[int, Row]]:
+    """The contacts the ``rules`` (all the active ones by default) could pick (named targets,
+    members of target organisations) and the fallback contact, as they are now, in one
+    statement: whether they are available, the languages they speak, their open inquiries
+    (counted over the assignee index, theirs alone) and when they were last assigned one;
+    and their rows, by id, for chosen_records."""
+    rules = setup.rules if rules is None else tuple(rules)
+    named_ids = frozenset(rule.target_contact_id for rule in rules if rule.target_contact_id)
+    organisation_ids = frozenset(rule.target_organisation_id for rule in rules if rule.target_organisation_id)
+    rows = db.session.execute(
+        _candidates_statement(), {"named_ids": sorted(named_ids), "organisation_ids": sorted(organisation_ids)}
     ).all()
     candidates, fallback = [], None
-    for contact, open_inquiries in rows:
-        candidate = candidate_for(contact, open_inquiries, setup.contact_topics.get(contact.id, frozenset()))
-        if contact.is_inquiry_fallback and fallback is None:
+    for row in rows:
+        organisation_name = row._mapping[ORGANISATION_PREFIX + "name"]
+        candidate = _candidate(row, organisation_name, row.open_inquiries, setup.contact_topics.get(row.id, frozenset()))
+        if row.is_inquiry_fallback and fallback is None:
             fallback = candidate
-        if candidate.id in setup.named_contact_ids or candidate.organisation_id in setup.organisation_ids:
+        if candidate.id in named_ids or candidate.organisation_id in organisation_ids:
             candidates.append(candidate)
-    return candidates, fallback, {contact.id: contact for contact, _open_inquiries in rows}
+    return candidates, fallback, {row.id: row for row in rows}
+
+
+def chosen_records(row: Row) -> Contact:
+    """The contact a candidates' row (fresh_candidates) holds, with their organisation, taken
+    into the session as read: storing the choice and its emails need the records, which the
+    statement read already."""
+    contact = as_read(db.session, Contact, _values(row, Contact))
+    if row._mapping[ORGANISATION_PREFIX + "id"] is not None and "organisation" in inspect(contact).unloaded:
+        organisation = as_read(db.session, Organisation, _values(row, Organisation, ORGANISATION_PREFIX))
+        # Held by the contact: the session would let go of a record nothing refers to.
+        set_committed_value(contact, "organisation", organisation)
+    return contact
 
 
 def backups(rules: list[Rule]) -> dict[int, int]:
@@ -257,11 +309,13 @@ def decide(
     (those who passed it on) but for the fallback; reads only, changes nothing."""
     request, place = routing_request(zip_code, topic, language)
     setup = routing_setup()
-    candidates, fallback, records = fresh_candidates(setup)
+    # Only the rules this request matches can place it, so only their contacts are read.
+    matching = [rule for rule in setup.rules if rule_matches(rule, request)]
+    candidates, fallback, rows = fresh_candidates(setup, matching)
     if fallback is None:
         raise NoFallbackContact(NO_FALLBACK)
-    decision = route(request, list(setup.rules), candidates, fallback, now, backups=setup.backups, excluded=excluded)
-    return RoutingOutcome(place=place, decision=decision, chosen=records.get(decision.contact.id))
+    decision = route(request, matching, candidates, fallback, now, backups=setup.backups, excluded=excluded)
+    return RoutingOutcome(place=place, decision=decision, chosen_row=rows.get(decision.contact.id))
 
 
 def _outcome_without_rules(zip_code: str, contact: Contact, reason: str, *, used_fallback: bool) -> RoutingOutcome:
@@ -310,7 +364,10 @@ def foundation_contact_ids() -> set[int]:
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
     """Store the decision on the inquiry and note the assignment for round-robin."""
     decision = outcome.decision
-    contact = outcome.chosen if outcome.chosen is not None else db.session.get(Contact, decision.contact.id)
+    if outcome.chosen_row is not None:
+        contact = chosen_records(outcome.chosen_row)
+    else:
+        contact = db.session.get(Contact, decision.contact.id)
     inquiry.assigned_contact_id = contact.id
     inquiry.organisation_id = decision.organisation_id or contact.organisation_id
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None
