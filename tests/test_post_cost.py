@@ -389,3 +389,15 @@ def test_a_record_read_as_values_yields_to_the_sessions_own_copy(app, world):
     values["name"] = "Nora North"
     assert as_read(db.session, Contact, values) is nora
     assert nora.name == "Nora (edited)"
+
+
+def test_the_open_statuses_are_written_into_the_statement(app, world):
+    """Not sent as parameters: a generic plan (PostgreSQL's, from a prepared statement's sixth
+    run) knows no parameter, and could then neither use the partial indexes on open inquiries
+    nor tell how few rows are open; PostgreSQL planned the candidates afresh at every post."""
+    with statements_run() as ran:
+        routing.fresh_candidates(routing.routing_setup())
+    [(statement, parameters)] = [(statement, parameters) for statement, parameters in ran if "FROM contacts" in statement]
+    assert "IN ('assigned', 'in_progress', 'new', 'responded')" in statement
+    sent = parameters.values() if isinstance(parameters, dict) else parameters
+    assert not {status.value for status in InquiryStatus} & {value for value in sent if isinstance(value, str)}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     column,
     event,
     func,
@@ -345,7 +346,12 @@ def open_clause() -> ColumnElement[bool]:
     (``_OPEN`` above): PostgreSQL takes two lists for one condition only when their items
     come in the same order; a set's order changes from process to process, and a condition
     it sees twice it counts twice, which misleads the planner."""
-    return Inquiry.status.in_(OPEN_STATUS_ORDER)
+    # The statuses are written into the statement rather than sent as parameters: the generic
+    # plan of a prepared statement (PostgreSQL's, from its sixth run) knows no parameter, so
+    # with the statuses sent it could neither use the partial indexes on open inquiries nor
+    # tell how few rows are open, and PostgreSQL would rather plan every run afresh.
+    statuses = bindparam("open_statuses", list(OPEN_STATUS_ORDER), expanding=True, literal_execute=True, type_=Inquiry.status.type)
+    return Inquiry.status.in_(statuses)
 
 
 def awaiting_response_clause() -> ColumnElement[bool]:
