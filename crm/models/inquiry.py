@@ -350,7 +350,9 @@ def open_clause() -> ColumnElement[bool]:
     # plan of a prepared statement (PostgreSQL's, from its sixth run) knows no parameter, so
     # with the statuses sent it could neither use the partial indexes on open inquiries nor
     # tell how few rows are open, and PostgreSQL would rather plan every run afresh.
-    statuses = bindparam("open_statuses", list(OPEN_STATUS_ORDER), expanding=True, literal_execute=True, type_=Inquiry.status.type)
+    statuses = bindparam(
+        "open_statuses", list(OPEN_STATUS_ORDER), expanding=True, literal_execute=True, unique=True, type_=Inquiry.status.type
+    )
     return Inquiry.status.in_(statuses)
 
 

@@ -112,14 +112,6 @@ class RoutingSetup:
     backups: dict[int, int]
     contact_topics: dict[int, frozenset[int]]
 
-    @property
-    def named_contact_ids(self) -> frozenset[int]:
-        return frozenset(rule.target_contact_id for rule in self.rules if rule.target_contact_id)
-
-    @property
-    def organisation_ids(self) -> frozenset[int]:
-        return frozenset(rule.target_organisation_id for rule in self.rules if rule.target_organisation_id)
-
 
 def _load_active_rules() -> list[Rule]:
     return [
