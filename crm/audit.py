@@ -220,7 +220,9 @@ def _keep_inserted(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _expunge_inserted(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is not None:  # a savepoint: the outer transaction goes on
+    # A savepoint's rollback leaves them: the outer transaction goes on, and which of them
+    # the savepoint inserted is not known (nothing inserts as values inside one).
+    if previous_transaction.parent is not None:
         return
     for record in session.info.pop(_INSERTED_KEY, []):
         if record in session:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
 
 View = TypeVar("View", bound=Callable[..., Any])
-M = TypeVar("M")
+Record = TypeVar("Record")
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -64,7 +64,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
+def as_read(session: Session, model: type[Record], values: dict[str, Any]) -> Record:
     """The record whose columns hold ``values`` (every column, by attribute name), taken into
     ``session`` as if a SELECT had just read it, without one: for rows read as plain values
     (a cache, a statement over many rows) of which one is then needed as a record. The

@@ -401,3 +401,18 @@ def test_the_open_statuses_are_written_into_the_statement(app, world):
     assert "IN ('assigned', 'in_progress', 'new', 'responded')" in statement
     sent = parameters.values() if isinstance(parameters, dict) else parameters
     assert not {status.value for status in InquiryStatus} & {value for value in sent if isinstance(value, str)}
+
+
+def test_a_contact_the_session_moved_keeps_their_new_organisation(app, world):
+    """The row read names the contact's organisation as stored; the session's copy, moved to
+    another and not yet flushed, keeps the one it was moved to."""
+    from crm.models import Contact
+
+    _candidates, _fallback, rows = routing.fresh_candidates(routing.routing_setup())
+    db.session.expunge_all()
+    nora = db.session.get(Contact, world.nora.id)
+    nora.organisation_id = world.south.id
+    with db.session.no_autoflush:
+        contact = routing.chosen_records(rows[world.nora.id])
+        assert contact is nora
+        assert contact.organisation.name == "South Start"

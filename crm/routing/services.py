@@ -239,7 +239,9 @@ def fresh_candidates(
     members of target organisations) and the fallback contact, as they are now, in one
     statement: whether they are available, the languages they speak, their open inquiries
     (counted over the assignee index, theirs alone) and when they were last assigned one;
-    and their rows, by id, for chosen_records."""
+    and their rows, by id, for chosen_records. What it reads is the database's: under
+    ``no_autoflush`` (crm.inquiries.intake.take_in, which changes no contact before routing),
+    a change to a contact not yet flushed is not seen."""
     rules = setup.rules if rules is None else tuple(rules)
     named_ids = frozenset(rule.target_contact_id for rule in rules if rule.target_contact_id)
     organisation_ids = frozenset(rule.target_organisation_id for rule in rules if rule.target_organisation_id)
@@ -262,7 +264,9 @@ def chosen_records(row: Row) -> Contact:
     into the session as read: storing the choice and its emails need the records, which the
     statement read already."""
     contact = as_read(db.session, Contact, _values(row, Contact))
-    if row._mapping[ORGANISATION_PREFIX + "id"] is not None and "organisation" in inspect(contact).unloaded:
+    organisation_id = row._mapping[ORGANISATION_PREFIX + "id"]
+    # Not when the session holds the contact moved to another organisation, not yet flushed.
+    if organisation_id is not None and contact.organisation_id == organisation_id and "organisation" in inspect(contact).unloaded:
         organisation = as_read(db.session, Organisation, _values(row, Organisation, ORGANISATION_PREFIX))
         # Held by the contact: the session would let go of a record nothing refers to.
         set_committed_value(contact, "organisation", organisation)
