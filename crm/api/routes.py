@@ -197,16 +197,7 @@ def _send(data: dict[str, Any], sending: public_services.Sending) -> public_serv
     form.set_topics(public_services.public_topic_choices(language), "Choose a topic")
     if not form.validate():
         raise Invalid(form_errors(form, renamed={"topic": "topic_id"}))
-    fields = public_services.PostedFields(
-        name=form.name.data,
-        email=form.email.data or "",
-        phone=form.phone.data or "",
-        contact_preference=form.preference,
-        zip_code=form.zip_code.data,
-        topic_id=form.topic.data,
-        language=form.language.data,
-        message=form.message.data,
-    )
+    fields = public_services.posted_fields(form)
     # The honeypot and how long its form was open are the calling site's to pass on: we did not
     # show the form, so there is no signed render time, and a form open for days is not expired.
     age = spam.reported_form_age(data.get("form_seconds"))

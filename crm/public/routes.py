@@ -128,16 +128,7 @@ def _send_form(sending: services.Sending):
     if expired or not valid:
         return _render_form(form, expired=expired), 422
 
-    fields = services.PostedFields(
-        name=form.name.data,
-        email=form.email.data or "",
-        phone=form.phone.data or "",
-        contact_preference=form.preference,
-        zip_code=form.zip_code.data,
-        topic_id=form.topic.data,
-        language=form.language.data,
-        message=form.message.data,
-    )
+    fields = services.posted_fields(form)
     reason = spam.spam_reason(honeypot=spam.honeypot_filled(form.website.data), timing=timing, age=age)
     confirmation = sending.admit(fields, spam_reason=reason)
     # Stored and committed: from here on nothing needs the database, nor may fail.

@@ -25,6 +25,7 @@ from crm.models import (
     Topic,
 )
 from crm.public import admission
+from crm.public.forms import InquiryForm
 from crm.reference_cache import cached
 from crm.routing import services as routing
 
@@ -155,6 +156,20 @@ class PostedFields(TypedDict):
     topic_id: int | None
     language: str
     message: str
+
+
+def posted_fields(form: InquiryForm) -> PostedFields:
+    """What a validated Get in Touch form carries: the form's and the JSON API's sends."""
+    return PostedFields(
+        name=form.name.data,
+        email=form.email.data or "",
+        phone=form.phone.data or "",
+        contact_preference=form.preference,
+        zip_code=form.zip_code.data,
+        topic_id=form.topic.data,
+        language=form.language.data,
+        message=form.message.data,
+    )
 
 
 def _load_topic_values() -> dict[int, dict[str, object]]:
