@@ -61,7 +61,7 @@ from crm.reports.common import (
     on_postgresql,
 )
 from crm.reports.loop import LOOP_TABLES, LoopFigures, loop_figures
-from crm.reports.timed import (  # noqa: F401  (ResponseFigures and ResponseBreakdown are read from here too)
+from crm.reports.timed import (
     ResponseBreakdown,
     ResponseFigures,
     Waits,
