@@ -241,6 +241,28 @@ def test_counts_leave_out_spam_and_other_periods(march, builder, rows):
     assert builder(MARCH_PERIOD).rows == rows
 
 
+def test_the_page_counts_counties_and_languages_in_the_loops_statement(march):
+    """The page's counts by county and by language are the sums of the loop's counts per county
+    and language, which it reads anyway: its counts' statement (the one over the months) leaves
+    those two out, and each count table holds what it holds alone."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        report = services.build_report(MARCH_PERIOD, AS_OF)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+
+    (counting,) = [statement for statement in statements if "months" in statement]
+    assert "county_fips" not in counting
+    assert "language" not in counting
+    for name, builder in services.COUNT_TABLES.items():
+        assert report.table(name).rows == builder(MARCH_PERIOD, None).rows, name
+
+
 def test_months_follow_local_time_and_include_empty_months(app):
     period = services.Period(date(2026, 1, 15), date(2026, 4, 10), CHICAGO)
     for received in (

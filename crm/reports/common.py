@@ -11,7 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, text
 
 from crm.extensions import db
 from crm.languages import LANGUAGES
@@ -135,6 +135,23 @@ def in_period(period: Period) -> list[ColumnElement[bool]]:
 
 def on_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
+
+
+# What PostgreSQL may sort in memory for the report: the percentile sorts of a year's inquiries
+# need about 20 MB, past the default work_mem of 4 MB, and spill to temporary files without it.
+SORT_MEMORY = "32MB"
+
+
+def allow_sort_memory() -> None:
+    """PostgreSQL: let the rest of this transaction (the report's statements) sort in SORT_MEMORY,
+    unless work_mem is set higher already; the setting ends with the transaction."""
+    db.session.execute(
+        text(
+            "SELECT set_config('work_mem', :memory, true) "
+            "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:memory)"
+        ),
+        {"memory": SORT_MEMORY},
+    )
 
 
 def county_names() -> dict[str, str]:

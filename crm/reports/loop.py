@@ -174,10 +174,36 @@ def passes_query(period: Period) -> Select:
     )
 
 
-def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
-    """The loop's counts overall, per county and per language; every language the app takes
-    has a row, as has every county with an inquiry in the period. Two queries: the inquiries'
-    counts and the passes', each a row per county and language."""
+@dataclass(frozen=True)
+class GroupCounts:
+    """The loop's counts per county (FIPS, None for none) and language (code), as the two
+    statements give them, with the names of the counties."""
+
+    groups: dict[tuple[str | None, str], LoopCounts]
+    county_names: dict[str, str]
+
+    def inquiries(self) -> dict[tuple[str | None, str], int]:
+        """The period's inquiries per county and language: the report's counts by county and by
+        language are these, summed (crm.reports.services)."""
+        return {key: counts.inquiries for key, counts in self.groups.items() if counts.inquiries}
+
+    def breakdown(self) -> Breakdown[LoopCounts]:
+        """Overall, per county and per language; every language the app takes has a row, as has
+        every county with an inquiry in the period."""
+        overall = LoopCounts()
+        by_county: dict[str, LoopCounts] = {}
+        by_language: dict[str, LoopCounts] = {language_label(code): LoopCounts() for code in LANGUAGES}
+        for (county_fips, language), counts in self.groups.items():
+            county, language_group = county_label(county_fips, self.county_names), language_label(language)
+            overall += counts
+            by_county[county] = by_county.get(county, LoopCounts()) + counts
+            by_language[language_group] = by_language.get(language_group, LoopCounts()) + counts
+        return Breakdown(overall, by_county, by_language)
+
+
+def group_counts(period: Period, now: datetime) -> GroupCounts:
+    """The loop's counts per county and language. Two queries: the inquiries' counts and the
+    passes', each a row per county and language."""
     groups: dict[tuple[str | None, str], LoopCounts] = {}
     names: dict[str, str] = {}
     for row in db.session.execute(counts_query(period, now)):
@@ -200,15 +226,12 @@ def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
             passes={reason: row._mapping[f"passes_{reason.value}"] for reason in REASONS},
             passed_for={reason: row._mapping[f"passed_{reason.value}"] for reason in REASONS},
         )
-    overall = LoopCounts()
-    by_county: dict[str, LoopCounts] = {}
-    by_language: dict[str, LoopCounts] = {language_label(code): LoopCounts() for code in LANGUAGES}
-    for (county_fips, language), counts in groups.items():
-        county = county_label(county_fips, names)
-        overall += counts
-        by_county[county] = by_county.get(county, LoopCounts()) + counts
-        by_language[language_label(language)] = by_language.get(language_label(language), LoopCounts()) + counts
-    return Breakdown(overall, by_county, by_language)
+    return GroupCounts(groups, names)
+
+
+def loop_counts(period: Period, now: datetime) -> Breakdown[LoopCounts]:
+    """The loop's counts overall, per county and per language (group_counts, summed)."""
+    return group_counts(period, now).breakdown()
 
 
 # --- the figures and their tables ------------------------------------------------------------
@@ -220,10 +243,14 @@ class LoopFigures:
     acceptance: Breakdown[AcceptanceFigures]
 
 
-def loop_figures(period: Period, now: datetime, waits: Waits | None = None) -> LoopFigures:
+def loop_figures(
+    period: Period, now: datetime, waits: Waits | None = None, groups: GroupCounts | None = None
+) -> LoopFigures:
     """Every loop figure of the period; ``now`` decides which inquiries are past their window.
-    The times to acceptance are crm.reports.timed's (``waits`` when already read)."""
-    return LoopFigures(loop_counts(period, now), (waits or period_waits(period)).acceptances)
+    The times to acceptance are crm.reports.timed's (``waits`` when already read), the counts
+    group_counts' (``groups`` when already read)."""
+    counts = (groups or group_counts(period, now)).breakdown()
+    return LoopFigures(counts, (waits or period_waits(period)).acceptances)
 
 
 def _share(part: int, whole: int) -> float | None:

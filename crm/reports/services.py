@@ -7,7 +7,10 @@ themselves, read from the ``ix_inquiries_report`` covering index (crm.models.inq
   calendar months, in the display timezone, are sent as a small table of UTC ranges that the
   inquiries are joined to. PostgreSQL counts all five in one read, with GROUPING SETS;
   SQLite, which has none, groups by the five together and the sums are taken here. Regions
-  are summed from the county counts.
+  are summed from the county counts. The page leaves counties and languages out of that
+  statement: the loop's counts (crm.reports.loop) come a row per county and language, each
+  with its number of inquiries, and those rows summed are the same counts, one hash table
+  fewer over the period's rows.
 - First-response figures overall, per county and per language: the number answered, the
   median and the 90th percentile and the share answered within target (crm.reports.timed,
   which reads the period once for these and for the times to acceptance), where an inquiry
@@ -22,7 +25,7 @@ Open load is a snapshot of now, whatever the period: it counts every open inquir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -60,7 +63,7 @@ from crm.reports.common import (
     language_label,
     on_postgresql,
 )
-from crm.reports.loop import LOOP_TABLES, LoopFigures, loop_figures
+from crm.reports.loop import LOOP_TABLES, GroupCounts, LoopFigures, group_counts, loop_figures
 from crm.reports.timed import (
     ResponseBreakdown,
     ResponseFigures,
@@ -119,16 +122,27 @@ def _months_table(period: Period) -> CTE:
 
 # The dimensions of the counts, in the order of the query's columns and of grouping()'s bits.
 DIMENSIONS = ("month", "topic", "county", "language", "organisation")
+# What the report page counts here: its counts by county and by language are the loop's, which
+# counts the period per county and language anyway (crm.reports.loop.GroupCounts).
+PAGE_DIMENSIONS = ("month", "topic", "organisation")
 
 
-def count_query(period: Period) -> Select:
-    """Inquiries per month, topic, county, language and organisation, with the names of the
-    topics, counties and organisations (joined to the few counted rows, not to every inquiry).
+def count_query(period: Period, dimensions: Sequence[str] = DIMENSIONS) -> Select:
+    """Inquiries per month, topic, county, language and organisation (or the ``dimensions``
+    named, in DIMENSIONS' order), with the names of the topics, counties and organisations
+    (joined to the few counted rows, not to every inquiry).
 
-    Each row has a ``grouping_set``: as PostgreSQL's grouping(), one bit per dimension, most
-    significant first, set for a dimension the row does not count by."""
+    Each row has a ``grouping_set``: as PostgreSQL's grouping(), one bit per dimension counted,
+    most significant first, set for a dimension the row does not count by."""
     months = _months_table(period)
-    keys = (months.c.month, Inquiry.topic_id, Inquiry.county_fips, Inquiry.language, Inquiry.organisation_id)
+    columns = {
+        "month": months.c.month,
+        "topic": Inquiry.topic_id,
+        "county": Inquiry.county_fips,
+        "language": Inquiry.language,
+        "organisation": Inquiry.organisation_id,
+    }
+    keys = [columns[dimension] for dimension in DIMENSIONS if dimension in dimensions]
     counted = (
         select(*keys, func.count().label("inquiries"))
         .select_from(months)
@@ -137,44 +151,54 @@ def count_query(period: Period) -> Select:
     )
     if on_postgresql():
         counted = counted.add_columns(func.grouping(*keys).label("grouping_set")).group_by(func.grouping_sets(*keys))
-    else:  # no GROUPING SETS: every combination of the five, summed per dimension by count_period
+    else:  # no GROUPING SETS: every combination of the dimensions, summed per dimension by count_period
         counted = counted.add_columns(literal(0, Integer).label("grouping_set")).group_by(*keys)
     counted = counted.subquery("counted")
-    return (
-        select(
-            counted,
-            Topic.name_en.label("topic_name"),
-            County.name.label("county_name"),
-            Organisation.name.label("organisation_name"),
-        )
-        .outerjoin(Topic, Topic.id == counted.c.topic_id)
-        .outerjoin(County, County.fips == counted.c.county_fips)
-        .outerjoin(Organisation, Organisation.id == counted.c.organisation_id)
-    )
+    names = []
+    query = select(counted)
+    if "topic" in dimensions:
+        query = query.outerjoin(Topic, Topic.id == counted.c.topic_id)
+        names.append(Topic.name_en.label("topic_name"))
+    if "county" in dimensions:
+        query = query.outerjoin(County, County.fips == counted.c.county_fips)
+        names.append(County.name.label("county_name"))
+    if "organisation" in dimensions:
+        query = query.outerjoin(Organisation, Organisation.id == counted.c.organisation_id)
+        names.append(Organisation.name.label("organisation_name"))
+    return query.add_columns(*names)
 
 
-def count_period(period: Period) -> PeriodCounts:
-    """Every count of the page, from count_query.
+def count_period(period: Period, groups: GroupCounts | None = None) -> PeriodCounts:
+    """Every count of the page, from count_query; by county and by language from ``groups``
+    when given (the loop's counts, which the page reads anyway), so the query leaves those two
+    dimensions out.
 
     Topics and organisations are counted by id and then summed by name: two records with one
     name would read as one line anyway."""
+    dimensions = PAGE_DIMENSIONS if groups is not None else DIMENSIONS
     found: dict[str, dict[Any, int]] = {dimension: {} for dimension in DIMENSIONS}
     county_names: dict[str, str] = {}
-    for row in db.session.execute(count_query(period)):
+    for row in db.session.execute(count_query(period, dimensions)):
+        mapping = row._mapping
         keys = {
-            "month": row.month,
-            "topic": row.topic_name,
-            "county": row.county_fips,
-            "language": row.language,
-            "organisation": row.organisation_name,
+            "month": mapping.get("month"),
+            "topic": mapping.get("topic_name"),
+            "county": mapping.get("county_fips"),
+            "language": mapping.get("language"),
+            "organisation": mapping.get("organisation_name"),
         }
-        for position, dimension in enumerate(DIMENSIONS):
-            if row.grouping_set & (1 << (len(DIMENSIONS) - 1 - position)):
+        for position, dimension in enumerate(dimensions):
+            if row.grouping_set & (1 << (len(dimensions) - 1 - position)):
                 continue  # not a count by this dimension
             counts = found[dimension]
             counts[keys[dimension]] = counts.get(keys[dimension], 0) + row.inquiries
-        if row.county_fips and row.county_name:
-            county_names[row.county_fips] = row.county_name
+        if mapping.get("county_fips") and mapping.get("county_name"):
+            county_names[mapping["county_fips"]] = mapping["county_name"]
+    if groups is not None:
+        for (county, language), inquiries in groups.inquiries().items():
+            found["county"][county] = found["county"].get(county, 0) + inquiries
+            found["language"][language] = found["language"].get(language, 0) + inquiries
+        county_names = groups.county_names
     return PeriodCounts(
         months=found["month"],
         topics=found["topic"],
@@ -447,14 +471,15 @@ def build_table(name: str, period: Period, now: datetime, limit: int | None = No
 
 
 def build_report(period: Period, now: datetime) -> Report:
-    """Every table of the page: the counts (one query), the regions' counties, the response
-    figures (one query, and one for responses measured now), the loop's figures
-    (crm.reports.loop: its counts, and the times to acceptance with those measured now), and
+    """Every table of the page: the response figures and the times to acceptance (one query,
+    and one for those measured now), the loop's counts (crm.reports.loop: two queries), the
+    counts (one query; by county and by language from the loop's), the regions' counties and
     the open load."""
-    counts = count_period(period)
     waits = period_waits(period)
     breakdown = response_breakdown(period, now, waits)
-    loop = loop_figures(period, now, waits)
+    groups = group_counts(period, now)
+    loop = loop_figures(period, now, waits, groups)
+    counts = count_period(period, groups)
     tables = [
         *(builder(period, counts) for builder in COUNT_TABLES.values()),
         *(builder(breakdown) for builder in RESPONSE_TABLES.values()),

@@ -48,6 +48,7 @@ from crm.reports.common import (
     NO_COUNTY,
     Breakdown,
     Period,
+    allow_sort_memory,
     breakdown_in_python,
     in_period,
     language_label,
@@ -231,6 +232,7 @@ def _waits_on_postgresql(period: Period, measured_now: list[tuple[Any, ...]]) ->
     """A group shows a wait only if some inquiry of it had that wait; the whole always does."""
     responses = Breakdown(NO_RESPONSE, {}, {})
     acceptances = Breakdown(NO_ACCEPTANCE, {}, {})
+    allow_sort_memory()
     for row in db.session.execute(waits_query(period, measured_now)):
         response = ResponseFigures(row.responded, row.response_median, row.response_p90, row.within_target)
         acceptance = AcceptanceFigures(row.accepted, row.acceptance_median, row.acceptance_p90)
