@@ -25,7 +25,7 @@ takes and every county with an inquiry in the period gets a row, zeros included.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -88,23 +88,25 @@ class LoopCounts:
     def closed(self) -> int:
         return sum(self.outcomes.values())
 
-    def __add__(self, other: LoopCounts) -> LoopCounts:
-        def plus(mine: dict, theirs: dict) -> dict:
-            return {key: mine[key] + theirs[key] for key in mine}
+    @classmethod
+    def total(cls, many: Iterable[LoopCounts]) -> LoopCounts:
+        """The sum of ``many``, field by field in one pass: a county's or a language's counts
+        from its rows, without a new set of dictionaries for every row added."""
+        sums = dict.fromkeys(_NUMBERS, 0)
+        passes, passed_for, outcomes = _zeros(REASONS), _zeros(REASONS), _zeros(OUTCOMES)
+        for counts in many:
+            for name in _NUMBERS:
+                sums[name] += getattr(counts, name)
+            for reason in REASONS:
+                passes[reason] += counts.passes[reason]
+                passed_for[reason] += counts.passed_for[reason]
+            for outcome in OUTCOMES:
+                outcomes[outcome] += counts.outcomes[outcome]
+        return cls(**sums, passes=passes, passed_for=passed_for, outcomes=outcomes)
 
-        return LoopCounts(
-            inquiries=self.inquiries + other.inquiries,
-            accepted=self.accepted + other.accepted,
-            not_accepted=self.not_accepted + other.not_accepted,
-            passed=self.passed + other.passed,
-            passes=plus(self.passes, other.passes),
-            passed_for=plus(self.passed_for, other.passed_for),
-            outcomes=plus(self.outcomes, other.outcomes),
-            asked=self.asked + other.asked,
-            answered=self.answered + other.answered,
-            confirmed=self.confirmed + other.confirmed,
-            confirmed_closed=self.confirmed_closed + other.confirmed_closed,
-        )
+
+# LoopCounts' plain numbers (the rest are counts per reason and per outcome).
+_NUMBERS = ("inquiries", "accepted", "not_accepted", "passed", "asked", "answered", "confirmed", "confirmed_closed")
 
 
 def not_accepted_clause(now: datetime) -> ColumnElement[bool]:
@@ -190,15 +192,16 @@ class GroupCounts:
     def breakdown(self) -> Breakdown[LoopCounts]:
         """Overall, per county and per language; every language the app takes has a row, as has
         every county with an inquiry in the period."""
-        overall = LoopCounts()
-        by_county: dict[str, LoopCounts] = {}
-        by_language: dict[str, LoopCounts] = {language_label(code): LoopCounts() for code in LANGUAGES}
+        counties: dict[str, list[LoopCounts]] = {}
+        languages: dict[str, list[LoopCounts]] = {language_label(code): [] for code in LANGUAGES}
         for (county_fips, language), counts in self.groups.items():
-            county, language_group = county_label(county_fips, self.county_names), language_label(language)
-            overall += counts
-            by_county[county] = by_county.get(county, LoopCounts()) + counts
-            by_language[language_group] = by_language.get(language_group, LoopCounts()) + counts
-        return Breakdown(overall, by_county, by_language)
+            counties.setdefault(county_label(county_fips, self.county_names), []).append(counts)
+            languages.setdefault(language_label(language), []).append(counts)
+        return Breakdown(
+            LoopCounts.total(self.groups.values()),
+            {county: LoopCounts.total(members) for county, members in counties.items()},
+            {language: LoopCounts.total(members) for language, members in languages.items()},
+        )
 
 
 def group_counts(period: Period, now: datetime) -> GroupCounts:
@@ -206,25 +209,27 @@ def group_counts(period: Period, now: datetime) -> GroupCounts:
     passes', each a row per county and language."""
     groups: dict[tuple[str | None, str], LoopCounts] = {}
     names: dict[str, str] = {}
-    for row in db.session.execute(counts_query(period, now)):
-        groups[(row.county_fips, row.language)] = LoopCounts(
-            inquiries=row.inquiries,
-            accepted=row.accepted,
-            not_accepted=row.not_accepted,
-            outcomes={outcome: row._mapping[f"closed_{outcome.value}"] for outcome in OUTCOMES},
-            asked=row.asked,
-            answered=row.answered,
-            confirmed=row.confirmed,
-            confirmed_closed=row.confirmed_closed,
+    for row in db.session.execute(counts_query(period, now)).mappings():
+        groups[(row["county_fips"], row["language"])] = LoopCounts(
+            inquiries=row["inquiries"],
+            accepted=row["accepted"],
+            not_accepted=row["not_accepted"],
+            outcomes={outcome: row[f"closed_{outcome.value}"] for outcome in OUTCOMES},
+            asked=row["asked"],
+            answered=row["answered"],
+            confirmed=row["confirmed"],
+            confirmed_closed=row["confirmed_closed"],
         )
-        if row.county_fips and row.county_name:
-            names[row.county_fips] = row.county_name
-    for row in db.session.execute(passes_query(period)):
-        key = (row.county_fips, row.language)
-        groups[key] = groups.get(key, LoopCounts()) + LoopCounts(
-            passed=row.passed,
-            passes={reason: row._mapping[f"passes_{reason.value}"] for reason in REASONS},
-            passed_for={reason: row._mapping[f"passed_{reason.value}"] for reason in REASONS},
+        if row["county_fips"] and row["county_name"]:
+            names[row["county_fips"]] = row["county_name"]
+    for row in db.session.execute(passes_query(period)).mappings():
+        key = (row["county_fips"], row["language"])
+        # The first statement counted none of these, so they replace its zeros.
+        groups[key] = replace(
+            groups.get(key, LoopCounts()),
+            passed=row["passed"],
+            passes={reason: row[f"passes_{reason.value}"] for reason in REASONS},
+            passed_for={reason: row[f"passed_{reason.value}"] for reason in REASONS},
         )
     return GroupCounts(groups, names)
 
