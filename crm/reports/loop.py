@@ -224,9 +224,10 @@ def group_counts(period: Period, now: datetime) -> GroupCounts:
             names[row["county_fips"]] = row["county_name"]
     for row in db.session.execute(passes_query(period)).mappings():
         key = (row["county_fips"], row["language"])
+        counted = groups.get(key)
         # The first statement counted none of these, so they replace its zeros.
         groups[key] = replace(
-            groups.get(key, LoopCounts()),
+            LoopCounts() if counted is None else counted,
             passed=row["passed"],
             passes={reason: row[f"passes_{reason.value}"] for reason in REASONS},
             passed_for={reason: row[f"passed_{reason.value}"] for reason in REASONS},
@@ -271,8 +272,9 @@ def _groups(figures: LoopFigures, by: str) -> list[tuple[str, LoopCounts, Accept
     counts: dict[str, LoopCounts] = getattr(figures.counts, by)
     times: dict[str, AcceptanceFigures] = getattr(figures.acceptance, by)
     labels = counts.keys() | times.keys()
-    ordered = sorted(labels, key=lambda label: (-counts.get(label, LoopCounts()).inquiries, label.casefold()))
-    return [(label, counts.get(label, LoopCounts()), times.get(label, NO_ACCEPTANCE)) for label in ordered]
+    none = LoopCounts()  # one for every group without counts: each new one is three dictionaries
+    ordered = sorted(labels, key=lambda label: (-counts.get(label, none).inquiries, label.casefold()))
+    return [(label, counts.get(label, none), times.get(label, NO_ACCEPTANCE)) for label in ordered]
 
 
 def _with_all(figures: LoopFigures, by: str) -> list[tuple[str, LoopCounts, AcceptanceFigures]]:
