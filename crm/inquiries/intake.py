@@ -234,6 +234,8 @@ def take_in(
             requester_acknowledgement(inquiry, answering_name(contact)),
         ]
     _write_timeline(inquiry, now, lines, drafts=drafts)
+    if contact is not None:
+        routing.take_turn(contact, now)  # the last write: it holds the contact's row (take_turn)
     return Received(inquiry=inquiry, duplicate=False)
 
 
@@ -313,7 +315,7 @@ def start_acceptance_clock(inquiry: Inquiry, now: datetime) -> None:
 
 def apply_route(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime) -> Contact:
     """Store where the routing sent the inquiry and start its clocks; nothing on the timeline,
-    no email, no flush."""
+    no email, no flush, and the contact's turn is the caller's (routing.take_turn)."""
     set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
@@ -326,6 +328,7 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
     """Store where the routing sent the inquiry, start its clocks and put it on the timeline;
     no email (the caller decides who is told)."""
     contact = apply_route(inquiry, outcome, now)
+    routing.take_turn(contact, now)
     # Recovered spam comes through here too, with a timeline that need not be loaded.
     add_event(
         inquiry,

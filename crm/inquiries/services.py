@@ -300,7 +300,7 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     inquiry.assigned_contact = contact
     # Who may see it follows the person doing the work.
     inquiry.organisation_id = contact.organisation_id
-    contact.last_assigned_at = now
+    routing.take_turn(contact, now)
     # The new assignee has not been reminded of the deadline yet.
     inquiry.reminder_sent_at = None
     # The clock runs by the holidays of the organisation that has the inquiry now.
