@@ -304,6 +304,14 @@ def update_record(record: Any, **values: Any) -> None:
         raise StaleDataError(f"{type(record).__name__} {record_id} was not found to update")
     for name, value in values.items():
         set_committed_value(record, name, value)
+    # What the statement's own column defaults wrote (updated_at) is read again when asked for.
+    stale = [
+        attribute.key
+        for attribute in state.mapper.column_attrs
+        if attribute.columns[0].onupdate is not None and attribute.key not in values
+    ]
+    if stale:
+        db.session.expire(record, stale)
 
 
 @cache

@@ -23,7 +23,7 @@ from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
-from crm.models import AuditEvent, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
+from crm.models import AuditEvent, Contact, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -383,6 +383,10 @@ def test_the_chosen_contact_and_organisation_are_stored_from_the_row_read(app, w
     with statements(words=3) as turn:
         routing.take_turn(contact, NOW)
     assert turn == ["UPDATE CONTACTS SET"]
+    assert contact.last_assigned_at == NOW
+    assert not db.session.is_modified(contact)
+    stored_at = db.session.scalar(select(Contact.updated_at).where(Contact.id == contact.id))
+    assert contact.updated_at == stored_at
     db.session.commit()
     assert db.session.get(Inquiry, inquiry.id).assigned_contact_id == contact.id
     db.session.expire_all()
