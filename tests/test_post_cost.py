@@ -42,8 +42,8 @@ FORM_SETTINGS = {
 # reference cache, and everything else a post sends is a write (the inquiry, its timeline,
 # the contact's turn, the two emails, the audit entries).
 MOST_READS_PER_POST = 2
-# The tables a routed post writes, each in one statement: the unit of work is left with the
-# inquiry and the contact's turn, the rest are inserted as values (crm.audit.insert_rows).
+# The tables a routed post writes, each in one statement, inserted as values
+# (crm.audit.insert_rows); the contact's turn is one UPDATE (routing.take_turn).
 TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
 
 

@@ -224,7 +224,7 @@ def take_in(
             contact = apply_route(inquiry, outcome, now)
             routed = {"contact_id": contact.id, "rule_id": inquiry.routing_rule_id}
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
-    _insert_new(inquiry)  # the emails' links need its id; the contact's turn is flushed at the commit
+    _insert_new(inquiry)  # the emails' links need its id
     if contact is None:
         drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
     else:
@@ -328,7 +328,6 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
     """Store where the routing sent the inquiry, start its clocks and put it on the timeline;
     no email (the caller decides who is told)."""
     contact = apply_route(inquiry, outcome, now)
-    routing.take_turn(contact, now)
     # Recovered spam comes through here too, with a timeline that need not be loaded.
     add_event(
         inquiry,
@@ -339,6 +338,7 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
         data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
     )
     db.session.flush()  # the emails need the inquiry's id for their link
+    routing.take_turn(contact, now)
     return contact
 
 
