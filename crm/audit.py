@@ -9,8 +9,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, event, insert, inspect, select
+from sqlalchemy import Insert, Update, bindparam, event, insert, inspect, select, update
 from sqlalchemy.orm import Mapper, RelationshipProperty, Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm.extensions import db
 from crm.models.audit import AuditEvent
@@ -136,11 +138,14 @@ class _PendingChanges:
         for obj in session.dirty:
             if not _is_audited(obj) or not session.is_modified(obj) or obj in self.created:
                 continue
-            _, changes = self.updated.setdefault(id(obj), (obj, {}))
-            for name, (before, after) in _changed_fields(obj).items():
-                # Keep the first "before" of the transaction and the last "after".
-                changes[name] = [changes[name][0] if name in changes else before, after]
+            self.note_update(obj, _changed_fields(obj))
         self.deleted += [(obj, _snapshot(obj)) for obj in session.deleted if _is_audited(obj)]
+
+    def note_update(self, obj: Any, changed: dict[str, list[Any]]) -> None:
+        _, changes = self.updated.setdefault(id(obj), (obj, {}))
+        for name, (before, after) in changed.items():
+            # Keep the first "before" of the transaction and the last "after".
+            changes[name] = [changes[name][0] if name in changes else before, after]
 
     def events(self, actor_id: int | None) -> list[dict[str, Any]]:
         """The AuditEvent rows to insert, as values."""
@@ -273,6 +278,53 @@ def insert_rows(
             for row_id, row in zip(ids, rows, strict=True)
         ]
     return ids
+
+
+def update_record(record: Any, **values: Any) -> None:
+    """Write ``values`` (by attribute name) to ``record``'s row in one UPDATE now, rather than
+    at the next flush, and note the change for the trail as a flush would; ``record`` then
+    holds them as stored. For a change every post makes (the chosen contact's turn): the unit
+    of work's flush cost more than the statement, and the post then has nothing to flush."""
+    state = inspect(record)
+    if _is_audited(record):
+        _pending(db.session()).note_update(
+            record,
+            {
+                name: [_shown(name, getattr(record, name)), _shown(name, value)]
+                for name, value in values.items()
+                if name not in SKIPPED_FIELDS and _plain(getattr(record, name)) != _plain(value)
+            },
+        )
+    parameters = {f"new_{name}": value for name, value in values.items()}
+    [record_id] = state.identity
+    statement = _update_statement(type(record), tuple(sorted(values)))
+    result = db.session.execute(statement, {"record_id": record_id, **parameters})
+    if result.rowcount != 1:
+        # As the unit of work would: the row was deleted by another transaction meanwhile.
+        raise StaleDataError(f"{type(record).__name__} {record_id} was not found to update")
+    for name, value in values.items():
+        set_committed_value(record, name, value)
+    # What the statement's own column defaults wrote (updated_at) is read again when asked for.
+    stale = [
+        attribute.key
+        for attribute in state.mapper.column_attrs
+        if attribute.columns[0].onupdate is not None and attribute.key not in values
+    ]
+    if stale:
+        db.session.expire(record, stale)
+
+
+@cache
+def _update_statement(model: type[Any], names: tuple[str, ...]) -> Update:
+    """Built once per model and set of columns, as _insert_statement is."""
+    mapper = inspect(model)
+    [key] = mapper.primary_key
+    columns = {mapper.get_property(name).columns[0]: name for name in names}
+    return (
+        update(mapper.local_table)
+        .where(key == bindparam("record_id"))
+        .values({column: bindparam(f"new_{name}", type_=column.type) for column, name in columns.items()})
+    )
 
 
 @cache

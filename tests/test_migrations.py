@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from config import TestConfig
 from crm import create_app
 from crm.extensions import db
+from crm.models.inquiry import SEARCH_PENDING_LIST_KB
 from crm.schema import schema_on
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -115,6 +116,29 @@ def test_upgrade_to_head_matches_the_models(migrated_app: Flask) -> None:
 
     assert_no_drift()
     assert set(db.metadata.tables) <= table_names()
+
+
+def _search_index_options() -> dict[str, list[str] | None]:
+    query = text("SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'ix_inquiries_search_%' ORDER BY relname")
+    with db.engine.connect() as connection:
+        return dict(connection.execute(query).all())
+
+
+def test_the_search_indexes_keep_a_small_pending_list(migrated_app: Flask) -> None:
+    """Set by a migration and by the models alike (the comparison above cannot see an index's
+    storage parameters): a post that fills the list merges it, and a search reads all of it."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's trigram indexes")
+    command.upgrade(alembic_config(), "head")
+    expected = [f"gin_pending_list_limit={SEARCH_PENDING_LIST_KB}"]
+    migrated = _search_index_options()
+    assert sorted(migrated) == [f"ix_inquiries_search_{column}" for column in ("email", "message", "name", "reference")]
+    assert all(options == expected for options in migrated.values()), migrated
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_inquiries_search_message"))
+        [index] = [index for index in db.metadata.tables["inquiries"].indexes if index.name == "ix_inquiries_search_message"]
+        index.create(connection)
+    assert _search_index_options()["ix_inquiries_search_message"] == expected
 
 
 def test_downgrade_to_base_and_back(migrated_app: Flask) -> None:

@@ -23,7 +23,7 @@ from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
-from crm.models import AuditEvent, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
+from crm.models import AuditEvent, Contact, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -42,8 +42,8 @@ FORM_SETTINGS = {
 # reference cache, and everything else a post sends is a write (the inquiry, its timeline,
 # the contact's turn, the two emails, the audit entries).
 MOST_READS_PER_POST = 2
-# The tables a routed post writes, each in one statement: the unit of work is left with the
-# inquiry and the contact's turn, the rest are inserted as values (crm.audit.insert_rows).
+# The tables a routed post writes, each in one statement, inserted as values
+# (crm.audit.insert_rows); the contact's turn is one UPDATE (routing.take_turn).
 TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
 
 
@@ -103,9 +103,10 @@ def test_a_post_inserts_into_each_table_once(app, client, world):
     assert sorted(emails) == ["contact_notice", "requester_ack"]
 
 
-def test_a_post_leaves_only_the_contacts_turn_to_the_unit_of_work(app, client, world):
+def test_a_post_leaves_nothing_to_the_unit_of_work(app, client, world):
     """The inquiry, its timeline, its emails and the audit entries are inserted as values
-    (crm.audit.insert_rows); only the contact's last assignment is flushed as a change."""
+    (crm.audit.insert_rows), and the contact's turn is one UPDATE (routing.take_turn): the
+    post has nothing to flush, and the trail still has every change."""
     flushed: list[str] = []
 
     def note(session, _context, _instances) -> None:
@@ -120,10 +121,15 @@ def test_a_post_leaves_only_the_contacts_turn_to_the_unit_of_work(app, client, w
             assert client.post("/get-in-touch", data=data).status_code == 302
         finally:
             event.remove(Session, "before_flush", note)
-    assert flushed == ["Contact (changed)"]
+    assert flushed == []
     inquiry = db.session.scalar(select(Inquiry).where(Inquiry.email == "family1@example.net"))
     assert inquiry.topic_id == world.home_visits.id
     assert inquiry.assigned_contact_id in {world.nora.id, world.ned.id}
+    turn = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "Contact", AuditEvent.entity_id == str(inquiry.assigned_contact_id))
+    ).all()
+    assert [entry.action for entry in turn][-1:] == ["update"]
+    assert turn[-1].changes["last_assigned_at"][1] == inquiry.received_at.isoformat()
     created = db.session.scalars(
         select(AuditEvent).where(AuditEvent.entity_type == "Inquiry", AuditEvent.entity_id == str(inquiry.id))
     ).all()
@@ -373,8 +379,17 @@ def test_the_chosen_contact_and_organisation_are_stored_from_the_row_read(app, w
         contact = routing.apply_decision(inquiry, outcome, NOW)
         assert intake.answering_name(contact) == "North Families"
     assert sent == []
+    db.session.flush()
+    with statements(words=3) as turn:
+        routing.take_turn(contact, NOW)
+    assert turn == ["UPDATE CONTACTS SET"]
+    assert contact.last_assigned_at == NOW
+    assert not db.session.is_modified(contact)
+    stored_at = db.session.scalar(select(Contact.updated_at).where(Contact.id == contact.id))
+    assert contact.updated_at == stored_at
     db.session.commit()
     assert db.session.get(Inquiry, inquiry.id).assigned_contact_id == contact.id
+    db.session.expire_all()
     assert contact.last_assigned_at == NOW
 
 
@@ -389,6 +404,25 @@ def test_a_record_read_as_values_yields_to_the_sessions_own_copy(app, world):
     values["name"] = "Nora North"
     assert as_read(db.session, Contact, values) is nora
     assert nora.name == "Nora (edited)"
+
+
+def test_a_record_read_as_values_is_stored_and_tracks_its_changes(app, world):
+    """As if a SELECT had read it: nothing to write until it is changed, then only the change."""
+    from crm.database import as_read
+    from crm.models import Contact
+
+    values = {attribute.key: getattr(world.nora, attribute.key) for attribute in db.inspect(Contact).column_attrs}
+    db.session.expunge_all()
+    nora = as_read(db.session, Contact, values)
+    assert db.inspect(nora).persistent
+    assert not db.session.is_modified(nora)
+    assert (nora.name, nora.languages, nora.organisation.name) == ("Nora North", world.nora.languages, "North Families")
+    nora.title = "Coordinator"
+    with statements(words=None) as sent:
+        db.session.flush()
+    [update] = [statement for statement in sent if statement.startswith("UPDATE")]
+    assert update.startswith("UPDATE CONTACTS SET TITLE=")
+    assert "NAME" not in update
 
 
 def test_the_open_statuses_are_written_into_the_statement(app, world):

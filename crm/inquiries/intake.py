@@ -224,7 +224,7 @@ def take_in(
             contact = apply_route(inquiry, outcome, now)
             routed = {"contact_id": contact.id, "rule_id": inquiry.routing_rule_id}
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
-    _insert_new(inquiry)  # the emails' links need its id; the contact's turn is flushed at the commit
+    _insert_new(inquiry)  # the emails' links need its id
     if contact is None:
         drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
     else:
@@ -234,6 +234,8 @@ def take_in(
             requester_acknowledgement(inquiry, answering_name(contact)),
         ]
     _write_timeline(inquiry, now, lines, drafts=drafts)
+    if contact is not None:
+        routing.take_turn(contact, now)  # the last write: it holds the contact's row (take_turn)
     return Received(inquiry=inquiry, duplicate=False)
 
 
@@ -313,7 +315,7 @@ def start_acceptance_clock(inquiry: Inquiry, now: datetime) -> None:
 
 def apply_route(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: datetime) -> Contact:
     """Store where the routing sent the inquiry and start its clocks; nothing on the timeline,
-    no email, no flush."""
+    no email, no flush, and the contact's turn is the caller's (routing.take_turn)."""
     set_place(inquiry, outcome.place)
     contact = routing.apply_decision(inquiry, outcome, now)
     inquiry.status = status_after_assignment(inquiry.status)
@@ -336,6 +338,7 @@ def place_with_contact(inquiry: Inquiry, outcome: routing.RoutingOutcome, now: d
         data={"contact_id": contact.id, "rule_id": inquiry.routing_rule_id},
     )
     db.session.flush()  # the emails need the inquiry's id for their link
+    routing.take_turn(contact, now)
     return contact
 
 

@@ -300,7 +300,6 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     inquiry.assigned_contact = contact
     # Who may see it follows the person doing the work.
     inquiry.organisation_id = contact.organisation_id
-    contact.last_assigned_at = now
     # The new assignee has not been reminded of the deadline yet.
     inquiry.reminder_sent_at = None
     # The clock runs by the holidays of the organisation that has the inquiry now.
@@ -325,6 +324,7 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
     if inquiry.status is not before:
         _status_event(inquiry, before, actor, now)
     db.session.flush()
+    routing.take_turn(contact, now)
     intake.queue_notice_to_accept(inquiry, contact, reason="reassigned")
     audit.commit(actor)
 

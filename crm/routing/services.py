@@ -11,6 +11,7 @@ from sqlalchemy import Row, Select, bindparam, func, inspect, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from crm import audit
 from crm.database import as_read
 from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
@@ -358,7 +359,8 @@ def foundation_contact_ids() -> set[int]:
 
 
 def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> Contact:
-    """Store the decision on the inquiry and note the assignment for round-robin."""
+    """Store the decision on the inquiry; the caller then gives the contact their turn
+    (take_turn)."""
     decision = outcome.decision
     if outcome.chosen_row is not None:
         contact = chosen_records(outcome.chosen_row)
@@ -369,8 +371,16 @@ def apply_decision(inquiry: Inquiry, outcome: RoutingOutcome, now: datetime) -> 
     inquiry.routing_rule_id = decision.rule.id if decision.rule else None
     inquiry.routing_reason = decision.reason
     inquiry.routed_at = now
-    contact.last_assigned_at = now
     return contact
+
+
+def take_turn(contact: Contact, now: datetime) -> None:
+    """Note that ``contact`` was given an inquiry at ``now``, for round-robin among equals.
+
+    Written at once, in one UPDATE (crm.audit.update_record): best as the last write before
+    the commit, since it locks the contact's row until then, and a post routed to the same
+    contact at the same moment waits for that lock."""
+    audit.update_record(contact, last_assigned_at=now)
 
 
 def describe(outcome: RoutingOutcome) -> dict[str, object]:
