@@ -284,7 +284,10 @@ def update_record(record: Any, **values: Any) -> None:
     """Write ``values`` (by attribute name) to ``record``'s row in one UPDATE now, rather than
     at the next flush, and note the change for the trail as a flush would; ``record`` then
     holds them as stored. For a change every post makes (the chosen contact's turn): the unit
-    of work's flush cost more than the statement, and the post then has nothing to flush."""
+    of work's flush cost more than the statement, and the post then has nothing to flush.
+
+    Not for what the reference cache keeps (crm.reference_cache): it learns of a statement by
+    its table alone, so a contact's name, organisation or topics changed here would go unseen."""
     state = inspect(record)
     if _is_audited(record):
         _pending(db.session()).note_update(
