@@ -23,6 +23,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateIndex
 
 from config import TestConfig
 from crm import create_app
@@ -130,15 +131,16 @@ def test_the_search_indexes_keep_a_small_pending_list(migrated_app: Flask) -> No
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's trigram indexes")
     command.upgrade(alembic_config(), "head")
-    expected = [f"gin_pending_list_limit={SEARCH_PENDING_LIST_KB}"]
     migrated = _search_index_options()
     assert sorted(migrated) == [f"ix_inquiries_search_{column}" for column in ("email", "message", "name", "reference")]
-    assert all(options == expected for options in migrated.values()), migrated
-    with db.engine.begin() as connection:
-        connection.execute(text("DROP INDEX ix_inquiries_search_message"))
-        [index] = [index for index in db.metadata.tables["inquiries"].indexes if index.name == "ix_inquiries_search_message"]
-        index.create(connection)
-    assert _search_index_options()["ix_inquiries_search_message"] == expected
+    assert all(options == [f"gin_pending_list_limit={SEARCH_PENDING_LIST_KB}"] for options in migrated.values()), migrated
+    # What create_all would send (tests, the bench): compiled, not run, since the models name
+    # pg_trgm's operator class in public, where this fresh database may not have it yet.
+    searched = [index for index in db.metadata.tables["inquiries"].indexes if index.name in migrated]
+    assert len(searched) == len(migrated)
+    for index in searched:
+        ddl = str(CreateIndex(index).compile(dialect=db.engine.dialect))
+        assert ddl.endswith(f"WITH (gin_pending_list_limit = {SEARCH_PENDING_LIST_KB})"), ddl
 
 
 def test_downgrade_to_base_and_back(migrated_app: Flask) -> None:
