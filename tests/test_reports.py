@@ -13,7 +13,7 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Float, column, event, func, select, values
+from sqlalchemy import Column, Float, column, func, select, values
 from sqlalchemy.sql import visitors
 
 from crm.business_hours import BusinessCalendar, business_hours_between
@@ -27,6 +27,7 @@ from crm.reports.common import NO_FIGURE, format_cell
 from tests import factories
 from tests import report_reference as reference
 from tests.naughty import naughty_strings
+from tests.query_plans import statements_run
 
 CHICAGO = "America/Chicago"
 DUNKLIN, ST_LOUIS_CITY = "29069", "29510"
@@ -245,16 +246,9 @@ def test_the_page_counts_counties_and_languages_in_the_loops_statement(march):
     """The page's counts by county and by language are the sums of the loop's counts per county
     and language, which it reads anyway: its counts' statement (the one over the months) leaves
     those two out, and each count table holds what it holds alone."""
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as ran:
         report = services.build_report(MARCH_PERIOD, AS_OF)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
+    statements = [statement for statement, _parameters in ran]
 
     (counting,) = [statement for statement in statements if "months" in statement]
     assert "county_fips" not in counting
@@ -379,16 +373,9 @@ def test_the_report_index_holds_every_column_a_period_statement_reads(app, name)
 def test_the_page_reads_the_period_once_for_both_waits(on_postgresql, march):
     """Hours to first response and to acceptance come from one sort of the period's rows per
     grouping, not one statement each (crm.reports.timed)."""
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as ran:
         report = services.build_report(MARCH_PERIOD, AS_OF)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
+    statements = [statement for statement, _parameters in ran]
 
     assert sum("percentile_cont" in statement for statement in statements) == 1
     assert report.overall.median == 6.0
