@@ -290,12 +290,13 @@ def update_record(record: Any, **values: Any) -> None:
     its table alone, so a contact's name, organisation or topics changed here would go unseen."""
     state = inspect(record)
     if _is_audited(record):
+        before = {name: getattr(record, name) for name in values if name not in SKIPPED_FIELDS}
         _pending(db.session()).note_update(
             record,
             {
-                name: [_shown(name, getattr(record, name)), _shown(name, value)]
-                for name, value in values.items()
-                if name not in SKIPPED_FIELDS and _plain(getattr(record, name)) != _plain(value)
+                name: [_shown(name, was), _shown(name, values[name])]
+                for name, was in before.items()
+                if _plain(was) != _plain(values[name])
             },
         )
     parameters = {f"new_{name}": value for name, value in values.items()}
@@ -308,13 +309,16 @@ def update_record(record: Any, **values: Any) -> None:
     for name, value in values.items():
         set_committed_value(record, name, value)
     # What the statement's own column defaults wrote (updated_at) is read again when asked for.
-    stale = [
-        attribute.key
-        for attribute in state.mapper.column_attrs
-        if attribute.columns[0].onupdate is not None and attribute.key not in values
-    ]
+    stale = [name for name in _set_on_update(type(record)) if name not in values]
     if stale:
         db.session.expire(record, stale)
+
+
+@cache
+def _set_on_update(model: type[Any]) -> tuple[str, ...]:
+    """The attributes whose columns an UPDATE sets by default (onupdate), worked out once per
+    model rather than at every post."""
+    return tuple(attribute.key for attribute in inspect(model).column_attrs if attribute.columns[0].onupdate is not None)
 
 
 @cache
