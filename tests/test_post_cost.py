@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from flask import render_template, request
+from flask_babel import force_locale
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
+from crm.mail.outbox import render_email
 from crm.models import AuditEvent, Contact, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
@@ -135,6 +138,39 @@ def test_a_post_leaves_nothing_to_the_unit_of_work(app, client, world):
     ).all()
     assert [entry.action for entry in created] == ["create"]
     assert created[0].changes["topic_id"] == [None, world.home_visits.id]
+
+
+def test_a_post_renders_its_emails_without_the_pages_context_processors(app, client, world):
+    """The two emails are rendered with the Jinja environment alone (crm.mail.outbox.render_email):
+    the context processors, which work out the page's language links and the signed-in user,
+    serve pages, and a successful send renders no page."""
+    calls: list[str] = []
+
+    def counted() -> dict[str, object]:
+        calls.append(request.path)
+        return {}
+
+    with app_config(app, **FORM_SETTINGS):
+        assert _post(client, world, 0).status_code == 302
+        data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
+        processors = app.template_context_processors[None]
+        processors.append(counted)
+        try:
+            assert client.post("/get-in-touch", data=data).status_code == 302
+        finally:
+            processors.remove(counted)
+    assert calls == []
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.email == "family1@example.net"))
+    bodies = dict(db.session.execute(select(OutboundEmail.kind, OutboundEmail.body_text).where(OutboundEmail.inquiry_id == inquiry.id)).all())
+    assert inquiry.reference in bodies["requester_ack"]
+    assert inquiry.reference in bodies["contact_notice"]
+
+
+def test_an_email_reads_the_same_rendered_with_or_without_the_context_processors(app, world):
+    inquiry = InquiryFactory(topic=world.home_visits, email="family@example.net", language="es")
+    context = {"inquiry": inquiry, "organisation_name": "North Families", "opt_out_url": "https://example.org/opt-out"}
+    with app.test_request_context("/get-in-touch", method="POST"), force_locale("es"):
+        assert render_email("email/requester_ack.txt", **context) == render_template("email/requester_ack.txt", **context)
 
 
 def test_a_post_takes_its_topic_from_the_reference_cache(app, client, world):

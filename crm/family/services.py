@@ -9,7 +9,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from crm.family import links
 from crm.family.rules import Answer, FamilyStatus, FollowUpFacts, StatusFacts, family_status, follow_up_refusal
 from crm.inquiries.sla_jobs import escalation_recipients
 from crm.mail.opt_out import email_hash
-from crm.mail.outbox import inquiry_url, opt_out_url, queue_email, requester_reply_to
+from crm.mail.outbox import inquiry_url, opt_out_url, queue_email, render_email, requester_reply_to
 from crm.models import Contact, EmailKind, FamilyOptOut, HeldPost, Inquiry, InquiryEventKind
 from crm.models.inquiry import add_event
 from crm.models.inquiry_status import InquiryStatus, check_move
@@ -108,7 +108,7 @@ def queue_follow_up(inquiry: Inquiry) -> None:
     link and the opt-out; the reference only, nothing of the request."""
     with force_locale(inquiry.language):
         subject = gettext("Did you get the help you needed? (reference %(reference)s)", reference=inquiry.reference)
-        body = render_template(
+        body = render_email(
             "email/family_follow_up.txt",
             inquiry=inquiry,
             yes_url=links.answer_url(inquiry.id, Answer.YES, inquiry.language),
@@ -211,7 +211,7 @@ def _tell_staff_it_reopened(inquiry: Inquiry, reopened: bool) -> None:
     for user in escalation_recipients():
         recipients.setdefault(user.email.lower(), user)
     for person in recipients.values():
-        body = render_template(
+        body = render_email(
             "email/family_reopened.txt", inquiry=inquiry, recipient=person, url=inquiry_url(inquiry), reopened=reopened
         )
         queue_email(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +23,7 @@ from crm import audit
 from crm.extensions import db
 from crm.inquiries import accepting
 from crm.inquiries.sla_jobs import escalation_recipients
-from crm.mail.outbox import inquiry_url, queue_email
+from crm.mail.outbox import inquiry_url, queue_email, render_email
 from crm.models import EmailKind, Inquiry, InquiryEventKind, PassReason
 from crm.models.inquiry import add_event, awaiting_acceptance_clause
 from crm.routing import services as routing
@@ -98,7 +98,7 @@ def tell_managers(moved: list[Moved]) -> int:
         else f"{len(moved)} inquiries were not accepted in time"
     )
     for user in recipients:
-        body = render_template("email/acceptance_missed.txt", recipient=user, moved=moved)
+        body = render_email("email/acceptance_missed.txt", recipient=user, moved=moved)
         queue_email(kind=EmailKind.ACCEPTANCE_MISSED, to_address=user.email, subject=subject, body_text=body)
     return len(recipients)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import click
-from flask import current_app, render_template
+from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale, gettext
 from sqlalchemy import Row, insert, select, update
@@ -43,7 +43,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.holidays import calendars
 from crm.languages import staff_language
-from crm.mail.outbox import public_url, queue_email
+from crm.mail.outbox import public_url, queue_email, render_email
 from crm.models import Contact, County, EmailKind, Inquiry, InquiryEvent, InquiryEventKind, Role, Topic, User
 from crm.models.inquiry import escalation_pending_clause, reminder_pending_clause
 from crm.timezones import display_timezone, format_datetime
@@ -211,7 +211,7 @@ def _queue_digest(
         else:
             subject = gettext("Overdue: inquiries without a first response (%(count)s)", count=len(items))
             more_url = public_url("inquiries.index", overdue=1)
-        body = render_template(
+        body = render_email(
             f"email/{kind}_digest.txt",
             name=name,
             lines=lines,

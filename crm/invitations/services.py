@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -21,7 +21,7 @@ from crm.auth.passwords import hash_password
 from crm.auth.services import find_user_by_email, link_contact, user_of_contact
 from crm.database import utcnow
 from crm.extensions import db
-from crm.mail.outbox import public_url, queue_email
+from crm.mail.outbox import public_url, queue_email, render_email
 from crm.models import AccountToken, Contact, Role, TokenPurpose, User
 from crm.models.user import normalise_email
 
@@ -101,7 +101,7 @@ def sign_in_status(contact: Contact) -> SignInStatus:
 
 def _queue_invitation_email(row: AccountToken, token: str) -> None:
     inviter = row.created_by.name if row.created_by else "The foundation team"
-    body = render_template(
+    body = render_email(
         "email/invitation.txt",
         invitation=row,
         inviter=inviter,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses, make_msgid
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
@@ -148,6 +148,14 @@ def _email_values(draft: Draft) -> dict[str, object]:
     }
 
 
+def render_email(template: str, **context: object) -> str:
+    """An email's body from its template (templates/email/), rendered with the app's Jinja
+    environment alone, which has its filters and gettext. Flask's render_template would first
+    run every context processor, and those serve pages (the page's language links, the
+    signed-in user, the CSRF token): no email uses them, and a Get in Touch post renders two."""
+    return current_app.jinja_env.get_template(template).render(context)
+
+
 def _queued_line(values: dict[str, object]) -> tuple[str, dict[str, object]]:
     """The timeline's EMAIL_QUEUED line for an outbox row: (detail, data)."""
     kind, to_address = values["kind"], values["to_address"]
@@ -220,7 +228,7 @@ def contact_notice(
         return None
     # Contacts read staff mail in English; the requester's language is stated in the body.
     with force_locale("en"):
-        body = render_template(
+        body = render_email(
             "email/contact_notice.txt",
             inquiry=inquiry,
             contact=contact,
@@ -257,7 +265,7 @@ def requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> Draft
         return None
     with force_locale(inquiry.language):
         subject = gettext("We received your message (reference %(reference)s)", reference=inquiry.reference)
-        body = render_template(
+        body = render_email(
             "email/requester_ack.txt",
             inquiry=inquiry,
             organisation_name=organisation_name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import select
 
 from crm import audit
@@ -19,7 +19,7 @@ from crm.auth.passwords import hash_password
 from crm.auth.services import find_user_by_email
 from crm.database import utcnow
 from crm.extensions import db
-from crm.mail.outbox import public_url, queue_email
+from crm.mail.outbox import public_url, queue_email, render_email
 from crm.models import AccountToken, TokenPurpose, User
 
 
@@ -51,7 +51,7 @@ def request_link(email: str) -> None:
     row, token = tokens.issue(
         TokenPurpose.RESET, email=user.email, user=user, valid_for=timedelta(minutes=_valid_minutes()), now=now
     )
-    body = render_template(
+    body = render_email(
         "email/password_reset.txt",
         user=user,
         url=public_url("password_reset.reset", token=token),
