@@ -43,11 +43,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _audited_attributes(obj: Any) -> list[str]:
+def _audited_attributes(obj: Any) -> tuple[str, ...]:
     return _audited_attributes_of(inspect(obj).mapper)
 
 
-def _audited_attributes_of(mapper: Mapper) -> list[str]:
+@cache
+def _audited_attributes_of(mapper: Mapper) -> tuple[str, ...]:
+    """Worked out once per model: every flush and every row a post inserts asks again."""
     names = [column.key for column in mapper.column_attrs]
     # Many-to-many collections (regions served, contacts in a meeting) are part of the record;
     # one-to-many back references are audited on the child instead.
@@ -56,7 +58,7 @@ def _audited_attributes_of(mapper: Mapper) -> list[str]:
         for rel in mapper.relationships
         if isinstance(rel, RelationshipProperty) and rel.secondary is not None
     ]
-    return [name for name in names if name not in SKIPPED_FIELDS]
+    return tuple(name for name in names if name not in SKIPPED_FIELDS)
 
 
 def _shown(name: str, value: Any) -> Any:
@@ -347,16 +349,21 @@ def _with_defaults(mapper: Mapper, row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with the Python-side defaults of the columns it leaves out filled in, as the
     unit of work would, so that the trail records the values stored."""
     filled = dict(row)
-    for attribute in mapper.column_attrs:
-        column = attribute.columns[0]
-        if attribute.key in filled or column.default is None:
-            continue
-        default = column.default
-        if default.is_scalar:
-            filled[attribute.key] = default.arg
-        elif default.is_callable:
-            filled[attribute.key] = default.arg(None)
+    for key, default in _python_defaults(mapper):
+        if key not in filled:
+            filled[key] = default.arg if default.is_scalar else default.arg(None)
     return filled
+
+
+@cache
+def _python_defaults(mapper: Mapper) -> tuple[tuple[str, Any], ...]:
+    """The attributes whose columns have a default worked out in Python (a value, or a function
+    called at each insert), and those defaults; once per model, not at every row."""
+    return tuple(
+        (attribute.key, column.default)
+        for attribute in mapper.column_attrs
+        if (column := attribute.columns[0]).default is not None and (column.default.is_scalar or column.default.is_callable)
+    )
 
 
 def history_for(entity_type: str, entity_id: int | str, limit: int = 50) -> list[AuditEvent]:
