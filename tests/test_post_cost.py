@@ -26,7 +26,7 @@ from crm.inquiries import services as inquiry_services
 from crm.inquiries.held_posts import file_held_posts
 from crm.inquiries.intake import InquiryDetails
 from crm.mail.outbox import render_email
-from crm.models import AuditEvent, Contact, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
+from crm.models import AuditEvent, Contact, HeldPost, Inquiry, InquiryOutcome, OutboundEmail, Role, RoutingRule
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.public.services import Sending
@@ -203,6 +203,28 @@ def test_spam_is_stored_without_routing_it(app, client, world):
 
 
 # --- the open counts least-loaded routing reads --------------------------------------------
+
+
+def test_a_held_send_reuses_its_statement(app, client, world):
+    """A flood's sends are held (crm.inquiries.held_posts): the statement that stores one is
+    built once per process, not at every send."""
+    executed: list[object] = []
+
+    def note(_connection, clause, *_args) -> None:
+        if getattr(clause, "table", None) is HeldPost.__table__:
+            executed.append(clause)
+
+    with app_config(app, **FORM_SETTINGS):
+        event.listen(db.engine, "before_execute", note)
+        try:
+            for number in range(2):
+                data = valid_form(client, email=f"bot{number}@example.net", topic=str(world.home_visits.id), website="http://spam.example")
+                assert client.post("/get-in-touch", data=data).status_code == 302
+        finally:
+            event.remove(db.engine, "before_execute", note)
+    assert len(executed) == 2
+    assert executed[0] is executed[1]
+    assert db.session.scalar(select(func.count()).select_from(HeldPost)) == 2
 
 
 def _seen_by_routing() -> dict[int, int]:
