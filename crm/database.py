@@ -66,10 +66,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def as_read(session: Session, model: type[Record], values: dict[str, Any]) -> Record:
-    """The record whose columns hold ``values`` (every column, by attribute name), taken into
-    ``session`` as if a SELECT had just read it, without one: for rows read as plain values
-    (a cache, a statement over many rows) of which one is then needed as a record. The
-    session's own copy wins when it holds one, with whatever it changed."""
+    """The record whose columns hold ``values`` (by attribute name, the primary key's among
+    them), taken into ``session`` as if a SELECT had just read it, without one: for rows read
+    as plain values (a cache, a statement over many rows) of which one is then needed as a
+    record. A column left out is read when first asked for, as after an expiry. The session's
+    own copy wins when it holds one, with whatever it changed."""
     mapper = inspect(model)
     key = session.identity_key(model, tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key))
     held = session.identity_map.get(key)
@@ -80,7 +81,7 @@ def as_read(session: Session, model: type[Record], values: dict[str, Any]) -> Re
     # cost). No model here tracks changes inside a value (no Mutable types) that would need them.
     record = mapper.class_manager.new_instance()
     instance_state(record).dict.update(values)
-    make_transient_to_detached(record)
+    make_transient_to_detached(record)  # which marks the columns left out as expired
     session.add(record)
     return record
 

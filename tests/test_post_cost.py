@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from flask import render_template, request
 from flask_babel import force_locale
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crm import reference_cache
@@ -481,6 +481,42 @@ def test_a_record_read_as_values_is_stored_and_tracks_its_changes(app, world):
     [update] = [statement for statement in sent if statement.startswith("UPDATE")]
     assert update.startswith("UPDATE CONTACTS SET TITLE=")
     assert "NAME" not in update
+
+
+def test_a_record_read_from_some_columns_reads_the_rest_when_asked(app, world):
+    """The columns left out are not taken for empty: the first one asked for reads them."""
+    from crm.database import as_read
+    from crm.models import Contact
+
+    db.session.execute(update(Contact).where(Contact.id == world.nora.id).values(notes="Mornings only", title="Coordinator"))
+    db.session.expunge_all()
+    nora = as_read(db.session, Contact, {"id": world.nora.id, "name": "Nora North", "organisation_id": world.nora.organisation_id})
+    assert not db.session.is_modified(nora)
+    with statements() as sent:
+        assert nora.name == "Nora North"
+    assert sent == []
+    with statements() as sent:
+        assert (nora.notes, nora.title) == ("Mornings only", "Coordinator")
+    assert sent == ["SELECT"]
+
+
+def test_the_candidates_are_read_without_the_columns_routing_does_not_weigh(app, world):
+    """Dozens of rows a post: of each contact what the engine weighs, of their organisation
+    its name; not the notes, roles or descriptions, which the chosen one's record reads if
+    asked (as_read)."""
+    with statements_run() as ran:
+        candidates, _fallback, rows = routing.fresh_candidates(routing.routing_setup())
+    [statement] = [statement for statement, _parameters in ran if "FROM contacts" in statement]
+    for column in ("contacts.notes", "contacts.roles", "organisations.description", "contacts.created_at"):
+        assert column not in statement
+    nora_row = rows[world.nora.id]
+    db.session.expunge_all()
+    nora = routing.chosen_records(nora_row)
+    with statements() as sent:
+        assert (nora.name, nora.email, nora.organisation.name) == ("Nora North", world.nora.email, "North Families")
+    assert sent == []
+    assert {candidate.id for candidate in candidates} >= {world.nora.id, world.ned.id}
+    assert nora.roles == world.nora.roles  # read now, when asked
 
 
 def test_the_open_statuses_are_written_into_the_statement(app, world):

@@ -195,25 +195,43 @@ def _candidate(contact: Contact | Row, organisation_name: str | None, open_inqui
     )
 
 
-# The candidates' statement names every column of a contact by its attribute, and every
-# column of their organisation by its attribute after this prefix: plain rows, cheaper than
-# records by the dozen, of which the chosen one becomes a record (chosen_records).
+# The candidates' statement reads, of each contact, what the engine weighs (Candidate) and
+# whether they are the fallback; of their organisation, its id and name: plain rows, cheaper
+# than records by the dozen, of which the chosen one becomes a record (chosen_records). That
+# is all a post reads of the chosen contact (their name and email for the notice, their
+# organisation's name for the family). Not every column: the rows number dozens, and the
+# rest (notes, roles, descriptions) is read should anything ask for it (crm.database.as_read).
+# An organisation's columns are named by their attribute after ORGANISATION_PREFIX.
+CANDIDATE_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "organisation_id",
+    "active",
+    "accepts_inquiries",
+    "languages",
+    "away_from",
+    "away_until",
+    "last_assigned_at",
+    "is_inquiry_fallback",
+)
+ORGANISATION_COLUMNS = ("id", "name")
 ORGANISATION_PREFIX = "organisation__"
 
 
-def _labelled(model: type, prefix: str = "") -> list:
-    return [getattr(model, attribute.key).label(prefix + attribute.key) for attribute in inspect(model).column_attrs]
+def _labelled(model: type, names: tuple[str, ...], prefix: str = "") -> list:
+    return [getattr(model, name).label(prefix + name) for name in names]
 
 
-def _values(row: Row, model: type, prefix: str = "") -> dict[str, object]:
+def _values(row: Row, names: tuple[str, ...], prefix: str = "") -> dict[str, object]:
     mapping = row._mapping
-    return {attribute.key: mapping[prefix + attribute.key] for attribute in inspect(model).column_attrs}
+    return {name: mapping[prefix + name] for name in names}
 
 
 @cache
 def _candidates_statement() -> Select:
     """Built once per process: a statement object keeps its cache key, which SQLAlchemy would
-    otherwise work out again over its hundred-odd columns at every post."""
+    otherwise work out again at every post."""
     open_count = (
         select(func.count())
         .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
@@ -221,7 +239,11 @@ def _candidates_statement() -> Select:
         .scalar_subquery()
     )
     return (
-        select(*_labelled(Contact), *_labelled(Organisation, ORGANISATION_PREFIX), open_count.label("open_inquiries"))
+        select(
+            *_labelled(Contact, CANDIDATE_COLUMNS),
+            *_labelled(Organisation, ORGANISATION_COLUMNS, ORGANISATION_PREFIX),
+            open_count.label("open_inquiries"),
+        )
         .select_from(Contact)
         .outerjoin(Organisation, Contact.organisation_id == Organisation.id)
         .where(
@@ -264,11 +286,11 @@ def chosen_records(row: Row) -> Contact:
     """The contact a candidates' row (fresh_candidates) holds, with their organisation, taken
     into the session as read: storing the choice and its emails need the records, which the
     statement read already."""
-    contact = as_read(db.session, Contact, _values(row, Contact))
+    contact = as_read(db.session, Contact, _values(row, CANDIDATE_COLUMNS))
     organisation_id = row._mapping[ORGANISATION_PREFIX + "id"]
     # Not when the session holds the contact moved to another organisation, not yet flushed.
     if organisation_id is not None and contact.organisation_id == organisation_id and "organisation" in inspect(contact).unloaded:
-        organisation = as_read(db.session, Organisation, _values(row, Organisation, ORGANISATION_PREFIX))
+        organisation = as_read(db.session, Organisation, _values(row, ORGANISATION_COLUMNS, ORGANISATION_PREFIX))
         # Held by the contact: the session would let go of a record nothing refers to.
         set_committed_value(contact, "organisation", organisation)
     return contact
