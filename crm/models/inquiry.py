@@ -170,7 +170,6 @@ class Inquiry(db.Model):
             postgresql_where=_AWAITING_RESPONSE,
             sqlite_where=_AWAITING_RESPONSE,
         ),
-        Index("ix_inquiries_assignee_status", "assigned_contact_id", "status"),
         Index("ix_inquiries_assignee_received", "assigned_contact_id", "received_at", "id"),
         Index("ix_inquiries_org_due", "organisation_id", "due_at", "id"),
         Index("ix_inquiries_due", "due_at", "id"),
@@ -244,7 +243,7 @@ class Inquiry(db.Model):
     source: Mapped[InquirySource] = mapped_column(enum_column(InquirySource, "source"), default=InquirySource.WEB)
 
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(254), default="", index=True)
+    email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     contact_preference: Mapped[ContactPreference] = mapped_column(
         enum_column(ContactPreference, "contact_preference"), default=ContactPreference.EMAIL, server_default=ContactPreference.EMAIL.value
@@ -253,6 +252,8 @@ class Inquiry(db.Model):
     state: Mapped[str] = mapped_column(String(2), default="")
     county_fips: Mapped[str | None] = mapped_column(ForeignKey("counties.fips"), index=True)
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), index=True)
+    # ix_inquiries_language: the inbox export filtered by language (no LIMIT) ANDs it with the
+    # status or county index on PostgreSQL rather than reading every open or county row.
     language: Mapped[str] = mapped_column(String(5), default="en", index=True)
     message: Mapped[str] = mapped_column(Text)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
