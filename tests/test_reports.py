@@ -13,8 +13,9 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Float, column, func, select, values
+from sqlalchemy import Column, Float, column, event, func, select, values
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import SavepointClause
 
 from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
@@ -353,10 +354,10 @@ def _inquiry_columns(statement) -> set[str]:
 # acceptance, and the loop's counts and passes); those over a few rows found by a partial index (missed
 # deadlines, hours measured now) and the open load are not among them.
 PERIOD_STATEMENTS = {
-    "counts": lambda: services.count_query(MARCH_PERIOD),
-    "responses and acceptances": lambda: timed.waits_query(MARCH_PERIOD, []),
-    "loop counts": lambda: loop.counts_query(MARCH_PERIOD, AS_OF),
-    "passes": lambda: loop.passes_query(MARCH_PERIOD),
+    "counts": lambda: services.count_query(len(MARCH_PERIOD.months())),
+    "responses and acceptances": lambda: timed.waits_query(0),
+    "loop counts": lambda: loop.counts_query(),
+    "passes": lambda: loop.passes_query(),
 }
 
 
@@ -381,6 +382,40 @@ def test_the_page_reads_the_period_once_for_both_waits(on_postgresql, march):
     assert report.overall.median == 6.0
 
 
+def test_the_report_reuses_its_statements_from_one_request_to_the_next(app, march):
+    """The report's statements are built once per shape (crm.reports.common): a second report,
+    at another time or of another period as many months long, executes the very statement
+    objects the first did, the values of each sent as parameters."""
+    periods = [
+        (MARCH_PERIOD, AS_OF),
+        (MARCH_PERIOD, AS_OF + timedelta(days=1)),
+        (services.Period(date(2026, 1, 1), date(2026, 1, 31), CHICAGO), AS_OF),
+        (services.Period(date(2025, 11, 1), date(2025, 11, 30), CHICAGO), AS_OF - timedelta(days=150)),
+    ]
+    executed: list[list[object]] = [[] for _ in periods]
+    reports = []
+
+    def note(_connection, clause, *_args) -> None:
+        if not isinstance(clause, SavepointClause):  # the test's own isolation
+            executed[len(reports)].append(clause)
+
+    db.session.flush()  # the fixture's inquiries, written before the first report's first statement
+    event.listen(db.engine, "before_execute", note)
+    try:
+        for period, now in periods:
+            reports.append(services.build_report(period, now))
+    finally:
+        event.remove(db.engine, "before_execute", note)
+
+    march_first, march_again, january, november = ({id(clause) for clause in clauses} for clauses in executed)
+    assert len(march_again) >= 7
+    assert march_again <= march_first  # the first also read the holiday calendars, to measure a wait
+    assert len(january) >= 7
+    assert january == november
+    assert [report.total for report in reports] == [reports[0].total, reports[0].total, 0, 0]
+    assert reports[0].total > 0
+
+
 def test_the_passes_index_holds_every_column_the_passes_statement_reads(app):
     """The report finds the passes made since its period began by time, from the index alone
     on PostgreSQL (the inquiry and the reason ride along)."""
@@ -388,7 +423,7 @@ def test_the_passes_index_holds_every_column_the_passes_statement_reads(app):
     held = {column.name for column in index.columns} | set(index.dialect_options["postgresql"]["include"])
     read = {
         element.name
-        for element in visitors.iterate(loop.passes_query(MARCH_PERIOD))
+        for element in visitors.iterate(loop.passes_query())
         if isinstance(element, Column) and element.table is InquiryPass.__table__
     }
 

@@ -1,17 +1,27 @@
 """What every table of the report shares: the period it covers, the table itself, the groups
 the figures are broken down by (the inquiry's county and language) and a breakdown of
-figures into them."""
+figures into them.
+
+The report's statements are built once per process, or once per shape (the dialect, the
+dimensions counted, the number of months): each builder is cached, and what changes from one
+request to the next (the period's bounds, ``now``, the months' bounds) is sent as parameters
+(PERIOD_STARTS_AT, PERIOD_ENDS_BEFORE and NOW here, their values from period_parameters).
+Built afresh at every request, the statements and the working out of their cache keys cost
+more than reading their rows. A value that lets PostgreSQL pick a partial index (the open
+statuses, crm.models.inquiry.open_clause) stays written into the SQL, as a generic plan of a
+prepared statement knows no parameter."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, Select, TextClause, bindparam, select, text
 
 from crm.extensions import db
 from crm.languages import LANGUAGES
@@ -124,11 +134,26 @@ class Table:
         return points[:limit] if limit else points
 
 
-def in_period(period: Period) -> list[ColumnElement[bool]]:
-    """Received in the period, and not spam: every figure but the open load."""
+# The parameters of the report's statements (module docstring); period_parameters gives their values.
+PERIOD_STARTS_AT = bindparam("period_starts_at", type_=Inquiry.received_at.type)
+PERIOD_ENDS_BEFORE = bindparam("period_ends_before", type_=Inquiry.received_at.type)
+NOW = bindparam("now", type_=Inquiry.received_at.type)
+
+
+def period_parameters(period: Period, now: datetime | None = None) -> dict[str, datetime]:
+    """The values of PERIOD_STARTS_AT and PERIOD_ENDS_BEFORE for ``period``, and of NOW when given."""
+    parameters = {PERIOD_STARTS_AT.key: period.starts_at, PERIOD_ENDS_BEFORE.key: period.ends_before}
+    if now is not None:
+        parameters[NOW.key] = now
+    return parameters
+
+
+def in_period() -> list[ColumnElement[bool]]:
+    """Received in the period (PERIOD_STARTS_AT, PERIOD_ENDS_BEFORE), and not spam: every figure
+    but the open load."""
     return [
-        Inquiry.received_at >= period.starts_at,
-        Inquiry.received_at < period.ends_before,
+        Inquiry.received_at >= PERIOD_STARTS_AT,
+        Inquiry.received_at < PERIOD_ENDS_BEFORE,
         Inquiry.status != InquiryStatus.SPAM,
     ]
 
@@ -142,20 +167,29 @@ def on_postgresql() -> bool:
 SORT_MEMORY = "32MB"
 
 
-def allow_sort_memory() -> None:
-    """PostgreSQL: let the rest of this transaction (the report's statements) sort in SORT_MEMORY,
-    unless work_mem is set higher already; the setting ends with the transaction."""
-    db.session.execute(
-        text(
-            "SELECT set_config('work_mem', :memory, true) "
-            "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:memory)"
-        ),
-        {"memory": SORT_MEMORY},
+@cache
+def _sort_memory_statement() -> TextClause:
+    """Built once per process, as the report's other statements are (module docstring)."""
+    return text(
+        "SELECT set_config('work_mem', :memory, true) "
+        "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:memory)"
     )
 
 
+def allow_sort_memory() -> None:
+    """PostgreSQL: let the rest of this transaction (the report's statements) sort in SORT_MEMORY,
+    unless work_mem is set higher already; the setting ends with the transaction."""
+    db.session.execute(_sort_memory_statement(), {"memory": SORT_MEMORY})
+
+
+@cache
+def _county_names_statement() -> Select:
+    """Built once per process, as the report's other statements are (module docstring)."""
+    return select(County.fips, County.name)
+
+
 def county_names() -> dict[str, str]:
-    return dict(db.session.execute(select(County.fips, County.name)).all())
+    return dict(db.session.execute(_county_names_statement()).all())
 
 
 def county_label(fips: str | None, names: dict[str, str]) -> str:

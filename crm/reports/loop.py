@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,8 @@ from crm.models import County, Inquiry, InquiryOutcome, InquiryPass, PassReason
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.reports.common import (
+    NOW,
+    PERIOD_STARTS_AT,
     Breakdown,
     Kind,
     Period,
@@ -52,6 +55,7 @@ from crm.reports.common import (
     county_label,
     in_period,
     language_label,
+    period_parameters,
 )
 from crm.reports.timed import NO_ACCEPTANCE, AcceptanceFigures, Waits, period_waits
 
@@ -109,7 +113,7 @@ class LoopCounts:
 _NUMBERS = ("inquiries", "accepted", "not_accepted", "passed", "asked", "answered", "confirmed", "confirmed_closed")
 
 
-def not_accepted_clause(now: datetime) -> ColumnElement[bool]:
+def not_accepted_clause(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Still open with a contact who has neither accepted it nor answered the family, and past
     the acceptance window; no window at all means everyone routing could offer it to passed."""
     return and_(
@@ -126,10 +130,13 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
-def counts_query(period: Period, now: datetime) -> Select:
+@cache
+def counts_query() -> Select:
     """The loop's counts per county and language, with the county's name: county_fips,
     language, county_name, inquiries, accepted, not_accepted, asked, answered, confirmed,
-    confirmed_closed, and the closed inquiries per outcome (``closed_<outcome>``)."""
+    confirmed_closed, and the closed inquiries per outcome (``closed_<outcome>``). Its
+    parameters are the period's and NOW (period_parameters); built once per process
+    (crm.reports.common)."""
     closed = Inquiry.status == InquiryStatus.CLOSED
     grouped = (
         select(
@@ -137,25 +144,27 @@ def counts_query(period: Period, now: datetime) -> Select:
             Inquiry.language,
             func.count().label("inquiries"),
             func.count(Inquiry.accepted_at).label("accepted"),
-            _count_if(not_accepted_clause(now)).label("not_accepted"),
+            _count_if(not_accepted_clause(NOW)).label("not_accepted"),
             func.count(Inquiry.follow_up_sent_at).label("asked"),
             func.count(Inquiry.family_answered_at).label("answered"),
             _count_if(Inquiry.family_confirmed.is_(True)).label("confirmed"),
             _count_if(closed & Inquiry.family_confirmed.is_(True)).label("confirmed_closed"),
             *(_count_if(closed & (Inquiry.outcome == outcome)).label(f"closed_{outcome.value}") for outcome in OUTCOMES),
         )
-        .where(*in_period(period))
+        .where(*in_period())
         .group_by(Inquiry.county_fips, Inquiry.language)
         .subquery("grouped")
     )
     return select(grouped, County.name.label("county_name")).outerjoin(County, County.fips == grouped.c.county_fips)
 
 
-def passes_query(period: Period) -> Select:
+@cache
+def passes_query() -> Select:
     """The passes of the period's inquiries per county and language: county_fips, language,
     and per reason the passes (``passes_<reason>``) and the inquiries passed on for it
     (``passed_<reason>``), then the inquiries passed on for any reason (``passed``): an inquiry
-    passed for two reasons is one inquiry passed on.
+    passed for two reasons is one inquiry passed on. Its parameters are the period's
+    (period_parameters); built once per process (crm.reports.common).
 
     A pass comes after its inquiry was received, so only the passes made since the period
     began can be of its inquiries: the older ones are left out before the join."""
@@ -171,7 +180,7 @@ def passes_query(period: Period) -> Select:
         select(Inquiry.county_fips, Inquiry.language, *by_reason, func.count(inquiries).label("passed"))
         .select_from(InquiryPass)
         .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
-        .where(InquiryPass.passed_at >= period.starts_at, *in_period(period))
+        .where(InquiryPass.passed_at >= PERIOD_STARTS_AT, *in_period())
         .group_by(Inquiry.county_fips, Inquiry.language)
     )
 
@@ -209,7 +218,7 @@ def group_counts(period: Period, now: datetime) -> GroupCounts:
     passes', each a row per county and language."""
     groups: dict[tuple[str | None, str], LoopCounts] = {}
     names: dict[str, str] = {}
-    for row in db.session.execute(counts_query(period, now)).mappings():
+    for row in db.session.execute(counts_query(), period_parameters(period, now)).mappings():
         groups[(row["county_fips"], row["language"])] = LoopCounts(
             inquiries=row["inquiries"],
             accepted=row["accepted"],
@@ -222,7 +231,7 @@ def group_counts(period: Period, now: datetime) -> GroupCounts:
         )
         if row["county_fips"] and row["county_name"]:
             names[row["county_fips"]] = row["county_name"]
-    for row in db.session.execute(passes_query(period)).mappings():
+    for row in db.session.execute(passes_query(), period_parameters(period)).mappings():
         key = (row["county_fips"], row["language"])
         counted = groups.get(key)
         # The first statement counted none of these, so they replace its zeros.

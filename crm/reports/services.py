@@ -25,9 +25,10 @@ Open load is a snapshot of now, whatever the period: it counts every open inquir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -53,6 +55,7 @@ from crm.models.inquiry import open_clause, overdue_clause
 from crm.reports.common import (
     DEFAULT_DAYS,  # noqa: F401  (read from here by the routes and the tests, as before crm.reports.common)
     NO_COUNTY,
+    NOW,
     Kind,
     Period,
     Table,
@@ -62,6 +65,7 @@ from crm.reports.common import (
     in_period,
     language_label,
     on_postgresql,
+    period_parameters,
 )
 from crm.reports.loop import LOOP_TABLES, GroupCounts, LoopFigures, group_counts, loop_figures
 from crm.reports.timed import (
@@ -103,11 +107,21 @@ class PeriodCounts:
         return sum(self.counties.values())
 
 
-def _months_table(period: Period) -> CTE:
-    """The period's months as a table of UTC ranges: (month, starts_at, ends_before).
+def _months_table(months: int) -> CTE:
+    """A period's ``months`` months as a table of UTC ranges: (month, starts_at, ends_before),
+    each value a parameter (_month_parameters gives them), so that one statement serves every
+    period of as many months.
 
     Joining the inquiries to it puts each in its month in the display timezone; PostgreSQL
     reads one index range per month and knows there are only a few months to count."""
+    rows = [
+        (
+            bindparam(f"month_{number}", type_=Date()),
+            bindparam(f"month_{number}_starts_at", type_=UTCDateTime()),
+            bindparam(f"month_{number}_ends_before", type_=UTCDateTime()),
+        )
+        for number in range(months)
+    ]
     return (
         values(
             column("month", Date),
@@ -115,9 +129,19 @@ def _months_table(period: Period) -> CTE:
             column("ends_before", UTCDateTime),
             name="months",
         )
-        .data(period.month_ranges())
+        .data(rows)
         .cte("months")
     )
+
+
+def _month_parameters(period: Period) -> dict[str, Any]:
+    """The values of _months_table's parameters for the period's months."""
+    parameters: dict[str, Any] = {}
+    for number, (month, starts_at, ends_before) in enumerate(period.month_ranges()):
+        parameters[f"month_{number}"] = month
+        parameters[f"month_{number}_starts_at"] = starts_at
+        parameters[f"month_{number}_ends_before"] = ends_before
+    return parameters
 
 
 # The dimensions of the counts, in the order of the query's columns and of grouping()'s bits.
@@ -127,14 +151,19 @@ DIMENSIONS = ("month", "topic", "county", "language", "organisation")
 PAGE_DIMENSIONS = ("month", "topic", "organisation")
 
 
-def count_query(period: Period, dimensions: Sequence[str] = DIMENSIONS) -> Select:
+# A statement per number of months (a period of twenty years has 240), dimensions and dialect:
+# the most recently used are kept.
+@lru_cache(maxsize=64)
+def count_query(months: int, dimensions: tuple[str, ...] = DIMENSIONS, *, postgresql: bool = True) -> Select:
     """Inquiries per month, topic, county, language and organisation (or the ``dimensions``
     named, in DIMENSIONS' order), with the names of the topics, counties and organisations
-    (joined to the few counted rows, not to every inquiry).
+    (joined to the few counted rows, not to every inquiry), for a period of ``months`` months;
+    its parameters are count_parameters'. Built once per shape (crm.reports.common).
 
     Each row has a ``grouping_set``: as PostgreSQL's grouping(), one bit per dimension counted,
-    most significant first, set for a dimension the row does not count by."""
-    months = _months_table(period)
+    most significant first, set for a dimension the row does not count by (always 0 on SQLite,
+    ``postgresql`` false, which has no GROUPING SETS)."""
+    months = _months_table(months)
     columns = {
         "month": months.c.month,
         "topic": Inquiry.topic_id,
@@ -147,9 +176,9 @@ def count_query(period: Period, dimensions: Sequence[str] = DIMENSIONS) -> Selec
         select(*keys, func.count().label("inquiries"))
         .select_from(months)
         .join(Inquiry, and_(Inquiry.received_at >= months.c.starts_at, Inquiry.received_at < months.c.ends_before))
-        .where(*in_period(period))
+        .where(*in_period())
     )
-    if on_postgresql():
+    if postgresql:
         counted = counted.add_columns(func.grouping(*keys).label("grouping_set")).group_by(func.grouping_sets(*keys))
     else:  # no GROUPING SETS: every combination of the dimensions, summed per dimension by count_period
         counted = counted.add_columns(literal(0, Integer).label("grouping_set")).group_by(*keys)
@@ -168,6 +197,11 @@ def count_query(period: Period, dimensions: Sequence[str] = DIMENSIONS) -> Selec
     return query.add_columns(*names)
 
 
+def count_parameters(period: Period) -> dict[str, Any]:
+    """The values of count_query's parameters for ``period``."""
+    return {**period_parameters(period), **_month_parameters(period)}
+
+
 def count_period(period: Period, groups: GroupCounts | None = None) -> PeriodCounts:
     """Every count of the page, from count_query; by county and by language from ``groups``
     when given (the loop's counts, which the page reads anyway), so the query leaves those two
@@ -178,7 +212,8 @@ def count_period(period: Period, groups: GroupCounts | None = None) -> PeriodCou
     dimensions = PAGE_DIMENSIONS if groups is not None else DIMENSIONS
     found: dict[str, dict[Any, int]] = {dimension: {} for dimension in DIMENSIONS}
     county_names: dict[str, str] = {}
-    for row in db.session.execute(count_query(period, dimensions)):
+    statement = count_query(len(period.months()), dimensions, postgresql=on_postgresql())
+    for row in db.session.execute(statement, count_parameters(period)):
         mapping = row._mapping
         keys = {
             "month": mapping.get("month"),
@@ -233,13 +268,19 @@ def by_county(period: Period, counts: PeriodCounts | None = None) -> Table:
     return Table("county", "Inquiries by county", ("County", "Inquiries"), ("text", "count"), rows)
 
 
+@cache
+def _region_counties_statement() -> Select:
+    """Every region's counties: region name, county FIPS. Built once per process (crm.reports.common)."""
+    return select(Region.name, region_counties.c.county_fips).join(
+        region_counties, region_counties.c.region_id == Region.id
+    )
+
+
 def by_region(period: Period, counts: PeriodCounts | None = None) -> Table:
     """Summed from the county counts: a region is the counties it is made of."""
     counts = counts or count_period(period)
     members: dict[str, set[str]] = {}
-    for region, fips in db.session.execute(
-        select(Region.name, region_counties.c.county_fips).join(region_counties, region_counties.c.region_id == Region.id)
-    ):
+    for region, fips in db.session.execute(_region_counties_statement()):
         members.setdefault(region, set()).add(fips)
     in_a_region: set[str] = set()
     rows = []
@@ -279,14 +320,12 @@ def by_organisation(period: Period, counts: PeriodCounts | None = None) -> Table
     )
 
 
-def open_load(now: datetime, limit: int | None = None) -> Table:
-    """Open inquiries per assigned contact right now, and how many of them are overdue.
-
-    Counted per contact first; with a ``limit`` (the page) the largest are picked before any
-    name is joined, so only those rows touch the contacts table. None keeps them all (CSV).
-    Equal counts are listed by name; at the cut-off the lower contact id wins the place.
-    """
-    overdue = case((Inquiry.first_response_at.is_(None) & (Inquiry.due_at < now), 1), else_=0)
+@cache
+def open_load_query(limit: int | None) -> Select:
+    """open_load's statement: contact_id, contact name, organisation name, open, overdue and how
+    many contacts there are in all, NOW its parameter. Built once per ``limit`` (crm.reports.common);
+    open_clause writes the open statuses into it, for the partial indexes."""
+    overdue = case((Inquiry.first_response_at.is_(None) & (Inquiry.due_at < NOW), 1), else_=0)
     per_contact = (
         select(
             Inquiry.assigned_contact_id.label("contact_id"),
@@ -305,13 +344,22 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
             Inquiry.assigned_contact_id,
         ).limit(limit)
     top = per_contact.subquery()
-    query = (
+    return (
         select(top.c.contact_id, Contact.name, Organisation.name, top.c.open, top.c.overdue, top.c.contacts)
         .select_from(top)
         .outerjoin(Contact, Contact.id == top.c.contact_id)
         .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
     )
-    found = db.session.execute(query).all()
+
+
+def open_load(now: datetime, limit: int | None = None) -> Table:
+    """Open inquiries per assigned contact right now, and how many of them are overdue.
+
+    Counted per contact first; with a ``limit`` (the page) the largest are picked before any
+    name is joined, so only those rows touch the contacts table. None keeps them all (CSV).
+    Equal counts are listed by name; at the cut-off the lower contact id wins the place.
+    """
+    found = db.session.execute(open_load_query(limit), {NOW.key: now}).all()
     found.sort(key=lambda row: (-row[3], -int(row[4] or 0), row[0] is None, (row[1] or "").casefold(), row[0] or 0))
     rows = [
         (name if name is not None else UNASSIGNED, organisation or "", count, int(late or 0))
@@ -333,19 +381,21 @@ def open_load(now: datetime, limit: int | None = None) -> Table:
 # --- response times ------------------------------------------------------------------------
 
 
-def missed_deadlines(period: Period, now: datetime) -> Select:
-    """The period's inquiries still open and unanswered past their deadline, counted per county
-    and language: county_fips, language, missed. The open-work indexes find them."""
+@cache
+def missed_deadlines() -> Select:
+    """The period's inquiries still open and unanswered past their deadline (NOW), counted per
+    county and language: county_fips, language, missed. The open-work indexes find them (the
+    open statuses are written in, open_clause). Built once per process (crm.reports.common)."""
     return (
         select(Inquiry.county_fips, Inquiry.language, func.count().label("missed"))
-        .where(*in_period(period), overdue_clause(now))
+        .where(*in_period(), overdue_clause(NOW))
         .group_by(Inquiry.county_fips, Inquiry.language)
     )
 
 
 def _with_missed(breakdown: ResponseBreakdown, period: Period, now: datetime) -> ResponseBreakdown:
     """The breakdown with each group's missed deadlines counted in (a group may have only misses)."""
-    rows = db.session.execute(missed_deadlines(period, now)).all()
+    rows = db.session.execute(missed_deadlines(), period_parameters(period, now)).all()
     if not rows:
         return breakdown
     names = county_names()

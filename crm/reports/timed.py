@@ -19,6 +19,7 @@ crm.reports.stats.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    bindparam,
     case,
     cast,
     column,
@@ -53,6 +55,7 @@ from crm.reports.common import (
     in_period,
     language_label,
     on_postgresql,
+    period_parameters,
 )
 from crm.reports.stats import percentile
 
@@ -114,9 +117,12 @@ def _target_hours() -> ColumnElement[float]:
     return func.coalesce(Topic.response_target_hours, DEFAULT_TARGET_HOURS)
 
 
-def stored_waits(period: Period) -> Select:
+@cache
+def stored_waits() -> Select:
     """The period's inquiries answered or accepted with their hours stored: county_fips,
-    language, target, response_hours, acceptance_hours (NULL where that wait is not stored)."""
+    language, target, response_hours, acceptance_hours (NULL where that wait is not stored).
+    Its parameters are the period's (period_parameters); built once per process
+    (crm.reports.common)."""
     answered = Inquiry.first_response_at.is_not(None) & Inquiry.first_response_hours.is_not(None)
     accepted = Inquiry.accepted_at.is_not(None) & Inquiry.accepted_after_hours.is_not(None)
     return (
@@ -129,11 +135,11 @@ def stored_waits(period: Period) -> Select:
         )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .where(*in_period(period), or_(answered, accepted))
+        .where(*in_period(), or_(answered, accepted))
     )
 
 
-def _unmeasured(period: Period, wait: str, ended_at: ColumnElement[Any], hours: ColumnElement[Any]) -> Select:
+def _unmeasured(wait: str, ended_at: ColumnElement[Any], hours: ColumnElement[Any]) -> Select:
     """The period's inquiries whose ``wait`` ended (``ended_at``) without its ``hours`` stored:
     wait, county_fips, language, target, received_at, ended_at, organisation_id. Each wait has
     its partial index (ix_inquiries_unmeasured_response, ix_inquiries_unmeasured_acceptance),
@@ -150,7 +156,16 @@ def _unmeasured(period: Period, wait: str, ended_at: ColumnElement[Any], hours: 
         )
         .select_from(Inquiry)
         .outerjoin(Topic, Topic.id == Inquiry.topic_id)
-        .where(*in_period(period), ended_at.is_not(None), hours.is_(None))
+        .where(*in_period(), ended_at.is_not(None), hours.is_(None))
+    )
+
+
+@cache
+def _unmeasured_query() -> Select:
+    """Both waits' _unmeasured rows; built once per process (crm.reports.common)."""
+    return union_all(
+        _unmeasured("response", Inquiry.first_response_at, Inquiry.first_response_hours),
+        _unmeasured("acceptance", Inquiry.accepted_at, Inquiry.accepted_after_hours),
     )
 
 
@@ -158,12 +173,7 @@ def waits_measured_now(period: Period) -> list[tuple[str | None, str, int, float
     """The period's responses and acceptances whose hours were not stored, measured by today's
     holiday calendar of the organisation each inquiry is with, as stored_waits' rows (one row
     per wait: an inquiry missing both has two)."""
-    found = db.session.execute(
-        union_all(
-            _unmeasured(period, "response", Inquiry.first_response_at, Inquiry.first_response_hours),
-            _unmeasured(period, "acceptance", Inquiry.accepted_at, Inquiry.accepted_after_hours),
-        )
-    ).all()
+    found = db.session.execute(_unmeasured_query(), period_parameters(period)).all()
     if not found:
         return []
     by_organisation = calendars.calendars_for({row.organisation_id for row in found})
@@ -183,22 +193,33 @@ def waits_measured_now(period: Period) -> list[tuple[str | None, str, int, float
 OVERALL, BY_COUNTY, BY_LANGUAGE = 3, 1, 2
 
 
-def waits_query(period: Period, measured_now: list[tuple[Any, ...]]) -> Select:
+# The columns of waits_measured_now's rows, as waits_query takes them: name and type.
+MEASURED_COLUMNS = (
+    ("county_fips", String),
+    ("language", String),
+    ("target", Integer),
+    ("response_hours", Float),
+    ("acceptance_hours", Float),
+)
+
+
+# A statement per number of waits measured now (normally none): the most recently used are kept.
+@lru_cache(maxsize=16)
+def waits_query(measured: int) -> Select:
     """PostgreSQL: both waits overall, per county and per language, told apart by
-    ``grouping_set`` (OVERALL, BY_COUNTY, BY_LANGUAGE), with the county's name."""
-    waits = stored_waits(period)
-    if measured_now:
-        measured = values(
-            column("county_fips", String),
-            column("language", String),
-            column("target", Integer),
-            column("response_hours", Float),
-            column("acceptance_hours", Float),
-            name="measured_now",
-        ).data(measured_now)
-        # A wait not measured is a bare NULL in the list, which PostgreSQL would read as text.
-        hours = [cast(measured.c[name], Float) for name in ("response_hours", "acceptance_hours")]
-        waits = union_all(waits, select(measured.c.county_fips, measured.c.language, measured.c.target, *hours))
+    ``grouping_set`` (OVERALL, BY_COUNTY, BY_LANGUAGE), with the county's name; the stored
+    waits and ``measured`` waits measured now, sent as parameters (waits_parameters). Built once
+    per shape (crm.reports.common)."""
+    waits = stored_waits()
+    if measured:
+        parameters = [
+            tuple(bindparam(f"measured_{number}_{name}", type_=type_()) for name, type_ in MEASURED_COLUMNS)
+            for number in range(measured)
+        ]
+        table = values(*(column(name, type_) for name, type_ in MEASURED_COLUMNS), name="measured_now").data(parameters)
+        # A wait not measured is a NULL in the list, which PostgreSQL would read as text.
+        hours = [cast(table.c[name], Float) for name in ("response_hours", "acceptance_hours")]
+        waits = union_all(waits, select(table.c.county_fips, table.c.language, table.c.target, *hours))
     rows = waits.subquery("waits")
     response, acceptance = rows.c.response_hours, rows.c.acceptance_hours
     figures = (
@@ -221,6 +242,15 @@ def waits_query(period: Period, measured_now: list[tuple[Any, ...]]) -> Select:
     return select(figures, County.name.label("county_name")).outerjoin(County, County.fips == figures.c.county_fips)
 
 
+def waits_parameters(period: Period, measured_now: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The values of waits_query's parameters for ``period`` and the waits measured now."""
+    parameters: dict[str, Any] = dict(period_parameters(period))
+    for number, row in enumerate(measured_now):
+        for (name, _type), value in zip(MEASURED_COLUMNS, row, strict=True):
+            parameters[f"measured_{number}_{name}"] = value
+    return parameters
+
+
 def _group_label(row: Row) -> tuple[str, str]:
     """Which of a Breakdown's dicts a waits_query row goes in, and under which label."""
     if row.grouping_set == BY_COUNTY:
@@ -233,7 +263,8 @@ def _waits_on_postgresql(period: Period, measured_now: list[tuple[Any, ...]]) ->
     responses = Breakdown(NO_RESPONSE, {}, {})
     acceptances = Breakdown(NO_ACCEPTANCE, {}, {})
     allow_sort_memory()
-    for row in db.session.execute(waits_query(period, measured_now)):
+    statement = waits_query(len(measured_now))
+    for row in db.session.execute(statement, waits_parameters(period, measured_now)):
         response = ResponseFigures(row.responded, row.response_median, row.response_p90, row.within_target)
         acceptance = AcceptanceFigures(row.accepted, row.acceptance_median, row.acceptance_p90)
         if row.grouping_set == OVERALL:
@@ -263,7 +294,7 @@ def _acceptance_figures(accepted: list[tuple[float]]) -> AcceptanceFigures:
 
 
 def _waits_in_python(period: Period, measured_now: list[tuple[Any, ...]]) -> Waits:
-    rows = [*db.session.execute(stored_waits(period)).all(), *measured_now]
+    rows = [*db.session.execute(stored_waits(), period_parameters(period)).all(), *measured_now]
     return Waits(
         responses=breakdown_in_python(
             [(county, language, target, hours) for county, language, target, hours, _ in rows if hours is not None],
