@@ -251,7 +251,11 @@ def commit(actor: User | None) -> None:
 
 
 def insert_rows(
-    model: type[Any], rows: list[dict[str, Any]], *, filled: Callable[[str, Any], None] | None = None
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    *,
+    filled: Callable[[str, Any], None] | None = None,
+    unless: tuple[Callable[[tuple[str, ...]], Insert], dict[str, Any]] | None = None,
 ) -> list[int]:
     """Insert new rows of ``model`` in one statement, without ORM objects, and note them for
     the trail as a flush notes a new object; returns their ids, in order.
@@ -259,6 +263,11 @@ def insert_rows(
     For rows written once and not read back in the same transaction (a new inquiry's timeline
     and emails): the unit of work costs far more than the insert. The session knows nothing
     of them, so a relationship already loaded in it does not list them until it is read again.
+
+    ``unless`` inserts one row by a statement of the caller's, which may refuse it: a builder
+    given the row's columns, whose statement takes each value as the parameter ``new_`` + its
+    column and returns the id, or nothing when it refuses the row; and that statement's other
+    parameters. A row refused is not noted, and no id is returned (crm.inquiries.intake).
     """
     if not rows:
         return []
@@ -269,9 +278,17 @@ def insert_rows(
         [row] = rows
         for name in row.keys() - given[0].keys():
             filled(name, row[name])
-    statement = _insert_statement(model)
-    # One row, one execution: a list of one would take the slower path of many rows.
-    ids = [db.session.scalar(statement, rows[0])] if len(rows) == 1 else list(db.session.scalars(statement, rows))
+    if unless is not None:
+        [row] = rows
+        build, parameters = unless
+        found = db.session.scalar(build(tuple(row)), {**{f"new_{name}": value for name, value in row.items()}, **parameters})
+        ids = [] if found is None else [found]
+        if not ids:
+            return []
+    else:
+        statement = _insert_statement(model)
+        # One row, one execution: a list of one would take the slower path of many rows.
+        ids = [db.session.scalar(statement, rows[0])] if len(rows) == 1 else list(db.session.scalars(statement, rows))
     if _is_audited_type(model):
         names = _audited_attributes_of(mapper)
         pending = _pending(db.session())

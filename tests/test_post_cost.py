@@ -19,7 +19,7 @@ from flask_babel import force_locale
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
-from crm import reference_cache
+from crm import audit, reference_cache
 from crm.extensions import db
 from crm.inquiries import accepting, intake
 from crm.inquiries import services as inquiry_services
@@ -40,11 +40,11 @@ FORM_SETTINGS = {
     "PUBLIC_FORM_RATE_LIMIT": GENEROUS_LIMIT,
     "PUBLIC_FORM_REFUSED_RATE_LIMIT": GENEROUS_LIMIT,
 }
-# The duplicate check (which also tells whether the reference is in use) and the candidates
-# with their open counts (the chosen contact's record among them); the topic comes from the
-# reference cache, and everything else a post sends is a write (the inquiry, its timeline,
-# the contact's turn, the two emails, the audit entries).
-MOST_READS_PER_POST = 2
+# The candidates with their open counts (the chosen contact's record among them); the topic
+# comes from the reference cache, the duplicate check is part of the inquiry's INSERT (read
+# only when it refuses the send), and everything else a post sends is a write (the inquiry,
+# its timeline, the contact's turn, the two emails, the audit entries).
+MOST_READS_PER_POST = 1
 # The tables a routed post writes, each in one statement, inserted as values
 # (crm.audit.insert_rows); the contact's turn is one UPDATE (routing.take_turn).
 TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
@@ -345,7 +345,7 @@ def test_no_cache_time_reads_every_time(app):
     assert len(calls) == 2
 
 
-# --- the reference, checked by the duplicate check's statement ------------------------------
+# --- the reference and the duplicate check, both in the inquiry's INSERT ----------------------
 
 
 def test_a_reference_in_use_is_replaced(app, world):
@@ -371,6 +371,27 @@ def test_a_duplicate_is_found_whatever_the_reference(app, world):
 
     assert intake.take_in(details, NOW + timedelta(minutes=1)).inquiry == earlier
     assert intake.take_in(details, NOW + timedelta(minutes=1), reference=earlier.reference).inquiry == earlier
+
+
+def test_a_repeated_send_is_refused_by_the_insert_and_writes_nothing(app, world):
+    """The duplicate check is the inquiry's INSERT itself: a send that repeats one is routed,
+    refused, then looked up; nothing of it is written, nor noted for the trail."""
+    earlier = InquiryFactory(topic=world.home_visits, email="first@example.net", message="Same words.")
+    details = InquiryDetails(
+        name="Alex Requester", email="first@example.net", phone="", zip_code="63857", topic=world.home_visits,
+        language="en", message="Same words.", consent=True,
+    )  # fmt: skip
+    db.session.commit()
+    counted = {model: db.session.scalar(select(func.count()).select_from(model)) for model in (Inquiry, OutboundEmail, AuditEvent)}
+    with statements() as sent:
+        received = intake.take_in(details, NOW + timedelta(minutes=1))
+        audit.commit(None)
+    assert received.duplicate
+    assert received.inquiry == earlier
+    # Routing's reads, the refused INSERT, then the look-up of the send it repeats.
+    assert [statement for statement in sent if statement in {"INSERT", "UPDATE", "DELETE"}] == ["INSERT"]
+    assert sent[sent.index("INSERT") + 1] == "SELECT"
+    assert {model: db.session.scalar(select(func.count()).select_from(model)) for model in counted} == counted
 
 
 def test_a_retried_send_confirms_only_its_own_inquiry(app, world):

@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from flask import current_app
-from sqlalchemy import Insert, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, func, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
@@ -30,10 +29,10 @@ from crm.extensions import db
 from crm.inquiries.intake import (
     InquiryDetails,
     dedupe_key,
+    insert_unless_taken,
     new_inquiry,
     new_reference,
     recent_duplicate,
-    repeated_by,
     set_due,
     take_in,
     window_start,
@@ -66,28 +65,15 @@ def insert_unless_in_use(values: dict[str, object], since: datetime) -> bool:
     replaced at filing, and a second send of the same words filed as the first one, leaving
     the family a reference that names nothing (or someone else's request). One held send's
     reference against another's: the unique index."""
-    statement = _held_insert(tuple(values), keyed=bool(values.get("dedupe_key")), spam=bool(values.get("spam_reason")))
-    parameters = {f"held_{name}": value for name, value in values.items()}
+    statement = insert_unless_taken(
+        HeldPost.__table__,
+        tuple(values),
+        keyed=bool(values.get("dedupe_key")),
+        spam=bool(values.get("spam_reason")),
+        repeats_too=held_repeated_by,
+    )
+    parameters = {f"new_{name}": value for name, value in values.items()}
     return db.session.scalar(statement, {**parameters, "since": since}) is not None
-
-
-@cache
-def _held_insert(names: tuple[str, ...], *, keyed: bool, spam: bool) -> Insert:
-    """insert_unless_in_use's statement for sends of these fields, built once per process
-    rather than at every send: a flood's sends are held, and building it cost more than
-    running it. Each field's value is the parameter ``held_`` + its name."""
-    table = HeldPost.__table__
-    held = {name: bindparam(f"held_{name}", type_=table.c[name].type) for name in names}
-    refused = exists().where(Inquiry.reference == held["reference"])
-    if keyed:
-        key, since = held["dedupe_key"], bindparam("since", type_=table.c.received_at.type)
-        refused = or_(
-            refused,
-            exists().where(repeated_by(key, since, spam=spam)),
-            exists().where(held_repeated_by(key, since, spam=spam)),
-        )
-    row = select(*held.values()).where(~refused)
-    return insert(table).from_select(list(names), row).returning(table.c.id)
 
 
 def held_repeated_by(key: str, since: datetime, *, spam: bool):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, bindparam, false, inspect, or_, select
+from sqlalchemy import Insert, Select, Table, and_, bindparam, exists, false, insert, inspect, or_, select
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -146,6 +148,27 @@ def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = 
     return duplicate, any(row.Inquiry.reference == reference for row in rows)
 
 
+@cache
+def insert_unless_taken(
+    table: Table, names: tuple[str, ...], *, keyed: bool, spam: bool, repeats_too: Callable[..., Any] | None = None
+) -> Insert:
+    """INSERT of one row of ``table`` into its columns ``names``, each value the parameter
+    ``new_`` + its column, returning its id; or nothing, refused, when its ``reference`` is an
+    inquiry's already or, ``keyed``, when it repeats an inquiry since the parameter ``since``
+    (repeated_by; ``repeats_too(key, since, spam=...)`` says what else it may repeat). One
+    statement that reads nothing beforehand, built once per process for each shape: a new
+    inquiry's (take_in) and a held send's (crm.inquiries.held_posts)."""
+    values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+    refused = exists().where(Inquiry.reference == values["reference"])
+    if keyed:
+        key, since = values["dedupe_key"], bindparam("since", type_=table.c.received_at.type)
+        repeats = [exists().where(repeated_by(key, since, spam=spam))]
+        if repeats_too is not None:
+            repeats.append(exists().where(repeats_too(key, since, spam=spam)))
+        refused = or_(refused, *repeats)
+    return insert(table).from_select(list(names), select(*values.values()).where(~refused)).returning(table.c.id)
+
+
 def receive(
     details: InquiryDetails,
     now: datetime,
@@ -180,14 +203,7 @@ def take_in(
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
     beforehand (random_reference, or new_reference); by default one is chosen here."""
     key = dedupe_key(details.email, details.message, details.phone)
-    reference = reference or random_reference()
-    earlier, taken = duplicate_or_taken(key, reference, now, spam=bool(spam_reason))
-    if earlier is not None:
-        return Received(inquiry=earlier, duplicate=True)
-    if taken:
-        reference = new_reference()
-
-    inquiry = new_inquiry(details, reference, now, key, actor=actor)
+    inquiry = new_inquiry(details, reference or random_reference(), now, key, actor=actor)
     actor_id = actor.id if actor is not None else None
     # Inserted as values, not flushed (_insert_new): the keys the relationships would give.
     inquiry.topic_id = details.topic.id if details.topic is not None else None
@@ -200,7 +216,9 @@ def take_in(
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
-        _insert_new(inquiry)
+        earlier = _insert_unless_repeated(inquiry, now, spam=True)
+        if earlier is not None:
+            return Received(inquiry=earlier, duplicate=True)
         _write_timeline(inquiry, now, lines, drafts=[])
         return Received(inquiry=inquiry, duplicate=False)
 
@@ -224,7 +242,11 @@ def take_in(
             contact = apply_route(inquiry, outcome, now)
             routed = {"contact_id": contact.id, "rule_id": inquiry.routing_rule_id}
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
-    _insert_new(inquiry)  # the emails' links need its id
+    # The emails' links need its id. A send that repeats an earlier one is only found now: it
+    # is routed for nothing, and rarely; every other send is spared a statement.
+    earlier = _insert_unless_repeated(inquiry, now, spam=False)
+    if earlier is not None:
+        return Received(inquiry=earlier, duplicate=True)
     if contact is None:
         drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
     else:
@@ -263,13 +285,39 @@ def new_inquiry(
     )
 
 
-def _insert_new(inquiry: Inquiry) -> None:
+def _insert_unless_repeated(inquiry: Inquiry, now: datetime, *, spam: bool) -> Inquiry | None:
+    """Insert a new inquiry (_insert_new), unless it repeats an earlier one within the duplicate
+    window (repeated_by): that inquiry then, and nothing is written. A reference found in use
+    is replaced by a new one."""
+    while not _insert_new(inquiry, window_start(now), spam=spam):
+        # Refused: read why, which is rare. Neither (the other row was rolled back meanwhile): try again.
+        earlier, taken = duplicate_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)
+        if earlier is not None:
+            return earlier
+        if taken:
+            inquiry.reference = new_reference()
+    return None
+
+
+def _insert_new(inquiry: Inquiry, since: datetime, *, spam: bool) -> bool:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
-    work, and take it into the session as stored (crm.audit.take_in_inserted)."""
+    work, unless its reference is in use or it repeats an inquiry since ``since``
+    (insert_unless_taken), and take it into the session as stored (crm.audit.take_in_inserted);
+    False when refused."""
     mapper = inspect(Inquiry)
     values = {attribute.key: inquiry.__dict__[attribute.key] for attribute in mapper.column_attrs if attribute.key in inquiry.__dict__}
-    [inquiry.id] = audit.insert_rows(Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value))
+
+    def statement(names: tuple[str, ...]) -> Insert:
+        return insert_unless_taken(Inquiry.__table__, names, keyed=bool(inquiry.dedupe_key), spam=spam)
+
+    ids = audit.insert_rows(
+        Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value), unless=(statement, {"since": since})
+    )
+    if not ids:
+        return False
+    [inquiry.id] = ids
     audit.take_in_inserted(inquiry)
+    return True
 
 
 def _write_timeline(
