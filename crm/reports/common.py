@@ -21,7 +21,7 @@ from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, Select, TextClause, bindparam, select, text
+from sqlalchemy import ColumnElement, Select, TextClause, Values, bindparam, column, select, text, values
 
 from crm.extensions import db
 from crm.languages import LANGUAGES
@@ -146,6 +146,28 @@ def period_parameters(period: Period, now: datetime | None = None) -> dict[str, 
     if now is not None:
         parameters[NOW.key] = now
     return parameters
+
+
+# A table of rows known only per request (a period's months, the waits measured now), as
+# VALUES whose every cell is a parameter, so that one statement serves every request with as
+# many rows: its columns as (name, type) pairs.
+Columns = tuple[tuple[str, Any], ...]
+
+
+def bound_values(name: str, columns: Columns, rows: int) -> Values:
+    """VALUES of ``rows`` rows of ``columns``, the cell of row n and column c the parameter
+    ``<name>_<n>_<c>`` (bound_values_parameters gives them)."""
+    cells = [tuple(bindparam(f"{name}_{number}_{key}", type_=type_) for key, type_ in columns) for number in range(rows)]
+    return values(*(column(key, type_) for key, type_ in columns), name=name).data(cells)
+
+
+def bound_values_parameters(name: str, columns: Columns, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """The values of bound_values' parameters for these ``rows``, one value per column each."""
+    return {
+        f"{name}_{number}_{key}": value
+        for number, row in enumerate(rows)
+        for (key, _type), value in zip(columns, row, strict=True)
+    }
 
 
 def in_period() -> list[ColumnElement[bool]]:

@@ -37,13 +37,10 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
-    bindparam,
     case,
-    column,
     func,
     literal,
     select,
-    values,
 )
 
 from crm.business_hours import DEFAULT_TARGET_HOURS
@@ -59,6 +56,8 @@ from crm.reports.common import (
     Kind,
     Period,
     Table,
+    bound_values,
+    bound_values_parameters,
     county_label,
     county_names,
     default_period,  # noqa: F401
@@ -107,6 +106,10 @@ class PeriodCounts:
         return sum(self.counties.values())
 
 
+# The columns of _months_table, as bound_values takes them.
+MONTH_COLUMNS = (("month", Date()), ("starts_at", UTCDateTime()), ("ends_before", UTCDateTime()))
+
+
 def _months_table(months: int) -> CTE:
     """A period's ``months`` months as a table of UTC ranges: (month, starts_at, ends_before),
     each value a parameter (_month_parameters gives them), so that one statement serves every
@@ -114,34 +117,12 @@ def _months_table(months: int) -> CTE:
 
     Joining the inquiries to it puts each in its month in the display timezone; PostgreSQL
     reads one index range per month and knows there are only a few months to count."""
-    rows = [
-        (
-            bindparam(f"month_{number}", type_=Date()),
-            bindparam(f"month_{number}_starts_at", type_=UTCDateTime()),
-            bindparam(f"month_{number}_ends_before", type_=UTCDateTime()),
-        )
-        for number in range(months)
-    ]
-    return (
-        values(
-            column("month", Date),
-            column("starts_at", UTCDateTime),
-            column("ends_before", UTCDateTime),
-            name="months",
-        )
-        .data(rows)
-        .cte("months")
-    )
+    return bound_values("months", MONTH_COLUMNS, months).cte("months")
 
 
 def _month_parameters(period: Period) -> dict[str, Any]:
     """The values of _months_table's parameters for the period's months."""
-    parameters: dict[str, Any] = {}
-    for number, (month, starts_at, ends_before) in enumerate(period.month_ranges()):
-        parameters[f"month_{number}"] = month
-        parameters[f"month_{number}_starts_at"] = starts_at
-        parameters[f"month_{number}_ends_before"] = ends_before
-    return parameters
+    return bound_values_parameters("months", MONTH_COLUMNS, period.month_ranges())
 
 
 # The dimensions of the counts, in the order of the query's columns and of grouping()'s bits.

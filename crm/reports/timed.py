@@ -29,17 +29,14 @@ from sqlalchemy import (
     Row,
     Select,
     String,
-    bindparam,
     case,
     cast,
-    column,
     func,
     literal,
     or_,
     select,
     text,
     union_all,
-    values,
 )
 
 from crm.business_hours import DEFAULT_TARGET_HOURS, business_hours_between
@@ -51,6 +48,8 @@ from crm.reports.common import (
     Breakdown,
     Period,
     allow_sort_memory,
+    bound_values,
+    bound_values_parameters,
     breakdown_in_python,
     in_period,
     language_label,
@@ -195,11 +194,11 @@ OVERALL, BY_COUNTY, BY_LANGUAGE = 3, 1, 2
 
 # The columns of waits_measured_now's rows, as waits_query takes them: name and type.
 MEASURED_COLUMNS = (
-    ("county_fips", String),
-    ("language", String),
-    ("target", Integer),
-    ("response_hours", Float),
-    ("acceptance_hours", Float),
+    ("county_fips", String()),
+    ("language", String()),
+    ("target", Integer()),
+    ("response_hours", Float()),
+    ("acceptance_hours", Float()),
 )
 
 
@@ -212,11 +211,7 @@ def waits_query(measured: int) -> Select:
     per shape (crm.reports.common)."""
     waits = stored_waits()
     if measured:
-        parameters = [
-            tuple(bindparam(f"measured_{number}_{name}", type_=type_()) for name, type_ in MEASURED_COLUMNS)
-            for number in range(measured)
-        ]
-        table = values(*(column(name, type_) for name, type_ in MEASURED_COLUMNS), name="measured_now").data(parameters)
+        table = bound_values("measured_now", MEASURED_COLUMNS, measured)
         # A wait not measured is a NULL in the list, which PostgreSQL would read as text.
         hours = [cast(table.c[name], Float) for name in ("response_hours", "acceptance_hours")]
         waits = union_all(waits, select(table.c.county_fips, table.c.language, table.c.target, *hours))
@@ -244,11 +239,7 @@ def waits_query(measured: int) -> Select:
 
 def waits_parameters(period: Period, measured_now: list[tuple[Any, ...]]) -> dict[str, Any]:
     """The values of waits_query's parameters for ``period`` and the waits measured now."""
-    parameters: dict[str, Any] = dict(period_parameters(period))
-    for number, row in enumerate(measured_now):
-        for (name, _type), value in zip(MEASURED_COLUMNS, row, strict=True):
-            parameters[f"measured_{number}_{name}"] = value
-    return parameters
+    return {**period_parameters(period), **bound_values_parameters("measured_now", MEASURED_COLUMNS, measured_now)}
 
 
 def _group_label(row: Row) -> tuple[str, str]:
