@@ -250,6 +250,18 @@ def commit(actor: User | None) -> None:
     session.commit()
 
 
+def new_parameter(name: str) -> str:
+    """The parameter that carries a column's value in the statements that write values without
+    the unit of work (update_record's, the refusing INSERTs insert_rows runs for its callers):
+    ``new_`` + the attribute's name, apart from any parameter the statement has of its own."""
+    return f"new_{name}"
+
+
+def new_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """``values``, by attribute name, as new_parameter names them."""
+    return {new_parameter(name): value for name, value in values.items()}
+
+
 def insert_rows(
     model: type[Any],
     rows: list[dict[str, Any]],
@@ -265,8 +277,8 @@ def insert_rows(
     of them, so a relationship already loaded in it does not list them until it is read again.
 
     ``unless`` inserts one row by a statement of the caller's, which may refuse it: a builder
-    given the row's columns, whose statement takes each value as the parameter ``new_`` + its
-    column and returns the id, or nothing when it refuses the row; and that statement's other
+    given the row's columns, whose statement takes each value as its new_parameter and
+    returns the id, or nothing when it refuses the row; and that statement's other
     parameters. A row refused is not noted, and no id is returned (crm.inquiries.intake).
     """
     if not rows:
@@ -281,7 +293,7 @@ def insert_rows(
     if unless is not None:
         [row] = rows
         build, parameters = unless
-        found = db.session.scalar(build(tuple(row)), {**{f"new_{name}": value for name, value in row.items()}, **parameters})
+        found = db.session.scalar(build(tuple(row)), {**new_parameters(row), **parameters})
         ids = [] if found is None else [found]
         if not ids:
             return []
@@ -318,7 +330,7 @@ def update_record(record: Any, **values: Any) -> None:
                 if _plain(was) != _plain(values[name])
             },
         )
-    parameters = {f"new_{name}": value for name, value in values.items()}
+    parameters = new_parameters(values)
     [record_id] = state.identity
     statement = _update_statement(type(record), tuple(sorted(values)))
     result = db.session.execute(statement, {"record_id": record_id, **parameters})
@@ -349,7 +361,7 @@ def _update_statement(model: type[Any], names: tuple[str, ...]) -> Update:
     return (
         update(mapper.local_table)
         .where(key == bindparam("record_id"))
-        .values({column: bindparam(f"new_{name}", type_=column.type) for column, name in columns.items()})
+        .values({column: bindparam(new_parameter(name), type_=column.type) for column, name in columns.items()})
     )
 
 

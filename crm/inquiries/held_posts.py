@@ -72,8 +72,7 @@ def insert_unless_in_use(values: dict[str, object], since: datetime) -> bool:
         spam=bool(values.get("spam_reason")),
         repeats_too=held_repeated_by,
     )
-    parameters = {f"new_{name}": value for name, value in values.items()}
-    return db.session.scalar(statement, {**parameters, "since": since}) is not None
+    return db.session.scalar(statement, {**audit.new_parameters(values), "since": since}) is not None
 
 
 def held_repeated_by(key: str, since: datetime, *, spam: bool):

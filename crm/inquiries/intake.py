@@ -152,13 +152,13 @@ def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = 
 def insert_unless_taken(
     table: Table, names: tuple[str, ...], *, keyed: bool, spam: bool, repeats_too: Callable[..., Any] | None = None
 ) -> Insert:
-    """INSERT of one row of ``table`` into its columns ``names``, each value the parameter
-    ``new_`` + its column, returning its id; or nothing, refused, when its ``reference`` is an
+    """INSERT of one row of ``table`` into its columns ``names``, each value its parameter
+    (crm.audit.new_parameter), returning its id; or nothing, refused, when its ``reference`` is an
     inquiry's already or, ``keyed``, when it repeats an inquiry since the parameter ``since``
     (repeated_by; ``repeats_too(key, since, spam=...)`` says what else it may repeat). One
     statement that reads nothing beforehand, built once per process for each shape: a new
     inquiry's (take_in) and a held send's (crm.inquiries.held_posts)."""
-    values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+    values = {name: bindparam(audit.new_parameter(name), type_=table.c[name].type) for name in names}
     refused = exists().where(Inquiry.reference == values["reference"])
     if keyed:
         key, since = values["dedupe_key"], bindparam("since", type_=table.c.received_at.type)
