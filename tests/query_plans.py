@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.sql.elements import SavepointClause
 
 from crm.extensions import db
 
@@ -25,6 +26,24 @@ def statements_run() -> Iterator[list[tuple[str, Any]]]:
         yield ran
     finally:
         event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+@contextmanager
+def statement_objects_run() -> Iterator[list[Any]]:
+    """Every statement object executed while the block runs (the clause itself, before it is
+    compiled), but for the savepoints of the tests' own isolation: for tests that hold code to
+    reusing the statements it builds once."""
+    ran: list[Any] = []
+
+    def on_execute(_connection, clause, *_args) -> None:
+        if not isinstance(clause, SavepointClause):
+            ran.append(clause)
+
+    event.listen(db.engine, "before_execute", on_execute)
+    try:
+        yield ran
+    finally:
+        event.remove(db.engine, "before_execute", on_execute)
 
 
 def plan(statement: str, parameters: Any) -> str:

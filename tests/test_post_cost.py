@@ -33,7 +33,7 @@ from crm.public.services import Sending
 from crm.routing import services as routing
 from tests.factories import NOW, InquiryFactory, UserFactory
 from tests.public_support import GENEROUS_LIMIT, app_config, valid_form
-from tests.query_plans import plan, statements_run
+from tests.query_plans import plan, statement_objects_run, statements_run
 
 FORM_SETTINGS = {
     "PUBLIC_FORM_MIN_SECONDS": 0,
@@ -208,20 +208,11 @@ def test_spam_is_stored_without_routing_it(app, client, world):
 def test_a_held_send_reuses_its_statement(app, client, world):
     """A flood's sends are held (crm.inquiries.held_posts): the statement that stores one is
     built once per process, not at every send."""
-    executed: list[object] = []
-
-    def note(_connection, clause, *_args) -> None:
-        if getattr(clause, "table", None) is HeldPost.__table__:
-            executed.append(clause)
-
-    with app_config(app, **FORM_SETTINGS):
-        event.listen(db.engine, "before_execute", note)
-        try:
-            for number in range(2):
-                data = valid_form(client, email=f"bot{number}@example.net", topic=str(world.home_visits.id), website="http://spam.example")
-                assert client.post("/get-in-touch", data=data).status_code == 302
-        finally:
-            event.remove(db.engine, "before_execute", note)
+    with app_config(app, **FORM_SETTINGS), statement_objects_run() as ran:
+        for number in range(2):
+            data = valid_form(client, email=f"bot{number}@example.net", topic=str(world.home_visits.id), website="http://spam.example")
+            assert client.post("/get-in-touch", data=data).status_code == 302
+    executed = [clause for clause in ran if getattr(clause, "table", None) is HeldPost.__table__]
     assert len(executed) == 2
     assert executed[0] is executed[1]
     assert db.session.scalar(select(func.count()).select_from(HeldPost)) == 2

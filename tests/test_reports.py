@@ -13,9 +13,8 @@ import factory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Float, column, event, func, select, values
+from sqlalchemy import Column, Float, column, func, select, values
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import SavepointClause
 
 from crm.business_hours import BusinessCalendar, business_hours_between
 from crm.csv_export import neutralise_cell
@@ -28,7 +27,7 @@ from crm.reports.common import NO_FIGURE, format_cell
 from tests import factories
 from tests import report_reference as reference
 from tests.naughty import naughty_strings
-from tests.query_plans import statements_run
+from tests.query_plans import statement_objects_run, statements_run
 
 CHICAGO = "America/Chicago"
 DUNKLIN, ST_LOUIS_CITY = "29069", "29510"
@@ -392,20 +391,13 @@ def test_the_report_reuses_its_statements_from_one_request_to_the_next(app, marc
         (services.Period(date(2026, 1, 1), date(2026, 1, 31), CHICAGO), AS_OF),
         (services.Period(date(2025, 11, 1), date(2025, 11, 30), CHICAGO), AS_OF - timedelta(days=150)),
     ]
-    executed: list[list[object]] = [[] for _ in periods]
+    executed: list[list[object]] = []
     reports = []
-
-    def note(_connection, clause, *_args) -> None:
-        if not isinstance(clause, SavepointClause):  # the test's own isolation
-            executed[len(reports)].append(clause)
-
     db.session.flush()  # the fixture's inquiries, written before the first report's first statement
-    event.listen(db.engine, "before_execute", note)
-    try:
-        for period, now in periods:
+    for period, now in periods:
+        with statement_objects_run() as ran:
             reports.append(services.build_report(period, now))
-    finally:
-        event.remove(db.engine, "before_execute", note)
+        executed.append(ran)
 
     march_first, march_again, january, november = ({id(clause) for clause in clauses} for clauses in executed)
     assert len(march_again) >= 7
