@@ -23,6 +23,7 @@ from crm.models.inquiry import (
     PassReason,
 )
 from crm.models.interaction import Interaction, InteractionKind
+from crm.models.open_load import contact_open_loads
 from crm.models.organisation import Organisation, OrganisationKind, RecordStatus
 from crm.models.outbox import EmailKind, EmailStatus, OutboundEmail
 from crm.models.routing import RoutingRule, Topic
@@ -78,4 +79,5 @@ __all__ = [
     "User",
     "UserSecondFactor",
     "UserSession",
+    "contact_open_loads",
 ]

@@ -17,7 +17,7 @@ from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
 from crm.models.contact import contact_topics
-from crm.models.inquiry import open_clause
+from crm.models.open_load import contact_open_loads
 from crm.reference_cache import cached
 from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route, rule_matches
 
@@ -155,15 +155,13 @@ def active_rules() -> list[Rule]:
 
 
 def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, int]:
-    """Open inquiries per contact with any, of the contacts given (all by default). For a
-    few contacts the count reads the assignee index over their open inquiries alone."""
-    query = (
-        select(Inquiry.assigned_contact_id, func.count())
-        .where(Inquiry.assigned_contact_id.is_not(None), open_clause())
-        .group_by(Inquiry.assigned_contact_id)
+    """Open inquiries per contact with any, of the contacts given (all by default), as the
+    database keeps them (crm.models.open_load): one row per contact, not one per inquiry."""
+    query = select(contact_open_loads.c.contact_id, contact_open_loads.c.open_inquiries).where(
+        contact_open_loads.c.open_inquiries > 0
     )
     if contact_ids is not None:
-        query = query.where(Inquiry.assigned_contact_id.in_(list(contact_ids)))
+        query = query.where(contact_open_loads.c.contact_id.in_(list(contact_ids)))
     rows = db.session.execute(query)
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
 
@@ -232,20 +230,16 @@ def _values(row: Row, names: tuple[str, ...], prefix: str = "") -> dict[str, obj
 def _candidates_statement() -> Select:
     """Built once per process: a statement object keeps its cache key, which SQLAlchemy would
     otherwise work out again at every post."""
-    open_count = (
-        select(func.count())
-        .where(Inquiry.assigned_contact_id == Contact.id, open_clause())
-        .correlate(Contact)
-        .scalar_subquery()
-    )
     return (
         select(
             *_labelled(Contact, CANDIDATE_COLUMNS),
             *_labelled(Organisation, ORGANISATION_COLUMNS, ORGANISATION_PREFIX),
-            open_count.label("open_inquiries"),
+            # Kept by the database as inquiries change (crm.models.open_load); no row: none open.
+            func.coalesce(contact_open_loads.c.open_inquiries, 0).label("open_inquiries"),
         )
         .select_from(Contact)
         .outerjoin(Organisation, Contact.organisation_id == Organisation.id)
+        .outerjoin(contact_open_loads, contact_open_loads.c.contact_id == Contact.id)
         .where(
             Contact.id.in_(bindparam("named_ids", expanding=True))
             | Contact.organisation_id.in_(bindparam("organisation_ids", expanding=True))
@@ -261,7 +255,7 @@ def fresh_candidates(
     """The contacts the ``rules`` (all the active ones by default) could pick (named targets,
     members of target organisations) and the fallback contact, as they are now, in one
     statement: whether they are available, the languages they speak, their open inquiries
-    (counted over the assignee index, theirs alone) and when they were last assigned one;
+    (the count the database keeps, crm.models.open_load) and when they were last assigned one;
     and their rows, by id, for chosen_records. What it reads is the database's: under
     ``no_autoflush`` (crm.inquiries.intake.take_in, which changes no contact before routing),
     a change to a contact not yet flushed is not seen."""

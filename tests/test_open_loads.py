@@ -1,0 +1,145 @@
+"""Each contact's open inquiries, kept by the database's triggers (crm.models.open_load), on
+SQLite and on PostgreSQL: every way an inquiry comes, moves or goes leaves the kept count equal
+to a count of the open inquiries themselves."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import delete, func, insert, select, update
+
+from crm.extensions import db
+from crm.models import Contact, Inquiry, InquiryOutcome
+from crm.models.inquiry import open_clause
+from crm.models.inquiry_status import InquiryStatus
+from crm.models.open_load import contact_open_loads
+from crm.routing import services as routing
+from tests.factories import ContactFactory
+
+_references = itertools.count(1)
+
+# Each step is data: ("add", contact, status) stores an inquiry; ("status", n, status),
+# ("assign", n, contact) and ("delete", n) change or remove the n-th inquiry added;
+# ("assign_all", contact) reassigns every inquiry in one statement; ("delete_contact", contact).
+CASES = [
+    ("added open", [("add", "A", "new")], {"A": 1}),
+    ("added assigned and in progress", [("add", "A", "assigned"), ("add", "A", "in_progress")], {"A": 2}),
+    ("added unassigned", [("add", None, "new")], {}),
+    ("added closed", [("add", "A", "closed")], {}),
+    ("added as spam", [("add", "A", "spam")], {}),
+    ("closed", [("add", "A", "responded"), ("status", 0, "closed")], {}),
+    ("closed then reopened", [("add", "A", "responded"), ("status", 0, "closed"), ("status", 0, "in_progress")], {"A": 1}),
+    ("marked spam then recovered", [("add", "A", "new"), ("status", 0, "spam"), ("status", 0, "new")], {"A": 1}),
+    ("open to open", [("add", "A", "new"), ("status", 0, "assigned"), ("status", 0, "responded")], {"A": 1}),
+    ("reassigned", [("add", "A", "assigned"), ("add", "A", "assigned"), ("assign", 0, "B")], {"A": 1, "B": 1}),
+    ("assigned from no one", [("add", None, "new"), ("assign", 0, "B")], {"B": 1}),
+    ("unassigned", [("add", "A", "assigned"), ("assign", 0, None)], {}),
+    ("closed one reassigned", [("add", "A", "closed"), ("assign", 0, "B")], {}),
+    ("deleted", [("add", "A", "new"), ("add", "A", "new"), ("delete", 0)], {"A": 1}),
+    ("closed one deleted", [("add", "A", "new"), ("add", "A", "closed"), ("delete", 1)], {"A": 1}),
+    (
+        "all reassigned in one statement",
+        [("add", "A", "new"), ("add", "B", "new"), ("add", "C", "assigned"), ("add", "A", "closed"), ("assign_all", "B")],
+        {"B": 3},
+    ),
+    ("contact deleted", [("add", "A", "new"), ("add", "B", "new"), ("delete_contact", "A")], {"B": 1}),
+    (
+        "deleted contact's inquiry reassigned",
+        [("add", "A", "new"), ("delete_contact", "A"), ("assign", 0, "B")],
+        {"B": 1},
+    ),
+]
+
+
+def _add(contact: Contact | None, status: str) -> int:
+    values = {
+        "reference": f"IM-LOAD{next(_references)}",
+        "name": "Rosa Requester",
+        "email": "rosa@example.net",
+        "message": "We would like some help, please.",
+        "status": InquiryStatus(status),
+        "assigned_contact_id": contact.id if contact else None,
+    }
+    if status == "closed":
+        values["outcome"] = InquiryOutcome.NOT_NEEDED
+    return db.session.execute(insert(Inquiry).values(**values).returning(Inquiry.id)).scalar_one()
+
+
+def _kept() -> dict[int, int]:
+    """The kept counts above none (a row at none is as good as no row)."""
+    rows = db.session.execute(select(contact_open_loads).where(contact_open_loads.c.open_inquiries != 0))
+    return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
+
+
+def _counted() -> dict[int, int]:
+    """The open inquiries per contact, counted over the inquiries themselves."""
+    rows = db.session.execute(
+        select(Inquiry.assigned_contact_id, func.count())
+        .where(Inquiry.assigned_contact_id.is_not(None), open_clause())
+        .group_by(Inquiry.assigned_contact_id)
+    )
+    return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
+
+
+@pytest.mark.parametrize(("steps", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_the_kept_count_follows_every_change(app_context, steps, expected):
+    contacts = {name: ContactFactory(name=f"Contact {name}") for name in "ABC"}
+    inquiries: list[int] = []
+    for action, *arguments in steps:
+        if action == "add":
+            inquiries.append(_add(contacts.get(arguments[0]), arguments[1]))
+        elif action == "status":
+            values = {"status": InquiryStatus(arguments[1])}
+            if arguments[1] == "closed":
+                values["outcome"] = InquiryOutcome.NOT_NEEDED
+            db.session.execute(update(Inquiry).where(Inquiry.id == inquiries[arguments[0]]).values(**values))
+        elif action == "assign":
+            contact = contacts.get(arguments[1])
+            db.session.execute(
+                update(Inquiry).where(Inquiry.id == inquiries[arguments[0]]).values(assigned_contact_id=contact and contact.id)
+            )
+        elif action == "assign_all":
+            db.session.execute(update(Inquiry).values(assigned_contact_id=contacts[arguments[0]].id))
+        elif action == "delete":
+            db.session.execute(delete(Inquiry).where(Inquiry.id == inquiries[arguments[0]]))
+        elif action == "delete_contact":
+            # As the database does it, through the foreign key's ON DELETE SET NULL.
+            db.session.execute(delete(Contact).where(Contact.id == contacts.pop(arguments[0]).id))
+        else:
+            raise AssertionError(action)
+
+    names = {contact.id: name for name, contact in contacts.items()}
+    kept = _kept()
+    assert {names[contact_id]: count for contact_id, count in kept.items()} == expected
+    assert kept == _counted()
+    assert routing.open_inquiry_counts() == kept
+
+
+def test_a_statement_that_moves_no_open_inquiry_changes_no_count(app_context):
+    contact = ContactFactory()
+    first, second = _add(contact, "new"), _add(contact, "closed")
+    db.session.execute(update(Inquiry).where(Inquiry.id.in_([first, second])).values(spam_reason="checked"))
+    assert routing.open_inquiry_counts() == {contact.id: 1}
+
+
+def test_counts_of_the_contacts_asked_for(app_context):
+    first, second, idle = ContactFactory(), ContactFactory(), ContactFactory()
+    _add(first, "new"), _add(second, "new"), _add(second, "assigned")
+    _add(idle, "assigned")
+    db.session.execute(update(Inquiry).where(Inquiry.assigned_contact_id == idle.id).values(assigned_contact_id=None))
+
+    # A contact whose count fell back to none is left out, as one who never had any.
+    assert routing.open_inquiry_counts([second.id, idle.id]) == {second.id: 2}
+
+
+def test_routing_weighs_the_kept_count(app_context):
+    """Routing reads the number the database keeps; it counts no inquiries itself."""
+    fallback = ContactFactory(is_inquiry_fallback=True)
+    _add(fallback, "new")
+    db.session.execute(update(contact_open_loads).values(open_inquiries=7))
+
+    _candidates, candidate, _rows = routing.fresh_candidates(routing.routing_setup())
+
+    assert (candidate.id, candidate.open_inquiries) == (fallback.id, 7)
+    assert routing.open_inquiry_counts([fallback.id]) == {fallback.id: 7}
