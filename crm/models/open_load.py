@@ -11,7 +11,7 @@ import or merge, and each inquiry routed to a contact would rewrite the row staf
 
 The triggers are written here from OPEN_STATUS_ORDER for create_all (tests, the bench), and
 into the migration that made the table (bf61c2a7d940) as literals: a change to the open
-statuses needs a new migration that writes them again, which tests/test_open_loads.py asks for.
+statuses needs a new migration that writes them again, which tests/test_migrations.py asks for.
 """
 
 from __future__ import annotations

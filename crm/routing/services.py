@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, Select, bindparam, func, inspect, select
+from sqlalchemy import Row, Select, bindparam, func, inspect, literal_column, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -230,16 +230,23 @@ def _values(row: Row, names: tuple[str, ...], prefix: str = "") -> dict[str, obj
 def _candidates_statement() -> Select:
     """Built once per process: a statement object keeps its cache key, which SQLAlchemy would
     otherwise work out again at every post."""
+    # Kept by the database as inquiries change (crm.models.open_load); no row: none open. Read
+    # per candidate through its primary key, as a subquery rather than a third join: joined,
+    # PostgreSQL may walk every contact in id order instead of finding the few by their indexes.
+    open_count = (
+        select(contact_open_loads.c.open_inquiries)
+        .where(contact_open_loads.c.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
     return (
         select(
             *_labelled(Contact, CANDIDATE_COLUMNS),
             *_labelled(Organisation, ORGANISATION_COLUMNS, ORGANISATION_PREFIX),
-            # Kept by the database as inquiries change (crm.models.open_load); no row: none open.
-            func.coalesce(contact_open_loads.c.open_inquiries, 0).label("open_inquiries"),
+            func.coalesce(open_count, literal_column("0")).label("open_inquiries"),
         )
         .select_from(Contact)
         .outerjoin(Organisation, Contact.organisation_id == Organisation.id)
-        .outerjoin(contact_open_loads, contact_open_loads.c.contact_id == Contact.id)
         .where(
             Contact.id.in_(bindparam("named_ids", expanding=True))
             | Contact.organisation_id.in_(bindparam("organisation_ids", expanding=True))

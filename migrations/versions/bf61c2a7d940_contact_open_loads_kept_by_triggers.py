@@ -9,7 +9,7 @@ The open statuses are written out as they are at this revision ('assigned', 'in_
 'new', 'responded', crm.models.inquiry_status.OPEN_STATUS_ORDER): a later change to them needs a
 revision that writes the triggers again and recounts. On SQLite a batch operation on
 inquiries copies the table and drops these triggers: a later revision that does one must make
-them again (tests/test_open_loads.py checks the head has them).
+them again (tests/test_migrations.py checks the head has them).
 
 PostgreSQL: one trigger per statement, which updates the counts it changes in the order of
 the contacts' ids; SQLite: per row.
