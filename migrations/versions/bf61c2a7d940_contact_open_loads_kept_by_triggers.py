@@ -16,7 +16,7 @@ the contacts' ids; SQLite: per row.
 
 Revision ID: bf61c2a7d940
 Revises: d8c354747da8
-Create Date: 2026-12-08 10:12:44.518302
+Create Date: 2026-12-03 21:58:12.518302
 
 """
 import sqlalchemy as sa
