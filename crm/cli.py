@@ -19,10 +19,11 @@ from crm.inquiries.sla_jobs import sla_command
 from crm.jobs.cli import jobs_command
 from crm.models import Organisation, Role, User
 from crm.models.organisation import name_key
-from crm.routing.cli import route_command
+from crm.routing.cli import recount_open_loads_command, route_command
 
 crm_cli = AppGroup("crm", help="Backbone CRM commands.")
 crm_cli.add_command(route_command)
+crm_cli.add_command(recount_open_loads_command)
 crm_cli.add_command(jobs_command)
 crm_cli.add_command(sla_command)
 crm_cli.add_command(purge_command)

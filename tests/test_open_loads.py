@@ -143,3 +143,21 @@ def test_routing_weighs_the_kept_count(app_context):
 
     assert (candidate.id, candidate.open_inquiries) == (fallback.id, 7)
     assert routing.open_inquiry_counts([fallback.id]) == {fallback.id: 7}
+
+
+def test_a_recount_corrects_counts_the_triggers_did_not_keep(app, app_context):
+    """As after a load with the triggers bypassed: one count too high, one missing, one for a
+    contact with none open. The command puts each right and says how many were wrong."""
+    too_high, missing, idle, right = (ContactFactory() for _ in range(4))
+    _add(too_high, "new"), _add(missing, "new"), _add(missing, "assigned"), _add(right, "new")
+    db.session.execute(update(contact_open_loads).where(contact_open_loads.c.contact_id == too_high.id).values(open_inquiries=9))
+    db.session.execute(delete(contact_open_loads).where(contact_open_loads.c.contact_id == missing.id))
+    db.session.execute(insert(contact_open_loads).values(contact_id=idle.id, open_inquiries=4))
+
+    result = app.test_cli_runner().invoke(args=["crm", "recount-open-loads"])
+
+    assert result.exit_code == 0, result.output
+    assert "3 kept count(s) were wrong" in result.output
+    assert _kept() == _counted() == {too_high.id: 1, missing.id: 2, right.id: 1}
+    again = app.test_cli_runner().invoke(args=["crm", "recount-open-loads"])
+    assert "0 kept count(s) were wrong" in again.output

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, Select, bindparam, func, inspect, literal_column, select
+from sqlalchemy import Row, Select, bindparam, delete, func, insert, inspect, literal_column, select, text
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,6 +17,7 @@ from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace, lookup_zip, normalise_zip
 from crm.models import Contact, County, Inquiry, Organisation, RoutingRule, Topic
 from crm.models.contact import contact_topics
+from crm.models.inquiry import open_clause
 from crm.models.open_load import contact_open_loads
 from crm.reference_cache import cached
 from crm.routing.engine import Candidate, Decision, RoutingRequest, Rule, route, rule_matches
@@ -164,6 +165,33 @@ def open_inquiry_counts(contact_ids: Iterable[int] | None = None) -> dict[int, i
         query = query.where(contact_open_loads.c.contact_id.in_(list(contact_ids)))
     rows = db.session.execute(query)
     return {contact_id: count for contact_id, count in rows}  # noqa: C416 (rows are Row objects)
+
+
+def recount_open_loads() -> int:
+    """Count every contact's open inquiries afresh and keep those counts (crm.models.open_load),
+    for a database whose triggers were bypassed (a load with them disabled, a TRUNCATE); returns
+    how many contacts' kept counts were wrong. The caller commits.
+
+    Inquiries cannot change meanwhile: on PostgreSQL the lock that CREATE TRIGGER takes holds
+    off their writes and lets reads go on; SQLite has one writer at a time, and the DELETE makes
+    this transaction it. The old counts come from the DELETE itself, so none is read twice."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE inquiries IN SHARE ROW EXCLUSIVE MODE"))
+    kept = contact_open_loads.c
+    before = db.session.execute(delete(contact_open_loads).returning(kept.contact_id, kept.open_inquiries))
+    was = {contact_id: count for contact_id, count in before}  # noqa: C416 (rows are Row objects)
+    counted = (
+        select(Inquiry.assigned_contact_id, func.count())
+        .where(Inquiry.assigned_contact_id.is_not(None), open_clause())
+        .group_by(Inquiry.assigned_contact_id)
+    )
+    after = db.session.execute(
+        insert(contact_open_loads)
+        .from_select([kept.contact_id, kept.open_inquiries], counted)
+        .returning(kept.contact_id, kept.open_inquiries)
+    )
+    now = {contact_id: count for contact_id, count in after}  # noqa: C416 (as above)
+    return sum(1 for contact_id in was.keys() | now.keys() if was.get(contact_id, 0) != now.get(contact_id, 0))
 
 
 def candidate_for(contact: Contact, open_inquiries: int = 0, topic_ids: frozenset[int] | None = None) -> Candidate:
