@@ -472,6 +472,45 @@ def test_a_text_cell_is_escaped_on_the_page(app):
     assert f'<td class="num">{NO_FIGURE}</td>' in html
 
 
+@pytest.mark.parametrize(
+    ("kinds", "rows", "page_limit", "shown"),
+    [
+        (("text", "count"), [("Dunklin", 1200)], None, [("Dunklin", [("1,200", True)])]),
+        (
+            ("text", "count", "hours", "percent"),
+            [("Spanish", 3, None, 66.666)],
+            None,
+            [("Spanish", [("3", True), (NO_FIGURE, True), ("66.7%", True)])],
+        ),
+        # A text column after the label is no figure, and is left for the template to escape.
+        (("text", "text", "count"), [("Ann", "<b>Org</b>", 2)], None, [("Ann", [("<b>Org</b>", False), ("2", True)])]),
+        (("text", "count"), [("a", 3), ("b", 2), ("c", 1)], 2, [("a", [("3", True)]), ("b", [("2", True)])]),
+        (("text", "count"), [], 2, []),
+    ],
+)
+def test_the_cells_a_table_shows(kinds, rows, page_limit, shown):
+    columns = tuple(f"Column {number}" for number in range(len(kinds)))
+    table = services.Table("t", "T", columns, kinds, rows, page_limit=page_limit)
+
+    assert list(table.shown_cells()) == shown
+
+
+def test_the_page_shows_a_long_tables_first_rows_and_says_so(app):
+    rows = [("First", "<i>Org</i>", 3), ("Second", "Org", 2), ("Third", "Org", 1)]
+    table = services.Table("t", "T", ("Name", "Organisation", "Open"), ("text", "text", "count"), rows, page_limit=2)
+    with app.test_request_context():
+        html = app.jinja_env.from_string(
+            '{% from "reports/_report.html" import report_section %}{{ report_section(table, {}) }}'
+        ).render(table=table)
+
+    assert "(the 2 largest of 3; the CSV has them all)" in html
+    assert '<th scope="row">First</th>' in html
+    assert '<th scope="row">Second</th>' in html
+    assert "Third" not in html
+    assert "<td>&lt;i&gt;Org&lt;/i&gt;</td>" in html
+    assert '<td class="num">3</td>' in html
+
+
 def test_page_shows_figures_charts_and_tables(client, login, march):
     login(Role.MANAGER)
 

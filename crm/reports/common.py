@@ -13,7 +13,7 @@ prepared statement knows no parameter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -124,6 +124,21 @@ class Table:
     @property
     def row_count(self) -> int:
         return len(self.rows) if self.total_rows is None else self.total_rows
+
+    @property
+    def shown_rows(self) -> list[tuple[Any, ...]]:
+        """The rows the page shows (page_limit)."""
+        return self.rows[: self.page_limit] if self.page_limit else self.rows
+
+    def shown_cells(self) -> Iterator[tuple[Any, list[tuple[Any, bool]]]]:
+        """shown_rows as the page draws them: each row's label, and its other cells formatted
+        (format_cell), each with whether it is a figure. Worked out here, not in the template:
+        the template's loop over a thousand cells, looking up each cell's kind by its index,
+        cost more than the formatting."""
+        kinds = self.kinds[1:]
+        is_figure = [kind != "text" for kind in kinds]
+        for label, *cells in self.shown_rows:
+            yield label, [(format_cell(value, kind), figure) for value, kind, figure in zip(cells, kinds, is_figure, strict=True)]
 
     @property
     def chart_unit(self) -> str:
