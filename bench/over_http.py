@@ -27,7 +27,6 @@ import os
 import random
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from flask import Flask
 from sqlalchemy import delete, func, select
 
 from bench import bare_insert, benchmark
-from bench.mail_drain import SinkServer
+from bench.mail_drain import SinkServer, free_port
 from crm.database import utcnow
 from crm.extensions import db
 from crm.models import HeldPost, Inquiry, OutboundEmail, Topic, User
@@ -65,11 +64,6 @@ ZIP_CODES = ("63857", "63863", "63801", "63103", "63110", "64108", "65802")
 
 # --- gunicorn in a subprocess --------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

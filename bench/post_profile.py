@@ -85,52 +85,51 @@ def main(argv: list[str] | None = None) -> int:
         topic_id = db.session.scalar(select(Topic.id).where(Topic.active.is_(True)).order_by(Topic.sort_order))
         engine = db.engine
     # Each post in an app context of its own, with a session of its own, as under a server.
-    if True:
-        statements = [0]
-        last_post: list[str] = []
+    statements = [0]
+    last_post: list[str] = []
 
-        def count(_connection, _cursor, statement, *_args, **_kwargs):
-            statements[0] += 1
-            last_post.append(" ".join(statement.split())[-220:])
+    def count(_connection, _cursor, statement, *_args, **_kwargs):
+        statements[0] += 1
+        last_post.append(" ".join(statement.split())[-220:])
 
-        event.listen(engine, "before_cursor_execute", count)
-        client = app.test_client()
-        token = TOKEN_RE.search(client.get("/get-in-touch").get_data(as_text=True)).group(1)
-        run_id = int(time.time())
-        # One warm-up post: the first request of a process loads templates and caches.
-        client.post("/get-in-touch", data=form_fields(token, run_id * 1000, topic_id, spam=args.spam))
-        profiler = cProfile.Profile()
-        times, cpu_times, counts = [], [], []
-        for number in range(1, args.posts + 1):
-            fields = form_fields(token, run_id * 1000 + number, topic_id, spam=args.spam)
-            statements[0] = 0
-            last_post.clear()
-            began, cpu_began = time.perf_counter(), time.process_time()
-            if args.profile:
-                profiler.enable()
-            response = client.post("/get-in-touch", data=fields)
-            if args.profile:
-                profiler.disable()
-            times.append((time.perf_counter() - began) * 1000)
-            cpu_times.append((time.process_time() - cpu_began) * 1000)
-            counts.append(statements[0])
-            if response.status_code != 302:
-                print(f"post {number} answered {response.status_code}", file=sys.stderr)  # noqa: T201
-                return 1
-        event.remove(engine, "before_cursor_execute", count)
-        with app.app_context():
-            remove_profile_inquiries()
-        print(  # noqa: T201
-            f"{args.posts} posts{' (spam)' if args.spam else ''}: median {percentile(times, 50):.1f} ms, "
-            f"p95 {percentile(times, 95):.1f} ms, {min(counts)}-{max(counts)} statements each; "
-            f"this process's CPU median {percentile(cpu_times, 50):.1f} ms"
-        )
-        if args.statements:
-            print("\n".join(last_post))  # noqa: T201
+    event.listen(engine, "before_cursor_execute", count)
+    client = app.test_client()
+    token = TOKEN_RE.search(client.get("/get-in-touch").get_data(as_text=True)).group(1)
+    run_id = int(time.time())
+    # One warm-up post: the first request of a process loads templates and caches.
+    client.post("/get-in-touch", data=form_fields(token, run_id * 1000, topic_id, spam=args.spam))
+    profiler = cProfile.Profile()
+    times, cpu_times, counts = [], [], []
+    for number in range(1, args.posts + 1):
+        fields = form_fields(token, run_id * 1000 + number, topic_id, spam=args.spam)
+        statements[0] = 0
+        last_post.clear()
+        began, cpu_began = time.perf_counter(), time.process_time()
         if args.profile:
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.lines)
-            print(out.getvalue())  # noqa: T201
+            profiler.enable()
+        response = client.post("/get-in-touch", data=fields)
+        if args.profile:
+            profiler.disable()
+        times.append((time.perf_counter() - began) * 1000)
+        cpu_times.append((time.process_time() - cpu_began) * 1000)
+        counts.append(statements[0])
+        if response.status_code != 302:
+            print(f"post {number} answered {response.status_code}", file=sys.stderr)  # noqa: T201
+            return 1
+    event.remove(engine, "before_cursor_execute", count)
+    with app.app_context():
+        remove_profile_inquiries()
+    print(  # noqa: T201
+        f"{args.posts} posts{' (spam)' if args.spam else ''}: median {percentile(times, 50):.1f} ms, "
+        f"p95 {percentile(times, 95):.1f} ms, {min(counts)}-{max(counts)} statements each; "
+        f"this process's CPU median {percentile(cpu_times, 50):.1f} ms"
+    )
+    if args.statements:
+        print("\n".join(last_post))  # noqa: T201
+    if args.profile:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.lines)
+        print(out.getvalue())  # noqa: T201
     return 0
 
 

@@ -13,7 +13,6 @@ import http.client
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.smtp_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 # How long gunicorn may take to boot a worker that imports the app, on a busy machine.
 STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Gunicorn:
