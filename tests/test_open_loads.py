@@ -161,3 +161,44 @@ def test_a_recount_corrects_counts_the_triggers_did_not_keep(app, app_context):
     assert _kept() == _counted() == {too_high.id: 1, missing.id: 2, right.id: 1}
     again = app.test_cli_runner().invoke(args=["crm", "recount-open-loads"])
     assert "0 kept count(s) were wrong" in again.output
+
+
+# --- merging contacts ----------------------------------------------------------------------
+
+
+def _merge_contacts(survivor: Contact, loser: Contact) -> None:
+    from crm.merging import services as merging
+    from crm.models import Role
+    from tests.factories import UserFactory
+
+    staff = UserFactory(role=Role.STAFF)
+    form = {"version": merging.version(survivor, loser)}
+    form.update({f"field-{name}": "survivor" for name, _ in merging.CONTACTS.fields})
+    merging.merge(merging.CONTACTS, survivor.id, loser.id, form, staff)
+
+
+def test_a_merge_moves_the_merged_contacts_open_inquiries_once(app_context):
+    """The merged contact's open inquiries move to the survivor, and its count with them: the
+    survivor's count is what a count of its open inquiries gives, not twice that."""
+    survivor = ContactFactory(name="Nora North", email="nora@work.example.org")
+    loser = ContactFactory(name="Nora M. North", email="nora@home.example.org")
+    _add(loser, "new"), _add(loser, "assigned")
+    db.session.commit()
+
+    _merge_contacts(survivor, loser)
+
+    assert _counted() == {survivor.id: 2}
+    assert _kept() == _counted()
+
+
+def test_two_contacts_with_open_inquiries_can_be_merged(app_context):
+    """A kept count is no record a person must choose between: both have one as soon as both
+    have open inquiries, and the merge goes ahead with the sum."""
+    survivor = ContactFactory(name="Nora North", email="nora@work.example.org")
+    loser = ContactFactory(name="Nora M. North", email="nora@home.example.org")
+    _add(survivor, "new"), _add(loser, "new"), _add(loser, "in_progress")
+    db.session.commit()
+
+    _merge_contacts(survivor, loser)
+
+    assert _kept() == _counted() == {survivor.id: 3}
