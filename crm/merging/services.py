@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm import audit
@@ -49,6 +49,9 @@ class Kind:
     fields: tuple[tuple[str, str], ...]  # (attribute, label)
     # Rows decided by a field choice rather than moved: the column's label -> the field.
     chosen_by_field: dict[str, str] = field(default_factory=dict)
+    # Rows the database keeps from other rows, by the column's label: not moved, as its
+    # triggers move what they count with the rows counted (crm.models.open_load).
+    kept_by_database: frozenset[str] = frozenset()
 
 
 CONTACTS = Kind(
@@ -71,6 +74,7 @@ CONTACTS = Kind(
         ("external_id", "External id"),
     ),
     {"contact_topics.contact_id": "topics"},
+    frozenset({"contact_open_loads.contact_id"}),
 )
 ORGANISATIONS = Kind(
     "organisations",
@@ -282,7 +286,7 @@ def _one_per_record_refusal(kind: Kind, reference: references.Reference) -> str:
 def plan(kind: Kind, survivor: Any, loser: Any) -> Plan:
     moves, refusals = [], []
     for reference in references.references_to(kind.model.__table__):
-        if reference.label in kind.chosen_by_field:
+        if reference.label in kind.chosen_by_field or reference.label in kind.kept_by_database:
             continue
         moving, dropped = references.plan(reference, loser.id, survivor.id)
         if reference.kind is references.Kind.ONE_PER_RECORD and moving and references.count(reference, survivor.id):
@@ -398,12 +402,19 @@ def merge(kind: Kind, survivor_id: int, loser_id: int, form: dict[str, str], act
         # The two ids swap, so a re-import of either spreadsheet row still finds the survivor.
         loser.external_id = old_external_id
     moved = {}
+    kept = []
     for reference in references.references_to(kind.model.__table__):
         if reference.label in kind.chosen_by_field:
+            continue
+        if reference.label in kind.kept_by_database:
+            kept.append(reference)
             continue
         moving, dropped = references.move(reference, loser.id, survivor.id)
         if moving or dropped:
             moved[reference.label] = moving if not dropped else f"{moving} (and {dropped} duplicates dropped)"
+    for reference in kept:
+        # What the triggers keep for the merged record counts nothing now that its rows moved.
+        db.session.execute(delete(reference.table).where(reference.column == loser.id))
     _check_backups(kind, survivor)
     db.session.add_all(_merge_events(kind, survivor, loser, choices, moved, actor))
     audit.commit(actor)
