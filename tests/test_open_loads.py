@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from crm.extensions import db
-from crm.models import Contact, Inquiry, InquiryOutcome
+from crm.merging import services as merging
+from crm.models import Contact, Inquiry, InquiryOutcome, Role
 from crm.models.inquiry import open_clause
 from crm.models.inquiry_status import InquiryStatus
 from crm.models.open_load import contact_open_loads
 from crm.routing import services as routing
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, UserFactory
 
 _references = itertools.count(1)
 
@@ -167,10 +168,6 @@ def test_a_recount_corrects_counts_the_triggers_did_not_keep(app, app_context):
 
 
 def _merge_contacts(survivor: Contact, loser: Contact) -> None:
-    from crm.merging import services as merging
-    from crm.models import Role
-    from tests.factories import UserFactory
-
     staff = UserFactory(role=Role.STAFF)
     form = {"version": merging.version(survivor, loser)}
     form.update({f"field-{name}": "survivor" for name, _ in merging.CONTACTS.fields})
