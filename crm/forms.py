@@ -57,6 +57,11 @@ class EmailAddress:
             raise ValidationError(self.message) from None
 
 
+# Every phone column's length. Formatting can lengthen what was typed (a long extension becomes
+# " ext. ..."), so the formatted number is held to it, not only the typed one.
+PHONE_COLUMN_LENGTH = 40
+
+
 class PhoneNumber:
     """A phone number that libphonenumber accepts, stored in a readable national/international form."""
 
@@ -78,7 +83,10 @@ class PhoneNumber:
             if phonenumbers.region_code_for_number(number) == self.region
             else phonenumbers.PhoneNumberFormat.INTERNATIONAL
         )
-        field.data = phonenumbers.format_number(number, style)
+        formatted = phonenumbers.format_number(number, style)
+        if len(formatted) > PHONE_COLUMN_LENGTH:
+            raise ValidationError(self.message)
+        field.data = formatted
 
 
 class WebAddress:
