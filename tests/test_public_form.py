@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from crm.auth.permissions import Access, access_of
 from crm.extensions import db
-from crm.models import Contact, Inquiry, Organisation, OutboundEmail, RecordStatus, Topic
+from crm.models import Contact, HeldPost, Inquiry, Organisation, OutboundEmail, RecordStatus, Topic
 from crm.models.inquiry_status import InquiryStatus
 from crm.routing.services import fallback_contact
 from tests.public_support import (
@@ -385,3 +385,21 @@ def test_the_error_summary_names_the_consent_box_as_the_page_shows_it(public, la
     html = text_of(submit(public, consent=None))
     assert f'<a href="#consent">{shown}</a>' in html
     assert f"<legend>{shown}</legend>" in html
+
+
+# Typed, 39 characters, within the field's 40; written out as "+86 139 1234 5678 ext. ...", 43,
+# beyond the column's 40.
+LONG_EXTENSION = "+8613912345678 ext 12345678901234567890"
+
+
+@pytest.mark.parametrize("budget", ["", "1 per hour"], ids=["routed", "held"])
+def test_a_phone_number_too_long_once_written_out_is_refused_with_a_message(app, public, budget):
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=budget):
+        response = public.post("/get-in-touch", data=valid_form(public, phone=LONG_EXTENSION))
+
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Enter a phone number like" in page or "número de teléfono" in page
+    assert LONG_EXTENSION in page  # what the family typed is kept
+    assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
+    assert db.session.scalar(select(func.count()).select_from(HeldPost)) == 0

@@ -3,6 +3,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.forms import (
+    PHONE_COLUMN_LENGTH,
     CalendarDateField,
     CrmForm,
     DateWithin,
@@ -81,7 +82,7 @@ class ContactForm(AvailabilityForm):
     organisation_id = organisation_select()
     title = StringField("Job title", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
-    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=PHONE_COLUMN_LENGTH), PhoneNumber()])
     roles = MultiCheckboxField(
         "Roles",
         choices=[SelectChoice(role.value, role.label) for role in ContactRole],

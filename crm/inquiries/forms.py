@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.forms import (
+    PHONE_COLUMN_LENGTH,
     CalendarDateField,
     CrmForm,
     DateWithin,
@@ -252,7 +253,7 @@ class ManualInquiryForm(CrmForm):
         invalid_choice_message="Choose email, phone call or text message.",
     )
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
-    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=PHONE_COLUMN_LENGTH), PhoneNumber()])
     zip_code = StringField(
         "ZIP code", filters=[strip], description="Routes the inquiry to the right county.", validators=[Optional()]
     )

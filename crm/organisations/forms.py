@@ -2,6 +2,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.forms import (
+    PHONE_COLUMN_LENGTH,
     CrmForm,
     EmailAddress,
     MultiCheckboxField,
@@ -29,7 +30,7 @@ class OrganisationForm(CrmForm):
     )
     website = StringField("Website", filters=[strip], validators=[Optional(), Length(max=300), WebAddress()])
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
-    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=40), PhoneNumber()])
+    phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=PHONE_COLUMN_LENGTH), PhoneNumber()])
     address_line = StringField("Street address", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     city = StringField("City", filters=[strip], validators=[Optional(), Length(max=100), NoControlCharacters()])
     state = StringField("State", filters=[strip], default="MO", validators=[Optional(), Length(min=2, max=2, message="Use the two-letter state code, e.g. MO.")])

@@ -24,6 +24,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, StopValidation, ValidationError
 
 from crm.forms import (
+    PHONE_COLUMN_LENGTH,
     EmailAddress,
     NoControlCharacters,
     PhoneNumber,
@@ -39,7 +40,7 @@ from crm.public.i18n import WTFormsMessages
 
 NAME_MAX = 200
 EMAIL_MAX = 254
-PHONE_MAX = 40
+PHONE_MAX = PHONE_COLUMN_LENGTH
 ZIP_MAX = 10
 MESSAGE_MAX = 5000
 
