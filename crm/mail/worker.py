@@ -427,11 +427,13 @@ def _deliver_batch(
     report: SendReport,
     rng: UniformSource,
     max_attempts: int,
+    run_started: float,
 ) -> None:
-    claimed_at = time.monotonic()
     connection_failure: DeliveryError | None = None
     for position, outgoing in enumerate(batch):
-        if time.monotonic() - claimed_at > lease.total_seconds() / 2:
+        # Every batch of a run is claimed until the run's `now` + lease, so half the lease
+        # counts from the run's start, not from this batch's claim.
+        if time.monotonic() - run_started > lease.total_seconds() / 2:
             rest = batch[position:]
             _release(drain.session, rest, now + lease)
             report.released += len(rest)
@@ -496,6 +498,7 @@ def send_due(
     limit = limit or MAX_PER_RUN
     batch_size = batch_size or BATCH_SIZE
     report = SendReport()
+    run_started = time.monotonic()
     handled: list[int] = []  # a message retried in this run (a zero backoff) waits for the next run
     with transport.connect() as connection:
         while len(handled) < limit:
@@ -503,7 +506,7 @@ def send_due(
             if not batch:
                 break
             handled.extend(outgoing.id for outgoing in batch)
-            _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts)
+            _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts, run_started)
             if report.released or report.connection_failed:
                 break
     return report
