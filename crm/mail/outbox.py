@@ -21,6 +21,7 @@ from crm.extensions import db
 from crm.mail.opt_out import opt_out_token
 from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, OutboundEmail
 from crm.models.inquiry import add_event, event_row
+from crm.timezones import display_timezone
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ def contact_notice(
             url=inquiry_url(inquiry),
             reason=reason,
             accept_url=accept_url,
+            timezone=display_timezone(),  # the zone the |datetime filter shows times in
         )
     subject = (
         f"Inquiry {inquiry.reference} was reassigned to you"
