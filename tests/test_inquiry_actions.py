@@ -830,6 +830,18 @@ def test_the_web_form_notice_names_the_form(world, app_context):
     assert "came in through the Get in Touch form" in notice.body_text
 
 
+@pytest.mark.parametrize("zone", ["America/Chicago", "America/New_York"])
+def test_the_notice_names_the_timezone_its_deadlines_are_shown_in(app, world, app_context, monkeypatch, zone):
+    monkeypatch.setitem(app.config, "DISPLAY_TIMEZONE", zone)
+    inquiry = InquiryFactory()
+
+    notice = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "contact_notice")).one()
+    assert inquiry.due_at is not None
+    assert inquiry.acceptance_due_at is not None
+    assert notice.body_text.count(f"({zone} time)") == 2  # the first response's and the acceptance's
+    assert "Central time" not in notice.body_text
+
+
 def duplicate_ids(html: str) -> list[str]:
     counts = Counter(re.findall(r"""\sid=["']([^"']+)["']""", html))
     return sorted(name for name, times in counts.items() if times > 1)

@@ -689,3 +689,38 @@ def test_which_reply_addresses_can_be_used(value, problem):
 def test_the_app_refuses_to_start_with_an_unusable_reply_address():
     with pytest.raises(RuntimeError, match="MAIL_REPLY_TO is not an ASCII email address"):
         create_app(TestConfig, SQLALCHEMY_DATABASE_URI="sqlite://", MAIL_REPLY_TO="the foundation")
+
+
+def test_a_long_run_sends_no_batch_after_its_claim_has_run_out(app, smtp_server, transport, monkeypatch):
+    """Every batch of a run is claimed until the run's `now` + lease, so the run stops at half
+    the lease counted from its start, not from each batch's claim: otherwise a long run (a
+    backlog on a slow server) keeps sending messages whose claim has run out, which a second
+    runner, starting once the first one's lease is over, claims and sends again."""
+    emails = [make_email(to_address=f"person{number}@example.org") for number in range(5)]
+    lease = timedelta(seconds=2)
+    clock = [1000.0]
+    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+
+    class SlowSendsAndASecondRunner:
+        def __init__(self, connection):
+            self.connection = connection
+
+        def send(self, outgoing):
+            elapsed = timedelta(seconds=clock[0] - 1000.0)
+            if elapsed > lease:
+                send_due(NOW + elapsed, transport, lease=lease)
+            self.connection.send(outgoing)
+            clock[0] += 0.8  # each message takes 0.8 s
+
+    class FirstRunner:
+        @contextmanager
+        def connect(self):
+            with transport.connect() as connection:
+                yield SlowSendsAndASecondRunner(connection)
+
+    send_due(NOW, FirstRunner(), batch_size=1, lease=lease)
+    send_due(NOW + timedelta(minutes=1), transport)  # whatever the first run handed back
+
+    ids = [message["Message-ID"] for message in smtp_server.messages]
+    assert len(ids) == len(set(ids)), f"sent twice: {sorted(ids)}"
+    assert sorted(ids) == sorted(email.message_id for email in emails)
