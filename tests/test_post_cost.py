@@ -45,6 +45,9 @@ FORM_SETTINGS = {
 # only when it refuses the send), and everything else a post sends is a write (the inquiry,
 # its timeline, the contact's turn, the two emails, the audit entries).
 MOST_READS_PER_POST = 1
+# On PostgreSQL one SELECT more, which reads nothing: the lock that holds off a send of the same
+# words at once (intake.wait_for_the_same_words).
+SAME_WORDS_LOCK = "SELECT PG_ADVISORY_XACT_LOCK("
 # The tables a routed post writes, each in one statement, inserted as values
 # (crm.audit.insert_rows); the contact's turn is one UPDATE (routing.take_turn).
 TABLES_WRITTEN = ["inquiries", "outbound_emails", "inquiry_events", "audit_events"]
@@ -74,7 +77,7 @@ def test_a_post_costs_the_same_few_statements_however_many_inquiries_are_open(ap
     with app_config(app, **FORM_SETTINGS):
         assert _post(client, world, 0).status_code == 302  # the first reads the reference data
         data = valid_form(client, email="family1@example.net", zip_code="63857", topic=str(world.home_visits.id))
-        with statements() as quiet:
+        with statements(words=2) as quiet:
             assert client.post("/get-in-touch", data=data).status_code == 302
 
         for number in range(30):
@@ -83,7 +86,10 @@ def test_a_post_costs_the_same_few_statements_however_many_inquiries_are_open(ap
         with count_queries() as counter:
             assert client.post("/get-in-touch", data=data).status_code == 302
 
-    assert quiet.count("SELECT") <= MOST_READS_PER_POST
+    locks = [statement for statement in quiet if statement.startswith(SAME_WORDS_LOCK)]
+    assert len(locks) == (1 if db.engine.dialect.name == "postgresql" else 0)
+    reads = [statement for statement in quiet if statement.startswith("SELECT") and statement not in locks]
+    assert len(reads) <= MOST_READS_PER_POST
     assert counter.count == len(quiet)
 
 

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Insert, Select, Table, and_, bindparam, exists, false, insert, inspect, or_, select
+from sqlalchemy import Insert, Select, String, Table, and_, bindparam, exists, false, func, insert, inspect, or_, select
 
 from crm import audit
 from crm.business_hours import add_business_hours
@@ -285,10 +285,36 @@ def new_inquiry(
     )
 
 
+# The first key of the advisory lock wait_for_the_same_words takes: its own among PostgreSQL's
+# advisory locks (the second is the hash of a dedupe key).
+SAME_WORDS_LOCK = 1_170_001
+
+
+@cache
+def _same_words_lock_statement() -> Select:
+    return select(func.pg_advisory_xact_lock(SAME_WORDS_LOCK, func.hashtext(bindparam("key", type_=String()))))
+
+
+def wait_for_the_same_words(key: str) -> None:
+    """PostgreSQL: wait while another transaction stores a send with the same dedupe key, and
+    keep the next one waiting until this one ends (an advisory lock, released with the
+    transaction).
+
+    The INSERT that refuses a repeat (insert_unless_taken) cannot see a row not yet committed:
+    two sends of the same words at once (a double click on the form) would both be stored, and
+    routed, maybe to two contacts. Taken by a statement of its own, before that INSERT, whose
+    snapshot then holds the other send's row (READ COMMITTED takes one per statement). SQLite
+    lets one transaction write at a time. A send without a key (nobody to tell apart) has
+    nothing to wait for."""
+    if key and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_same_words_lock_statement(), {"key": key})
+
+
 def _insert_unless_repeated(inquiry: Inquiry, now: datetime, *, spam: bool) -> Inquiry | None:
     """Insert a new inquiry (_insert_new), unless it repeats an earlier one within the duplicate
     window (repeated_by): that inquiry then, and nothing is written. A reference found in use
     is replaced by a new one."""
+    wait_for_the_same_words(inquiry.dedupe_key)
     while not _insert_new(inquiry, window_start(now), spam=spam):
         # Refused: read why, which is rare. Neither (the other row was rolled back meanwhile): try again.
         earlier, taken = duplicate_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)

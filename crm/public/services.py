@@ -13,7 +13,15 @@ from crm import audit
 from crm.database import as_read
 from crm.extensions import db
 from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
-from crm.inquiries.intake import INITIATIVE_NAME, InquiryDetails, dedupe_key, random_reference, take_in, window_start
+from crm.inquiries.intake import (
+    INITIATIVE_NAME,
+    InquiryDetails,
+    dedupe_key,
+    random_reference,
+    take_in,
+    wait_for_the_same_words,
+    window_start,
+)
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
@@ -276,6 +284,10 @@ class Sending:
         if self.reference is not None and held_with_reference(self.reference) is not None:
             return held_confirmation(self.reference, fields)
         key = dedupe_key(fields["email"], fields["message"], fields["phone"])
+        if not spam_reason:
+            # A double click held twice would be filed as two inquiries. Spam stays one
+            # statement: a repeat of it is never routed nor answered.
+            wait_for_the_same_words(key)
         self.reference = self.reference or random_reference()
         values = {"reference": self.reference, "received_at": self.now, "spam_reason": spam_reason[:200], "dedupe_key": key, **fields}
         while not insert_unless_in_use(values, window_start(self.now)):
