@@ -387,3 +387,80 @@ def test_the_job_is_in_the_runners_catalogue():
     from crm.jobs.catalogue import JOB_NAMES
 
     assert "acceptance-timers" in JOB_NAMES
+
+
+def test_each_move_commits_on_its_own_so_a_failure_in_the_next_leaves_it_whole(world, spanish, managers, monkeypatch):
+    """A run moves one inquiry at a time, each in its own transaction (a transaction holding
+    several moves' locks can deadlock with staff: crm.models.open_load). A failure in the
+    second move leaves the first moved, with its pass, timeline line, notice and audit entries;
+    the managers hear of what moved, and the runner records the failure and tries again."""
+    from crm.database import utcnow
+    from crm.inquiries import accepting
+    from crm.jobs import locks
+    from crm.jobs.catalogue import jobs_named
+    from crm.jobs.runner import Outcome, run_job
+    from crm.models import AuditEvent
+
+    first_contact = spanish.assigned_contact_id
+    second = receive(topic=world.doulas)  # to Sam, due at the same time, moved after Spanish
+    db.session.commit()
+    move_on = accepting.move_on
+    moves: list[int] = []
+
+    def second_move_fails(inquiry, *args, **kwargs):
+        taker = move_on(inquiry, *args, **kwargs)  # the second move's writes are in hand...
+        moves.append(inquiry.id)
+        if len(moves) == 2:
+            raise RuntimeError("the mail template broke")  # ...when it fails
+        return taker
+
+    monkeypatch.setattr(accepting, "move_on", second_move_fails)
+    [job] = jobs_named(["acceptance-timers"])
+
+    with pytest.raises(RuntimeError):
+        run_acceptance_timers(WINDOW_ENDS)
+    db.session.rollback()  # as the runner does after a failure: what stands was committed
+
+    assert moves == [spanish.id, second.id]
+    moved = reload(spanish)
+    assert moved.assigned_contact_id not in (None, first_contact)
+    assert len(events_of(moved, InquiryEventKind.PASSED)) == 1
+    assert db.session.scalar(select(func.count()).select_from(InquiryPass).where(InquiryPass.inquiry_id == spanish.id)) == 1
+    taker = moved.assigned_contact
+    assert [email.kind for email in emails(moved) if email.to_address == taker.email] == [EmailKind.CONTACT_NOTICE]
+    assert db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.entity_type == "InquiryPass", AuditEvent.actor_id.is_(None))
+    ) == 1
+    # Nothing of the failed move stays: it is still due, with Sam, for the next run.
+    unmoved = reload(second)
+    assert unmoved.assigned_contact_id == world.sam.id
+    assert unmoved.acceptance_due_at is not None
+    assert unmoved.acceptance_due_at <= WINDOW_ENDS
+    assert events_of(unmoved, InquiryEventKind.PASSED) == []
+    # The managers were told of the move that stands, and only of it.
+    notices = emails(kind=EmailKind.ACCEPTANCE_MISSED)
+    assert sorted(email.to_address for email in notices) == ["mo@example.org", "morgan@example.org"]
+    assert {email.subject for email in notices} == {f"Inquiry {spanish.reference} was not accepted in time"}
+    assert all(second.reference not in email.body_text for email in notices)
+
+    # Through the runner, the failure is recorded as the job's, by its type only.
+    second_id, second_reference, sam_id = second.id, second.reference, world.sam.id
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(accepting, "move_on", broken)
+    locks.register([job.name], utcnow())
+    run = run_job(job, "runner-1", force=True)
+    assert run.outcome is Outcome.FAILED
+    assert run.detail == "RuntimeError"
+    assert db.session.get(Inquiry, second_id).assigned_contact_id == sam_id
+
+    # Once mended, the next run moves the one left, and tells the managers of it.
+    monkeypatch.setattr(accepting, "move_on", move_on)
+    assert [item.reference for item in run_acceptance_timers(WINDOW_ENDS)] == [second_reference]
+    db.session.expire_all()
+    assert db.session.get(Inquiry, second_id).assigned_contact_id != sam_id
+    assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 4

@@ -1,13 +1,17 @@
 """The acceptance timer: an inquiry its contact has not accepted within its window moves on
 by itself, exactly as if they had passed it ("not accepted in time"), and the managers are told.
 
-``run_acceptance_timers(now)`` handles every inquiry whose acceptance_due_at has passed, in
-one transaction. Two runners never move one inquiry twice: the rows are locked (SKIP LOCKED on
-PostgreSQL; the runner's transaction is exclusive on SQLite), and each is claimed by an UPDATE
-that only succeeds while it is still with the same contact, unaccepted, with the same deadline.
-An inquiry with a first response logged is left alone: whoever answered has taken it.
+``run_acceptance_timers(now)`` handles every inquiry whose acceptance_due_at has passed, each
+in a transaction of its own that holds its row and the counts of its move only
+(crm.models.open_load): a transaction holding the counts of one move while it takes those of
+the next could deadlock with staff reassigning another inquiry between the same contacts. Two
+runners never move one inquiry twice: the row is locked while it moves (SKIP LOCKED on
+PostgreSQL; the runner's transaction is exclusive on SQLite), and claimed by an UPDATE that only
+succeeds while it is still with the same contact, unaccepted, with the same deadline. An
+inquiry with a first response logged is left alone: whoever answered has taken it.
 
-Managers get one email per run, listing the references moved, never an inquiry's text.
+Managers get one email per run, listing the references moved, never an inquiry's text: queued
+and committed after the moves, and also when a move fails, for those moved before it.
 """
 
 from __future__ import annotations
@@ -37,21 +41,33 @@ class Moved:
     to_name: str
 
 
-def _due(now: datetime) -> list[Inquiry]:
-    return list(
-        db.session.scalars(
-            select(Inquiry)
-            .options(selectinload(Inquiry.assigned_contact), selectinload(Inquiry.topic))
-            .where(
-                awaiting_acceptance_clause(),
-                Inquiry.acceptance_due_at.is_not(None),
-                Inquiry.acceptance_due_at <= now,
-                Inquiry.first_response_at.is_(None),
-            )
-            .order_by(Inquiry.acceptance_due_at, Inquiry.id)
-            .with_for_update(skip_locked=True, of=Inquiry)
-        )
+def _is_due(now: datetime) -> tuple:
+    """The conditions of an inquiry due to move on at ``now``, term for term those of the
+    partial index ix_inquiries_acceptance_due, so that the index can serve them."""
+    return (
+        awaiting_acceptance_clause(),
+        Inquiry.acceptance_due_at.is_not(None),
+        Inquiry.acceptance_due_at <= now,
+        Inquiry.first_response_at.is_(None),
     )
+
+
+def _due_ids(now: datetime) -> list[int]:
+    """The inquiries due, soonest deadline first; read without locking them, each is locked
+    (and checked again) in the transaction that moves it."""
+    return list(
+        db.session.scalars(select(Inquiry.id).where(*_is_due(now)).order_by(Inquiry.acceptance_due_at, Inquiry.id))
+    )
+
+
+def _lock_if_still_due(inquiry_id: int, now: datetime) -> Inquiry | None:
+    """The inquiry, locked, if it is still due and no other runner holds it (SKIP LOCKED)."""
+    return db.session.scalars(
+        select(Inquiry)
+        .options(selectinload(Inquiry.assigned_contact), selectinload(Inquiry.topic))
+        .where(Inquiry.id == inquiry_id, *_is_due(now))
+        .with_for_update(skip_locked=True, of=Inquiry)
+    ).one_or_none()
 
 
 def _claim(inquiry: Inquiry) -> bool:
@@ -71,6 +87,8 @@ def _claim(inquiry: Inquiry) -> bool:
 
 
 def move_unaccepted(inquiry: Inquiry, now: datetime) -> Moved | None:
+    """Move one locked inquiry on, in the caller's transaction, which commits this move alone
+    (_move_one); None when another runner or a person got there first."""
     if not _claim(inquiry):
         return None
     inquiry.acceptance_due_at = None
@@ -103,9 +121,26 @@ def tell_managers(moved: list[Moved]) -> int:
     return len(recipients)
 
 
+def _move_one(inquiry_id: int, now: datetime) -> Moved | None:
+    """Move one inquiry on and commit: its pass, timeline lines, the new contact's notice and
+    the audit trail go together, so a run stopped after it leaves this move whole."""
+    inquiry = _lock_if_still_due(inquiry_id, now)
+    done = move_unaccepted(inquiry, now) if inquiry is not None else None
+    if done is None:
+        db.session.rollback()
+        return None
+    audit.commit(actor=None)
+    return done
+
+
 def run_acceptance_timers(now: datetime) -> list[Moved]:
-    """Move on every inquiry whose acceptance window has run out at ``now``; returns them."""
-    due = _due(now)
+    """Move on every inquiry whose acceptance window has run out at ``now``; returns them.
+
+    Each move commits on its own: a move locks the open-inquiry counts of the two contacts it
+    is between, and a transaction that held them while taking the next move's could deadlock
+    with a staff reassignment between the same contacts (crm.models.open_load), whose request
+    would then fail; nor do routed posts to those contacts wait for the whole run."""
+    due = _due_ids(now)
     if not due:
         db.session.rollback()
         return []
@@ -114,11 +149,26 @@ def run_acceptance_timers(now: datetime) -> list[Moved]:
         current_app.logger.warning("%d inquiries wait to move on, but no fallback contact is set", len(due))
         db.session.rollback()
         return []
-    moved = [done for inquiry in due if (done := move_unaccepted(inquiry, now)) is not None]
+    db.session.rollback()  # ends the read: each move locks and reads its inquiry afresh
+    moved: list[Moved] = []
+    try:
+        for inquiry_id in due:
+            if (done := _move_one(inquiry_id, now)) is not None:
+                moved.append(done)
+    except Exception:
+        # The moves committed so far stand: the managers still hear of them, and the runner
+        # records the failure (crm.jobs.runner), trying again at its next turn.
+        db.session.rollback()
+        _tell_managers_and_commit(moved)
+        raise
+    _tell_managers_and_commit(moved)
+    return moved
+
+
+def _tell_managers_and_commit(moved: list[Moved]) -> None:
     if moved:
         tell_managers(moved)
-    audit.commit(actor=None)
-    return moved
+        audit.commit(actor=None)
 
 
 def acceptance_timers_job(now: datetime) -> str:

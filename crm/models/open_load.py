@@ -52,10 +52,20 @@ def postgresql_ddl(statuses: Sequence[str]) -> list[str]:
     """PostgreSQL: one trigger per statement, not per row. It sums what the statement changed
     per contact and updates their counts in the order of their ids, skipping those whose count
     stays the same: a statement that changes many inquiries locks each contact's count once,
-    in the order every other statement locks them, so two of them cannot deadlock; one that
-    changes no open inquiry's assignee or status locks none. Transition tables cannot go with
-    a column list, so the UPDATE trigger sees every UPDATE of inquiries and finds most move
-    nothing. A negative change never inserts a row: the count of a contact being deleted is
+    in the order every other statement locks them, so two single statements cannot deadlock
+    on the counts; one that changes no open inquiry's assignee or status locks none.
+
+    The locks are held until the transaction ends, so that holds for single statements only:
+    a transaction that moves one inquiry, then another, takes the second move's counts while
+    holding the first's, out of id order, and can deadlock with anyone moving a third between
+    the same contacts (PostgreSQL then aborts one of them). A caller that moves several
+    inquiries either moves them in one statement or commits each move on its own, as the
+    acceptance-timers job does (crm.inquiries.acceptance_jobs); and keeps a transaction that
+    moves any short, since every routed post to those contacts waits for its commit.
+
+    Transition tables cannot go with a column list, so the UPDATE trigger sees every UPDATE of
+    inquiries and finds most move nothing (the SLA jobs' marks move none, and lock no count).
+    A negative change never inserts a row: the count of a contact being deleted is
     deleted with them (ON DELETE CASCADE) while their inquiries lose their assignee."""
     inserted = _moves("new_rows", 1, statuses)
     deleted = _moves("old_rows", -1, statuses)
