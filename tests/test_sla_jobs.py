@@ -475,3 +475,24 @@ def test_the_acceptance_timers_read_their_partial_index(app, managers):
         assert "ix_inquiries_acceptance_due" in acceptance_plan
     else:
         assert "SCAN inquiries" not in acceptance_plan
+
+
+def test_a_run_locks_no_open_inquiry_count(app, managers):
+    """The acceptance job moves inquiries one per transaction so as never to hold two moves'
+    count locks at once (crm.models.open_load); a run here marks many inquiries in one
+    transaction, which is safe only because marking moves none and so neither writes nor
+    locks a count: each count row keeps its version (ctid) and has no locker (xmax)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks of PostgreSQL's statement triggers")
+    first, second = factories.ContactFactory(), factories.ContactFactory()
+    for contact in (first, second, first, second):
+        InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=contact)
+    db.session.commit()
+    versions = text("SELECT contact_id, ctid::text, xmax::text FROM contact_open_loads ORDER BY contact_id")
+    before = db.session.execute(versions).all()
+    assert [row.contact_id for row in before] == sorted([first.id, second.id])
+
+    reminders, escalations = run_sla_checks(local(2026, 3, 3, 16))
+
+    assert (reminders, escalations) == (4, 4)
+    assert db.session.execute(versions).all() == before
