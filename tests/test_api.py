@@ -431,6 +431,19 @@ def test_a_submission_beyond_the_routing_budget_is_held_then_filed(app: Flask, c
         assert inquiry.message == "The second one."
 
 
+def test_the_same_submission_routed_while_the_first_is_held_is_answered_as_the_held_one(app: Flask, client: FlaskClient) -> None:
+    with public_site(app, PUBLIC_FORM_ROUTING_BUDGET="1 per hour"):
+        client.post(f"{API}/inquiries", json=_submission(message="The first one."))
+        held = client.post(f"{API}/inquiries", json=_submission(message="The second one."))
+        with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+            again = client.post(f"{API}/inquiries", json=_submission(message="The second one."))
+
+        assert again.status_code == 201
+        # Filed later under the reference the site was given first, which must name it.
+        assert again.get_json() == held.get_json()
+        assert _filed(held).message == "The second one."
+
+
 def test_one_email_address_from_many_client_addresses_meets_its_own_limit(app: Flask, client: FlaskClient) -> None:
     with public_site(app, PUBLIC_FORM_IDENTITY_RATE_LIMIT="1 per hour"):
         statuses = [

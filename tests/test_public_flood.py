@@ -133,6 +133,61 @@ def test_the_same_words_again_beyond_the_budget_are_thanked_as_the_routed_send(a
     assert count(Inquiry) == 2
 
 
+def test_the_same_words_routed_while_the_first_send_is_held_are_thanked_as_the_held_send(app, public):
+    _send(public, 0)
+    _send(public, 1)
+    held = _send(public, 2)  # the budget of two is spent: held
+    assert count(HeldPost) == 1
+    # The family presses send again once the budget has room (here: no budget at all).
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+        again = _send(public, 2)
+    # The same words from the same sender while the first send is held are that send,
+    # as they are when both are held or both routed.
+    assert again["reference"] == held["reference"]
+    assert count(Inquiry) == 2
+    assert count(HeldPost) == 1
+
+
+def test_a_held_send_filed_after_the_same_words_were_routed_keeps_a_reference_that_names_something(app, public):
+    _send(public, 0)
+    _send(public, 1)
+    held = _send(public, 2)
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+        _send(public, 2)
+    assert file_held_posts() == (1, 0)
+    # The family was shown this reference first; /status and staff must still find it.
+    assert inquiry_by_reference(held["reference"]).email == "family2@example.org"
+    assert count(Inquiry) == 3
+
+
+def test_the_same_words_routed_after_a_send_held_as_spam_are_routed_as_a_send_of_their_own(app, public):
+    # A send not taken for spam repeats no spam, held or filed: the family is not swallowed.
+    spam = _send(public, 0, website="http://cheap-pills.example")
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+        again = _send(public, 0)
+    assert again["reference"] != spam["reference"]
+    inquiry = inquiry_by_reference(again["reference"])
+    assert inquiry.status is not InquiryStatus.SPAM
+    assert inquiry.assigned_contact_id is not None
+
+
+def test_a_routed_send_is_not_given_the_reference_of_a_send_still_held(app, public, monkeypatch):
+    _send(public, 0)
+    _send(public, 1)
+    monkeypatch.setattr("crm.public.services.random_reference", lambda: "IM-HELD22")
+    held = _send(public, 2)  # the budget of two is spent: held
+    assert held["reference"] == "IM-HELD22"
+    # Another family's send, routed once the budget has room, draws the same reference.
+    picks = iter(["IM-HELD22", "IM-OTHER2"])
+    monkeypatch.setattr("crm.public.services.random_reference", lambda: next(picks))
+    with app_config(app, PUBLIC_FORM_ROUTING_BUDGET=""):
+        routed = _send(public, 3)
+    assert routed["reference"] != held["reference"]
+    assert inquiry_by_reference(routed["reference"]).email == "family3@example.org"
+    assert file_held_posts() == (1, 0)
+    assert inquiry_by_reference(held["reference"]).email == "family2@example.org"
+
+
 def test_a_send_again_after_one_taken_for_spam_is_not_swallowed_with_it(public):
     # A family's first send taken for a bot's (sent too fast, say) is filed as spam and never
     # acknowledged; the same words sent again are theirs, not a duplicate of the spam.

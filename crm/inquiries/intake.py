@@ -31,6 +31,7 @@ from crm.mail.outbox import (
 from crm.models import (
     Contact,
     ContactPreference,
+    HeldPost,
     Inquiry,
     InquiryEvent,
     InquiryEventKind,
@@ -69,6 +70,32 @@ class InquiryDetails:
 class Received:
     inquiry: Inquiry
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class RepeatsHeld:
+    """take_in's answer, with its ``held`` check, to a send that repeats a send still held:
+    nothing was stored, and the sender is thanked as that held send, under its reference."""
+
+    held: HeldPost
+
+
+@dataclass(frozen=True)
+class HeldSends:
+    """The sends still held (crm.inquiries.held_posts), which a send routed at once must
+    neither repeat nor take the reference of: the family was shown that reference, and the
+    job files the held send under it later. Passed in by the public form's routed path, as
+    that module imports this one; not take_in's default, for the job files a held send
+    through take_in while its held row is still there. Each a module's function, so that
+    the INSERT built with them is built once per process (insert_unless_taken)."""
+
+    # (key, since, *, spam): the held sends a send with this key repeats, as repeated_by.
+    repeated_by: Callable[..., Any]
+    # (reference): whether a held send holds it, as a clause.
+    holding: Callable[[Any], Any]
+    # (key, reference, now, *, spam): after a refusal, the first held send it repeats (or
+    # None) and whether ``reference`` is a held send's, as duplicate_or_taken says of inquiries.
+    repeat_or_taken: Callable[..., tuple[HeldPost | None, bool]]
 
 
 def random_reference() -> str:
@@ -150,16 +177,25 @@ def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = 
 
 @cache
 def insert_unless_taken(
-    table: Table, names: tuple[str, ...], *, keyed: bool, spam: bool, repeats_too: Callable[..., Any] | None = None
+    table: Table,
+    names: tuple[str, ...],
+    *,
+    keyed: bool,
+    spam: bool,
+    repeats_too: Callable[..., Any] | None = None,
+    taken_too: Callable[[Any], Any] | None = None,
 ) -> Insert:
     """INSERT of one row of ``table`` into its columns ``names``, each value its parameter
     (crm.audit.new_parameter), returning its id; or nothing, refused, when its ``reference`` is an
-    inquiry's already or, ``keyed``, when it repeats an inquiry since the parameter ``since``
-    (repeated_by; ``repeats_too(key, since, spam=...)`` says what else it may repeat). One
-    statement that reads nothing beforehand, built once per process for each shape: a new
-    inquiry's (take_in) and a held send's (crm.inquiries.held_posts)."""
+    inquiry's already (``taken_too(reference)`` says where else it may be in use) or, ``keyed``,
+    when it repeats an inquiry since the parameter ``since`` (repeated_by;
+    ``repeats_too(key, since, spam=...)`` says what else it may repeat). One statement that
+    reads nothing beforehand, built once per process for each shape: a new inquiry's (take_in,
+    with or without its held check) and a held send's (crm.inquiries.held_posts)."""
     values = {name: bindparam(audit.new_parameter(name), type_=table.c[name].type) for name in names}
     refused = exists().where(Inquiry.reference == values["reference"])
+    if taken_too is not None:
+        refused = or_(refused, exists().where(taken_too(values["reference"])))
     if keyed:
         key, since = values["dedupe_key"], bindparam("since", type_=table.c.received_at.type)
         repeats = [exists().where(repeated_by(key, since, spam=spam))]
@@ -198,10 +234,13 @@ def take_in(
     actor: User | None = None,
     assign_to: Contact | None = None,
     reference: str | None = None,
-) -> Received:
+    held: HeldSends | None = None,
+) -> Received | RepeatsHeld:
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
-    beforehand (random_reference, or new_reference); by default one is chosen here."""
+    beforehand (random_reference, or new_reference); by default one is chosen here. With
+    ``held`` (the public form's routed sends), a send that repeats a send still held is that
+    send (RepeatsHeld), and a reference a held send holds is not given out again."""
     key = dedupe_key(details.email, details.message, details.phone)
     inquiry = new_inquiry(details, reference or random_reference(), now, key, actor=actor)
     actor_id = actor.id if actor is not None else None
@@ -216,9 +255,9 @@ def take_in(
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
-        earlier = _insert_unless_repeated(inquiry, now, spam=True)
+        earlier = _insert_unless_repeated(inquiry, now, spam=True, held=held)
         if earlier is not None:
-            return Received(inquiry=earlier, duplicate=True)
+            return _repeating(earlier)
         _write_timeline(inquiry, now, lines, drafts=[])
         return Received(inquiry=inquiry, duplicate=False)
 
@@ -244,9 +283,9 @@ def take_in(
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
     # The emails' links need its id. A send that repeats an earlier one is only found now: it
     # is routed for nothing, and rarely; every other send is spared a statement.
-    earlier = _insert_unless_repeated(inquiry, now, spam=False)
+    earlier = _insert_unless_repeated(inquiry, now, spam=False, held=held)
     if earlier is not None:
-        return Received(inquiry=earlier, duplicate=True)
+        return _repeating(earlier)
     if contact is None:
         drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
     else:
@@ -310,31 +349,49 @@ def wait_for_the_same_words(key: str) -> None:
         db.session.execute(_same_words_lock_statement(), {"key": key})
 
 
-def _insert_unless_repeated(inquiry: Inquiry, now: datetime, *, spam: bool) -> Inquiry | None:
+def _repeating(earlier: Inquiry | HeldPost) -> Received | RepeatsHeld:
+    return RepeatsHeld(held=earlier) if isinstance(earlier, HeldPost) else Received(inquiry=earlier, duplicate=True)
+
+
+def _insert_unless_repeated(
+    inquiry: Inquiry, now: datetime, *, spam: bool, held: HeldSends | None = None
+) -> Inquiry | HeldPost | None:
     """Insert a new inquiry (_insert_new), unless it repeats an earlier one within the duplicate
-    window (repeated_by): that inquiry then, and nothing is written. A reference found in use
-    is replaced by a new one."""
+    window (repeated_by), or, with ``held``, a send still held: that inquiry or held send then,
+    and nothing is written. A reference found in use is replaced by a new one."""
     wait_for_the_same_words(inquiry.dedupe_key)
-    while not _insert_new(inquiry, window_start(now), spam=spam):
+    while not _insert_new(inquiry, window_start(now), spam=spam, held=held):
         # Refused: read why, which is rare. Neither (the other row was rolled back meanwhile): try again.
         earlier, taken = duplicate_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)
         if earlier is not None:
             return earlier
+        if held is not None and not taken:
+            # Refused by no inquiry: by a held send, unless that too is gone meanwhile.
+            held_earlier, taken = held.repeat_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)
+            if held_earlier is not None:
+                return held_earlier
         if taken:
             inquiry.reference = new_reference()
     return None
 
 
-def _insert_new(inquiry: Inquiry, since: datetime, *, spam: bool) -> bool:
+def _insert_new(inquiry: Inquiry, since: datetime, *, spam: bool, held: HeldSends | None = None) -> bool:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
-    work, unless its reference is in use or it repeats an inquiry since ``since``
-    (insert_unless_taken), and take it into the session as stored (crm.audit.take_in_inserted);
-    False when refused."""
+    work, unless its reference is in use or it repeats an inquiry since ``since``, or, with
+    ``held``, a held send holds its reference or it repeats one (insert_unless_taken), and take
+    it into the session as stored (crm.audit.take_in_inserted); False when refused."""
     mapper = inspect(Inquiry)
     values = {attribute.key: inquiry.__dict__[attribute.key] for attribute in mapper.column_attrs if attribute.key in inquiry.__dict__}
 
     def statement(names: tuple[str, ...]) -> Insert:
-        return insert_unless_taken(Inquiry.__table__, names, keyed=bool(inquiry.dedupe_key), spam=spam)
+        return insert_unless_taken(
+            Inquiry.__table__,
+            names,
+            keyed=bool(inquiry.dedupe_key),
+            spam=spam,
+            repeats_too=held.repeated_by if held is not None else None,
+            taken_too=held.holding if held is not None else None,
+        )
 
     ids = audit.insert_rows(
         Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value), unless=(statement, {"since": since})

@@ -12,10 +12,11 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.database import as_read
 from crm.extensions import db
-from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
+from crm.inquiries.held_posts import HELD_SENDS, earlier_send, held_with_reference, insert_unless_in_use
 from crm.inquiries.intake import (
     INITIATIVE_NAME,
     InquiryDetails,
+    RepeatsHeld,
     dedupe_key,
     random_reference,
     take_in,
@@ -25,6 +26,7 @@ from crm.inquiries.intake import (
 from crm.languages import CODES
 from crm.models import (
     ContactPreference,
+    HeldPost,
     Inquiry,
     InquirySource,
     Organisation,
@@ -227,13 +229,16 @@ def send_inquiry(
     """Store the inquiry (routed and acknowledged, or kept as spam) and say what to tell the sender.
 
     The same email and message within the duplicate window give the first inquiry's
-    confirmation again. Spam gets a confirmation that looks like any other, naming the
+    confirmation again, or the first send's while it is still held (it is filed under the
+    reference it was thanked with, which a send routed meanwhile must not take). Spam gets a confirmation that looks like any other, naming the
     organisation that would have answered: the sender is not told it was caught.
 
     The confirmation is worked out before the commit, so that once the inquiry is stored
     nothing can fail the send: a family whose message was kept is never told it was not.
     """
-    received = take_in(details, now, spam_reason=spam_reason, reference=reference)
+    received = take_in(details, now, spam_reason=spam_reason, reference=reference, held=HELD_SENDS)
+    if isinstance(received, RepeatsHeld):
+        return held_confirmation(received.held.reference, received.held)
     confirmation = confirmation_for(received.inquiry, now)
     if not received.duplicate:
         audit.commit(None)
@@ -302,13 +307,14 @@ class Sending:
         return held_confirmation(self.reference, fields)
 
 
-def held_confirmation(reference: str, fields: PostedFields) -> Confirmation:
-    return Confirmation(
-        reference=reference,
-        organisation=INITIATIVE_NAME,
-        preference=fields["contact_preference"],
-        emailed=bool(fields["email"]),
-    )
+def held_confirmation(reference: str, sent: PostedFields | HeldPost) -> Confirmation:
+    """The thanks for a held send (Sending.hold), or for the same words again while it is held:
+    ``sent`` is what was sent, as posted or as held."""
+    if isinstance(sent, HeldPost):
+        preference, email = sent.contact_preference, sent.email
+    else:
+        preference, email = sent["contact_preference"], sent["email"]
+    return Confirmation(reference=reference, organisation=INITIATIVE_NAME, preference=preference, emailed=bool(email))
 
 
 def confirmation_for(inquiry: Inquiry, now: datetime) -> Confirmation:
