@@ -169,6 +169,11 @@ def test_the_same_words_routed_after_a_send_held_as_spam_are_routed_as_a_send_of
     inquiry = inquiry_by_reference(again["reference"])
     assert inquiry.status is not InquiryStatus.SPAM
     assert inquiry.assigned_contact_id is not None
+    # Filed after it, the held spam repeats nothing that came before it: its reference, shown
+    # to whoever sent it, names it as it would had it been filed at once.
+    assert file_held_posts() == (1, 0)
+    assert inquiry_by_reference(spam["reference"]).status is InquiryStatus.SPAM
+    assert inquiry_by_reference(again["reference"]).status is not InquiryStatus.SPAM
 
 
 def test_a_routed_send_is_not_given_the_reference_of_a_send_still_held(app, public, monkeypatch):

@@ -155,8 +155,11 @@ def file_held_posts(limit: int = FILE_BATCH) -> tuple[int, int]:
             break
         held_id = held.id
         try:
-            # Received when the family sent it: its clocks and the duplicate window start then.
-            received = take_in(details_of(held), held.received_at, spam_reason=held.spam_reason, reference=held.reference)
+            # Received when the family sent it: its clocks and the duplicate window start then,
+            # and what it repeats came before it (only_earlier).
+            received = take_in(
+                details_of(held), held.received_at, spam_reason=held.spam_reason, reference=held.reference, only_earlier=True
+            )
             db.session.delete(held)
             if received.duplicate:
                 db.session.commit()

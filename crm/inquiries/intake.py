@@ -138,11 +138,14 @@ def window_start(now: datetime) -> datetime:
     return now - timedelta(minutes=current_app.config["DUPLICATE_WINDOW_MINUTES"])
 
 
-def repeated_by(key: str, since: datetime, *, spam: bool):
+def repeated_by(key: str, since: datetime, *, spam: bool, until: Any = None):
     """The inquiries a send with this dedupe key repeats: the same sender and words since
-    ``since``. A send not taken for spam repeats no spam: a family whose first send was taken
-    for a bot's (sent too fast, say) and who sends it again must not see it swallowed as well."""
+    ``since`` (and, given ``until``, received by then). A send not taken for spam repeats no
+    spam: a family whose first send was taken for a bot's (sent too fast, say) and who sends it
+    again must not see it swallowed as well."""
     repeats = and_(Inquiry.dedupe_key == key, Inquiry.received_at >= since)
+    if until is not None:
+        repeats = and_(repeats, Inquiry.received_at <= until)
     return repeats if spam else and_(repeats, Inquiry.status != InquiryStatus.SPAM)
 
 
@@ -153,10 +156,11 @@ def recent_duplicate(key: str, now: datetime, *, spam: bool = False) -> Inquiry 
 
 
 @cache
-def _duplicate_or_taken_statement(*, with_key: bool, spam: bool) -> Select:
+def _duplicate_or_taken_statement(*, with_key: bool, spam: bool, only_earlier: bool = False) -> Select:
     """Built once per process for each case: a statement object keeps its cache key, which
     SQLAlchemy would otherwise work out again at every post."""
-    repeats = repeated_by(bindparam("key"), bindparam("since"), spam=spam) if with_key else false()
+    until = bindparam("until") if only_earlier else None
+    repeats = repeated_by(bindparam("key"), bindparam("since"), spam=spam, until=until) if with_key else false()
     # The earliest duplicate is among the first two rows: the other can only be the reference's.
     return (
         select(Inquiry, repeats.label("repeats"))
@@ -166,11 +170,15 @@ def _duplicate_or_taken_statement(*, with_key: bool, spam: bool) -> Select:
     )
 
 
-def duplicate_or_taken(key: str, reference: str, now: datetime, *, spam: bool = False) -> tuple[Inquiry | None, bool]:
+def duplicate_or_taken(
+    key: str, reference: str, now: datetime, *, spam: bool = False, only_earlier: bool = False
+) -> tuple[Inquiry | None, bool]:
     """In one statement: the first inquiry this send repeats within the window (None without
-    a key or such an inquiry; repeated_by), and whether ``reference`` is in use already."""
-    parameters = {"reference": reference, "key": key, "since": window_start(now)}
-    rows = db.session.execute(_duplicate_or_taken_statement(with_key=bool(key), spam=spam), parameters).all()
+    a key or such an inquiry; repeated_by; ``only_earlier``: received by ``now``), and whether
+    ``reference`` is in use already."""
+    parameters = {"reference": reference, "key": key, "since": window_start(now), "until": now}
+    statement = _duplicate_or_taken_statement(with_key=bool(key), spam=spam, only_earlier=only_earlier)
+    rows = db.session.execute(statement, parameters).all()
     duplicate = next((row.Inquiry for row in rows if row.repeats), None)
     return duplicate, any(row.Inquiry.reference == reference for row in rows)
 
@@ -184,21 +192,24 @@ def insert_unless_taken(
     spam: bool,
     repeats_too: Callable[..., Any] | None = None,
     taken_too: Callable[[Any], Any] | None = None,
+    only_earlier: bool = False,
 ) -> Insert:
     """INSERT of one row of ``table`` into its columns ``names``, each value its parameter
     (crm.audit.new_parameter), returning its id; or nothing, refused, when its ``reference`` is an
     inquiry's already (``taken_too(reference)`` says where else it may be in use) or, ``keyed``,
-    when it repeats an inquiry since the parameter ``since`` (repeated_by;
-    ``repeats_too(key, since, spam=...)`` says what else it may repeat). One statement that
-    reads nothing beforehand, built once per process for each shape: a new inquiry's (take_in,
-    with or without its held check) and a held send's (crm.inquiries.held_posts)."""
+    when it repeats an inquiry since the parameter ``since`` (repeated_by; ``only_earlier``:
+    one received by the parameter ``until``; ``repeats_too(key, since, spam=...)`` says what
+    else it may repeat). One statement that reads nothing beforehand, built once per process
+    for each shape: a new inquiry's (take_in, with or without its held check, or filing a held
+    send) and a held send's (crm.inquiries.held_posts)."""
     values = {name: bindparam(audit.new_parameter(name), type_=table.c[name].type) for name in names}
     refused = exists().where(Inquiry.reference == values["reference"])
     if taken_too is not None:
         refused = or_(refused, exists().where(taken_too(values["reference"])))
     if keyed:
         key, since = values["dedupe_key"], bindparam("since", type_=table.c.received_at.type)
-        repeats = [exists().where(repeated_by(key, since, spam=spam))]
+        until = bindparam("until", type_=table.c.received_at.type) if only_earlier else None
+        repeats = [exists().where(repeated_by(key, since, spam=spam, until=until))]
         if repeats_too is not None:
             repeats.append(exists().where(repeats_too(key, since, spam=spam)))
         refused = or_(refused, *repeats)
@@ -235,12 +246,16 @@ def take_in(
     assign_to: Contact | None = None,
     reference: str | None = None,
     held: HeldSends | None = None,
+    only_earlier: bool = False,
 ) -> Received | RepeatsHeld:
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
     beforehand (random_reference, or new_reference); by default one is chosen here. With
     ``held`` (the public form's routed sends), a send that repeats a send still held is that
-    send (RepeatsHeld), and a reference a held send holds is not given out again."""
+    send (RepeatsHeld), and a reference a held send holds is not given out again. With
+    ``only_earlier`` (a held send filed later, received ``now``), it repeats only inquiries
+    received by then, as had it been routed when it came: one routed meanwhile (the same words
+    not taken for spam, after a send held as spam) must not leave its reference naming nothing."""
     key = dedupe_key(details.email, details.message, details.phone)
     inquiry = new_inquiry(details, reference or random_reference(), now, key, actor=actor)
     actor_id = actor.id if actor is not None else None
@@ -255,7 +270,7 @@ def take_in(
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
-        earlier = _insert_unless_repeated(inquiry, now, spam=True, held=held)
+        earlier = _insert_unless_repeated(inquiry, now, spam=True, held=held, only_earlier=only_earlier)
         if earlier is not None:
             return _repeating(earlier)
         _write_timeline(inquiry, now, lines, drafts=[])
@@ -283,7 +298,7 @@ def take_in(
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
     # The emails' links need its id. A send that repeats an earlier one is only found now: it
     # is routed for nothing, and rarely; every other send is spared a statement.
-    earlier = _insert_unless_repeated(inquiry, now, spam=False, held=held)
+    earlier = _insert_unless_repeated(inquiry, now, spam=False, held=held, only_earlier=only_earlier)
     if earlier is not None:
         return _repeating(earlier)
     if contact is None:
@@ -354,20 +369,22 @@ def _repeating(earlier: Inquiry | HeldPost) -> Received | RepeatsHeld:
 
 
 def _insert_unless_repeated(
-    inquiry: Inquiry, now: datetime, *, spam: bool, held: HeldSends | None = None
+    inquiry: Inquiry, now: datetime, *, spam: bool, held: HeldSends | None = None, only_earlier: bool = False
 ) -> Inquiry | HeldPost | None:
     """Insert a new inquiry (_insert_new), unless it repeats an earlier one within the duplicate
     window (repeated_by), or, with ``held``, a send still held: that inquiry or held send then,
     and nothing is written. A reference found in use is replaced by a new one."""
     wait_for_the_same_words(inquiry.dedupe_key)
-    while not _insert_new(inquiry, window_start(now), spam=spam, held=held):
+    until = now if only_earlier else None
+    while not _insert_new(inquiry, window_start(now), spam=spam, held=held, until=until):
         # Refused: read why, which is rare. Neither (the other row was rolled back meanwhile): try again.
-        earlier, taken = duplicate_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)
+        key, reference = inquiry.dedupe_key, inquiry.reference
+        earlier, taken = duplicate_or_taken(key, reference, now, spam=spam, only_earlier=only_earlier)
         if earlier is not None:
             return earlier
         if held is not None and not taken:
             # Refused by no inquiry: by a held send, unless that too is gone meanwhile.
-            held_earlier, taken = held.repeat_or_taken(inquiry.dedupe_key, inquiry.reference, now, spam=spam)
+            held_earlier, taken = held.repeat_or_taken(key, reference, now, spam=spam)
             if held_earlier is not None:
                 return held_earlier
         if taken:
@@ -375,9 +392,12 @@ def _insert_unless_repeated(
     return None
 
 
-def _insert_new(inquiry: Inquiry, since: datetime, *, spam: bool, held: HeldSends | None = None) -> bool:
+def _insert_new(
+    inquiry: Inquiry, since: datetime, *, spam: bool, held: HeldSends | None = None, until: datetime | None = None
+) -> bool:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
-    work, unless its reference is in use or it repeats an inquiry since ``since``, or, with
+    work, unless its reference is in use or it repeats an inquiry since ``since`` (and by
+    ``until``, given), or, with
     ``held``, a held send holds its reference or it repeats one (insert_unless_taken), and take
     it into the session as stored (crm.audit.take_in_inserted); False when refused."""
     mapper = inspect(Inquiry)
@@ -391,10 +411,11 @@ def _insert_new(inquiry: Inquiry, since: datetime, *, spam: bool, held: HeldSend
             spam=spam,
             repeats_too=held.repeated_by if held is not None else None,
             taken_too=held.holding if held is not None else None,
+            only_earlier=until is not None,
         )
 
     ids = audit.insert_rows(
-        Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value), unless=(statement, {"since": since})
+        Inquiry, [values], filled=lambda name, value: setattr(inquiry, name, value), unless=(statement, {"since": since, "until": until})
     )
     if not ids:
         return False
