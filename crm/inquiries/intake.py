@@ -397,9 +397,9 @@ def _insert_new(
 ) -> bool:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
     work, unless its reference is in use or it repeats an inquiry since ``since`` (and by
-    ``until``, given), or, with
-    ``held``, a held send holds its reference or it repeats one (insert_unless_taken), and take
-    it into the session as stored (crm.audit.take_in_inserted); False when refused."""
+    ``until``, given), or, with ``held``, a held send holds its reference or it repeats one
+    (insert_unless_taken), and take it into the session as stored (crm.audit.take_in_inserted);
+    False when refused."""
     mapper = inspect(Inquiry)
     values = {attribute.key: inquiry.__dict__[attribute.key] for attribute in mapper.column_attrs if attribute.key in inquiry.__dict__}
 

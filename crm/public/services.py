@@ -230,8 +230,9 @@ def send_inquiry(
 
     The same email and message within the duplicate window give the first inquiry's
     confirmation again, or the first send's while it is still held (it is filed under the
-    reference it was thanked with, which a send routed meanwhile must not take). Spam gets a confirmation that looks like any other, naming the
-    organisation that would have answered: the sender is not told it was caught.
+    reference it was thanked with, which a send routed meanwhile must not take). Spam gets a
+    confirmation that looks like any other, naming the organisation that would have answered:
+    the sender is not told it was caught.
 
     The confirmation is worked out before the commit, so that once the inquiry is stored
     nothing can fail the send: a family whose message was kept is never told it was not.
