@@ -17,8 +17,10 @@ from crm.family import links, services
 from crm.family.rules import Answer
 from crm.inquiries.retention import anonymise
 from crm.mail.opt_out import email_hash, opt_out_token
+from crm.mail.worker import send_due
 from crm.models import (
     EmailKind,
+    EmailStatus,
     FamilyOptOut,
     Inquiry,
     InquiryEvent,
@@ -242,6 +244,42 @@ def test_the_acknowledgement_carries_an_opt_out_link_that_is_honoured_at_once(cl
     assert _press(client, url).status_code == 200  # twice is fine
     assert db.session.scalars(select(FamilyOptOut.email_hash)).all() == [email_hash("family@example.net")]
     assert services.send_follow_ups(utcnow()) == 0
+
+
+def test_a_follow_up_already_queued_is_not_sent_once_the_family_opts_out(
+    app, world, smtp_server, mail_config
+) -> None:
+    """The job leaves out a listed address when it queues; a follow-up already in the outbox
+    (here: retrying while the server is down) is checked again when the runner claims it."""
+    transport = mail_config(smtp_server.port)
+    inquiry = closed(6, email="family@example.net")
+    assert services.send_follow_ups(utcnow()) == 1
+    [email] = follow_ups()
+    smtp_server.stop()
+    assert send_due(utcnow(), transport).failed >= 1  # waits to be retried
+
+    services.opt_out(email_hash(inquiry.email))  # the family clicks the acknowledgement's link
+    smtp_server.start()
+    report = send_due(utcnow() + timedelta(hours=2), transport)
+
+    sent_ids = [message["Message-ID"] for message in smtp_server.messages]
+    assert f"<{email.message_id.strip('<>')}>" not in sent_ids
+    assert report.dead == 1
+    db.session.expire_all()
+    stored = db.session.get(OutboundEmail, email.id)
+    assert (stored.status, stored.last_error, stored.locked_until) == (
+        EmailStatus.DEAD,
+        "Not sent: the family opted out",
+        None,
+    )
+    [stopped] = [event for event in events(inquiry, InquiryEventKind.EMAIL_FAILED) if event.data.get("opted_out")]
+    assert stopped.data["email_id"] == email.id
+    assert stopped.detail == "Follow-up not sent to the requester (family@example.net): the family opted out"
+    # The acknowledgement of their own request is not what opting out stops: it went.
+    ack = db.session.scalar(
+        select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id, OutboundEmail.kind == EmailKind.REQUESTER_ACK)
+    )
+    assert ack.status is EmailStatus.SENT
 
 
 def test_a_forged_opt_out_link_is_refused(client, world) -> None:

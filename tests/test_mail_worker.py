@@ -309,6 +309,42 @@ def test_a_connection_failure_fails_the_whole_batch_without_trying_each(app, smt
     assert {reload(email).attempts for email in emails} == {1}
 
 
+def test_a_follow_up_to_a_family_who_opted_out_is_dead_not_sent(app, smtp_server, transport):
+    """The follow-up job checks the opt-out list when it queues; the runner checks it again,
+    as a family may opt out while their follow-up waits in the outbox. The list is read once
+    per batch, and not at all for a batch without a follow-up."""
+    from crm.family.services import opt_out
+    from crm.mail.opt_out import email_hash
+    from tests.query_plans import statements_run
+
+    opt_out(email_hash("Opted.Out@example.org"))
+    stopped = [
+        make_email(kind=EmailKind.FAMILY_FOLLOW_UP, to_address=f"{name}@example.org") for name in ("opted.out", "OPTED.OUT")
+    ]
+    other_family = make_email(kind=EmailKind.FAMILY_FOLLOW_UP, to_address="other@example.org")
+    # Opting out does not stop the acknowledgement of a family's own request, nor staff mail.
+    acknowledgement = make_email(kind=EmailKind.REQUESTER_ACK, to_address="opted.out@example.org")
+    notice = make_email()
+
+    with statements_run() as ran:
+        report = send_due(NOW, transport, batch_size=2)
+
+    assert (report.sent, report.dead) == (3, 2)
+    sent = {message["Message-ID"] for message in smtp_server.messages}
+    assert sent == {other_family.message_id, acknowledgement.message_id, notice.message_id}
+    for email in stopped:
+        stored = reload(email)
+        assert (stored.status, stored.last_error, stored.locked_until) == (
+            EmailStatus.DEAD,
+            "Not sent: the family opted out",
+            None,
+        )
+        assert stored.attempts == 0
+    opt_out_reads = [statement for statement, _ in ran if "family_opt_outs" in statement]
+    assert len(opt_out_reads) == 2  # batches of two: [follow-up, follow-up], [follow-up, ack], [notice]
+    assert send_due(NOW + timedelta(hours=1), transport) == SendReport()
+
+
 def test_retries_keep_the_message_id_and_date(app, smtp_server, transport):
     email = make_email()
     smtp_server.data_reply = "451 4.3.0 Try again later"

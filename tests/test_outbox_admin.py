@@ -12,7 +12,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries import held_posts
 from crm.mail.worker import SendReport, send_due
-from crm.models import AuditEvent, EmailStatus, HeldPost, OutboundEmail, Role
+from crm.models import AuditEvent, EmailKind, EmailStatus, HeldPost, OutboundEmail, Role
 
 
 def make_email(status: EmailStatus = EmailStatus.PENDING, **fields) -> OutboundEmail:
@@ -172,6 +172,33 @@ def test_resend_refuses_a_pending_or_sent_message(client, login, status):
     stored = reload(email)
     assert (stored.status, stored.attempts) == (status, 1)
     assert audit_events_for(email) == []
+
+
+@pytest.mark.parametrize("status", [EmailStatus.DEAD, EmailStatus.HELD])
+def test_resend_refuses_a_follow_up_to_a_family_who_opted_out(client, login, status):
+    """The runner would not send it (crm.mail.opt_out): putting it back in the queue would only
+    make it dead again, so the page says why instead."""
+    from crm.family.services import opt_out
+    from crm.mail.opt_out import email_hash
+
+    login(Role.ADMIN)
+    email = make_email(status, kind=EmailKind.FAMILY_FOLLOW_UP, to_address="family@example.net", attempts=1)
+    acknowledgement = make_email(status, kind=EmailKind.REQUESTER_ACK, to_address="family@example.net")
+    opt_out(email_hash("Family@Example.net"))
+
+    button = "Send again" if status is EmailStatus.DEAD else "Queue for sending"
+    assert button in client.get(f"/admin/outbox/{acknowledgement.id}").text
+    assert button not in client.get(f"/admin/outbox/{email.id}").text
+    response = client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "The family opted out of these messages, so this one cannot be re-sent." in response.get_data(as_text=True)
+    stored = reload(email)
+    assert (stored.status, stored.attempts) == (status, 1)
+    assert audit_events_for(email) == []
+    # The acknowledgement of their own request is not what opting out stops.
+    assert client.post(f"/admin/outbox/{acknowledgement.id}/resend").status_code == 302
+    assert reload(acknowledgement).status is EmailStatus.PENDING
 
 
 def test_resend_changes_nothing_on_get(client, login):

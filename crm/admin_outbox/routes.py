@@ -45,7 +45,7 @@ def detail(email_id: int):
     return render_template(
         "outbox/detail.html",
         email=email,
-        can_resend=email.status in services.RESENDABLE,
+        can_resend=services.can_resend(email),
         mail_server=current_app.config.get("MAIL_SERVER"),
     )
 
@@ -56,6 +56,8 @@ def resend(email_id: int):
     email = get_or_404(OutboundEmail, email_id)
     try:
         services.resend(email, current_user)
+    except services.OptedOut:
+        flash("The family opted out of these messages, so this one cannot be re-sent.", "error")
     except services.NotResendable:
         flash(f"This message is {email.status.label.lower()}, so it cannot be re-sent.", "error")
     else:

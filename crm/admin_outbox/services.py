@@ -9,6 +9,7 @@ from sqlalchemy import Select, case, func, select
 from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
+from crm.mail.opt_out import stopped_by_opt_out
 from crm.models import EmailStatus, OutboundEmail, User
 
 UNSENT = (EmailStatus.DEAD, EmailStatus.HELD, EmailStatus.PENDING)
@@ -33,6 +34,14 @@ class NotResendable(ValueError):
     pass
 
 
+class OptedOut(NotResendable):
+    """A follow-up to a family who opted out: the runner would not send it (crm.mail.opt_out)."""
+
+
+def can_resend(email: OutboundEmail) -> bool:
+    return email.status in RESENDABLE and not stopped_by_opt_out(email.kind, email.to_address)
+
+
 def search(status_filter: str) -> Select:
     _label, statuses = STATUS_FILTERS.get(status_filter, STATUS_FILTERS["unsent"])
     return (
@@ -53,10 +62,13 @@ def resend(email: OutboundEmail, actor: User, now: datetime | None = None) -> No
     """Put a dead or held message back in the queue, due now, with a fresh count of attempts.
 
     It keeps its Message-ID: if an earlier attempt did reach someone, their mail program can
-    recognise the repeat. Raises NotResendable for a message that is pending or already sent.
+    recognise the repeat. Raises NotResendable for a message that is pending or already sent,
+    and OptedOut for a follow-up to a family who has opted out since it was queued.
     """
     if email.status not in RESENDABLE:
         raise NotResendable(f"a {email.status.value} message cannot be re-sent")
+    if stopped_by_opt_out(email.kind, email.to_address):
+        raise OptedOut("the family opted out")
     email.status = EmailStatus.PENDING
     email.attempts = 0
     email.next_attempt_at = now or utcnow()

@@ -20,7 +20,7 @@ from crm.extensions import db
 from crm.family import links
 from crm.family.rules import Answer, FamilyStatus, FollowUpFacts, StatusFacts, family_status, follow_up_refusal
 from crm.inquiries.sla_jobs import escalation_recipients
-from crm.mail.opt_out import email_hash
+from crm.mail.opt_out import email_hash, opted_out_hashes
 from crm.mail.outbox import inquiry_url, opt_out_url, queue_email, render_email, requester_reply_to
 from crm.models import Contact, EmailKind, FamilyOptOut, HeldPost, Inquiry, InquiryEventKind
 from crm.models.inquiry import add_event
@@ -36,12 +36,6 @@ BATCH_SIZE = 500
 def _settings() -> tuple[int, int]:
     config = current_app.config
     return int(config["FOLLOW_UP_DAYS"]), int(config["FOLLOW_UP_MAX_DELAY_DAYS"])
-
-
-def opted_out_hashes(hashes: set[str]) -> set[str]:
-    if not hashes:
-        return set()
-    return set(db.session.scalars(select(FamilyOptOut.email_hash).where(FamilyOptOut.email_hash.in_(hashes))))
 
 
 def is_opted_out(email: str) -> bool:

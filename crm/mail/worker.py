@@ -27,6 +27,8 @@ Guarantees:
   message (the database's, for the acknowledgement's retry). On PostgreSQL an
   acknowledgement is one statement in autocommit: the row marked SENT and, for an email about
   an inquiry, the timeline's line, in one statement.
+- A follow-up to a family who opted out after it was queued (crm.mail.opt_out) is not sent:
+  once claimed it is marked DEAD with the reason, the opt-out list read once per batch.
 - A drain runs MAIL_SENDERS such senders side by side in threads (PostgreSQL only, and no more
   than the database pool has room for), each with its own connections and claims, exactly as
   separate runners would: the drain waits on round trips, and their waits overlap.
@@ -54,6 +56,7 @@ from sqlalchemy.pool import QueuePool
 from crm import logs
 from crm.database import utcnow
 from crm.extensions import db
+from crm.mail.opt_out import NOT_SENT_OPTED_OUT, OPTED_OUT_KINDS, email_hash, opted_out_hashes
 from crm.mail.outbox import email_line
 from crm.mail.smtp import Connection, DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
@@ -214,6 +217,58 @@ def _release(session: Session, batch: list[Outgoing], locked_until: datetime) ->
         .execution_options(synchronize_session=False)
     )
     session.commit()
+
+
+def _withhold_opted_out(
+    session: Session, batch: list[Outgoing], now: datetime, lease: timedelta, report: SendReport
+) -> list[Outgoing]:
+    """The batch less the messages an opt-out stops (crm.mail.opt_out) whose address is on the
+    list, which are marked DEAD with the reason, and a line on their inquiry's timeline.
+
+    The follow-up job checks the list when it queues, but a follow-up may wait in the outbox
+    (retrying, or re-sent by an admin) while the family opts out. One query for the whole
+    batch, and none for a batch without such a message (most batches). Only rows still
+    claimed by this run are marked, as _release does."""
+    hashes = {
+        outgoing.id: email_hash(outgoing.to_address)
+        for outgoing in batch
+        if outgoing.kind in OPTED_OUT_KINDS and outgoing.to_address.strip()
+    }
+    if not hashes:
+        return batch
+    listed = opted_out_hashes(set(hashes.values()), session)
+    stopped = {email_id for email_id, hashed in hashes.items() if hashed in listed}
+    if stopped:
+        marked = set(
+            session.scalars(
+                update(OutboundEmail)
+                .where(
+                    OutboundEmail.id.in_(stopped),
+                    OutboundEmail.status == EmailStatus.PENDING,
+                    OutboundEmail.locked_until == now + lease,
+                )
+                .values(status=EmailStatus.DEAD, locked_until=None, last_error=NOT_SENT_OPTED_OUT)
+                .returning(OutboundEmail.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        for outgoing in batch:
+            if outgoing.id in marked and outgoing.inquiry_id is not None:
+                session.add(
+                    InquiryEvent(
+                        inquiry_id=outgoing.inquiry_id,
+                        occurred_at=now,
+                        kind=InquiryEventKind.EMAIL_FAILED,
+                        detail=f"{email_line(outgoing.kind, 'not sent to', outgoing.to_address)}: the family opted out",
+                        data={"email_id": outgoing.id, "kind": outgoing.kind, "to": outgoing.to_address, "opted_out": True},
+                    )
+                )
+        report.dead += len(marked)
+        if marked:
+            logger.info("%d email(s) not sent: the family opted out", len(marked))
+    # Ends the read too: no transaction stays open while the batch is sent.
+    session.commit()
+    return [outgoing for outgoing in batch if outgoing.id not in stopped]
 
 
 def _stored(session: Session, email_id: int) -> OutboundEmail | None:
@@ -506,6 +561,7 @@ def send_due(
             if not batch:
                 break
             handled.extend(outgoing.id for outgoing in batch)
+            batch = _withhold_opted_out(drain.session, batch, now, lease, report)
             _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts, run_started)
             if report.released or report.connection_failed:
                 break
