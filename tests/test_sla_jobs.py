@@ -193,6 +193,31 @@ def test_unassigned_inquiry_is_escalated_but_nobody_is_reminded(app, managers):
     assert f"- {inquiry.reference} · " in emails("sla_escalation")[0].body_text
 
 
+def test_a_quiet_sla_run_does_not_read_again_every_inquiry_of_a_contact_without_email(app, managers, monkeypatch):
+    """A contact without an email address cannot be reminded: their inquiries are left out of
+    the reminder's candidates (not marked), so a run each minute neither reads nor locks them
+    again. They are still escalated, and reminded once the contact has an address."""
+    from crm.inquiries import sla_jobs
+
+    phone_only = factories.ContactFactory(name="Phone Only", email="")
+    waiting = [InquiryFactory(due_at=TUESDAY_3PM, assigned_contact=phone_only) for _ in range(30)]
+    now = local(2026, 3, 4, 9)
+    assert run_sla_checks(now) == (0, 30)  # escalated all the same; nobody can be reminded
+    assert all(inquiry.reminder_sent_at is None for inquiry in waiting)
+
+    read: list[int] = []
+    real_due = sla_jobs._due
+    monkeypatch.setattr(sla_jobs, "_due", lambda *conditions: read.append(len(rows := real_due(*conditions))) or rows)
+    assert run_sla_checks(now + timedelta(minutes=1)) == (0, 0)
+    assert sum(read) == 0, f"a run where nothing changed read {read} rows"
+
+    phone_only.email = "phone.only@example.org"
+    db.session.commit()
+    assert run_sla_checks(now + timedelta(minutes=2)) == (30, 0)
+    [reminder] = emails("sla_reminder")
+    assert reminder.to_address == "phone.only@example.org"
+
+
 @pytest.mark.parametrize(
     "fields",
     [

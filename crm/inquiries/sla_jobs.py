@@ -225,7 +225,17 @@ def _send_reminders(now: datetime, lead_hours: float) -> int:
     # The widest calendar's horizon is the latest any organisation's can be: the rows past it
     # are left alone, and those before it are checked by their own organisation's holidays.
     widest = reminder_horizon(now, lead_hours, calendars.widest_calendar())
-    candidates = _due(reminder_pending_clause(), Inquiry.due_at <= widest)
+    # A contact without an email address cannot be reminded. Their inquiries are left out of
+    # the candidates rather than marked as reminded: unmarked, the reminder still goes once
+    # the address is added (or the inquiry is reassigned), and a quiet run neither returns
+    # nor locks them. Escalation does not depend on it (its own index and mark), so managers
+    # still hear of them once overdue. The partial index still serves the query (contacts
+    # are a semi-join; test_the_run_reads_the_pending_inquiries_from_their_partial_indexes).
+    candidates = _due(
+        reminder_pending_clause(),
+        Inquiry.due_at <= widest,
+        Inquiry.assigned_contact_id.in_(select(Contact.id).where(Contact.email != "")),
+    )
     due = _near_their_deadline(candidates, now, lead_hours) if candidates else []
     if not due:
         return 0
@@ -233,9 +243,6 @@ def _send_reminders(now: datetime, lead_hours: float) -> int:
         contact.id: contact
         for contact in db.session.scalars(select(Contact).where(Contact.id.in_({item.contact_id for item in due})))
     }
-    # A contact without an email address cannot be reminded: their inquiries stay unmarked, so
-    # the reminder goes once the address is added (or the inquiry is reassigned).
-    due = [item for item in due if contacts[item.contact_id].email]
     marked = _mark(Inquiry.reminder_sent_at, [item.id for item in due], now)
     by_contact: dict[int, list[DueInquiry]] = defaultdict(list)
     for item in due:
