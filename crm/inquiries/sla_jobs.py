@@ -243,6 +243,8 @@ def _send_reminders(now: datetime, lead_hours: float) -> int:
         contact.id: contact
         for contact in db.session.scalars(select(Contact).where(Contact.id.in_({item.contact_id for item in due})))
     }
+    # An address removed since the read above: left unmarked, like the rest of theirs.
+    due = [item for item in due if contacts[item.contact_id].email]
     marked = _mark(Inquiry.reminder_sent_at, [item.id for item in due], now)
     by_contact: dict[int, list[DueInquiry]] = defaultdict(list)
     for item in due:
