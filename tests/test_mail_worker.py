@@ -460,6 +460,56 @@ def test_a_permanent_data_rejection_is_dead_at_once(app, smtp_server, transport)
     assert "554" in reload(email).last_error
 
 
+def test_a_relay_refusing_every_recipient_for_want_of_our_login_does_not_kill_the_queue(
+    app, smtp_server, transport, caplog
+):
+    """A relay that wants a login refuses every recipient (Postfix: "554 5.7.1 Relay access
+    denied") when MAIL_USERNAME is not set: a fault of our settings, like a refused login. The
+    run stops after a few such refusals, which are retried, and the rest is not tried."""
+    caplog.set_level("DEBUG")
+    emails = [make_email(to_address=f"person{n}@example.org") for n in range(5)]
+    for email in emails:
+        smtp_server.reject[email.to_address] = f"554 5.7.1 <{email.to_address}>: Relay access denied"
+
+    report = send_due(NOW, transport)
+
+    assert report == SendReport(failed=3, released=2)
+    assert report.connection_failed
+    assert {reload(email).status for email in emails} == {EmailStatus.PENDING}
+    assert [reload(email).attempts for email in emails] == [1, 1, 1, 0, 0]
+    logged = app_log_text(caplog)
+    assert "554 5.7.1" in logged
+    assert "person" not in logged
+
+    smtp_server.reject.clear()  # MAIL_USERNAME set
+    assert send_due(NOW + timedelta(hours=2), transport).sent == 5
+    assert {reload(email).status for email in emails} == {EmailStatus.SENT}
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [{0}, {1}, {3}, {1, 2}, {0, 1, 3}],
+    ids=["first", "middle", "last", "two-in-a-row", "two-then-one"],
+)
+def test_a_refused_recipient_among_accepted_ones_is_still_dead_at_once(app, smtp_server, transport, refused):
+    emails = [make_email(to_address=f"person{n}@example.org") for n in range(4)]
+    for position in refused:
+        smtp_server.reject[emails[position].to_address] = "550 5.1.1 No such user here"
+
+    assert send_due(NOW, transport) == SendReport(sent=4 - len(refused), dead=len(refused))
+    assert [reload(email).status for email in emails] == [
+        EmailStatus.DEAD if position in refused else EmailStatus.SENT for position in range(4)
+    ]
+
+
+def test_the_same_refused_address_again_and_again_is_dead_not_a_fault_of_ours(app, smtp_server, transport):
+    emails = [make_email(to_address="gone@example.org") for _ in range(4)]
+    smtp_server.reject["gone@example.org"] = "550 5.1.1 No such user here"
+
+    assert send_due(NOW, transport) == SendReport(dead=4)
+    assert {reload(email).status for email in emails} == {EmailStatus.DEAD}
+
+
 def test_a_message_that_cannot_be_built_is_dead_and_the_rest_still_go(app, smtp_server, transport):
     broken = make_email(subject="Hello\r\nBcc: everyone@example.org")
     fine = make_email()

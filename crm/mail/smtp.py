@@ -7,7 +7,9 @@ whether retrying can help (`permanent`) and whether the connection itself failed
 
 Permanent, so the message goes DEAD at once instead of being retried for an hour:
 - a 5xx reply to RCPT (no such mailbox, domain does not accept mail), except 552, which
-  RFC 5321 section 4.5.3.1.10 says to treat as the temporary 452 (mailbox full);
+  RFC 5321 section 4.5.3.1.10 says to treat as the temporary 452 (mailbox full). Such a
+  refusal carries its `refusal` (code and enhanced status, "554 5.7.1"): the worker takes
+  the same one for several different recipients in a row as a fault of ours, and retries;
 - a 5xx reply to DATA (the server refused this message's content);
 - a message that cannot be built (a header with a line break) or needs SMTPUTF8 that the
   server lacks: the same bytes would fail the same way every time.
@@ -49,11 +51,15 @@ class Outgoing:
 
 
 class DeliveryError(Exception):
-    def __init__(self, reason: str, *, permanent: bool = False, connection: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, connection: bool = False, refusal: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.connection = connection
+        # A permanent refusal at RCPT: its code and enhanced status ("554 5.7.1"), no text.
+        self.refusal = refusal
 
 
 class Connection(Protocol):
@@ -123,6 +129,13 @@ def _is_permanent_reply(code: int) -> bool:
     return 500 <= code < 600
 
 
+def _refusal(error: smtplib.SMTPRecipientsRefused) -> str:
+    """The code and enhanced status of a refusal ("554 5.7.1"), or the code alone."""
+    code, reply = next(iter(error.recipients.values()))
+    status = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\b", _text(reply))
+    return f"{code} {status.group(1)}" if status else str(code)
+
+
 def classify(error: Exception) -> DeliveryError:
     """A failure while sending one message on an open connection, as a DeliveryError."""
     if isinstance(error, DeliveryError):
@@ -131,7 +144,7 @@ def classify(error: Exception) -> DeliveryError:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _reply in error.recipients.values()]
         permanent = bool(codes) and all(_is_permanent_reply(code) and code != 552 for code in codes)
-        return DeliveryError(reason, permanent=permanent)
+        return DeliveryError(reason, permanent=permanent, refusal=_refusal(error) if permanent else None)
     if isinstance(error, smtplib.SMTPDataError):
         return DeliveryError(reason, permanent=_is_permanent_reply(error.smtp_code))
     if isinstance(error, smtplib.SMTPNotSupportedError):

@@ -77,6 +77,9 @@ OUTBOX = OutboundEmail.__table__
 EVENTS = InquiryEvent.__table__
 RECORD_ATTEMPTS = 6
 RECORD_RETRY_PAUSE = 0.05  # seconds, doubling: about 1.5 s in all
+# Different recipients refused in a row with the same permanent reply before the refusal is
+# taken as a fault of ours (or the relay's), not of the addresses: see _RefusalStreak.
+REFUSAL_STREAK = 3
 
 
 class UniformSource(Protocol):
@@ -105,7 +108,8 @@ class SendReport:
     dead: int = 0
     held: int = 0
     released: int = 0  # claimed but handed back unsent (the lease was running out)
-    # The server could not be reached (or logged in to): the run stopped there.
+    # The server could not be reached (or logged in to, or refused to relay for us): the run
+    # stopped there.
     connection_failed: bool = field(default=False, compare=False)
 
     def __add__(self, other: SendReport) -> SendReport:
@@ -473,6 +477,61 @@ def _with_retries(session: Session, record: Callable[..., Result], outgoing: Out
     raise AssertionError("unreachable")
 
 
+class _RefusalStreak:
+    """Permanent RCPT refusals not yet recorded, all with the same reply.
+
+    A relay that wants a login we did not give (MAIL_USERNAME unset) refuses every recipient
+    with the same permanent reply ("554 5.7.1 Relay access denied"): a fault of our settings,
+    which is retried like a refused login, not a verdict on each address. So a permanent
+    refusal is recorded (DEAD) only once the next message meets another outcome, or the run
+    ends; the same reply for REFUSAL_STREAK different addresses in a row ends the run instead,
+    those messages retried as after a temporary failure. One refused address among accepted
+    ones is still DEAD at once (at the next message)."""
+
+    def __init__(self) -> None:
+        self.refusal: str | None = None
+        self.waiting: list[tuple[Outgoing, DeliveryError]] = []
+
+    def add(self, outgoing: Outgoing, failure: DeliveryError) -> bool:
+        """Keep a refusal (the caller settled any other streak first); whether it is ours."""
+        self.refusal = failure.refusal
+        self.waiting.append((outgoing, failure))
+        return len({waiting.to_address.strip().lower() for waiting, _failure in self.waiting}) >= REFUSAL_STREAK
+
+    def take(self) -> list[tuple[Outgoing, DeliveryError]]:
+        waiting, self.waiting, self.refusal = self.waiting, [], None
+        return waiting
+
+
+def _record_failed(
+    drain: _Drain,
+    outgoing: Outgoing,
+    failure: DeliveryError,
+    now: datetime,
+    max_attempts: int,
+    rng: UniformSource,
+    report: SendReport,
+) -> None:
+    status = _with_retries(drain.session, drain.record_failure, outgoing, failure, now, max_attempts, rng)
+    if status is EmailStatus.DEAD:
+        report.dead += 1
+    else:
+        report.failed += 1
+
+
+def _settle_refusals(
+    drain: _Drain,
+    streak: _RefusalStreak,
+    now: datetime,
+    max_attempts: int,
+    rng: UniformSource,
+    report: SendReport,
+) -> None:
+    """Record the refusals kept so far as what they are: permanent (the streak was broken)."""
+    for outgoing, failure in streak.take():
+        _record_failed(drain, outgoing, failure, now, max_attempts, rng, report)
+
+
 def _deliver_batch(
     drain: _Drain,
     batch: list[Outgoing],
@@ -483,6 +542,7 @@ def _deliver_batch(
     rng: UniformSource,
     max_attempts: int,
     run_started: float,
+    streak: _RefusalStreak,
 ) -> None:
     connection_failure: DeliveryError | None = None
     for position, outgoing in enumerate(batch):
@@ -508,17 +568,34 @@ def _deliver_batch(
             if failure is not None and failure.connection:
                 connection_failure = failure  # the rest of the batch would fail the same way
                 report.connection_failed = True
+        if streak.refusal is not None and (failure is None or failure.refusal != streak.refusal):
+            _settle_refusals(drain, streak, now, max_attempts, rng, report)
+        if failure is not None and failure.refusal is not None:
+            if streak.add(outgoing, failure):
+                refused = streak.take()
+                for refused_outgoing, refusal in refused:
+                    retry = DeliveryError(refusal.reason)  # temporary: an attempt counted, not DEAD
+                    _record_failed(drain, refused_outgoing, retry, now, max_attempts, rng, report)
+                rest = batch[position + 1 :]
+                if rest:
+                    _release(drain.session, rest, now + lease)
+                    report.released += len(rest)
+                report.connection_failed = True  # ends the run and the drain
+                logger.warning(
+                    "The mail server refused %d messages in a row, to different addresses, with the same reply (%s): "
+                    "taken as a fault of the mail settings (is MAIL_USERNAME set?), not of the addresses; "
+                    "they will be retried, and the run stops",
+                    len(refused),
+                    refusal.refusal,
+                )
+                return
+            continue
         if failure is None:
             # The duplicate window: sent, not yet recorded. Record it before anything else.
             _with_retries(drain.session, drain.record_sent, outgoing, now)
             report.sent += 1
-        elif (
-            _with_retries(drain.session, drain.record_failure, outgoing, failure, now, max_attempts, rng)
-            is EmailStatus.DEAD
-        ):
-            report.dead += 1
         else:
-            report.failed += 1
+            _record_failed(drain, outgoing, failure, now, max_attempts, rng, report)
 
 
 def send_due(
@@ -555,6 +632,7 @@ def send_due(
     report = SendReport()
     run_started = time.monotonic()
     handled: list[int] = []  # a message retried in this run (a zero backoff) waits for the next run
+    streak = _RefusalStreak()  # kept across batches; what it holds when the run ends is DEAD
     with transport.connect() as connection:
         while len(handled) < limit:
             batch = claim_due(now, min(batch_size, limit - len(handled)), lease, exclude=handled, session=drain.session)
@@ -562,9 +640,10 @@ def send_due(
                 break
             handled.extend(outgoing.id for outgoing in batch)
             batch = _withhold_opted_out(drain.session, batch, now, lease, report)
-            _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts, run_started)
+            _deliver_batch(drain, batch, now, lease, connection, report, rng, max_attempts, run_started, streak)
             if report.released or report.connection_failed:
                 break
+    _settle_refusals(drain, streak, now, max_attempts, rng, report)
     return report
 
 
