@@ -486,15 +486,19 @@ def test_a_relay_refusing_every_recipient_for_want_of_our_login_does_not_kill_th
     assert {reload(email).status for email in emails} == {EmailStatus.SENT}
 
 
+REFUSALS = ["550 5.1.1 No such user here", "554 5.7.1 Relay access denied"]
+
+
+@pytest.mark.parametrize("reply", REFUSALS, ids=["no-such-user", "relay-denied"])
 @pytest.mark.parametrize(
     "refused",
     [{0}, {1}, {3}, {1, 2}, {0, 1, 3}],
     ids=["first", "middle", "last", "two-in-a-row", "two-then-one"],
 )
-def test_a_refused_recipient_among_accepted_ones_is_still_dead_at_once(app, smtp_server, transport, refused):
+def test_a_refused_recipient_among_accepted_ones_is_still_dead_at_once(app, smtp_server, transport, refused, reply):
     emails = [make_email(to_address=f"person{n}@example.org") for n in range(4)]
     for position in refused:
-        smtp_server.reject[emails[position].to_address] = "550 5.1.1 No such user here"
+        smtp_server.reject[emails[position].to_address] = reply
 
     assert send_due(NOW, transport) == SendReport(sent=4 - len(refused), dead=len(refused))
     assert [reload(email).status for email in emails] == [
@@ -502,12 +506,24 @@ def test_a_refused_recipient_among_accepted_ones_is_still_dead_at_once(app, smtp
     ]
 
 
-def test_the_same_refused_address_again_and_again_is_dead_not_a_fault_of_ours(app, smtp_server, transport):
+@pytest.mark.parametrize("reply", REFUSALS, ids=["no-such-user", "relay-denied"])
+def test_the_same_refused_address_again_and_again_is_dead_not_a_fault_of_ours(app, smtp_server, transport, reply):
     emails = [make_email(to_address="gone@example.org") for _ in range(4)]
-    smtp_server.reject["gone@example.org"] = "550 5.1.1 No such user here"
+    smtp_server.reject["gone@example.org"] = reply
 
     assert send_due(NOW, transport) == SendReport(dead=4)
     assert {reload(email).status for email in emails} == {EmailStatus.DEAD}
+
+
+def test_mailboxes_that_do_not_exist_in_a_row_are_dead_at_once(app, smtp_server, transport):
+    """Only a refusal on security or policy grounds (5.7.x) can be a fault of ours: several
+    addresses with no mailbox in a row are each dead, and the run goes on."""
+    emails = [make_email(to_address=f"gone{n}@example.org") for n in range(4)]
+    for email in emails[:3]:
+        smtp_server.reject[email.to_address] = "550 5.1.1 No such user here"
+
+    assert send_due(NOW, transport) == SendReport(sent=1, dead=3)
+    assert [reload(email).status for email in emails] == [EmailStatus.DEAD] * 3 + [EmailStatus.SENT]
 
 
 def test_a_message_that_cannot_be_built_is_dead_and_the_rest_still_go(app, smtp_server, transport):

@@ -7,9 +7,10 @@ whether retrying can help (`permanent`) and whether the connection itself failed
 
 Permanent, so the message goes DEAD at once instead of being retried for an hour:
 - a 5xx reply to RCPT (no such mailbox, domain does not accept mail), except 552, which
-  RFC 5321 section 4.5.3.1.10 says to treat as the temporary 452 (mailbox full). Such a
-  refusal carries its `refusal` (code and enhanced status, "554 5.7.1"): the worker takes
-  the same one for several different recipients in a row as a fault of ours, and retries;
+  RFC 5321 section 4.5.3.1.10 says to treat as the temporary 452 (mailbox full). A refusal
+  on security or policy grounds (enhanced status 5.7.x) carries its `refusal` ("554 5.7.1"):
+  the worker takes the same one for several different recipients in a row as a fault of
+  ours (a relay that wants a login we did not give), and retries;
 - a 5xx reply to DATA (the server refused this message's content);
 - a message that cannot be built (a header with a line break) or needs SMTPUTF8 that the
   server lacks: the same bytes would fail the same way every time.
@@ -129,11 +130,13 @@ def _is_permanent_reply(code: int) -> bool:
     return 500 <= code < 600
 
 
-def _refusal(error: smtplib.SMTPRecipientsRefused) -> str:
-    """The code and enhanced status of a refusal ("554 5.7.1"), or the code alone."""
+def _refusal(error: smtplib.SMTPRecipientsRefused) -> str | None:
+    """The code and enhanced status of a refusal on security or policy grounds ("554 5.7.1",
+    RFC 3463's class 7: relaying denied, login required, our sender blocked), which can be a
+    fault of ours rather than of the address; None for any other (no such mailbox, say)."""
     code, reply = next(iter(error.recipients.values()))
-    status = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\b", _text(reply))
-    return f"{code} {status.group(1)}" if status else str(code)
+    status = re.match(r"\s*(5\.7\.\d{1,3})\b", _text(reply))
+    return f"{code} {status.group(1)}" if status else None
 
 
 def classify(error: Exception) -> DeliveryError:
