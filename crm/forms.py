@@ -42,6 +42,24 @@ def _has_unpaired_surrogate(text: str) -> bool:
     return any(unicodedata.category(char) == "Cs" for char in text)
 
 
+class VisibleText:
+    """Text someone can read: not only spaces and invisible format characters (a zero-width
+    space, a direction mark), which str.strip leaves and DataRequired takes for text. Empty
+    text is DataRequired's to refuse."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, _form, field) -> None:
+        data = field.data
+        if isinstance(data, str) and data and not any(_visible(char) for char in data):
+            raise ValidationError(self.message)
+
+
+def _visible(char: str) -> bool:
+    return not char.isspace() and unicodedata.category(char) != "Cf"
+
+
 class EmailAddress:
     """An email address with a real-looking domain; DNS is not asked, so it works offline."""
 

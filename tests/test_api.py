@@ -481,6 +481,19 @@ def test_a_form_time_that_is_no_number_of_seconds_is_refused(app: Flask, client:
         assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "invisible"),
+    [("message", "\u202e\u200b"), ("message", "\u200b \u2060\ufeff"), ("name", "\u200e\u200f")],
+    ids=["direction-and-zero-width", "zero-width-and-spaces", "direction-marks"],
+)
+def test_a_name_or_message_of_invisible_characters_only_is_refused(app: Flask, client: FlaskClient, field, invisible) -> None:
+    with public_site(app):
+        body = _problem(client.post(f"{API}/inquiries", json=_submission(**{field: invisible})), 422)
+
+        assert set(body["errors"]) == {field}
+        assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
+
+
 def test_a_site_that_does_not_time_its_form_is_not_judged_on_it(app: Flask, client: FlaskClient) -> None:
     with public_site(app, PUBLIC_FORM_MIN_SECONDS=3):
         response = client.post(f"{API}/inquiries", json=_submission())

@@ -403,3 +403,21 @@ def test_a_phone_number_too_long_once_written_out_is_refused_with_a_message(app,
     assert LONG_EXTENSION in page  # what the family typed is kept
     assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
     assert db.session.scalar(select(func.count()).select_from(HeldPost)) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "invisible", "error"),
+    [("message", "\u202e\u200b", "Write your message."), ("name", "\u200b\u200e", "Enter your name.")],
+)
+def test_a_name_or_message_of_invisible_characters_only_is_refused(public, field, invisible, error):
+    response = public.post("/get-in-touch", data=valid_form(public, **{field: invisible}))
+
+    assert response.status_code == 422
+    assert error in text_of(response)
+    assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
+
+
+def test_a_message_with_a_direction_mark_in_its_words_is_taken(public):
+    response = public.post("/get-in-touch", data=valid_form(public, message="Necesito ayuda \u200f\u202bمرحبا\u202c."))
+
+    assert response.status_code == 302

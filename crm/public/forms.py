@@ -30,6 +30,7 @@ from crm.forms import (
     PhoneNumber,
     RequiredChoice,
     SelectField,
+    VisibleText,
     coerce_optional_int,
     strip,
 )
@@ -110,6 +111,7 @@ class InquiryForm(FlaskForm):
         filters=[strip],
         validators=[
             DataRequired(_l("Enter your name.")),
+            VisibleText(_l("Enter your name.")),
             MaxLength(max=NAME_MAX, message=_l("Your name can be at most %(max)d characters.")),
             NoControlCharacters(CONTROL_MESSAGE),
             SingleLine(_l("Write your name on one line.")),
@@ -175,6 +177,7 @@ class InquiryForm(FlaskForm):
         render_kw={"rows": 7},
         validators=[
             DataRequired(_l("Write your message.")),
+            VisibleText(_l("Write your message.")),
             MaxLength(max=MESSAGE_MAX, message=_l("Your message can be at most %(max)d characters. Please shorten it.")),
             NoControlCharacters(CONTROL_MESSAGE),
         ],
