@@ -113,28 +113,26 @@ def _stored(app: Flask, model, email: str) -> int:
             db.session.remove()
 
 
-def test_two_routed_sends_of_the_same_words_at_once_are_one_inquiry(racing_app, monkeypatch):
-    start, insert = _both_start_then_the_first_holds(intake.rules_outcome, intake._insert_new)
-    monkeypatch.setattr(intake, "rules_outcome", start)
-    monkeypatch.setattr(intake, "_insert_new", insert)
+@pytest.mark.parametrize(
+    ("module", "started", "inserted", "send", "model"),
+    [
+        # Routed at once: both route, then the first inserts its inquiry and holds its commit.
+        pytest.param(intake, "rules_outcome", "_insert_new", services.Sending.admit, Inquiry, id="routed"),
+        # Held (a flood, or a bot): both work out their key, then the first inserts its held row.
+        pytest.param(services, "dedupe_key", "insert_unless_in_use", services.Sending.hold, HeldPost, id="held"),
+    ],
+)
+def test_two_sends_of_the_same_words_at_once_are_stored_once(
+    racing_app, monkeypatch, module, started: str, inserted: str, send: Callable, model
+):
+    start, insert = _both_start_then_the_first_holds(getattr(module, started), getattr(module, inserted))
+    monkeypatch.setattr(module, started, start)
+    monkeypatch.setattr(module, inserted, insert)
     fields = _fields()
 
-    answers = _send_twice_at_once(racing_app, lambda: services.Sending(now=utcnow()).admit(fields))
+    answers = _send_twice_at_once(racing_app, lambda: send(services.Sending(now=utcnow()), fields))
 
-    assert _stored(racing_app, Inquiry, fields["email"]) == 1, answers
+    assert _stored(racing_app, model, fields["email"]) == 1, answers
     # Both thanked, with the one reference stored: the second as a repeat of the first.
-    assert len(answers) == 2
-    assert answers[0] == answers[1], answers
-
-
-def test_two_held_sends_of_the_same_words_at_once_are_held_once(racing_app, monkeypatch):
-    start, insert = _both_start_then_the_first_holds(services.dedupe_key, services.insert_unless_in_use)
-    monkeypatch.setattr(services, "dedupe_key", start)
-    monkeypatch.setattr(services, "insert_unless_in_use", insert)
-    fields = _fields()
-
-    answers = _send_twice_at_once(racing_app, lambda: services.Sending(now=utcnow()).hold(fields))
-
-    assert _stored(racing_app, HeldPost, fields["email"]) == 1, answers
     assert len(answers) == 2
     assert answers[0] == answers[1], answers
