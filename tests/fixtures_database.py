@@ -7,8 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from config import TestConfig
+from crm import create_app
+from crm.extensions import db
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +60,21 @@ def database_of_its_own(database_url: str, directory: Path, prefix: str) -> Iter
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def racing_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app with empty tables on a PostgreSQL schema of its own (database_of_its_own), whose
+    commits really happen, for tests where two threads' transactions race. Skipped on SQLite,
+    which lets one transaction write at a time."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("SQLite lets one transaction write at a time")
+    with database_of_its_own(database_url, tmp_path, "race") as (url, options):
+        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, SQLALCHEMY_ENGINE_OPTIONS=options)
+        with app.app_context():
+            db.create_all()
+            db.session.remove()
+        yield app
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

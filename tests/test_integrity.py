@@ -8,17 +8,13 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import func, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from config import TestConfig
-from crm import create_app
 from crm.auth import tokens
 from crm.contacts import services as contact_services
 from crm.database import Base, violated_constraint
@@ -46,7 +42,6 @@ from tests.factories import (
     InteractionFactory,
     UserFactory,
 )
-from tests.fixtures_database import database_of_its_own
 from tests.test_migrations import alembic_config, fresh_database, migrated_app  # noqa: F401  (fixtures)
 
 # --- every rule, written straight into the database ---------------------------------------
@@ -327,56 +322,53 @@ def test_a_save_that_loses_the_race_for_an_email_gets_the_friendly_message(clien
     assert response.status_code == 302
 
 
-def test_two_simultaneous_saves_of_one_email_end_in_one_contact_and_one_friendly_refusal(
-    database_url: str, tmp_path: Path, monkeypatch
-):
-    if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("SQLite writers take turns; the forced race above stands in for this one")
-    with database_of_its_own(database_url, tmp_path, "race") as (url, options):
-        racing_app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, SQLALCHEMY_ENGINE_OPTIONS=options)
+def test_two_simultaneous_saves_of_one_email_end_in_one_contact_and_one_friendly_refusal(racing_app, monkeypatch):
+    """PostgreSQL only (racing_app): on SQLite writers take turns, and the forced race above
+    stands in for this one."""
+    with racing_app.app_context():
+        actor = User(email="admin@example.org", name="Admin", role=Role.ADMIN, password_hash="x")
+        db.session.add(actor)
+        db.session.commit()
+        actor_id = actor.id
+        db.session.remove()
+    both_checked = threading.Barrier(2, timeout=20)
+    check = contact_services.email_taken
+
+    def check_then_wait(email, excluding_id=None):
+        # Both saves pass the check before either inserts: the race the index is for.
+        taken = check(email, excluding_id)
+        both_checked.wait()
+        return taken
+
+    monkeypatch.setattr(contact_services, "email_taken", check_then_wait)
+    outcomes: list[str] = []
+
+    def save(email: str) -> None:
         with racing_app.app_context():
-            db.create_all()
-            actor = User(email="admin@example.org", name="Admin", role=Role.ADMIN, password_hash="x")
-            db.session.add(actor)
-            db.session.commit()
-            actor_id = actor.id
-        both_checked = threading.Barrier(2, timeout=20)
-        check = contact_services.email_taken
+            try:
+                contact_services.save(
+                    Contact(), valid_contact(email=email, organisation_id=None), db.session.get(User, actor_id)
+                )
+                outcomes.append("saved")
+            except contact_services.DuplicateEmail:
+                outcomes.append("refused")
+            except Exception as error:  # noqa: BLE001  (reported by the assertion below)
+                outcomes.append(repr(error))
+            finally:
+                db.session.remove()
 
-        def check_then_wait(email, excluding_id=None):
-            # Both saves pass the check before either inserts: the race the index is for.
-            taken = check(email, excluding_id)
-            both_checked.wait()
-            return taken
+    threads = [threading.Thread(target=save, args=(email,)) for email in ("race@example.org", "RACE@example.org")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
 
-        monkeypatch.setattr(contact_services, "email_taken", check_then_wait)
-        outcomes: list[str] = []
-
-        def save(email: str) -> None:
-            with racing_app.app_context():
-                try:
-                    contact_services.save(
-                        Contact(), valid_contact(email=email, organisation_id=None), db.session.get(User, actor_id)
-                    )
-                    outcomes.append("saved")
-                except contact_services.DuplicateEmail:
-                    outcomes.append("refused")
-                except Exception as error:  # noqa: BLE001  (reported by the assertion below)
-                    outcomes.append(repr(error))
-                finally:
-                    db.session.remove()
-
-        threads = [threading.Thread(target=save, args=(email,)) for email in ("race@example.org", "RACE@example.org")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-
-        assert sorted(outcomes) == ["refused", "saved"]
-        with racing_app.app_context():
+    assert sorted(outcomes) == ["refused", "saved"]
+    with racing_app.app_context():
+        try:
             assert db.session.scalar(select(func.count()).select_from(Contact)) == 1
+        finally:
             db.session.remove()
-            db.engine.dispose()
 
 
 def test_a_report_date_added_by_another_save_meanwhile_is_a_form_message(client, login, monkeypatch):

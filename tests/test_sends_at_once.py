@@ -13,22 +13,17 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
-from config import TestConfig
-from crm import create_app
 from crm.database import utcnow
 from crm.demo import seed_demo
 from crm.extensions import db
 from crm.inquiries import intake
 from crm.models import ContactPreference, HeldPost, Inquiry
 from crm.public import services
-from tests.fixtures_database import database_of_its_own
 
 # How long the first send waits between its INSERT and its commit: the second is at its own
 # INSERT by then.
@@ -36,19 +31,12 @@ FIRST_SEND_HOLDS_SECONDS = 1.0
 
 
 @pytest.fixture
-def racing_app(database_url: str, tmp_path: Path) -> Flask:
-    if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("SQLite lets one transaction write at a time")
-    with database_of_its_own(database_url, tmp_path, "at_once") as (url, options):
-        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, SQLALCHEMY_ENGINE_OPTIONS=options)
-        with app.app_context():
-            db.create_all()
-            seed_demo("demo password for tests")
-            db.session.remove()
-        yield app
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+def demo_racing_app(racing_app: Flask) -> Flask:
+    """racing_app with the demo data: topics, routing rules and contacts to route to."""
+    with racing_app.app_context():
+        seed_demo("demo password for tests")
+        db.session.remove()
+    return racing_app
 
 
 def _fields() -> services.PostedFields:
@@ -123,16 +111,16 @@ def _stored(app: Flask, model, email: str) -> int:
     ],
 )
 def test_two_sends_of_the_same_words_at_once_are_stored_once(
-    racing_app, monkeypatch, module, started: str, inserted: str, send: Callable, model
+    demo_racing_app, monkeypatch, module, started: str, inserted: str, send: Callable, model
 ):
     start, insert = _both_start_then_the_first_holds(getattr(module, started), getattr(module, inserted))
     monkeypatch.setattr(module, started, start)
     monkeypatch.setattr(module, inserted, insert)
     fields = _fields()
 
-    answers = _send_twice_at_once(racing_app, lambda: send(services.Sending(now=utcnow()), fields))
+    answers = _send_twice_at_once(demo_racing_app, lambda: send(services.Sending(now=utcnow()), fields))
 
-    assert _stored(racing_app, model, fields["email"]) == 1, answers
+    assert _stored(demo_racing_app, model, fields["email"]) == 1, answers
     # Both thanked, with the one reference stored: the second as a repeat of the first.
     assert len(answers) == 2
     assert answers[0] == answers[1], answers
