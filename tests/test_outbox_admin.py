@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from crm.database import utcnow
 from crm.extensions import db
+from crm.family.services import opt_out
 from crm.inquiries import held_posts
+from crm.mail.opt_out import email_hash
 from crm.mail.worker import SendReport, send_due
 from crm.models import AuditEvent, EmailKind, EmailStatus, HeldPost, OutboundEmail, Role
 
@@ -45,6 +47,15 @@ def audit_events_for(email: OutboundEmail) -> list[AuditEvent]:
             select(AuditEvent).where(AuditEvent.entity_type == "OutboundEmail", AuditEvent.entity_id == str(email.id))
         )
     )
+
+
+def assert_resend_refused(response, email: OutboundEmail, why: str, *, status: EmailStatus, attempts: int) -> None:
+    """The page says ``why``, and the message is as it was (``status``, ``attempts``), unaudited."""
+    assert response.status_code == 200
+    assert why in response.get_data(as_text=True)
+    stored = reload(email)
+    assert (stored.status, stored.attempts) == (status, attempts)
+    assert audit_events_for(email) == []
 
 
 def test_the_list_shows_unsent_mail_dead_first_by_default(client, login):
@@ -167,20 +178,13 @@ def test_resend_refuses_a_pending_or_sent_message(client, login, status):
 
     response = client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True)
 
-    assert response.status_code == 200
-    assert "cannot be re-sent" in response.get_data(as_text=True)
-    stored = reload(email)
-    assert (stored.status, stored.attempts) == (status, 1)
-    assert audit_events_for(email) == []
+    assert_resend_refused(response, email, "cannot be re-sent", status=status, attempts=1)
 
 
 @pytest.mark.parametrize("status", [EmailStatus.DEAD, EmailStatus.HELD])
 def test_resend_refuses_a_follow_up_to_a_family_who_opted_out(client, login, status):
     """The runner would not send it (crm.mail.opt_out): putting it back in the queue would only
     make it dead again, so the page says why instead."""
-    from crm.family.services import opt_out
-    from crm.mail.opt_out import email_hash
-
     login(Role.ADMIN)
     email = make_email(status, kind=EmailKind.FAMILY_FOLLOW_UP, to_address="family@example.net", attempts=1)
     acknowledgement = make_email(status, kind=EmailKind.REQUESTER_ACK, to_address="family@example.net")
@@ -191,11 +195,8 @@ def test_resend_refuses_a_follow_up_to_a_family_who_opted_out(client, login, sta
     assert button not in client.get(f"/admin/outbox/{email.id}").text
     response = client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True)
 
-    assert response.status_code == 200
-    assert "The family opted out of these messages, so this one cannot be re-sent." in response.get_data(as_text=True)
-    stored = reload(email)
-    assert (stored.status, stored.attempts) == (status, 1)
-    assert audit_events_for(email) == []
+    why = "The family opted out of these messages, so this one cannot be re-sent."
+    assert_resend_refused(response, email, why, status=status, attempts=1)
     # The acknowledgement of their own request is not what opting out stops.
     assert client.post(f"/admin/outbox/{acknowledgement.id}/resend").status_code == 302
     assert reload(acknowledgement).status is EmailStatus.PENDING
