@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from crm import audit, logs, outage
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries.held_checks import held_repeated_by
 from crm.inquiries.intake import (
-    HeldSends,
     InquiryDetails,
     dedupe_key,
     insert_unless_taken,
@@ -74,36 +74,6 @@ def insert_unless_in_use(values: dict[str, object], since: datetime) -> bool:
         repeats_too=held_repeated_by,
     )
     return db.session.scalar(statement, {**audit.new_parameters(values), "since": since}) is not None
-
-
-def held_repeated_by(key: str, since: datetime, *, spam: bool):
-    """The held sends a send with this dedupe key repeats, as intake.repeated_by says of inquiries."""
-    repeats = and_(HeldPost.dedupe_key == key, HeldPost.received_at >= since)
-    return repeats if spam else and_(repeats, HeldPost.spam_reason == "")
-
-
-def holding(reference):
-    """The held send holding ``reference``, as a clause."""
-    return HeldPost.reference == reference
-
-
-def held_repeat_or_taken(key: str, reference: str, now: datetime, *, spam: bool) -> tuple[HeldPost | None, bool]:
-    """In one statement: the first held send a send repeats within the duplicate window (None
-    without a key or such a send; held_repeated_by), and whether a held send holds ``reference``."""
-    repeats = held_repeated_by(key, window_start(now), spam=spam) if key else false()
-    rows = db.session.execute(
-        select(HeldPost, repeats.label("repeats"))
-        .where(or_(HeldPost.reference == reference, repeats))
-        .order_by(HeldPost.id)
-        .limit(2)
-    ).all()
-    earlier = next((row.HeldPost for row in rows if row.repeats), None)
-    return earlier, any(row.HeldPost.reference == reference for row in rows)
-
-
-# What a send routed at once from the public form is checked against (intake.take_in's
-# ``held``), so that it neither repeats a send still held nor takes the reference it holds.
-HELD_SENDS = HeldSends(repeated_by=held_repeated_by, holding=holding, repeat_or_taken=held_repeat_or_taken)
 
 
 def earlier_send(key: str, now: datetime, *, spam: bool) -> Inquiry | HeldPost | None:

@@ -19,6 +19,7 @@ from crm.extensions import db
 from crm.geography.zip_lookup import ZipPlace
 from crm.holidays import calendars
 from crm.inquiries import accept_links
+from crm.inquiries.held_checks import held_repeat_or_taken, held_repeated_by, holding
 from crm.mail.outbox import (
     CONTACT_NOTICE_KINDS,
     already_queued,
@@ -78,24 +79,6 @@ class RepeatsHeld:
     nothing was stored, and the sender is thanked as that held send, under its reference."""
 
     held: HeldPost
-
-
-@dataclass(frozen=True)
-class HeldSends:
-    """The sends still held (crm.inquiries.held_posts), which a send routed at once must
-    neither repeat nor take the reference of: the family was shown that reference, and the
-    job files the held send under it later. Passed in by the public form's routed path, as
-    that module imports this one; not take_in's default, for the job files a held send
-    through take_in while its held row is still there. Each a module's function, so that
-    the INSERT built with them is built once per process (insert_unless_taken)."""
-
-    # (key, since, *, spam): the held sends a send with this key repeats, as repeated_by.
-    repeated_by: Callable[..., Any]
-    # (reference): whether a held send holds it, as a clause.
-    holding: Callable[[Any], Any]
-    # (key, reference, now, *, spam): after a refusal, the first held send it repeats (or
-    # None) and whether ``reference`` is a held send's, as duplicate_or_taken says of inquiries.
-    repeat_or_taken: Callable[..., tuple[HeldPost | None, bool]]
 
 
 def random_reference() -> str:
@@ -245,14 +228,16 @@ def take_in(
     actor: User | None = None,
     assign_to: Contact | None = None,
     reference: str | None = None,
-    held: HeldSends | None = None,
+    check_held: bool = False,
     only_earlier: bool = False,
 ) -> Received | RepeatsHeld:
     """All of `receive` but the commit, for a caller that has more to work out before it
     commits (the public form's confirmation). ``reference`` is a reference the caller chose
     beforehand (random_reference, or new_reference); by default one is chosen here. With
-    ``held`` (the public form's routed sends), a send that repeats a send still held is that
-    send (RepeatsHeld), and a reference a held send holds is not given out again. With
+    ``check_held`` (the public form's routed sends), a send that repeats a send still held is
+    that send (RepeatsHeld), and a reference a held send holds is not given out again: the
+    family was shown that reference, and the job files the held send under it later. Not the
+    default: the job files a held send through here while its held row is still there. With
     ``only_earlier`` (a held send filed later, received ``now``), it repeats only inquiries
     received by then, as had it been routed when it came: one routed meanwhile (the same words
     not taken for spam, after a send held as spam) must not leave its reference naming nothing."""
@@ -270,7 +255,7 @@ def take_in(
         inquiry.status = InquiryStatus.SPAM
         inquiry.spam_reason = spam_reason[:200]
         lines.append((InquiryEventKind.STATUS_CHANGED, f"Marked as spam: {spam_reason}", None, {}))
-        earlier = _insert_unless_repeated(inquiry, now, spam=True, held=held, only_earlier=only_earlier)
+        earlier = _insert_unless_repeated(inquiry, now, spam=True, check_held=check_held, only_earlier=only_earlier)
         if earlier is not None:
             return _repeating(earlier)
         _write_timeline(inquiry, now, lines, drafts=[])
@@ -298,7 +283,7 @@ def take_in(
             lines.append((InquiryEventKind.ROUTED, outcome.decision.reason, actor_id, routed))
     # The emails' links need its id. A send that repeats an earlier one is only found now: it
     # is routed for nothing, and rarely; every other send is spared a statement.
-    earlier = _insert_unless_repeated(inquiry, now, spam=False, held=held, only_earlier=only_earlier)
+    earlier = _insert_unless_repeated(inquiry, now, spam=False, check_held=check_held, only_earlier=only_earlier)
     if earlier is not None:
         return _repeating(earlier)
     if contact is None:
@@ -369,22 +354,22 @@ def _repeating(earlier: Inquiry | HeldPost) -> Received | RepeatsHeld:
 
 
 def _insert_unless_repeated(
-    inquiry: Inquiry, now: datetime, *, spam: bool, held: HeldSends | None = None, only_earlier: bool = False
+    inquiry: Inquiry, now: datetime, *, spam: bool, check_held: bool = False, only_earlier: bool = False
 ) -> Inquiry | HeldPost | None:
     """Insert a new inquiry (_insert_new), unless it repeats an earlier one within the duplicate
-    window (repeated_by), or, with ``held``, a send still held: that inquiry or held send then,
-    and nothing is written. A reference found in use is replaced by a new one."""
+    window (repeated_by), or, with ``check_held``, a send still held: that inquiry or held
+    send then, and nothing is written. A reference found in use is replaced by a new one."""
     wait_for_the_same_words(inquiry.dedupe_key)
     until = now if only_earlier else None
-    while not _insert_new(inquiry, window_start(now), spam=spam, held=held, until=until):
+    while not _insert_new(inquiry, window_start(now), spam=spam, check_held=check_held, until=until):
         # Refused: read why, which is rare. Neither (the other row was rolled back meanwhile): try again.
         key, reference = inquiry.dedupe_key, inquiry.reference
         earlier, taken = duplicate_or_taken(key, reference, now, spam=spam, only_earlier=only_earlier)
         if earlier is not None:
             return earlier
-        if held is not None and not taken:
+        if check_held and not taken:
             # Refused by no inquiry: by a held send, unless that too is gone meanwhile.
-            held_earlier, taken = held.repeat_or_taken(key, reference, now, spam=spam)
+            held_earlier, taken = held_repeat_or_taken(key, reference, window_start(now), spam=spam)
             if held_earlier is not None:
                 return held_earlier
         if taken:
@@ -393,11 +378,11 @@ def _insert_unless_repeated(
 
 
 def _insert_new(
-    inquiry: Inquiry, since: datetime, *, spam: bool, held: HeldSends | None = None, until: datetime | None = None
+    inquiry: Inquiry, since: datetime, *, spam: bool, check_held: bool = False, until: datetime | None = None
 ) -> bool:
     """Insert a new inquiry in one statement (crm.audit.insert_rows) rather than by the unit of
     work, unless its reference is in use or it repeats an inquiry since ``since`` (and by
-    ``until``, given), or, with ``held``, a held send holds its reference or it repeats one
+    ``until``, given), or, with ``check_held``, a held send holds its reference or it repeats one
     (insert_unless_taken), and take it into the session as stored (crm.audit.take_in_inserted);
     False when refused."""
     mapper = inspect(Inquiry)
@@ -409,8 +394,8 @@ def _insert_new(
             names,
             keyed=bool(inquiry.dedupe_key),
             spam=spam,
-            repeats_too=held.repeated_by if held is not None else None,
-            taken_too=held.holding if held is not None else None,
+            repeats_too=held_repeated_by if check_held else None,
+            taken_too=holding if check_held else None,
             only_earlier=until is not None,
         )
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.database import as_read
 from crm.extensions import db
-from crm.inquiries.held_posts import HELD_SENDS, earlier_send, held_with_reference, insert_unless_in_use
+from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
 from crm.inquiries.intake import (
     INITIATIVE_NAME,
     InquiryDetails,
@@ -237,7 +237,7 @@ def send_inquiry(
     The confirmation is worked out before the commit, so that once the inquiry is stored
     nothing can fail the send: a family whose message was kept is never told it was not.
     """
-    received = take_in(details, now, spam_reason=spam_reason, reference=reference, held=HELD_SENDS)
+    received = take_in(details, now, spam_reason=spam_reason, reference=reference, check_held=True)
     if isinstance(received, RepeatsHeld):
         return held_confirmation(received.held.reference, received.held)
     confirmation = confirmation_for(received.inquiry, now)
