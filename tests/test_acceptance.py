@@ -25,6 +25,7 @@ from crm.models import (
     PassReason,
     Role,
 )
+from crm.models.inquiry import notice_pending_clause
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import NOW, HolidayCalendarFactory, HolidayFactory, InquiryFactory, UserFactory
 from tests.fixtures_world import reload, written
@@ -171,12 +172,14 @@ def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_em
     assert inquiry.awaiting_acceptance
     assert inquiry.acceptance_due_at is not None
     [passed] = db.session.scalars(select(InquiryPass)).all()
-    assert (passed.contact_id, passed.reason, passed.note, passed.passed_by_id) == (
+    assert (passed.contact_id, passed.reason, passed.note, passed.passed_by_id, passed.moved_to_contact_id) == (
         first.id,
         PassReason.LANGUAGE,
         "No Spanish here.",
         user.id,
+        second.id,
     )
+    assert passed.managers_told_at is None, "a person's pass is nobody's to tell"
     [event] = events_of(inquiry, InquiryEventKind.PASSED)
     assert event.detail == f"Passed on by {user.name}: Language\nNo Spanish here."
     routed = events_of(inquiry, InquiryEventKind.ROUTED)[-1]
@@ -464,3 +467,236 @@ def test_each_move_commits_on_its_own_so_a_failure_in_the_next_leaves_it_whole(w
     db.session.expire_all()
     assert db.session.get(Inquiry, second_id).assigned_contact_id != sam_id
     assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 4
+
+
+# --- the managers' notice: each move told once, whenever its run stopped -------------------------
+
+
+def notices_since(seen: int) -> list[OutboundEmail]:
+    return emails(kind=EmailKind.ACCEPTANCE_MISSED)[seen:]
+
+
+def told_at(inquiry: Inquiry) -> list[datetime | None]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(InquiryPass.managers_told_at).where(InquiryPass.inquiry_id == inquiry.id).order_by(InquiryPass.id)
+        )
+    )
+
+
+def pending_moves() -> int:
+    return db.session.scalar(select(func.count()).select_from(InquiryPass).where(notice_pending_clause()))
+
+
+# Each run: minutes after WINDOW_ENDS, and whether its notice's transaction fails; then, per
+# run, the inquiries its notice lists. "early" is due at WINDOW_ENDS, "late" an hour later.
+OK, FAILS = False, True
+
+
+@pytest.mark.parametrize(
+    ("runs", "told"),
+    [
+        pytest.param(((0, OK), (60, OK), (61, OK)), ({"early"}, {"late"}, set()), id="each run tells its own moves"),
+        pytest.param(((0, FAILS), (1, OK), (2, OK)), (set(), {"early"}, set()), id="a failed notice is told next run"),
+        pytest.param(((0, FAILS), (60, OK), (61, OK)), (set(), {"early", "late"}, set()), id="with the next run's moves"),
+        pytest.param(((0, FAILS), (60, FAILS), (61, OK)), (set(), set(), {"early", "late"}), id="after two failures"),
+    ],
+)
+def test_each_move_is_told_once_in_the_first_notice_that_goes(world, managers, monkeypatch, runs, told):
+    """A move is committed awaiting its notice; the notice lists every move awaiting it and
+    marks them told, in one transaction: a notice that fails (or a run that stops before it)
+    leaves its moves for the next run, which tells them once."""
+    inquiries = {"early": receive(topic=world.home_visits), "late": receive(topic=world.doulas)}
+    inquiries["late"].acceptance_due_at = WINDOW_ENDS + timedelta(minutes=60)
+    db.session.commit()
+    first_contacts = {name: inquiry.assigned_contact_id for name, inquiry in inquiries.items()}
+    tell_managers = acceptance_jobs.tell_managers
+
+    def outbox_down(moved):
+        raise RuntimeError("the outbox insert failed")
+
+    seen = 0
+    for (minutes, fails), expected in zip(runs, told, strict=True):
+        now = WINDOW_ENDS + timedelta(minutes=minutes)
+        monkeypatch.setattr(acceptance_jobs, "tell_managers", outbox_down if fails else tell_managers)
+        if fails:
+            with pytest.raises(RuntimeError):
+                run_acceptance_timers(now)
+            db.session.rollback()  # as the runner does: what stands was committed
+        else:
+            run_acceptance_timers(now)
+
+        notices = notices_since(seen)
+        seen += len(notices)
+        if not expected:
+            assert notices == []
+            continue
+        assert sorted(email.to_address for email in notices) == ["mo@example.org", "morgan@example.org"]
+        for email in notices:
+            listed = {name for name, inquiry in inquiries.items() if inquiry.reference in email.body_text}
+            assert listed == expected
+        for name in expected:
+            assert told_at(inquiries[name]) == [now]
+        if not fails:
+            assert pending_moves() == 0
+
+    # Every move stands, moved on once, and was told once.
+    for name in set().union(*told):
+        assert reload(inquiries[name]).assigned_contact_id not in (None, first_contacts[name])
+        assert len(told_at(inquiries[name])) == 1
+    assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 2 * sum(1 for names in told if names)
+
+
+def test_a_notice_names_where_each_move_went_even_when_a_later_run_sends_it(world, managers, spanish, monkeypatch):
+    first = spanish.assigned_contact
+
+    def outbox_down(moved):
+        raise RuntimeError("the outbox insert failed")
+
+    monkeypatch.setattr(acceptance_jobs, "tell_managers", outbox_down)
+    with pytest.raises(RuntimeError):
+        run_acceptance_timers(WINDOW_ENDS)
+    db.session.rollback()
+    taker = reload(spanish).assigned_contact
+    # Staff reassign it before the next run: the notice still says where the move took it.
+    spanish = reload(spanish)
+    spanish.assigned_contact = world.sam
+    db.session.commit()
+    monkeypatch.undo()
+
+    assert run_acceptance_timers(WINDOW_ENDS + timedelta(minutes=1)) == []
+
+    notices = emails(kind=EmailKind.ACCEPTANCE_MISSED)
+    assert len(notices) == 2
+    for email in notices:
+        assert f"- {spanish.reference}: from {first.name} to {taker.name}" in email.body_text
+        assert email.subject == f"Inquiry {spanish.reference} was not accepted in time"
+
+
+def test_with_nobody_to_tell_the_moves_wait_for_a_manager(world, spanish):
+    assert len(run_acceptance_timers(WINDOW_ENDS)) == 1
+    assert emails(kind=EmailKind.ACCEPTANCE_MISSED) == []
+    assert told_at(spanish) == [None]
+
+    UserFactory(role=Role.MANAGER, email="new@example.org")
+    later = WINDOW_ENDS + timedelta(minutes=1)
+    run_acceptance_timers(later)
+    run_acceptance_timers(later + timedelta(minutes=1))
+
+    [notice] = emails(kind=EmailKind.ACCEPTANCE_MISSED)
+    assert notice.to_address == "new@example.org"
+    assert spanish.reference in notice.body_text
+    assert told_at(spanish) == [later]
+
+
+def test_a_runner_that_read_the_moves_before_another_told_them_tells_nothing(world, spanish, managers, monkeypatch):
+    """Two runners at once: the second reads the moves awaiting the notice, the first tells
+    them meanwhile, and the second's mark, conditional on their being still untold, takes
+    none, so it queues no notice. (On PostgreSQL the first holds them locked until it commits,
+    and the second, SKIP LOCKED, does not even read them: see the threaded test below.)"""
+    monkeypatch.setattr(acceptance_jobs, "tell_managers", lambda moved: (_ for _ in ()).throw(RuntimeError("down")))
+    with pytest.raises(RuntimeError):
+        run_acceptance_timers(WINDOW_ENDS)
+    db.session.rollback()
+    monkeypatch.undo()
+
+    second_runner_read = [row[0] for row in acceptance_jobs._pending()]
+    db.session.rollback()
+    assert len(second_runner_read) == 1
+    assert acceptance_jobs.tell_pending(WINDOW_ENDS) == 1  # the first runner
+
+    assert acceptance_jobs._mark_told(second_runner_read, WINDOW_ENDS) == set()
+    db.session.rollback()
+    assert acceptance_jobs.tell_pending(WINDOW_ENDS) == 0
+    assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 2
+
+
+def test_the_notice_step_reads_its_partial_index(world, spanish, managers):
+    from tests.query_plans import plan, statements_run
+
+    with statements_run() as ran:
+        run_acceptance_timers(WINDOW_ENDS - timedelta(minutes=1))
+
+    [(statement, parameters)] = [(statement, parameters) for statement, parameters in ran if "managers_told_at IS NULL" in statement]
+    notice_plan = plan(statement, parameters)
+    db.session.rollback()
+    # Its order too: SQLite walks the partial index rather than the table.
+    assert "ix_inquiry_passes_notice_pending" in notice_plan
+    assert "SCAN inquiry_passes\n" not in notice_plan + "\n"
+
+
+def test_a_second_runner_skips_the_moves_another_is_telling_and_does_not_wait(database_url, tmp_path, monkeypatch):
+    """Two runners at once on PostgreSQL: while the first holds the moves it is telling, the
+    second's run passes them by (SKIP LOCKED) rather than waiting for the first to commit,
+    queues no notice of them, and the first tells them once."""
+    import threading
+
+    from sqlalchemy.engine import make_url
+
+    from config import TestConfig
+    from crm import create_app
+    from tests.factories import ContactFactory, OrganisationFactory
+    from tests.fixtures_database import database_of_its_own
+
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("row locks: SQLite's runner holds the whole database while it writes")
+    with database_of_its_own(database_url, tmp_path, "told") as (url, options):
+        # Never wait for ever: a lock still held after 10 s fails the test instead.
+        options["connect_args"]["options"] += " -c lock_timeout=10s"
+        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, SQLALCHEMY_ENGINE_OPTIONS=options)
+        with app.app_context():
+            db.create_all()
+            foundation = OrganisationFactory(name="The Foundation")
+            left, taker = (ContactFactory(organisation=foundation, accepts_inquiries=True) for _ in range(2))
+            taker.is_inquiry_fallback = True
+            UserFactory(role=Role.MANAGER, email="morgan@example.org")
+            # What a run that stopped before its notice leaves: two moves awaiting it.
+            for inquiry in (InquiryFactory(now=NOW) for _ in range(2)):
+                db.session.add(
+                    InquiryPass(
+                        inquiry_id=inquiry.id,
+                        contact_id=left.id,
+                        moved_to_contact_id=taker.id,
+                        reason=PassReason.NOT_ACCEPTED_IN_TIME,
+                        passed_at=NOW,
+                    )
+                )
+            db.session.commit()
+            db.session.remove()
+
+        tell_managers = acceptance_jobs.tell_managers
+        second: dict[str, object] = {}
+
+        def second_runner() -> None:
+            with app.app_context():
+                try:
+                    second["moved"] = run_acceptance_timers(NOW)
+                    second["notices"] = db.session.scalar(
+                        select(func.count()).select_from(OutboundEmail).where(OutboundEmail.kind == EmailKind.ACCEPTANCE_MISSED)
+                    )
+                except Exception as error:  # noqa: BLE001  (reported by the assertion below)
+                    second["error"] = repr(error)
+                finally:
+                    db.session.remove()
+
+        def while_the_first_holds_them(moved):
+            runner = threading.Thread(target=second_runner)
+            runner.start()
+            runner.join(5.0)  # done, unless it waits for the first runner's locks
+            second["finished"] = not runner.is_alive()
+            runner.join(20)
+            return tell_managers(moved)
+
+        monkeypatch.setattr(acceptance_jobs, "tell_managers", while_the_first_holds_them)
+        with app.app_context():
+            assert run_acceptance_timers(NOW) == []  # nothing is due: only the moves left to tell
+            notices = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == EmailKind.ACCEPTANCE_MISSED)).all()
+            listed = [notice.subject for notice in notices]
+            pending = db.session.scalar(select(func.count()).select_from(InquiryPass).where(notice_pending_clause()))
+            db.session.remove()
+            db.engine.dispose()
+
+    assert second == {"moved": [], "notices": 0, "finished": True}
+    assert listed == ["2 inquiries were not accepted in time"]
+    assert pending == 0

@@ -199,7 +199,7 @@ def two_contacts(app):
     db.session.commit()
     inquiry.assigned_contact_id = loser.id
     inquiry.requester_contact_id = loser.id
-    db.session.add(InquiryPass(inquiry=inquiry, contact=loser, reason=PassReason.NO_CAPACITY))
+    db.session.add(InquiryPass(inquiry=inquiry, contact=loser, moved_to_contact=loser, reason=PassReason.NO_CAPACITY))
     alone = factories.InteractionFactory(organisation=home, contacts=[loser])
     both = factories.InteractionFactory(organisation=home, contacts=[loser, survivor])
     db.session.commit()
@@ -277,6 +277,7 @@ def test_a_row_in_every_referencing_table_moves_to_the_survivor(client: FlaskCli
         "inquiries.assigned_contact_id",
         "inquiries.requester_contact_id",
         "inquiry_passes.contact_id",
+        "inquiry_passes.moved_to_contact_id",
         "routing_rules.target_contact_id",
         "users.contact_id",
         "account_tokens.contact_id",

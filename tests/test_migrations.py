@@ -359,3 +359,35 @@ def test_open_loads_are_counted_from_the_inquiries_there_are(migrated_app: Flask
         connection.execute(text("UPDATE inquiries SET assigned_contact_id = 3 WHERE id IN (1, 5, 6)"))
         counts = dict(connection.execute(text("SELECT contact_id, open_inquiries FROM contact_open_loads")).all())
     assert counts == {1: 1, 2: 0, 3: 2}
+
+
+# --- acceptance moves awaiting the managers' notice (revision 6b1e4d7a9c35) -----------------------
+
+BEFORE_NOTICE_PENDING = "bf61c2a7d940"
+
+
+def test_the_acceptance_jobs_earlier_moves_are_marked_told_and_a_persons_passes_left_alone(migrated_app: Flask) -> None:
+    """The job's moves before this revision were told in their run (or never will be): the
+    first run after it must not tell the managers of them again."""
+    config = alembic_config()
+    command.upgrade(config, BEFORE_NOTICE_PENDING)
+    with db.engine.begin() as connection:
+        _insert(connection, "contacts", id=1, name="C1", languages="[]", roles="[]")
+        _insert(
+            connection, "inquiries", id=1, reference="IM-PASSED1", email="family@example.org", source="web",
+            status="assigned", language="en", contact_preference="email", assigned_contact_id=1,
+        )
+        for number, (reason, passed_at) in enumerate(
+            (("not_accepted_in_time", "2026-01-05 19:00:00"), ("no_capacity", "2026-01-06 15:00:00")), start=1
+        ):
+            _insert(connection, "inquiry_passes", id=number, inquiry_id=1, contact_id=1, reason=reason, note="", passed_at=passed_at)
+
+    command.upgrade(config, "head")
+
+    with db.engine.connect() as connection:
+        told = dict(connection.execute(text("SELECT reason, managers_told_at FROM inquiry_passes")).all())
+    assert {reason: str(value)[:19] if value else None for reason, value in told.items()} == {
+        "not_accepted_in_time": "2026-01-05 19:00:00",
+        "no_capacity": None,
+    }
+    assert_no_drift()

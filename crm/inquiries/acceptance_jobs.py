@@ -10,8 +10,14 @@ PostgreSQL; the runner's transaction is exclusive on SQLite), and claimed by an 
 succeeds while it is still with the same contact, unaccepted, with the same deadline. An
 inquiry with a first response logged is left alone: whoever answered has taken it.
 
-Managers get one email per run, listing the references moved, never an inquiry's text: queued
-and committed after the moves, and also when a move fails, for those moved before it.
+Managers get one email per run, listing the references moved, never an inquiry's text. The
+move's own transaction writes its pass as awaiting that notice (inquiry_passes.managers_told_at
+unset); after the moves, and also when a move fails, one transaction reads every move still
+awaiting it, those a run that stopped before its notice left included, queues the email and
+marks them told, so that each move is told once. Two runners never tell one move twice: the
+passes are locked while they are told (SKIP LOCKED on PostgreSQL: another runner's are left to
+it; the runner's transaction is exclusive on SQLite), and each is marked only if it is still
+unmarked. With no manager or admin to tell, the moves wait, as the escalations do.
 """
 
 from __future__ import annotations
@@ -20,16 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Row, select, update
+from sqlalchemy.orm import aliased, selectinload
 
 from crm import audit
 from crm.extensions import db
 from crm.inquiries import accepting
-from crm.inquiries.sla_jobs import escalation_recipients
-from crm.mail.outbox import inquiry_url, queue_email, render_email
-from crm.models import EmailKind, Inquiry, InquiryEventKind, PassReason
-from crm.models.inquiry import add_event, awaiting_acceptance_clause
+from crm.inquiries.sla_jobs import MARK_CHUNK, escalation_recipients
+from crm.mail.outbox import inquiry_url, public_url, queue_email, render_email
+from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, InquiryPass, PassReason
+from crm.models.inquiry import add_event, awaiting_acceptance_clause, notice_pending_clause
 from crm.routing import services as routing
 
 
@@ -93,7 +99,8 @@ def move_unaccepted(inquiry: Inquiry, now: datetime) -> Moved | None:
         return None
     inquiry.acceptance_due_at = None
     contact = inquiry.assigned_contact
-    accepting.record_pass(inquiry, contact, PassReason.NOT_ACCEPTED_IN_TIME, "", now, None)
+    # Unmarked, the pass awaits the managers' notice (tell_pending), committed with the move.
+    passed = accepting.record_pass(inquiry, contact, PassReason.NOT_ACCEPTED_IN_TIME, "", now, None)
     add_event(
         inquiry,
         InquiryEventKind.PASSED,
@@ -102,14 +109,13 @@ def move_unaccepted(inquiry: Inquiry, now: datetime) -> Moved | None:
         data={"contact_id": contact.id, "reason": PassReason.NOT_ACCEPTED_IN_TIME.value},
     )
     taker = accepting.move_on(inquiry, f"{contact.name} did not accept it in time", now, None)
+    passed.moved_to_contact = taker
     return Moved(inquiry.reference, inquiry_url(inquiry), contact.name, taker.name)
 
 
 def tell_managers(moved: list[Moved]) -> int:
     """One email to each manager (each admin, without one) listing what moved; how many were queued."""
     recipients = escalation_recipients()
-    if not recipients:
-        current_app.logger.warning("%d inquiries moved on unaccepted, but no active manager or admin can be told", len(moved))
     subject = (
         f"Inquiry {moved[0].reference} was not accepted in time"
         if len(moved) == 1
@@ -134,41 +140,105 @@ def _move_one(inquiry_id: int, now: datetime) -> Moved | None:
 
 
 def run_acceptance_timers(now: datetime) -> list[Moved]:
-    """Move on every inquiry whose acceptance window has run out at ``now``; returns them.
+    """Move on every inquiry whose acceptance window has run out at ``now``, then tell the
+    managers of every move awaiting it (tell_pending); returns the moves of this run.
 
     Each move commits on its own: a move locks the open-inquiry counts of the two contacts it
     is between, and a transaction that held them while taking the next move's could deadlock
     with a staff reassignment between the same contacts (crm.models.open_load), whose request
     would then fail; nor do routed posts to those contacts wait for the whole run."""
-    due = _due_ids(now)
-    if not due:
-        db.session.rollback()
-        return []
-    if routing.current_fallback() is None:
-        # Routing cannot run without one; the rules page says so, and the next run tries again.
-        current_app.logger.warning("%d inquiries wait to move on, but no fallback contact is set", len(due))
-        db.session.rollback()
-        return []
-    db.session.rollback()  # ends the read: each move locks and reads its inquiry afresh
     moved: list[Moved] = []
     try:
-        for inquiry_id in due:
-            if (done := _move_one(inquiry_id, now)) is not None:
-                moved.append(done)
+        _move_due(now, moved)
     except Exception:
         # The moves committed so far stand: the managers still hear of them, and the runner
         # records the failure (crm.jobs.runner), trying again at its next turn.
         db.session.rollback()
-        _tell_managers_and_commit(moved)
+        tell_pending(now)
         raise
-    _tell_managers_and_commit(moved)
+    tell_pending(now)
     return moved
 
 
-def _tell_managers_and_commit(moved: list[Moved]) -> None:
-    if moved:
-        tell_managers(moved)
-        audit.commit(actor=None)
+def _move_due(now: datetime, moved: list[Moved]) -> None:
+    """Move on the inquiries due, adding each move to ``moved`` once it is committed."""
+    due = _due_ids(now)
+    if not due:
+        db.session.rollback()
+        return
+    if routing.current_fallback() is None:
+        # Routing cannot run without one; the rules page says so, and the next run tries again.
+        current_app.logger.warning("%d inquiries wait to move on, but no fallback contact is set", len(due))
+        db.session.rollback()
+        return
+    db.session.rollback()  # ends the read: each move locks and reads its inquiry afresh
+    for inquiry_id in due:
+        if (done := _move_one(inquiry_id, now)) is not None:
+            moved.append(done)
+
+
+def _pending() -> list[Row]:
+    """The moves awaiting the managers' notice, oldest first, locked (SKIP LOCKED on
+    PostgreSQL: those another runner is telling are its own)."""
+    moved_from, moved_to = aliased(Contact), aliased(Contact)
+    return list(
+        db.session.execute(
+            select(InquiryPass.id, Inquiry.id, Inquiry.reference, moved_from.name, moved_to.name)
+            .join(Inquiry, Inquiry.id == InquiryPass.inquiry_id)
+            .outerjoin(moved_from, moved_from.id == InquiryPass.contact_id)
+            .outerjoin(moved_to, moved_to.id == InquiryPass.moved_to_contact_id)
+            .where(notice_pending_clause())
+            .order_by(InquiryPass.passed_at, InquiryPass.id)
+            .with_for_update(skip_locked=True, of=InquiryPass)
+        )
+    )
+
+
+def _mark_told(pass_ids: list[int], now: datetime) -> set[int]:
+    """Mark those of ``pass_ids`` still unmarked as told at ``now``; the ids marked."""
+    marked: set[int] = set()
+    for start in range(0, len(pass_ids), MARK_CHUNK):
+        marked.update(
+            db.session.scalars(
+                update(InquiryPass)
+                .where(InquiryPass.id.in_(pass_ids[start : start + MARK_CHUNK]), InquiryPass.managers_told_at.is_(None))
+                .values(managers_told_at=now)
+                .returning(InquiryPass.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return marked
+
+
+def tell_pending(now: datetime) -> int:
+    """Queue the managers' notice of every move awaiting it and mark them told, in one
+    transaction; how many moves it listed (none: no notice)."""
+    pending = _pending()
+    if pending and not escalation_recipients():
+        # Left unmarked, they are told once there is someone to tell.
+        current_app.logger.warning(
+            "%d inquiries moved on unaccepted, but no active manager or admin can be told", len(pending)
+        )
+        pending = []
+    marked = _mark_told([row[0] for row in pending], now) if pending else set()
+    if not marked:
+        db.session.rollback()
+        return 0
+    removed = "a contact since removed"
+    tell_managers(
+        [
+            Moved(
+                reference,
+                public_url("inquiries.detail", inquiry_id=inquiry_id),
+                from_name or removed,
+                to_name or removed,
+            )
+            for pass_id, inquiry_id, reference, from_name, to_name in pending
+            if pass_id in marked
+        ]
+    )
+    audit.commit(actor=None)
+    return len(marked)
 
 
 def acceptance_timers_job(now: datetime) -> str:

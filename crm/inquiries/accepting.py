@@ -89,7 +89,7 @@ def pass_on(inquiry: Inquiry, reason: str, note: str, actor: User, now: datetime
         raise ActionRefused(problem, 422)
     chosen = PassReason(reason)
     contact = inquiry.assigned_contact
-    record_pass(inquiry, contact, chosen, note.strip(), now, actor)
+    passed = record_pass(inquiry, contact, chosen, note.strip(), now, actor)
     detail = f"Passed on by {actor.name}{_on_behalf(actor, contact)}: {chosen.label}"
     if note.strip():
         detail += f"\n{note.strip()}"
@@ -102,6 +102,7 @@ def pass_on(inquiry: Inquiry, reason: str, note: str, actor: User, now: datetime
         data={"contact_id": contact.id, "reason": chosen.value},
     )
     taker = move_on(inquiry, f"{contact.name} passed it on ({chosen.label.lower()})", now, actor)
+    passed.moved_to_contact = taker
     audit.commit(actor)
     return taker
 

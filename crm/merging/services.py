@@ -112,6 +112,7 @@ REFERENCE_LABELS = {
     "inquiries.outcome_organisation_id": "Inquiries referred to it",
     "inquiries.requester_contact_id": "Inquiries it sent",
     "inquiry_passes.contact_id": "Inquiries passed on",
+    "inquiry_passes.moved_to_contact_id": "Inquiries passed on to it",
     "interaction_contacts.contact_id": "Interactions taken part in",
     "interactions.organisation_id": "Interactions",
     "organisation_counties.organisation_id": "Counties served",

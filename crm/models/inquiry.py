@@ -102,6 +102,8 @@ _FOLLOW_UP_PENDING = and_(column("status") == "closed", column("follow_up_sent_a
 _AWAITING_ACCEPTANCE = and_(column("accepted_at").is_(None), column("acceptance_due_at").is_not(None))
 _ANSWERED_WITHOUT_HOURS = and_(column("first_response_at").is_not(None), column("first_response_hours").is_(None))
 _ACCEPTED_WITHOUT_HOURS = and_(column("accepted_at").is_not(None), column("accepted_after_hours").is_(None))
+# The acceptance job's moves whose managers' notice is not queued yet (crm.inquiries.acceptance_jobs).
+_NOTICE_PENDING = and_(column("reason") == "not_accepted_in_time", column("managers_told_at").is_(None))
 
 # What ix_inquiries_report holds beside received_at (migration 100d7478a5c4 widened it for the
 # closed loop; tests/test_reports.py checks every period statement of the report finds its columns here).
@@ -562,6 +564,15 @@ class InquiryPass(db.Model):
         # The report reads the passes made since its period began (crm.reports.loop.passes_query),
         # from the index alone on PostgreSQL.
         Index("ix_inquiry_passes_passed_at", "passed_at", postgresql_include=["inquiry_id", "reason"]),
+        # The acceptance job's notice step reads the moves still to be told: normally none, or
+        # those of the run in hand.
+        Index(
+            "ix_inquiry_passes_notice_pending",
+            "passed_at",
+            "id",
+            postgresql_where=_NOTICE_PENDING,
+            sqlite_where=_NOTICE_PENDING,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -572,11 +583,33 @@ class InquiryPass(db.Model):
     passed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # None: passed by the acceptance job, when the window ran out.
     passed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # Whom routing gave it to next; None for passes made before this was kept.
+    moved_to_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    # A move by the acceptance job awaits the managers' notice until this is set, by the
+    # transaction that queues the notice: written with the move, the mark survives a run that
+    # stops before its notice, whose next run tells it then (notice_pending_clause). None on a
+    # person's pass, which is nobody's to tell.
+    managers_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     inquiry: Mapped[Inquiry] = relationship()
-    contact: Mapped[Contact | None] = relationship()
+    contact: Mapped[Contact | None] = relationship(foreign_keys=[contact_id])
+    moved_to_contact: Mapped[Contact | None] = relationship(foreign_keys=[moved_to_contact_id])
     passed_by: Mapped[User | None] = relationship()
 
     @property
     def automatic(self) -> bool:
         return self.passed_by_id is None
+
+
+def notice_pending_clause() -> ColumnElement[bool]:
+    """The acceptance job's moves not yet told to the managers (ix_inquiry_passes_notice_pending's
+    condition). The reason is written into the statement, as open_clause's statuses are, so
+    that PostgreSQL's generic plan can still use the partial index."""
+    automatic = bindparam(
+        "automatic_reason",
+        PassReason.NOT_ACCEPTED_IN_TIME,
+        literal_execute=True,
+        unique=True,
+        type_=InquiryPass.reason.type,
+    )
+    return and_(InquiryPass.reason == automatic, InquiryPass.managers_told_at.is_(None))
