@@ -2,9 +2,9 @@
 same words from the same sender, and the reference a held send holds, which the family was
 shown and the job files the held send under later.
 
-Apart from held_posts, which imports intake, so that intake (a send routed at once must
-neither repeat a held send nor take its reference) and held_posts (a held send must not
-repeat one) both import these.
+A module apart from held_posts, which imports intake, so that both can import these: intake
+(a send routed at once must neither repeat a held send nor take its reference) and held_posts
+(a held send must not repeat one).
 """
 
 from __future__ import annotations
