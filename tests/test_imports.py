@@ -233,6 +233,20 @@ def test_xlsx_title_row_merged_headings_and_formulas() -> None:
     assert read.rows == [(3, ["A", 10, None, None])]
 
 
+def test_a_heading_merged_across_two_columns_keeps_the_first_row() -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Name", "Address", None, "Phone"])
+    sheet.merge_cells("B1:C1")
+    sheet.append(["Acme", "1 Main St", "Kennett", "573-555-0142"])
+    sheet.append(["Beta", "2 Oak St", "Sikeston", "573-555-0199"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    read = read_file(buffer.getvalue())
+    assert read.headings == ["Name", "Address", "Column C", "Phone"]
+    assert [number for number, _ in read.rows] == [2, 3], "the first row is data, not headings"
+
+
 def test_refusals_csv_rows(app) -> None:
     result = run(ORGANISATIONS, csv_bytes(ORGANISATIONS_CSV), dry_run=True)
     assert services.refusals_header(result)[0] == "Row"

@@ -159,10 +159,17 @@ def _cell(value: Any) -> Any:
 
 def heading_row_index(rows: list[list[Any]]) -> int | None:
     """Which of the first rows holds the headings: the one with the most text cells, the first
-    of equals. A title above it ("Grantees 2026", merged across the columns) has one cell."""
+    of equals. A title above it ("Grantees 2026", merged across the columns) has one cell.
+
+    In a row mostly of text, a blank cell between two text cells counts too: a heading merged
+    across two columns, or a column nobody named, leaves a blank in the heading row that the
+    rows below fill, and the first of them would otherwise outnumber the headings and be
+    taken for them. A title with a date far to its right is not mostly text, and gains nothing."""
     best, best_count = None, 0
     for index, row in enumerate(rows):
-        count = sum(1 for value in row if isinstance(value, str) and value.strip())
+        texts = [position for position, value in enumerate(row) if isinstance(value, str) and value.strip()]
+        gaps = sum(1 for value in row[texts[0] : texts[-1]] if _blank(value)) if texts else 0
+        count = len(texts) + (gaps if len(texts) > gaps else 0)
         if count > best_count:
             best, best_count = index, count
     return best

@@ -89,3 +89,12 @@ def test_heading_row_below_a_title_and_headings_told_apart() -> None:
     rows = [["Grantees 2026", None, None], [None, None, None], ["Name", "City", "Name"], ["A", "B", "C"]]
     assert heading_row_index(rows) == 2
     assert clean_headings(["Name", None, "name", "  Start   date "]) == ["Name", "Column B", "name (2)", "Start date"]
+
+
+def test_heading_row_with_a_blank_under_a_merged_heading_is_not_outnumbered_by_the_data() -> None:
+    # "Address" is merged across the street and town columns; the rows below fill both.
+    rows = [["Name", "Address", None, "Phone"], ["Acme", "1 Main St", "Kennett", "573-555-0142"]]
+    assert heading_row_index(rows) == 0
+    # A title with a date far to its right is still not the heading row.
+    rows = [["Grantees 2026", None, None, "3/1/2026"], ["Name", "City", "ZIP", "Phone"], ["A", "B", "C", "D"]]
+    assert heading_row_index(rows) == 1
