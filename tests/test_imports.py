@@ -156,6 +156,19 @@ def test_grants_with_dates_money_and_reports(app) -> None:
     assert run(GRANTS, content, dry_run=True).counts["unchanged"] == 2
 
 
+def test_grants_whose_program_has_letters_beyond_ascii_are_found_again(app) -> None:
+    factories.OrganisationFactory(name="South Start")
+    content = csv_bytes(
+        "Grantee,Program,Amount,Start,End\n"
+        "South Start,Straße zur Geburt,1000,2026-01-01,2026-12-31\n"
+        "South Start,ÉVEIL Familias,1000,2026-01-01,2026-12-31\n"
+    )
+    assert run(GRANTS, content, dry_run=False).counts["create"] == 2
+    again = run(GRANTS, content, dry_run=False)
+    assert again.counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 0}
+    assert count(Grant) == 2
+
+
 def test_interactions_with_contacts(app) -> None:
     home = factories.OrganisationFactory(name="North Families")
     factories.ContactFactory(name="Nora", email="nora@north.example.org", organisation=home)

@@ -376,12 +376,12 @@ def _grant_key(data: dict) -> tuple:
 
 def _find_grant(key: tuple) -> Grant | None:
     organisation_id, program, start = key
-    return db.session.scalar(
-        select(Grant)
-        .where(Grant.organisation_id == organisation_id, func.lower(Grant.program) == program, Grant.start_date == start)
-        .order_by(Grant.id)
-        .limit(1)
+    # The program is compared in Python, as the key was made: SQL's lower() is not casefold()
+    # ("Straße"), and SQLite's leaves every letter beyond ASCII as it is ("ÉVEIL").
+    grants = db.session.scalars(
+        select(Grant).where(Grant.organisation_id == organisation_id, Grant.start_date == start).order_by(Grant.id)
     )
+    return next((grant for grant in grants if grant.program.casefold() == program), None)
 
 
 GRANTS = Kind(
