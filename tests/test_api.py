@@ -325,6 +325,26 @@ def test_create_an_interaction_at_a_moment_with_an_offset(client: FlaskClient) -
     assert "not a contact of the chosen organisation" in wrong_contact["errors"]["contacts"][0]
 
 
+def test_an_interaction_in_the_hour_the_clocks_go_back_keeps_its_moment(client: FlaskClient) -> None:
+    # 1:30 on 2 November 2025 happened twice in Chicago: at -05:00, then an hour later at -06:00.
+    organisation = factories.OrganisationFactory()
+    _user, secret = user_with_token(Role.STAFF)
+    headers = bearer(secret)
+
+    made = client.post(
+        f"{API}/interactions",
+        json={"kind": "call", "occurred_at": "2025-11-02T01:30:00-06:00", "summary": "Late call.",
+              "organisation_id": organisation.id},
+        headers=headers,
+    )
+
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["occurred_at"] == "2025-11-02T07:30:00+00:00"
+    changed = client.patch(f"{API}/interactions/{made.get_json()['id']}", json={"summary": "Late call, again."}, headers=headers)
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["occurred_at"] == "2025-11-02T07:30:00+00:00", "a PATCH leaves the moment as it was"
+
+
 def test_cursor_pagination(client: FlaskClient, app: Flask) -> None:
     made = [factories.OrganisationFactory().id for _ in range(5)]
     _user, secret = user_with_token(Role.STAFF, TokenScope.READ)

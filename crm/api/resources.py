@@ -240,27 +240,31 @@ def interaction_values(interaction: Interaction) -> dict[str, Any]:
     }
 
 
-def _local_date_and_time(occurred_at: Any) -> tuple[str, str]:
-    """The form's date and time fields (the display timezone) for an instant with an offset."""
+def _local_moment(occurred_at: Any) -> datetime:
+    """An instant with an offset, in the display timezone."""
     try:
         moment = datetime.fromisoformat(str(occurred_at))
         if moment.tzinfo is None:
             raise ValueError
-        local = local_time(moment)
+        return local_time(moment)
     except (ValueError, OverflowError):
         raise Invalid({"occurred_at": [OCCURRED_AT_HINT]}) from None
-    return local.date().isoformat(), local.strftime("%H:%M:%S")
 
 
 def save_interaction(interaction: Interaction | None, values: dict[str, Any], actor: User) -> Interaction:
+    local = _local_moment(values.get("occurred_at"))
     posted = {key: value for key, value in values.items() if key != "occurred_at"}
-    posted["occurred_on"], posted["occurred_time"] = _local_date_and_time(values.get("occurred_at"))
+    posted["occurred_on"], posted["occurred_time"] = local.date().isoformat(), local.strftime("%H:%M:%S")
     form = InteractionForm(formdata=formdata(posted), meta=NO_CSRF, interaction=interaction)
     form.organisation_id.choices = with_empty_choice("No organisation", organisation_choices(active_only=False))
     form.contacts.choices = []  # checked against the organisation by the form itself
     if not form.validate():
         raise Invalid(form_errors(form, renamed={"occurred_on": "occurred_at", "occurred_time": "occurred_at"}))
-    return interaction_services.save(interaction or Interaction(), form.data, actor)
+    data = form.data
+    # The hour the clocks go back happens twice; the typed time cannot tell which, the offset
+    # sent can: fold=1 is the second time round, which the service's conversion then keeps.
+    data["occurred_time"] = data["occurred_time"].replace(fold=local.fold)
+    return interaction_services.save(interaction or Interaction(), data, actor)
 
 
 def visible_interactions(_user: Any) -> Select:
