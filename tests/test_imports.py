@@ -278,6 +278,8 @@ def test_mapping_is_remembered_per_kind_and_headings(app) -> None:
     assert services.suggested_mapping(kind, headings) == {"Org": "name", "Town": "city"}
     assert services.suggested_mapping(CONTACTS, headings) == {}
     assert count(ImportMapping) == 1
+    # The same headings in capitals are the same file's: the choice applies to them.
+    assert services.suggested_mapping(kind, ["ORG", "TOWN"]) == {"ORG": "name", "TOWN": "city"}
     assert services.mapping_problems(kind, headings, {"Town": "city"}) == ["Choose the column that holds Name."]
     assert "both mapped" in services.mapping_problems(kind, headings, {"Org": "name", "Town": "name"})[0]
 

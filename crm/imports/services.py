@@ -70,8 +70,14 @@ def remembered_mapping(kind: Kind, headings: list[str]) -> dict[str, str] | None
     )
     if saved is None:
         return None
-    # Only what still makes sense: a field since removed is dropped.
-    return {heading: name for heading, name in saved.mapping.items() if heading in headings and kind.field(name)}
+    # The same headings but for case ("NAME" for "Name") share the key, so they are matched so
+    # too. Only what still makes sense: a field since removed is dropped.
+    current = {heading.casefold(): heading for heading in headings}
+    return {
+        current[heading.casefold()]: name
+        for heading, name in saved.mapping.items()
+        if heading.casefold() in current and kind.field(name)
+    }
 
 
 def suggested_mapping(kind: Kind, headings: list[str]) -> dict[str, str]:
