@@ -42,6 +42,16 @@ def neutralise_cell(value: Any) -> str:
     return text
 
 
+def restored_cell(text: str) -> str:
+    """A cell as it was before neutralise_cell, for a file of ours that comes back (the
+    import's refused rows, corrected): the apostrophe it added is not part of the value. A value
+    that itself began with an apostrophe and then = + - or @ comes back without it: such text is
+    rarer than the export's own apostrophe, and the two cannot be told apart."""
+    if text.startswith("'") and neutralise_cell(text[1:]) == text:
+        return text[1:]
+    return text
+
+
 class _Echo:
     """A file-like sink whose write() hands back what it was given, so csv.writer returns lines."""
 

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from crm.csv_export import csv_response_bytes
 from crm.extensions import db
 from crm.imports import services
 from crm.imports.kinds import CONTACTS, GRANTS, INTERACTIONS, ORGANISATIONS
@@ -267,6 +268,18 @@ def test_refusals_csv_rows(app) -> None:
     rows = services.refusals_rows(result)
     assert [row[0] for row in rows] == [4, 5, 6]
     assert rows[0][1] == "bootheel babies"
+
+
+def test_refused_rows_corrected_and_imported_again_lose_the_exports_apostrophes(app) -> None:
+    content = csv_bytes("Name,Email,Description\nAcme,not-an-email,-- our best partner --\n")
+    refused = run(ORGANISATIONS, content, dry_run=True)
+    # The file the refused rows download as, the error column left in, the email corrected.
+    download = b"".join(csv_response_bytes(services.refusals_header(refused), services.refusals_rows(refused)))
+    assert b"'-- our best partner --" in download
+    corrected = download.replace(b"not-an-email", b"office@acme.example.org")
+
+    assert run(ORGANISATIONS, corrected, dry_run=False).counts["create"] == 1
+    assert db.session.scalar(select(Organisation.description)) == "-- our best partner --"
 
 
 def test_mapping_is_remembered_per_kind_and_headings(app) -> None:

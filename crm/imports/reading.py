@@ -16,6 +16,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm.csv_export import restored_cell
+
 # Rows after the heading row. More than this is refused with a message rather than read.
 DEFAULT_MAX_ROWS = 5000
 MAX_COLUMNS = 100
@@ -101,7 +103,10 @@ def _read_csv(content: bytes, max_rows: int) -> Sheet:
     text, notices = decode(content)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
     try:
-        sheet = _sheet(((number, row) for number, row in enumerate(reader, start=1)), max_rows)
+        # Refused rows are downloaded to be corrected and sent again, with the apostrophe our
+        # CSV export puts before a leading = + - or @: it goes, or it would be saved as text.
+        rows = ((number, [restored_cell(cell) for cell in row]) for number, row in enumerate(reader, start=1))
+        sheet = _sheet(rows, max_rows)
     except csv.Error:
         raise ImportFileError("The CSV file is damaged (a quote is never closed, or similar); nothing was read.") from None
     sheet.notices[:0] = notices
