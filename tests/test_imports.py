@@ -261,6 +261,26 @@ def test_a_heading_merged_across_two_columns_keeps_the_first_row() -> None:
     assert [number for number, _ in read.rows] == [2, 3], "the first row is data, not headings"
 
 
+@pytest.mark.parametrize("stated", ["A1", "A1:B2", "A1:A3"])
+def test_xlsx_whose_used_range_is_stated_wrong_is_read_whole(stated: str) -> None:
+    # Some programs write <dimension ref="A1"/> whatever the sheet holds; openpyxl's read-only
+    # mode believes it unless told otherwise.
+    import re
+    import zipfile
+
+    written = zipfile.ZipFile(io.BytesIO(xlsx_bytes([["Name", "City"], ["Acme", "Kennett"], ["Beta", "Sikeston"]])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for item in written.infolist():
+            data = written.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*" ?/>', f'<dimension ref="{stated}"/>'.encode(), data)
+            archive.writestr(item, data)
+    read = read_file(buffer.getvalue())
+    assert read.headings == ["Name", "City"]
+    assert read.rows == [(2, ["Acme", "Kennett"]), (3, ["Beta", "Sikeston"])]
+
+
 def test_refusals_csv_rows(app) -> None:
     result = run(ORGANISATIONS, csv_bytes(ORGANISATIONS_CSV), dry_run=True)
     assert services.refusals_header(result)[0] == "Row"

@@ -137,6 +137,9 @@ def _read_xlsx(content: bytes, max_rows: int) -> Sheet:
         if not workbook.worksheets:
             raise ImportFileError("The workbook has no sheets.")
         sheet = workbook.worksheets[0]
+        # In read-only mode openpyxl reads only the "used range" the file states, and some
+        # programs state it wrong (A1 for the whole sheet): every cell there is read instead.
+        sheet.reset_dimensions()
         try:
             rows = ((number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), start=1))
             result = _sheet(rows, max_rows)
