@@ -229,6 +229,7 @@ def test_report_may_fall_due_after_the_grant_ends(client, staff, form):
     ({"amount": "lots"}, "Enter the amount in dollars, like 25000 or 25,000.50."),
     ({"amount": "NaN"}, "Enter the amount in dollars, like 25000 or 25,000.50."),
     ({"amount": "1e6"}, "Enter the amount in dollars, like 25000 or 25,000.50."),
+    ({"amount": "25000,50"}, "Enter the amount in dollars, like 25000 or 25,000.50."),
     ({"amount": "1" * 60}, "Enter the amount in dollars, like 25000 or 25,000.50."),
     ({"amount": "0"}, "The amount must be more than $0."),
     ({"amount": "-5"}, "The amount must be more than $0."),

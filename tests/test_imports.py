@@ -170,6 +170,20 @@ def test_grants_whose_program_has_letters_beyond_ascii_are_found_again(app) -> N
     assert count(Grant) == 2
 
 
+def test_an_amount_with_a_decimal_comma_is_refused_not_read_a_hundred_times_larger(app) -> None:
+    # Excel where the decimal mark is a comma saves CSV with semicolons, and amounts so.
+    factories.OrganisationFactory(name="South Start")
+    content = csv_bytes(
+        "Grantee;Program;Amount;Start;End\n"
+        "South Start;Doulas;25000,50;2026-01-01;2026-12-31\n"
+        "South Start;Home visits;25.000,50;2026-01-01;2026-12-31\n"
+    )
+    result = run(GRANTS, content, dry_run=False)
+    assert [outcome.action for outcome in result.outcomes] == ["refused", "refused"]
+    assert all("Amount" in outcome.reason for outcome in result.outcomes)
+    assert count(Grant) == 0
+
+
 def test_interactions_with_contacts(app) -> None:
     home = factories.OrganisationFactory(name="North Families")
     factories.ContactFactory(name="Nora", email="nora@north.example.org", organisation=home)

@@ -31,18 +31,20 @@ DATE_HINT = "YYYY-MM-DD, e.g. 2026-06-30"
 class AmountField(StringField):
     """Dollars and cents as typed ("25000", "$25,000.50"); `data` is a Decimal, or None when empty."""
 
-    _number = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+    # A comma only between groups of three digits: "25000,50" (a decimal comma, as a spreadsheet
+    # in another locale writes it) is refused, not read as $2,500,050.
+    _number = re.compile(r"^-?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?$")
 
     def process_formdata(self, valuelist):
         self.data = None
         text = (valuelist[0] if valuelist else "").strip()
         if not text:
             return
-        cleaned = text.removeprefix("$").replace(",", "").strip()
+        cleaned = text.removeprefix("$").strip()
         if len(cleaned) > 40 or not self._number.match(cleaned):
             raise ValueError("Enter the amount in dollars, like 25000 or 25,000.50.")
         try:
-            self.data = Decimal(cleaned)
+            self.data = Decimal(cleaned.replace(",", ""))
         except InvalidOperation:
             raise ValueError("Enter the amount in dollars, like 25000 or 25,000.50.") from None
 
