@@ -18,6 +18,7 @@ from crm.imports import services
 from crm.imports.kinds import CONTACTS, GRANTS, INTERACTIONS, ORGANISATIONS
 from crm.imports.reading import ImportFileError, read_file
 from crm.models import AuditEvent, Contact, Grant, ImportMapping, ImportUpload, Interaction, Organisation, Role
+from crm.timezones import local_time
 from tests import factories
 
 
@@ -198,6 +199,27 @@ def test_interactions_with_contacts(app) -> None:
     call = db.session.scalar(select(Interaction).where(Interaction.summary.like("Talked%")))
     assert [contact.name for contact in call.contacts] == ["Nora"]
     assert run(INTERACTIONS, content, dry_run=True).counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 1}
+
+
+def test_interactions_whose_date_cell_gives_the_time_are_logged_at_that_time(app) -> None:
+    # Another system's export: one "Date" column with the date and the time of day.
+    factories.OrganisationFactory(name="North Families")
+    content = xlsx_bytes(
+        [
+            ["Type", "Date", "Summary", "Organization"],
+            ["Call", "3/2/2026 2:30 PM", "Called about the doula program", "North Families"],
+            ["Meeting", datetime(2026, 3, 3, 9, 15), "Quarterly review", "North Families"],  # noqa: DTZ001 (a cell)
+            ["Note", "2026-03-04", "Sent the report form", "North Families"],
+        ]
+    )
+    run(INTERACTIONS, content, dry_run=False)
+    logged = db.session.scalars(select(Interaction).order_by(Interaction.occurred_at)).all()
+    assert [local_time(interaction.occurred_at).strftime("%Y-%m-%d %H:%M") for interaction in logged] == [
+        "2026-03-02 14:30",
+        "2026-03-03 09:15",
+        "2026-03-04 12:00",  # a date alone: noon
+    ]
+    assert run(INTERACTIONS, content, dry_run=True).counts["unchanged"] == 3
 
 
 # --- bad files -----------------------------------------------------------------------------

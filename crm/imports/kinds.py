@@ -139,6 +139,9 @@ class ImportField:
     # Headings that mean this field without asking ("Organization", "E-mail"), compared
     # ignoring case, spaces and punctuation.
     also: tuple[str, ...] = ()
+    # A date field whose cell may also give the time of day ("3/2/2026 2:30 PM"): the field
+    # that time goes to, when the row gives none of its own.
+    time_field: str | None = None
 
 
 EXTERNAL_ID = ImportField("external_id", "External id", also=("id", "external id", "record id", "ref", "reference"))
@@ -468,7 +471,7 @@ INTERACTIONS = Kind(
     fields=(
         EXTERNAL_ID,
         ImportField("kind", "Type", as_choice(InteractionKind), also=("type", "kind")),
-        ImportField("occurred_on", "Date", as_date, also=("date", "when", "occurred on", "day")),
+        ImportField("occurred_on", "Date", as_date, also=("date", "when", "occurred on", "day"), time_field="occurred_time"),
         ImportField("occurred_time", "Time", as_time, also=("time",)),
         ImportField("summary", "Summary", also=("notes", "description", "what happened")),
         ImportField("organisation_id", "Organisation (its name)", as_organisation, also=("organisation", "organization", "organisation name", "organization name")),

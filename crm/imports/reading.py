@@ -334,6 +334,25 @@ def parse_time(value: Any) -> time:
     raise ValueError(f"“{text[:20]}” is not a time; write it like 14:30 or 2:30 PM.")
 
 
+def time_in_date(value: Any) -> time | None:
+    """The time of day a date cell also gives: a spreadsheet date-time, or text such as
+    2026-03-31 14:30 or 3/31/2026 2:30 PM (which parse_date reads the date of). None when the
+    cell gives a date alone, or midnight, which is how a spreadsheet stores a date alone."""
+    if isinstance(value, datetime):
+        at = value.time().replace(second=0, microsecond=0)
+        return at if at != time() else None
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())
+    if not (_ISO.fullmatch(text) or _US.fullmatch(text)):
+        return None
+    _day, _sep, rest = text.replace("T", " ", 1).partition(" ")
+    if not rest:
+        return None
+    at = parse_time(re.sub(r"(:\d{2}:\d{2})\.\d+", r"\1", rest))
+    return at if at != time() else None
+
+
 def money_text(value: Any) -> str:
     """An amount as the grant form's amount field reads it ("25000.50"); text such as
     "$25,000.50" is passed on as written, since that field reads dollars and commas itself."""

@@ -23,7 +23,7 @@ from crm import audit
 from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.imports.kinds import EXTERNAL_ID, EXTERNAL_ID_MAX, KINDS, ImportField, Kind, Lookups, RowRefused
-from crm.imports.reading import Sheet, text_value
+from crm.imports.reading import Sheet, text_value, time_in_date
 from crm.merging import services as merging
 from crm.models import AuditEvent, ImportMapping, ImportUpload, User
 
@@ -262,6 +262,17 @@ class _Run:
                 overlay[item.name] = item.convert(value, self.lookups)
             except ValueError as error:
                 problems[item.name] = f"{item.label}: {error}"
+        for index, item in self.columns:
+            # A date-time in the date's cell gives the time, unless the row has a time of its own.
+            if item.time_field is None or item.name not in overlay or item.time_field in overlay or item.time_field in problems:
+                continue
+            try:
+                at = time_in_date(cells[index])
+            except ValueError as error:
+                problems[item.time_field] = f"{item.label}: {error}"
+                continue
+            if at is not None:
+                overlay[item.time_field] = [at.strftime("%H:%M")]
         return overlay, external_id, problems
 
     def _form(self, record: Any, overlay: dict[str, list[str]]):

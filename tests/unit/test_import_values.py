@@ -6,7 +6,15 @@ from datetime import date, datetime, time
 
 import pytest
 
-from crm.imports.reading import clean_headings, heading_row_index, money_text, parse_date, parse_time, sniff_delimiter
+from crm.imports.reading import (
+    clean_headings,
+    heading_row_index,
+    money_text,
+    parse_date,
+    parse_time,
+    sniff_delimiter,
+    time_in_date,
+)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +106,19 @@ def test_heading_row_with_a_blank_under_a_merged_heading_is_not_outnumbered_by_t
     # A title with a date far to its right is still not the heading row.
     rows = [["Grantees 2026", None, None, "3/1/2026"], ["Name", "City", "ZIP", "Phone"], ["A", "B", "C", "D"]]
     assert heading_row_index(rows) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3/2/2026 2:30 PM", time(14, 30)),
+        ("2026-03-02T14:30:05.25", time(14, 30)),
+        (datetime(2026, 3, 2, 9, 15), time(9, 15)),  # noqa: DTZ001 (a spreadsheet cell)
+        (datetime(2026, 3, 2), None),  # noqa: DTZ001 (a date cell: midnight)
+        ("3/2/2026", None),
+        ("March 2, 2026", None),
+        (46083, None),
+    ],
+)
+def test_time_in_a_date_cell(value, expected) -> None:
+    assert time_in_date(value) == expected
