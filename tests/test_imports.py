@@ -236,6 +236,8 @@ def test_interactions_whose_date_cell_gives_the_time_are_logged_at_that_time(app
         (b"Name,City\n", "no rows"),
         (b"Name\x00,City\nA,B\n", "not a CSV or Excel"),
         (b"Name,City\n\x81\x8d\x8f,x\n", "neither UTF-8 nor Windows-1252"),
+        (b"Name,City\nA," + b"x" * 131_073 + b"\n", "longer than 131,072 characters"),
+        (b'Name,City\nA,"' + b"x" * 140_000 + b"\nB,C\n", "longer than 131,072 characters, or a quote"),
     ],
 )
 def test_bad_files_are_refused_with_a_message(content: bytes, message: str) -> None:

@@ -107,7 +107,14 @@ def _read_csv(content: bytes, max_rows: int) -> Sheet:
         # CSV export puts before a leading = + - or @: it goes, or it would be saved as text.
         rows = ((number, [restored_cell(cell) for cell in row]) for number, row in enumerate(reader, start=1))
         sheet = _sheet(rows, max_rows)
-    except csv.Error:
+    except csv.Error as error:
+        # The csv module's only limit; a quote never closed runs into it too, taking the rest
+        # of the file for one cell, so the message names both.
+        if "field larger than field limit" in str(error):
+            raise ImportFileError(
+                f"A cell of the CSV file is longer than {csv.field_size_limit():,} characters, or a quote"
+                " in it is never closed; nothing was read."
+            ) from None
         raise ImportFileError("The CSV file is damaged (a quote is never closed, or similar); nothing was read.") from None
     sheet.notices[:0] = notices
     return sheet
