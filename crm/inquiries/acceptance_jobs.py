@@ -105,7 +105,9 @@ def move_unaccepted(inquiry: Inquiry, now: datetime) -> Moved | None:
         inquiry,
         InquiryEventKind.PASSED,
         occurred_at=now,
-        detail=f"Not accepted in time by {contact.name}: moved on by itself, and the managers were told",
+        # Told by a later run when this one stops before its notice, or while there is nobody to
+        # tell (tell_pending): the line is read long before that, so it says what happens.
+        detail=f"Not accepted in time by {contact.name}: moved on by itself; the managers are told by email",
         data={"contact_id": contact.id, "reason": PassReason.NOT_ACCEPTED_IN_TIME.value},
     )
     taker = accepting.move_on(inquiry, f"{contact.name} did not accept it in time", now, None)
