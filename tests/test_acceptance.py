@@ -9,11 +9,13 @@ from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from crm.extensions import db
 from crm.inquiries import acceptance_jobs
 from crm.inquiries.acceptance_jobs import run_acceptance_timers
+from crm.inquiries.sla_jobs import DIGEST_MAX_LINES
+from crm.mail.outbox import public_url
 from crm.models import (
     EmailKind,
     Inquiry,
@@ -573,6 +575,71 @@ def test_a_notice_names_where_each_move_went_even_when_a_later_run_sends_it(worl
     for email in notices:
         assert f"- {spanish.reference}: from {first.name} to {taker.name}" in email.body_text
         assert email.subject == f"Inquiry {spanish.reference} was not accepted in time"
+
+
+def waiting_moves(world, count: int) -> list[str]:
+    """What ``count`` moves left waiting for their notice leave (a long spell with nobody to
+    tell), written in two statements rather than routed one by one; their references, oldest
+    move first."""
+    references = [f"IM-MOVE{number:04d}" for number in range(count)]
+    ids = db.session.scalars(
+        insert(Inquiry).returning(Inquiry.id, sort_by_parameter_order=True),
+        [
+            {"reference": reference, "name": "Rosa Requester", "email": "rosa@example.net", "message": "Help, please."}
+            for reference in references
+        ],
+    ).all()
+    db.session.execute(
+        insert(InquiryPass),
+        [
+            {
+                "inquiry_id": inquiry_id,
+                "contact_id": world.nora.id,
+                "moved_to_contact_id": world.sam.id,
+                "reason": PassReason.NOT_ACCEPTED_IN_TIME,
+                "passed_at": NOW + timedelta(seconds=number),
+            }
+            for number, inquiry_id in enumerate(ids)
+        ],
+    )
+    db.session.commit()
+    return references
+
+
+LISTED = re.compile(r"^- (\S+): from Nora North to Sam South$", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("moves", "shown", "more"),
+    [
+        pytest.param(1, 1, 0, id="one"),
+        pytest.param(DIGEST_MAX_LINES, DIGEST_MAX_LINES, 0, id="as many as it lists"),
+        pytest.param(DIGEST_MAX_LINES + 1, DIGEST_MAX_LINES, 1, id="one more"),
+        pytest.param(250, DIGEST_MAX_LINES, 150, id="many more"),
+    ],
+)
+def test_a_notice_lists_the_first_moves_and_counts_the_rest(world, managers, moves, shown, more):
+    """Moves wait for their notice while there is nobody to tell, so one notice may carry
+    thousands: it lists the oldest, as many as an SLA digest, and says how many more there are,
+    with the inbox's address. Every move is counted in the subject and marked told."""
+    references = waiting_moves(world, moves)
+
+    assert acceptance_jobs.tell_pending(WINDOW_ENDS) == moves
+
+    notices = emails(kind=EmailKind.ACCEPTANCE_MISSED)
+    assert sorted(email.to_address for email in notices) == ["mo@example.org", "morgan@example.org"]
+    for email in notices:
+        assert LISTED.findall(email.body_text) == references[:shown]
+        assert email.subject == (
+            f"Inquiry {references[0]} was not accepted in time"
+            if moves == 1
+            else f"{moves} inquiries were not accepted in time"
+        )
+        if more:
+            assert f"\nAnd {more} more, in the inbox:\n{public_url('inquiries.index')}\n" in email.body_text
+        else:
+            assert "more, in the inbox" not in email.body_text
+    assert pending_moves() == 0
 
 
 def test_with_nobody_to_tell_the_moves_wait_for_a_manager(world, spanish):

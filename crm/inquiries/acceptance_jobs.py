@@ -10,7 +10,8 @@ PostgreSQL; the runner's transaction is exclusive on SQLite), and claimed by an 
 succeeds while it is still with the same contact, unaccepted, with the same deadline. An
 inquiry with a first response logged is left alone: whoever answered has taken it.
 
-Managers get one email per run, listing the references moved, never an inquiry's text. The
+Managers get one email per run, listing the references moved (the first DIGEST_MAX_LINES of
+them, then how many more, with a link to the inbox), never an inquiry's text. The
 move's own transaction writes its pass as awaiting that notice (inquiry_passes.managers_told_at
 unset); after the moves, and also when a move fails, one transaction reads every move still
 awaiting it, those a run that stopped before its notice left included, queues the email and
@@ -32,7 +33,7 @@ from sqlalchemy.orm import aliased, selectinload
 from crm import audit
 from crm.extensions import db
 from crm.inquiries import accepting
-from crm.inquiries.sla_jobs import MARK_CHUNK, escalation_recipients
+from crm.inquiries.sla_jobs import DIGEST_MAX_LINES, MARK_CHUNK, escalation_recipients
 from crm.mail.outbox import inquiry_url, public_url, queue_email, render_email
 from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, InquiryPass, PassReason
 from crm.models.inquiry import add_event, awaiting_acceptance_clause, notice_pending_clause
@@ -116,15 +117,24 @@ def move_unaccepted(inquiry: Inquiry, now: datetime) -> Moved | None:
 
 
 def tell_managers(moved: list[Moved]) -> int:
-    """One email to each manager (each admin, without one) listing what moved; how many were queued."""
+    """One email to each manager (each admin, without one) listing what moved; how many were queued.
+
+    Moves wait for their notice while there is nobody to tell, so one notice may carry
+    thousands: it lists the first DIGEST_MAX_LINES, as the SLA digests do, and counts the rest.
+    The subject counts them all."""
     recipients = escalation_recipients()
+    lines = moved[:DIGEST_MAX_LINES]
+    # No filter picks out the moves; they are open and awaiting their new contacts, in the inbox.
+    more_url = public_url("inquiries.index")
     subject = (
         f"Inquiry {moved[0].reference} was not accepted in time"
         if len(moved) == 1
         else f"{len(moved)} inquiries were not accepted in time"
     )
     for user in recipients:
-        body = render_email("email/acceptance_missed.txt", recipient=user, moved=moved)
+        body = render_email(
+            "email/acceptance_missed.txt", recipient=user, moved=lines, more=len(moved) - len(lines), more_url=more_url
+        )
         queue_email(kind=EmailKind.ACCEPTANCE_MISSED, to_address=user.email, subject=subject, body_text=body)
     return len(recipients)
 
