@@ -166,7 +166,10 @@ def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_em
     sign_in(client, user)
     acknowledgements = len(emails(spanish, "requester_ack"))
 
-    response = client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "language", "pass_note": "No Spanish here."})
+    response = client.post(
+        f"/inquiries/{spanish.id}/pass",
+        data={"pass_reason": "language", "pass_note": "No Spanish here.", "shown_contact": first.id},
+    )
 
     assert response.status_code == 302
     inquiry = reload(spanish)
@@ -191,7 +194,7 @@ def test_a_pass_for_language_goes_to_the_next_candidate_and_the_family_is_not_em
     assert len(emails(inquiry, "requester_ack")) == acknowledgements == 1
 
     # The second passes too: nobody else at North, no backup, so the foundation's fallback.
-    client.post(f"/inquiries/{inquiry.id}/pass", data={"pass_reason": "no_capacity"})
+    client.post(f"/inquiries/{inquiry.id}/pass", data={"pass_reason": "no_capacity", "shown_contact": second.id})
     inquiry = reload(inquiry)
     assert inquiry.assigned_contact_id == world.fallback.id
     assert inquiry.organisation_id == world.foundation.id
@@ -202,7 +205,11 @@ def test_when_everyone_has_passed_it_stays_with_the_fallback_without_a_timer(cli
     inquiry = receive()  # no topic: no rule, so the fallback
     assert inquiry.assigned_contact_id == world.fallback.id
 
-    response = client.post(f"/inquiries/{inquiry.id}/pass", data={"pass_reason": "not_a_service"}, follow_redirects=True)
+    response = client.post(
+        f"/inquiries/{inquiry.id}/pass",
+        data={"pass_reason": "not_a_service", "shown_contact": world.fallback.id},
+        follow_redirects=True,
+    )
 
     assert "Assign it by hand" in response.get_data(as_text=True)
     inquiry = reload(inquiry)
@@ -210,6 +217,27 @@ def test_when_everyone_has_passed_it_stays_with_the_fallback_without_a_timer(cli
     assert inquiry.awaiting_acceptance
     assert inquiry.acceptance_due_at is None
     assert len(emails(inquiry, "contact_notice")) == 1, "nobody is told twice about what they passed"
+
+
+def test_a_second_click_on_pass_does_not_pass_it_on_from_the_next_contact(client, login, world, spanish):
+    login(Role.STAFF)
+    first = spanish.assigned_contact_id
+    # Whom the page shows it with goes with the pass.
+    page = client.get(f"/inquiries/{spanish.id}").get_data(as_text=True)
+    assert f'name="shown_contact" type="hidden" value="{first}"' in page
+    data = {"pass_reason": "language", "shown_contact": first}
+
+    assert client.post(f"/inquiries/{spanish.id}/pass", data=data).status_code == 302
+    taker = reload(spanish).assigned_contact_id
+    before = written()
+    again = client.post(f"/inquiries/{spanish.id}/pass", data=data)
+
+    assert again.status_code == 409
+    assert "reload the page" in again.get_data(as_text=True)
+    assert written() == before
+    assert reload(spanish).assigned_contact_id == taker
+    assert len(events_of(spanish, InquiryEventKind.PASSED)) == 1
+    assert db.session.scalars(select(InquiryPass.contact_id)).all() == [first]
 
 
 @pytest.mark.parametrize(
@@ -228,7 +256,7 @@ def test_a_pass_without_a_proper_reason_is_refused_and_writes_nothing(client, lo
     login(Role.STAFF)
     before = written()
 
-    response = client.post(f"/inquiries/{spanish.id}/pass", data=data)
+    response = client.post(f"/inquiries/{spanish.id}/pass", data={**data, "shown_contact": spanish.assigned_contact_id})
 
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -289,7 +317,9 @@ def test_the_notice_link_asks_for_sign_in_then_a_confirmation_and_works_once(cli
 def test_a_link_stops_working_once_the_inquiry_moved_on(client, login, spanish):
     link = accept_link(emails(spanish, "contact_notice")[0])
     login(Role.STAFF)
-    client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "no_capacity"})
+    client.post(
+        f"/inquiries/{spanish.id}/pass", data={"pass_reason": "no_capacity", "shown_contact": spanish.assigned_contact_id}
+    )
 
     response = client.get(link)
 

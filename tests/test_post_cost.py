@@ -254,7 +254,9 @@ def test_open_counts_follow_every_state_change(app, world):
     steps = [
         lambda: accepting.accept(first, manager, now),
         lambda: inquiry_services.assign(first, world.sam, manager, now),  # reassigned
-        lambda: accepting.pass_on(first, "no_capacity", "", manager, now),  # passed on
+        lambda: accepting.pass_on(
+            first, "no_capacity", "", manager, now, shown_contact_id=first.assigned_contact_id
+        ),  # passed on
         lambda: inquiry_services.change_status(second, InquiryStatus.IN_PROGRESS, manager, now),
         lambda: inquiry_services.log_response(second, "Called back.", "phone", manager, now),
         lambda: inquiry_services.change_status(

@@ -85,7 +85,12 @@ def generate(world: World, actor, seed: int, count: int = 45) -> None:
             else:
                 reason = rng.choice(CHOSEN)
                 accepting.pass_on(
-                    inquiry, reason.value, "Another reason" if reason is PassReason.OTHER else "", actor, at
+                    inquiry,
+                    reason.value,
+                    "Another reason" if reason is PassReason.OTHER else "",
+                    actor,
+                    at,
+                    shown_contact_id=inquiry.assigned_contact_id,
                 )
         path = rng.random()
         if path < 0.15:
@@ -177,7 +182,9 @@ def spanish_passed_then_accepted(world, manager):
     inquiry.county_fips = world.county.fips
     db.session.commit()
     first = inquiry.assigned_contact
-    accepting.pass_on(inquiry, PassReason.LANGUAGE.value, "", manager, MONDAY + timedelta(hours=2))
+    accepting.pass_on(
+        inquiry, PassReason.LANGUAGE.value, "", manager, MONDAY + timedelta(hours=2), shown_contact_id=inquiry.assigned_contact_id
+    )
     accepting.accept(inquiry, manager, MONDAY + timedelta(hours=4))
     return reload(inquiry), first
 
@@ -195,7 +202,9 @@ def test_acceptance_stores_business_hours_from_receipt(spanish_passed_then_accep
 def test_routing_it_on_forgets_the_hours_of_an_earlier_acceptance(spanish_passed_then_accepted, manager):
     inquiry, _first = spanish_passed_then_accepted
 
-    accepting.pass_on(inquiry, PassReason.NO_CAPACITY.value, "", manager, MONDAY + timedelta(hours=5))
+    accepting.pass_on(
+        inquiry, PassReason.NO_CAPACITY.value, "", manager, MONDAY + timedelta(hours=5), shown_contact_id=inquiry.assigned_contact_id
+    )
 
     assert reload(inquiry).accepted_at is None
     assert reload(inquiry).accepted_after_hours is None
@@ -275,8 +284,12 @@ def test_passes_at_the_edges_of_the_period_count_with_their_inquiry(world, manag
     opening = PERIOD.starts_at
     inside = factories.InquiryFactory(now=opening, topic=world.doulas)
     before = factories.InquiryFactory(now=opening - timedelta(seconds=1), topic=world.doulas)
-    accepting.pass_on(inside, PassReason.NO_CAPACITY.value, "", manager, opening)
-    accepting.pass_on(before, PassReason.LANGUAGE.value, "", manager, opening + timedelta(hours=1))
+    accepting.pass_on(
+        inside, PassReason.NO_CAPACITY.value, "", manager, opening, shown_contact_id=inside.assigned_contact_id
+    )
+    accepting.pass_on(
+        before, PassReason.LANGUAGE.value, "", manager, opening + timedelta(hours=1), shown_contact_id=before.assigned_contact_id
+    )
 
     figures = assert_loop_matches_recount()
 

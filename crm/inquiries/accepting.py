@@ -78,12 +78,22 @@ def accept(inquiry: Inquiry, actor: User, now: datetime, *, from_link: bool = Fa
     audit.commit(actor)
 
 
-def pass_on(inquiry: Inquiry, reason: str, note: str, actor: User, now: datetime) -> Contact:
-    """The assigned contact cannot help: record why and route the inquiry on; returns who has it now."""
+def pass_on(
+    inquiry: Inquiry, reason: str, note: str, actor: User, now: datetime, *, shown_contact_id: int | None
+) -> Contact:
+    """The assigned contact cannot help: record why and route the inquiry on; returns who has it now.
+
+    ``shown_contact_id`` is whom the page showed it with: a pass is refused once it is with
+    someone else, so a second click does not pass it on from the next contact too."""
+    # Locked and read afresh: of two clicks at once, the second waits for the first and
+    # finds it moved on (SQLite's writers take turns already).
+    db.session.refresh(inquiry, with_for_update=True)
     _refuse_unless_allowed(inquiry, actor)
     refusal = acceptance.pass_refusal(is_open=inquiry.status.is_open, assigned_contact_id=inquiry.assigned_contact_id)
     if refusal:
         raise ActionRefused(refusal)
+    if shown_contact_id != inquiry.assigned_contact_id:
+        raise ActionRefused("This inquiry was passed on or reassigned since the page was shown: reload the page.")
     problem = acceptance.pass_problem(reason, note)
     if problem:
         raise ActionRefused(problem, 422)

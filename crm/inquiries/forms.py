@@ -33,6 +33,7 @@ from crm.models import AttemptMethod, ContactPreference, InquiryOutcome, Inquiry
 from crm.models.contact_preference import missing_detail
 from crm.models.inquiry_status import InquiryStatus
 from crm.organisation_menu import organisation_select
+from crm.records import MAX_ID
 from crm.timezones import display_timezone, local_to_utc
 
 NOT_OFFERED = "Choose from the list."
@@ -217,6 +218,13 @@ class PassForm(CrmForm):
         description="Required with “Other”. Seen by staff and whoever takes it next, never by the requester.",
         validators=[Length(max=NOTE_MAX), NoControlCharacters()],
     )
+    # Whom the page showed it with: a second click, or a page left open while the inquiry
+    # moved on, must not pass it on from whoever has it now.
+    shown_contact = HiddenField()
+
+    def shown_contact_id(self) -> int | None:
+        value = self.shown_contact.data or ""
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID)) else None
 
     def validate_pass_note(self, field) -> None:
         if self.pass_reason.data == PassReason.OTHER.value and not (field.data or "").strip():

@@ -257,7 +257,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     forms.setdefault("note_form", NoteForm(formdata=None))
     forms.setdefault("attempt_form", _attempt_form(formdata=None))
     attempt_list = services.load_attempts(inquiry)
-    forms.setdefault("pass_form", PassForm(formdata=None))
+    forms.setdefault("pass_form", PassForm(formdata=None, shown_contact=inquiry.assigned_contact_id))
     return render_template(
         "inquiries/detail.html",
         inquiry=inquiry,
@@ -352,7 +352,18 @@ def pass_on(inquiry_id: int):
             return f"{inquiry.reference} was passed on, but everyone routing could offer it to has passed it: it stays with {taker.name}. Assign it by hand."
         return f"{inquiry.reference} was passed on to {taker.name}, who has been sent a notice."
 
-    return _act(inquiry, lambda: accepting.pass_on(inquiry, form.pass_reason.data, form.pass_note.data or "", _me(), utcnow()), done)
+    return _act(
+        inquiry,
+        lambda: accepting.pass_on(
+            inquiry,
+            form.pass_reason.data,
+            form.pass_note.data or "",
+            _me(),
+            utcnow(),
+            shown_contact_id=form.shown_contact_id(),
+        ),
+        done,
+    )
 
 
 def _link_problem(heading: str, explanation: str, status: int):
