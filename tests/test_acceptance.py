@@ -13,10 +13,12 @@ from sqlalchemy import func, insert, select
 
 from crm.extensions import db
 from crm.inquiries import acceptance_jobs
+from crm.inquiries import services as inquiry_services
 from crm.inquiries.acceptance_jobs import run_acceptance_timers
 from crm.inquiries.sla_jobs import DIGEST_MAX_LINES
 from crm.mail.outbox import public_url
 from crm.models import (
+    Contact,
     EmailKind,
     Inquiry,
     InquiryEvent,
@@ -123,7 +125,7 @@ def test_the_assigned_contacts_user_accepts(client, world, spanish):
     assert "Awaiting acceptance" in page
     assert ">Accept</button>" in page
 
-    response = client.post(f"/inquiries/{spanish.id}/accept")
+    response = client.post(f"/inquiries/{spanish.id}/accept", data={"shown_contact": contact.id})
 
     assert response.status_code == 302
     inquiry = reload(spanish)
@@ -133,7 +135,7 @@ def test_the_assigned_contacts_user_accepts(client, world, spanish):
     assert "Awaiting acceptance" not in client.get("/inquiries/").get_data(as_text=True)
 
     before = written()
-    again = client.post(f"/inquiries/{spanish.id}/accept")
+    again = client.post(f"/inquiries/{spanish.id}/accept", data={"shown_contact": contact.id})
     assert again.status_code == 409
     assert "already been accepted" in again.get_data(as_text=True)
     assert written() == before
@@ -141,9 +143,33 @@ def test_the_assigned_contacts_user_accepts(client, world, spanish):
 
 def test_staff_accept_for_the_contact(client, login, spanish):
     me = login(Role.STAFF)
-    client.post(f"/inquiries/{spanish.id}/accept")
+    client.post(f"/inquiries/{spanish.id}/accept", data={"shown_contact": spanish.assigned_contact_id})
     [event] = events_of(spanish, InquiryEventKind.ACCEPTED)
     assert event.detail == f"Accepted by {me.name} for {reload(spanish).assigned_contact.name}"
+
+
+def test_accepting_from_a_page_shown_before_the_inquiry_moved_on_does_not_take_it_for_the_next_contact(
+    client, world, spanish
+):
+    first = spanish.assigned_contact
+    user = partner_of(world.north, contact=first)
+    sign_in(client, user)
+    page = client.get(f"/inquiries/{spanish.id}").get_data(as_text=True)
+    # Meanwhile a colleague hands it to the other contact at North.
+    taker = world.ned.id if first.id == world.nora.id else world.nora.id
+    inquiry_services.assign(spanish, db.session.get(Contact, taker), partner_of(world.north), NOW)
+    before = written()
+
+    response = client.post(f"/inquiries/{spanish.id}/accept", data={"shown_contact": first.id})
+
+    assert response.status_code == 409
+    assert "reload the page" in response.get_data(as_text=True)
+    assert written() == before
+    inquiry = reload(spanish)
+    assert (inquiry.assigned_contact_id, inquiry.accepted_at) == (taker, None)
+    assert events_of(inquiry, InquiryEventKind.ACCEPTED) == []
+    # The page's Accept button says whom it was shown with.
+    assert f'name="shown_contact" type="hidden" value="{first.id}"' in page
 
 
 def test_a_partner_of_another_organisation_can_neither_see_nor_accept_it(client, world, spanish):

@@ -252,7 +252,7 @@ def test_open_counts_follow_every_state_change(app, world):
     assert _seen_by_routing()[world.nora.id] == 1
 
     steps = [
-        lambda: accepting.accept(first, manager, now),
+        lambda: accepting.accept(first, manager, now, shown_contact_id=first.assigned_contact_id),
         lambda: inquiry_services.assign(first, world.sam, manager, now),  # reassigned
         lambda: accepting.pass_on(
             first, "no_capacity", "", manager, now, shown_contact_id=first.assigned_contact_id

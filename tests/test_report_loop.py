@@ -100,7 +100,7 @@ def generate(world: World, actor, seed: int, count: int = 45) -> None:
             inquiry_actions.log_response(inquiry, "We wrote back.", "email", actor, at)  # answered, never accepted
             continue
         at += timedelta(minutes=rng.randrange(5, 60 * 40))
-        accepting.accept(inquiry, actor, at)
+        accepting.accept(inquiry, actor, at, shown_contact_id=inquiry.assigned_contact_id)
         if rng.random() < 0.15:
             inquiry.accepted_after_hours = None  # accepted before the hours were stored
             db.session.commit()
@@ -185,7 +185,7 @@ def spanish_passed_then_accepted(world, manager):
     accepting.pass_on(
         inquiry, PassReason.LANGUAGE.value, "", manager, MONDAY + timedelta(hours=2), shown_contact_id=inquiry.assigned_contact_id
     )
-    accepting.accept(inquiry, manager, MONDAY + timedelta(hours=4))
+    accepting.accept(inquiry, manager, MONDAY + timedelta(hours=4), shown_contact_id=inquiry.assigned_contact_id)
     return reload(inquiry), first
 
 
@@ -218,7 +218,9 @@ def test_loop_tables_by_hand(spanish_passed_then_accepted, world, manager):
     closed = factories.InquiryFactory(now=MONDAY + timedelta(days=2), topic=world.doulas)
     closed.county_fips = world.county.fips
     db.session.commit()
-    accepting.accept(closed, manager, MONDAY + timedelta(days=2, hours=1))
+    accepting.accept(
+        closed, manager, MONDAY + timedelta(days=2, hours=1), shown_contact_id=closed.assigned_contact_id
+    )
     close(closed, InquiryOutcome.CONNECTED, manager, MONDAY + timedelta(days=2, hours=2))
     closed.follow_up_sent_at = MONDAY + timedelta(days=7)
     db.session.commit()
@@ -302,7 +304,7 @@ def test_an_inquiry_with_neither_wait_stored_is_measured_once_for_each(world, ma
     """Accepted and answered before either wait's hours were stored: the report measures both
     now, each in its own figures (crm.reports.timed reads them in one statement)."""
     inquiry = factories.InquiryFactory(now=MONDAY, topic=world.doulas)
-    accepting.accept(inquiry, manager, MONDAY + timedelta(hours=2))
+    accepting.accept(inquiry, manager, MONDAY + timedelta(hours=2), shown_contact_id=inquiry.assigned_contact_id)
     inquiry_actions.log_response(inquiry, "We called.", "phone", manager, MONDAY + timedelta(hours=3))
     inquiry.accepted_after_hours = None
     inquiry.first_response_hours = None

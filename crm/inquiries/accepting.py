@@ -36,14 +36,21 @@ def _on_behalf(actor: User, contact: Contact | None) -> str:
     return f" for {contact.name}"
 
 
-def accept(inquiry: Inquiry, actor: User, now: datetime, *, from_link: bool = False) -> None:
-    """The assigned contact takes the inquiry: its acceptance timer stops."""
+def accept(
+    inquiry: Inquiry, actor: User, now: datetime, *, shown_contact_id: int | None, from_link: bool = False
+) -> None:
+    """The assigned contact takes the inquiry: its acceptance timer stops.
+
+    ``shown_contact_id`` is whom the page (or the link) showed it with: once it is with
+    someone else, accepting it would take it for a contact the user never saw."""
     _refuse_unless_allowed(inquiry, actor)
     refusal = acceptance.accept_refusal(
         is_open=inquiry.status.is_open, assigned_contact_id=inquiry.assigned_contact_id, accepted_at=inquiry.accepted_at
     )
     if refusal:
         raise ActionRefused(refusal)
+    if shown_contact_id != inquiry.assigned_contact_id:
+        raise ActionRefused("This inquiry was passed on or reassigned since the page was shown: reload the page.")
     # Business hours from receipt, by the calendar of the organisation it is with, as the
     # first response's are: the report's time to acceptance.
     hours = business_hours_between(inquiry.received_at, now, calendars.calendar_for(inquiry.organisation_id))

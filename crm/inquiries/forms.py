@@ -200,11 +200,22 @@ class NoteForm(CrmForm):
     )
 
 
-class AcceptForm(CrmForm):
-    """Nothing to fill in: the button accepts (CSRF only)."""
+class ShownContactForm(CrmForm):
+    """A decision on whom the page showed the inquiry with: a second click, or a page left open
+    while the inquiry moved on, must not accept or pass it for whoever has it now."""
+
+    shown_contact = HiddenField()
+
+    def shown_contact_id(self) -> int | None:
+        value = self.shown_contact.data or ""
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID)) else None
 
 
-class PassForm(CrmForm):
+class AcceptForm(ShownContactForm):
+    """Nothing to fill in: the button accepts."""
+
+
+class PassForm(ShownContactForm):
     # Named apart from the note form's "note" on the same page: two elements, two ids.
     pass_reason = SelectField(
         "Why you cannot take it",
@@ -218,14 +229,6 @@ class PassForm(CrmForm):
         description="Required with “Other”. Seen by staff and whoever takes it next, never by the requester.",
         validators=[Length(max=NOTE_MAX), NoControlCharacters()],
     )
-    # Whom the page showed it with: a second click, or a page left open while the inquiry
-    # moved on, must not pass it on from whoever has it now.
-    shown_contact = HiddenField()
-
-    def shown_contact_id(self) -> int | None:
-        value = self.shown_contact.data or ""
-        return int(value) if value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID)) else None
-
     def validate_pass_note(self, field) -> None:
         if self.pass_reason.data == PassReason.OTHER.value and not (field.data or "").strip():
             raise ValidationError("Say why in the note: it is required with “Other”.")

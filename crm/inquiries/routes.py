@@ -257,6 +257,7 @@ def _render_detail(inquiry: Inquiry, status: int = 200, **forms):
     forms.setdefault("note_form", NoteForm(formdata=None))
     forms.setdefault("attempt_form", _attempt_form(formdata=None))
     attempt_list = services.load_attempts(inquiry)
+    forms.setdefault("accept_form", AcceptForm(formdata=None, shown_contact=inquiry.assigned_contact_id))
     forms.setdefault("pass_form", PassForm(formdata=None, shown_contact=inquiry.assigned_contact_id))
     return render_template(
         "inquiries/detail.html",
@@ -329,12 +330,13 @@ def assign(inquiry_id: int):
 @requires(Access.SIGNED_IN)
 def accept(inquiry_id: int):
     inquiry = get_or_404(Inquiry, inquiry_id)
-    if not AcceptForm().validate_on_submit():
+    form = AcceptForm()
+    if not form.validate_on_submit():
         flash("The page had expired: try again.", "error")
         return _render_detail(inquiry, 400)
     return _act(
         inquiry,
-        lambda: accepting.accept(inquiry, _me(), utcnow()),
+        lambda: accepting.accept(inquiry, _me(), utcnow(), shown_contact_id=form.shown_contact_id()),
         lambda _: f"You accepted {inquiry.reference}.",
     )
 
@@ -437,7 +439,7 @@ def accept_from_link():
         return found
     return _act(
         found,
-        lambda: accepting.accept(found, _me(), utcnow(), from_link=True),
+        lambda: accepting.accept(found, _me(), utcnow(), shown_contact_id=found.assigned_contact_id, from_link=True),
         lambda _: f"You accepted {found.reference}.",
     )
 
