@@ -66,6 +66,23 @@ def test_an_attempt_is_logged_and_shown(client, login, inquiry):
     assert "1, the last" in page
 
 
+def test_the_same_attempt_sent_twice_is_logged_once(client, login, inquiry):
+    login(Role.STAFF)
+    assert client.post(f"/inquiries/{inquiry.id}/attempt", data=ATTEMPT).status_code == 302
+    before = written()
+
+    again = client.post(f"/inquiries/{inquiry.id}/attempt", data=ATTEMPT)
+
+    assert again.status_code == 409
+    assert "logged already" in again.get_data(as_text=True)
+    assert (written(), attempts()) == (before, 1)
+    assert [e.kind for e in reload(inquiry).events].count(InquiryEventKind.ATTEMPT) == 1
+    # Another attempt in the same minute, or with another note, is one of its own.
+    assert client.post(f"/inquiries/{inquiry.id}/attempt", data={**ATTEMPT, "method": "call"}).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/attempt", data={**ATTEMPT, "note": "Again."}).status_code == 302
+    assert attempts() == 3
+
+
 def test_the_attempt_form_starts_at_now(client, login, inquiry):
     login(Role.STAFF)
     page = client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)

@@ -253,6 +253,19 @@ def log_attempt(
     problem = outcomes.attempt_time_problem(attempted_at, inquiry.received_at, now)
     if problem:
         raise ActionRefused(problem, 422)
+    # The inquiry's row is locked first, so that of two clicks at once the second waits for
+    # the first and finds its attempt; the form gives minutes, so one person logging the same
+    # way, minute and note twice is the same attempt sent twice.
+    db.session.execute(select(Inquiry.id).where(Inquiry.id == inquiry.id).with_for_update())
+    logged = select(ContactAttempt.id).where(
+        ContactAttempt.inquiry_id == inquiry.id,
+        ContactAttempt.method == method,
+        ContactAttempt.attempted_at == attempted_at,
+        ContactAttempt.note == note,
+        ContactAttempt.logged_by_id == actor.id,
+    )
+    if db.session.scalar(logged.limit(1)) is not None:
+        raise ActionRefused("This attempt is logged already.")
     attempt = ContactAttempt(
         inquiry=inquiry, method=method, attempted_at=attempted_at, note=note, logged_by=actor, logged_at=now
     )
