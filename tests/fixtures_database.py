@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from config import TestConfig
 from crm import create_app
+from crm.demo import seed_demo
 from crm.extensions import db
 
 
@@ -78,3 +79,12 @@ def racing_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def demo_racing_app(racing_app: Flask) -> Flask:
+    """racing_app with the demo data: topics, routing rules, contacts to route to, staff."""
+    with racing_app.app_context():
+        seed_demo("demo password for tests")
+        db.session.remove()
+    return racing_app

@@ -7,15 +7,28 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from crm import audit
 from crm.database import utcnow, violated_constraint
 from crm.extensions import db
-from crm.models import AttemptMethod, ContactAttempt, InquiryEventKind, InquiryOutcome, Role
+from crm.inquiries import services
+from crm.models import (
+    AttemptMethod,
+    ContactAttempt,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryOutcome,
+    Role,
+    User,
+)
 from crm.models.inquiry_status import InquiryStatus
 from crm.timezones import local_parts
 from tests.factories import NOW, ContactFactory, InquiryFactory, OrganisationFactory
@@ -314,3 +327,61 @@ def test_an_organisation_named_by_an_outcome_may_be_deleted(inquiry, world):
     db.session.delete(elsewhere)
     db.session.commit()
     assert reload(inquiry).outcome_organisation_id is None
+
+
+# --- two closes at once ---------------------------------------------------------------------
+
+
+def test_two_closes_at_once_close_it_once(demo_racing_app, monkeypatch):
+    """Two clicks on the close page's button at once: both requests read the inquiry as
+    responded before either commits. The second must wait for the first and find it closed,
+    not close it again over it (PostgreSQL only: SQLite's writers take turns already)."""
+    with demo_racing_app.app_context():
+        user = db.session.scalar(select(User).where(User.role == Role.MANAGER).limit(1))
+        inquiry = InquiryFactory()
+        inquiry.status = InquiryStatus.RESPONDED
+        inquiry.first_response_at = inquiry.received_at + timedelta(hours=1)
+        db.session.commit()
+        inquiry_id, user_id = inquiry.id, user.id
+        db.session.remove()
+    both_read = threading.Barrier(2, timeout=20)
+    first = threading.Lock()
+    real_commit = audit.commit
+
+    def first_commit_waits(actor):
+        if first.acquire(blocking=False):
+            time.sleep(1.0)  # the second click is at its own check and write by then
+        real_commit(actor)
+
+    monkeypatch.setattr(audit, "commit", first_commit_waits)
+    answers: list[str] = []
+
+    def click() -> None:
+        with demo_racing_app.test_request_context():
+            try:
+                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
+                assert inquiry.status is InquiryStatus.RESPONDED
+                both_read.wait()
+                outcome = services.Outcome(InquiryOutcome.NOT_NEEDED)
+                services.change_status(inquiry, InquiryStatus.CLOSED, actor, utcnow(), outcome)
+                answers.append("closed")
+            except services.ActionRefused as refusal:
+                answers.append(refusal.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    with demo_racing_app.app_context():
+        closes = db.session.scalars(
+            select(InquiryEvent).where(
+                InquiryEvent.inquiry_id == inquiry_id, InquiryEvent.kind == InquiryEventKind.STATUS_CHANGED
+            )
+        ).all()
+        db.session.remove()
+    assert sorted(answers) == ["The inquiry is already closed.", "closed"], answers
+    assert [event.data["to"] for event in closes].count("closed") == 1

@@ -19,7 +19,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from crm.database import utcnow
-from crm.demo import seed_demo
 from crm.extensions import db
 from crm.inquiries import intake
 from crm.models import ContactPreference, HeldPost, Inquiry
@@ -28,15 +27,6 @@ from crm.public import services
 # How long the first send waits between its INSERT and its commit: the second is at its own
 # INSERT by then.
 FIRST_SEND_HOLDS_SECONDS = 1.0
-
-
-@pytest.fixture
-def demo_racing_app(racing_app: Flask) -> Flask:
-    """racing_app with the demo data: topics, routing rules and contacts to route to."""
-    with racing_app.app_context():
-        seed_demo("demo password for tests")
-        db.session.remove()
-    return racing_app
 
 
 def _fields() -> services.PostedFields:

@@ -205,6 +205,10 @@ def change_status(
 ) -> None:
     """Move the inquiry along the workflow; closing records ``outcome``, recovering spam routes
     it again. Reopening keeps the last outcome and closing time: the timeline has every close."""
+    # Locked and read afresh: of two clicks at once, the second waits for the first and finds
+    # the move made (SQLite's writers take turns already).
+    db.session.flush()
+    db.session.refresh(inquiry, with_for_update=True)
     check_status_change(inquiry, target)
     before = inquiry.status
     said = _record_outcome(inquiry, outcome, now) if target is InquiryStatus.CLOSED else ""
