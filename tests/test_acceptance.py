@@ -4,6 +4,8 @@ app and from the notice's link, passing on to the next candidate, and the accept
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import unquote
@@ -11,10 +13,13 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, insert, select
 
+from crm import audit
+from crm.database import utcnow
 from crm.extensions import db
-from crm.inquiries import acceptance_jobs
+from crm.inquiries import acceptance_jobs, accepting
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.acceptance_jobs import run_acceptance_timers
+from crm.inquiries.services import ActionRefused
 from crm.inquiries.sla_jobs import DIGEST_MAX_LINES
 from crm.mail.outbox import public_url
 from crm.models import (
@@ -28,6 +33,7 @@ from crm.models import (
     OutboundEmail,
     PassReason,
     Role,
+    User,
 )
 from crm.models.inquiry import notice_pending_clause
 from crm.models.inquiry_status import InquiryStatus
@@ -266,6 +272,22 @@ def test_a_second_click_on_pass_does_not_pass_it_on_from_the_next_contact(client
     assert db.session.scalars(select(InquiryPass.contact_id)).all() == [first]
 
 
+def test_a_second_pass_of_what_stays_with_the_fallback_is_refused(client, login, world):
+    login(Role.STAFF)
+    inquiry = receive()  # no topic: no rule, so the fallback
+    data = {"pass_reason": "not_a_service", "shown_contact": world.fallback.id}
+    assert client.post(f"/inquiries/{inquiry.id}/pass", data=data).status_code == 302
+    before = written()
+
+    again = client.post(f"/inquiries/{inquiry.id}/pass", data=data)
+
+    assert again.status_code == 409
+    assert "assign it by hand" in again.get_data(as_text=True)
+    assert written() == before
+    assert len(events_of(inquiry, InquiryEventKind.PASSED)) == 1
+    assert db.session.scalars(select(InquiryPass.contact_id)).all() == [world.fallback.id]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -301,6 +323,54 @@ def test_a_closed_inquiry_cannot_be_accepted_or_passed(client, login, spanish):
     assert client.post(f"/inquiries/{spanish.id}/accept").status_code == 409
     assert client.post(f"/inquiries/{spanish.id}/pass", data={"pass_reason": "language"}).status_code == 409
     assert written() == before
+
+
+def test_two_passes_at_once_pass_it_on_once(demo_racing_app, monkeypatch):
+    """Two clicks on Pass at once: both requests read the inquiry as with its first contact
+    before either commits. The second must wait for the first and find it moved on, not pass
+    it on from the next contact too (PostgreSQL only: SQLite's writers take turns already)."""
+    with demo_racing_app.app_context():
+        inquiry = InquiryFactory()
+        manager = db.session.scalar(select(User).where(User.role == Role.MANAGER).limit(1))
+        inquiry_id, manager_id, first = inquiry.id, manager.id, inquiry.assigned_contact_id
+        db.session.remove()
+    both_read = threading.Barrier(2, timeout=20)
+    first_commit = threading.Lock()
+    real_commit = audit.commit
+
+    def first_commit_waits(actor):
+        if first_commit.acquire(blocking=False):
+            time.sleep(1.0)  # the second click is at its own check and write by then
+        real_commit(actor)
+
+    monkeypatch.setattr(audit, "commit", first_commit_waits)
+    answers: list[str] = []
+
+    def click() -> None:
+        with demo_racing_app.test_request_context():
+            try:
+                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, manager_id)
+                assert inquiry.assigned_contact_id == first
+                both_read.wait()
+                accepting.pass_on(inquiry, "no_capacity", "", actor, utcnow(), shown_contact_id=first)
+                answers.append("passed")
+            except ActionRefused as refusal:
+                answers.append(refusal.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    with demo_racing_app.app_context():
+        passes = db.session.scalars(select(InquiryPass.contact_id).where(InquiryPass.inquiry_id == inquiry_id)).all()
+        db.session.remove()
+    assert len(answers) == 2
+    assert answers.count("passed") == 1, answers
+    assert passes == [first]
 
 
 # --- the link in the notice ---------------------------------------------------------------------

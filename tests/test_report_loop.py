@@ -77,8 +77,10 @@ def generate(world: World, actor, seed: int, count: int = 45) -> None:
         db.session.commit()
         at = received
         for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
+            if inquiry.acceptance_due_at is None:
+                break  # left with the fallback, who passed it already: nobody left to pass it to
             at += timedelta(minutes=rng.randrange(10, 60 * 30))
-            if rng.random() < 0.3 and inquiry.acceptance_due_at is not None:
+            if rng.random() < 0.3:
                 at = max(at, inquiry.acceptance_due_at)
                 acceptance_jobs.move_unaccepted(inquiry, at)
                 db.session.commit()

@@ -47,12 +47,16 @@ def accept_refusal(*, is_open: bool, assigned_contact_id: int | None, accepted_a
     return None
 
 
-def pass_refusal(*, is_open: bool, assigned_contact_id: int | None) -> str | None:
-    """Why the inquiry cannot be passed on now, or None."""
+def pass_refusal(*, is_open: bool, assigned_contact_id: int | None, left_after_passing: bool = False) -> str | None:
+    """Why the inquiry cannot be passed on now, or None. ``left_after_passing``: it stays with
+    a contact who passed it already, because routing had nobody else (no timer, not accepted);
+    passing it again would only leave it there again."""
     if not is_open:
         return "This inquiry is not open: reopen it before passing it on."
     if assigned_contact_id is None:
         return "This inquiry is not with anyone yet: there is nobody to pass it on from."
+    if left_after_passing:
+        return "Everyone routing could offer it to has passed it on already: assign it by hand."
     return None
 
 

@@ -96,7 +96,13 @@ def pass_on(
     # finds it moved on (SQLite's writers take turns already).
     db.session.refresh(inquiry, with_for_update=True)
     _refuse_unless_allowed(inquiry, actor)
-    refusal = acceptance.pass_refusal(is_open=inquiry.status.is_open, assigned_contact_id=inquiry.assigned_contact_id)
+    refusal = acceptance.pass_refusal(
+        is_open=inquiry.status.is_open,
+        assigned_contact_id=inquiry.assigned_contact_id,
+        left_after_passing=inquiry.accepted_at is None
+        and inquiry.acceptance_due_at is None
+        and inquiry.assigned_contact_id in passed_contact_ids(inquiry),
+    )
     if refusal:
         raise ActionRefused(refusal)
     if shown_contact_id != inquiry.assigned_contact_id:

@@ -46,11 +46,16 @@ def test_when_an_inquiry_can_be_accepted(is_open, assigned, accepted_at, refusal
 
 
 @pytest.mark.parametrize(
-    ("is_open", "assigned", "refusal"),
-    [(True, NORA, None), (True, None, "nobody to pass it on from"), (False, NORA, "reopen it")],
+    ("is_open", "assigned", "left_after_passing", "refusal"),
+    [
+        (True, NORA, False, None),
+        (True, None, False, "nobody to pass it on from"),
+        (False, NORA, False, "reopen it"),
+        (True, NORA, True, "assign it by hand"),
+    ],
 )
-def test_when_an_inquiry_can_be_passed(is_open, assigned, refusal) -> None:
-    found = pass_refusal(is_open=is_open, assigned_contact_id=assigned)
+def test_when_an_inquiry_can_be_passed(is_open, assigned, left_after_passing, refusal) -> None:
+    found = pass_refusal(is_open=is_open, assigned_contact_id=assigned, left_after_passing=left_after_passing)
     assert (found is None) if refusal is None else (refusal in found)
 
 
