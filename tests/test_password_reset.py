@@ -146,6 +146,38 @@ def test_only_the_newest_link_works(app, make_user):
     assert choose(app, second)[1].status_code == 302
 
 
+def test_a_link_stops_working_when_the_password_is_changed_on_the_account_page(app, make_user):
+    user = make_user(Role.STAFF, email="real@example.org")
+    app.test_client().post("/forgot-password", data={"email": "real@example.org"})
+    path = link_path(reset_emails()[0])
+
+    browser, _ = sign_in(app, user.email)
+    response = browser.post(
+        "/account/password", data={"current_password": TEST_PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+
+    # Whoever reads the old email later must not undo the change the owner just made.
+    response = app.test_client().get(path)
+    assert response.status_code == 410
+    assert "replaced" in response.get_data(as_text=True)
+    assert choose(app, path, "another passphrase entirely")[1].status_code == 410
+    db.session.refresh(user)
+    assert verify_password(user.password_hash, NEW_PASSWORD)
+
+
+def test_a_link_stops_working_when_an_administrator_resets_the_password(app, client, login, make_user):
+    user = make_user(Role.STAFF, email="real@example.org")
+    app.test_client().post("/forgot-password", data={"email": "real@example.org"})
+    path = link_path(reset_emails()[0])
+
+    login(Role.ADMIN)
+    assert client.post(f"/users/{user.id}/reset-password").status_code == 200
+
+    assert app.test_client().get(path).status_code == 410
+    assert choose(app, path)[1].status_code == 410
+
+
 def test_expired_and_tampered_links_are_refused(app, make_user):
     make_user(Role.STAFF, email="real@example.org")
     app.test_client().post("/forgot-password", data={"email": "real@example.org"})

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.models import AccountToken, TokenPurpose
+from crm.models import AccountToken, TokenPurpose, User
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) is 43 characters; anything much longer is not one of ours.
@@ -117,6 +117,22 @@ def use(row: AccountToken, now: datetime | None = None) -> None:
 
 def withdraw(row: AccountToken, now: datetime | None = None) -> None:
     row.withdrawn_at = now or utcnow()
+
+
+def withdraw_reset_links(user: User, now: datetime | None = None) -> None:
+    """End the user's open password-reset links; the caller commits. Only the newest link
+    works, and none once the password has been set another way (changed, or reset by an
+    administrator): an old email must not undo that."""
+    now = now or utcnow()
+    for row in db.session.scalars(
+        select(AccountToken).where(
+            AccountToken.purpose == TokenPurpose.RESET,
+            AccountToken.user_id == user.id,
+            AccountToken.used_at.is_(None),
+            AccountToken.withdrawn_at.is_(None),
+        )
+    ):
+        withdraw(row, now)
 
 
 # --- removing the links that stopped working -------------------------------------------------

@@ -8,36 +8,21 @@ by the worker), so neither the words nor the time tell an account apart from non
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
 
 from crm import audit
 from crm.auth import sessions, tokens
 from crm.auth.passwords import hash_password
 from crm.auth.services import find_user_by_email
 from crm.database import utcnow
-from crm.extensions import db
 from crm.mail.outbox import public_url, queue_email, render_email
 from crm.models import AccountToken, TokenPurpose, User
 
 
 def _valid_minutes() -> int:
     return current_app.config["PASSWORD_RESET_VALID_MINUTES"]
-
-
-def _withdraw_open_links(user: User, now: datetime) -> None:
-    """Only the newest link works: asking again, or resetting, ends the earlier ones."""
-    for row in db.session.scalars(
-        select(AccountToken).where(
-            AccountToken.purpose == TokenPurpose.RESET,
-            AccountToken.user_id == user.id,
-            AccountToken.used_at.is_(None),
-            AccountToken.withdrawn_at.is_(None),
-        )
-    ):
-        tokens.withdraw(row, now)
 
 
 def request_link(email: str) -> None:
@@ -47,7 +32,7 @@ def request_link(email: str) -> None:
     if user is None or not user.active:
         return
     now = utcnow()
-    _withdraw_open_links(user, now)
+    tokens.withdraw_reset_links(user, now)
     row, token = tokens.issue(
         TokenPurpose.RESET, email=user.email, user=user, valid_for=timedelta(minutes=_valid_minutes()), now=now
     )
@@ -72,7 +57,7 @@ def reset(row: AccountToken, new_password: str, user_agent: str, *, open_session
         raise tokens.LinkRefused(tokens.TokenState.WITHDRAWN)
     now = utcnow()
     tokens.use(row, now)
-    _withdraw_open_links(user, now)
+    tokens.withdraw_reset_links(user, now)
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.end_sessions()

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import audit
+from crm.auth import tokens
 from crm.auth.passwords import hash_password
 from crm.auth.services import link_contact
 from crm.extensions import db
@@ -118,5 +119,7 @@ def reset_password(user: User, actor: User) -> str:
     user.password_hash = hash_password(temporary)
     user.must_change_password = True
     user.end_sessions()
+    # A reset link emailed earlier would let its reader skip the forced change.
+    tokens.withdraw_reset_links(user)
     audit.commit(actor)
     return temporary
