@@ -122,3 +122,33 @@ def test_the_per_account_limits_keep_no_email_address_in_the_limiter_storage(app
         assert "example.org" not in key.lower()
         assert "staff" not in key.lower()
         assert hashlib.sha256(address.lower().encode()).hexdigest()[:32] not in key
+
+
+def test_an_unknown_email_costs_the_same_password_work_as_a_known_one(client, make_user, monkeypatch):
+    # How long the answer takes is the work of argon2: an unknown address must cost as many
+    # hashings as a wrong password for a real account, or the time tells which emails exist.
+    from crm.auth import passwords
+
+    real_hasher = passwords._hasher()
+    operations: list[str] = []
+
+    class CountingHasher:
+        def hash(self, password: str) -> str:
+            operations.append("hash")
+            return real_hasher.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            operations.append("verify")
+            return real_hasher.verify(password_hash, password)
+
+    user = make_user(Role.STAFF)
+    counting = CountingHasher()
+    monkeypatch.setattr(passwords, "_hasher", lambda: counting)
+    # The stand-in hash an unknown email is checked against is made once per process.
+    client.post("/login", data={"email": "first.stranger@example.org", "password": "not the password"})
+    work = []
+    for email in (user.email, "nobody@example.org", "nobody.else@example.org"):
+        operations.clear()
+        assert client.post("/login", data={"email": email, "password": "not the password"}).status_code == 401
+        work.append(len(operations))
+    assert work == [1, 1, 1]

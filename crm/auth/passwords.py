@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
@@ -28,6 +30,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-# Verified when the email is unknown, so a wrong email costs as long as a wrong password.
+@lru_cache(maxsize=4)
+def _stand_in_hash(hasher: PasswordHasher) -> str:
+    # Made once per hasher: hashing afresh on every call would double the work of an unknown
+    # email, and the extra time would tell an address with an account from one without.
+    return hasher.hash("not-a-real-password")
+
+
 def burn_verification_time(password: str) -> None:
-    verify_password(_hasher().hash("not-a-real-password"), password)
+    """Verify against a stand-in hash when the email is unknown, so a wrong email costs as
+    long as a wrong password: one verification, as for an account."""
+    hasher = _hasher()
+    verify_password(_stand_in_hash(hasher), password)
