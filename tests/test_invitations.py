@@ -205,6 +205,39 @@ def test_an_address_that_got_an_account_meanwhile_is_explained(app, client, logi
     assert "already an account" in response.get_data(as_text=True)
 
 
+def test_a_contact_who_moved_organisation_since_the_invitation_joins_the_new_one(app, client, login, routed_contact):
+    login(Role.STAFF)
+    client.post(f"/invitations/contact/{routed_contact.id}")
+    url = link_in(invitation_emails()[0])
+    old_organisation_id = routed_contact.organisation_id
+    routed_contact.organisation = OrganisationFactory(name="Ozark Parents as Teachers")
+    db.session.commit()
+
+    browser, response = accept(app, url)
+    assert response.status_code == 302
+    user = db.session.scalar(select(User).where(User.email == routed_contact.email))
+    # A partner sees only their organisation's records: the one the contact left is not theirs.
+    assert user.organisation_id == routed_contact.organisation_id != old_organisation_id
+    assert browser.get(f"/organisations/{old_organisation_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "change", [{"active": False}, {"organisation": None}], ids=["contact deactivated", "contact left the organisation"]
+)
+def test_a_contact_who_can_no_longer_be_invited_cannot_accept(app, client, login, routed_contact, change):
+    login(Role.STAFF)
+    client.post(f"/invitations/contact/{routed_contact.id}")
+    url = link_in(invitation_emails()[0])
+    for field, value in change.items():
+        setattr(routed_contact, field, value)
+    db.session.commit()
+
+    _, response = accept(app, url)
+    assert response.status_code == 409
+    assert "no longer applies" in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.email == routed_contact.email)) is None
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -186,11 +186,21 @@ def accept(row: AccountToken, password: str, user_agent: str) -> User:
         raise InvitationRefused(
             f"There is already an account for {row.email}. Sign in, or use “Forgot your password?” on the sign-in page."
         )
+    organisation_id = row.organisation_id
+    if row.contact is not None:
+        # The contact's organisation now, not when they were invited: a partner sees their
+        # organisation's records, and one they have left since is no longer theirs.
+        if not row.contact.active or row.contact.organisation_id is None:
+            raise InvitationRefused(
+                "This invitation no longer applies: the foundation's records no longer show you at a partner "
+                "organisation. Ask whoever invited you to look into it."
+            )
+        organisation_id = row.contact.organisation_id
     user = User(
         email=row.email,
         name=row.name or row.email,
         role=row.role or Role.PARTNER,
-        organisation_id=row.organisation_id if row.role is Role.PARTNER else None,
+        organisation_id=organisation_id if row.role is Role.PARTNER else None,
         password_hash=hash_password(password),
     )
     # The contact invited, or else the contact with the address (as any new user is linked).
