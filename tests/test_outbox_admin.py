@@ -121,6 +121,33 @@ def test_the_detail_page_shows_the_whole_message(client, login, app, monkeypatch
     assert "<dt>Reply-To</dt><dd>IMRI Team &lt;imri@foundation.example.org&gt;</dd>" in html
 
 
+def test_the_detail_page_hides_the_token_of_a_sign_in_link(app, client, login, make_user):
+    # A reset or invitation link opens an account: an admin reading the outbox could set
+    # another user's password (audited as that user) or accept someone's invitation.
+    from crm.auth.tokens import find
+    from crm.models import TokenPurpose
+
+    someone = make_user(Role.MANAGER, email="morgan@foundation.example.org")
+    app.test_client().post("/forgot-password", data={"email": someone.email})
+    login(Role.ADMIN)
+    client.post("/invitations/new", data={"name": "Sam Colleague", "email": "sam@foundation.example.org"})
+    emails = list(
+        db.session.scalars(
+            select(OutboundEmail).where(OutboundEmail.kind.in_([EmailKind.PASSWORD_RESET, EmailKind.INVITATION]))
+        )
+    )
+    assert {email.kind for email in emails} == {EmailKind.PASSWORD_RESET, EmailKind.INVITATION}
+
+    for email in emails:
+        token = email.body_text.split("token=", 1)[1].split()[0]
+        purpose = TokenPurpose.RESET if email.kind is EmailKind.PASSWORD_RESET else TokenPurpose.INVITE
+        assert find(token, purpose) is not None  # a live link
+        html = client.get(f"/admin/outbox/{email.id}").get_data(as_text=True)
+        assert token not in html
+        assert "token=(hidden)" in html
+        assert email.subject in html
+
+
 def test_the_pages_name_the_job_runner_that_sends_mail(client, login, app, monkeypatch):
     """Mail goes out through the job runner's send-mail job (`flask crm jobs`): the pages say
     so, where they once spoke of a mail worker that no longer runs on its own."""

@@ -45,6 +45,7 @@ def detail(email_id: int):
     return render_template(
         "outbox/detail.html",
         email=email,
+        body=services.shown_body(email),
         can_resend=services.can_resend(email),
         mail_server=current_app.config.get("MAIL_SERVER"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import Select, case, func, select
@@ -10,7 +11,7 @@ from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.opt_out import stopped_by_opt_out
-from crm.models import EmailStatus, OutboundEmail, User
+from crm.models import EmailKind, EmailStatus, OutboundEmail, User
 
 UNSENT = (EmailStatus.DEAD, EmailStatus.HELD, EmailStatus.PENDING)
 # Filter key -> (label, statuses shown). The first is the default: what may need an admin.
@@ -28,6 +29,19 @@ _STATUS_ORDER = case(
     value=OutboundEmail.status,
     else_=3,
 )
+
+
+# Emails whose link opens an account (crm.auth.tokens): whoever has the link can set that
+# user's password or accept the invitation, so the outbox page shows it without its token.
+SIGN_IN_LINK_KINDS = frozenset({EmailKind.INVITATION, EmailKind.PASSWORD_RESET})
+_LINK_TOKEN = re.compile(r"([?&]token=)[^\s&#]+")
+
+
+def shown_body(email: OutboundEmail) -> str:
+    """The message as the outbox page shows it: a sign-in link's token written "(hidden)"."""
+    if email.kind not in SIGN_IN_LINK_KINDS:
+        return email.body_text
+    return _LINK_TOKEN.sub(r"\1(hidden)", email.body_text)
 
 
 class NotResendable(ValueError):
