@@ -289,6 +289,25 @@ def test_managers_invite_colleagues_with_the_staff_role(app, client, login):
 
 
 @pytest.mark.parametrize(
+    "change", [{"active": False}, {"role": Role.STAFF}], ids=["manager deactivated", "manager made staff"]
+)
+def test_a_colleague_invitation_lapses_when_its_sender_may_no_longer_invite(app, client, login, change):
+    # A staff account opens every record: the link is the sender's say-so, and a manager who
+    # left (or was made staff) no longer gives it.
+    manager = login(Role.MANAGER)
+    client.post("/invitations/new", data={"name": "Sam Colleague", "email": "sam@foundation.example.org"})
+    url = link_in(invitation_emails()[0])
+    for field, value in change.items():
+        setattr(manager, field, value)
+    db.session.commit()
+
+    _, response = accept(app, url)
+    assert response.status_code == 409
+    assert "no longer applies" in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.email == "sam@foundation.example.org")) is None
+
+
+@pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"name": "", "email": "a@example.org"}, "Enter your colleague&#39;s name."),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from crm import audit
 from crm.auth import sessions, tokens
 from crm.auth.passwords import hash_password
+from crm.auth.permissions import may_invite
 from crm.auth.services import find_user_by_email, link_contact, user_of_contact
 from crm.database import utcnow
 from crm.extensions import db
@@ -185,6 +186,14 @@ def accept(row: AccountToken, password: str, user_agent: str) -> User:
     if find_user_by_email(row.email) is not None:
         raise InvitationRefused(
             f"There is already an account for {row.email}. Sign in, or use “Forgot your password?” on the sign-in page."
+        )
+    sender = row.created_by
+    if sender is not None and not (sender.active and may_invite(sender.role, row.role or Role.PARTNER)):
+        # The link carries its sender's say-so: once they are deactivated, or may no longer
+        # invite to this role, nobody vouches for the account it would make.
+        raise InvitationRefused(
+            "This invitation no longer applies: whoever sent it can no longer invite you. "
+            "Ask someone at the foundation to send a new one."
         )
     organisation_id = row.organisation_id
     if row.contact is not None:
