@@ -221,6 +221,22 @@ def test_a_contact_who_moved_organisation_since_the_invitation_joins_the_new_one
     assert browser.get(f"/organisations/{old_organisation_id}").status_code == 404
 
 
+def test_an_invitation_lapses_when_the_contacts_email_changes(app, client, login, routed_contact):
+    # The link went to the old address: whoever reads that mailbox now (a successor at the
+    # organisation, say) is not the contact, and must not sign in as them.
+    login(Role.STAFF)
+    client.post(f"/invitations/contact/{routed_contact.id}")
+    url = link_in(invitation_emails()[0])
+    routed_contact.email = "lucia@new-work.example.org"
+    db.session.commit()
+
+    _, response = accept(app, url)
+    assert response.status_code == 409
+    assert "no longer applies" in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.contact_id == routed_contact.id)) is None
+    assert db.session.scalar(select(User).where(User.email == "lucia.ramirez@bootheel.example.org")) is None
+
+
 @pytest.mark.parametrize(
     "change", [{"active": False}, {"organisation": None}], ids=["contact deactivated", "contact left the organisation"]
 )

@@ -204,6 +204,13 @@ def accept(row: AccountToken, password: str, user_agent: str) -> User:
                 "This invitation no longer applies: the foundation's records no longer show you at a partner "
                 "organisation. Ask whoever invited you to look into it."
             )
+        # The link went to the address the contact had then; whoever reads it after the
+        # contact's email changed is not the contact.
+        if normalise_email(row.contact.email or "") != row.email:
+            raise InvitationRefused(
+                "This invitation no longer applies: it was sent to an address the foundation no longer has for "
+                "this contact. Ask whoever invited you to send a new one."
+            )
         organisation_id = row.contact.organisation_id
     user = User(
         email=row.email,
