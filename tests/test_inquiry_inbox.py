@@ -185,6 +185,8 @@ INVALID_FILTERS = [
     ("received_from=2026-02-31", "That date does not exist."),
     ("received_from=2026-03-11&received_to=2026-03-01", "The end date is before the start date."),
     ("q=" + "x" * 201, "Search name, email, reference or message"),
+    # PostgreSQL refuses a NUL in a text parameter: the search would fail, not find nothing.
+    ("q=Ana%00", "Remove the invisible control characters from this field."),
     ("language=xx", "Choose from the list."),
     ("status=nonsense&topic={doulas}", "Choose from the list."),
 ]

@@ -51,7 +51,12 @@ class InboxFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
-    q = StringField("Search name, email, reference or message", filters=[strip], validators=[Optional(), Length(max=200)])
+    # A NUL would reach the database, which refuses it (PostgreSQL) rather than find nothing.
+    q = StringField(
+        "Search name, email, reference or message",
+        filters=[strip],
+        validators=[Optional(), Length(max=200), NoControlCharacters()],
+    )
     status = SelectField(
         "Status",
         choices=[SelectChoice(OPEN, "Open (not closed or spam)"), SelectChoice(ANY, "Any status")]
