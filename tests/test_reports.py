@@ -660,6 +660,19 @@ def test_a_bar_per_row_longest_for_the_largest(march):
     assert len(bars) == 3
 
 
+def test_a_month_chart_longer_than_it_draws_says_so(client, login):
+    """A century is 1,200 months, the chart draws its first 240: without a word, 2026's
+    inquiries would seem missing from it."""
+    login(Role.MANAGER)
+    InquiryFactory(received_at=local(2026, 3, 10))
+
+    svg = client.get("/reports/chart/month.svg", query_string={"from": "2000-01-01", "to": "2099-12-31"}).get_data()
+
+    root = parse_svg(svg)
+    assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 240
+    assert root.findtext("{http://www.w3.org/2000/svg}title") == "Inquiries by month (first 240 months)"
+
+
 # --- hostile names -----------------------------------------------------------------------------
 
 NAUGHTY = naughty_strings()

@@ -117,8 +117,8 @@ def chart(name: str):
     table = _table_or_404(name, period, limit=CHART_ROWS)
     limit = CHART_ROWS if table.ranked else MONTH_CHART_ROWS
     title = table.title
-    if table.ranked and table.row_count > limit:
-        title += f" (largest {limit})"
+    if table.row_count > limit:
+        title += f" (largest {limit})" if table.ranked else f" (first {limit} months)"
     svg = bar_chart(
         title,
         table.chart_points(limit),
