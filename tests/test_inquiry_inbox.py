@@ -237,6 +237,16 @@ def test_search_looks_at_name_email_reference_and_message(client, login, world):
     assert listed(client.get(f"/inquiries/?q={by_name.reference.lower()}")) == [by_name.id]
 
 
+def test_search_finds_a_name_written_as_it_is_stored(client, login, world):
+    """The database lower-cases the columns; casefold would make the term "weiss", which no
+    lower-cased "Weiß" contains."""
+    login(Role.STAFF)
+    wanted = InquiryFactory(name="Anna Weiß")
+    InquiryFactory(name="Anna Weiss")
+
+    assert listed(client.get("/inquiries/", query_string={"q": "Weiß"})) == [wanted.id]
+
+
 def test_a_whole_reference_is_looked_up_exactly_and_a_part_still_searches(client, login, world):
     login(Role.STAFF)
     wanted = InquiryFactory(name="Wanted")

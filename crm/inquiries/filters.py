@@ -69,7 +69,8 @@ def conditions(filters: InboxFilters, user: Any, now: datetime) -> list[ColumnEl
         where.append(Inquiry.reference == reference)
     elif filters.q:
         # Found through each column's trigram index on PostgreSQL when the fragment is rare.
-        pattern = like_pattern(filters.q.casefold())
+        # lower(), as the database lowers the columns: casefold() makes "Weiß" "weiss".
+        pattern = like_pattern(filters.q.lower())
         where.append(or_(*(searched_text(column).like(pattern, escape="\\") for column in SEARCHED_COLUMNS)))
     if filters.assignee_id is not None:
         where.append(Inquiry.assigned_contact_id == filters.assignee_id)
