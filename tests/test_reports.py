@@ -5,8 +5,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from xml.etree import ElementTree
 
 import factory
@@ -604,6 +606,19 @@ def test_one_date_alone_is_enough(client, login):
 
     assert 'value="2026-01-01"' in client.get("/reports/?to=2026-03-31").get_data(as_text=True)
     assert client.get("/reports/?from=2026-03-01").status_code == 200
+
+
+def test_a_period_given_by_its_end_alone_starts_no_earlier_than_the_dates_allowed(client, login):
+    """Ninety days back from 15 January 2000 is October 1999, which the form refuses: the page
+    must not link to charts and downloads that answer 400."""
+    login(Role.MANAGER)
+
+    html = client.get("/reports/?to=2000-01-15").get_data(as_text=True)
+
+    assert 'value="2000-01-01"' in html
+    links = re.findall(r'(?:src|href)="(/reports/(?:chart|export)/month\.(?:svg|csv)[^"]*)"', html)
+    assert len(links) == 2
+    assert [client.get(unescape(link)).status_code for link in links] == [200, 200]
 
 
 def test_unknown_table_is_404(client, login):

@@ -10,7 +10,7 @@ from wtforms.validators import Optional
 from crm.auth.permissions import Access, requires
 from crm.csv_export import CSV_MEDIA_TYPE, csv_response_bytes
 from crm.database import utcnow
-from crm.forms import CalendarDateField, CrmForm, DateWithin
+from crm.forms import EARLIEST_DATE, CalendarDateField, CrmForm, DateWithin
 from crm.reports import services
 from crm.reports.charts import bar_chart
 from crm.reports.common import format_cell
@@ -62,7 +62,9 @@ def _read_period() -> tuple[PeriodForm, services.Period | None]:
     if start is None and end is None:
         period = default
     elif start is None:
-        period = services.default_period(end, timezone)
+        # Ninety days back may fall before the dates the form takes, and the page's own links
+        # to its charts and CSVs, which carry the period, would then be refused.
+        period = services.Period(max(services.default_period(end, timezone).start, EARLIEST_DATE), end, timezone)
     elif end is None:
         period = services.Period(start, max(start, today), timezone)
     else:
