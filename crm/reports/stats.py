@@ -24,7 +24,9 @@ def _sorted_finite(values: Iterable[float]) -> list[float]:
 
 
 def percentile_of_sorted(ordered: Sequence[float], p: float) -> float:
-    position = (len(ordered) - 1) * p / 100
+    # The rank as percentile_cont works it out, the fraction times the count less one: (n - 1) * p / 100
+    # can be a hair off it, enough to round a figure on the page the other way than PostgreSQL does.
+    position = p / 100 * (len(ordered) - 1)
     lower = math.floor(position)
     upper = min(lower + 1, len(ordered) - 1)
     fraction = position - lower
