@@ -372,6 +372,38 @@ def test_edit_keeps_a_past_follow_up_and_contacts_who_have_since_moved(app, clie
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        datetime(2026, 11, 1, 6, 30, tzinfo=UTC),  # 01:30 CDT, the first time round
+        datetime(2026, 11, 1, 7, 30, tzinfo=UTC),  # 01:30 CST, the hour the clocks go back repeats
+        datetime(2026, 2, 3, 15, 4, 27, tzinfo=UTC),  # seconds the form's minute does not show
+    ],
+)
+def test_edit_that_leaves_the_date_and_time_as_shown_keeps_the_moment(client, login, occurred_at):
+    login(Role.STAFF)
+    organisation = OrganisationFactory()
+    interaction = InteractionFactory(organisation=organisation, occurred_at=occurred_at, summary="Old words")
+    local = occurred_at.astimezone(ZoneInfo("America/Chicago"))
+    html = client.get(f"/interactions/{interaction.id}/edit").get_data(as_text=True)
+    assert f'value="{local:%H:%M}"' in html
+
+    response = client.post(
+        f"/interactions/{interaction.id}/edit",
+        data=form_data(
+            organisation_id=str(organisation.id), occurred_on=f"{local:%Y-%m-%d}", occurred_time=f"{local:%H:%M}", summary="New words"
+        ),
+    )
+    assert response.status_code == 302
+    interaction = only_interaction()
+    assert interaction.summary == "New words"
+    assert interaction.occurred_at == occurred_at
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "Interaction", AuditEvent.action == "update")
+    ).one()
+    assert "occurred_at" not in event.changes
+
+
 def test_delete_removes_the_interaction_and_audits_it(client, login):
     me = login(Role.STAFF)
     organisation = OrganisationFactory()

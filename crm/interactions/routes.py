@@ -125,7 +125,9 @@ def edit(interaction_id: int):
         _refresh_contacts(form)
         return _render_form(form, _page_of(interaction))
     if form.validate_on_submit():
-        services.save(interaction, form.data, current_user)
+        data = form.data
+        data["occurred_time"] = services.time_to_keep(interaction, data["occurred_on"], data["occurred_time"])
+        services.save(interaction, data, current_user)
         flash("Changes saved.", "success")
         return redirect(_page_of(interaction))
     return _render_form(form, _page_of(interaction))

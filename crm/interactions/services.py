@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date, time
+
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -7,7 +9,7 @@ from crm import audit
 from crm.extensions import db
 from crm.models import Contact, Interaction, InteractionKind, Organisation, User
 from crm.records import MAX_ID
-from crm.timezones import local_to_utc
+from crm.timezones import local_parts, local_time, local_to_utc
 
 
 def newest_first() -> Select:
@@ -98,6 +100,16 @@ def contact_problems(
         elif not contact.active and contact.id != from_contact_id:
             problems.append(f"{contact.name} is no longer an active contact.")
     return problems
+
+
+def time_to_keep(interaction: Interaction, day: date, at: time) -> time:
+    """The time of day to save from an edit form: the stored one, seconds and all, when the
+    form comes back with the date and minute it showed. The form shows only the minute, and
+    in the hour the clocks go back the same minute happens twice; saving it as typed would
+    move an interaction nobody meant to move (by seconds, or by an hour)."""
+    if interaction.occurred_at is not None and (day, at) == local_parts(interaction.occurred_at):
+        return local_time(interaction.occurred_at).time()  # keeps the fold: which 01:30 it was
+    return at
 
 
 def stage(interaction: Interaction, data: dict, actor: User) -> Interaction:
