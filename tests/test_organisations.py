@@ -81,6 +81,10 @@ def test_duplicate_names_are_refused_whatever_the_case(client, login, existing):
         ("kind", "emperor", "Choose from the list."),
         ("description_es", "x" * 5001, "Keep this to 5,000 characters or fewer."),
         ("description_es", "Hola\x00", "control characters"),
+        # PostgreSQL refuses a NUL in text: each of these reached the database and failed there.
+        ("description", "Parent\x00circles", "control characters"),
+        ("website", "https://pemiscot\x00parents.example.org", "control characters"),
+        ("state", "M\x00", "control characters"),
     ],
 )
 def test_bad_input_gets_a_message_at_the_field_and_nothing_is_written(client, login, field, value, message):

@@ -20,7 +20,7 @@ from crm.models import OrganisationKind, RecordStatus
 class OrganisationForm(CrmForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter the organisation's name."), Length(max=200), NoControlCharacters()])
     kind = SelectField("Kind", choices=[(kind.value, kind.label) for kind in OrganisationKind], default=OrganisationKind.GRANTEE.value)
-    description = TextAreaField("Description", filters=[strip], validators=[Optional(), Length(max=5000)])
+    description = TextAreaField("Description", filters=[strip], validators=[Optional(), Length(max=5000), NoControlCharacters()])
     description_es = TextAreaField(
         "Description in Spanish",
         filters=[strip],
@@ -28,12 +28,12 @@ class OrganisationForm(CrmForm):
         render_kw={"lang": "es"},  # the browser's spelling check and screen readers use Spanish
         validators=[Optional(), Length(max=5000), NoControlCharacters()],
     )
-    website = StringField("Website", filters=[strip], validators=[Optional(), Length(max=300), WebAddress()])
+    website = StringField("Website", filters=[strip], validators=[Optional(), Length(max=300), NoControlCharacters(), WebAddress()])
     email = StringField("Email", filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
     phone = StringField("Phone", filters=[strip], validators=[Optional(), Length(max=PHONE_COLUMN_LENGTH), PhoneNumber()])
     address_line = StringField("Street address", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     city = StringField("City", filters=[strip], validators=[Optional(), Length(max=100), NoControlCharacters()])
-    state = StringField("State", filters=[strip], default="MO", validators=[Optional(), Length(min=2, max=2, message="Use the two-letter state code, e.g. MO.")])
+    state = StringField("State", filters=[strip], default="MO", validators=[Optional(), Length(min=2, max=2, message="Use the two-letter state code, e.g. MO."), NoControlCharacters()])
     postal_code = StringField("ZIP code", filters=[strip], validators=[Optional(), Length(max=10)])
     regions = MultiCheckboxField("Regions served", coerce=int)
     counties = SelectMultipleField("Counties served", coerce=str, description="Hold Ctrl (or Cmd) to pick several.")
