@@ -24,6 +24,9 @@ def records(app):
         ("/organisations/", {"kind": "castle"}, "Listed Organisation", "Choose from the list."),
         ("/organisations/", {"region": "999999"}, "Listed Organisation", "Choose from the list."),
         ("/grants/", {"status": "stolen"}, "Listed Program", "Choose from the list."),
+        # A NUL reached PostgreSQL's LIKE, which refuses it (a 500).
+        ("/contacts/", {"q": "Listed\x00"}, "Listed Contact", "control characters"),
+        ("/organisations/", {"q": "Listed\x00"}, "Listed Organisation", "control characters"),
     ],
 )
 def test_a_bad_filter_lists_nothing_and_says_why(client, login, records, url, query, listed, message):

@@ -96,7 +96,7 @@ class ContactFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
-    q = StringField("Search name, email or title", filters=[strip], validators=[Optional(), Length(max=200)])
+    q = StringField("Search name, email or title", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     organisation = SelectField("Organisation", default="")
     language = SelectField(
         "Language",

@@ -59,7 +59,7 @@ class OrganisationFilterForm(CrmForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
-    q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=200)])
+    q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=200), NoControlCharacters()])
     kind = SelectField("Kind", choices=[("", "Any kind")] + [(kind.value, kind.label) for kind in OrganisationKind], default="")
     region = SelectField("Region", coerce=str, default="")
     status = SelectField(
