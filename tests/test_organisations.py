@@ -67,6 +67,27 @@ def test_duplicate_names_are_refused_whatever_the_case(client, login, existing):
     assert organisation_count() == before
 
 
+@pytest.mark.parametrize("name", ["ß" * 200, "Straße " * 28, "ﬃ" * 100], ids=["sharp-s", "words", "ligature"])
+def test_a_name_whose_case_folded_form_outgrows_its_column_is_refused(client, login, name):
+    # Uniqueness is checked on the case-folded name, which spells ß as ss and ﬃ as ffi: a name
+    # within 200 characters can fold to more, which PostgreSQL refused at the insert (a 500).
+    login(Role.STAFF)
+    before = organisation_count()
+    response = client.post("/organisations/new", data={**VALID, "name": name})
+    assert response.status_code == 422
+    assert "Shorten the name" in response.get_data(as_text=True)
+    assert VALID["description"] in response.get_data(as_text=True)
+    assert organisation_count() == before
+
+
+def test_a_long_name_that_folds_within_its_column_is_saved(client, login):
+    login(Role.STAFF)
+    name = "ß" * 100  # 100 characters, 200 folded: the most the column holds
+    response = client.post("/organisations/new", data={**VALID, "name": name})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Organisation.name).where(Organisation.name_key == "ss" * 100)) == name
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

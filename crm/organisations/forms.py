@@ -1,5 +1,5 @@
 from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.forms import (
     PHONE_COLUMN_LENGTH,
@@ -14,7 +14,8 @@ from crm.forms import (
     id_select,
     strip,
 )
-from crm.models import OrganisationKind, RecordStatus
+from crm.models import Organisation, OrganisationKind, RecordStatus
+from crm.models.organisation import name_key
 
 
 class OrganisationForm(CrmForm):
@@ -46,9 +47,13 @@ class OrganisationForm(CrmForm):
         ),
     )
 
-    def validate_postal_code(self, field):
-        from wtforms.validators import ValidationError
+    def validate_name(self, field):
+        # Uniqueness is kept on the case-folded name, which can be longer than the name
+        # (ß folds to ss, ﬃ to ffi), and its column holds no more than the name's.
+        if field.data and len(name_key(field.data)) > Organisation.__table__.c.name_key.type.length:
+            raise ValidationError("Shorten the name: compared with others, letters like ß count as two.")
 
+    def validate_postal_code(self, field):
         from crm.geography.zip_lookup import normalise_zip
 
         if field.data and normalise_zip(field.data) is None:
