@@ -240,6 +240,8 @@ def test_report_may_fall_due_after_the_grant_ends(client, staff, form):
     ({"end_date": "2026-02-30"}, "That date does not exist."),
     ({"start_date": "2026-02-31"}, "That date does not exist."),
     ({"start_date": "0026-01-01", "report_dates": ""}, "Enter a date between 1990 and 2100."),
+    # The last date there is: a year of grace for reports after it overflowed (a 500).
+    ({"end_date": "9999-12-31"}, "Enter a date between 1990 and 2100."),
     ({"end_date": "2025-12-31"}, "The end date can&#39;t be before the start date."),
     ({"status": "paused"}, "Choose a status from the list."),
     ({"report_dates": "2026-06-30\nsoon"}, "Line 2 (“soon”) is not a date written as YYYY-MM-DD, e.g. 2026-06-30."),

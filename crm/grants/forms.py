@@ -150,7 +150,8 @@ class GrantForm(CrmForm):
         start, end = self.start_date.data, self.end_date.data
         if field.errors or start is None:
             return
-        latest = end + REPORT_GRACE if end is not None and end >= start else None
+        # An end date the form refused (9999-12-31 has no year of grace after it) sets no limit.
+        latest = end + REPORT_GRACE if end is not None and not self.end_date.errors and end >= start else None
         for due in field.data or []:
             where = f"Line {field.lines[due]} ({due.isoformat()})" if due in field.lines else due.isoformat()
             if due < start:
