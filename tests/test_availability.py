@@ -187,6 +187,27 @@ def test_handover_of_an_inquiry_that_is_not_theirs_is_a_404(demo, client, login)
     assert response.status_code == 404
 
 
+def test_handover_lists_to_a_partner_only_the_inquiries_of_their_organisation(demo, client, login):
+    # Keisha moves from Generate Health to Pat's organisation (a staff edit of her contact
+    # record); the inquiry she had kept is Generate Health's, which Pat may not see.
+    sign_in_as_pat(client)
+    keisha = contact("Keisha Thompson")
+    kept = _inquiry_for(keisha, 5)
+    assert kept.organisation_id == organisation(GENERATE_HEALTH).id
+    keisha.organisation_id = organisation(BOOTHEEL_BABIES).id
+    own = _inquiry_for(keisha, 6)
+    db.session.commit()
+    assert client.get(f"/inquiries/{kept.id}").status_code == 404
+
+    saved = client.post(f"/contacts/{keisha.id}/availability", data=away_form(today(), today() + timedelta(days=6)))
+    assert saved.status_code == 302
+    page = client.get(f"/contacts/{keisha.id}/handover").get_data(as_text=True)
+
+    assert own.reference in page
+    assert kept.reference not in page
+    assert f'id="inquiry-{kept.id}"' not in page
+
+
 @pytest.mark.parametrize(
     ("who", "accepted"),
     [("Marcus Hale", True), ("", True), ("Keisha Thompson", False), ("Riley Brooks", False)],

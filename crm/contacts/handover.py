@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.inquiries import services as inquiry_services
+from crm.inquiries.queries import visible_to
 from crm.models import Contact, Inquiry, User
 from crm.models.inquiry import open_clause
 from crm.routing.engine import unavailable_reason
 from crm.routing.services import candidate_for
 
 
-def due_while_away(contact: Contact) -> list[Inquiry]:
+def due_while_away(contact: Contact, viewer: Any) -> list[Inquiry]:
     """The contact's open inquiries whose response is due before they are back (all of them
-    while the return is not known), soonest due first; those without a due time last."""
+    while the return is not known), soonest due first; those without a due time last. Only
+    those ``viewer`` may see: a contact moved to another organisation keeps the inquiries of
+    the one they left, which its partner users see and the new one's do not."""
     query = (
         select(Inquiry)
         .options(selectinload(Inquiry.topic))
-        .where(Inquiry.assigned_contact_id == contact.id, open_clause())
+        .where(Inquiry.assigned_contact_id == contact.id, open_clause(), visible_to(viewer))
         .order_by(Inquiry.due_at.is_(None), Inquiry.due_at, Inquiry.id)
     )
     if contact.away_until is not None:

@@ -164,7 +164,7 @@ def availability(contact_id: int):
     form.topics.choices = services.topic_choices(contact)
     if form.validate_on_submit():
         services.save_availability(contact, form.data, current_user)
-        due = handover.due_while_away(contact) if contact.away_from or contact.away_until else []
+        due = handover.due_while_away(contact, current_user) if contact.away_from or contact.away_until else []
         if due:
             flash(
                 f"Availability saved. {len(due)} open {'inquiry is' if len(due) == 1 else 'inquiries are'} "
@@ -192,7 +192,7 @@ def _handover_form(contact: Contact, **kwargs) -> HandoverForm:
 
 
 def _render_handover(contact: Contact, status: int = 200, failed: tuple[int, HandoverForm] | None = None):
-    due = handover.due_while_away(contact)
+    due = handover.due_while_away(contact, current_user)
     forms = {inquiry.id: _handover_form(contact, formdata=None, prefix=f"i{inquiry.id}") for inquiry in due}
     if failed is not None and failed[0] in forms:
         forms[failed[0]] = failed[1]
