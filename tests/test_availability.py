@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from crm.database import utcnow
 from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH, PARTNER_EMAIL, seed_demo
 from crm.extensions import db
 from crm.inquiries.intake import InquiryDetails, receive
-from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, Organisation, OutboundEmail, Role
+from crm.models import Contact, Inquiry, InquiryEvent, InquiryEventKind, Organisation, OutboundEmail, Role, Topic
 from crm.models.organisation import name_key
 from crm.timezones import local_time
 
@@ -69,6 +70,25 @@ def test_partner_marks_themselves_away(demo, client, login):
     assert pat.away_note == "Family leave"
     changes = audit.history_for("Contact", pat.id)
     assert any("away_until" in (event.changes or {}) for event in changes)
+
+
+@pytest.mark.parametrize("page", ["availability", "edit"])
+def test_the_forms_show_the_days_away_and_the_topics_as_saved(demo, client, login, page):
+    # Saved, the last day away is kept as the start of the day after it; the forms showed that
+    # day instead (and no topic ticked), so saving them again moved the return a day later
+    # each time and dropped the topics.
+    login(Role.STAFF)
+    marcus = contact("Marcus Hale")
+    topic = db.session.scalars(select(Topic).where(Topic.active.is_(True)).order_by(Topic.id)).first()
+    first, last = today() + timedelta(days=10), today() + timedelta(days=14)
+    saved = client.post(f"/contacts/{marcus.id}/availability", data=away_form(first, last, topics=[str(topic.id)]))
+    assert saved.status_code == 302
+
+    html = client.get(f"/contacts/{marcus.id}/{page}").get_data(as_text=True)
+
+    assert re.search(rf'<input[^>]*name="away_from"[^>]*value="{first.isoformat()}"', html)
+    assert re.search(rf'<input[^>]*name="away_until"[^>]*value="{last.isoformat()}"', html)
+    assert re.search(rf'<input checked[^>]*name="topics"[^>]*value="{topic.id}"', html)
 
 
 @pytest.mark.parametrize(

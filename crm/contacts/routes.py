@@ -1,3 +1,5 @@
+from typing import TypeVar
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -18,22 +20,27 @@ from crm.routing.services import candidate_for
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
+Form = TypeVar("Form", bound=AvailabilityForm)
+
 DUPLICATE_EMAIL = "Another contact already uses this email."
 
 
-def _form_with_choices(include_organisation_id: int | None = None, contact: Contact | None = None, **kwargs) -> ContactForm:
-    form = ContactForm(**_with_away_days(contact, kwargs))
+def _form_with_choices(include_organisation_id: int | None = None, contact: Contact | None = None) -> ContactForm:
+    form = _with_away_days(ContactForm(obj=contact), contact)
     form.organisation_id.choices = with_empty_choice("No organisation", organisation_choices(include_organisation_id))
     form.topics.choices = services.topic_choices(contact)
     return form
 
 
-def _with_away_days(contact: Contact | None, kwargs: dict) -> dict:
-    """Form arguments that show a contact's stored away instants as the days they cover."""
-    if contact is None:
-        return kwargs
-    first, last = services.away_days(contact)
-    return {"obj": contact, "away_from": first, "away_until": last, "topics": [t.id for t in contact.topics], **kwargs}
+def _with_away_days(form: Form, contact: Contact | None) -> Form:
+    """The form, showing a contact's stored away instants as the days they cover and their
+    topics by id, until it is posted. Given as keyword arguments, these lose to obj's
+    attributes of the same names (the instants, the Topic records), which showed the day after
+    the last day away and no topic ticked."""
+    if contact is not None and request.method == "GET":
+        form.away_from.data, form.away_until.data = services.away_days(contact)
+        form.topics.data = [topic.id for topic in contact.topics]
+    return form
 
 
 def availability_status(contact: Contact) -> str | None:
@@ -160,7 +167,7 @@ def _back_to(contact: Contact) -> str:
 @requires(Access.SIGNED_IN)
 def availability(contact_id: int):
     contact = _contact_whose_availability_may_change(contact_id)
-    form = AvailabilityForm(**_with_away_days(contact, {}))
+    form = _with_away_days(AvailabilityForm(obj=contact), contact)
     form.topics.choices = services.topic_choices(contact)
     if form.validate_on_submit():
         services.save_availability(contact, form.data, current_user)
