@@ -84,6 +84,17 @@ def test_index_searches_name_email_and_title(client, staff, query):
     assert "Other Person" not in page
 
 
+def test_index_search_finds_a_name_written_as_it_is_stored(client, staff):
+    # The database lowers the columns; a term casefolded ("weiss") would miss "Weiß".
+    ContactFactory(name="Anna Weiß")
+    ContactFactory(name="Anna Weiss")
+
+    page = client.get("/contacts/", query_string={"q": "Weiß"}).get_data(as_text=True)
+
+    assert "Anna Weiß" in page
+    assert "Anna Weiss" not in page
+
+
 def test_index_search_treats_wildcards_literally(client, staff):
     ContactFactory(name="Plain Name")
 

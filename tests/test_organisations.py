@@ -166,6 +166,21 @@ def test_unknown_region_ids_are_refused(client, login):
     assert response.status_code == 422
 
 
+def test_list_search_finds_words_of_a_description_and_city_as_stored(client, login):
+    # The name is matched on its casefolded key, the description and city as the database
+    # lowers them: "Weiß" must find both, not look for "weiss" in the description.
+    login(Role.STAFF)
+    OrganisationFactory(name="Haus Weiß")
+    OrganisationFactory(name="Midwives", description="Hebamme Weiß visits at home")
+    OrganisationFactory(name="Elsewhere", description="Weiss and partners")
+
+    page = client.get("/organisations/", query_string={"q": "Weiß"}).get_data(as_text=True)
+
+    assert "Haus Weiß" in page
+    assert "Midwives" in page
+    assert "Elsewhere" not in page
+
+
 def test_list_search_filters_and_pagination(client, login, app):
     login(Role.STAFF)
     bootheel = RegionFactory(name="Bootheel")

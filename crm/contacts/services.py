@@ -49,7 +49,8 @@ def search(filters: ContactFilters) -> Select:
         .order_by(func.lower(Contact.name), Contact.id)
     )
     if filters.q:
-        pattern = like_pattern(filters.q.casefold())
+        # lower(), as the database lowers the columns: casefold() makes "Weiß" "weiss".
+        pattern = like_pattern(filters.q.lower())
         query = query.where(
             or_(
                 func.lower(Contact.name).like(pattern, escape="\\"),

@@ -38,12 +38,14 @@ def search(filters: OrganisationFilters) -> Select:
         .order_by(Organisation.name_key)
     )
     if filters.q:
-        pattern = like_pattern(filters.q.casefold())
+        # The name's key is casefolded in Python (name_key); the other columns are lowered by
+        # the database, which leaves "ß" as it is where casefold() makes it "ss".
+        folded, lowered = like_pattern(filters.q.casefold()), like_pattern(filters.q.lower())
         query = query.where(
             or_(
-                Organisation.name_key.like(pattern, escape="\\"),
-                func.lower(Organisation.description).like(pattern, escape="\\"),
-                func.lower(Organisation.city).like(pattern, escape="\\"),
+                Organisation.name_key.like(folded, escape="\\"),
+                func.lower(Organisation.description).like(lowered, escape="\\"),
+                func.lower(Organisation.city).like(lowered, escape="\\"),
             )
         )
     if filters.kind:
