@@ -21,6 +21,7 @@ from crm.models.inquiry_status import InquiryStatus
 from crm.public import spam
 from crm.public.spam import Timing, judge_timing
 from tests.public_support import (
+    TOKEN_RE,
     app_config,
     confirmation_in_session,
     inquiry_by_reference,
@@ -134,6 +135,27 @@ def test_a_form_sent_after_the_minimum_time_goes_through(app, public, monkeypatc
         response = public.post("/get-in-touch", data=data)
     shown_page(public, response)
     inquiry = inquiry_by_reference(confirmation_in_session(public)["reference"])
+    assert inquiry.status is not InquiryStatus.SPAM
+    assert inquiry.spam_reason == ""
+
+
+def test_a_form_corrected_and_sent_back_at_once_counts_from_when_it_was_first_shown(app, public, monkeypatch):
+    # Shown ten seconds ago, sent without the consent box ticked: the form comes back with the
+    # error, the family ticks the box and sends it again within a second. That is no bot.
+    signed_at = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: signed_at(self) - 10)
+    with app.test_request_context():
+        first_shown = spam.issue_form_token()
+    monkeypatch.undo()
+    with app_config(app, PUBLIC_FORM_MIN_SECONDS=3):
+        refused = public.post("/get-in-touch", data=valid_form(public, rendered=first_shown, consent=None))
+        assert refused.status_code == 422
+        shown_again = TOKEN_RE.search(text_of(refused)).group(1)
+        response = public.post("/get-in-touch", data=valid_form(public, rendered=shown_again))
+    shown_page(public, response)
+    reference = confirmation_in_session(public)["reference"]
+    assert count(HeldPost) == 0
+    inquiry = inquiry_by_reference(reference)
     assert inquiry.status is not InquiryStatus.SPAM
     assert inquiry.spam_reason == ""
 

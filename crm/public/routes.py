@@ -148,7 +148,7 @@ def _inquiry_form(formdata, topics: list[tuple[int, str]] | None = None) -> Inqu
 
 
 def _render_form(form: InquiryForm, *, expired: bool = False, not_sent: tuple[str, str] | None = None) -> str:
-    form.rendered.data = spam.issue_form_token()
+    form.rendered.data = spam.token_to_show_again(form.rendered.data, utcnow())
     form.website.data = ""
     field_errors = [(form[name], errors) for name, errors in form.errors.items() if name != "csrf_token"]
     return render_template(

@@ -41,6 +41,15 @@ def issue_form_token() -> str:
     return _serializer().dumps(SIGNED_PAYLOAD)
 
 
+def token_to_show_again(token: str | None, now: datetime) -> str:
+    """The render-time token for a form shown again after a refused send: the one it was sent
+    with while that is still good, so the time counts from when the form was first shown (a
+    family who corrects one field and sends it back at once is no bot); a fresh one otherwise."""
+    if isinstance(token, str) and judge_timing(form_age(token, now), 0) is not Timing.EXPIRED:
+        return token
+    return issue_form_token()
+
+
 def form_age(token: str | None, now: datetime) -> timedelta | None:
     """How long ago the form carrying this token was shown; None if the token is not ours."""
     if not token or not isinstance(token, str) or len(token) > 200:
