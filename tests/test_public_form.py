@@ -165,7 +165,14 @@ def test_confirmation_for_an_out_of_state_zip_names_the_fallbacks_organisation(p
 
 @pytest.mark.parametrize(
     ("typed", "stored"),
-    [("63103", "63103"), (" 63857-1234 ", "63857-1234"), ("638571234", "63857-1234"), ("12345", "12345")],
+    [
+        ("63103", "63103"),
+        (" 63857-1234 ", "63857-1234"),
+        ("638571234", "63857-1234"),
+        ("12345", "12345"),
+        # ZIP+4 as often written by hand or on a phone's keypad, with a space for the hyphen.
+        ("63857 1234", "63857-1234"),
+    ],
 )
 def test_zip_codes_of_five_digits_or_zip_plus_4_are_accepted(public, typed, stored):
     response = submit(public, zip_code=typed)

@@ -18,7 +18,9 @@ from crm.geography.missouri import MISSOURI_COUNTIES
 
 ZIP_TABLE: Final = Path(__file__).resolve().parent / "zip_places.tsv.gz"
 
-_ZIP_RE: Final = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
+# The four digits of a ZIP+4 may follow a hyphen, nothing, or a space (as it is often
+# written); one character at most, so that a ZIP as typed still fits the 10 characters stored.
+_ZIP_RE: Final = re.compile(r"([0-9]{5})(?:[- ]?[0-9]{4})?")
 
 STATE_NAMES: Final[dict[str, str]] = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas",
@@ -52,7 +54,7 @@ class ZipPlace:
 
 
 def normalise_zip(raw: str) -> str | None:
-    """The 5-digit ZIP in "63857", "63857-1234" or "638571234"; None if malformed."""
+    """The 5-digit ZIP in "63857", "63857-1234", "63857 1234" or "638571234"; None if malformed."""
     match = _ZIP_RE.fullmatch(raw.strip()) if raw else None
     return match.group(1) if match else None
 

@@ -3,7 +3,7 @@
 Cleaning, documented because tests hold us to it: surrounding whitespace is stripped from
 every text field (Python's str.strip); nothing inside a name or a message is changed.
 The email address is normalised by email-validator, the phone number is reformatted, and the
-ZIP code is stored as 12345 or 12345-6789.
+ZIP code (12345, 12345-6789, 123456789 or 12345 6789) is stored as 12345 or 12345-6789.
 """
 
 from __future__ import annotations

@@ -112,7 +112,11 @@ def test_every_missouri_zip_in_the_package_maps_to_a_known_county() -> None:
         ("638577", None),
         ("63857-12", None),
         ("63857-12345", None),
-        ("63857 1234", None),
+        ("63857 1234", "63857"),
+        ("63857 - 1234", None),
+        ("63857  1234", None),
+        ("63857 12", None),
+        ("6385 71234", None),
         ("6385a", None),
         ("ZIP 63857", None),
         ("６３８５７", None),  # full-width digits are not a ZIP
