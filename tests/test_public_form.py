@@ -221,6 +221,16 @@ def test_each_field_explains_what_is_wrong_and_keeps_the_text(public, field, val
     assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 0
 
 
+def test_a_message_of_5000_characters_in_paragraphs_is_taken(public):
+    # A browser sends each line break of a text area as CR LF, two characters; the family
+    # sees and counts one, as the hint's "Up to 5,000 characters" does.
+    paragraphs = "\r\n".join(["x" * 99] * 50)
+    assert len(paragraphs.replace("\r\n", "\n")) == 5000 - 1
+    response = submit(public, message=paragraphs)
+    assert response.status_code == 302, field_error(text_of(response), "message")
+    assert inquiry_by_reference(confirmation_in_session(public)["reference"]).message == paragraphs
+
+
 def test_an_inactive_topic_cannot_be_chosen(public):
     topic = db.session.get(Topic, first_topic_id())
     topic.active = False

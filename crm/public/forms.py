@@ -71,6 +71,18 @@ class MaxLength(Length):
             raise StopValidation(str(error)) from None
 
 
+class MaxLengthOfText(MaxLength):
+    """MaxLength for a text area, counting each line break as the one character the person
+    sees: browsers send it as CR LF, two."""
+
+    def __call__(self, form, field) -> None:
+        if not isinstance(field.data, str):
+            return
+        length = len(field.data.replace("\r\n", "\n"))
+        if length > self.max:
+            raise StopValidation(self.message % {"min": self.min, "max": self.max, "length": length})
+
+
 class SingleLine:
     """A name fits on one line: no line breaks or tabs."""
 
@@ -178,7 +190,7 @@ class InquiryForm(FlaskForm):
         validators=[
             DataRequired(_l("Write your message.")),
             VisibleText(_l("Write your message.")),
-            MaxLength(max=MESSAGE_MAX, message=_l("Your message can be at most %(max)d characters. Please shorten it.")),
+            MaxLengthOfText(max=MESSAGE_MAX, message=_l("Your message can be at most %(max)d characters. Please shorten it.")),
             NoControlCharacters(CONTROL_MESSAGE),
         ],
     )
