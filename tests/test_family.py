@@ -306,6 +306,14 @@ def test_status_answers_for_the_right_email(client, world) -> None:
     assert inquiry.name not in page.text
 
 
+@pytest.mark.parametrize("around", ["{}.", "({})", "“{}”", "#{}", "{}),"])
+def test_status_finds_a_reference_pasted_with_the_punctuation_around_it(client, world, around) -> None:
+    # Copied from the acknowledgement's sentence ("... is IM-7K3P9Q.") or subject ("(reference IM-7K3P9Q)").
+    inquiry = closed(6, email="family@example.net")
+    page = _status(client, around.format(inquiry.reference), "family@example.net")
+    assert "With a partner: North Families" in page.text
+
+
 def test_status_says_the_same_for_a_wrong_email_and_no_such_request(client, world) -> None:
     inquiry = closed(6, email="family@example.net")
     wrong = _status(client, inquiry.reference, "someone.else@example.net")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -239,9 +240,14 @@ REFERENCE_PREFIX = "IM-"
 _NO_ADDRESS = "\x00"
 
 
+# Pasted from the acknowledgement's sentence or subject, a reference brings along the full
+# stop, brackets or quotes around it; none of them is part of a reference.
+_AROUND_REFERENCE = re.compile(r"^\W+|\W+$")
+
+
 def normalise_reference(typed: str) -> str:
-    """ "im-7k3p9q", "IM 7K3P9Q" and "7K3P9Q" all name IM-7K3P9Q."""
-    compact = "".join(typed.split()).upper()
+    """ "im-7k3p9q", "IM 7K3P9Q", "7K3P9Q" and "(IM-7K3P9Q)." all name IM-7K3P9Q."""
+    compact = _AROUND_REFERENCE.sub("", "".join(typed.split())).upper()
     if compact.startswith("IM") and not compact.startswith(REFERENCE_PREFIX):
         compact = REFERENCE_PREFIX + compact[2:]
     if not compact.startswith(REFERENCE_PREFIX):
