@@ -368,7 +368,7 @@ def test_without_a_fallback_contact_the_inquiry_is_kept_unrouted_and_acknowledge
     assert inquiry.routing_reason.startswith("Not routed: No fallback contact")
     emails = db.session.scalars(select(OutboundEmail).where(OutboundEmail.inquiry_id == inquiry.id)).all()
     assert [email.to_address for email in emails] == ["ana@example.com"]
-    assert "Infant Mortality Reduction Initiative" in emails[0].body_text
+    assert "Iniciativa para la Reducción de la Mortalidad Infantil le responderá" in emails[0].body_text
 
 
 # --- a failure on our side -----------------------------------------------------------------------

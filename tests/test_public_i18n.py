@@ -15,9 +15,9 @@ from babel.messages.pofile import read_po
 from flask_wtf.i18n import translations as flask_wtf_translations
 from sqlalchemy import select
 
-from crm.demo import BOOTHEEL_BABIES, GENERATE_HEALTH
+from crm.demo import BOOTHEEL_BABIES, FALLBACK_EMAIL, GENERATE_HEALTH
 from crm.extensions import db
-from crm.models import Organisation, OutboundEmail, Topic
+from crm.models import Contact, Organisation, OutboundEmail, Topic
 from crm.public.i18n import WTFormsMessages, answers_as_public_page, remember_language_choice, select_locale
 from crm.public.services import description_for
 from tests.public_support import confirmation_in_session, inquiry_by_reference, public_site, text_of, valid_form
@@ -214,6 +214,30 @@ def test_the_email_follows_the_chosen_language_not_the_page(public):
     ack = next(email for email in inquiry_emails(inquiry) if email.kind == "requester_ack")
     assert ack.subject.startswith("We received your message (reference ")
     assert ack.body_text.startswith("Hello Jamie Rivera,")
+
+
+def test_a_held_send_is_thanked_in_spanish_naming_the_initiative_in_spanish(public):
+    # Held (here as spam; a send in a flood alike), nothing routed yet: the page names the initiative.
+    public.get("/?lang=es")
+    response = public.post("/get-in-touch", data=valid_form(public, language="es", website="https://example.com"))
+    html = text_of(public.get(response.headers["Location"]))
+    assert "Iniciativa para la Reducción de la Mortalidad Infantil le responderá" in html
+    assert "Infant Mortality Reduction Initiative" not in html
+
+
+def test_an_unrouted_send_is_acknowledged_in_spanish_naming_the_initiative_in_spanish(public):
+    # No fallback contact: the request is kept, with nobody, and still acknowledged.
+    fallback = db.session.scalar(select(Contact).where(Contact.email == FALLBACK_EMAIL))
+    fallback.is_inquiry_fallback = False
+    db.session.commit()
+    public.get("/?lang=es")
+    response = public.post("/get-in-touch", data=valid_form(public, language="es", zip_code="64106"))
+    html = text_of(public.get(response.headers["Location"]))
+    assert "Infant Mortality Reduction Initiative" not in html
+    inquiry = inquiry_by_reference(confirmation_in_session(public)["reference"])
+    ack = next(email for email in inquiry_emails(inquiry) if email.kind == "requester_ack")
+    assert "Iniciativa para la Reducción de la Mortalidad Infantil le responderá" in ack.body_text
+    assert "Infant Mortality Reduction Initiative" not in ack.body_text
 
 
 def inquiry_emails(inquiry):

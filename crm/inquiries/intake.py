@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Insert, Select, String, Table, and_, bindparam, exists, false, func, insert, inspect, or_, select
 
 from crm import audit
@@ -45,6 +46,8 @@ from crm.models.inquiry_status import InquiryStatus, status_after_assignment
 from crm.routing import services as routing
 
 INITIATIVE_NAME = "Infant Mortality Reduction Initiative"
+# The same name as a family reads it, in their language: their acknowledgement, the thank-you page.
+INITIATIVE_NAME_TRANSLATED = _l("Infant Mortality Reduction Initiative")
 
 # Business hours a contact has to accept an inquiry without a topic (a topic sets its own).
 DEFAULT_ACCEPTANCE_HOURS = 4
@@ -287,7 +290,7 @@ def take_in(
     if earlier is not None:
         return _repeating(earlier)
     if contact is None:
-        drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME)]
+        drafts = [requester_acknowledgement(inquiry, INITIATIVE_NAME_TRANSLATED)]
     else:
         accept_url = accept_links.url_for_contact(inquiry.id, contact.id)
         drafts = [

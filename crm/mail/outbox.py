@@ -12,7 +12,7 @@ from email.utils import getaddresses, make_msgid
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask_babel import force_locale, gettext
+from flask_babel import LazyString, force_locale, gettext
 from sqlalchemy import select
 
 from crm import audit
@@ -252,14 +252,15 @@ def contact_notice(
     )
 
 
-def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> OutboundEmail | None:
+def queue_requester_acknowledgement(inquiry: Inquiry, organisation_name: str | LazyString) -> OutboundEmail | None:
     """The "we received your message" email (requester_acknowledgement), queued."""
     draft = requester_acknowledgement(inquiry, organisation_name)
     return queue_draft(draft, inquiry) if draft is not None else None
 
 
-def requester_acknowledgement(inquiry: Inquiry, organisation_name: str) -> Draft | None:
-    """The "we received your message" email; None without an email address. It is the one
+def requester_acknowledgement(inquiry: Inquiry, organisation_name: str | LazyString) -> Draft | None:
+    """The "we received your message" email; None without an email address (a lazy
+    `organisation_name` is read in the family's language). It is the one
     email with a Reply-To: a family who answers it reaches the foundation. Staff notices,
     reminders and escalations have none: their readers answer inside the app, and a reply by
     email would carry an inquiry's details into a mailbox, where they must not go."""

@@ -15,6 +15,7 @@ from crm.extensions import db
 from crm.inquiries.held_posts import earlier_send, held_with_reference, insert_unless_in_use
 from crm.inquiries.intake import (
     INITIATIVE_NAME,
+    INITIATIVE_NAME_TRANSLATED,
     InquiryDetails,
     RepeatsHeld,
     dedupe_key,
@@ -70,6 +71,11 @@ class Confirmation:
     organisation: str
     preference: ContactPreference = ContactPreference.EMAIL
     emailed: bool = True
+
+    @property
+    def organisation_shown(self) -> str:
+        """Who will answer, as the page names them: the initiative in the page's language."""
+        return str(INITIATIVE_NAME_TRANSLATED) if self.organisation == INITIATIVE_NAME else self.organisation
 
     def to_session(self) -> dict[str, str | bool]:
         return {
