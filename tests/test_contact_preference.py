@@ -167,7 +167,10 @@ def test_the_notice_says_how_and_in_which_language_and_nothing_of_the_message(wo
     notices = [email for email in emails_about(inquiry) if email.kind == "contact_notice"]
     assert len(notices) == 1
     body = notices[0].body_text
-    assert "Preferred way to reach them: Text message (their number is on the inquiry page)" in body
+    # Lines of their own, the first after a blank line: the template's {% endif %} at a line's
+    # end must not take its line break.
+    assert "has been routed to you.\n\nTopic:" in body
+    assert "\nPreferred way to reach them: Text message (their number is on the inquiry page)\n" in body
     assert "Requester's language: Spanish" in body
     assert MESSAGE not in body
     assert "555-0142" not in body
