@@ -181,6 +181,89 @@ def test_an_unknown_choice_is_shown_as_an_error_not_a_crash(client, login, world
     assert "Choose from the list." in response.get_data(as_text=True)
 
 
+def selected(html: str, select_id: str) -> str | None:
+    block = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    chosen = re.search(r"<option selected[^>]*>([^<]*)</option>", block.group(1)) if block else None
+    return unescape(chosen.group(1)) if chosen else None
+
+
+@pytest.mark.parametrize("no_longer", [{"active": False}, {"accepts_inquiries": False}])
+def test_the_inquiries_of_a_contact_who_no_longer_takes_any_can_still_be_filtered(
+    client, login, world, three, no_longer
+):
+    """A manager reviewing who answered what: Sam answered Ben, then left or stopped."""
+    _ana, ben, _cleo = three
+    for name, value in no_longer.items():
+        setattr(world.sam, name, value)
+    db.session.commit()
+    login(Role.MANAGER)
+
+    response = client.get(f"/inquiries/?status=&assignee={world.sam.id}")
+
+    assert listed(response) == [ben.id]
+    html = response.get_data(as_text=True)
+    assert selected(html, "assignee") == "Sam South (South Start) (no longer takes inquiries)"
+    # The menu itself still lists only those who take inquiries.
+    unfiltered = client.get("/inquiries/").get_data(as_text=True)
+    assert not [label for label in options(unfiltered, "assignee") if "Sam South" in label]
+    body = post_export(client, f"status=&assignee={world.sam.id}").get_data().decode("utf-8-sig")
+    assert ben.reference in body
+    assert len(body.strip().splitlines()) == 2
+
+
+def test_the_inquiries_of_an_organisation_no_longer_taking_any_can_still_be_filtered(client, login, world, three):
+    former = OrganisationFactory(name="Closed Doors")
+    ContactFactory(name="Once Answered", organisation=former, accepts_inquiries=False)
+    answered = set_fields(InquiryFactory(name="Dana"), organisation_id=former.id)
+    login(Role.MANAGER)
+
+    response = client.get(f"/inquiries/?status=&organisation={former.id}")
+
+    assert listed(response) == [answered.id]
+    html = response.get_data(as_text=True)
+    assert selected(html, "organisation") == "Closed Doors (no longer takes inquiries)"
+    unfiltered = client.get("/inquiries/").get_data(as_text=True)
+    assert not [label for label in options(unfiltered, "organisation") if "Closed Doors" in label]
+    body = post_export(client, f"status=&organisation={former.id}").get_data().decode("utf-8-sig")
+    assert answered.reference in body
+    assert len(body.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("field", ["assignee", "organisation"])
+def test_an_id_that_names_nothing_is_still_refused(client, login, world, three, field):
+    """Beside a former contact or organisation, which is accepted, an id of nothing is not."""
+    former = OrganisationFactory(name="Closed Doors")
+    gone = ContactFactory(name="Gone Away", organisation=former, active=False)
+    set_fields(InquiryFactory(name="Dana"), organisation_id=former.id, assigned_contact_id=gone.id)
+    existing = {"assignee": gone.id, "organisation": former.id}[field]
+    login(Role.MANAGER)
+    assert client.get(f"/inquiries/?status=&{field}={existing}").status_code == 200
+
+    for unknown in (existing + 1000, 2**31, 999999999999999999):
+        response = client.get(f"/inquiries/?status=&{field}={unknown}")
+        assert response.status_code == 422, unknown
+        assert "Choose from the list." in response.get_data(as_text=True)
+        assert not ROW_LINK.findall(response.get_data(as_text=True))
+        assert post_export(client, f"status=&{field}={unknown}").status_code == 400
+
+
+def test_a_former_assignee_costs_the_menu_one_lookup_and_a_current_one_none(client, login, count_queries, world, three):
+    login(Role.MANAGER)
+    client.get("/inquiries/")
+    with count_queries() as unfiltered:
+        client.get("/inquiries/?status=")
+    with count_queries() as current:
+        assert len(listed(client.get(f"/inquiries/?status=&assignee={world.sam.id}"))) == 1
+    world.sam.active = False
+    db.session.commit()
+    client.get(f"/inquiries/?status=&assignee={world.sam.id}")  # reloads what the commit expired
+    with count_queries() as former:
+        assert len(listed(client.get(f"/inquiries/?status=&assignee={world.sam.id}"))) == 1
+
+    assert current.count == unfiltered.count
+    assert former.count == unfiltered.count + 1
+
+
 INVALID_FILTERS = [
     ("received_from=2026-02-31", "That date does not exist."),
     ("received_from=2026-03-11&received_to=2026-03-01", "The end date is before the start date."),

@@ -171,6 +171,34 @@ def test_the_inbox_lists_only_their_organisations_inquiries(client, login, world
     assert listed(client.get("/inquiries/?status=&q=Norah")) == [north_inquiry.id]
 
 
+def test_a_partner_filters_by_their_former_colleague_but_not_by_another_organisations(
+    client, login, world, north_inquiry, south_inquiry
+):
+    """A contact who no longer takes inquiries joins the assignee menu when asked for, but
+    only one of the partner's own organisation: another's is refused as an unknown id is,
+    and its name appears nowhere."""
+    world.nora.active = False
+    world.sam.active = False
+    db.session.commit()
+    login(Role.PARTNER, organisation=world.north)
+
+    response = client.get(f"/inquiries/?status=&assignee={world.nora.id}")
+    assert listed(response) == [north_inquiry.id]
+    assert "Nora North (North Families) (no longer takes inquiries)</option>" in response.get_data(as_text=True)
+    assert north_inquiry.reference in post_export(client, f"status=&assignee={world.nora.id}").get_data(as_text=True)
+
+    for refused in (f"assignee={world.sam.id}", f"organisation={world.south.id}", f"assignee={world.sam.id + 1000}"):
+        response = client.get(f"/inquiries/?status=&{refused}")
+        assert response.status_code == 422, refused
+        html = response.get_data(as_text=True)
+        assert not ROW_LINK.findall(html)
+        assert "Sam South" not in html
+        assert "South Start" not in html
+        export = post_export(client, f"status=&{refused}")
+        assert export.status_code == 400, refused
+        assert "Sam South" not in export.get_data(as_text=True)
+
+
 def test_the_export_holds_only_their_organisations_inquiries(client, login, world, north_inquiry, south_inquiry):
     login(Role.PARTNER, organisation=world.north)
 

@@ -88,8 +88,10 @@ def _me() -> User:
 
 def _filter_form(formdata: MultiDict[str, str]) -> InboxFilterForm:
     form = InboxFilterForm(formdata)
-    form.assignee.choices = with_empty_choice("Anyone", assignee_choices(current_user))
-    organisations = organisation_choices() if is_staff(current_user) else []
+    # The ids asked for (None if none, or not a number) join the menus even when they no
+    # longer take inquiries, so old inquiries can still be filtered by who had them.
+    form.assignee.choices = with_empty_choice("Anyone", assignee_choices(current_user, form.assignee.data))
+    organisations = organisation_choices(form.organisation.data) if is_staff(current_user) else []
     form.organisation.choices = with_empty_choice("Any organisation", organisations)
     form.topic.choices = with_empty_choice("Any topic", topic_choices())
     counties = visible_counties(current_user)
