@@ -32,16 +32,22 @@ from tests.smtp_server import SMTPTestServer
 pytest_plugins = ["tests.smtp_server"]
 
 
-def queue(count: int, *, inquiry_id: int | None = None) -> list[str]:
+def queue(
+    count: int,
+    *,
+    inquiry_id: int | None = None,
+    kind: EmailKind = EmailKind.CONTACT_NOTICE,
+    body_text: str = "Hello,\n\nThere is a new inquiry for you.\n",
+) -> list[str]:
     """Queue `count` due emails in one statement; their Message-IDs."""
     due = utcnow() - timedelta(seconds=1)
     rows = [
         {
             "message_id": make_msgid(idstring=f"drain{number}", domain="backbone-crm.test"),
-            "kind": EmailKind.CONTACT_NOTICE,
+            "kind": kind,
             "to_address": f"person{number}@example.org",
             "subject": f"New inquiry BB-DRAIN-{number} for you",
-            "body_text": "Hello,\n\nThere is a new inquiry for you.\n",
+            "body_text": body_text,
             "language": "en",
             "status": EmailStatus.PENDING,
             "attempts": 0,
@@ -386,6 +392,29 @@ def test_a_drain_holds_one_database_connection_and_acknowledges_in_one_statement
             assert db.session.scalar(text("SHOW synchronous_commit")) == "on"
         db.session.remove()
     assert len(smtp_server.messages) == emails
+
+
+def test_a_drain_hides_sign_in_tokens_in_the_acknowledgement_itself(own_database_app, smtp_server):
+    """An invitation or reset link sent is kept with its token hidden, written by the one
+    statement that marks it SENT (on PostgreSQL the drain's autocommit acknowledgement), so the
+    drain keeps its pace; other kinds' bodies are untouched."""
+    own_database_app.config["MAIL_SENDERS"] = 1
+    body = "Hello,\n\nYour link: https://crm.test/reset?token=Zk3-qT9_live\n"
+    with own_database_app.app_context():
+        links = queue(BATCH_SIZE // 2, kind=EmailKind.PASSWORD_RESET, body_text=body)
+        notices = queue(BATCH_SIZE // 2, body_text=body)
+        db.session.remove()
+        with drain_database_traffic(db.engine) as (statements, _checkouts):
+            assert drain_outbox() == BATCH_SIZE
+        acknowledgements = [statement for statement in statements if statement.lstrip().upper().startswith("UPDATE")]
+        # One claim UPDATE for the batch, then one UPDATE per email sent: no extra statement.
+        assert len(acknowledgements) == BATCH_SIZE + 1
+        db.session.expire_all()
+        stored = dict(db.session.execute(select(OutboundEmail.message_id, OutboundEmail.body_text)).all())
+        db.session.remove()
+    assert {stored[message_id] for message_id in links} == {body.replace("Zk3-qT9_live", "(hidden)")}
+    assert {stored[message_id] for message_id in notices} == {body}
+    assert {message.get_content().replace("\r\n", "\n") for message in smtp_server.messages} == {body}
 
 
 def test_senders_side_by_side_send_each_email_once_with_its_timeline_line(own_database_app, smtp_server, monkeypatch):

@@ -237,6 +237,51 @@ def test_a_queued_message_is_delivered_as_stored(app, smtp_server, transport):
     assert event.occurred_at == NOW
 
 
+SIGN_IN_BODY = "Hello Sam,\n\nSet your password here:\nhttps://crm.test/invitation?token=Zk3-qT9_live&lang=en\n\nThanks\n"
+HIDDEN_BODY = SIGN_IN_BODY.replace("Zk3-qT9_live", "(hidden)")
+
+
+@pytest.mark.parametrize("kind", [EmailKind.INVITATION, EmailKind.PASSWORD_RESET])
+def test_a_sent_sign_in_link_reaches_the_server_whole_and_is_not_kept_in_the_outbox(app, smtp_server, transport, kind):
+    """A backup or dump of the outbox must hold no working sign-in link: once the email is
+    sent, the row keeps the link with its token hidden; other emails are kept as written."""
+    email = make_email(kind=kind, to_address="sam@foundation.example.org", body_text=SIGN_IN_BODY)
+    # Another kind keeps its body, token-like text and all.
+    notice = make_email(body_text=SIGN_IN_BODY)
+
+    assert send_due(NOW, transport) == SendReport(sent=2)
+
+    bodies = {message["Message-ID"]: message.get_content().replace("\r\n", "\n") for message in smtp_server.messages}
+    assert bodies == {email.message_id: SIGN_IN_BODY, notice.message_id: SIGN_IN_BODY}
+    stored = reload(email)
+    assert stored.status is EmailStatus.SENT
+    assert stored.body_text == HIDDEN_BODY
+    assert "Zk3-qT9_live" not in stored.body_text
+    assert reload(notice).body_text == SIGN_IN_BODY
+
+
+@pytest.mark.parametrize("kind", [EmailKind.INVITATION, EmailKind.PASSWORD_RESET])
+def test_a_dead_sign_in_link_is_not_kept_in_the_outbox(app, smtp_server, transport, monkeypatch, kind):
+    monkeypatch.setitem(app.config, "MAIL_MAX_ATTEMPTS", 2)
+    refused = make_email(kind=kind, to_address="gone@foundation.example.org", body_text=SIGN_IN_BODY)
+    notice = make_email(to_address="gone@foundation.example.org", body_text=SIGN_IN_BODY)
+    smtp_server.reject["gone@foundation.example.org"] = "550 5.1.1 No such user here"
+    assert send_due(NOW, transport) == SendReport(dead=2)  # permanently rejected
+
+    retried = make_email(kind=kind, to_address="sam@foundation.example.org", body_text=SIGN_IN_BODY)
+    smtp_server.stop()
+    assert send_due(NOW, transport) == SendReport(failed=1)
+    # A failure that will be retried keeps the link: the next attempt must carry it.
+    assert (reload(retried).status, reload(retried).body_text) == (EmailStatus.PENDING, SIGN_IN_BODY)
+    assert send_due(NOW + timedelta(hours=2), transport) == SendReport(dead=1)  # gave up
+
+    for email in (refused, retried):
+        stored = reload(email)
+        assert stored.status is EmailStatus.DEAD
+        assert stored.body_text == HIDDEN_BODY
+    assert (reload(notice).status, reload(notice).body_text) == (EmailStatus.DEAD, SIGN_IN_BODY)
+
+
 def test_only_due_messages_are_sent(app, smtp_server, transport):
     due = make_email()
     later = make_email(next_attempt_at=NOW + timedelta(minutes=1))

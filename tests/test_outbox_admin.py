@@ -229,6 +229,39 @@ def test_resend_refuses_a_follow_up_to_a_family_who_opted_out(client, login, sta
     assert reload(acknowledgement).status is EmailStatus.PENDING
 
 
+@pytest.mark.parametrize("outcome", [EmailStatus.SENT, EmailStatus.DEAD])
+def test_resend_refuses_a_sign_in_link_whose_token_is_hidden(client, login, smtp_server, mail_config, outcome):
+    """Once sent or given up on, the outbox row keeps an invitation's or reset's link without
+    its token (crm.mail.sign_in_links): sent again it would open nothing, so the page says to
+    ask for a new link instead."""
+    login(Role.ADMIN)
+    body = "Hello Sam,\n\nhttps://crm.test/invitation?token=Zk3-qT9_live\n"
+    due = utcnow() - timedelta(minutes=1)
+    email = make_email(
+        EmailStatus.PENDING, kind=EmailKind.INVITATION, to_address="sam@foundation.example.org", body_text=body,
+        next_attempt_at=due,
+    )
+    # Held (no mail server): never sent, so it keeps its token and can still be queued.
+    held = make_email(EmailStatus.HELD, kind=EmailKind.PASSWORD_RESET, body_text=body)
+    if outcome is EmailStatus.DEAD:
+        smtp_server.reject["sam@foundation.example.org"] = "550 5.1.1 No such user here"
+    send_due(utcnow(), mail_config(smtp_server.port))
+    assert reload(email).status is outcome
+
+    page = client.get(f"/admin/outbox/{email.id}").text
+    assert "Send again" not in page
+    assert "Zk3-qT9_live" not in page
+    if outcome is EmailStatus.DEAD:
+        assert "have the person ask for a new password reset link" in page
+    response = client.post(f"/admin/outbox/{email.id}/resend", follow_redirects=True)
+
+    why = "send a new invitation, or have the person ask for a new password reset link."
+    assert_resend_refused(response, email, why, status=outcome, attempts=reload(email).attempts)
+    assert "Queue for sending" in client.get(f"/admin/outbox/{held.id}").text
+    assert client.post(f"/admin/outbox/{held.id}/resend").status_code == 302
+    assert (reload(held).status, reload(held).body_text) == (EmailStatus.PENDING, body)
+
+
 def test_resend_changes_nothing_on_get(client, login):
     login(Role.ADMIN)
     email = make_email(EmailStatus.DEAD)

@@ -47,6 +47,7 @@ def detail(email_id: int):
         email=email,
         body=services.shown_body(email),
         can_resend=services.can_resend(email),
+        link_hidden=services.link_hidden(email),
         mail_server=current_app.config.get("MAIL_SERVER"),
     )
 
@@ -57,6 +58,13 @@ def resend(email_id: int):
     email = get_or_404(OutboundEmail, email_id)
     try:
         services.resend(email, current_user)
+    except services.LinkHidden:
+        flash(
+            "This sign-in link was removed from the stored message once it was sent or given up on, "
+            "so it cannot be re-sent: send a new invitation, or have the person ask for a new "
+            "password reset link.",
+            "error",
+        )
     except services.OptedOut:
         flash("The family opted out of these messages, so this one cannot be re-sent.", "error")
     except services.NotResendable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import Select, case, func, select
@@ -11,7 +10,8 @@ from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.opt_out import stopped_by_opt_out
-from crm.models import EmailKind, EmailStatus, OutboundEmail, User
+from crm.mail.sign_in_links import hide_token, token_hidden
+from crm.models import EmailStatus, OutboundEmail, User
 
 UNSENT = (EmailStatus.DEAD, EmailStatus.HELD, EmailStatus.PENDING)
 # Filter key -> (label, statuses shown). The first is the default: what may need an admin.
@@ -31,17 +31,10 @@ _STATUS_ORDER = case(
 )
 
 
-# Emails whose link opens an account (crm.auth.tokens): whoever has the link can set that
-# user's password or accept the invitation, so the outbox page shows it without its token.
-SIGN_IN_LINK_KINDS = frozenset({EmailKind.INVITATION, EmailKind.PASSWORD_RESET})
-_LINK_TOKEN = re.compile(r"([?&]token=)[^\s&#]+")
-
-
 def shown_body(email: OutboundEmail) -> str:
-    """The message as the outbox page shows it: a sign-in link's token written "(hidden)"."""
-    if email.kind not in SIGN_IN_LINK_KINDS:
-        return email.body_text
-    return _LINK_TOKEN.sub(r"\1(hidden)", email.body_text)
+    """The message as the outbox page shows it: a sign-in link's token written "(hidden)"
+    (crm.mail.sign_in_links), also while the row itself still holds it (pending or held)."""
+    return hide_token(email.kind, email.body_text)
 
 
 class NotResendable(ValueError):
@@ -52,8 +45,22 @@ class OptedOut(NotResendable):
     """A follow-up to a family who opted out: the runner would not send it (crm.mail.opt_out)."""
 
 
+class LinkHidden(NotResendable):
+    """A sign-in link whose token the row no longer holds (hidden once it was sent or given up
+    on): sent again it would open nothing, so the person needs a new link instead."""
+
+
+def link_hidden(email: OutboundEmail) -> bool:
+    """Whether the message is a sign-in link stored without its token: refused a re-send."""
+    return token_hidden(email.kind, email.body_text)
+
+
 def can_resend(email: OutboundEmail) -> bool:
-    return email.status in RESENDABLE and not stopped_by_opt_out(email.kind, email.to_address)
+    return (
+        email.status in RESENDABLE
+        and not link_hidden(email)
+        and not stopped_by_opt_out(email.kind, email.to_address)
+    )
 
 
 def search(status_filter: str) -> Select:
@@ -77,8 +84,12 @@ def resend(email: OutboundEmail, actor: User, now: datetime | None = None) -> No
 
     It keeps its Message-ID: if an earlier attempt did reach someone, their mail program can
     recognise the repeat. Raises NotResendable for a message that is pending or already sent,
-    and OptedOut for a follow-up to a family who has opted out since it was queued.
+    OptedOut for a follow-up to a family who has opted out since it was queued, and LinkHidden
+    for a sign-in link whose token is hidden (checked first: whatever its status, the answer
+    for it is a new link).
     """
+    if link_hidden(email):
+        raise LinkHidden("the sign-in link's token is no longer stored")
     if email.status not in RESENDABLE:
         raise NotResendable(f"a {email.status.value} message cannot be re-sent")
     if stopped_by_opt_out(email.kind, email.to_address):

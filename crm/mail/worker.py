@@ -27,6 +27,9 @@ Guarantees:
   message (the database's, for the acknowledgement's retry). On PostgreSQL an
   acknowledgement is one statement in autocommit: the row marked SENT and, for an email about
   an inquiry, the timeline's line, in one statement.
+- An invitation or password-reset email keeps its link's token in the outbox row only while
+  it may still be sent: the UPDATE that marks it SENT (or DEAD) writes the token as "(hidden)"
+  (crm.mail.sign_in_links), from the snapshot, so the acknowledgement stays one statement.
 - A follow-up to a family who opted out after it was queued (crm.mail.opt_out) is not sent:
   once claimed it is marked DEAD with the reason, the opt-out list read once per batch.
 - A drain runs MAIL_SENDERS such senders side by side in threads (PostgreSQL only, and no more
@@ -58,6 +61,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.mail.opt_out import NOT_SENT_OPTED_OUT, OPTED_OUT_KINDS, email_hash, opted_out_hashes
 from crm.mail.outbox import email_line
+from crm.mail.sign_in_links import hidden_body_values, hide_token
 from crm.mail.smtp import Connection, DeliveryError, Outgoing, SMTPTransport, Transport, describe_error
 from crm.models import EmailStatus, InquiryEvent, InquiryEventKind, OutboundEmail
 
@@ -313,13 +317,23 @@ def _sent_event_values(outgoing: Outgoing, now: datetime) -> dict[str, Any]:
     }
 
 
+def _sent_values(outgoing: Outgoing, now: datetime) -> dict[str, Any]:
+    """What an acknowledgement sets: SENT and, for a sign-in link, its body with the token
+    hidden (crm.mail.sign_in_links), written from the snapshot by the same UPDATE, so the row
+    stops holding a working link with no further round trip."""
+    return {
+        "status": EmailStatus.SENT,
+        "sent_at": now,
+        "locked_until": None,
+        **hidden_body_values(outgoing.kind, outgoing.body_text),
+    }
+
+
 def _mark_sent(outgoing: Outgoing, now: datetime):  # noqa: ANN202 (an UPDATE, or an INSERT that runs it first)
     """The acknowledgement as one statement: the outbox row marked SENT and, for an email about
     an inquiry, the timeline's line, written by the same statement (a data-modifying WITH on
     PostgreSQL), so it needs no transaction of its own."""
-    mark = (
-        update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(status=EmailStatus.SENT, sent_at=now, locked_until=None)
-    )
+    mark = update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(_sent_values(outgoing, now))
     if outgoing.inquiry_id is None:
         return mark
     marked = mark.returning(OUTBOX.c.id).cte("marked")
@@ -338,9 +352,7 @@ def _record_sent(outgoing: Outgoing, now: datetime, session: Session | None = No
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-    connection.execute(
-        update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(status=EmailStatus.SENT, sent_at=now, locked_until=None)
-    )
+    connection.execute(update(OUTBOX).where(OUTBOX.c.id == outgoing.id).values(_sent_values(outgoing, now)))
     if outgoing.inquiry_id is not None:
         connection.execute(insert(EVENTS).values(**_sent_event_values(outgoing, now)))
     session.commit()
@@ -363,6 +375,9 @@ def _record_failure(
     email.locked_until = None
     if failure.permanent or email.attempts >= max_attempts:
         email.status = EmailStatus.DEAD
+        # Not tried again unless an admin re-sends it: a sign-in link stops being readable
+        # here, and an admin asks for a new link instead (crm.admin_outbox.services).
+        email.body_text = hide_token(email.kind, email.body_text)
         outcome = "permanently rejected" if failure.permanent else f"gave up after {email.attempts} attempts"
     else:
         email.next_attempt_at = now + backoff_delay(email.attempts, rng)
