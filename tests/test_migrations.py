@@ -397,3 +397,34 @@ def test_the_acceptance_jobs_earlier_moves_are_marked_told_and_a_persons_passes_
     }
     assert_no_drift()
 
+
+BEFORE_HIDDEN_TOKENS = "6b1e4d7a9c35"
+
+
+def test_sign_in_links_sent_before_lose_their_token_and_the_others_keep_theirs(migrated_app: Flask) -> None:
+    """Rows sent or dead before the runner hid their tokens must not keep a working sign-in
+    link in a backup; a pending one still has to be sent, and other kinds are not touched."""
+    config = alembic_config()
+    command.upgrade(config, BEFORE_HIDDEN_TOKENS)
+    link = "https://crm.example.org/invitations/accept?token=Abc-123_xyz&lang=en"
+    rows = {
+        1: ("invitation", "sent"),
+        2: ("password_reset", "dead"),
+        3: ("password_reset", "pending"),
+        4: ("contact_notice", "sent"),
+    }
+    with db.engine.begin() as connection:
+        for email_id, (kind, status) in rows.items():
+            _insert(
+                connection, "outbound_emails", id=email_id, message_id=f"<{email_id}@example.org>", kind=kind,
+                to_address="someone@example.org", subject="s", body_text=f"Open:\n{link}\n", status=status,
+                last_error="", language="en",
+            )
+
+    command.upgrade(config, "head")
+
+    with db.engine.connect() as connection:
+        bodies = dict(connection.execute(text("SELECT id, body_text FROM outbound_emails")).all())
+    hidden = "Open:\nhttps://crm.example.org/invitations/accept?token=(hidden)&lang=en\n"
+    assert bodies == {1: hidden, 2: hidden, 3: f"Open:\n{link}\n", 4: f"Open:\n{link}\n"}
+    assert_no_drift()
