@@ -503,6 +503,35 @@ def test_an_inquiry_nobody_accepts_moves_on_and_managers_get_one_list_each(world
     assert len(emails(kind=EmailKind.ACCEPTANCE_MISSED)) == 2
 
 
+def test_each_manager_is_told_in_their_own_language(world, spanish):
+    """As the escalation digests to the same people are: Spanish for a manager whose linked
+    contact speaks Spanish and not English, English otherwise."""
+    from tests.factories import ContactFactory
+
+    first = spanish.assigned_contact.name
+    hablante = ContactFactory(name="Marta Manager", email="marta@example.org", languages=["es"])
+    UserFactory(role=Role.MANAGER, name="Marta Manager", email="marta@example.org", contact=hablante)
+    UserFactory(role=Role.MANAGER, name="Morgan Manager", email="morgan@example.org")
+
+    [moved] = run_acceptance_timers(WINDOW_ENDS)
+
+    by_address = {email.to_address: email for email in emails(kind=EmailKind.ACCEPTANCE_MISSED)}
+    marta, morgan = by_address["marta@example.org"], by_address["morgan@example.org"]
+    assert (marta.language, marta.subject) == ("es", f"La consulta {spanish.reference} no se aceptó a tiempo")
+    assert marta.body_text.startswith("Hola, Marta Manager:\n")
+    assert (
+        "Esta consulta no fue aceptada a tiempo por el contacto al que se asignó, y pasó al siguiente:"
+        in marta.body_text
+    )
+    assert f"- {spanish.reference}: de {first} a {moved.to_name}\n" in marta.body_text
+    assert "Inicie sesión para verla y reasignarla a mano si hace falta." in marta.body_text
+    assert "not accepted" not in marta.body_text
+    assert (morgan.language, morgan.subject) == ("en", f"Inquiry {spanish.reference} was not accepted in time")
+    assert morgan.body_text.startswith("Hello Morgan Manager,\n")
+    assert f"- {spanish.reference}: from {first} to {moved.to_name}\n" in morgan.body_text
+    assert "Sign in to see it, and reassign by hand if needed." in morgan.body_text
+
+
 def test_two_runners_never_move_one_inquiry_twice(world, spanish, managers):
     """The claim is a conditional UPDATE: a runner holding the row as it was before another
     runner moved it claims nothing."""

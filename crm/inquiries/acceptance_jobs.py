@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import force_locale, gettext
 from sqlalchemy import Row, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from crm import audit
 from crm.extensions import db
 from crm.inquiries import accepting
-from crm.inquiries.sla_jobs import DIGEST_MAX_LINES, MARK_CHUNK, escalation_recipients
+from crm.inquiries.sla_jobs import DIGEST_MAX_LINES, MARK_CHUNK, escalation_recipients, recipient_language
 from crm.mail.outbox import inquiry_url, public_url, queue_email, render_email
 from crm.models import Contact, EmailKind, Inquiry, InquiryEventKind, InquiryPass, PassReason
 from crm.models.inquiry import add_event, awaiting_acceptance_clause, notice_pending_clause
@@ -44,8 +45,9 @@ from crm.routing import services as routing
 class Moved:
     reference: str
     url: str
-    from_name: str
-    to_name: str
+    # None for a contact since removed: the email says so in its reader's language.
+    from_name: str | None
+    to_name: str | None
 
 
 def _is_due(now: datetime) -> tuple:
@@ -126,16 +128,25 @@ def tell_managers(moved: list[Moved]) -> int:
     lines = moved[:DIGEST_MAX_LINES]
     # No filter picks out the moves; they are open and awaiting their new contacts, in the inbox.
     more_url = public_url("inquiries.index")
-    subject = (
-        f"Inquiry {moved[0].reference} was not accepted in time"
-        if len(moved) == 1
-        else f"{len(moved)} inquiries were not accepted in time"
-    )
     for user in recipients:
-        body = render_email(
-            "email/acceptance_missed.txt", recipient=user, moved=lines, more=len(moved) - len(lines), more_url=more_url
+        # Each in their own language, as the escalation digests to the same people are.
+        language = recipient_language(user)
+        with force_locale(language):
+            subject = (
+                gettext("Inquiry %(reference)s was not accepted in time", reference=moved[0].reference)
+                if len(moved) == 1
+                else gettext("%(count)s inquiries were not accepted in time", count=len(moved))
+            )
+            body = render_email(
+                "email/acceptance_missed.txt",
+                recipient=user,
+                moved=lines,
+                more=len(moved) - len(lines),
+                more_url=more_url,
+            )
+        queue_email(
+            kind=EmailKind.ACCEPTANCE_MISSED, to_address=user.email, subject=subject, body_text=body, language=language
         )
-        queue_email(kind=EmailKind.ACCEPTANCE_MISSED, to_address=user.email, subject=subject, body_text=body)
     return len(recipients)
 
 
@@ -236,15 +247,9 @@ def tell_pending(now: datetime) -> int:
     if not marked:
         db.session.rollback()
         return 0
-    removed = "a contact since removed"
     tell_managers(
         [
-            Moved(
-                reference,
-                public_url("inquiries.detail", inquiry_id=inquiry_id),
-                from_name or removed,
-                to_name or removed,
-            )
+            Moved(reference, public_url("inquiries.detail", inquiry_id=inquiry_id), from_name, to_name)
             for pass_id, inquiry_id, reference, from_name, to_name in pending
             if pass_id in marked
         ]

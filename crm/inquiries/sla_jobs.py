@@ -166,6 +166,13 @@ def escalation_recipients() -> list[User]:
     return []
 
 
+def recipient_language(user: User) -> str:
+    """The language a manager's or admin's email is written in: their linked contact's
+    (staff_language), English for a user linked to no contact."""
+    contact = user.contact
+    return staff_language(contact.languages if contact is not None else ())
+
+
 def _due_text(due_at: datetime) -> str:
     return f"{format_datetime(due_at)} ({display_timezone()} time)"
 
@@ -285,9 +292,7 @@ def _send_escalations(now: datetime) -> int:
     marked = _mark(Inquiry.escalated_at, [item.id for item in due], now)
     items = [item for item in due if item.id in marked]
     for user in recipients:
-        contact = user.contact
-        language = staff_language(contact.languages if contact is not None else ())
-        _queue_digest(EmailKind.SLA_ESCALATION, user.email, user.name, language, items, now)
+        _queue_digest(EmailKind.SLA_ESCALATION, user.email, user.name, recipient_language(user), items, now)
     told = ", ".join(user.name for user in recipients)
     user_ids = [user.id for user in recipients]
     _add_events(
