@@ -4,6 +4,8 @@ notice on reassignment, linking the requester to a contact, and the access log."
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -11,8 +13,10 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import inspect, select
 
+from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
+from crm.inquiries import services
 from crm.models import (
     AuditEvent,
     Contact,
@@ -23,6 +27,7 @@ from crm.models import (
     InquiryOutcome,
     OutboundEmail,
     Role,
+    User,
 )
 from crm.models.inquiry_status import InquiryStatus, can_move
 from tests.factories import NOW, ContactFactory, InquiryFactory
@@ -361,6 +366,117 @@ def test_an_empty_note_is_refused(client, login, inquiry):
     assert response.status_code == 422
     assert "Write the note." in response.get_data(as_text=True)
     assert written() == before
+
+
+REPEATABLE = [
+    ("response", {"response": "Called back; visit booked.", "channel": "phone"}, InquiryEventKind.RESPONSE),
+    ("note", {"note": "Family prefers evening calls."}, InquiryEventKind.NOTE),
+]
+REPEATED = {"response": "This response is logged already.", "note": "This note is added already."}
+
+
+@pytest.mark.parametrize(("action", "data", "kind"), REPEATABLE, ids=["response", "note"])
+def test_the_same_entry_sent_twice_is_recorded_once(client, login, inquiry, action, data, kind):
+    login(Role.STAFF)
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    before = written()
+
+    again = client.post(f"/inquiries/{inquiry.id}/{action}", data=data)
+
+    assert again.status_code == 409
+    assert REPEATED[action] in again.get_data(as_text=True)
+    assert written() == before
+    assert len(events_of(inquiry, kind)) == 1
+
+
+@pytest.mark.parametrize(("action", "data", "kind"), REPEATABLE, ids=["response", "note"])
+def test_other_words_are_another_entry(client, login, inquiry, action, data, kind):
+    login(Role.STAFF)
+    other = {**data, action: data[action] + " Again."}
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 409
+
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=other).status_code == 302
+    assert len(events_of(inquiry, kind)) == 2
+
+
+@pytest.mark.parametrize(("action", "data", "kind"), REPEATABLE, ids=["response", "note"])
+def test_the_same_words_after_the_window_are_another_entry(client, login, inquiry, action, data, kind):
+    from crm.inquiries.services import REPEAT_WINDOW
+
+    login(Role.STAFF)
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 409
+    [first] = events_of(inquiry, kind)
+    first.occurred_at = first.occurred_at - REPEAT_WINDOW - timedelta(seconds=1)
+    db.session.commit()
+
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    assert len(events_of(inquiry, kind)) == 2
+
+
+@pytest.mark.parametrize(("action", "data", "kind"), REPEATABLE, ids=["response", "note"])
+def test_the_same_words_from_someone_else_are_another_entry(client, login, inquiry, action, data, kind):
+    first = login(Role.STAFF, name="Sam Staff")
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 409
+    client.post("/logout")
+    second = login(Role.STAFF, name="Casey Colleague")
+
+    assert client.post(f"/inquiries/{inquiry.id}/{action}", data=data).status_code == 302
+    assert [event.actor_id for event in events_of(inquiry, kind)] == [first.id, second.id]
+
+
+@pytest.mark.parametrize("kind", [InquiryEventKind.RESPONSE, InquiryEventKind.NOTE], ids=["response", "note"])
+def test_the_same_entry_sent_twice_at_once_is_recorded_once(demo_racing_app, monkeypatch, kind):
+    """Two clicks at once: both requests find no such entry before either commits. The second
+    must wait for the first and find its entry (PostgreSQL only: SQLite's writers take turns)."""
+    with demo_racing_app.app_context():
+        user = db.session.scalar(select(User).where(User.role == Role.STAFF).limit(1))
+        inquiry = InquiryFactory()
+        db.session.commit()
+        inquiry_id, user_id = inquiry.id, user.id
+        db.session.remove()
+    both_read = threading.Barrier(2, timeout=20)
+    first = threading.Lock()
+    real_commit = audit.commit
+
+    def first_commit_waits(actor):
+        if first.acquire(blocking=False):
+            time.sleep(1.0)  # the second click is at its own check and write by then
+        real_commit(actor)
+
+    monkeypatch.setattr(audit, "commit", first_commit_waits)
+    answers: list[str] = []
+
+    def click() -> None:
+        with demo_racing_app.test_request_context():
+            try:
+                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
+                both_read.wait()
+                if kind is InquiryEventKind.RESPONSE:
+                    services.log_response(inquiry, "Called back.", "phone", actor, utcnow())
+                else:
+                    services.add_note(inquiry, "Called back.", actor, utcnow())
+                answers.append("recorded")
+            except services.ActionRefused as refusal:
+                answers.append(refusal.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    with demo_racing_app.app_context():
+        entries = db.session.scalars(
+            select(InquiryEvent).where(InquiryEvent.inquiry_id == inquiry_id, InquiryEvent.kind == kind)
+        ).all()
+        db.session.remove()
+    assert sorted(answers) == sorted(["recorded", REPEATED[kind.value]]), answers
+    assert len(entries) == 1
 
 
 def test_actions_need_the_csrf_token(app, client, login, inquiry, monkeypatch):

@@ -5,7 +5,7 @@ writes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -349,10 +349,35 @@ def assign(inquiry: Inquiry, contact: Contact, actor: User, now: datetime, note:
 # --- responses and notes -----------------------------------------------------------------
 
 
+# A response or a note has no time of its own on the form, so a repeat is told by when it
+# arrived: the same person sending the same words again this soon has clicked twice or sent
+# the form again, while a genuine second entry with the same words comes later.
+REPEAT_WINDOW = timedelta(seconds=60)
+
+
+def _refuse_repeat(inquiry: Inquiry, kind: InquiryEventKind, text: str, actor: User, now: datetime, said: str) -> None:
+    """Refuse, writing nothing, the same entry by the same person within REPEAT_WINDOW.
+
+    The inquiry's row is locked and read afresh first, so that of two clicks at once the
+    second waits for the first, finds its entry, and sees the inquiry as the first left it."""
+    db.session.flush()
+    db.session.refresh(inquiry, with_for_update=True)
+    repeat = select(InquiryEvent.id).where(
+        InquiryEvent.inquiry_id == inquiry.id,
+        InquiryEvent.kind == kind,
+        InquiryEvent.actor_id == actor.id,
+        InquiryEvent.detail == text,
+        InquiryEvent.occurred_at >= now - REPEAT_WINDOW,
+    )
+    if db.session.scalar(repeat.limit(1)) is not None:
+        raise ActionRefused(said)
+
+
 def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: datetime) -> None:
     """Record a response made to the requester. The first one starts nothing and stops the
     clock: it sets first_response_at. Any response moves the status to responded where the
     workflow allows it."""
+    _refuse_repeat(inquiry, InquiryEventKind.RESPONSE, text, actor, now, "This response is logged already.")
     _refuse_unless_open(inquiry, "logging a response")
     _event(inquiry, InquiryEventKind.RESPONSE, actor, now, text, channel=channel)
     if inquiry.first_response_at is None:
@@ -368,6 +393,7 @@ def log_response(inquiry: Inquiry, text: str, channel: str, actor: User, now: da
 
 
 def add_note(inquiry: Inquiry, text: str, actor: User, now: datetime) -> None:
+    _refuse_repeat(inquiry, InquiryEventKind.NOTE, text, actor, now, "This note is added already.")
     _event(inquiry, InquiryEventKind.NOTE, actor, now, text)
     audit.commit(actor)
 
