@@ -211,3 +211,19 @@ def test_follow_ups_of_contacts_without_an_organisation_link_to_the_contact(clie
 
     assert str(event["SUMMARY"]) == "Follow up: call with Lone Contact"
     assert str(event["URL"]).endswith(f"/contacts/{contact.id}")
+
+
+def test_a_partner_feed_has_no_follow_ups_even_those_they_logged_as_staff(client, login, records):
+    """Interactions are staff pages: a user made a partner keeps the interactions they logged
+    about other organisations, which must not reach their feed."""
+    user = login(Role.STAFF)
+    factories.InteractionFactory(organisation=records["other"], logged_by=user, follow_up_on=date(2026, 9, 1))
+    path, _ = create_feed(client)
+    user.role = Role.PARTNER
+    user.organisation = records["own"]
+    db.session.commit()
+
+    events = events_by_uid(parsed(client, path))
+
+    assert list(events) == [f"grant-report-{records['own_report'].id}@127.0.0.1"]
+    assert "Ozark Families" not in client.get(path).get_data(as_text=True)

@@ -117,10 +117,13 @@ def _report_entry(report: GrantReport, domain: str, staff: bool) -> Entry:
 
 
 def entries_for(user: User) -> list[Entry]:
-    """The user's open follow-ups and the grant reports due that they may see."""
+    """The user's open follow-ups (staff only) and the grant reports due that they may see."""
     domain = _uid_domain()
-    follow_ups = [_follow_up_entry(interaction, domain) for interaction in db.session.scalars(open_follow_ups(user))]
     staff = is_staff(user)
+    # Interactions are staff pages: a user made a partner keeps the ones they logged about
+    # other organisations, and those must not reach a partner's feed.
+    interactions = db.session.scalars(open_follow_ups(user)) if staff else []
+    follow_ups = [_follow_up_entry(interaction, domain) for interaction in interactions]
     reports = [_report_entry(report, domain, staff) for report in reports_due_for(user)]
     return follow_ups + reports
 
