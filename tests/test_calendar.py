@@ -227,3 +227,17 @@ def test_a_partner_feed_has_no_follow_ups_even_those_they_logged_as_staff(client
 
     assert list(events) == [f"grant-report-{records['own_report'].id}@127.0.0.1"]
     assert "Ozark Families" not in client.get(path).get_data(as_text=True)
+
+
+def test_the_calendars_name_is_escaped_as_text(client, login, records):
+    """NAME and X-WR-CALNAME are TEXT (RFC 7986 5.1, RFC 5545 3.3.11): a comma, semicolon or
+    backslash in the user's name is written escaped, as SUMMARY's are."""
+    user = login(Role.STAFF)
+    user.name = "Smith, Ann; Jr \\ x"
+    db.session.commit()
+    path, _ = create_feed(client)
+
+    lines = client.get(path).get_data(as_text=True).replace("\r\n ", "").split("\r\n")
+
+    assert "NAME:Backbone CRM: Smith\\, Ann\\; Jr \\\\ x" in lines
+    assert "X-WR-CALNAME:Backbone CRM: Smith\\, Ann\\; Jr \\\\ x" in lines

@@ -27,9 +27,11 @@ class Entry:
 def calendar_bytes(name: str, uid: str, entries: Iterable[Entry], stamp: datetime) -> bytes:
     """The feed: a VCALENDAR of all-day VEVENTs (a date, no time: DTEND is the next day, as
     RFC 5545 says for one-day events), free time, so they never block a day in a scheduler."""
-    from icalendar import Calendar, Event, vDuration  # only feeds need it: kept out of other requests
+    from icalendar import Calendar, Event, vDuration, vText  # only feeds need it: kept out of other requests
 
-    calendar = Calendar.new(prodid=PRODUCT_ID, uid=uid, name=name, refresh_interval=REFRESH)
+    # icalendar writes a plain str given as NAME (and X-WR-CALNAME) as it is; both are TEXT
+    # (RFC 7986 5.1), so a comma or semicolon in a user's name must go in escaped, as vText does.
+    calendar = Calendar.new(prodid=PRODUCT_ID, uid=uid, name=vText(name), refresh_interval=REFRESH)
     calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's name for the refresh interval
     for entry in entries:
         event = Event.new(
