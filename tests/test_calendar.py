@@ -241,3 +241,14 @@ def test_the_calendars_name_is_escaped_as_text(client, login, records):
 
     assert "NAME:Backbone CRM: Smith\\, Ann\\; Jr \\\\ x" in lines
     assert "X-WR-CALNAME:Backbone CRM: Smith\\, Ann\\; Jr \\\\ x" in lines
+
+
+def test_the_refresh_interval_names_its_value_type(client, login, records):
+    """RFC 7986 5.7 requires VALUE=DURATION on REFRESH-INTERVAL; a strict reader drops the
+    property without it and polls at its own rate."""
+    login(Role.STAFF)
+    path, _ = create_feed(client)
+
+    lines = client.get(path).get_data(as_text=True).split("\r\n")
+
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in lines

@@ -31,7 +31,9 @@ def calendar_bytes(name: str, uid: str, entries: Iterable[Entry], stamp: datetim
 
     # icalendar writes a plain str given as NAME (and X-WR-CALNAME) as it is; both are TEXT
     # (RFC 7986 5.1), so a comma or semicolon in a user's name must go in escaped, as vText does.
-    calendar = Calendar.new(prodid=PRODUCT_ID, uid=uid, name=vText(name), refresh_interval=REFRESH)
+    calendar = Calendar.new(prodid=PRODUCT_ID, uid=uid, name=vText(name))
+    # RFC 7986 5.7 requires the VALUE=DURATION parameter, which icalendar's refresh_interval leaves out.
+    calendar.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's name for the refresh interval
     for entry in entries:
         event = Event.new(
