@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -232,3 +233,18 @@ def test_history_for_lists_one_records_events_newest_first(app, manager):
 
     assert [event.id for event in audit.history_for("Organisation", 7)] == [newer.id, older.id]
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.id == older.id)) is not None
+
+
+@pytest.mark.parametrize("query", ["endpoint=x", "_scheme=https", "_external=1&_scheme=javascript", "_method=POST"])
+def test_parameters_the_page_does_not_know_are_not_passed_on_to_its_page_links(app, client, manager, query):
+    """The page links carry the filters on: an unknown parameter named like one of url_for's
+    own (endpoint, _scheme, _external...) is dropped, never a 500 or a link elsewhere."""
+    for n in range(app.config["PAGE_SIZE"] + 1):
+        record(manager, entity_id=str(n))
+
+    response = client.get(f"/audit/?{query}")
+
+    assert response.status_code == 200
+    next_link = urlsplit(NEXT.search(response.get_data(as_text=True)).group(1).replace("&amp;", "&"))
+    assert (next_link.scheme, next_link.netloc, next_link.path) == ("", "", "/audit/")
+    assert set(parse_qs(next_link.query)) == {"after"}

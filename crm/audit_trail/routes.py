@@ -12,8 +12,6 @@ from crm.forms import with_empty_choice
 
 bp = Blueprint("audit_trail", __name__, url_prefix="/audit")
 
-CURSOR_ARGS = ("after", "before")
-
 
 def _filter_form() -> AuditFilterForm:
     form = AuditFilterForm(request.args)
@@ -28,7 +26,10 @@ def _filter_form() -> AuditFilterForm:
 @requires(Access.MANAGER)
 def index():
     form = _filter_form()
-    args = {key: value for key, value in request.args.items() if key not in CURSOR_ARGS}
+    # Only the filters go on into the page links: any other parameter would reach url_for as
+    # one of its own arguments (endpoint, _scheme, _external...), a 500 or a link elsewhere.
+    filter_names = {field.name for field in form}
+    args = {key: value for key, value in request.args.items() if key in filter_names}
     if not form.validate():
         # Listing every change instead of the ones asked for would mislead: say what is wrong.
         return render_template("audit/index.html", form=form, page=None, args=args), 400
