@@ -248,3 +248,16 @@ def test_parameters_the_page_does_not_know_are_not_passed_on_to_its_page_links(a
     next_link = urlsplit(NEXT.search(response.get_data(as_text=True)).group(1).replace("&amp;", "&"))
     assert (next_link.scheme, next_link.netloc, next_link.path) == ("", "", "/audit/")
     assert set(parse_qs(next_link.query)) == {"after"}
+
+
+@pytest.mark.parametrize(("role", "linked"), [(Role.MANAGER, False), (Role.ADMIN, True)])
+def test_a_record_is_linked_only_when_its_page_is_open_to_the_reader(client, login, role, linked):
+    """The users pages are for admins: a manager sees the user's entry, without a link to a 403."""
+    reader = login(role)
+    user = factories.UserFactory()
+    record(reader, entity_type="User", entity_id=str(user.id))
+
+    html = client.get("/audit/").get_data(as_text=True)
+
+    assert (f"/users/{user.id}/edit" in html) is linked
+    assert client.get(f"/users/{user.id}/edit").status_code == (200 if linked else 403)

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask import url_for
+from flask import current_app, url_for
+from flask_login import current_user
 from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.orm import selectinload
 
+from crm.auth.permissions import access_of, role_may
 from crm.extensions import db
 from crm.models import AuditEvent, User
 from crm.records import MAX_ID
@@ -48,6 +50,10 @@ def record_url(event: AuditEvent) -> str | None:
     if page is None or event.action == "delete" or not event.entity_id.isdigit() or not 0 < int(event.entity_id) <= MAX_ID:
         return None
     endpoint, argument = page
+    # The trail is for managers too, but some pages are for admins only (users): no link to a 403.
+    access = access_of(current_app.view_functions[endpoint])
+    if access is None or not role_may(current_user.role, access):
+        return None
     return url_for(endpoint, **{argument: int(event.entity_id)})
 
 
