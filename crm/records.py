@@ -3,7 +3,7 @@ cannot exist is a 400, never a 500."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -70,9 +70,13 @@ def page_number() -> int:
     return int(raw)
 
 
-def page_args() -> dict[str, str]:
-    """The query string but ?page=, for a list's page links to carry its filters along."""
-    return {key: value for key, value in request.args.items() if key != "page"}
+def page_args(form: Any, leave_out: tuple[str, ...] = ("page",)) -> dict[str, str]:
+    """The filters of the query string (the fields of ``form``, the list's filter form) but
+    ``leave_out``, for a list's page links to carry along. Only the filters: any other
+    parameter would reach url_for as one of its own arguments (endpoint, _scheme, _external),
+    a 500 or a link to somewhere else."""
+    names = {field.name for field in form}
+    return {key: value for key, value in request.args.items() if key in names and key not in leave_out}
 
 
 def paginate(query: Select) -> Pagination:

@@ -22,7 +22,7 @@ def index():
         "outbox/index.html",
         form=form,
         page=page,
-        args=page_args(),
+        args=page_args(form),
         counts=services.counts_by_status(),
         mail_server=current_app.config.get("MAIL_SERVER"),
         held=held_posts.backlog(),

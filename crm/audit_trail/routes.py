@@ -9,6 +9,7 @@ from crm.audit_trail import services
 from crm.audit_trail.forms import AuditFilterForm
 from crm.auth.permissions import Access, requires
 from crm.forms import with_empty_choice
+from crm.records import page_args
 
 bp = Blueprint("audit_trail", __name__, url_prefix="/audit")
 
@@ -26,10 +27,7 @@ def _filter_form() -> AuditFilterForm:
 @requires(Access.MANAGER)
 def index():
     form = _filter_form()
-    # Only the filters go on into the page links: any other parameter would reach url_for as
-    # one of its own arguments (endpoint, _scheme, _external...), a 500 or a link elsewhere.
-    filter_names = {field.name for field in form}
-    args = {key: value for key, value in request.args.items() if key in filter_names}
+    args = page_args(form, leave_out=("after", "before"))
     if not form.validate():
         # Listing every change instead of the ones asked for would mislead: say what is wrong.
         return render_template("audit/index.html", form=form, page=None, args=args), 400

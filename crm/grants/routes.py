@@ -44,7 +44,7 @@ def index():
         "grants/index.html",
         form=form,
         page=page,
-        args=page_args(),
+        args=page_args(form),
         today=today,
         soon=services.due_soon_by(today),
         next_report=services.next_report,

@@ -66,7 +66,7 @@ from crm.inquiries.timeline import timeline
 from crm.models import AttemptMethod, Contact, Inquiry, InquiryEventKind, InquirySource, Topic, User
 from crm.models.inquiry_status import InquiryStatus
 from crm.organisation_menu import organisation_choices as all_organisation_choices
-from crm.records import MAX_ID, get_or_404
+from crm.records import MAX_ID, get_or_404, page_args
 from crm.routing.services import foundation_contact_ids
 from crm.timezones import local_parts, local_time
 
@@ -139,7 +139,7 @@ def index():
             before=request.args.get("before"),
             per_page=current_app.config["PAGE_SIZE"],
         )
-    args = {key: value for key, value in request.args.items() if key not in CURSOR_ARGS}
+    args = page_args(form, leave_out=CURSOR_ARGS)
     return render_template(
         "inquiries/index.html",
         form=form,

@@ -40,7 +40,7 @@ def index():
             status=form.status.data or "",
         )
     page, status = filtered_page(services.search(filters), valid)
-    return render_template("organisations/index.html", form=form, page=page, args=page_args()), status
+    return render_template("organisations/index.html", form=form, page=page, args=page_args(form)), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
