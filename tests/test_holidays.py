@@ -16,6 +16,7 @@ from crm.inquiries import intake
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.intake import InquiryDetails
 from crm.inquiries.sla_jobs import run_sla_checks
+from crm.merging import services as merging
 from crm.models import AuditEvent, Holiday, HolidayCalendar, Inquiry, Role, Topic
 from crm.models.contact_preference import ContactPreference
 from tests import factories
@@ -123,6 +124,28 @@ def test_reassigning_to_another_organisation_moves_the_deadline(app, fallback):
     inquiry_services.assign(inquiry, closed, staff, local(date(2026, 12, 1), 10))
 
     # The new organisation is closed on Wednesday: Tuesday and Thursday make the 16 hours.
+    assert inquiry.due_at == local(date(2026, 12, 3), 17)
+
+
+@pytest.mark.parametrize("calendar_of", ["kept", "merged"])
+def test_merging_organisations_moves_the_deadline_to_the_kept_ones_holidays(app, fallback, calendar_of):
+    other = factories.OrganisationFactory(name="Other Partner")
+    factories.HolidayFactory(calendar=factories.HolidayCalendarFactory(organisation=other), day=date(2026, 12, 2))
+    admin = factories.UserFactory(role=Role.ADMIN)
+    inquiry = receive(local(date(2026, 12, 1), 9))  # Tuesday, at the fallback's organisation
+    assert inquiry.due_at == local(date(2026, 12, 2), 17)
+    # Either its organisation goes into one closed on Wednesday, or one closed on Wednesday
+    # goes into its organisation and brings its calendar along.
+    kept, merged = (other, fallback.organisation) if calendar_of == "kept" else (fallback.organisation, other)
+    form = {"version": merging.version(kept, merged)}
+    form.update({f"field-{name}": merging.KEEP for name, _label in merging.ORGANISATIONS.fields})
+
+    merging.merge(merging.ORGANISATIONS, kept.id, merged.id, form, admin)
+
+    db.session.expire_all()
+    inquiry = db.session.get(Inquiry, inquiry.id)
+    assert inquiry.organisation_id == kept.id
+    # Now with the organisation closed on Wednesday: Tuesday and Thursday make the 16 hours.
     assert inquiry.due_at == local(date(2026, 12, 3), 17)
 
 

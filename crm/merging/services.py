@@ -19,10 +19,12 @@ from sqlalchemy.orm import selectinload
 
 from crm import audit
 from crm.extensions import db
+from crm.holidays import calendars
 from crm.languages import language_name
 from crm.merging import duplicates, references
-from crm.models import AuditEvent, Contact, Organisation, RecordStatus, Topic, User
+from crm.models import AuditEvent, Contact, Inquiry, Organisation, RecordStatus, Topic, User
 from crm.models.contact import ContactRole
+from crm.models.inquiry import awaiting_response_clause
 from crm.models.organisation import OrganisationKind, name_key
 from crm.organisations.services import may_be_backup
 
@@ -417,6 +419,7 @@ def merge(kind: Kind, survivor_id: int, loser_id: int, form: dict[str, str], act
         # What the triggers keep for the merged record counts nothing now that its rows moved.
         db.session.execute(delete(reference.table).where(reference.column == loser.id))
     _check_backups(kind, survivor)
+    _move_deadlines(kind, survivor)
     db.session.add_all(_merge_events(kind, survivor, loser, choices, moved, actor))
     audit.commit(actor)
     return merge_plan
@@ -441,6 +444,26 @@ def _refuse_a_used_email(survivor: Contact, loser: Contact, taken: dict[str, Any
     if used is not None:
         which = "keep this contact's email" if "email" in taken else "change one of the two emails first"
         raise MergeRefused(f"Another active contact already uses {email}; {which}.", 409)
+
+
+def _move_deadlines(kind: Kind, survivor: Any) -> None:
+    """Work out again the deadlines of the kept organisation's inquiries still awaiting a first
+    response, as a reassignment does: the merged one's inquiries now follow the kept one's
+    holidays, and the kept one's follow the merged one's calendar when it moved over."""
+    if kind is not ORGANISATIONS:
+        return
+    # The rows were moved by statements the session did not see: read them afresh.
+    inquiries = db.session.scalars(
+        select(Inquiry)
+        .where(awaiting_response_clause(), Inquiry.organisation_id == survivor.id, Inquiry.due_at.is_not(None))
+        .options(selectinload(Inquiry.topic))
+        .execution_options(populate_existing=True)
+    ).all()
+    calendar = calendars.calendar_for(survivor.id)
+    for inquiry in inquiries:
+        due = calendars.due_at(inquiry, calendar)
+        if due != inquiry.due_at:
+            inquiry.due_at = due
 
 
 def _check_backups(kind: Kind, survivor: Any) -> None:
