@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,9 +14,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from config import TestConfig
-from crm import create_app
+from crm import audit, create_app
 from crm.demo import seed_demo
 from crm.extensions import db
+from crm.inquiries.services import ActionRefused
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +91,38 @@ def demo_racing_app(racing_app: Flask) -> Flask:
         seed_demo("demo password for tests")
         db.session.remove()
     return racing_app
+
+
+def two_clicks_at_once(app: Flask, monkeypatch: pytest.MonkeyPatch, click: Callable[[Callable[[], None]], str]) -> list[str]:
+    """The answers of two clicks at once on racing_app: ``click(both_read)`` runs in each of
+    two threads, in a request context of its own; it reads what it acts on, calls
+    ``both_read()`` once, then acts and returns its answer (an ActionRefused's message is the
+    answer instead). The first commit waits a second, so the second click is at its own check
+    and write by then: without a lock, both go through."""
+    barrier = threading.Barrier(2, timeout=20)
+    first = threading.Lock()
+    real_commit = audit.commit
+
+    def first_commit_waits(actor):
+        if first.acquire(blocking=False):
+            time.sleep(1.0)
+        real_commit(actor)
+
+    monkeypatch.setattr(audit, "commit", first_commit_waits)
+    answers: list[str] = []
+
+    def run() -> None:
+        with app.test_request_context():
+            try:
+                answers.append(click(barrier.wait))
+            except ActionRefused as refusal:
+                answers.append(refusal.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers

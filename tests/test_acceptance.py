@@ -4,8 +4,6 @@ app and from the notice's link, passing on to the next candidate, and the accept
 from __future__ import annotations
 
 import re
-import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import unquote
@@ -13,13 +11,11 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, insert, select
 
-from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries import acceptance_jobs, accepting
 from crm.inquiries import services as inquiry_services
 from crm.inquiries.acceptance_jobs import run_acceptance_timers
-from crm.inquiries.services import ActionRefused
 from crm.inquiries.sla_jobs import DIGEST_MAX_LINES
 from crm.mail.outbox import public_url
 from crm.models import (
@@ -38,6 +34,7 @@ from crm.models import (
 from crm.models.inquiry import notice_pending_clause
 from crm.models.inquiry_status import InquiryStatus
 from tests.factories import NOW, HolidayCalendarFactory, HolidayFactory, InquiryFactory, UserFactory
+from tests.fixtures_database import two_clicks_at_once
 from tests.fixtures_world import reload, written
 
 # NOW is Monday 10:00 in Missouri (summer time began the day before): four business hours
@@ -334,36 +331,14 @@ def test_two_passes_at_once_pass_it_on_once(demo_racing_app, monkeypatch):
         manager = db.session.scalar(select(User).where(User.role == Role.MANAGER).limit(1))
         inquiry_id, manager_id, first = inquiry.id, manager.id, inquiry.assigned_contact_id
         db.session.remove()
-    both_read = threading.Barrier(2, timeout=20)
-    first_commit = threading.Lock()
-    real_commit = audit.commit
+    def click(both_read) -> str:
+        inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, manager_id)
+        assert inquiry.assigned_contact_id == first
+        both_read()
+        accepting.pass_on(inquiry, "no_capacity", "", actor, utcnow(), shown_contact_id=first)
+        return "passed"
 
-    def first_commit_waits(actor):
-        if first_commit.acquire(blocking=False):
-            time.sleep(1.0)  # the second click is at its own check and write by then
-        real_commit(actor)
-
-    monkeypatch.setattr(audit, "commit", first_commit_waits)
-    answers: list[str] = []
-
-    def click() -> None:
-        with demo_racing_app.test_request_context():
-            try:
-                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, manager_id)
-                assert inquiry.assigned_contact_id == first
-                both_read.wait()
-                accepting.pass_on(inquiry, "no_capacity", "", actor, utcnow(), shown_contact_id=first)
-                answers.append("passed")
-            except ActionRefused as refusal:
-                answers.append(refusal.message)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    answers = two_clicks_at_once(demo_racing_app, monkeypatch, click)
 
     with demo_racing_app.app_context():
         passes = db.session.scalars(select(InquiryPass.contact_id).where(InquiryPass.inquiry_id == inquiry_id)).all()

@@ -7,15 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crm import audit
 from crm.database import utcnow, violated_constraint
 from crm.extensions import db
 from crm.inquiries import services
@@ -32,6 +29,7 @@ from crm.models import (
 from crm.models.inquiry_status import InquiryStatus
 from crm.timezones import local_parts
 from tests.factories import NOW, ContactFactory, InquiryFactory, OrganisationFactory
+from tests.fixtures_database import two_clicks_at_once
 from tests.fixtures_world import post_export, reload, written
 
 ATTEMPT = {"method": "voicemail", "attempted_on": "2026-03-10", "attempted_time": "10:15", "note": "Left our number."}
@@ -344,37 +342,15 @@ def test_two_closes_at_once_close_it_once(demo_racing_app, monkeypatch):
         db.session.commit()
         inquiry_id, user_id = inquiry.id, user.id
         db.session.remove()
-    both_read = threading.Barrier(2, timeout=20)
-    first = threading.Lock()
-    real_commit = audit.commit
+    def click(both_read) -> str:
+        inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
+        assert inquiry.status is InquiryStatus.RESPONDED
+        both_read()
+        outcome = services.Outcome(InquiryOutcome.NOT_NEEDED)
+        services.change_status(inquiry, InquiryStatus.CLOSED, actor, utcnow(), outcome)
+        return "closed"
 
-    def first_commit_waits(actor):
-        if first.acquire(blocking=False):
-            time.sleep(1.0)  # the second click is at its own check and write by then
-        real_commit(actor)
-
-    monkeypatch.setattr(audit, "commit", first_commit_waits)
-    answers: list[str] = []
-
-    def click() -> None:
-        with demo_racing_app.test_request_context():
-            try:
-                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
-                assert inquiry.status is InquiryStatus.RESPONDED
-                both_read.wait()
-                outcome = services.Outcome(InquiryOutcome.NOT_NEEDED)
-                services.change_status(inquiry, InquiryStatus.CLOSED, actor, utcnow(), outcome)
-                answers.append("closed")
-            except services.ActionRefused as refusal:
-                answers.append(refusal.message)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    answers = two_clicks_at_once(demo_racing_app, monkeypatch, click)
 
     with demo_racing_app.app_context():
         closes = db.session.scalars(

@@ -4,8 +4,6 @@ notice on reassignment, linking the requester to a contact, and the access log."
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -13,7 +11,6 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import inspect, select
 
-from crm import audit
 from crm.database import utcnow
 from crm.extensions import db
 from crm.inquiries import services
@@ -31,6 +28,7 @@ from crm.models import (
 )
 from crm.models.inquiry_status import InquiryStatus, can_move
 from tests.factories import NOW, ContactFactory, InquiryFactory
+from tests.fixtures_database import two_clicks_at_once
 from tests.fixtures_world import reload, written
 
 
@@ -437,38 +435,16 @@ def test_the_same_entry_sent_twice_at_once_is_recorded_once(demo_racing_app, mon
         db.session.commit()
         inquiry_id, user_id = inquiry.id, user.id
         db.session.remove()
-    both_read = threading.Barrier(2, timeout=20)
-    first = threading.Lock()
-    real_commit = audit.commit
+    def click(both_read) -> str:
+        inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
+        both_read()
+        if kind is InquiryEventKind.RESPONSE:
+            services.log_response(inquiry, "Called back.", "phone", actor, utcnow())
+        else:
+            services.add_note(inquiry, "Called back.", actor, utcnow())
+        return "recorded"
 
-    def first_commit_waits(actor):
-        if first.acquire(blocking=False):
-            time.sleep(1.0)  # the second click is at its own check and write by then
-        real_commit(actor)
-
-    monkeypatch.setattr(audit, "commit", first_commit_waits)
-    answers: list[str] = []
-
-    def click() -> None:
-        with demo_racing_app.test_request_context():
-            try:
-                inquiry, actor = db.session.get(Inquiry, inquiry_id), db.session.get(User, user_id)
-                both_read.wait()
-                if kind is InquiryEventKind.RESPONSE:
-                    services.log_response(inquiry, "Called back.", "phone", actor, utcnow())
-                else:
-                    services.add_note(inquiry, "Called back.", actor, utcnow())
-                answers.append("recorded")
-            except services.ActionRefused as refusal:
-                answers.append(refusal.message)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    answers = two_clicks_at_once(demo_racing_app, monkeypatch, click)
 
     with demo_racing_app.app_context():
         entries = db.session.scalars(
